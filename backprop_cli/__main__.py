@@ -1,0 +1,3 @@
+from backprop_cli.cli import run
+
+run()

@@ -1,0 +1,387 @@
+"""The command line: parses options, calls the core, prints; maps BackpropError to exit code 2.
+
+Kept light on purpose: sympy, numpy and torch are imported inside the commands that need them,
+so ``backprop --help`` starts as fast as typer itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from backprop_cli.errors import BackpropError
+
+app = typer.Typer(
+    name="backprop",
+    help=(
+        "Backpropagation, worked out: every weighted sum, activation, loss, chain-rule"
+        " derivative and update of a small neural network, symbolically and with the numbers.\n\n"
+        "With no options every command uses the seed example: a 2-2-1 sigmoid network with"
+        " binary cross-entropy, x = (1, 1), y = 0 and learning rate 1."
+    ),
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+NETWORK = "Network (default: the seed's 2-2-1 sigmoid network)"
+DATA = "Samples (default: the seed's x = 1 1, y = 0)"
+OUTPUT = "Output"
+
+NetworkFile = Annotated[str | None, typer.Option(
+    "--network", metavar="FILE", rich_help_panel=NETWORK,
+    help="Spec file (.toml or .json, see backprop init) or a torch state_dict (.pt).")]
+Layers = Annotated[list[str] | None, typer.Option(
+    "--layers", metavar="N N …", rich_help_panel=NETWORK,
+    help="Widths, inputs first, for random weights: --layers 2 3 1.")]
+ActivationOpt = Annotated[list[str] | None, typer.Option(
+    "--activation", metavar="NAME|FORMULA", rich_help_panel=NETWORK,
+    help="sigmoid, tanh, relu, leaky_relu, identity, softmax (output layer) or a formula in x such"
+         " as 'x/(1+abs(x))'; one for every layer, or one per layer: --activation tanh sigmoid.")]
+LossOpt = Annotated[str | None, typer.Option(
+    "--loss", metavar="NAME", rich_help_panel=NETWORK,
+    help="bce, mse, sse, half_sse or cross_entropy (needs a softmax output).")]
+LrOpt = Annotated[float | None, typer.Option("--lr", metavar="F", rich_help_panel=NETWORK,
+                                             help="Learning rate α.")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", metavar="N", rich_help_panel=NETWORK,
+                                             help="Seed for random weights (and shuffling).")]
+InitOpt = Annotated[str | None, typer.Option(
+    "--init", metavar="xavier|he|uniform", rich_help_panel=NETWORK,
+    help="Initialisation for --layers: Glorot or Kaiming uniform, or torch.nn.Linear's default.")]
+XOpt = Annotated[list[str] | None, typer.Option(
+    "--x", metavar="V V …", rich_help_panel=DATA,
+    help="Inputs of one sample, as typed: --x 1 1. Repeat --x/--y for a batch.")]
+YOpt = Annotated[list[str] | None, typer.Option(
+    "--y", metavar="V …", rich_help_panel=DATA, help="Targets of one sample: --y 0.")]
+DataOpt = Annotated[str | None, typer.Option(
+    "--data", metavar="xor|and|or|FILE", rich_help_panel=DATA,
+    help="A built-in truth table, or a .csv (last --targets columns are y) / .npz / .npy file.")]
+TargetsOpt = Annotated[int, typer.Option("--targets", metavar="K", rich_help_panel=DATA,
+                                         help="How many trailing columns of a .csv are targets.")]
+FormatOpt = Annotated[str | None, typer.Option(
+    "--format", "-f", metavar="rich|markdown|json", rich_help_panel=OUTPUT,
+    help="Output format (default: rich, or from the --output file's extension).")]
+OutputOpt = Annotated[Path | None, typer.Option(
+    "--output", "-o", metavar="FILE", rich_help_panel=OUTPUT,
+    help="Write to FILE (.md, .json, .txt); refuses to overwrite without --force.")]
+ForceOpt = Annotated[bool, typer.Option("--force", rich_help_panel=OUTPUT,
+                                        help="Overwrite an existing output file.")]
+PrecisionOpt = Annotated[int, typer.Option("--precision", metavar="N", rich_help_panel=OUTPUT,
+                                           help="Printed decimals.")]
+RoundingOpt = Annotated[str, typer.Option(
+    "--rounding", metavar="exact|carry", rich_help_panel=OUTPUT,
+    help="exact: float64 throughout. carry: round every line to the printed digits before the"
+         " next uses it, as on paper.")]
+LangOpt = Annotated[str, typer.Option("--lang", metavar="en", rich_help_panel=OUTPUT,
+                                      help="Language of the page.")]
+FormOpt = Annotated[str, typer.Option(
+    "--form", metavar="auto|scalar|matrix", rich_help_panel=OUTPUT,
+    help="scalar: a line per weight. matrix: Z = AWᵀ + b with every matrix. auto: matrix for a"
+         " batch or a layer wider than 8 units.")]
+
+
+def _numbers(values: list[str] | None, name: str) -> list[tuple[float, ...]] | None:
+    if not values:
+        return None
+    samples = []
+    for value in values:
+        row = []
+        for token in value.replace(",", " ").split():
+            try:
+                row.append(float(token))
+            except ValueError:
+                raise BackpropError(f"{name}: {token!r} is not a number (e.g. --{name} 1 0.5 -2)") from None
+        if not row:
+            raise BackpropError(f"{name}: give at least one number after --{name}")
+        samples.append(tuple(row))
+    return samples
+
+
+def _widths(values: list[str] | None) -> list[int] | None:
+    rows = _numbers(values, "layers")
+    if rows is None:
+        return None
+    widths = [w for row in rows for w in row]
+    for w in widths:
+        if w != int(w) or w < 1:
+            raise BackpropError(
+                f"layers: every width must be a whole number of at least 1, got {w:g};"
+                " e.g. --layers 2 3 1")
+    return [int(w) for w in widths]
+
+
+def network_options(**given: Any) -> Any:
+    """NetworkOptions from the command's parsed options."""
+    from backprop_cli.resolve import NetworkOptions
+
+    return NetworkOptions(
+        network=given.get("network"),
+        layers=_widths(given.get("layers")),
+        activation=given.get("activation"),
+        loss=given.get("loss"),
+        lr=given.get("lr"),
+        seed=given.get("seed"),
+        init=given.get("init"),
+        optimizer=given.get("optimizer"),
+        momentum=given.get("momentum"),
+        beta1=given.get("beta1"),
+        beta2=given.get("beta2"),
+        eps=given.get("eps"),
+        x=_numbers(given.get("x"), "x"),
+        y=_numbers(given.get("y"), "y"),
+        data=given.get("data"),
+        targets=given.get("targets", 1),
+    )
+
+
+def output_format(fmt: str | None, output: Path | None, allowed: tuple[str, ...]) -> str:
+    """The format to write: --format if given, else the --output file's extension, else rich."""
+    from backprop_cli.render import EXTENSIONS
+
+    if fmt is not None:
+        if fmt not in allowed:
+            raise BackpropError(f"format: unknown format {fmt!r}; choose one of {', '.join(allowed)}")
+        return fmt
+    if output is not None:
+        found = EXTENSIONS.get(output.suffix.lower())
+        if found is None or found not in allowed:
+            known = ", ".join(e for e, f in EXTENSIONS.items() if f in allowed)
+            raise BackpropError(f"output: cannot tell the format of {output.name}; use {known} or --format")
+        return found
+    return "rich"
+
+
+def emit(obj: Any, fmt: str, output: Path | None, force: bool, **settings: Any) -> None:
+    """Print ``obj`` in ``fmt``, or write it to ``output`` atomically."""
+    from backprop_cli.render import render
+
+    if output is not None:
+        from backprop_cli.io import write_atomic
+
+        text = render(obj, fmt, **settings)
+        write_atomic(output, text, force=force)
+        typer.echo(f"wrote {output}", err=True)
+        return
+    if fmt == "rich":
+        from rich.console import Console
+
+        from backprop_cli.render.terminal import renderable
+
+        Console(highlight=False).print(renderable(obj, **settings))
+        return
+    sys.stdout.write(render(obj, fmt, **settings))
+
+
+STEP_FORMATS = ("rich", "markdown", "json")
+
+
+@app.command()
+def step(
+    network: NetworkFile = None,
+    layers: Layers = None,
+    activation: ActivationOpt = None,
+    loss: LossOpt = None,
+    lr: LrOpt = None,
+    seed: SeedOpt = None,
+    init: InitOpt = None,
+    x: XOpt = None,
+    y: YOpt = None,
+    data: DataOpt = None,
+    targets: TargetsOpt = 1,
+    form: FormOpt = "auto",
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+    precision: PrecisionOpt = 4,
+    rounding: RoundingOpt = "exact",
+    lang: LangOpt = "en",
+) -> None:
+    """One training step, derived line by line: forward pass, loss, chain rule, update.
+
+    Every line is shown three ways: in symbols, with the numbers substituted, and its value.
+
+    \b
+    Examples:
+      backprop step                                 the seed example
+      backprop step --x 1 0 --y 1 --rounding carry  another sample, rounded as on paper
+      backprop step --layers 2 3 1 --activation tanh --loss mse --x 0.5 -1 --y 0.2
+      backprop step --network net.toml -o step.md   Markdown for notes and blogs
+      backprop step --format json                   every number, float64
+    """
+    from backprop_cli.derivation import Options
+    from backprop_cli.derive import build_derivation
+    from backprop_cli.resolve import resolve
+
+    chosen = output_format(fmt, output, STEP_FORMATS)
+    if output is not None:
+        from backprop_cli.io import check_writable
+
+        check_writable(output, force)
+    net, xs, ys = resolve(network_options(
+        network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
+        init=init, x=x, y=y, data=data, targets=targets))
+    derivation = build_derivation(net, xs, ys, Options(precision, rounding, form, lang))
+    emit(derivation, chosen, output, force)
+
+
+@app.command()
+def init(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="Where to write (.toml or .json).")] = Path(
+        "network.toml"),
+    force: ForceOpt = False,
+    network: NetworkFile = None,
+    layers: Layers = None,
+    activation: ActivationOpt = None,
+    loss: LossOpt = None,
+    lr: LrOpt = None,
+    seed: SeedOpt = None,
+    init: InitOpt = None,
+    x: XOpt = None,
+    y: YOpt = None,
+) -> None:
+    """Write an editable network spec file (default: the seed network and sample).
+
+    \b
+    Examples:
+      backprop init                                 network.toml with the seed network
+      backprop init xor.toml --layers 2 2 1 --seed 3 --x 0 1 --y 1
+      backprop step --network network.toml          then use it
+    """
+    import json as json_module
+
+    from backprop_cli.io import check_writable, spec_toml
+    from backprop_cli.resolve import resolve
+
+    if file.suffix.lower() not in (".toml", ".json"):
+        raise BackpropError(f"init: {file.name} should end in .toml or .json")
+    check_writable(file, force)
+    net, xs, ys = resolve(network_options(
+        network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
+        init=init, x=x, y=y))
+    if file.suffix.lower() == ".toml":
+        text = spec_toml(net, xs, ys, header=(
+            "backprop-cli network spec. Edit the numbers, then: backprop step --network "
+            f"{file.name}\nweight rows are a layer's units, columns its inputs (torch.nn.Linear)."))
+    else:
+        text = json_module.dumps(_spec_document(net, xs, ys), indent=2) + "\n"
+    from backprop_cli.io import write_atomic
+
+    write_atomic(file, text, force=force)
+    typer.echo(f"wrote {file}; try: backprop step --network {file}")
+
+
+def _spec_document(net: Any, xs: Any, ys: Any) -> dict[str, Any]:
+    layers = []
+    for layer in net.layers:
+        entry: dict[str, Any] = {"weight": [list(r) for r in layer.weight]}
+        if layer.bias is not None:
+            entry["bias"] = list(layer.bias)
+        if layer.freeze_bias:
+            entry["freeze_bias"] = True
+        entry["activation"] = layer.activation
+        layers.append(entry)
+    return {"loss": net.loss, "lr": net.lr, "optimizer": net.optimizer.name, "layers": layers,
+            "data": {"x": [list(r) for r in xs], "y": [list(r) for r in ys]}}
+
+
+# --- argv: several numbers after one flag ------------------------------------------------------
+
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^[-+]?(nan|inf|infinity)$", re.IGNORECASE)
+_VALUES = {"--x": "any", "--y": "any", "--layers": "numbers", "--show-steps": "numbers"}
+_REPEATED = {"--activation"}
+
+
+def join_values(argv: list[str]) -> list[str]:
+    """Let a flag take several space-separated values, as typed: ``--x 1 -1 --y 0``.
+
+    Click options take one value each, so the values after ``--x`` (numbers, negative ones
+    included) are joined into one argument; ``--activation tanh sigmoid`` becomes one
+    ``--activation`` per name.
+    """
+    from backprop_cli.model import ACTIVATIONS
+
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        flag, _, inline = token.partition("=")
+        if flag in _VALUES or flag in _REPEATED:
+            values = [inline] if inline else []
+            i += 1
+            if not values and i < len(argv):
+                values.append(argv[i])
+                i += 1
+            while i < len(argv):
+                nxt = argv[i]
+                if flag in _REPEATED:
+                    take = nxt in ACTIVATIONS
+                elif _VALUES[flag] == "numbers":
+                    take = bool(_NUMBER.match(nxt)) or bool(re.match(r"^\d+(,\d+)*$", nxt))
+                else:
+                    take = bool(_NUMBER.match(nxt)) or not nxt.startswith("-")
+                if not take:
+                    break
+                values.append(nxt)
+                i += 1
+            if flag in _REPEATED:
+                for value in values:
+                    out.append(f"{flag}={value}")
+            else:
+                out.append(f"{flag}={' '.join(values)}")
+            continue
+        out.append(token)
+        i += 1
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (2 for bad input, with one line on stderr)."""
+    args = join_values(list(sys.argv[1:] if argv is None else argv))
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=args, prog_name="backprop", standalone_mode=False)
+    except BackpropError as error:
+        _fail(str(error))
+        return 2
+    except typer.TyperException as error:
+        # Usage errors of the command line (typer's click): unknown option, missing value, …
+        possibilities = getattr(error, "possibilities", None)
+        option = getattr(error, "option_name", None)
+        if possibilities is not None and option:
+            hint = f"; did you mean {sorted(possibilities)[0]}?" if possibilities else ""
+            _fail(f"unknown option {option}{hint} (see backprop --help)")
+        else:
+            _fail(f"{error.format_message()} (see backprop --help)")
+        return 2
+    except (typer.Abort, KeyboardInterrupt):
+        _fail("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as error:  # a bug, not a user mistake: still one line, no traceback
+        if os.environ.get("BACKPROP_DEBUG"):
+            raise
+        _fail(f"internal error ({type(error).__name__}: {error}); please report it, and run with"
+              " BACKPROP_DEBUG=1 for the traceback")
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+def _fail(message: str) -> None:
+    text = " ".join(message.split())
+    try:
+        sys.stderr.write(f"error: {text}\n")
+    except BrokenPipeError:
+        pass
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""The worked derivation as data: what every renderer draws, independent of how it is drawn.
+
+A :class:`Derivation` holds sections (forward, loss, backward, update, summary); a section holds
+groups (a layer, a sample); a group holds steps. A :class:`Step` is one line of the page: a target
+symbol, its forms (symbolic right sides, printed in turn), and the value; the numbers-substituted
+form is printed from the last form with the derivation's values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sympy as sp
+
+from backprop_cli.locales import Message
+from backprop_cli.model import Network
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line: ``lead = target = forms… = numbers = value``.
+
+    Args:
+        target: the quantity this line computes.
+        forms: symbolic right sides, printed in order (definition, chain rule, local factors).
+        value: the number, float64 (rounded when ``--rounding carry``).
+        lead: names printed before the target (``ŷ`` in ``ŷ = σ₃ = …``).
+        substitute: whether to print the last form again with numbers.
+        note: a remark printed after the line.
+    """
+
+    target: sp.Basic
+    forms: tuple[sp.Basic, ...]
+    value: float
+    lead: tuple[sp.Basic, ...] = ()
+    substitute: bool = True
+    note: Message | None = None
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """A matrix of a matrix-form step, with its name and shape (samples × units and so on)."""
+
+    rows: tuple[tuple[float, ...], ...]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.rows), len(self.rows[0]) if self.rows else 0)
+
+
+@dataclass(frozen=True)
+class MatrixStep:
+    """One line of the matrix form: ``target = symbolic = value`` where the value is a matrix.
+
+    Args:
+        target: the matrix computed (Z⁽¹⁾, δ⁽²⁾ …).
+        forms: symbolic right sides, printed in order.
+        value: the matrix.
+        operands: the matrices the last form combines, printed with their numbers.
+        note: a remark (how a bias is broadcast, how δ simplifies).
+    """
+
+    target: sp.Basic
+    forms: tuple[sp.Basic, ...]
+    value: Matrix
+    operands: tuple[tuple[sp.Basic, Matrix], ...] = ()
+    note: Message | None = None
+
+
+@dataclass(frozen=True)
+class Group:
+    """Steps under one heading (a layer, a sample)."""
+
+    title: Message | None
+    steps: tuple[Step | MatrixStep, ...]
+    intro: Message | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    """A phase of the step: ``forward``, ``loss``, ``backward``, ``batch``, ``update``."""
+
+    key: str
+    groups: tuple[Group, ...]
+    intro: Message | None = None
+
+
+@dataclass(frozen=True)
+class ParameterRow:
+    """A row of the summary table: one weight or bias before and after the update."""
+
+    symbol: sp.Basic
+    before: float
+    gradient: float
+    after: float
+    frozen: bool = False
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    """A layer's numbers, in the JSON contract's layout (samples × units for z and a)."""
+
+    weight: tuple[tuple[float, ...], ...]
+    bias: tuple[float, ...] | None
+    z: tuple[tuple[float, ...], ...]
+    a: tuple[tuple[float, ...], ...]
+    grad_weight: tuple[tuple[float, ...], ...]
+    grad_bias: tuple[float, ...] | None
+    new_weight: tuple[tuple[float, ...], ...]
+    new_bias: tuple[float, ...] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "weight": [list(r) for r in self.weight],
+            "bias": None if self.bias is None else list(self.bias),
+            "z": [list(r) for r in self.z],
+            "a": [list(r) for r in self.a],
+            "grad_weight": [list(r) for r in self.grad_weight],
+            "grad_bias": None if self.grad_bias is None else list(self.grad_bias),
+            "new_weight": [list(r) for r in self.new_weight],
+            "new_bias": None if self.new_bias is None else list(self.new_bias),
+        }
+
+
+@dataclass(frozen=True)
+class Options:
+    """How the derivation is worked and printed.
+
+    Args:
+        precision: printed decimals (and, with ``carry``, the digits carried).
+        rounding: ``exact`` keeps float64 throughout; ``carry`` rounds each line as on paper.
+        form: ``scalar``, ``matrix`` or ``auto``.
+        lang: language of the words.
+    """
+
+    precision: int = 4
+    rounding: str = "exact"
+    form: str = "auto"
+    lang: str = "en"
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """A worked training step: the sections to print and the numbers they arrive at."""
+
+    network: Network
+    xs: tuple[tuple[float, ...], ...]
+    ys: tuple[tuple[float, ...], ...]
+    options: Options
+    form: str
+    sections: tuple[Section, ...]
+    values: Mapping[sp.Basic, float]
+    loss: float
+    loss_after: float
+    output: tuple[tuple[float, ...], ...]
+    layers: tuple[LayerResult, ...]
+    parameters: tuple[ParameterRow, ...]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract of ``backprop step --format json`` (DESIGN.md)."""
+        return {
+            "loss": self.loss,
+            "loss_after": self.loss_after,
+            "output": [list(r) for r in self.output],
+            "layers": [layer.to_dict() for layer in self.layers],
+        }
+
+    def to_json(self) -> str:
+        from backprop_cli.render import render
+
+        return render(self, "json")
+
+    def to_markdown(self) -> str:
+        from backprop_cli.render import render
+
+        return render(self, "markdown")
+
+    def to_latex(self) -> str:
+        from backprop_cli.render import render
+
+        return render(self, "latex")
+
+    def to_html(self) -> str:
+        from backprop_cli.render import render
+
+        return render(self, "html")
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def _repr_html_(self) -> str:
+        from backprop_cli.render import render
+
+        return render(self, "html", fragment=True)

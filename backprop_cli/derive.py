@@ -1,0 +1,526 @@
+"""Building the derivation of one training step (scalar form: one line per weight and unit).
+
+The page follows the seed's order and notation: weighted sums z and activations layer by layer,
+the loss, then from the output back δ = ∂𝓛/∂z, the gradient of every weight and bias by the chain
+rule (a hidden unit's ∂𝓛/∂a summed over the paths through the layer above, reusing its δ), and
+the update of every parameter. Every line is a sympy expression over node symbols; its value is
+computed from that same expression, so the printed numbers and the value always agree. The cost
+grows linearly with the number of parameters: no line expands the whole network.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import sympy as sp
+
+from backprop_cli import functions
+from backprop_cli.derivation import (
+    Derivation,
+    Group,
+    LayerResult,
+    Options,
+    ParameterRow,
+    Section,
+    Step,
+)
+from backprop_cli.errors import BackpropError, DataError
+from backprop_cli.evaluate import Evaluator, exp, log
+from backprop_cli.locales import Message, say
+from backprop_cli.model import Network, Vector, check_samples
+from backprop_cli.notation import ALPHA, LOSS, Node, Partial, updated
+from backprop_cli.printing import format_number, round_printed
+
+Values = dict[sp.Basic, float]
+
+MATRIX_WIDTH = 8
+"""``--form auto`` uses the matrix form when a layer has more units than this, or a batch."""
+
+
+def build_derivation(
+    network: Network,
+    xs: Sequence[Vector],
+    ys: Sequence[Vector],
+    options: Options | None = None,
+) -> Derivation:
+    """Work out one training step of ``network`` on the samples ``xs``, ``ys``.
+
+    Args:
+        network: the network, its loss and optimizer.
+        xs: inputs, one tuple per sample.
+        ys: targets, one tuple per sample.
+        options: precision, rounding, form and language.
+
+    Raises:
+        BackpropError: when the samples do not fit the network or the loss.
+    """
+    options = options or Options()
+    check_samples(network, xs, ys)
+    if options.rounding not in ("exact", "carry"):
+        raise BackpropError(f"rounding: must be exact or carry, not {options.rounding!r}")
+    if not 0 <= options.precision <= 15:
+        raise BackpropError(f"precision: must be between 0 and 15, got {options.precision}")
+    form = choose_form(network, len(xs), options.form)
+    if form == "matrix":
+        from backprop_cli.derive_matrix import build_matrix_derivation
+
+        return build_matrix_derivation(network, tuple(xs), tuple(ys), options)
+    return _ScalarBuilder(network, tuple(xs), tuple(ys), options).build()
+
+
+def choose_form(network: Network, samples: int, form: str) -> str:
+    """``scalar`` or ``matrix``: what ``--form auto`` picks, or the form asked for."""
+    if form not in ("auto", "scalar", "matrix"):
+        raise BackpropError(f"form: must be scalar, matrix or auto, not {form!r}")
+    if form != "auto":
+        return form
+    if samples > 1 or max(network.widths) > MATRIX_WIDTH:
+        return "matrix"
+    return "scalar"
+
+
+def stable_softmax(values: Sequence[float]) -> list[float]:
+    """softmax with the maximum subtracted first, as PyTorch computes it."""
+    top = max(values)
+    exps = [exp(v - top) for v in values]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
+def log_softmax(values: Sequence[float]) -> list[float]:
+    top = max(values)
+    shift = top + log(sum(exp(v - top) for v in values))
+    return [v - shift for v in values]
+
+
+def _sum(terms: Sequence[sp.Basic]) -> sp.Basic:
+    with sp.evaluate(False):
+        return terms[0] if len(terms) == 1 else sp.Add(*terms)
+
+
+def _product(*factors: sp.Basic) -> sp.Basic:
+    with sp.evaluate(False):
+        return sp.Mul(*factors)
+
+
+def substitute(expr: sp.Basic, mapping: dict[sp.Basic, sp.Basic]) -> sp.Basic:
+    """``expr.xreplace(mapping)`` without re-evaluating, so the printed shape is kept."""
+    with sp.evaluate(False):
+        return expr.xreplace(mapping)
+
+
+class _ScalarBuilder:
+    def __init__(self, network: Network, xs: tuple[Vector, ...], ys: tuple[Vector, ...],
+                 options: Options) -> None:
+        self.network = network
+        self.xs, self.ys = xs, ys
+        self.options = options
+        self.carry = options.rounding == "carry"
+        self.samples = len(xs)
+        self.outputs = network.outputs
+        self.activations = [_activation(layer.activation, i) for i, layer in enumerate(network.layers)]
+        self.loss = functions.loss(network.loss)
+        self.fused = self.network.loss == "cross_entropy"
+        # Per-sample loss ℓ = elements / sample_divisor; 𝓛 = Σ ℓ / combine.
+        self.sample_divisor = self.loss.divisor(1, self.outputs)
+        self.combine = self.loss.divisor(self.samples, self.outputs) // self.sample_divisor
+        self.values: Values = {ALPHA: network.lr}
+        self.weights: list[list[list[Node]]] = []
+        self.biases: list[list[Node] | None] = []
+        self.units: list[list[int]] = []
+        w = b = u = 0
+        for layer in network.layers:
+            rows = []
+            for j in range(layer.units):
+                row = []
+                for k in range(layer.inputs):
+                    w += 1
+                    row.append(Node("W", w))
+                    self.values[row[-1]] = layer.weight[j][k]
+                rows.append(row)
+            self.weights.append(rows)
+            if layer.bias is not None:
+                nodes = []
+                for j in range(layer.units):
+                    b += 1
+                    nodes.append(Node("b", b))
+                    self.values[nodes[-1]] = layer.bias[j]
+                self.biases.append(nodes)
+            else:
+                self.biases.append(None)
+            self.units.append(list(range(u + 1, u + layer.units + 1)))
+            u += layer.units
+
+    # --- names ------------------------------------------------------------------------------
+
+    def _mark(self, n: int) -> int | None:
+        return n + 1 if self.samples > 1 else None
+
+    def x(self, k: int, n: int) -> Node:
+        return Node("x", k + 1 if self.network.inputs > 1 else None, sample=self._mark(n))
+
+    def y(self, k: int, n: int) -> Node:
+        return Node("y", k + 1 if self.outputs > 1 else None, sample=self._mark(n))
+
+    def yhat(self, k: int, n: int) -> Node:
+        return Node("yhat", k + 1 if self.outputs > 1 else None, sample=self._mark(n))
+
+    def z(self, layer: int, j: int, n: int) -> Node:
+        return Node("z", self.units[layer][j], sample=self._mark(n))
+
+    def a(self, layer: int, j: int, n: int) -> Node:
+        if layer == len(self.network.layers) - 1:
+            return self.yhat(j, n)
+        return Node(self.activations[layer].glyph, self.units[layer][j], sample=self._mark(n))
+
+    def unit_symbol(self, layer: int, j: int, n: int) -> Node:
+        """σ₃ for an output unit: the name the forward pass gives it before calling it ŷ."""
+        return Node(self.activations[layer].glyph, self.units[layer][j], sample=self._mark(n))
+
+    def delta(self, layer: int, j: int, n: int) -> Node:
+        return Node("delta", self.units[layer][j], sample=self._mark(n))
+
+    def sample_loss(self, n: int) -> Node:
+        return LOSS if self.samples == 1 else Node("ell", sample=n + 1)
+
+    def inputs_of(self, layer: int, n: int) -> list[Node]:
+        if layer == 0:
+            return [self.x(k, n) for k in range(self.network.inputs)]
+        return [self.a(layer - 1, k, n) for k in range(self.network.layers[layer - 1].units)]
+
+    # --- recording --------------------------------------------------------------------------
+
+    def record(self, values: Values, target: sp.Basic, forms: tuple[sp.Basic, ...], *,
+               value: float | None = None, also: tuple[sp.Basic, ...] = (),
+               lead: tuple[sp.Basic, ...] = (), substitute: bool = True,
+               note: Message | None = None, **evaluator: Any) -> Step:
+        if value is None:
+            value = Evaluator(values, **evaluator)(forms[-1])
+        if not math.isfinite(value):
+            raise BackpropError(
+                f"{_text(target)} comes out as {value} ({_text(forms[-1])} with"
+                f" {_text(forms[-1], values)}): the network's functions are not defined or"
+                " overflow there; try smaller weights, inputs or learning rate, or another activation")
+        if self.carry:
+            value = round_printed(value, self.options.precision)
+        for name in (target, *also, *lead):
+            values[name] = value
+        return Step(target, forms, value, lead, substitute, note)
+
+    # --- forward ----------------------------------------------------------------------------
+
+    def forward(self, values: Values, n: int) -> list[Group]:
+        groups = []
+        for k in range(self.network.inputs):
+            values[self.x(k, n)] = self.xs[n][k]
+        last = len(self.network.layers) - 1
+        for index, layer in enumerate(self.network.layers):
+            steps = []
+            inputs = self.inputs_of(index, n)
+            zs = [self.z(index, j, n) for j in range(layer.units)]
+            for j, z in enumerate(zs):
+                terms: list[sp.Basic] = [_product(self.weights[index][j][k], inputs[k])
+                                         for k in range(layer.inputs)]
+                bias = self.biases[index]
+                if bias is not None:
+                    terms.append(bias[j])
+                steps.append(self.record(values, z, (_sum(terms),)))
+            activation = self.activations[index]
+            softmax = (stable_softmax([values[z] for z in zs])
+                       if isinstance(activation, functions.Softmax) else None)
+            for j, z in enumerate(zs):
+                if isinstance(activation, functions.Softmax):
+                    assert softmax is not None
+                    expr, value = activation.apply(zs, j), softmax[j]
+                else:
+                    expr, value = activation.apply(z), None
+                if index == last:
+                    unit = self.unit_symbol(index, j, n)
+                    steps.append(self.record(values, unit, (expr,), value=value,
+                                             lead=(self.yhat(j, n),)))
+                else:
+                    steps.append(self.record(values, self.a(index, j, n), (expr,), value=value))
+            title_key = "group.output_layer" if index == last else "group.layer"
+            groups.append(Group(say(title_key, layer=index + 1, inputs=layer.inputs,
+                                    units=layer.units, activation=activation.name), tuple(steps)))
+        return groups
+
+    def check_predictions(self, values: Values, n: int) -> None:
+        if self.network.loss != "bce":
+            return
+        for k in range(self.outputs):
+            value = values[self.yhat(k, n)]
+            if not 0.0 <= value <= 1.0:
+                raise DataError(
+                    f"bce needs predictions in [0, 1] but ŷ = {format_number(value, 4)} comes out"
+                    f" of {self.network.layers[-1].activation}; use sigmoid on the output layer"
+                    " or another loss"
+                )
+
+    def sample_loss_step(self, values: Values, n: int) -> Step:
+        pairs = [(self.yhat(k, n), self.y(k, n)) for k in range(self.outputs)]
+        for k in range(self.outputs):
+            values[self.y(k, n)] = self.ys[n][k]
+        expr = self.loss.total(pairs, self.sample_divisor)
+        value = None
+        if self.fused and not self.carry:
+            # PyTorch's cross_entropy works from the logits: log softmax, not log of softmax.
+            last = len(self.network.layers) - 1
+            logs = log_softmax([values[self.z(last, j, n)] for j in range(self.outputs)])
+            value = -sum(self.ys[n][k] * logs[k] for k in range(self.outputs)) / self.sample_divisor
+        return self.record(values, self.sample_loss(n), (expr,), value=value,
+                           log_floor=self.loss.log_floor)
+
+    def total_loss_step(self, values: Values) -> Step:
+        terms = [self.sample_loss(n) for n in range(self.samples)]
+        with sp.evaluate(False):
+            body = _sum(terms)
+            expr = body if self.combine == 1 else sp.Mul(sp.Rational(1, self.combine), body)
+        return self.record(values, LOSS, (expr,))
+
+    def loss_value(self, values: Values) -> tuple[list[Group], float]:
+        """The loss section, and the loss."""
+        steps = [self.sample_loss_step(values, n) for n in range(self.samples)]
+        if self.samples > 1:
+            steps.append(self.total_loss_step(values))
+        return [Group(None, tuple(steps))], values[LOSS]
+
+    # --- backward ---------------------------------------------------------------------------
+
+    def output_deltas(self, values: Values, n: int) -> list[Step]:
+        last = len(self.network.layers) - 1
+        activation = self.activations[last]
+        loss_n = self.sample_loss(n)
+        ys = [self.y(k, n) for k in range(self.outputs)]
+        yhats = [self.yhat(k, n) for k in range(self.outputs)]
+        zs = [self.z(last, j, n) for j in range(self.outputs)]
+        steps = []
+        if self.fused:
+            assert isinstance(activation, functions.Softmax)
+            _, ps, placeholders = activation._symbols(self.outputs)
+            deltas = activation.fused_delta(self.loss, self.outputs, self.sample_divisor)
+            note = None
+            if math.isclose(sum(self.ys[n]), 1.0, rel_tol=0, abs_tol=1e-12) and self.outputs > 1:
+                total = sp.Add(*placeholders)
+                deltas = tuple(d.xreplace({total: sp.S.One}) for d in deltas)
+                note = say("note.sum_to_one", total=" + ".join(
+                    _text(y) for y in ys))
+            mapping = dict(zip(ps, yhats, strict=True)) | dict(zip(placeholders, ys, strict=True))
+            for i in range(self.outputs):
+                steps.append(self.record(
+                    values, self.delta(last, i, n),
+                    (Partial(loss_n, zs[i]), substitute(functions.tidy(deltas[i]), mapping)),
+                    also=(Partial(loss_n, zs[i]),), note=note if i == 0 else None))
+            return steps
+        derivative = self.loss.derivative(self.sample_divisor)
+        for k in range(self.outputs):
+            expr = substitute(derivative, {functions.YHAT: yhats[k], functions.Y: ys[k]})
+            steps.append(self.record(values, Partial(loss_n, yhats[k]), (expr,),
+                                     denominator_floor=self.loss.denominator_floor))
+        if isinstance(activation, functions.Softmax):
+            _, ps, _ = activation._symbols(self.outputs)
+            jacobian = activation.jacobian(self.outputs)
+            mapping = dict(zip(ps, yhats, strict=True))
+            for i in range(self.outputs):
+                for k in range(self.outputs):
+                    steps.append(self.record(values, Partial(yhats[k], zs[i]),
+                                             (substitute(jacobian[k][i], mapping),)))
+            for i in range(self.outputs):
+                chain = _sum([_product(Partial(loss_n, yhats[k]), Partial(yhats[k], zs[i]))
+                              for k in range(self.outputs)])
+                steps.append(self.record(values, self.delta(last, i, n),
+                                         (Partial(loss_n, zs[i]), chain),
+                                         also=(Partial(loss_n, zs[i]),)))
+            return steps
+        for j in range(self.outputs):
+            steps.append(self.record(values, Partial(yhats[j], zs[j]),
+                                     (activation.local_derivative(zs[j], yhats[j]),)))
+            chain = _product(Partial(loss_n, yhats[j]), Partial(yhats[j], zs[j]))
+            steps.append(self.record(values, self.delta(last, j, n),
+                                     (Partial(loss_n, zs[j]), chain),
+                                     also=(Partial(loss_n, zs[j]),)))
+        return steps
+
+    def hidden_deltas(self, values: Values, index: int, n: int) -> list[Step]:
+        loss_n = self.sample_loss(n)
+        above = self.network.layers[index + 1]
+        activation = self.activations[index]
+        steps = []
+        for k in range(self.network.layers[index].units):
+            a = self.a(index, k, n)
+            z = self.z(index, k, n)
+            paths = [_product(Partial(loss_n, self.z(index + 1, j, n)), Partial(self.z(index + 1, j, n), a))
+                     for j in range(above.units)]
+            local = [_product(self.delta(index + 1, j, n), self.weights[index + 1][j][k])
+                     for j in range(above.units)]
+            steps.append(self.record(values, Partial(loss_n, a), (_sum(paths), _sum(local))))
+            assert isinstance(activation, functions.Activation)
+            steps.append(self.record(values, Partial(a, z), (activation.local_derivative(z, a),)))
+            steps.append(self.record(values, self.delta(index, k, n),
+                                     (Partial(loss_n, z), _product(Partial(loss_n, a), Partial(a, z))),
+                                     also=(Partial(loss_n, z),)))
+        return steps
+
+    def gradients(self, values: Values, index: int, n: int) -> list[Step]:
+        loss_n = self.sample_loss(n)
+        inputs = self.inputs_of(index, n)
+        steps = []
+        layer = self.network.layers[index]
+        for j in range(layer.units):
+            z = self.z(index, j, n)
+            delta = self.delta(index, j, n)
+            for k in range(layer.inputs):
+                weight = self.weights[index][j][k]
+                steps.append(self.record(
+                    values, Partial(loss_n, weight),
+                    (_product(Partial(loss_n, z), Partial(z, weight)), _product(delta, inputs[k]))))
+            bias = self.biases[index]
+            if bias is not None:
+                steps.append(self.record(
+                    values, Partial(loss_n, bias[j]),
+                    (_product(Partial(loss_n, z), Partial(z, bias[j])), delta), substitute=False))
+        return steps
+
+    def backward(self, values: Values, n: int) -> list[Group]:
+        groups = []
+        last = len(self.network.layers) - 1
+        prefix = {"sample": n + 1} if self.samples > 1 else {}
+        for index in range(last, -1, -1):
+            steps = self.output_deltas(values, n) if index == last else self.hidden_deltas(values, index, n)
+            steps += self.gradients(values, index, n)
+            key = "group.output_delta" if index == last else "group.hidden_delta"
+            title = say(key + (".sample" if prefix else ""), layer=index + 1, **prefix)
+            groups.append(Group(title, tuple(steps)))
+        return groups
+
+    def parameters(self) -> list[tuple[int, Node, bool]]:
+        """(layer, symbol, is a frozen bias) for every parameter, in update order."""
+        out: list[tuple[int, Node, bool]] = []
+        for index, layer in enumerate(self.network.layers):
+            for row in self.weights[index]:
+                out.extend((index, w, False) for w in row)
+            bias = self.biases[index]
+            if bias is not None:
+                out.extend((index, b, layer.freeze_bias) for b in bias)
+        return out
+
+    def batch_gradients(self, values: Values) -> list[Group]:
+        steps = []
+        for _, symbol, _ in self.parameters():
+            terms = [Partial(self.sample_loss(n), symbol) for n in range(self.samples)]
+            with sp.evaluate(False):
+                body = _sum(terms)
+                expr = body if self.combine == 1 else sp.Mul(sp.Rational(1, self.combine), body)
+            steps.append(self.record(values, Partial(LOSS, symbol), (expr,)))
+        return [Group(None, tuple(steps))]
+
+    # --- update -----------------------------------------------------------------------------
+
+    def update(self, values: Values) -> list[Group]:
+        from backprop_cli.optimizers import update_steps
+
+        return update_steps(self, values)
+
+    # --- assembly ---------------------------------------------------------------------------
+
+    def build(self) -> Derivation:
+        values = self.values
+        forward_groups: list[Group] = []
+        for n in range(self.samples):
+            groups = self.forward(values, n)
+            self.check_predictions(values, n)
+            if self.samples > 1:
+                groups = [Group(say("group.sample", sample=n + 1, x=_vector(self.xs[n]),
+                                    y=_vector(self.ys[n])), ())] + groups
+            forward_groups += groups
+        loss_groups, loss = self.loss_value(values)
+        backward_groups: list[Group] = []
+        for n in range(self.samples):
+            backward_groups += self.backward(values, n)
+        sections = [
+            Section("forward", tuple(forward_groups), say("intro.forward")),
+            Section("loss", tuple(loss_groups), say("intro.loss")),
+            Section("backward", tuple(backward_groups), say("intro.backward")),
+        ]
+        if self.samples > 1:
+            sections.append(Section("batch", tuple(self.batch_gradients(values)), say("intro.batch")))
+        update_groups = self.update(values)
+        sections.append(Section("update", tuple(update_groups), self.update_intro()))
+        new_network = self.updated_network(values)
+        loss_after = self.loss_after(new_network)
+        return Derivation(
+            network=self.network, xs=self.xs, ys=self.ys, options=self.options, form="scalar",
+            sections=tuple(sections), values=values, loss=loss, loss_after=loss_after,
+            output=tuple(tuple(values[self.yhat(k, n)] for k in range(self.outputs))
+                         for n in range(self.samples)),
+            layers=self.layer_results(values, new_network),
+            parameters=tuple(
+                ParameterRow(symbol, values[symbol], values[Partial(LOSS, symbol)],
+                             values[updated(symbol)], frozen)
+                for _, symbol, frozen in self.parameters()),
+        )
+
+    def update_intro(self) -> Message:
+        optimizer = self.network.optimizer
+        lr = format_number(self.network.lr, self.options.precision)
+        if optimizer.name == "momentum":
+            return say("intro.update.momentum", lr=lr, momentum=optimizer.momentum)
+        if optimizer.name == "adam":
+            return say("intro.update.adam", lr=lr, beta1=optimizer.beta1, beta2=optimizer.beta2,
+                       eps=optimizer.eps, t=1)
+        return say("intro.update", lr=lr)
+
+    def updated_network(self, values: Values) -> Network:
+        weights = [tuple(tuple(values[updated(w)] for w in row) for row in rows) for rows in self.weights]
+        biases = [None if b is None else tuple(values[updated(node)] for node in b) for b in self.biases]
+        return self.network.with_parameters(weights, biases)
+
+    def loss_after(self, network: Network) -> float:
+        again = _ScalarBuilder(network, self.xs, self.ys, self.options)
+        for n in range(self.samples):
+            again.forward(again.values, n)
+        _, loss = again.loss_value(again.values)
+        return loss
+
+    def layer_results(self, values: Values, new_network: Network) -> tuple[LayerResult, ...]:
+        results = []
+        for index, layer in enumerate(self.network.layers):
+            new_layer = new_network.layers[index]
+            bias = self.biases[index]
+            results.append(LayerResult(
+                weight=layer.weight,
+                bias=layer.bias,
+                z=tuple(tuple(values[self.z(index, j, n)] for j in range(layer.units))
+                        for n in range(self.samples)),
+                a=tuple(tuple(values[self.a(index, j, n)] for j in range(layer.units))
+                        for n in range(self.samples)),
+                grad_weight=tuple(tuple(values[Partial(LOSS, w)] for w in row)
+                                  for row in self.weights[index]),
+                grad_bias=None if bias is None else tuple(values[Partial(LOSS, b)] for b in bias),
+                new_weight=new_layer.weight,
+                new_bias=new_layer.bias,
+            ))
+        return tuple(results)
+
+
+def _activation(name: str, index: int) -> functions.Activation | functions.Softmax:
+    try:
+        return functions.activation(name)
+    except BackpropError as error:
+        message = str(error)
+        prefix = "activation:"
+        if message.startswith(prefix):
+            message = f"layers[{index}].activation:" + message[len(prefix):]
+        raise type(error)(message) from None
+
+
+def _text(expr: sp.Basic, values: Values | None = None) -> str:
+    from backprop_cli.printing import to_text
+
+    return to_text(expr, values)
+
+
+def _vector(values: Sequence[float]) -> str:
+    return "(" + ", ".join(format_number(v, 4) for v in values) + ")"

@@ -1,0 +1,184 @@
+"""Numbers from the expressions of a derivation, in float64 with IEEE semantics.
+
+The scalar derivation evaluates each line from the same sympy tree it prints, with Python floats
+(``math``), so that printed numbers and values come from one expression and ``backprop step``
+needs no numpy. Overflow gives ±inf and undefined operations give nan, as in IEEE arithmetic,
+instead of Python's exceptions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+
+import sympy as sp
+
+from backprop_cli.notation import Partial
+
+Values = Mapping[sp.Basic, float]
+
+
+def exp(value: float) -> float:
+    try:
+        return math.exp(value)
+    except OverflowError:
+        return math.inf
+
+
+def log(value: float) -> float:
+    if value > 0:
+        return math.log(value)
+    if value == 0:
+        return -math.inf
+    return math.nan
+
+
+def power(base: float, exponent: float) -> float:
+    if math.isnan(base) or math.isnan(exponent):
+        return 1.0 if exponent == 0 else math.nan
+    integral = exponent.is_integer()
+    odd = integral and abs(exponent) < 2**53 and int(exponent) % 2 == 1
+    if base == 0 and exponent < 0:
+        return math.copysign(math.inf, base) if odd else math.inf
+    if base < 0 and not integral:
+        return math.nan
+    try:
+        return math.pow(base, exponent)
+    except OverflowError:
+        return -math.inf if base < 0 and odd else math.inf
+    except ValueError:
+        return math.nan
+
+
+def divide(numerator: float, denominator: float) -> float:
+    if denominator == 0:
+        if numerator == 0 or math.isnan(numerator):
+            return math.nan
+        sign = math.copysign(1.0, numerator) * math.copysign(1.0, denominator)
+        return math.copysign(math.inf, sign)
+    return numerator / denominator
+
+
+def _sqrt(value: float) -> float:
+    return math.sqrt(value) if value >= 0 else math.nan
+
+
+def _sign(value: float) -> float:
+    return float((value > 0) - (value < 0))
+
+
+_FUNCTIONS: dict[type, Callable[..., float]] = {
+    sp.exp: exp,
+    sp.log: log,
+    sp.tanh: math.tanh,
+    sp.sinh: lambda v: math.copysign(math.inf, v) if abs(v) > 710 else math.sinh(v),
+    sp.cosh: lambda v: math.inf if abs(v) > 710 else math.cosh(v),
+    sp.sin: math.sin,
+    sp.cos: math.cos,
+    sp.atan: math.atan,
+    sp.erf: math.erf,
+    sp.Abs: abs,
+    sp.sign: _sign,
+}
+
+
+class Evaluator:
+    """Evaluates expressions given the values of their nodes.
+
+    Args:
+        values: the numbers of nodes (and partial derivatives) computed so far.
+        log_floor: logs are clamped below at this value (PyTorch's bce).
+        denominator_floor: a product's denominator is clamped below at this value (PyTorch's bce
+            backward).
+    """
+
+    def __init__(self, values: Values, log_floor: float | None = None,
+                 denominator_floor: float | None = None) -> None:
+        self.values = values
+        self.log_floor = log_floor
+        self.denominator_floor = denominator_floor
+
+    def __call__(self, expr: sp.Basic) -> float:
+        value = self.values.get(expr)
+        if value is not None:
+            return value
+        if isinstance(expr, sp.Number):
+            return float(expr)
+        if isinstance(expr, sp.Add):
+            return _add([self(arg) for arg in expr.args])
+        if isinstance(expr, sp.Mul):
+            return self._mul(expr)
+        if isinstance(expr, sp.Pow):
+            base, exponent = self(expr.base), self(expr.exp)
+            if exponent == -1:
+                return divide(1.0, base)
+            if exponent == 0.5:
+                return _sqrt(base)
+            return power(base, exponent)
+        if isinstance(expr, sp.log):
+            value = log(self(expr.args[0]))
+            return max(value, self.log_floor) if self.log_floor is not None else value
+        if isinstance(expr, sp.Piecewise):
+            for piece, condition in expr.args:
+                if condition is sp.true or self._truth(condition):
+                    return self(piece)
+            return math.nan
+        if isinstance(expr, sp.Max):
+            return _nanmax([self(arg) for arg in expr.args], max)
+        if isinstance(expr, sp.Min):
+            return _nanmax([self(arg) for arg in expr.args], min)
+        if isinstance(expr, sp.Heaviside):
+            value = self(expr.args[0])
+            at_zero = self(expr.args[1]) if len(expr.args) > 1 else 0.5
+            return 1.0 if value > 0 else (at_zero if value == 0 else 0.0)
+        if isinstance(expr, sp.NumberSymbol):
+            return float(expr)
+        function = _FUNCTIONS.get(type(expr))
+        if function is not None:
+            return function(*(self(arg) for arg in expr.args))
+        if isinstance(expr, (sp.Symbol, Partial)):
+            raise KeyError(f"no value for {expr}")
+        # Any other sympy function of numbers (from a formula activation's derivative).
+        arguments = [sp.Float(self(arg)) for arg in expr.args]
+        return float(expr.func(*arguments).evalf())
+
+    def _truth(self, condition: sp.Basic) -> bool:
+        if isinstance(condition, sp.core.relational.Relational):
+            lhs, rhs = self(condition.lhs), self(condition.rhs)
+            return bool({"<": lhs < rhs, "<=": lhs <= rhs, ">": lhs > rhs, ">=": lhs >= rhs,
+                         "==": lhs == rhs, "!=": lhs != rhs}[condition.rel_op])
+        if isinstance(condition, sp.And):
+            return all(self._truth(c) for c in condition.args)
+        if isinstance(condition, sp.Or):
+            return any(self._truth(c) for c in condition.args)
+        return bool(condition)
+
+    def _mul(self, expr: sp.Mul) -> float:
+        numerator = 1.0
+        denominator = 1.0
+        for arg in expr.args:
+            if isinstance(arg, sp.Pow) and arg.exp.is_Number and arg.exp.is_negative:
+                denominator *= self(sp.Pow(arg.base, -arg.exp, evaluate=False)) if arg.exp != -1 else self(arg.base)
+            else:
+                numerator *= self(arg)
+        if denominator == 1.0:
+            return numerator
+        if self.denominator_floor is not None:
+            denominator = max(denominator, self.denominator_floor)
+        return divide(numerator, denominator)
+
+
+def _add(values: list[float]) -> float:
+    total = 0.0
+    for value in values:
+        total += value
+    return total
+
+
+def _nanmax(values: list[float], pick: Callable[..., float]) -> float:
+    return math.nan if any(math.isnan(v) for v in values) else pick(values)
+
+
+def evaluate(expr: sp.Basic, values: Values, **options: float | None) -> float:
+    """The float64 value of ``expr`` given ``values`` (see :class:`Evaluator`)."""
+    return Evaluator(values, **options)(expr)

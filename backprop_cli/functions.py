@@ -1,0 +1,324 @@
+"""Activations and losses, each defined once as a sympy expression.
+
+Derivatives come from ``sympy.diff`` on that definition; the printed forms, the derivative in
+terms of the unit's own output (σ(1 − σ), 1 − a²) and the numbers all follow from it.
+PyTorch's numerical conventions are kept where they change a value: the derivative at a kink is
+PyTorch's (relu'(0) = 0, leaky_relu'(0) = 0.01), bce's log is clamped at −100 and the
+denominator of its derivative at 1e−12 (``torch.nn.BCELoss``), and softmax with cross-entropy
+is differentiated as one function (``torch.nn.CrossEntropyLoss`` on the logits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache, cached_property
+
+import sympy as sp
+
+from backprop_cli.errors import SpecError
+
+X = sp.Symbol("x", real=True)
+"""The variable activations are written in."""
+OUT = sp.Symbol("a", real=True)
+"""Stands for an activation's own output in its derivative (σ(1 − σ))."""
+YHAT = sp.Symbol("yhat", real=True)
+Y = sp.Symbol("y", real=True)
+
+Builder = Callable[[sp.Expr], sp.Expr]
+
+
+def tidy(expr: sp.Expr) -> sp.Expr:
+    """Write a derivative the way textbooks do: the shorter of it and its factored form, signs turned.
+
+    ``-a**2 + a`` becomes ``a*(1 - a)`` and ``(y - yhat)/(yhat*(yhat - 1))`` becomes
+    ``(yhat - y)/(yhat*(1 - yhat))``; ``1 - a**2`` stays as it is.
+    """
+    if expr.has(sp.Piecewise):
+        return expr
+    candidates = [_turn_signs(expr)]
+    if expr.is_rational_function():
+        candidates.insert(0, _turn_signs(sp.factor(expr)))
+    # The factored form wins ties: σ(1 − σ) over σ − σ².
+    return min(candidates, key=sp.count_ops)
+
+
+def _turn_signs(expr: sp.Expr) -> sp.Expr:
+    """Flip factors ``(s - c)`` with a negative constant; the coefficient or another factor pays."""
+    if not isinstance(expr, sp.Mul):
+        return expr
+    coeff, factors = expr.as_coeff_mul()
+    sign = -1 if coeff.is_negative else 1
+    parts: list[sp.Expr] = list(factors)
+
+    def flippable(factor: sp.Expr, negative_constant: bool) -> bool:
+        base, exponent = factor.as_base_exp()
+        if not (isinstance(base, sp.Add) and exponent.is_integer):
+            return False
+        constant = base.as_coeff_add()[0]
+        return bool(constant.is_negative) if negative_constant else constant == 0
+
+    def flip(factor: sp.Expr) -> tuple[sp.Expr, int]:
+        base, exponent = factor.as_base_exp()
+        flipped = -base if exponent == 1 else sp.Pow(-base, exponent, evaluate=False)
+        return flipped, (-1 if exponent % 2 else 1)
+
+    for i, factor in enumerate(parts):
+        if flippable(factor, negative_constant=True):
+            parts[i], cost = flip(factor)
+            sign *= cost
+    if sign < 0:
+        for i, factor in enumerate(parts):
+            if flippable(factor, negative_constant=False) and factor.as_base_exp()[1] % 2:
+                parts[i], cost = flip(factor)
+                sign *= cost
+                break
+    coeff = abs(coeff) * sign
+    rest = parts
+    return sp.Mul(*([coeff] if coeff != 1 else []), *rest, evaluate=False)
+
+
+@dataclass(frozen=True, eq=False)
+class Activation:
+    """An element-wise activation ``a = f(z)``.
+
+    Args:
+        name: the built-in name, or the formula as written.
+        builder: the definition, a function of the sympy variable.
+        glyph: the letter its outputs are written with (``sigma`` for σ, else ``a``).
+    """
+
+    name: str
+    builder: Builder
+    glyph: str = "a"
+
+    @cached_property
+    def expr(self) -> sp.Expr:
+        """The definition in ``x``, evaluated (for calculus)."""
+        return self.builder(X)
+
+    @cached_property
+    def display(self) -> sp.Expr:
+        """The definition in ``x`` as written (for printing)."""
+        with sp.evaluate(False):
+            return self.builder(X)
+
+    @cached_property
+    def derivative(self) -> sp.Expr:
+        """f'(x), by sympy."""
+        return tidy(sp.diff(self.expr, X))
+
+    @cached_property
+    def derivative_of_output(self) -> sp.Expr | None:
+        """f'(x) written in the output ``a = f(x)`` alone, where sympy can do so; else None."""
+        return _in_terms_of_output(self.expr, self.derivative)
+
+    def apply(self, z: sp.Expr) -> sp.Expr:
+        """The printed right side of ``a = f(z)``."""
+        return self.display.xreplace({X: z})
+
+    def local_derivative(self, z: sp.Expr, a: sp.Expr) -> sp.Expr:
+        """The printed right side of ``∂a/∂z``: in terms of ``a`` where possible, else of ``z``."""
+        in_output = self.derivative_of_output
+        if in_output is not None:
+            return in_output.xreplace({OUT: a})
+        return self.derivative.xreplace({X: z})
+
+
+def _in_terms_of_output(f: sp.Expr, d: sp.Expr) -> sp.Expr | None:
+    if X not in d.free_symbols:
+        return d
+    if f.has(sp.Piecewise):
+        return None
+    direct = d.subs(f, OUT)
+    if X not in direct.free_symbols:
+        return tidy(direct)
+    # f rational in one exponential u = exp(c x): solve a = f(u) for u, which is linear.
+    exponentials = f.atoms(sp.exp)
+    if len(exponentials) != 1:
+        return None
+    (u_expr,) = exponentials
+    u = sp.Dummy("u")
+    g = f.xreplace({u_expr: u})
+    if X in g.free_symbols:
+        return None
+    numerator, denominator = sp.fraction(sp.together(g))
+    poly = sp.Poly(OUT * denominator - numerator, u)
+    if poly.degree() != 1:
+        return None
+    c1, c0 = poly.all_coeffs()
+    solved = sp.cancel(d.subs(u_expr, -c0 / c1))
+    if X in solved.free_symbols:
+        return None
+    return tidy(solved)
+
+
+def _sigmoid(x: sp.Expr) -> sp.Expr:
+    return 1 / (1 + sp.exp(-x))
+
+
+_BUILTIN: dict[str, tuple[Builder, str]] = {
+    "sigmoid": (_sigmoid, "sigma"),
+    "tanh": (sp.tanh, "a"),
+    # Written with "x > 0" so that the derivative at the kink is PyTorch's.
+    "relu": (lambda x: sp.Piecewise((x, x > 0), (0, True)), "a"),
+    "leaky_relu": (lambda x: sp.Piecewise((x, x > 0), (sp.Rational(1, 100) * x, True)), "a"),
+    "identity": (lambda x: x, "a"),
+}
+
+
+class Softmax:
+    """softmax(z)ₖ = exp(zₖ)/Σⱼ exp(zⱼ), a function of the whole layer."""
+
+    name = "softmax"
+    glyph = "a"
+
+    def apply(self, zs: Sequence[sp.Expr], k: int) -> sp.Expr:
+        """The printed right side of ``aₖ = softmax(z)ₖ``."""
+        with sp.evaluate(False):
+            return sp.exp(zs[k]) / sp.Add(*(sp.exp(z) for z in zs))
+
+    @staticmethod
+    def _symbols(units: int) -> tuple[tuple[sp.Symbol, ...], tuple[sp.Symbol, ...], tuple[sp.Symbol, ...]]:
+        return _softmax_symbols(units)
+
+    @staticmethod
+    def _in_outputs(expr: sp.Expr, zs: Sequence[sp.Symbol], ps: Sequence[sp.Symbol]) -> sp.Expr:
+        # zⱼ = log(pⱼ S): exact for softmax outputs pⱼ and any S > 0, which then cancels.
+        s = sp.Symbol("S", positive=True)
+        total = sp.Add(*(sp.exp(z) for z in zs))
+        rewritten = expr.xreplace({total: s}).xreplace({z: sp.log(p * s) for z, p in zip(zs, ps, strict=True)})
+        cancelled = sp.cancel(sp.expand_log(rewritten, force=True))
+        return tidy(sp.collect(sp.expand(cancelled), list(ps)) if cancelled.is_polynomial() else cancelled)
+
+    def jacobian(self, units: int) -> tuple[tuple[sp.Expr, ...], ...]:
+        """``[k][i]`` = ∂aₖ/∂zᵢ in the outputs p₁…pₙ (symbols of ``_symbols``)."""
+        return _softmax_jacobian(units)
+
+    def fused_delta(self, loss: Loss, units: int, divisor: int) -> tuple[sp.Expr, ...]:
+        """∂𝓛/∂zᵢ of ``loss(softmax(z), y)/divisor`` differentiated as one function."""
+        return _softmax_fused_delta(loss, units, divisor)
+
+
+@cache
+def _softmax_symbols(units: int) -> tuple[tuple[sp.Symbol, ...], tuple[sp.Symbol, ...], tuple[sp.Symbol, ...]]:
+    zs = sp.symbols(f"z1:{units + 1}", real=True)
+    ps = sp.symbols(f"p1:{units + 1}", positive=True)
+    ys = sp.symbols(f"y1:{units + 1}", real=True)
+    return zs, ps, ys
+
+
+@cache
+def _softmax_jacobian(units: int) -> tuple[tuple[sp.Expr, ...], ...]:
+    zs, ps, _ = _softmax_symbols(units)
+    total = sp.Add(*(sp.exp(z) for z in zs))
+    return tuple(
+        tuple(Softmax._in_outputs(sp.diff(sp.exp(zs[k]) / total, zs[i]), zs, ps) for i in range(units))
+        for k in range(units)
+    )
+
+
+@cache
+def _softmax_fused_delta(loss: Loss, units: int, divisor: int) -> tuple[sp.Expr, ...]:
+    zs, ps, ys = _softmax_symbols(units)
+    total = sp.Add(*(sp.exp(z) for z in zs))
+    composed = sp.Add(*(loss.expr_at(sp.exp(zs[k]) / total, ys[k]) for k in range(units)))
+    composed = sp.expand_log(composed, force=True) / divisor
+    return tuple(Softmax._in_outputs(sp.diff(composed, zs[i]), zs, ps) for i in range(units))
+
+
+SOFTMAX = Softmax()
+
+
+@dataclass(frozen=True, eq=False)
+class Loss:
+    """A loss, defined by its value for one output element and how elements are reduced.
+
+    Args:
+        name: the loss name.
+        builder: ℓ(ŷ, y) for one element.
+        reduction: ``mean`` over all elements, ``sum``, or ``sample_mean`` (sum over a sample's
+            outputs, mean over samples).
+        log_floor: logs are clamped below at this value (PyTorch's bce).
+        denominator_floor: the derivative's denominator is clamped below at this value (PyTorch's
+            bce backward).
+    """
+
+    name: str
+    builder: Callable[[sp.Expr, sp.Expr], sp.Expr]
+    reduction: str
+    log_floor: float | None = None
+    denominator_floor: float | None = None
+
+    def expr_at(self, yhat: sp.Expr, y: sp.Expr) -> sp.Expr:
+        return self.builder(yhat, y)
+
+    def display_at(self, yhat: sp.Expr, y: sp.Expr) -> sp.Expr:
+        with sp.evaluate(False):
+            return self.builder(yhat, y)
+
+    def divisor(self, samples: int, outputs: int) -> int:
+        """The number the summed elements are divided by."""
+        if self.reduction == "mean":
+            return samples * outputs
+        if self.reduction == "sample_mean":
+            return samples
+        return 1
+
+    def derivative(self, divisor: int) -> sp.Expr:
+        """∂𝓛/∂ŷ for one element, in ``YHAT`` and ``Y``, by sympy."""
+        return _loss_derivative(self, divisor)
+
+    def total(self, pairs: Sequence[tuple[sp.Expr, sp.Expr]], divisor: int) -> sp.Expr:
+        """The printed right side of 𝓛 for these (prediction, target) pairs."""
+        terms = [self.display_at(yhat, y) for yhat, y in pairs]
+        with sp.evaluate(False):
+            body = terms[0] if len(terms) == 1 else sp.Add(*terms)
+            return body if divisor == 1 else sp.Mul(sp.Rational(1, divisor), body)
+
+
+@cache
+def _loss_derivative(loss: Loss, divisor: int) -> sp.Expr:
+    return tidy(sp.together(sp.diff(loss.builder(YHAT, Y), YHAT) / divisor))
+
+
+LOSS_FUNCTIONS: dict[str, Loss] = {
+    "bce": Loss(
+        "bce",
+        lambda yhat, y: -(y * sp.log(yhat) + (1 - y) * sp.log(1 - yhat)),
+        "mean",
+        log_floor=-100.0,
+        denominator_floor=1e-12,
+    ),
+    "mse": Loss("mse", lambda yhat, y: (yhat - y) ** 2, "mean"),
+    "sse": Loss("sse", lambda yhat, y: (yhat - y) ** 2, "sum"),
+    "half_sse": Loss("half_sse", lambda yhat, y: sp.Rational(1, 2) * (yhat - y) ** 2, "sum"),
+    "cross_entropy": Loss("cross_entropy", lambda yhat, y: -y * sp.log(yhat), "sample_mean"),
+}
+
+
+@cache
+def activation(name: str) -> Activation | Softmax:
+    """The activation for a built-in name or a formula in ``x``.
+
+    Raises:
+        SpecError: for an unknown name or a formula that is not accepted.
+    """
+    if name == "softmax":
+        return SOFTMAX
+    if name in _BUILTIN:
+        builder, glyph = _BUILTIN[name]
+        return Activation(name, builder, glyph)
+    from backprop_cli.formula import parse_formula
+
+    return Activation(name, parse_formula(name), "a")
+
+
+def loss(name: str) -> Loss:
+    """The loss of this name."""
+    try:
+        return LOSS_FUNCTIONS[name]
+    except KeyError:
+        raise SpecError(
+            f"loss: unknown loss {name!r}; choose one of {', '.join(LOSS_FUNCTIONS)}"
+        ) from None

@@ -1,0 +1,44 @@
+"""The words of the derivation and the reports, one file per language (``en.py``, ``ko.py`` …).
+
+A language file holds one dict, ``MESSAGES``, from message keys to ``str.format`` templates.
+Adding a language is adding a file beside these with every key of ``en.py``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+LANGUAGES = ("en",)
+
+
+@cache
+def messages(lang: str) -> dict[str, str]:
+    if lang not in LANGUAGES:
+        from backprop_cli.errors import BackpropError
+
+        raise BackpropError(f"lang: unknown language {lang!r}; choose one of {', '.join(LANGUAGES)}")
+    module = importlib.import_module(f"backprop_cli.locales.{lang}")
+    table: dict[str, str] = module.MESSAGES
+    return table
+
+
+@dataclass(frozen=True)
+class Message:
+    """A sentence of the derivation: its key and parameters, put into words by a renderer."""
+
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __hash__(self) -> int:
+        return hash((self.key, tuple(sorted(self.params.items()))))
+
+    def text(self, lang: str = "en") -> str:
+        template = messages(lang).get(self.key) or messages("en")[self.key]
+        return template.format(**self.params)
+
+
+def say(key: str, **params: Any) -> Message:
+    return Message(key, params)

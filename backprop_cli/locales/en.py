@@ -1,0 +1,64 @@
+"""English."""
+
+MESSAGES = {
+    "title.step": "Backpropagation, worked out: one training step",
+    "title.train": "Training report",
+    "network": "Network",
+    "network.summary": "{widths}, {activations}; loss {loss}; learning rate α = {lr}",
+    "sample": "Sample",
+    "samples": "{count} samples",
+    "section.forward": "Forward pass",
+    "section.loss": "Loss",
+    "section.backward": "Backward pass",
+    "section.batch": "Batch gradient",
+    "section.update": "Update",
+    "section.summary": "Summary",
+    "intro.forward": (
+        "Each unit takes the weighted sum z of its inputs plus its bias, then applies its"
+        " activation."
+    ),
+    "intro.loss": "The loss compares the prediction ŷ with the target y.",
+    "intro.backward": (
+        "The chain rule, from the output back: δ = ∂𝓛/∂z for every unit, then"
+        " ∂𝓛/∂W = δ × (the input the weight multiplies) and ∂𝓛/∂b = δ. A hidden unit's"
+        " ∂𝓛/∂a sums over every path through the layer above, reusing its δ."
+    ),
+    "intro.batch": "Each sample's gradient, then the batch gradient the update uses.",
+    "intro.update": "Gradient descent: θ(t+1) = θ(t) − α ∂𝓛/∂θ(t), with α = {lr}.",
+    "intro.update.momentum": (
+        "SGD with momentum μ = {momentum} (torch.optim.SGD): v(t+1) = μ v(t) + ∂𝓛/∂θ,"
+        " θ(t+1) = θ(t) − α v(t+1), with α = {lr} and v starting at 0."
+    ),
+    "intro.update.adam": (
+        "Adam (torch.optim.Adam): m = β₁m + (1 − β₁)g, v = β₂v + (1 − β₂)g², bias-corrected"
+        " m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ), θ(t+1) = θ(t) − α m̂/(√v̂ + ε); step t = {t},"
+        " α = {lr}, β₁ = {beta1}, β₂ = {beta2}, ε = {eps}."
+    ),
+    "group.layer": "Layer {layer} ({inputs} → {units}, {activation})",
+    "group.output_layer": "Output layer {layer} ({inputs} → {units}, {activation})",
+    "group.sample": "Sample {sample}: x = {x}, y = {y}",
+    "group.loss": "Loss",
+    "group.output_delta": "Output layer {layer}",
+    "group.hidden_delta": "Layer {layer}",
+    "note.frozen": "frozen: the bias stays as it is",
+    "note.sum_to_one": "since {total} = 1",
+    "note.bce_sigmoid": "with a sigmoid output, δ simplifies to (ŷ − y)/N",
+    "table.parameter": "parameter",
+    "table.before": "before",
+    "table.gradient": "∂𝓛/∂θ",
+    "table.after": "after",
+    "loss.before_after": "Loss before the update {before}, after {after}",
+    "rounding.carry": (
+        "Rounding: every line is rounded to {precision} decimals before the next uses it,"
+        " as on paper."
+    ),
+    "rounding.exact": "Values are exact float64; printed to {precision} decimals.",
+    "form.matrix": "Matrix form",
+    "matrix.shape": "{rows} × {cols}",
+    "matrix.elided": "rows and columns beyond {limit} are elided in the middle (⋯, ⋮)",
+}
+MESSAGES.update({
+    "group.output_delta.sample": "Sample {sample}: output layer {layer}",
+    "group.hidden_delta.sample": "Sample {sample}: layer {layer}",
+    "group.update_layer": "Layer {layer}",
+})

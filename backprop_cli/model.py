@@ -1,0 +1,274 @@
+"""The network: fully connected layers, a loss and an optimizer, as plain frozen data.
+
+Nothing here knows sympy, numpy or the command line. Weights follow ``torch.nn.Linear``:
+``weight[j][k]`` connects input ``k`` to unit ``j`` of the layer.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from backprop_cli.errors import DataError, SpecError
+
+Matrix = tuple[tuple[float, ...], ...]
+Vector = tuple[float, ...]
+
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax")
+LOSSES = ("bce", "mse", "sse", "half_sse", "cross_entropy")
+OPTIMIZERS = ("sgd", "momentum", "adam")
+INITS = ("xavier", "he", "uniform")
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """Optimizer settings with PyTorch's definitions and defaults (``torch.optim``)."""
+
+    name: str = "sgd"
+    momentum: float = 0.9
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+
+    def __post_init__(self) -> None:
+        if self.name not in OPTIMIZERS:
+            raise SpecError(
+                f"optimizer: unknown optimizer {self.name!r}; choose one of {', '.join(OPTIMIZERS)}"
+            )
+        for key in ("momentum", "beta1", "beta2"):
+            value = getattr(self, key)
+            if not (math.isfinite(value) and 0.0 <= value < 1.0):
+                raise SpecError(f"{key}: must be in [0, 1), got {value:g}")
+        if not (math.isfinite(self.eps) and self.eps > 0.0):
+            raise SpecError(f"eps: must be a positive number, got {self.eps:g}")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One fully connected layer: ``a = activation(weight @ inputs + bias)``.
+
+    Args:
+        weight: rows are this layer's units, columns its inputs.
+        bias: one value per unit, or None for a layer without bias.
+        activation: a built-in name (see ``ACTIVATIONS``) or a formula in ``x``.
+        freeze_bias: when true, updates leave the bias as it is.
+    """
+
+    weight: Matrix
+    bias: Vector | None
+    activation: str = "sigmoid"
+    freeze_bias: bool = False
+
+    @property
+    def units(self) -> int:
+        return len(self.weight)
+
+    @property
+    def inputs(self) -> int:
+        return len(self.weight[0])
+
+    @property
+    def parameter_count(self) -> int:
+        return self.units * self.inputs + (self.units if self.bias is not None else 0)
+
+
+@dataclass(frozen=True)
+class Network:
+    """A stack of layers with the loss and optimizer that train it."""
+
+    layers: tuple[Layer, ...]
+    loss: str = "bce"
+    lr: float = 1.0
+    optimizer: Optimizer = field(default_factory=Optimizer)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @property
+    def inputs(self) -> int:
+        return self.layers[0].inputs
+
+    @property
+    def outputs(self) -> int:
+        return self.layers[-1].units
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        return (self.inputs, *(layer.units for layer in self.layers))
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(layer.parameter_count for layer in self.layers)
+
+    def with_parameters(self, weights: Sequence[Matrix], biases: Sequence[Vector | None]) -> Network:
+        """The same network with other weights and biases (shapes must match)."""
+        layers = tuple(
+            replace(layer, weight=weight, bias=bias)
+            for layer, weight, bias in zip(self.layers, weights, biases, strict=True)
+        )
+        return replace(self, layers=layers)
+
+
+def _check_finite(values: Sequence[float], key: str) -> None:
+    for value in values:
+        if not math.isfinite(value):
+            raise SpecError(f"{key}: {value} is not a finite number")
+
+
+def validate(network: Network) -> None:
+    """Check shapes, names and numbers; raise SpecError naming the offending key."""
+    if not network.layers:
+        raise SpecError("layers: a network needs at least one layer")
+    previous: int | None = None
+    for index, layer in enumerate(network.layers):
+        key = f"layers[{index}]"
+        if not layer.weight or not layer.weight[0]:
+            raise SpecError(f"{key}.weight: needs at least one row and one column")
+        width = len(layer.weight[0])
+        for row_index, row in enumerate(layer.weight):
+            if len(row) != width:
+                raise SpecError(
+                    f"{key}.weight: row {row_index + 1} has {len(row)} values, row 1 has {width}"
+                )
+            _check_finite(row, f"{key}.weight")
+        if previous is not None and width != previous:
+            raise SpecError(
+                f"{key}.weight: has {width} columns but the layer before has {previous} units;"
+                f" each row needs one weight per unit of the layer before"
+            )
+        if layer.bias is not None:
+            if len(layer.bias) != len(layer.weight):
+                raise SpecError(
+                    f"{key}.bias: has {len(layer.bias)} values but the layer has"
+                    f" {len(layer.weight)} units (weight rows)"
+                )
+            _check_finite(layer.bias, f"{key}.bias")
+        if layer.activation == "softmax" and index != len(network.layers) - 1:
+            raise SpecError(f"{key}.activation: softmax is allowed on the output layer only")
+        previous = len(layer.weight)
+    if network.loss not in LOSSES:
+        raise SpecError(f"loss: unknown loss {network.loss!r}; choose one of {', '.join(LOSSES)}")
+    if network.loss == "cross_entropy" and network.layers[-1].activation != "softmax":
+        raise SpecError(
+            "loss: cross_entropy needs activation = \"softmax\" on the output layer"
+            " (or pick another loss)"
+        )
+    if not (math.isfinite(network.lr) and network.lr > 0):
+        raise SpecError(f"lr: the learning rate must be a positive number, got {network.lr:g}")
+
+
+def check_samples(network: Network, xs: Sequence[Vector], ys: Sequence[Vector]) -> None:
+    """Check that samples fit the network and the loss; raise DataError otherwise."""
+    if not xs or not ys:
+        raise DataError("data: need at least one sample (give --x … --y …, or --data)")
+    if len(xs) != len(ys):
+        raise DataError(
+            f"data: {len(xs)} inputs but {len(ys)} targets; give one --y for each --x"
+        )
+    for n, (x, y) in enumerate(zip(xs, ys, strict=True), start=1):
+        where = f" (sample {n})" if len(xs) > 1 else ""
+        if len(x) != network.inputs:
+            raise DataError(
+                f"x{where}: {len(x)} values but the network has {network.inputs} inputs"
+            )
+        if len(y) != network.outputs:
+            raise DataError(
+                f"y{where}: {len(y)} values but the network has {network.outputs} outputs"
+            )
+        for name, values in (("x", x), ("y", y)):
+            for value in values:
+                if not math.isfinite(value):
+                    raise DataError(f"{name}{where}: {value} is not a finite number")
+        if network.loss in ("bce", "cross_entropy"):
+            for value in y:
+                if not 0.0 <= value <= 1.0:
+                    raise DataError(
+                        f"y{where}: {value:g} is outside [0, 1], which {network.loss} needs"
+                        " (targets are probabilities)"
+                    )
+
+
+# The network of the seed page: 2-2-1, sigmoid, binary cross-entropy, SGD with lr 1.
+SEED = Network(
+    layers=(
+        Layer(weight=((0.4352, 0.3545), (0.1951, 0.4835)), bias=(-0.1419, 0.0439)),
+        Layer(weight=((-0.1725, 0.1129),), bias=(-0.3043,)),
+    ),
+    loss="bce",
+    lr=1.0,
+)
+SEED_X: tuple[Vector, ...] = ((1.0, 1.0),)
+SEED_Y: tuple[Vector, ...] = ((0.0,),)
+
+# Built-in data sets: the truth tables of two-input logic gates.
+_GATE_INPUTS: tuple[Vector, ...] = ((0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0))
+DATASETS: dict[str, tuple[tuple[Vector, ...], tuple[Vector, ...]]] = {
+    "xor": (_GATE_INPUTS, ((0.0,), (1.0,), (1.0,), (0.0,))),
+    "and": (_GATE_INPUTS, ((0.0,), (0.0,), (0.0,), (1.0,))),
+    "or": (_GATE_INPUTS, ((0.0,), (1.0,), (1.0,), (1.0,))),
+}
+
+
+def random_network(
+    widths: Sequence[int],
+    *,
+    activation: str = "sigmoid",
+    output_activation: str | None = None,
+    loss: str = "bce",
+    lr: float = 1.0,
+    seed: int = 0,
+    init: str = "xavier",
+    bias: bool = True,
+    decimals: int | None = 4,
+) -> Network:
+    """A network with random weights.
+
+    ``xavier`` is Glorot-uniform and ``he`` Kaiming-uniform (biases zero); ``uniform`` is
+    ``torch.nn.Linear``'s default, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases.
+    Values are rounded to ``decimals`` so that every printed weight is exact.
+
+    Args:
+        widths: units per layer, input layer first, e.g. ``(2, 2, 1)``.
+        activation: for the hidden layers (and the output unless ``output_activation``).
+        output_activation: for the output layer.
+        loss: the loss name.
+        lr: the learning rate.
+        seed: seeds the random generator.
+        init: ``xavier``, ``he`` or ``uniform``.
+        bias: whether layers have biases.
+        decimals: digits kept, or None for full precision.
+    """
+    if len(widths) < 2:
+        raise SpecError("layers: give at least two widths, inputs first (e.g. --layers 2 2 1)")
+    for width in widths:
+        if width < 1:
+            raise SpecError(f"layers: every width must be at least 1, got {width}")
+    if init not in INITS:
+        raise SpecError(f"init: unknown initialisation {init!r}; choose one of {', '.join(INITS)}")
+    rng = random.Random(seed)
+
+    def draw(bound: float) -> float:
+        value = rng.uniform(-bound, bound)
+        return round(value, decimals) if decimals is not None else value
+
+    layers = []
+    for index, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        if init == "xavier":
+            bound = math.sqrt(6.0 / (fan_in + fan_out))
+        elif init == "he":
+            bound = math.sqrt(6.0 / fan_in)
+        else:
+            bound = 1.0 / math.sqrt(fan_in)
+        weight = tuple(tuple(draw(bound) for _ in range(fan_in)) for _ in range(fan_out))
+        layer_bias: Vector | None = None
+        if bias:
+            if init == "uniform":
+                layer_bias = tuple(draw(1.0 / math.sqrt(fan_in)) for _ in range(fan_out))
+            else:
+                layer_bias = tuple(0.0 for _ in range(fan_out))
+        last = index == len(widths) - 2
+        name = output_activation if (last and output_activation) else activation
+        layers.append(Layer(weight=weight, bias=layer_bias, activation=name))
+    return Network(layers=tuple(layers), loss=loss, lr=lr)

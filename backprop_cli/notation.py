@@ -1,0 +1,162 @@
+"""The symbols a derivation is written in: W₅, z₃, σ₁, ŷ, 𝓛, δ₃, ∂𝓛/∂W₅ …
+
+Each is a sympy object, so derivations are ordinary sympy expressions, and each carries the
+glyph that every printer (text, LaTeX, MathML) draws it with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sympy as sp
+
+# Base letters: the text form and the LaTeX form.
+_BASES: dict[str, tuple[str, str]] = {
+    "x": ("x", "x"),
+    "y": ("y", "y"),
+    "yhat": ("ŷ", r"\hat{y}"),
+    "z": ("z", "z"),
+    "a": ("a", "a"),
+    "sigma": ("σ", r"\sigma"),
+    "W": ("W", "W"),
+    "b": ("b", "b"),
+    "L": ("𝓛", r"\mathcal{L}"),
+    "delta": ("δ", r"\delta"),
+    "alpha": ("α", r"\alpha"),
+    "X": ("X", "X"),
+    "Y": ("Y", "Y"),
+    "Yhat": ("Ŷ", r"\hat{Y}"),
+    "Z": ("Z", "Z"),
+    "A": ("A", "A"),
+    "Delta": ("δ", r"\delta"),
+    "v": ("v", "v"),
+    "m": ("m", "m"),
+    "mhat": ("m̂", r"\hat{m}"),
+    "vhat": ("v̂", r"\hat{v}"),
+    "beta": ("β", r"\beta"),
+    "mu": ("μ", r"\mu"),
+    "epsilon": ("ε", r"\epsilon"),
+    "g": ("g", "g"),
+    "t": ("t", "t"),
+    "ell": ("ℓ", r"\ell"),
+}
+
+
+@dataclass(frozen=True)
+class Glyph:
+    """How a node is drawn: base letter, subscript, layer superscript and a suffix."""
+
+    base: str
+    index: str | None = None
+    layer: str | None = None
+    sample: str | None = None
+    suffix: str = ""
+
+    @property
+    def base_text(self) -> str:
+        return _BASES[self.base][0]
+
+    @property
+    def base_latex(self) -> str:
+        return _BASES[self.base][1]
+
+
+class Node(sp.Symbol):
+    """A named quantity of the derivation (a sympy Symbol that knows its glyph)."""
+
+    glyph: Glyph
+
+    def __new__(
+        cls, base: str, index: int | str | None = None, *, layer: int | None = None,
+        sample: int | None = None, suffix: str = "",
+    ) -> Node:
+        if base not in _BASES:
+            raise KeyError(base)
+        glyph = Glyph(
+            base,
+            None if index is None else str(index),
+            None if layer is None else str(layer),
+            None if sample is None else str(sample),
+            suffix,
+        )
+        name = base + (f"_{glyph.index}" if glyph.index else "")
+        name += f"^({glyph.layer})" if glyph.layer else ""
+        name += f"^[{glyph.sample}]" if glyph.sample else ""
+        name += suffix
+        obj: Node = super().__new__(cls, name, real=True)
+        obj.glyph = glyph
+        return obj
+
+    def __getnewargs_ex__(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        glyph = self.glyph
+        return (glyph.base, glyph.index), {
+            "layer": None if glyph.layer is None else int(glyph.layer),
+            "sample": None if glyph.sample is None else int(glyph.sample),
+            "suffix": glyph.suffix,
+        }
+
+
+class Partial(sp.Expr):
+    """The partial derivative ∂of/∂wrt, as one symbol: its value is a number of the derivation."""
+
+    is_commutative = True
+    is_real = True
+
+    def __new__(cls, of: sp.Expr, wrt: sp.Expr) -> Partial:
+        obj: Partial = sp.Expr.__new__(cls, of, wrt)
+        return obj
+
+    @property
+    def of(self) -> sp.Expr:
+        return self.args[0]
+
+    @property
+    def wrt(self) -> sp.Expr:
+        return self.args[1]
+
+    def _eval_derivative(self, s: sp.Symbol) -> sp.Expr:
+        return sp.S.Zero
+
+
+class State(sp.Expr):
+    """An optimizer's per-parameter state: v[W₁](t), m[W₁](t+1), m̂[W₁] …"""
+
+    is_commutative = True
+    is_real = True
+
+    def __new__(cls, kind: str, parameter: Node, time: str = "") -> State:
+        obj: State = sp.Expr.__new__(cls, Node(kind), parameter, sp.Symbol(time or "_"))
+        return obj
+
+    @property
+    def kind(self) -> Node:
+        return self.args[0]
+
+    @property
+    def parameter(self) -> Node:
+        return self.args[1]
+
+    @property
+    def time(self) -> str:
+        name = self.args[2].name
+        return "" if name == "_" else name
+
+    def _eval_derivative(self, s: sp.Symbol) -> sp.Expr:
+        return sp.S.Zero
+
+
+LOSS = Node("L")
+ALPHA = Node("alpha")
+
+
+def at_time(symbol: Node, time: str = "t") -> Node:
+    """The parameter at a step of training: W₅ → W₅(t)."""
+    glyph = symbol.glyph
+    layer = None if glyph.layer is None else int(glyph.layer)
+    return Node(glyph.base, glyph.index, layer=layer, suffix=f"({time})")
+
+
+def updated(symbol: Node) -> Node:
+    """The parameter after the update: W₅ → W₅(t+1)."""
+    return at_time(symbol, "t+1")

@@ -1,0 +1,351 @@
+"""Printing sympy expressions of a derivation: as plain text for the terminal and as LaTeX.
+
+One printer walks the tree; a style says how each construct is drawn. Given a table of values,
+the printer draws every node that has a value as its number instead of its symbol, which gives
+the "numbers substituted" line of a step from the same tree as its symbolic line.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+import sympy as sp
+
+from backprop_cli.notation import Node, Partial, State
+
+ATOM, FUNC, POW, MUL, NEG, ADD, REL = 100, 90, 60, 40, 35, 20, 10
+
+_SUB = str.maketrans("0123456789+-()aehijklmnoprstuvx", "₀₁₂₃₄₅₆₇₈₉₊₋₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ")
+_SUP = str.maketrans("0123456789+-()n", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁽⁾ⁿ")
+_VULGAR = {(1, 2): "½", (1, 3): "⅓", (2, 3): "⅔", (1, 4): "¼", (3, 4): "¾", (1, 5): "⅕",
+           (1, 6): "⅙", (1, 8): "⅛"}
+_LATEX_FUNCTIONS = {"exp", "log", "tanh", "sinh", "cosh", "sin", "cos", "max", "min", "arctan"}
+_TEXT_NAMES = {"atan": "arctan", "Max": "max", "Min": "min", "sign": "sgn", "Heaviside": "H"}
+_RELATIONS = {"<": ("<", "<"), "<=": ("≤", r"\leq"), ">": (">", ">"), ">=": ("≥", r"\geq"),
+              "==": ("=", "="), "!=": ("≠", r"\neq")}
+
+
+def format_number(value: float, precision: int, latex: bool = False) -> str:
+    """A number as a derivation prints it.
+
+    Integers print as integers; other values with ``precision`` decimals, or in scientific
+    notation with ``precision`` decimals of mantissa where fixed decimals would show no digit.
+    """
+    if math.isnan(value):
+        return r"\mathrm{NaN}" if latex else "nan"
+    if math.isinf(value):
+        sign = "-" if value < 0 else ""
+        return sign + (r"\infty" if latex else "inf")
+    magnitude = abs(value)
+    if value == int(value) and magnitude < 1e6:
+        return str(int(value))
+    if magnitude >= 1e6 or magnitude < 0.5 * 10.0**-precision:
+        mantissa, exponent = f"{value:.{precision}e}".split("e")
+        if latex:
+            return rf"{mantissa} \times 10^{{{int(exponent)}}}"
+        return f"{mantissa}e{int(exponent)}"
+    return f"{value:.{precision}f}"
+
+
+def round_printed(value: float, precision: int) -> float:
+    """The value as printed: what is carried to the next line with ``--rounding carry``."""
+    return float(format_number(value, precision))
+
+
+def subscript(text: str) -> str:
+    converted = text.translate(_SUB)
+    return converted if all(c not in "abcdefghijklmnopqrstuvwxyz" for c in converted) else f"_{text}"
+
+
+def superscript(text: str) -> str:
+    return text.translate(_SUP)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A printed subexpression: its text, its precedence and whether it starts with a minus."""
+
+    text: str
+    prec: int
+    neg: bool = False
+    kind: str = "atom"  # atom | func | partial | number | group
+
+
+class ExprPrinter:
+    """Prints an expression as text (``latex=False``) or LaTeX, with numbers where ``values`` has them.
+
+    Args:
+        latex: LaTeX instead of plain text.
+        values: nodes (or other subexpressions) to draw as their numbers.
+        precision: decimals of printed numbers.
+    """
+
+    def __init__(self, latex: bool = False, values: Mapping[sp.Basic, float] | None = None,
+                 precision: int = 4) -> None:
+        self.latex = latex
+        self.values = values
+        self.precision = precision
+
+    def doprint(self, expr: sp.Basic) -> str:
+        return self._print(expr).text
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _paren(self, piece: Piece) -> str:
+        return rf"\left({piece.text}\right)" if self.latex else f"({piece.text})"
+
+    def _wrap(self, piece: Piece, minimum: int) -> str:
+        return self._paren(piece) if piece.prec < minimum else piece.text
+
+    def _number(self, value: float) -> Piece:
+        text = format_number(value, self.precision, self.latex)
+        neg = text.startswith("-")
+        return Piece(text, NEG if neg else ATOM, neg, "number")
+
+    # --- dispatch ------------------------------------------------------------------------
+
+    def _print(self, expr: sp.Basic) -> Piece:
+        if self.values is not None:
+            value = self.values.get(expr)
+            if value is not None:
+                return self._number(value)
+        if isinstance(expr, Node):
+            return self._print_node(expr)
+        if isinstance(expr, Partial):
+            return self._print_partial(expr)
+        if isinstance(expr, State):
+            return self._print_state(expr)
+        if isinstance(expr, sp.Add):
+            return self._print_add(expr)
+        if isinstance(expr, sp.Mul):
+            return self._print_mul(list(expr.args))
+        if isinstance(expr, sp.Pow):
+            return self._print_pow(expr)
+        if isinstance(expr, sp.Rational):
+            return self._print_rational(expr)
+        if isinstance(expr, sp.Float):
+            return self._number(float(expr))
+        if isinstance(expr, sp.NumberSymbol):
+            return Piece(sp.latex(expr) if self.latex else sp.pretty(expr, use_unicode=True), ATOM)
+        if isinstance(expr, sp.Piecewise):
+            return self._print_piecewise(expr)
+        if isinstance(expr, sp.Abs):
+            inner = self._print(expr.args[0]).text
+            return Piece(rf"\left|{inner}\right|" if self.latex else f"|{inner}|", ATOM)
+        if isinstance(expr, sp.core.relational.Relational):
+            return self._print_relational(expr)
+        if isinstance(expr, sp.exp):
+            return self._print_exp(expr)
+        if isinstance(expr, (sp.Function, sp.Max, sp.Min)):
+            return self._print_function(expr)
+        if isinstance(expr, sp.Symbol):
+            return self._print_symbol(expr)
+        if expr is sp.true:
+            return Piece(r"\text{otherwise}" if self.latex else "otherwise", ATOM)
+        return Piece(sp.latex(expr) if self.latex else sp.sstr(expr), ATOM)
+
+    def _print_node(self, node: Node) -> Piece:
+        glyph = node.glyph
+        if self.latex:
+            text = glyph.base_latex
+            if glyph.index:
+                text += f"_{{{glyph.index}}}"
+            marks = [f"({m})" for m in (glyph.layer, glyph.sample) if m]
+            if marks:
+                text += "^{" + "".join(marks) + "}"
+            return Piece(text + glyph.suffix, ATOM)
+        text = glyph.base_text
+        if glyph.index:
+            text += subscript(glyph.index)
+        for mark in (glyph.layer, glyph.sample):
+            if mark:
+                text += superscript(f"({mark})")
+        return Piece(text + glyph.suffix, ATOM)
+
+    def _print_symbol(self, symbol: sp.Symbol) -> Piece:
+        if self.latex:
+            return Piece(sp.latex(symbol), ATOM)
+        from sympy.printing.pretty.pretty_symbology import pretty_symbol
+
+        return Piece(pretty_symbol(symbol.name), ATOM)
+
+    def _print_partial(self, partial: Partial) -> Piece:
+        of, wrt = self._print(partial.of).text, self._print(partial.wrt).text
+        if self.latex:
+            return Piece(rf"\frac{{\partial {of}}}{{\partial {wrt}}}", ATOM, kind="partial")
+        return Piece(f"∂{of}/∂{wrt}", MUL, kind="partial")
+
+    def _print_state(self, state: State) -> Piece:
+        kind, parameter = self._print(state.kind).text, self._print(state.parameter).text
+        time = f"({state.time})" if state.time else ""
+        if self.latex:
+            return Piece(f"{kind}_{{{parameter}}}{time}", ATOM)
+        return Piece(f"{kind}[{parameter}]{time}", ATOM)
+
+    def _print_rational(self, number: sp.Rational) -> Piece:
+        p, q = int(number.p), int(number.q)
+        if q == 1:
+            return self._number(float(p))
+        if 10**6 % q == 0 and (p, q) not in ((1, 2), (1, 4), (3, 4)):
+            text = format(Decimal(p) / Decimal(q), "f")
+            return Piece(text, NEG if p < 0 else ATOM, p < 0, "number")
+        sign = "-" if p < 0 else ""
+        if self.latex:
+            return Piece(rf"{sign}\frac{{{abs(p)}}}{{{q}}}", NEG if p < 0 else ATOM, p < 0, "number")
+        vulgar = _VULGAR.get((abs(p), q))
+        text = vulgar if vulgar else f"({abs(p)}/{q})"
+        return Piece(sign + text, NEG if p < 0 else ATOM, p < 0, "number")
+
+    def _print_add(self, expr: sp.Add) -> Piece:
+        terms = list(expr.args)
+        # Terms without a leading minus first, in their order: "ŷ - y", "1 - ŷ".
+        terms.sort(key=lambda t: 1 if t.could_extract_minus_sign() else 0)
+        pieces = [self._print(t) for t in terms]
+        parts = []
+        for i, piece in enumerate(pieces):
+            text = piece.text if piece.prec > ADD or piece.neg else self._paren(piece)
+            if i == 0:
+                parts.append(text)
+            elif piece.neg and text.startswith("-"):
+                parts.append(" - " + text[1:])
+            else:
+                parts.append(" + " + text)
+        return Piece("".join(parts), ADD, pieces[0].neg, "group")
+
+    def _print_exp(self, expr: sp.exp) -> Piece:
+        arg = self._print(expr.args[0])
+        if self.latex:
+            return Piece(f"e^{{{arg.text}}}", POW, kind="func")
+        return Piece(f"exp({arg.text})", FUNC, kind="func")
+
+    def _print_function(self, expr: sp.Basic) -> Piece:
+        name = type(expr).__name__
+        name = _TEXT_NAMES.get(name, name)
+        args = ", ".join(self._print(a).text for a in expr.args)
+        if self.latex:
+            head = f"\\{name}" if name in _LATEX_FUNCTIONS else rf"\operatorname{{{name}}}"
+            return Piece(rf"{head}{{\left({args}\right)}}", FUNC, kind="func")
+        return Piece(f"{name}({args})", FUNC, kind="func")
+
+    def _print_relational(self, expr: sp.Basic) -> Piece:
+        text_op, latex_op = _RELATIONS[expr.rel_op]
+        lhs, rhs = self._print(expr.lhs).text, self._print(expr.rhs).text
+        return Piece(f"{lhs} {latex_op if self.latex else text_op} {rhs}", REL)
+
+    def _print_piecewise(self, expr: sp.Piecewise) -> Piece:
+        pieces = [(self._print(e).text, self._print(c).text, c is sp.true) for e, c in expr.args]
+        if self.latex:
+            rows = [rf"{e} & {c}" if other else rf"{e} & \text{{if }} {c}" for e, c, other in pieces]
+            return Piece(r"\begin{cases} " + r" \\ ".join(rows) + r" \end{cases}", ATOM, kind="group")
+        parts = []
+        for e, c, other in pieces:
+            parts.append(f"else {e}" if other else f"{e} if {c}")
+        return Piece("(" + " ".join(parts) + ")", ATOM, kind="group")
+
+    def _print_pow(self, expr: sp.Pow) -> Piece:
+        base, exponent = expr.args
+        if exponent.is_Number and exponent.is_negative:
+            return self._print_mul([expr])
+        if exponent == sp.S.Half:
+            inner = self._print(base)
+            if self.latex:
+                return Piece(rf"\sqrt{{{inner.text}}}", ATOM)
+            return Piece("√" + self._wrap(inner, ATOM), FUNC)
+        base_piece = self._print(base)
+        base_text = self._wrap(base_piece, POW + 1) if not base_piece.neg else self._paren(base_piece)
+        if self.latex:
+            return Piece(f"{{{base_text}}}^{{{self._print(exponent).text}}}", POW)
+        if exponent.is_Integer and exponent > 0:
+            return Piece(base_text + superscript(str(int(exponent))), POW)
+        return Piece(f"{base_text}^{self._wrap(self._print(exponent), ATOM)}", POW)
+
+    def _print_mul(self, args: list[sp.Basic]) -> Piece:
+        coefficient: sp.Expr = sp.S.One
+        numerator: list[sp.Basic] = []
+        denominator: list[sp.Basic] = []
+        flat: list[sp.Basic] = []
+        for arg in args:
+            flat.extend(arg.args if isinstance(arg, sp.Mul) else [arg])
+        for arg in flat:
+            if isinstance(arg, sp.Pow) and arg.exp.is_Number and arg.exp.is_negative:
+                denominator.append(arg.base if arg.exp == -1 else sp.Pow(arg.base, -arg.exp, evaluate=False))
+            elif arg.is_Number and not numerator:
+                coefficient = sp.Mul(coefficient, arg, evaluate=True)
+            else:
+                numerator.append(arg)
+        numerator = _atoms_first(numerator)
+        denominator = _atoms_first(denominator)
+        if isinstance(coefficient, sp.Rational) and coefficient.q != 1 and denominator:
+            denominator.insert(0, sp.Integer(coefficient.q))
+            coefficient = sp.Integer(coefficient.p)
+        negative = bool(coefficient.is_negative)
+        if negative:
+            coefficient = -coefficient
+        factors = ([coefficient] if coefficient != 1 else []) + numerator
+        top = self._join(factors) if factors else Piece("1", ATOM, kind="number")
+        if top.neg and negative and len(factors) == 1:
+            # -(-0.3415) is 0.3415.
+            top, negative = Piece(top.text[1:], ATOM, False, top.kind), False
+        if denominator:
+            bottom = self._join(denominator)
+            if self.latex:
+                top = Piece(rf"\frac{{{top.text}}}{{{bottom.text}}}", ATOM, False, "group")
+            else:
+                numerator_text = top.text if top.prec >= MUL and not top.neg else self._paren(top)
+                if " " in numerator_text and not numerator_text.startswith("("):
+                    numerator_text = f"({numerator_text})"
+                simple = bottom.prec > MUL and len(denominator) == 1
+                bottom_text = bottom.text if simple and not bottom.neg else self._paren(bottom)
+                top = Piece(f"{numerator_text}/{bottom_text}", MUL, False, "group")
+        if negative:
+            text = top.text if top.prec > ADD else self._paren(top)
+            return Piece("-" + text, NEG, True, top.kind)
+        return top
+
+    def _join(self, factors: list[sp.Basic]) -> Piece:
+        pieces = [self._print(f) for f in factors]
+        if len(pieces) == 1:
+            return pieces[0]
+        numbers = self.values is not None
+        texts = []
+        for i, piece in enumerate(pieces):
+            leading_number = i == 0 and piece.kind == "number"
+            needs = (piece.prec < MUL and not leading_number) or (piece.neg and i > 0)
+            texts.append(self._paren(piece) if needs else piece.text)
+        out = texts[0]
+        for i in range(1, len(pieces)):
+            out += self._separator(pieces[i - 1], pieces[i], numbers) + texts[i]
+        return Piece(out, MUL, pieces[0].neg, "group")
+
+    def _separator(self, left: Piece, right: Piece, numbers: bool) -> str:
+        if numbers:
+            return r" \times " if self.latex else " × "
+        if left.kind == "partial" and right.kind == "partial":
+            return r" \cdot " if self.latex else " · "
+        if self.latex:
+            return " "
+        if right.kind in ("func", "partial") or left.kind in ("func", "partial"):
+            return " "
+        if left.kind == "number" and right.kind == "number":
+            return " × "
+        return ""
+
+
+def _atoms_first(factors: list[sp.Basic]) -> list[sp.Basic]:
+    """σ(1 - σ) rather than (1 - σ)σ: sums after symbols, unless a function is among the factors."""
+    if any(isinstance(f, sp.Function) for f in factors):
+        return factors
+    return sorted(factors, key=lambda f: 1 if isinstance(f.as_base_exp()[0], sp.Add) else 0)
+
+
+def to_text(expr: sp.Basic, values: Mapping[sp.Basic, float] | None = None, precision: int = 4) -> str:
+    """Plain-text form of ``expr``; with ``values``, nodes that have one are drawn as numbers."""
+    return ExprPrinter(False, values, precision).doprint(expr)
+
+
+def to_latex(expr: sp.Basic, values: Mapping[sp.Basic, float] | None = None, precision: int = 4) -> str:
+    """LaTeX form of ``expr``; with ``values``, nodes that have one are drawn as numbers."""
+    return ExprPrinter(True, values, precision).doprint(expr)

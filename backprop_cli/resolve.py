@@ -1,0 +1,155 @@
+"""From what a user gives (a spec file, shorthand options, samples) to the network and data.
+
+Shared by the command line and the Python API. Precedence: command-line values override the
+spec file's; with nothing given, the network, sample and settings are the seed's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from backprop_cli.errors import DataError, SpecError
+from backprop_cli.model import (
+    DATASETS,
+    SEED,
+    SEED_X,
+    SEED_Y,
+    Network,
+    Optimizer,
+    Vector,
+    random_network,
+)
+
+
+@dataclass(frozen=True)
+class NetworkOptions:
+    """The network and data options every command shares (all optional).
+
+    Args:
+        network: a spec file (.toml, .json) or a torch state_dict (.pt).
+        layers: widths, inputs first, for a randomly initialised network.
+        activation: one name or formula for every layer, or one per layer.
+        loss: the loss name.
+        lr: the learning rate.
+        seed: seeds random initialisation (and shuffling in training).
+        init: xavier, he or uniform.
+        optimizer: sgd, momentum or adam, with ``momentum``, ``beta1``, ``beta2``, ``eps``.
+        x: inputs, one sequence per sample.
+        y: targets, one sequence per sample.
+        data: xor, and, or, or a .csv/.npz/.npy file.
+        targets: how many trailing columns of a data file are targets.
+    """
+
+    network: str | None = None
+    layers: Sequence[int] | None = None
+    activation: Sequence[str] | None = None
+    loss: str | None = None
+    lr: float | None = None
+    seed: int | None = None
+    init: str | None = None
+    optimizer: str | None = None
+    momentum: float | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    eps: float | None = None
+    x: Sequence[Sequence[float]] | None = None
+    y: Sequence[Sequence[float]] | None = None
+    data: str | None = None
+    targets: int = 1
+
+
+def resolve(options: NetworkOptions) -> tuple[Network, tuple[Vector, ...], tuple[Vector, ...]]:
+    """The network and samples these options describe.
+
+    Raises:
+        BackpropError: for any inconsistent or malformed option, naming it.
+    """
+    file_xs: tuple[Vector, ...] | None = None
+    file_ys: tuple[Vector, ...] | None = None
+    activations = list(options.activation or [])
+    if options.network is not None and options.layers:
+        raise SpecError("layers: give either --network FILE or --layers, not both")
+    if options.network is not None:
+        from backprop_cli.io import load_spec
+
+        spec = load_spec(options.network)
+        network, file_xs, file_ys = spec.network, spec.xs, spec.ys
+    elif options.layers:
+        widths = list(options.layers)
+        hidden = activations[0] if activations else "sigmoid"
+        output = activations[-1] if activations else "sigmoid"
+        loss = options.loss or ("cross_entropy" if output == "softmax" else "bce")
+        network = random_network(widths, activation=hidden, output_activation=output, loss=loss,
+                                 lr=1.0, seed=options.seed or 0, init=options.init or "xavier")
+    else:
+        if options.init is not None:
+            raise SpecError("init: --init applies to random weights; add --layers (e.g. --layers 2 2 1)")
+        network = SEED
+    network = _override(network, options, activations)
+    xs, ys = _samples(options, network, file_xs, file_ys)
+    return network, xs, ys
+
+
+def _override(network: Network, options: NetworkOptions, activations: list[str]) -> Network:
+    layers = network.layers
+    if activations:
+        if len(activations) == 1:
+            names = activations * len(layers)
+        elif len(activations) == len(layers):
+            names = activations
+        else:
+            raise SpecError(
+                f"activation: got {len(activations)} activations for {len(layers)} layers; give one"
+                " for every layer or one per layer (e.g. --activation tanh sigmoid)")
+        if len(activations) == 1 and activations[0] == "softmax" and len(layers) > 1:
+            raise SpecError(
+                "activation: softmax is for the output layer only; give one per layer,"
+                f" e.g. --activation {' '.join(['sigmoid'] * (len(layers) - 1))} softmax")
+        layers = tuple(replace(layer, activation=name) for layer, name in zip(layers, names, strict=True))
+    optimizer = network.optimizer
+    settings = {key: getattr(options, key) for key in ("momentum", "beta1", "beta2", "eps")
+                if getattr(options, key) is not None}
+    if options.optimizer is not None or settings:
+        optimizer = Optimizer(options.optimizer or optimizer.name,
+                              **{**_optimizer_settings(optimizer), **settings})
+    loss = options.loss or network.loss
+    if options.loss is None and activations and activations[-1] == "softmax" and loss == "bce":
+        loss = "cross_entropy"
+    lr = network.lr if options.lr is None else options.lr
+    if not math.isfinite(lr) or lr <= 0:
+        raise SpecError(f"lr: the learning rate must be a positive number, got {lr:g}")
+    return Network(layers=layers, loss=loss, lr=lr, optimizer=optimizer)
+
+
+def _optimizer_settings(optimizer: Optimizer) -> dict[str, float]:
+    return {"momentum": optimizer.momentum, "beta1": optimizer.beta1, "beta2": optimizer.beta2,
+            "eps": optimizer.eps}
+
+
+def _samples(options: NetworkOptions, network: Network, file_xs: tuple[Vector, ...] | None,
+             file_ys: tuple[Vector, ...] | None) -> tuple[tuple[Vector, ...], tuple[Vector, ...]]:
+    given_x, given_y = options.x, options.y
+    if given_x or given_y:
+        if options.data is not None:
+            raise DataError("data: give either --data or --x/--y, not both")
+        if not given_x:
+            raise DataError("x: --y was given without --x; give one --x for each --y")
+        if not given_y:
+            raise DataError("y: --x was given without --y; give one --y for each --x")
+        return tuple(tuple(s) for s in given_x), tuple(tuple(s) for s in given_y)
+    if options.data is not None:
+        name = options.data.lower()
+        if name in DATASETS:
+            return DATASETS[name]
+        from backprop_cli.io import load_data
+
+        return load_data(options.data, options.targets)
+    if file_xs is not None and file_ys is not None:
+        return file_xs, file_ys
+    if network.inputs == SEED.inputs and network.outputs == SEED.outputs:
+        return SEED_X, SEED_Y
+    raise DataError(
+        f"x: no sample given; add --x with {network.inputs} value(s) and --y with"
+        f" {network.outputs} value(s), or --data, or a [data] table in the spec")

@@ -1,0 +1,135 @@
+"""Independent references: PyTorch autograd + torch.optim in float64, and finite differences.
+
+Nothing here uses backprop_cli's own arithmetic: the network is rebuilt as torch modules from the
+plain numbers of a Network, and the losses are torch's own (BCELoss, MSELoss, CrossEntropyLoss).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from backprop_cli.model import Network
+
+try:
+    import torch
+except ImportError:  # pragma: no cover - CI installs torch; the finite-difference tests cover this
+    torch = None
+
+
+def torch_activation(name: str) -> Any:
+    nn = torch.nn
+    return {
+        "sigmoid": nn.Sigmoid(),
+        "tanh": nn.Tanh(),
+        "relu": nn.ReLU(),
+        "leaky_relu": nn.LeakyReLU(0.01),
+        "identity": nn.Identity(),
+        "softmax": nn.Softmax(dim=1),
+    }[name]
+
+
+def torch_loss(name: str, output: Any, logits: Any, target: Any) -> Any:
+    nn = torch.nn
+    if name == "bce":
+        return nn.BCELoss()(output, target)
+    if name == "mse":
+        return nn.MSELoss()(output, target)
+    if name == "sse":
+        return nn.MSELoss(reduction="sum")(output, target)
+    if name == "half_sse":
+        return 0.5 * nn.MSELoss(reduction="sum")(output, target)
+    if name == "cross_entropy":
+        return nn.CrossEntropyLoss()(logits, target)
+    raise ValueError(name)
+
+
+def build_modules(network: Network, activation: Any = torch_activation) -> tuple[list[Any], list[Any]]:
+    linears, activations = [], []
+    for layer in network.layers:
+        linear = torch.nn.Linear(layer.inputs, layer.units, bias=layer.bias is not None).double()
+        with torch.no_grad():
+            linear.weight.copy_(torch.tensor(layer.weight, dtype=torch.float64))
+            if layer.bias is not None:
+                linear.bias.copy_(torch.tensor(layer.bias, dtype=torch.float64))
+        linears.append(linear)
+        activations.append(activation(layer.activation))
+    return linears, activations
+
+
+def forward(linears: list[Any], activations: list[Any], x: Any) -> tuple[list[Any], list[Any]]:
+    zs, as_ = [], []
+    a = x
+    for linear, act in zip(linears, activations, strict=True):
+        z = linear(a)
+        if z.requires_grad:
+            z.retain_grad()
+        a = act(z)
+        zs.append(z)
+        as_.append(a)
+    return zs, as_
+
+
+def torch_step(network: Network, xs: Any, ys: Any, activation: Any = torch_activation) -> dict[str, Any]:
+    """One SGD (or momentum/Adam) step of ``network`` in float64: the JSON layout of backprop step."""
+    linears, activations = build_modules(network, activation)
+    x = torch.tensor(xs, dtype=torch.float64)
+    y = torch.tensor(ys, dtype=torch.float64)
+    zs, as_ = forward(linears, activations, x)
+    loss = torch_loss(network.loss, as_[-1], zs[-1], y)
+    loss.backward()
+    params = []
+    for linear, layer in zip(linears, network.layers, strict=True):
+        params.append(linear.weight)
+        if linear.bias is not None and not layer.freeze_bias:
+            params.append(linear.bias)
+    optimizer = make_optimizer(network, params)
+    before = [(lin.weight.detach().clone(), None if lin.bias is None else lin.bias.detach().clone())
+              for lin in linears]
+    grads = [(lin.weight.grad.clone(), None if lin.bias is None else lin.bias.grad.clone()) for lin in linears]
+    optimizer.step()
+    with torch.no_grad():
+        after_zs, after_as = forward(linears, activations, x)
+        loss_after = torch_loss(network.loss, after_as[-1], after_zs[-1], y)
+    layers = []
+    for i, lin in enumerate(linears):
+        layers.append({
+            "weight": before[i][0].tolist(),
+            "bias": None if before[i][1] is None else before[i][1].tolist(),
+            "z": zs[i].detach().tolist(),
+            "a": as_[i].detach().tolist(),
+            "grad_weight": grads[i][0].tolist(),
+            "grad_bias": None if grads[i][1] is None else grads[i][1].tolist(),
+            "new_weight": lin.weight.detach().tolist(),
+            "new_bias": None if lin.bias is None else lin.bias.detach().tolist(),
+        })
+    return {"loss": loss.item(), "loss_after": loss_after.item(), "output": as_[-1].detach().tolist(),
+            "layers": layers}
+
+
+def make_optimizer(network: Network, params: list[Any]) -> Any:
+    opt = network.optimizer
+    if opt.name == "momentum":
+        return torch.optim.SGD(params, lr=network.lr, momentum=opt.momentum)
+    if opt.name == "adam":
+        return torch.optim.Adam(params, lr=network.lr, betas=(opt.beta1, opt.beta2), eps=opt.eps)
+    return torch.optim.SGD(params, lr=network.lr)
+
+
+def assert_close(actual: Any, expected: Any, tol: float = 1e-12, path: str = "") -> None:
+    """Every number equal within ``tol`` (relative for large values, absolute near zero)."""
+    if isinstance(expected, dict):
+        for key, value in expected.items():
+            assert key in actual, f"{path}.{key} missing"
+            assert_close(actual[key], value, tol, f"{path}.{key}")
+    elif isinstance(expected, (list, tuple)):
+        assert len(actual) == len(expected), f"{path}: length {len(actual)} != {len(expected)}"
+        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            assert_close(a, e, tol, f"{path}[{i}]")
+    elif expected is None:
+        assert actual is None, f"{path}: {actual} is not None"
+    else:
+        assert actual is not None, f"{path}: None, expected {expected}"
+        ok = math.isclose(actual, expected, rel_tol=tol, abs_tol=tol) or (
+            math.isnan(actual) and math.isnan(expected))
+        assert ok, f"{path}: {actual!r} != {expected!r} (diff {abs(actual - expected):.3g})"
