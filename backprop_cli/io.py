@@ -337,7 +337,7 @@ def spec_toml(network: Network, xs: Sequence[Vector] | None = None,
     lines += [
         f'loss = "{network.loss}"            # {" | ".join(("bce", "mse", "sse", "half_sse", "cross_entropy"))}',
         f"lr = {number(network.lr)}",
-        f'optimizer = "{network.optimizer.name}"         # sgd | momentum | adam',
+        f'optimizer = "{network.optimizer.name}"       # sgd | momentum | adam',
     ]
     optimizer = network.optimizer
     if optimizer.name == "momentum":
@@ -346,7 +346,9 @@ def spec_toml(network: Network, xs: Sequence[Vector] | None = None,
         lines += [f"beta1 = {number(optimizer.beta1)}", f"beta2 = {number(optimizer.beta2)}",
                   f"eps = {optimizer.eps!r}"]
     for index, layer in enumerate(network.layers):
-        lines += ["", f"[[layers]]              # layer {index + 1}: {layer.inputs} inputs -> {layer.units} units"]
+        inputs = f"{layer.inputs} input{'s' if layer.inputs != 1 else ''}"
+        units = f"{layer.units} unit{'s' if layer.units != 1 else ''}"
+        lines += ["", f"[[layers]]              # layer {index + 1}: {inputs} -> {units}"]
         lines.append("weight = [" + ", ".join(row(r) for r in layer.weight) + "]")
         if layer.bias is not None:
             lines.append(f"bias = {row(layer.bias)}")
