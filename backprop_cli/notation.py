@@ -146,6 +146,68 @@ class State(sp.Expr):
         return sp.S.Zero
 
 
+class MatMul(sp.Expr):
+    """A matrix product, kept in the order written: A⁽⁰⁾W⁽¹⁾ᵀ."""
+
+    is_commutative = False
+
+    def __new__(cls, *factors: sp.Basic) -> MatMul:
+        obj: MatMul = sp.Expr.__new__(cls, *factors)
+        return obj
+
+
+class Transpose(sp.Expr):
+    """Xᵀ."""
+
+    is_commutative = False
+
+    def __new__(cls, arg: sp.Basic) -> Transpose:
+        obj: Transpose = sp.Expr.__new__(cls, arg)
+        return obj
+
+
+class Hadamard(sp.Expr):
+    """The element-wise product a ⊙ b."""
+
+    is_commutative = False
+
+    def __new__(cls, *factors: sp.Basic) -> Hadamard:
+        obj: Hadamard = sp.Expr.__new__(cls, *factors)
+        return obj
+
+
+class ColumnSum(sp.Expr):
+    """The sums of a matrix's columns, 1ᵀX: the bias gradient of a batch."""
+
+    is_commutative = False
+
+    def __new__(cls, arg: sp.Basic) -> ColumnSum:
+        obj: ColumnSum = sp.Expr.__new__(cls, arg)
+        return obj
+
+
+class Elementwise(sp.Expr):
+    """A function applied to every element: σ(Z⁽¹⁾), f′(Z⁽¹⁾), softmax(Z⁽²⁾) (row by row)."""
+
+    is_commutative = False
+
+    def __new__(cls, name: str, arg: sp.Basic, prime: bool = False) -> Elementwise:
+        obj: Elementwise = sp.Expr.__new__(cls, sp.Symbol(name), arg, sp.true if prime else sp.false)
+        return obj
+
+    @property
+    def name(self) -> str:
+        return str(self.args[0].name)
+
+    @property
+    def arg(self) -> sp.Basic:
+        return self.args[1]
+
+    @property
+    def prime(self) -> bool:
+        return bool(self.args[2])
+
+
 LOSS = Node("L")
 ALPHA = Node("alpha")
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import sympy as sp
 
-from backprop_cli.notation import Node, Partial, State
+from backprop_cli.notation import ColumnSum, Elementwise, Hadamard, MatMul, Node, Partial, State, Transpose
 
 ATOM, FUNC, POW, MUL, NEG, ADD, REL = 100, 90, 60, 40, 35, 20, 10
 
@@ -118,6 +118,8 @@ class ExprPrinter:
             return self._print_partial(expr)
         if isinstance(expr, State):
             return self._print_state(expr)
+        if isinstance(expr, (MatMul, Transpose, Hadamard, ColumnSum, Elementwise)):
+            return self._print_matrix_op(expr)
         if isinstance(expr, sp.Add):
             return self._print_add(expr)
         if isinstance(expr, sp.Mul):
@@ -177,6 +179,35 @@ class ExprPrinter:
         if self.latex:
             return Piece(rf"\frac{{\partial {of}}}{{\partial {wrt}}}", ATOM, kind="partial")
         return Piece(f"∂{of}/∂{wrt}", MUL, kind="partial")
+
+    def _print_matrix_op(self, expr: sp.Basic) -> Piece:
+        if isinstance(expr, Transpose):
+            inner = self._print(expr.args[0])
+            base = inner.text if inner.prec >= ATOM else self._paren(inner)
+            if self.latex:
+                return Piece(f"{{{base}}}^{{\\top}}", POW)
+            return Piece(base + "ᵀ", POW)
+        if isinstance(expr, MatMul):
+            pieces = [self._print(f) for f in expr.args]
+            texts = [p.text if p.prec >= MUL else self._paren(p) for p in pieces]
+            return Piece((" " if self.latex else "").join(texts), MUL, kind="group")
+        if isinstance(expr, Hadamard):
+            pieces = [self._print(f) for f in expr.args]
+            texts = [p.text if p.prec > MUL else self._paren(p) for p in pieces]
+            return Piece((r" \odot " if self.latex else " ⊙ ").join(texts), MUL, kind="group")
+        if isinstance(expr, ColumnSum):
+            inner = self._print(expr.args[0])
+            if self.latex:
+                return Piece(rf"\mathbf{{1}}^{{\top}} {self._wrap(inner, ATOM)}", MUL, kind="group")
+            return Piece(f"1ᵀ{self._wrap(inner, ATOM)}", MUL, kind="group")
+        assert isinstance(expr, Elementwise)
+        arg = self._print(expr.arg).text
+        name = {"sigmoid": "σ", "identity": "id"}.get(expr.name, expr.name)
+        if self.latex:
+            head = r"\sigma" if name == "σ" else rf"\operatorname{{{name}}}"
+            mark = "'" if expr.prime else ""
+            return Piece(rf"{head}{mark}\left({arg}\right)", FUNC, kind="func")
+        return Piece(f"{name}{'′' if expr.prime else ''}({arg})", FUNC, kind="func")
 
     def _print_state(self, state: State) -> Piece:
         kind, parameter = self._print(state.kind).text, self._print(state.parameter).text
