@@ -174,7 +174,7 @@ def emit(obj: Any, fmt: str, output: Path | None, force: bool, **settings: Any) 
 
         from backprop_cli.render.terminal import renderable
 
-        Console(highlight=False).print(renderable(obj, **settings))
+        Console(highlight=False, emoji=False).print(renderable(obj, **settings))
         return
     sys.stdout.write(render(obj, fmt, **settings))
 

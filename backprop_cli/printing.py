@@ -14,7 +14,18 @@ from decimal import Decimal
 
 import sympy as sp
 
-from backprop_cli.notation import ColumnSum, Elementwise, Hadamard, MatMul, Node, Partial, State, Transpose
+from backprop_cli.derivation import Matrix
+from backprop_cli.notation import (
+    ColumnSum,
+    ElementSum,
+    Elementwise,
+    Hadamard,
+    MatMul,
+    Node,
+    Partial,
+    State,
+    Transpose,
+)
 
 ATOM, FUNC, POW, MUL, NEG, ADD, REL = 100, 90, 60, 40, 35, 20, 10
 
@@ -48,6 +59,19 @@ def format_number(value: float, precision: int, latex: bool = False) -> str:
             return rf"{mantissa} \times 10^{{{int(exponent)}}}"
         return f"{mantissa}e{int(exponent)}"
     return f"{value:.{precision}f}"
+
+
+MATRIX_LIMIT = 8
+"""Rows and columns shown of a matrix; beyond it the first 4 and the last 3, with ⋮ or ⋯ between."""
+
+
+def elide(count: int, limit: int = MATRIX_LIMIT) -> list[int | None]:
+    """The indices of rows (or columns) to show; None marks the elided middle."""
+    if count <= limit:
+        return list(range(count))
+    head = limit // 2
+    tail = limit - head - 1
+    return [*range(head), None, *range(count - tail, count)]
 
 
 def round_printed(value: float, precision: int) -> float:
@@ -110,6 +134,8 @@ class ExprPrinter:
     def _print(self, expr: sp.Basic) -> Piece:
         if self.values is not None:
             value = self.values.get(expr)
+            if isinstance(value, Matrix):
+                return self._matrix(value)
             if value is not None:
                 return self._number(value)
         if isinstance(expr, Node):
@@ -120,6 +146,12 @@ class ExprPrinter:
             return self._print_state(expr)
         if isinstance(expr, (MatMul, Transpose, Hadamard, ColumnSum, Elementwise)):
             return self._print_matrix_op(expr)
+        if isinstance(expr, ElementSum):
+            inner = self._print(expr.args[0])
+            body = inner.text if inner.prec > ADD else self._paren(inner)
+            if self.latex:
+                return Piece(rf"\sum_{{{expr.over}}} {body}", MUL, kind="func")
+            return Piece(f"Σ{subscript(expr.over.replace(',', ''))} {body}", MUL, kind="func")
         if isinstance(expr, sp.Add):
             return self._print_add(expr)
         if isinstance(expr, sp.Mul):
@@ -180,6 +212,28 @@ class ExprPrinter:
             return Piece(rf"\frac{{\partial {of}}}{{\partial {wrt}}}", ATOM, kind="partial")
         return Piece(f"∂{of}/∂{wrt}", MUL, kind="partial")
 
+    def _matrix(self, matrix: Matrix) -> Piece:
+        rows, cols = matrix.shape
+        row_index, col_index = elide(rows), elide(cols)
+        lines = []
+        for i in row_index:
+            cells = []
+            for j in col_index:
+                if i is None:
+                    gap = (r"\ddots", "⋱") if j is None else (r"\vdots", "⋮")
+                    cells.append(gap[0] if self.latex else gap[1])
+                elif j is None:
+                    cells.append(r"\cdots" if self.latex else "⋯")
+                else:
+                    cells.append(format_number(matrix.rows[i][j], self.precision, self.latex))
+            lines.append(cells)
+        if self.latex:
+            body = r" \\ ".join(" & ".join(cells) for cells in lines)
+            return Piece(rf"\underbrace{{\begin{{bmatrix}} {body} \end{{bmatrix}}}}_{{{rows} \times {cols}}}",
+                         ATOM, kind="number")
+        body = "; ".join(", ".join(cells) for cells in lines)
+        return Piece(f"[{body}]", ATOM, kind="number")
+
     def _print_matrix_op(self, expr: sp.Basic) -> Piece:
         if isinstance(expr, Transpose):
             inner = self._print(expr.args[0])
@@ -193,7 +247,7 @@ class ExprPrinter:
             return Piece((" " if self.latex else "").join(texts), MUL, kind="group")
         if isinstance(expr, Hadamard):
             pieces = [self._print(f) for f in expr.args]
-            texts = [p.text if p.prec > MUL else self._paren(p) for p in pieces]
+            texts = [p.text if p.prec > MUL or p.kind in ("partial", "number") else self._paren(p) for p in pieces]
             return Piece((r" \odot " if self.latex else " ⊙ ").join(texts), MUL, kind="group")
         if isinstance(expr, ColumnSum):
             inner = self._print(expr.args[0])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backprop_cli.derivation import Derivation, Step
+from backprop_cli.derivation import Derivation, MatrixStep, Step
 from backprop_cli.locales import Message
 from backprop_cli.printing import ExprPrinter, format_number
 
@@ -68,6 +68,27 @@ class PagePrinter:
             numbers = ExprPrinter(latex, self.derivation.values, self.precision).doprint(step.forms[-1])
             parts.append(numbers)
         parts.append(value)
+        out: list[str] = []
+        for part in parts:
+            if not out or out[-1] != part:
+                out.append(part)
+        return out
+
+    def matrix_equation_parts(self, step: MatrixStep, latex: bool) -> list[str]:
+        """The sides of a matrix step: names, forms, the numbers form with every matrix, the value.
+
+        A 1 × 1 value (the loss) prints as a number.
+        """
+        assert self.derivation is not None
+        symbols = ExprPrinter(latex, None, self.precision)
+        parts = [symbols.doprint(e) for e in (*step.lead, step.target, *step.forms)]
+        with_numbers = ExprPrinter(latex, self.derivation.values, self.precision)
+        if step.numbers is not None:
+            parts.append(with_numbers.doprint(step.numbers))
+        if step.value.shape == (1, 1):
+            parts.append(self.number(step.value.rows[0][0], latex))
+        else:
+            parts.append(with_numbers.doprint(step.target))
         out: list[str] = []
         for part in parts:
             if not out or out[-1] != part:

@@ -54,19 +54,22 @@ class MarkdownPrinter(PagePrinter):
         return lines
 
     def _print_MatrixStep(self, step: MatrixStep) -> list[str]:
-        from backprop_cli.render.matrix_latex import matrix_step_lines
-
-        return matrix_step_lines(self, step, markdown=True)
+        lines = ["$$", " = ".join(self.matrix_equation_parts(step, latex=True)), "$$", ""]
+        if step.note is not None:
+            lines += [f"*{self.words(step.note)}*", ""]
+        return lines
 
     def summary(self, derivation: Derivation, number: int) -> list[str]:
+        lines = [f"## {number}. {self.words_key('section.summary')}", ""]
         header = [self.words_key(k) for k in ("table.parameter", "table.before", "table.gradient", "table.after")]
-        lines = [f"## {number}. {self.words_key('section.summary')}", "",
-                 "| " + " | ".join(header) + " |", "|---|---:|---:|---:|"]
+        if derivation.parameters:
+            lines += ["| " + " | ".join(header) + " |", "|---|---:|---:|---:|"]
         for row in derivation.parameters:
             after = self.number(row.after) + (" \\*" if row.frozen else "")
             lines.append(f"| ${to_latex(row.symbol)}$ | {self.number(row.before)} | "
                          f"{self.number(row.gradient)} | {after} |")
-        lines.append("")
+        if derivation.parameters:
+            lines.append("")
         if any(row.frozen for row in derivation.parameters):
             lines += [f"\\* {self.words_key('note.frozen')}", ""]
         lines.append(self.words_key("loss.before_after", before=self.number(derivation.loss),

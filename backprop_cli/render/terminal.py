@@ -125,6 +125,7 @@ class TerminalPrinter(PagePrinter):
         return matrix_step(self, step)
 
     def summary_panel(self, derivation: Derivation, number: int) -> RenderableType:
+        body: list[RenderableType] = []
         table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False)
         table.add_column(self.words_key("table.parameter"), style="bold")
         for key in ("table.before", "table.gradient", "table.after"):
@@ -142,7 +143,9 @@ class TerminalPrinter(PagePrinter):
         loss.append(self.number(derivation.loss_after), style="bold green")
         change = derivation.loss_after - derivation.loss
         loss.append(f"   ({'+' if change >= 0 else ''}{self.number(change)})", style="dim")
-        body: list[RenderableType] = [table, Text(""), loss]
+        if derivation.parameters:
+            body += [table, Text("")]
+        body.append(loss)
         if any(row.frozen for row in derivation.parameters):
             body.append(Text("* " + self.words_key("note.frozen"), style=STYLES["note"]))
         title = Text(f"{number}. {self.words_key('section.summary')}", style="bold")
@@ -164,6 +167,6 @@ def render(obj: Any, width: int = 100, **settings: Any) -> str:
     """The terminal page as plain text (no colour), ``width`` columns wide."""
     buffer = io.StringIO()
     console = Console(width=width, file=buffer, color_system=None, force_terminal=False,
-                      legacy_windows=False)
+                      legacy_windows=False, emoji=False, highlight=False)
     console.print(renderable(obj, **settings))
     return buffer.getvalue()
