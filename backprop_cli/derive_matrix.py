@@ -59,7 +59,8 @@ def build_matrix_derivation(network: Network, xs: tuple[Vector, ...], ys: tuple[
 def hadamard_form(expr: sp.Basic) -> sp.Basic:
     """Write the products of an element-wise expression with ⊙: σ(1 − σ) → A ⊙ (1 − A)."""
     if isinstance(expr, sp.Mul):
-        coefficient, factors = [], []
+        coefficient: list[sp.Basic] = []
+        factors: list[sp.Basic] = []
         for arg in expr.args:
             (coefficient if arg.is_Number else factors).append(hadamard_form(arg))
         if len(factors) > 1 and not any(isinstance(f, sp.Pow) and f.exp.is_negative for f in factors):
@@ -253,7 +254,7 @@ class _MatrixBuilder:
         steps.append(self.record(values, prime, (hadamard_form(local),),
                                  note=say("matrix.elementwise")))
         forms: tuple[sp.Basic, ...] = (Partial(LOSS, Z), Hadamard(gradient, prime))
-        note = None
+        note: Message | None = None
         if self.network.loss == "bce" and activation.name == "sigmoid":
             simplified = add(self.Yhat, neg(self.Y))
             if self.divisor > 1:

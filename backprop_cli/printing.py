@@ -167,8 +167,8 @@ class ExprPrinter:
         if isinstance(expr, sp.Piecewise):
             return self._print_piecewise(expr)
         if isinstance(expr, sp.Abs):
-            inner = self._print(expr.args[0]).text
-            return Piece(rf"\left|{inner}\right|" if self.latex else f"|{inner}|", ATOM)
+            body = self._print(expr.args[0]).text
+            return Piece(rf"\left|{body}\right|" if self.latex else f"|{body}|", ATOM)
         if isinstance(expr, sp.core.relational.Relational):
             return self._print_relational(expr)
         if isinstance(expr, sp.exp):
