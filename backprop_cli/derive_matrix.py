@@ -226,6 +226,7 @@ class _MatrixBuilder:
         if self.fused:
             sums = values[self.Y].sum(axis=1)
             N = self.samples
+            note: Message | None
             if np.allclose(sums, 1.0, rtol=0, atol=1e-12):
                 difference = add(self.Yhat, neg(self.Y))
                 note = say("matrix.delta_softmax_ce", n=N)
@@ -254,7 +255,7 @@ class _MatrixBuilder:
         steps.append(self.record(values, prime, (hadamard_form(local),),
                                  note=say("matrix.elementwise")))
         forms: tuple[sp.Basic, ...] = (Partial(LOSS, Z), Hadamard(gradient, prime))
-        note: Message | None = None
+        note = None
         if self.network.loss == "bce" and activation.name == "sigmoid":
             simplified = add(self.Yhat, neg(self.Y))
             if self.divisor > 1:
