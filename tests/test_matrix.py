@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None, max_examples=40)
-@given(networks(max_samples=8))
+@given(networks(min_samples=2, max_samples=8))
 def test_matrix_form_equals_torch_for_batches(case):
     network, xs, ys = case
     ours = build_derivation(network, xs, ys, Options(form="matrix")).to_dict()

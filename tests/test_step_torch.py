@@ -27,7 +27,7 @@ inputs = st.floats(-3, 3, allow_nan=False, allow_subnormal=False)
 
 
 @st.composite
-def networks(draw, max_samples=1):
+def networks(draw, max_samples=1, min_samples=1):
     depth = draw(st.integers(1, 4))
     widths = [draw(st.integers(1, 6)) for _ in range(depth + 1)]
     loss = draw(st.sampled_from(["bce", "mse", "sse", "half_sse", "cross_entropy"]))
@@ -48,7 +48,7 @@ def networks(draw, max_samples=1):
         layers.append(Layer(weight, bias, activation, freeze))
     lr = draw(st.sampled_from([1.0, 0.5, 0.1, 0.01]))
     network = Network(tuple(layers), loss=loss, lr=lr)
-    samples = draw(st.integers(1, max_samples))
+    samples = draw(st.integers(min_samples, max_samples))
     xs = tuple(tuple(draw(inputs) for _ in range(widths[0])) for _ in range(samples))
     targets = st.floats(0, 1) if loss in ("bce", "cross_entropy") else inputs
     ys = tuple(tuple(draw(targets) for _ in range(widths[-1])) for _ in range(samples))
