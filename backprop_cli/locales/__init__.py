@@ -25,6 +25,19 @@ def messages(lang: str) -> dict[str, str]:
     return table
 
 
+def check_language(lang: str) -> None:
+    """Raises BackpropError, naming the languages there are, when ``lang`` is not one of them."""
+    messages(lang)
+
+
+def latex_packages(lang: str) -> tuple[str, ...]:
+    """The LaTeX packages a language's letters need (``kotex`` for Korean): its file's ``LATEX_PACKAGES``."""
+    messages(lang)
+    packages: tuple[str, ...] = tuple(getattr(importlib.import_module(f"backprop_cli.locales.{lang}"),
+                                              "LATEX_PACKAGES", ()))
+    return packages
+
+
 @dataclass(frozen=True)
 class Message:
     """A sentence of the derivation: its key and parameters, put into words by a renderer."""

@@ -62,3 +62,16 @@ MESSAGES.update({
     "group.hidden_delta.sample": "Sample {sample}: layer {layer}",
     "group.update_layer": "Layer {layer}",
 })
+MESSAGES.update({
+    "section.graph": "Computation graph",
+    "title.graph": "Computation graph: the loss and everything it depends on",
+    "intro.graph": (
+        "Every node with its value and, where the step computes it, the gradient of the loss with"
+        " respect to it; arrows run from each input to what it feeds."
+    ),
+    "intro.graph.batch": (
+        "Every node with its values, one for each of the {count} samples, and the parameters with"
+        " the batch gradient ∂𝓛/∂θ; arrows run from each input to what it feeds."
+    ),
+    "graph.seen": "expanded above",
+})

@@ -1,12 +1,44 @@
-"""What the page printers share: settings, dispatch over the derivation's parts, equation parts."""
+"""What the page printers share: settings, dispatch over the derivation's parts, equation parts,
+the outline of a document page (Markdown, LaTeX, HTML) and how a large matrix is elided."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from backprop_cli.derivation import Derivation, Step
+from backprop_cli.derivation import Derivation, Group, Matrix, ParameterRow, Section, Step
 from backprop_cli.locales import Message
-from backprop_cli.printing import ExprPrinter, format_number
+from backprop_cli.printing import ExprPrinter, format_number, mathml_number
+
+MATRIX_LIMIT = 8
+"""A matrix with more rows (or columns) than this is printed with its middle ones elided."""
+
+
+def elide(count: int, limit: int = MATRIX_LIMIT) -> list[int | None]:
+    """Which of ``count`` rows (or columns) to print: all of them when they fit in ``limit``, else
+    the first and last few around one ``None``, the place of the ⋮ (or ⋯); ``limit`` places in all.
+    """
+    if count <= limit:
+        return list(range(count))
+    head = limit // 2
+    tail = limit - 1 - head
+    return [*range(head), None, *range(count - tail, count)]
+
+
+def elided_cells(matrix: Matrix, cell: Callable[[float], str], dots: tuple[str, str, str],
+                 limit: int = MATRIX_LIMIT) -> list[list[str]]:
+    """The cells of ``matrix`` to print, each number drawn by ``cell``, the elided middle drawn with
+    ``dots``: (the row's ⋯, the column's ⋮, the corner's ⋱).
+    """
+    horizontal, vertical, diagonal = dots
+    rows, columns = elide(matrix.shape[0], limit), elide(matrix.shape[1], limit)
+    out = []
+    for i in rows:
+        if i is None:
+            out.append([diagonal if j is None else vertical for j in columns])
+        else:
+            out.append([horizontal if j is None else cell(matrix.rows[i][j]) for j in columns])
+    return out
 
 
 class PagePrinter:
@@ -55,17 +87,28 @@ class PagePrinter:
     def words(self, message: Message | None) -> str:
         return "" if message is None else message.text(self.lang)
 
+    def words_key(self, key: str, **params: Any) -> str:
+        return Message(key, params).text(self.lang)
+
     def number(self, value: float, latex: bool = False) -> str:
         return format_number(value, self.precision, latex)
 
-    def equation_parts(self, step: Step, latex: bool) -> list[str]:
-        """The sides of ``lead = target = forms… = numbers = value``, printed, repeats dropped."""
+    def equation_parts(self, step: Step, latex: bool = False, style: str | None = None) -> list[str]:
+        """The sides of ``lead = target = forms… = numbers = value``, printed, repeats dropped.
+
+        Args:
+            step: the line.
+            latex: LaTeX instead of plain text.
+            style: ``text``, ``latex`` or ``mathml``; overrides ``latex`` when given.
+        """
         assert self.derivation is not None
-        symbols = ExprPrinter(latex, None, self.precision)
+        symbols = ExprPrinter(latex, None, self.precision, style=style)
         parts = [symbols.doprint(e) for e in (*step.lead, step.target, *step.forms)]
-        value = self.number(step.value, latex)
+        value = self.number(step.value, symbols.latex)
+        if symbols.mathml:
+            value = mathml_number(value)
         if step.substitute and step.forms:
-            numbers = ExprPrinter(latex, self.derivation.values, self.precision).doprint(step.forms[-1])
+            numbers = ExprPrinter(latex, self.derivation.values, self.precision, style=style).doprint(step.forms[-1])
             parts.append(numbers)
         parts.append(value)
         out: list[str] = []
@@ -97,3 +140,106 @@ class PagePrinter:
 
 def _vector(values: tuple[float, ...], printer: PagePrinter) -> str:
     return "(" + ", ".join(printer.number(v) for v in values) + ")"
+
+
+class DocumentPrinter(PagePrinter):
+    """The outline of the page as a document, shared by Markdown, LaTeX and HTML.
+
+    The outline (title, facts, numbered sections, groups, steps, the summary table and the loss
+    before and after) is drawn here once; a subclass draws the parts: each hook returns the lines
+    of its part, and ``document`` joins them.
+    """
+
+    def _print_Derivation(self, derivation: Derivation) -> str:
+        facts = self.summary_words()
+        lines = self.title(self.words_key("title.step"))
+        lines += self.facts([(self.words_key("network"), facts["network"]),
+                             (self.words_key("sample"), facts["sample"]), (None, facts["rounding"])])
+        for number, section in enumerate(derivation.sections, start=1):
+            lines += self._print_section(number, section)
+        lines += self.summary(derivation, len(derivation.sections) + 1)
+        lines += self.appendix(derivation, len(derivation.sections) + 2)
+        return self.document(lines)
+
+    def _print_section(self, number: int, section: Section) -> list[str]:
+        lines = self.heading(2, f"{number}. {self.words_key('section.' + section.key)}")
+        if section.intro is not None:
+            lines += self.paragraph(self.words(section.intro))
+        for group in section.groups:
+            lines += self._print(group)
+        return self.section_block(lines)
+
+    def _print_Group(self, group: Group) -> list[str]:
+        lines: list[str] = []
+        if group.title is not None:
+            lines += self.heading(3, self.words(group.title))
+        if group.intro is not None:
+            lines += self.paragraph(self.words(group.intro))
+        for step in group.steps:
+            lines += self._print(step)
+        return lines
+
+    def summary(self, derivation: Derivation, number: int) -> list[str]:
+        lines = self.heading(2, f"{number}. {self.words_key('section.summary')}")
+        header = [self.words_key(k) for k in ("table.parameter", "table.before", "table.gradient", "table.after")]
+        lines += self.table(header, [self.summary_row(row) for row in derivation.parameters])
+        if any(row.frozen for row in derivation.parameters):
+            lines += self.footnote(self.words_key("note.frozen"))
+        lines += self.paragraph(self.words_key("loss.before_after", before=self.number(derivation.loss),
+                                               after=self.number(derivation.loss_after)) + ".")
+        return self.section_block(lines)
+
+    def summary_row(self, row: ParameterRow) -> list[str]:
+        """The cells of a summary row: the symbol (inline math) and three numbers."""
+        return [self.inline_math(row.symbol), self.cell_number(row.before), self.cell_number(row.gradient),
+                self.cell_number(row.after) + (self.frozen_mark() if row.frozen else "")]
+
+    # --- the parts a format draws ---------------------------------------------------------------
+
+    def document(self, lines: list[str]) -> str:
+        raise NotImplementedError
+
+    def title(self, text: str) -> list[str]:
+        raise NotImplementedError
+
+    def facts(self, items: list[tuple[str | None, str]]) -> list[str]:
+        """The header facts: (label, text) pairs; a fact without a label is a remark."""
+        raise NotImplementedError
+
+    def heading(self, level: int, text: str) -> list[str]:
+        raise NotImplementedError
+
+    def paragraph(self, text: str) -> list[str]:
+        raise NotImplementedError
+
+    def note(self, text: str) -> list[str]:
+        """A remark under a step."""
+        raise NotImplementedError
+
+    def footnote(self, text: str) -> list[str]:
+        """The remark the frozen mark points to."""
+        raise NotImplementedError
+
+    def table(self, header: list[str], rows: list[list[str]]) -> list[str]:
+        """A table: the first column text, the others numbers (right-aligned)."""
+        raise NotImplementedError
+
+    def inline_math(self, expr: Any) -> str:
+        raise NotImplementedError
+
+    def cell_number(self, value: float) -> str:
+        raise NotImplementedError
+
+    def frozen_mark(self) -> str:
+        raise NotImplementedError
+
+    def section_block(self, lines: list[str]) -> list[str]:
+        """A whole section's lines (HTML wraps them in ``<section>``)."""
+        return lines
+
+    def appendix(self, derivation: Derivation, number: int) -> list[str]:
+        """What a format adds after the summary (Markdown: the computation graph)."""
+        return []
+
+    def step_note(self, step: Step | Any) -> list[str]:
+        return [] if step.note is None else self.note(self.words(step.note))
