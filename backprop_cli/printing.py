@@ -382,9 +382,9 @@ class ExprPrinter:
     def _print_piecewise(self, expr: sp.Piecewise) -> Piece:
         pieces = [(self._print(e).text, self._print(c).text, c is sp.true) for e, c in expr.args]
         if self.mathml:
-            rows = "".join(f"<mtr><mtd>{e}</mtd><mtd>{c if other else '<mtext>if </mtext>' + c}</mtd></mtr>"
-                           for e, c, other in pieces)
-            return Piece(f'<mrow><mo>{{</mo><mtable class="cases">{rows}</mtable></mrow>', ATOM, kind="group")
+            cells = "".join(f"<mtr><mtd>{e}</mtd><mtd>{c if other else '<mtext>if </mtext>' + c}</mtd></mtr>"
+                            for e, c, other in pieces)
+            return Piece(f'<mrow><mo>{{</mo><mtable class="cases">{cells}</mtable></mrow>', ATOM, kind="group")
         if self.latex:
             rows = [rf"{e} & {c}" if other else rf"{e} & \text{{if }} {c}" for e, c, other in pieces]
             return Piece(r"\begin{cases} " + r" \\ ".join(rows) + r" \end{cases}", ATOM, kind="group")
