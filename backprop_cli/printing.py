@@ -89,9 +89,22 @@ def mathml_tokens(text: str) -> str:
             out.append(f"<mn>{token}</mn>")
         elif token[0].isalpha():
             out.append(f"<mi>{escape(token)}</mi>")
+        elif token in "()":
+            out.append(f'<mo stretchy="false">{token}</mo>')
         else:
             out.append(_MATHML_MINUS if token == "-" else f"<mo>{escape(token)}</mo>")
     return "".join(out)
+
+
+def mathml_fence(inner: str, left: str = "(", right: str = ")") -> str:
+    """``(inner)`` in MathML; the fences grow only around something tall (a fraction, a matrix).
+
+    The inside is an ``<mrow>`` of its own, so that a leading minus reads as a sign, not as a
+    subtraction with space on both sides.
+    """
+    tall = any(tag in inner for tag in ("<mfrac", "<mtable", "<munder", "<msqrt"))
+    attribute = "" if tall else ' stretchy="false"'
+    return f"<mrow><mo{attribute}>{left}</mo><mrow>{inner}</mrow><mo{attribute}>{right}</mo></mrow>"
 
 
 def mathml_number(text: str) -> str:
@@ -150,7 +163,7 @@ class ExprPrinter:
 
     def _paren(self, piece: Piece) -> str:
         if self.mathml:
-            return f"<mrow><mo>(</mo>{piece.text}<mo>)</mo></mrow>"
+            return mathml_fence(piece.text)
         return rf"\left({piece.text}\right)" if self.latex else f"({piece.text})"
 
     def _wrap(self, piece: Piece, minimum: int) -> str:
@@ -197,7 +210,7 @@ class ExprPrinter:
         if isinstance(expr, sp.Abs):
             inner = self._print(expr.args[0]).text
             if self.mathml:
-                return Piece(f"<mrow><mo>|</mo>{inner}<mo>|</mo></mrow>", ATOM)
+                return Piece(mathml_fence(inner, "|", "|"), ATOM)
             return Piece(rf"\left|{inner}\right|" if self.latex else f"|{inner}|", ATOM)
         if isinstance(expr, sp.core.relational.Relational):
             return self._print_relational(expr)
@@ -299,7 +312,7 @@ class ExprPrinter:
         name = {"sigmoid": "σ", "identity": "id"}.get(expr.name, expr.name)
         if self.mathml:
             mark = "<mo>′</mo>" if expr.prime else ""
-            return Piece(f"<mi>{escape(name)}</mi>{mark}<mrow><mo>(</mo>{arg}<mo>)</mo></mrow>", FUNC,
+            return Piece(f"<mi>{escape(name)}</mi>{mark}{mathml_fence(arg)}", FUNC,
                          kind="func")
         if self.latex:
             head = r"\sigma" if name == "σ" else rf"\operatorname{{{name}}}"
@@ -364,7 +377,7 @@ class ExprPrinter:
         name = _TEXT_NAMES.get(name, name)
         if self.mathml:
             inside = "<mo>,</mo>".join(self._print(a).text for a in expr.args)
-            return Piece(f"<mi>{escape(name)}</mi><mo>&#x2061;</mo><mrow><mo>(</mo>{inside}<mo>)</mo></mrow>",
+            return Piece(f"<mi>{escape(name)}</mi><mo>&#x2061;</mo>{mathml_fence(inside)}",
                          FUNC, kind="func")
         args = ", ".join(self._print(a).text for a in expr.args)
         if self.latex:

@@ -3,12 +3,14 @@ the outline of a document page (Markdown, LaTeX, HTML) and how a large matrix is
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
+
+import sympy as sp
 
 from backprop_cli.derivation import Derivation, Group, Matrix, ParameterRow, Section, Step
 from backprop_cli.locales import Message
-from backprop_cli.printing import ExprPrinter, format_number, mathml_number
+from backprop_cli.printing import ATOM, ExprPrinter, Piece, format_number, mathml_number
 
 MATRIX_LIMIT = 8
 """A matrix with more rows (or columns) than this is printed with its middle ones elided."""
@@ -39,6 +41,23 @@ def elided_cells(matrix: Matrix, cell: Callable[[float], str], dots: tuple[str, 
         else:
             out.append([horizontal if j is None else cell(matrix.rows[i][j]) for j in columns])
     return out
+
+
+class MatrixSubstitution(ExprPrinter):
+    """An expression printer that draws the given subexpressions as given text: a matrix-form line
+    printed again with every operand written out as its matrix.
+    """
+
+    def __init__(self, matrices: Mapping[sp.Basic, str], values: Mapping[sp.Basic, float] | None,
+                 precision: int, style: str) -> None:
+        super().__init__(values=values, precision=precision, style=style)
+        self.matrices = matrices
+
+    def _print(self, expr: sp.Basic) -> Piece:
+        text = self.matrices.get(expr)
+        if text is not None:
+            return Piece(text, ATOM, kind="group")
+        return super()._print(expr)
 
 
 class PagePrinter:
@@ -164,7 +183,7 @@ class DocumentPrinter(PagePrinter):
     def _print_section(self, number: int, section: Section) -> list[str]:
         lines = self.heading(2, f"{number}. {self.words_key('section.' + section.key)}")
         if section.intro is not None:
-            lines += self.paragraph(self.words(section.intro))
+            lines += self.intro(self.words(section.intro))
         for group in section.groups:
             lines += self._print(group)
         return self.section_block(lines)
@@ -211,6 +230,10 @@ class DocumentPrinter(PagePrinter):
 
     def paragraph(self, text: str) -> list[str]:
         raise NotImplementedError
+
+    def intro(self, text: str) -> list[str]:
+        """A section's introduction."""
+        return self.paragraph(text)
 
     def note(self, text: str) -> list[str]:
         """A remark under a step."""

@@ -7,32 +7,14 @@ with its shape below, large ones elided in the middle (``\\cdots``, ``\\vdots``)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-import sympy as sp
-
 from backprop_cli.derivation import Matrix, MatrixStep
-from backprop_cli.printing import ATOM, ExprPrinter, Piece
-from backprop_cli.render.base import elided_cells
+from backprop_cli.printing import ExprPrinter
+from backprop_cli.render.base import MatrixSubstitution, elided_cells
 
 if TYPE_CHECKING:
     from backprop_cli.render.base import DocumentPrinter
-
-
-class MatrixSubstitution(ExprPrinter):
-    """An expression printer that draws the given subexpressions (matrix operands) as given text."""
-
-    def __init__(self, matrices: Mapping[sp.Basic, str], values: Mapping[sp.Basic, float] | None,
-                 precision: int, style: str) -> None:
-        super().__init__(values=values, precision=precision, style=style)
-        self.matrices = matrices
-
-    def _print(self, expr: sp.Basic) -> Piece:
-        text = self.matrices.get(expr)
-        if text is not None:
-            return Piece(text, ATOM, kind="group")
-        return super()._print(expr)
 
 
 def bmatrix(printer: DocumentPrinter, matrix: Matrix) -> str:
