@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-LANGUAGES = ("en",)
+LANGUAGES = ("en", "ko")
 
 
 @cache

@@ -4,6 +4,9 @@ file (Graphviz). Every node shows its value and, where the step computed it, ∂
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from backprop_cli.errors import BackpropError
 from backprop_cli.graph import Graph, GraphNode
 from backprop_cli.notation import LOSS, Partial
 from backprop_cli.printing import format_number, to_text
@@ -50,3 +53,19 @@ def dot(graph: Graph, precision: int = 4) -> str:
 
 def _dot_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+GRAPH_EXTENSIONS = {".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".mermaid": "mermaid"}
+
+
+def graph_format(path: Path) -> str:
+    """``dot`` or ``mermaid``, from the file's extension."""
+    found = GRAPH_EXTENSIONS.get(path.suffix.lower())
+    if found is None:
+        raise BackpropError(f"graph: cannot tell the format of {path.name}; use .dot or .gv (Graphviz) or .mmd (Mermaid)")
+    return found
+
+
+def graph_text(graph: Graph, fmt: str, precision: int = 4) -> str:
+    """The graph as ``dot`` or ``mermaid`` text."""
+    return dot(graph, precision) if fmt == "dot" else mermaid(graph, precision)

@@ -16,7 +16,7 @@ from backprop_cli.printing import ExprPrinter, mathml_number, to_mathml
 from backprop_cli.render.base import DocumentPrinter, MatrixSubstitution, PagePrinter, elided_cells
 
 CSS = """
-.backprop { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Noto Sans KR",
+.backprop { word-break: keep-all; overflow-wrap: break-word; font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Noto Sans KR",
   "Apple SD Gothic Neo", "Malgun Gothic", "Nanum Gothic", "UnDotum", sans-serif; line-height: 1.5;
   max-width: 62rem; margin: 0 auto; padding: 0.5rem 1.5rem 2rem; }
 .backprop math { font-family: "Latin Modern Math", "STIX Two Math", "Cambria Math", math; font-size: 1.1em; }
