@@ -27,6 +27,16 @@ def elide(count: int, limit: int = MATRIX_LIMIT) -> list[int | None]:
     return [*range(head), None, *range(count - tail, count)]
 
 
+INLINE_COLUMNS = 12
+"""A matrix line writes its operands out inside the line when they have at most this many printed
+columns together; wider ones are written out on lines of their own, one operand a line."""
+
+
+def operands_inline(operands: tuple[tuple[Any, Matrix], ...]) -> bool:
+    """Whether a matrix step's operands fit written out inside its line (``INLINE_COLUMNS``)."""
+    return sum(len(elide(matrix.shape[1])) for _, matrix in operands) <= INLINE_COLUMNS
+
+
 def elided_cells(matrix: Matrix, cell: Callable[[float], str], dots: tuple[str, str, str],
                  limit: int = MATRIX_LIMIT) -> list[list[str]]:
     """The cells of ``matrix`` to print, each number drawn by ``cell``, the elided middle drawn with

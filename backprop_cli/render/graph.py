@@ -62,7 +62,8 @@ def graph_format(path: Path) -> str:
     """``dot`` or ``mermaid``, from the file's extension."""
     found = GRAPH_EXTENSIONS.get(path.suffix.lower())
     if found is None:
-        raise BackpropError(f"graph: cannot tell the format of {path.name}; use .dot or .gv (Graphviz) or .mmd (Mermaid)")
+        raise BackpropError(
+            f"graph: cannot tell the format of {path.name}; use .dot or .gv (Graphviz) or .mmd (Mermaid)")
     return found
 
 

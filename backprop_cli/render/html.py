@@ -13,11 +13,18 @@ from typing import Any
 
 from backprop_cli.derivation import Derivation, Matrix, MatrixStep, Step
 from backprop_cli.printing import ExprPrinter, mathml_number, to_mathml
-from backprop_cli.render.base import DocumentPrinter, MatrixSubstitution, PagePrinter, elided_cells
+from backprop_cli.render.base import (
+    DocumentPrinter,
+    MatrixSubstitution,
+    PagePrinter,
+    elided_cells,
+    operands_inline,
+)
 
 CSS = """
-.backprop { word-break: keep-all; overflow-wrap: break-word; font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Noto Sans KR",
-  "Apple SD Gothic Neo", "Malgun Gothic", "Nanum Gothic", "UnDotum", sans-serif; line-height: 1.5;
+.backprop { word-break: keep-all; overflow-wrap: break-word; line-height: 1.5;
+  font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Noto Sans KR", "Apple SD Gothic Neo",
+  "Malgun Gothic", "Nanum Gothic", "UnDotum", sans-serif;
   max-width: 62rem; margin: 0 auto; padding: 0.5rem 1.5rem 2rem; }
 .backprop math { font-family: "Latin Modern Math", "STIX Two Math", "Cambria Math", math; font-size: 1.1em; }
 .backprop h1 { font-size: 1.6rem; margin: 0.5rem 0 1rem; }
@@ -25,7 +32,7 @@ CSS = """
 .backprop h3 { font-size: 1.05rem; margin: 1.2rem 0 0.4rem; }
 .backprop ul.facts { padding-left: 1.2rem; }
 .backprop .intro { font-style: italic; }
-.backprop .eq { display: flex; align-items: baseline; margin: 0.7rem 0 0.7rem 1.5rem; }
+.backprop .eq { display: flex; align-items: baseline; margin: 0.7rem 0 0.7rem 1.5rem; overflow-x: auto; }
 .backprop .eq > .rest { display: flex; flex-wrap: wrap; align-items: baseline; column-gap: 0.3em;
   row-gap: 0.5rem; margin-left: 0.3em; }
 .backprop .eq math { math-style: normal; }
@@ -36,7 +43,7 @@ CSS = """
 .backprop thead th { border-bottom: 1px solid #8886; }
 .backprop th:first-child, .backprop td:first-child { text-align: left; }
 .backprop th, .backprop td.number { text-align: right; font-variant-numeric: tabular-nums; }
-.backprop mtable.matrix mtd { padding: 0.1em 0.4em; text-align: right; }
+.backprop mtable.matrix > mtr > mtd { padding: 0.1em 0.4em; }
 """.strip()
 
 
@@ -104,12 +111,13 @@ class HtmlPrinter(DocumentPrinter):
     def intro(self, text: str) -> list[str]:
         return [f'<p class="intro">{escape(text)}</p>']
 
-    def equation(self, parts: list[str]) -> list[str]:
-        """``a = b = c``: the left side, then the ``= …`` parts that wrap; the last is the value."""
+    def equation(self, parts: list[str], value: bool = True) -> list[str]:
+        """``a = b = c``: the left side, then the ``= …`` parts that wrap; the last is the value
+        (marked) unless ``value`` is false."""
         rest = []
         for i, part in enumerate(parts[1:], start=1):
-            value = ' class="value"' if i == len(parts) - 1 else ""
-            rest.append(f"<math><mo>=</mo><mrow{value}>{part}</mrow></math>")
+            mark = ' class="value"' if value and i == len(parts) - 1 else ""
+            rest.append(f"<math><mo>=</mo><mrow{mark}>{part}</mrow></math>")
         return [f'<div class="eq"><math>{parts[0]}</math><span class="rest">{"".join(rest)}</span></div>']
 
     def _print_Step(self, step: Step) -> list[str]:
@@ -117,21 +125,33 @@ class HtmlPrinter(DocumentPrinter):
 
     def mtable(self, matrix: Matrix) -> str:
         """``matrix`` in brackets, its shape under it; a large one elided in the middle."""
-        cells = elided_cells(matrix, lambda v: mathml_number(self.number(v)), ("<mo>⋯</mo>", "<mo>⋮</mo>", "<mo>⋱</mo>"))
+        dots = ("<mo>⋯</mo>", "<mo>⋮</mo>", "<mo>⋱</mo>")
+        cells = elided_cells(matrix, lambda v: mathml_number(self.number(v)), dots)
         rows = "".join("<mtr>" + "".join(f"<mtd>{c}</mtd>" for c in row) + "</mtr>" for row in cells)
         shape = f"<mrow><mn>{matrix.shape[0]}</mn><mo>×</mo><mn>{matrix.shape[1]}</mn></mrow>"
         return (f'<munder><mrow><mo>[</mo><mtable class="matrix">{rows}</mtable><mo>]</mo></mrow>'
                 f"{shape}</munder>")
 
     def _print_MatrixStep(self, step: MatrixStep) -> list[str]:
+        """As in LaTeX (``matrix_latex.matrix_step_rows``): one line when the operands fit in it,
+        else the symbolic line, a line for each operand and the value."""
         symbols = ExprPrinter(precision=self.precision, style="mathml")
-        parts = [symbols.doprint(e) for e in (step.target, *step.forms)]
-        if step.operands and step.forms:
+        target = symbols.doprint(step.target)
+        forms = [symbols.doprint(e) for e in step.forms]
+        value = self.mtable(step.value)
+        if not step.operands or not step.forms:
+            lines = self.equation([target, *forms, value])
+        elif operands_inline(step.operands):
             matrices = {symbol: self.mtable(matrix) for symbol, matrix in step.operands}
             values = self.derivation.values if self.derivation is not None else None
-            parts.append(MatrixSubstitution(matrices, values, self.precision, "mathml").doprint(step.forms[-1]))
-        parts.append(self.mtable(step.value))
-        return self.equation(parts) + self.step_note(step)
+            numbers = MatrixSubstitution(matrices, values, self.precision, "mathml").doprint(step.forms[-1])
+            lines = self.equation([target, *forms, numbers, value])
+        else:
+            lines = self.equation([target, *forms], value=False)
+            for symbol, matrix in step.operands:
+                lines += self.equation([symbols.doprint(symbol), self.mtable(matrix)], value=False)
+            lines += self.equation([target, value])
+        return lines + self.step_note(step)
 
 
 def render(obj: Any, **settings: Any) -> str:
