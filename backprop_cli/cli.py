@@ -243,8 +243,6 @@ def step(
         from backprop_cli.render.graph import graph_format
 
         graph_format(graph)
-        if output is not None and graph.resolve() == output.resolve():
-            raise BackpropError("graph: --graph and --output name the same file; give the graph its own")
         check_writable(graph, force)
     net, xs, ys = resolve(network_options(
         network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
