@@ -4,7 +4,7 @@ From Python or a notebook::
 
     import backprop_cli
     step = backprop_cli.derive()                       # the seed example
-    step = backprop_cli.derive(layers=[2, 3, 1], activation="tanh", x=[0.5, -1], y=[0.2])
+    step = backprop_cli.derive(layers=[2, 3, 1], activation="tanh", loss="mse", x=[0.5, -1], y=[0.2])
     step                                               # Jupyter draws the page (HTML with MathML)
     step.to_markdown(), step.to_latex(), step.to_html(), step.to_json(), step.to_dict()
 
