@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import io
+import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from cases import batch, seed
@@ -110,6 +113,26 @@ def test_graphviz_reads_the_dot_file(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.count('class="node"') == 19 and result.stdout.count('class="edge"') == 20
     assert "∂𝓛/∂W₅ = 0.2727" in result.stdout
+
+
+MERMAID_JS = os.environ.get("MERMAID_JS")  # mermaid.min.js (npm package mermaid), to draw the flowchart
+CHROMIUM = shutil.which("chromium")
+
+
+@pytest.mark.skipif(not (MERMAID_JS and CHROMIUM), reason="set MERMAID_JS to mermaid.min.js; needs chromium")
+def test_mermaid_draws_the_flowchart(tmp_path):
+    charts = "".join(f'<pre class="mermaid">{html.escape(mermaid(build_graph(d)))}</pre>' for d in (seed(), batch()))
+    page = tmp_path / "mermaid.html"
+    page.write_text(
+        f'<!DOCTYPE html><meta charset="utf-8"><script src="{Path(MERMAID_JS).as_uri()}"></script>{charts}'
+        '<div id="status"></div><script>mermaid.initialize({startOnLoad: false}); mermaid.run().then('
+        '() => document.getElementById("status").textContent = "drawn " + document.querySelectorAll("svg").length,'
+        ' e => document.getElementById("status").textContent = "error " + e);</script>', encoding="utf-8")
+    result = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                             "--disable-background-networking", f"--user-data-dir={tmp_path / 'profile'}",
+                             "--allow-file-access-from-files", "--virtual-time-budget=10000", "--dump-dom",
+                             page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert '<div id="status">drawn 2</div>' in result.stdout, result.stdout[-2000:]
 
 
 def draw(renderable, width=80) -> str:
