@@ -228,7 +228,6 @@ def step(
     """
     from backprop_cli.derivation import Options
     from backprop_cli.derive import build_derivation
-    from backprop_cli.io import check_writable
     from backprop_cli.locales import check_language
     from backprop_cli.resolve import resolve
 
@@ -238,8 +237,11 @@ def step(
         raise BackpropError("tree: --tree prints to the terminal; leave out --format and --output,"
                             " or write the graph to a file with --graph FILE.dot")
     if output is not None:
+        from backprop_cli.io import check_writable
+
         check_writable(output, force)
     if graph is not None:
+        from backprop_cli.io import check_writable
         from backprop_cli.render.graph import graph_format
 
         graph_format(graph)
