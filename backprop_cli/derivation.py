@@ -172,6 +172,11 @@ class Derivation:
             "layers": [layer.to_dict() for layer in self.layers],
         }
 
+    def __repr__(self) -> str:
+        widths = "-".join(str(w) for w in self.network.widths)
+        return (f"<Derivation {widths} {self.network.loss}, {len(self.xs)} sample(s), {self.form} form:"
+                f" loss {self.loss:.6g} -> {self.loss_after:.6g}>")
+
     def to_json(self) -> str:
         from backprop_cli.render import render
 

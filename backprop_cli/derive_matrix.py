@@ -64,8 +64,10 @@ def hadamard_form(expr: sp.Basic) -> sp.Basic:
         for arg in expr.args:
             (coefficient if arg.is_Number else factors).append(hadamard_form(arg))
         if len(factors) > 1 and not any(isinstance(f, sp.Pow) and f.exp.is_negative for f in factors):
-            # Symbols before sums, as σ(1 − σ) is written: A ⊙ (1 − A).
-            factors.sort(key=lambda f: 1 if isinstance(f.as_base_exp()[0], sp.Add) else 0)
+            # Symbols before sums, as σ(1 − σ) is written: A ⊙ (1 − A); with a function among
+            # them the order is the definition's: (1 − Y) ⊙ log(1 − Ŷ).
+            if not any(isinstance(f, sp.Function) for f in factors):
+                factors.sort(key=lambda f: 1 if isinstance(f.as_base_exp()[0], sp.Add) else 0)
             product: sp.Basic = Hadamard(*factors)
             return mul(*coefficient, product) if coefficient else product
     if expr.args and not isinstance(expr, (Node, Partial)):

@@ -8,7 +8,7 @@ from backprop_cli.derivation import Options
 from backprop_cli.derive import build_derivation
 from backprop_cli.model import DATASETS, SEED, SEED_X, SEED_Y, Layer, Network
 from backprop_cli.render import render
-from tests.snapshots import assert_snapshot
+from tests.snapshot import assert_snapshot
 
 
 def seed(**options):

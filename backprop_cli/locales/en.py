@@ -89,4 +89,15 @@ MESSAGES.update({
     "matrix.delta_sigmoid_bce": (
         "with a sigmoid output and bce the factors Ŷ(1 − Ŷ) cancel: δ = {simplified}"
     ),
+    "section.graph": "Computation graph",
+    "title.graph": "Computation graph: the loss and everything it depends on",
+    "intro.graph": (
+        "Every node with its value and, where the step computes it, the gradient of the loss with"
+        " respect to it; arrows run from each input to what it feeds."
+    ),
+    "intro.graph.batch": (
+        "Every node with its values, one for each of the {count} samples, and the parameters with"
+        " the batch gradient ∂𝓛/∂θ; arrows run from each input to what it feeds."
+    ),
+    "graph.seen": "expanded above",
 })

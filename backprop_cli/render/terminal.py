@@ -101,11 +101,6 @@ class TerminalPrinter(PagePrinter):
         return Panel(grid, title=Text(self.words_key("title.step"), style="bold"), box=box.ROUNDED,
                      border_style="magenta", padding=(0, 1))
 
-    def words_key(self, key: str) -> str:
-        from backprop_cli.locales import Message
-
-        return Message(key).text(self.lang)
-
     def section_panel(self, number: int, section: Section) -> RenderableType:
         body: list[RenderableType] = []
         if section.intro is not None:
