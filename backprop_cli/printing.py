@@ -210,6 +210,9 @@ class ExprPrinter:
         if isinstance(expr, ElementSum):
             inner = self._print(expr.args[0])
             body = inner.text if inner.prec > ADD else self._paren(inner)
+            if self.mathml:
+                over = "<mo>,</mo>".join(f"<mi>{name}</mi>" for name in expr.over.split(","))
+                return Piece(f"<munder><mo>∑</mo><mrow>{over}</mrow></munder>{body}", MUL, kind="func")
             if self.latex:
                 return Piece(rf"\sum_{{{expr.over}}} {body}", MUL, kind="func")
             return Piece(f"Σ{subscript(expr.over.replace(',', ''))} {body}", MUL, kind="func")
