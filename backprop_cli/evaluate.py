@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 
 import sympy as sp
 
+from backprop_cli.functions import clamp_min
 from backprop_cli.notation import Partial
 
 Values = Mapping[sp.Basic, float]
@@ -63,6 +64,10 @@ def _sqrt(value: float) -> float:
     return math.sqrt(value) if value >= 0 else math.nan
 
 
+def _clamp_min(value: float, floor: float) -> float:
+    return value if value >= floor or math.isnan(value) else floor
+
+
 def _sign(value: float) -> float:
     return float((value > 0) - (value < 0))
 
@@ -79,6 +84,7 @@ _FUNCTIONS: dict[type, Callable[..., float]] = {
     sp.erf: math.erf,
     sp.Abs: abs,
     sp.sign: _sign,
+    clamp_min: _clamp_min,
 }
 
 

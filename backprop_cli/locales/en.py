@@ -27,7 +27,7 @@ MESSAGES = {
     "intro.update": "Gradient descent: θ(t+1) = θ(t) − α ∂𝓛/∂θ(t), with α = {lr}.",
     "intro.update.momentum": (
         "SGD with momentum μ = {momentum} (torch.optim.SGD): v(t+1) = μ v(t) + ∂𝓛/∂θ,"
-        " θ(t+1) = θ(t) − α v(t+1), with α = {lr} and v starting at 0."
+        " θ(t+1) = θ(t) − α v(t+1), with α = {lr}; v is 0 before the first step."
     ),
     "intro.update.adam": (
         "Adam (torch.optim.Adam): m = β₁m + (1 − β₁)g, v = β₂v + (1 − β₂)g², bias-corrected"
