@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from backprop_cli.errors import BackpropError
@@ -90,6 +90,16 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
+class EpochStep:
+    """One step of a ``--show-steps`` epoch, derived: batch ``batch`` of ``batches``."""
+
+    epoch: int
+    batch: int
+    batches: int
+    derivation: Derivation
+
+
+@dataclass(frozen=True)
 class TrainResult:
     """A training run: settings, the loss history and curve, final parameters and predictions.
 
@@ -109,7 +119,9 @@ class TrainResult:
         targets: the targets of those samples.
         interrupted: stopped by Ctrl-C.
         snapshots: the state at the start of each ``show_steps`` epoch reached.
-        data: where the samples came from, in words.
+        data: where the samples came from: a data set's name, a file, ``seed``, ``options``, ``spec``.
+        inputs: the inputs of the first samples (those of ``predictions``).
+        steps: derivations of the ``show_steps`` epochs, once made (:func:`with_derivations`).
     """
 
     initial: Network
@@ -128,15 +140,20 @@ class TrainResult:
     interrupted: bool = False
     snapshots: tuple[Snapshot, ...] = ()
     data: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    inputs: tuple[Vector, ...] = ()
+    steps: tuple[EpochStep, ...] = ()
 
     @property
     def device(self) -> str:
         return self.settings.device
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON contract of ``backprop train --format json`` (DESIGN.md)."""
-        return {
+        """The JSON contract of ``backprop train --format json`` (DESIGN.md).
+
+        With ``--show-steps`` a ``steps`` list follows: per derived step its epoch, batch and the
+        ``backprop step --format json`` object of that step.
+        """
+        out: dict[str, Any] = {
             "epochs": self.epochs,
             "backend": self.backend,
             "device": self.device,
@@ -147,6 +164,10 @@ class TrainResult:
                         "bias": None if layer.bias is None else list(layer.bias)}
                        for layer in self.network.layers],
         }
+        if self.steps:
+            out["steps"] = [{"epoch": step.epoch, "batch": step.batch, **step.derivation.to_dict()}
+                            for step in self.steps]
+        return out
 
     def to_json(self) -> str:
         from backprop_cli.render import render
@@ -280,7 +301,6 @@ def train(network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
     snapshots: list[Snapshot] = []
     stop = [False]
     done, chunk, seconds = 0, 1, 0.0
-    interrupted = False
     latest: float | None = None
     with _first_ctrl_c_stops(stop):
         try:
@@ -300,22 +320,24 @@ def train(network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
                 if losses:
                     latest = losses[-1][1]
                 if stop[0]:
-                    interrupted = True
                     break
                 # Chunks of about CHUNK_SECONDS, growing at most twofold.
                 per_epoch = spent / max(ran, 1)
                 chunk = max(1, min(2 * chunk, int(CHUNK_SECONDS / per_epoch) if per_epoch > 0 else 2 * chunk))
                 if progress is not None:
                     progress(done, settings.epochs, latest)
+                if stop[0]:  # Ctrl-C between chunks: the epoch it came in is done
+                    break
         except KeyboardInterrupt:
-            interrupted = True
+            pass  # from ``progress``, between chunks: the epochs done are whole
     final_loss, predictions = engine.evaluate(PREDICTION_ROWS)
     return TrainResult(
         initial=network, network=engine.trained(), settings=settings, epochs=done, backend=engine.name,
         reason=reason, seconds=seconds,
         history=tuple((e, loss) for e, loss in recorded if e in history_epochs),
         curve=tuple(recorded), final_loss=final_loss, samples=len(xs), predictions=predictions,
-        targets=tuple(ys[:PREDICTION_ROWS]), interrupted=interrupted, snapshots=tuple(snapshots), data=data)
+        targets=tuple(ys[:PREDICTION_ROWS]), interrupted=done < settings.epochs, snapshots=tuple(snapshots), data=data,
+        inputs=tuple(xs[:PREDICTION_ROWS]))
 
 
 def _snapshot(engine: Engine, epoch: int, xs: Sequence[Vector], ys: Sequence[Vector],
@@ -329,8 +351,8 @@ def _snapshot(engine: Engine, epoch: int, xs: Sequence[Vector], ys: Sequence[Vec
     return Snapshot(epoch, engine.trained(), engine.optimizer_state(), batches)
 
 
-def step_derivations(result: TrainResult, options: Options | None = None) -> list[tuple[int, int, Derivation]]:
-    """(epoch, batch, derivation) of every step of the ``show_steps`` epochs reached.
+def with_derivations(result: TrainResult, options: Options | None = None) -> TrainResult:
+    """``result`` with the derivation of every step of its ``show_steps`` epochs reached.
 
     Each derivation starts from the parameters and optimizer state the previous step left, so
     its update lines carry the velocity or moments the optimizer has at that point of training.
@@ -339,13 +361,13 @@ def step_derivations(result: TrainResult, options: Options | None = None) -> lis
     from backprop_cli.derive import build_derivation
 
     options = options or Options()
-    out = []
+    steps = []
     for snapshot in result.snapshots:
         network, state = snapshot.network, snapshot.state
         for index, (xs, ys) in enumerate(snapshot.batches, start=1):
             derivation = build_derivation(network, xs, ys, options, state=state)
-            out.append((snapshot.epoch, index, derivation))
+            steps.append(EpochStep(snapshot.epoch, index, len(snapshot.batches), derivation))
             new = derivation.layers
             network = network.with_parameters([layer.new_weight for layer in new], [layer.new_bias for layer in new])
             state = derivation.extra.get("optimizer_state", state)
-    return out
+    return replace(result, steps=tuple(steps))

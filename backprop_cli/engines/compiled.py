@@ -167,6 +167,7 @@ class CompiledEngine(Engine):
             *(first.values[p] for p in self._parameters), *(0.0 for _ in self._slots),
             *((1,) if self._counter else ()))
         self._ieee_functions: dict[str, Any] | None = None
+        self.epochs_done = 0
         if self.floats:
             self._build_floats(first)
         else:
@@ -323,6 +324,7 @@ class CompiledEngine(Engine):
             with np.errstate(all="ignore"):
                 self.state, losses, done, _ = train(self.state, start, count, logged, stop,
                                                     self.settings.order, *self.columns)
+            self.epochs_done += done
             return done, [(epoch, float(value)) for epoch, value in losses]
         recorded: Logged = []
         done = 0
@@ -338,6 +340,7 @@ class CompiledEngine(Engine):
             done += ran
             if stop[0]:
                 break
+        self.epochs_done += done
         return done, recorded
 
     def _ieee(self) -> dict[str, Any]:
@@ -384,7 +387,7 @@ class CompiledEngine(Engine):
         return weights, biases
 
     def optimizer_state(self) -> OptimizerSlots:
-        steps = int(self.state[-1]) - 1 if self._counter else 0
+        steps = self.epochs_done * len(self.bounds)
         return slots_from_symbols(self.optimizer, steps, self._values(), self.weight_symbols,
                                   self.bias_symbols, time=0)
 
