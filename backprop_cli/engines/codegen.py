@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import builtins
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import sympy as sp
@@ -128,22 +128,33 @@ def array_functions() -> dict[str, Any]:
     return table
 
 
-def emit(assignments: Sequence[Assignment], printer: PythonCodePrinter, prefix: str,
+CSE_SPAN = 200
+"""Common subexpressions are looked for within runs of this many assignments."""
+
+
+def emit(assignments: Sequence[Assignment], printer: PythonCodePrinter, prefix: str | Iterator[sp.Symbol],
          indent: str, share: bool = True) -> list[str]:
     """Source lines computing every assignment in order, common subexpressions computed once.
 
     Args:
         assignments: (variable, expression) pairs; an expression may use earlier variables.
         printer: how to print expressions.
-        prefix: names for the shared subexpressions (``{prefix}0``, ``{prefix}1`` …).
+        prefix: names for the shared subexpressions (``{prefix}0``, ``{prefix}1`` …), or a
+            source of such names.
         indent: leading whitespace of every line.
         share: run ``sympy.cse``; without it each expression is printed as it is.
     """
     if not assignments:
         return []
+    if len(assignments) > CSE_SPAN:
+        # sympy.cse grows faster than linearly; lines far apart rarely share a subexpression.
+        names = sp.numbered_symbols(prefix)
+        return [line for start in range(0, len(assignments), CSE_SPAN)
+                for line in emit(assignments[start:start + CSE_SPAN], printer, names, indent, share)]
     expressions = [expr for _, expr in assignments]
     if share:
-        replacements, reduced = sp.cse(expressions, symbols=sp.numbered_symbols(prefix), order="none")
+        symbols = sp.numbered_symbols(prefix) if isinstance(prefix, str) else prefix
+        replacements, reduced = sp.cse(expressions, symbols=symbols, order="none")
     else:
         replacements, reduced = [], expressions
     pending = dict(replacements)

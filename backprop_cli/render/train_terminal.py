@@ -163,8 +163,8 @@ class ProgressBar:
             self.bar = Progress(TextColumn("epoch {task.completed:.0f}/{task.total:.0f}"), BarColumn(),
                                 TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]} epochs/s"),
                                 TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+            self.task = self.bar.add_task("train", total=total, completed=done, loss="…", rate="…")
             self.bar.start()
-            self.task = self.bar.add_task("train", total=total, loss="…", rate="…")
         from backprop_cli.printing import format_number
 
         self.bar.update(self.task, completed=done, loss="…" if loss is None else format_number(loss, 4),
