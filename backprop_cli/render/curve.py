@@ -46,22 +46,31 @@ def curve_lines(points: Sequence[tuple[int, float]], width: int = 60, height: in
     columns, rows = 2 * width, 4 * height
     dots = [[False] * columns for _ in range(rows)]
 
-    def position(epoch: int, value: float) -> tuple[float, float]:
-        x = 0.0 if last == first else (epoch - first) / (last - first) * (columns - 1)
-        y = 0.0 if high == low else (scale(value) - low) / (high - low) * (rows - 1)
-        return x, (rows - 1) - y
+    def row(value: float) -> int:
+        y = 0.0 if high == low else (value - low) / (high - low) * (rows - 1)
+        return (rows - 1) - round(y)
 
-    previous: tuple[float, float] | None = None
-    for epoch, value in finite:
-        x, y = position(epoch, value)
-        if previous is None:
-            dots[round(y)][round(x)] = True
+    # Each dot column takes the curve's value at its epoch (linear between recorded epochs), and a
+    # vertical run joins it to the column before: a monotone loss draws as a monotone line.
+    epochs = [e for e, _ in finite]
+    scaled = [scale(v) for _, v in finite]
+    used = columns if last > first else 1
+    previous: int | None = None
+    index = 0
+    for column in range(used):
+        epoch = first + (last - first) * column / max(used - 1, 1)
+        while index + 1 < len(epochs) and epochs[index + 1] < epoch:
+            index += 1
+        if index + 1 < len(epochs) and epochs[index + 1] > epochs[index]:
+            t = min(1.0, max(0.0, (epoch - epochs[index]) / (epochs[index + 1] - epochs[index])))
+            value = scaled[index] + t * (scaled[index + 1] - scaled[index])
         else:
-            steps = max(1, round(max(abs(x - previous[0]), abs(y - previous[1]))))
-            for i in range(1, steps + 1):
-                t = i / steps
-                dots[round(previous[1] + t * (y - previous[1]))][round(previous[0] + t * (x - previous[0]))] = True
-        previous = (x, y)
+            value = scaled[min(index + (epoch > epochs[index]), len(scaled) - 1)]
+        current = row(value)
+        for r in range(min(current, previous if previous is not None else current),
+                       max(current, previous if previous is not None else current) + 1):
+            dots[r][column] = True
+        previous = current
     cells = []
     for row in range(height):
         text = ""

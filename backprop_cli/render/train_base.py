@@ -28,7 +28,7 @@ class TrainPage(PagePrinter):
             if not names or names[-1] != layer.activation:
                 names.append(layer.activation)
         optimizer = network.optimizer
-        lr = self.number(network.lr)
+        lr = f"{network.lr:g}"
         settings = result.settings
         batch = min(settings.batch_size or result.samples, result.samples)
         updates = math.ceil(result.samples / batch)
