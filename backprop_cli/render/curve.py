@@ -46,7 +46,7 @@ def curve_lines(points: Sequence[tuple[int, float]], width: int = 60, height: in
     columns, rows = 2 * width, 4 * height
     dots = [[False] * columns for _ in range(rows)]
 
-    def row(value: float) -> int:
+    def dot_row(value: float) -> int:
         y = 0.0 if high == low else (value - low) / (high - low) * (rows - 1)
         return (rows - 1) - round(y)
 
@@ -66,7 +66,7 @@ def curve_lines(points: Sequence[tuple[int, float]], width: int = 60, height: in
             value = scaled[index] + t * (scaled[index + 1] - scaled[index])
         else:
             value = scaled[min(index + (epoch > epochs[index]), len(scaled) - 1)]
-        current = row(value)
+        current = dot_row(value)
         for r in range(min(current, previous if previous is not None else current),
                        max(current, previous if previous is not None else current) + 1):
             dots[r][column] = True
