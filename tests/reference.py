@@ -78,12 +78,7 @@ def torch_step(network: Network, xs: Any, ys: Any, activation: Any = torch_activ
     zs, as_ = forward(linears, activations, x)
     loss = torch_loss(network.loss, as_[-1], zs[-1], y)
     loss.backward()
-    params = []
-    for linear, layer in zip(linears, network.layers, strict=True):
-        params.append(linear.weight)
-        if linear.bias is not None and not layer.freeze_bias:
-            params.append(linear.bias)
-    optimizer = make_optimizer(network, params)
+    optimizer = make_optimizer(network, trainable(linears, network))
     before = [(lin.weight.detach().clone(), None if lin.bias is None else lin.bias.detach().clone())
               for lin in linears]
     grads = [(lin.weight.grad.clone(), None if lin.bias is None else lin.bias.grad.clone()) for lin in linears]
@@ -105,6 +100,16 @@ def torch_step(network: Network, xs: Any, ys: Any, activation: Any = torch_activ
         })
     return {"loss": loss.item(), "loss_after": loss_after.item(), "output": as_[-1].detach().tolist(),
             "layers": layers}
+
+
+def trainable(linears: list[Any], network: Network) -> list[Any]:
+    """The parameters the optimizer updates: every weight, and every bias that is not frozen."""
+    params = []
+    for linear, layer in zip(linears, network.layers, strict=True):
+        params.append(linear.weight)
+        if linear.bias is not None and not layer.freeze_bias:
+            params.append(linear.bias)
+    return params
 
 
 def make_optimizer(network: Network, params: list[Any]) -> Any:
@@ -148,12 +153,7 @@ def torch_train(network: Network, xs: Any, ys: Any, epochs: int, batch_size: int
     linears, activations = build_modules(network, activation)
     x = torch.tensor(xs, dtype=torch.float64)
     y = torch.tensor(ys, dtype=torch.float64)
-    params = []
-    for linear, layer in zip(linears, network.layers, strict=True):
-        params.append(linear.weight)
-        if linear.bias is not None and not layer.freeze_bias:
-            params.append(linear.bias)
-    optimizer = make_optimizer(network, params)
+    optimizer = make_optimizer(network, trainable(linears, network))
     samples = len(xs)
     size = batch_size or samples
     generator = np.random.default_rng(shuffle_seed) if shuffle_seed is not None else None

@@ -13,7 +13,15 @@ from backprop_cli.derive import build_derivation
 from backprop_cli.engines.base import EngineSettings
 from backprop_cli.model import DATASETS, SEED, SEED_X, SEED_Y, Layer, Network, Optimizer, OptimizerSlots
 from backprop_cli.train import TrainSettings, train, with_derivations
-from tests.reference import assert_close, build_modules, forward, make_optimizer, torch_loss, torch_step
+from tests.reference import (
+    assert_close,
+    build_modules,
+    forward,
+    make_optimizer,
+    torch_loss,
+    torch_step,
+    trainable,
+)
 
 torch = pytest.importorskip("torch")
 
@@ -37,9 +45,7 @@ def torch_after(network, xs, ys, steps):
     """torch.optim's parameters and state after ``steps`` full-batch steps, and the step after them."""
     linears, activations = build_modules(network)
     x, y = torch.tensor(xs, dtype=torch.float64), torch.tensor(ys, dtype=torch.float64)
-    params = [p for lin, layer in zip(linears, network.layers, strict=True)
-              for p in ([lin.weight] + ([lin.bias] if lin.bias is not None and not layer.freeze_bias else []))]
-    opt = make_optimizer(network, params)
+    opt = make_optimizer(network, trainable(linears, network))
     for _ in range(steps):
         opt.zero_grad()
         zs, as_ = forward(linears, activations, x)
