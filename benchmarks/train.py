@@ -154,7 +154,8 @@ def main() -> None:
     epochs = 10_000
     (mine, mine_w, _), (base, base_w), (bare, _) = best(
         args.repeat, lambda: ours(SEED, SEED_X, SEED_Y, epochs, backend="compiled"),
-        lambda: pytorch_loop(SEED, SEED_X, SEED_Y, epochs), lambda: pytorch_loop(SEED, SEED_X, SEED_Y, epochs, read_loss=False))
+        lambda: pytorch_loop(SEED, SEED_X, SEED_Y, epochs),
+        lambda: pytorch_loop(SEED, SEED_X, SEED_Y, epochs, read_loss=False))
     rows.append(("seed 2-2-1, 10,000 epochs", "compiled vs PyTorch loop (loss.item() each epoch)", mine, base,
                  f"{base / mine:.0f}× faster (goal ≥ 50×)", f"{agree(mine_w, base_w):.1e}"))
     rows.append(("seed 2-2-1, 10,000 epochs", "compiled vs PyTorch loop (no loss.item())", mine, bare,
