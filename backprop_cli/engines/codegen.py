@@ -180,8 +180,7 @@ def check_source(source: str, allowed: Iterable[str]) -> None:
 
     The source is printed from sympy trees, never from user text; this makes sure of it.
     """
-    permitted = set(allowed) | {"max", "min", "abs", "range", "len", "ArithmeticError", "ValueError",
-                                "slice", "float"}
+    permitted = set(allowed) | set(BUILTINS)
     tree = ast.parse(source)
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr not in ("append", "pop"):
@@ -193,10 +192,15 @@ def check_source(source: str, allowed: Iterable[str]) -> None:
             raise RuntimeError("generated code holds a statement it should not")
 
 
-def compile_function(source: str, name: str, namespace: Mapping[str, Any]) -> Any:
-    """Compile ``source`` (already checked) in a fresh namespace and return the function ``name``."""
-    scope: dict[str, Any] = {"__builtins__": {k: getattr(builtins, k) for k in (
-        "max", "min", "abs", "range", "len", "ArithmeticError", "ValueError", "slice", "float")}}
+BUILTINS = ("max", "min", "abs", "range", "len", "ArithmeticError", "ValueError", "slice", "float")
+"""The builtins generated code may use (and the only ones its namespace holds)."""
+
+
+def compile_source(source: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """Run ``source`` (checked by :func:`check_source`) in a fresh namespace holding ``namespace``'s
+    functions and :data:`BUILTINS` only; returns that namespace, with the functions it defines."""
+    check_source(source, namespace)
+    scope: dict[str, Any] = {"__builtins__": {name: getattr(builtins, name) for name in BUILTINS}}
     scope.update(namespace)
-    exec(compile(source, f"<backprop-cli {name}>", "exec"), scope)  # noqa: S102 - printed from sympy, checked
-    return scope[name]
+    exec(compile(source, "<backprop-cli compiled>", "exec"), scope)  # noqa: S102 - printed from sympy, checked
+    return scope

@@ -33,8 +33,7 @@ from backprop_cli.engines.codegen import (
     ArrayPrinter,
     ScalarPrinter,
     array_functions,
-    check_source,
-    compile_function,
+    compile_source,
     dot,
     emit,
     scalar_ieee,
@@ -123,9 +122,11 @@ def _atoms(expr: sp.Basic) -> set[sp.Basic]:
 
 
 def _constant(value: float) -> sp.Number:
-    if value == int(value) and abs(value) < 2**53:
+    """A given value as a constant of the code: whole numbers exact (x·1 folds to x), others the
+    same float64 (sympy's 53-bit Float, so constant folding rounds as IEEE does)."""
+    if math.isfinite(value) and value == int(value) and abs(value) < 2**53:
         return sp.Integer(int(value))
-    return sp.Float(value, 17) if math.isfinite(value) else sp.Float(value)
+    return sp.Float(value)
 
 
 class CompiledEngine(Engine):
@@ -253,7 +254,8 @@ class CompiledEngine(Engine):
         x = np.asarray(self.xs, dtype=np.float64).reshape(self.samples, -1)
         y = np.asarray(self.ys, dtype=np.float64).reshape(self.samples, -1)
         self.columns = [np.ascontiguousarray(column) for column in (*x.T, *y.T)]
-        data = {node: sp.Symbol(f"d{i}") for i, node in enumerate(_data_nodes(first.network))}
+        data = {node: sp.Symbol(f"d{i}") for i, node in enumerate(_data_nodes(first))}
+        assert len(data) == len(self.columns), "a column for every input and target"
         lines = _Lines(first, self.names, "v", data)
         inverse = sp.Symbol("inv")
         # In one sample's lines ∂𝓛/∂θ is that sample's gradient; the update uses the batch's sum.
@@ -304,15 +306,8 @@ class CompiledEngine(Engine):
         self._compile(self._source(body, evaluate, ", " + columns), array_functions())
 
     def _compile(self, source: str, namespace: dict[str, Any]) -> None:
-        check_source(source, set(namespace) | {"evaluate", "order"})
         self.source = source
-        self._functions = self._functions_in(namespace)
-
-    def _functions_in(self, namespace: dict[str, Any]) -> dict[str, Any]:
-        functions = dict(namespace)
-        functions["evaluate"] = compile_function(self.source, "evaluate", functions)
-        functions["train"] = compile_function(self.source, "train", functions)
-        return functions
+        self._functions = compile_source(source, namespace)
 
     # --- running --------------------------------------------------------------------------
 
@@ -344,8 +339,9 @@ class CompiledEngine(Engine):
         return done, recorded
 
     def _ieee(self) -> dict[str, Any]:
+        """The same source over numpy float64 scalars: inf and nan where Python floats raise."""
         if self._ieee_functions is None:
-            self._ieee_functions = self._functions_in(scalar_ieee())
+            self._ieee_functions = compile_source(self.source, scalar_ieee())
         return self._ieee_functions
 
     def _ieee_epoch(self, epoch: int, logged: Container[int]) -> tuple[Logged, int]:
@@ -396,11 +392,10 @@ def _after_loss(lines: _Lines) -> list[tuple[sp.Symbol, sp.Basic]]:
     return [line for key in ("backward", "batch", "update") for line in lines.sections.get(key, [])]
 
 
-def _data_nodes(network: Network) -> list[Node]:
-    """One sample's inputs then its targets, as the derivation names them."""
-    xs = [Node("x", k + 1 if network.inputs > 1 else None) for k in range(network.inputs)]
-    ys = [Node("y", k + 1 if network.outputs > 1 else None) for k in range(network.outputs)]
-    return xs + ys
+def _data_nodes(derivation: Derivation) -> list[Node]:
+    """A one-sample derivation's inputs x₁ … then targets y₁ …, in order."""
+    nodes = [n for n in derivation.values if isinstance(n, Node) and n.glyph.base in ("x", "y")]
+    return sorted(nodes, key=lambda n: (n.glyph.base != "x", int(n.glyph.index or 0)))
 
 
 def _reduce(expr: sp.Basic, inverse: sp.Symbol) -> sp.Basic:
