@@ -31,6 +31,11 @@ from collections.abc import Callable
 from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+if "--threads" in sys.argv:
+    # Before numpy loads its BLAS: one setting for both sides of every pair.
+    threads = sys.argv[sys.argv.index("--threads") + 1]
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = threads
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -147,7 +152,11 @@ def large_problem() -> tuple[Network, Any, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=7, help="runs per side (best kept)")
+    parser.add_argument("--threads", type=int, help="threads of BLAS and torch (default: theirs)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    load = os.getloadavg()[0]
     rows: list[tuple[str, str, float, float, str, str]] = []
 
     # 1. The seed network, 10,000 epochs.
@@ -200,7 +209,8 @@ def main() -> None:
 
     print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; Python"
           f" {platform.python_version()}, torch {torch.__version__}, numpy {np.__version__};"
-          f" best of {args.repeat}\n")
+          f" {torch.get_num_threads()} torch thread(s); best of {args.repeat};"
+          f" load average {load:.1f} before, {os.getloadavg()[0]:.1f} after\n")
     print("| problem | comparison | backprop-cli (s) | baseline (s) | result | max weight difference |")
     print("|---|---|---:|---:|---|---:|")
     for problem, comparison, mine, base, result, difference in rows:

@@ -204,3 +204,16 @@ def compile_source(source: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
     scope.update(namespace)
     exec(compile(source, "<backprop-cli compiled>", "exec"), scope)  # noqa: S102 - printed from sympy, checked
     return scope
+
+
+def array_function(expr: sp.Basic, *symbols: sp.Symbol) -> Any:
+    """A numpy function of ``symbols`` computing ``expr``, printed by :class:`ArrayPrinter`.
+
+    Unlike ``sympy.lambdify``, which prints 1/u as ``u**(-1.0)`` (``numpy.power``, several times
+    slower than a division), reciprocals print as divisions.
+    """
+    names = [sp.Symbol(f"v{i}") for i in range(len(symbols))]
+    body = emit([(sp.Symbol("result"), expr.xreplace(dict(zip(symbols, names, strict=True))))],
+                ArrayPrinter(), "c", "    ")
+    source = "\n".join([f"def function({', '.join(map(str, names))}):", *body, "    return result", ""])
+    return compile_source(source, array_functions())["function"]

@@ -3,34 +3,25 @@
 ``Z = A Wᵀ + b``, ``A = f(Z)``, ``δ = ∂𝓛/∂A ⊙ f′``, ``∂𝓛/∂W = δᵀA``, ``∂𝓛/∂b = 1ᵀδ``,
 ``∂𝓛/∂A_prev = δW``. The element-wise functions (activations, their derivatives, the loss and
 its derivative with PyTorch's floors) are compiled from their sympy definitions in
-``functions.py``; softmax is computed row by row with its maximum subtracted, as PyTorch does.
+``functions.py`` by the compiled engine's printer (``codegen.array_function``); softmax is computed row by row with its maximum subtracted, as PyTorch does.
 Optimizers follow ``torch.optim``'s update order.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Container, Sequence
 from typing import Any
 
 import numpy as np
-import sympy as sp
 
 from backprop_cli import functions
 from backprop_cli.engines.base import Engine, EngineSettings, Logged, batch_bounds, to_floats
+from backprop_cli.engines.codegen import array_function
 from backprop_cli.errors import BackpropError
 from backprop_cli.model import Matrix, Network, OptimizerSlots, Vector
 from backprop_cli.optimizers import SLOTS
 
 Array = Any  # numpy.ndarray
-_MODULES: list[Any] = [{"clamp_min": np.maximum, "erf": np.vectorize(math.erf, otypes=[float])},
-                       "numpy"]
-
-
-def elementwise(expr: sp.Expr, *symbols: sp.Symbol) -> Callable[..., Array]:
-    """A numpy function of ``expr`` (sympy's lambdify; Piecewise becomes ``select``)."""
-    function: Callable[..., Array] = sp.lambdify(symbols, expr, modules=_MODULES, cse=True)
-    return function
 
 
 class _Layer:
@@ -39,14 +30,15 @@ class _Layer:
     def __init__(self, name: str) -> None:
         activation = functions.activation(name)
         self.softmax = isinstance(activation, functions.Softmax)
+        self.of_output = True
         if isinstance(activation, functions.Activation):
-            self.f = elementwise(activation.expr, functions.X)
+            self.f = array_function(activation.expr, functions.X)
             in_output = activation.derivative_of_output
             self.of_output = in_output is not None
             if in_output is not None:
-                self.df = elementwise(in_output, functions.OUT)
+                self.df = array_function(in_output, functions.OUT)
             else:
-                self.df = elementwise(activation.derivative, functions.X)
+                self.df = array_function(activation.derivative, functions.X)
 
     def forward(self, z: Array) -> Array:
         if self.softmax:
@@ -86,17 +78,17 @@ class NumpyEngine(Engine):
         self.layers = [_Layer(layer.activation) for layer in network.layers]
         self.loss = functions.loss(network.loss)
         self.fused = network.loss == "cross_entropy"
-        self._loss_value = elementwise(self.loss.clamped(self.loss.expr_at(functions.YHAT, functions.Y)),
+        self._loss_value = array_function(self.loss.clamped(self.loss.expr_at(functions.YHAT, functions.Y)),
                                        functions.YHAT, functions.Y)
-        self._loss_grad = elementwise(self.loss.clamped(self.loss.derivative(1)), functions.YHAT, functions.Y)
+        self._loss_grad = array_function(self.loss.clamped(self.loss.derivative(1)), functions.YHAT, functions.Y)
         if self.layers[-1].softmax:
             units = network.outputs
             _, ps, ys_ = functions.SOFTMAX._symbols(units)
             if self.fused:
-                self._fused = [elementwise(d, *ps, *ys_) for d in
+                self._fused = [array_function(d, *ps, *ys_) for d in
                                functions.SOFTMAX.fused_delta(self.loss, units, 1)]
             else:
-                self._jacobian = [[elementwise(entry, *ps) for entry in row]
+                self._jacobian = [[array_function(entry, *ps) for entry in row]
                                   for row in functions.SOFTMAX.jacobian(units)]
         self.optimizer = network.optimizer
         self.steps = 0
@@ -107,15 +99,18 @@ class NumpyEngine(Engine):
 
     # --- the matrix form ------------------------------------------------------------------
 
-    def _forward(self, X: Array) -> tuple[list[Array], list[Array]]:
-        zs, activations = [], [X]
+    def _forward(self, X: Array) -> tuple[list[Array | None], list[Array]]:
+        zs: list[Array | None] = []
+        activations = [X]
         a = X
-        for W, b, layer in zip(self.W, self.b, self.layers, strict=True):
+        last = len(self.layers) - 1
+        for index, (W, b, layer) in enumerate(zip(self.W, self.b, self.layers, strict=True)):
             z = a @ W.T
             if b is not None:
                 z += b
             a = layer.forward(z)
-            zs.append(z)
+            # Z is kept where a derivative or the loss needs it; σ′ = σ(1 − σ) needs only A.
+            zs.append(z if index == last or not layer.of_output else None)
             activations.append(a)
         return zs, activations
 
@@ -155,7 +150,9 @@ class NumpyEngine(Engine):
             if self.b[i] is not None:
                 gb[i] = delta.sum(axis=0)
             if i:
-                delta = (delta @ self.W[i]) * self.layers[i - 1].local(zs[i - 1], activations[i])
+                back = delta @ self.W[i]
+                back *= self.layers[i - 1].local(zs[i - 1], activations[i])
+                delta = back
         return gW, gb, zs[-1], activations[-1]
 
     def _update(self, gW: list[Array], gb: list[Array | None]) -> None:
