@@ -3,8 +3,9 @@
 ``Z = A Wᵀ + b``, ``A = f(Z)``, ``δ = ∂𝓛/∂A ⊙ f′``, ``∂𝓛/∂W = δᵀA``, ``∂𝓛/∂b = 1ᵀδ``,
 ``∂𝓛/∂A_prev = δW``. The element-wise functions (activations, their derivatives, the loss and
 its derivative with PyTorch's floors) are compiled from their sympy definitions in
-``functions.py`` by the compiled engine's printer (``codegen.array_function``); softmax is computed row by row with its maximum subtracted, as PyTorch does.
-Optimizers follow ``torch.optim``'s update order.
+``functions.py`` by the compiled engine's printer (``codegen.array_function``); softmax is
+computed row by row with its maximum subtracted, as PyTorch does. Optimizers follow
+``torch.optim``'s update order.
 """
 
 from __future__ import annotations
