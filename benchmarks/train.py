@@ -13,7 +13,8 @@ Pairs (DESIGN.md's performance budget):
    against a hand-written numpy loop (goal: at most 1.2×).
 3. Where CUDA is available, pair 2's torch rows again on ``--device cuda``, naming the card.
 
-Each side is run ``--repeat`` times, alternating, and the best time is kept. Both sides compute
+Each side is run ``--repeat`` times (three times as often for pair 2, whose runs are short and
+noisier on a shared machine), alternating, and the best time is kept. Both sides compute
 the loss of every epoch (a loop that prints it), and the final weights of each pair are compared,
 so that both did the same work. Times are of the training loop alone: ``TrainResult.seconds`` for
 backprop-cli (no compilation, no data conversion), the loop for the baseline. Run it with
@@ -127,10 +128,11 @@ def ours(network: Network, xs: Any, ys: Any, epochs: int, **settings: Any) -> tu
 
 
 def best(repeat: int, *runs: Callable[[], tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Each run ``repeat`` times, alternating; per run the result of its fastest repetition."""
+    """Each run ``repeat`` times, alternating (in turn first and last); per run its fastest repetition."""
     kept: list[tuple[Any, ...] | None] = [None] * len(runs)
-    for _ in range(repeat):
-        for i, run in enumerate(runs):
+    for repetition in range(repeat):
+        order = list(enumerate(runs))
+        for i, run in order if repetition % 2 == 0 else reversed(order):
             out = run()
             if kept[i] is None or out[0] < kept[i][0]:  # type: ignore[index]
                 kept[i] = out
@@ -179,12 +181,13 @@ def main() -> None:
     xs, ys = tuple(map(tuple, x.tolist())), tuple(map(tuple, y.tolist()))
     epochs = 10
     (mine, mine_w, _), (base, base_w) = best(
-        args.repeat, lambda: ours(network, xs, ys, epochs, backend="torch"),
+        3 * args.repeat, lambda: ours(network, xs, ys, epochs, backend="torch"),
         lambda: pytorch_loop(network, x, y, epochs))
     rows.append(("200,000 × 2-16-16-1, 10 epochs", "torch (cpu) vs plain PyTorch loop", mine, base,
                  f"{mine / base:.3f}× its time (goal ≤ 1.1×)", f"{agree(mine_w, base_w):.1e}"))
     (mine, mine_w, _), (base, base_w), (fused, fused_w) = best(
-        args.repeat, lambda: ours(network, xs, ys, epochs, backend="numpy"), lambda: numpy_loop(network, x, y, epochs),
+        3 * args.repeat, lambda: ours(network, xs, ys, epochs, backend="numpy"),
+        lambda: numpy_loop(network, x, y, epochs),
         lambda: numpy_loop(network, x, y, epochs, fused=True))
     rows.append(("200,000 × 2-16-16-1, 10 epochs", "numpy vs hand-written numpy loop", mine, base,
                  f"{mine / base:.3f}× its time (goal ≤ 1.2×)", f"{agree(mine_w, base_w):.1e}"))
