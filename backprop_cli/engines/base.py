@@ -12,6 +12,7 @@ from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from backprop_cli.errors import BackpropError
 from backprop_cli.model import Matrix, Network, OptimizerSlots, Vector
 
 EpochOrder = Callable[[int], Sequence[int]]
@@ -49,9 +50,19 @@ class Engine(ABC):
     """
 
     name: ClassVar[str]
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    """Devices it runs on (``cuda`` covers ``cuda:0`` …)."""
+    dtypes: ClassVar[tuple[str, ...]] = ("float64", "float32")
 
     def __init__(self, network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
                  settings: EngineSettings) -> None:
+        if not settings.device.startswith(self.devices):
+            raise BackpropError(f"device: the {self.name} backend runs on {' or '.join(self.devices)};"
+                                f" use --backend torch for --device {settings.device}")
+        if settings.dtype not in self.dtypes:
+            hint = "" if "float32" in self.dtypes else "; use --backend numpy or torch for float32"
+            raise BackpropError(f"dtype: the {self.name} backend computes in {' or '.join(self.dtypes)},"
+                                f" not {settings.dtype}{hint}")
         self.network = network
         self.settings = settings
         self.samples = len(xs)

@@ -39,7 +39,6 @@ from backprop_cli.engines.codegen import (
     scalar_ieee,
     total,
 )
-from backprop_cli.errors import BackpropError
 from backprop_cli.functions import loss as loss_function
 from backprop_cli.model import Matrix, Network, OptimizerSlots, Vector
 from backprop_cli.notation import LOSS, Node, Partial, State, at_time, updated
@@ -133,16 +132,11 @@ class CompiledEngine(Engine):
     """The derivation's lines compiled into one function; see the module's docstring."""
 
     name = "compiled"
+    dtypes = ("float64",)
 
     def __init__(self, network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
                  settings: EngineSettings) -> None:
         super().__init__(network, xs, ys, settings)
-        if settings.dtype != "float64":
-            raise BackpropError("dtype: the compiled backend computes in float64; use --backend numpy or"
-                                " torch for float32")
-        if settings.device != "cpu":
-            raise BackpropError("device: the compiled backend runs on the CPU; use --backend torch for"
-                                f" --device {settings.device}")
         self.xs, self.ys = tuple(xs), tuple(ys)
         self.floats = settings.order is None and len(xs) * network.parameter_count <= COMPILED_LIMIT
         self.optimizer = network.optimizer.name

@@ -18,7 +18,6 @@ import numpy as np
 from backprop_cli import functions
 from backprop_cli.engines.base import Engine, EngineSettings, Logged, batch_bounds, to_floats
 from backprop_cli.engines.codegen import array_function
-from backprop_cli.errors import BackpropError
 from backprop_cli.model import Matrix, Network, OptimizerSlots, Vector
 from backprop_cli.optimizers import SLOTS
 
@@ -64,11 +63,6 @@ class NumpyEngine(Engine):
     def __init__(self, network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
                  settings: EngineSettings) -> None:
         super().__init__(network, xs, ys, settings)
-        if settings.device != "cpu":
-            raise BackpropError(f"device: the numpy backend runs on the CPU; use --backend torch for"
-                                f" --device {settings.device}")
-        if settings.dtype not in ("float64", "float32"):
-            raise BackpropError(f"dtype: must be float64 or float32, not {settings.dtype!r}")
         self.np_dtype = np.dtype(settings.dtype)
         self.X = np.asarray(xs, dtype=self.np_dtype).reshape(len(xs), -1)
         self.Y = np.asarray(ys, dtype=self.np_dtype).reshape(len(ys), -1)
