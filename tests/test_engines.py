@@ -178,3 +178,34 @@ def test_a_formula_stays_data_in_generated_code():
     assert "max(" in engine.source and "import" not in engine.source
     engine.run(1, 3, {1}, [False])
     assert all(math.isfinite(v) for row in engine.parameters()[0][0] for v in row)
+
+
+NUMERIC_CASES = {
+    "bce saturated": (Network((Layer(((40.0, 40.0),), (0.0,), "sigmoid"), Layer(((40.0,),), (0.0,), "sigmoid"))),
+                      XOR[0], XOR[1]),
+    "cross_entropy, targets summing to one": (
+        Network((Layer(((0.5, -0.2), (0.1, 0.3), (-0.4, 0.2)), (0.0, 0.1, -0.1), "softmax"),), loss="cross_entropy"),
+        ((1.0, 2.0),), ((0.2, 0.3, 0.5),)),
+    "cross_entropy, other targets": (
+        Network((Layer(((0.5, -0.2), (0.1, 0.3)), (0.0, 0.1), "softmax"),), loss="cross_entropy"),
+        ((1.0, 2.0), (0.0, -1.0)), ((0.2, 0.3), (1.0, 0.0))),
+    "softmax and mse": (Network((Layer(((900.0, -0.2), (0.1, 0.3)), (0.0, 0.1), "softmax"),), loss="mse"),
+                        ((1.0, 2.0),), ((0.0, 1.0),)),
+}
+
+
+@pytest.mark.parametrize("case", NUMERIC_CASES)
+def test_the_lines_the_compiled_engine_runs_compute_the_printed_values(case):
+    """Where a line's number is not computed from its printed form (PyTorch's clamps, softmax with
+    its maximum subtracted, cross-entropy from the logits), its ``numeric`` form gives that number."""
+    from backprop_cli.derivation import Options
+    from backprop_cli.derive import build_derivation
+    from backprop_cli.evaluate import evaluate
+
+    network, xs, ys = NUMERIC_CASES[case]
+    derivation = build_derivation(network, xs, ys, Options(form="scalar"))
+    steps = [s for section in derivation.sections for g in section.groups for s in g.steps]
+    checked = [s for s in steps if s.numeric is not None]
+    assert checked
+    for step in checked:
+        assert evaluate(step.numeric, derivation.values) == pytest.approx(step.value, rel=1e-12, abs=1e-300), step

@@ -55,8 +55,8 @@ class TrainReport(TrainPage):
 
             page = MarkdownPrinter(lang=self._settings["lang"], precision=self._settings["precision"])
             text: str = page.doprint(step.derivation)
-            # One level down: the derivation sits under its epoch's heading.
-            lines += [f"#{line}" if line.startswith("#") else line for line in text.splitlines()] + [""]
+            # Two levels down: the derivation's title sits under its epoch's heading.
+            lines += [f"##{line}" if line.startswith("#") else line for line in text.splitlines()] + [""]
         return "\n".join(lines).rstrip("\n") + "\n"
 
     def bmatrix(self, rows: Sequence[Sequence[float]]) -> str:
