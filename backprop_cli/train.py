@@ -15,6 +15,7 @@ Ctrl-C stops after the epoch running when it is pressed; the result so far is re
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 import time
@@ -23,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from backprop_cli.errors import BackpropError
+from backprop_cli.errors import BackpropError, DataError
 from backprop_cli.model import Network, OptimizerSlots, Vector, check_samples
 
 if TYPE_CHECKING:
@@ -295,6 +296,7 @@ def train(network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
     check_samples(network, xs, ys)
     check_settings(settings, len(xs))
     engine, reason = create_engine(network, xs, ys, settings)
+    check_bce_outputs(engine, network, len(xs))
     history_epochs, curve_epochs = logged_epochs(settings)
     snapshot_epochs = sorted(set(settings.show_steps))
     recorded: list[tuple[int, float]] = []
@@ -332,12 +334,39 @@ def train(network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
             pass  # from ``progress``, between chunks: the epochs done are whole
     final_loss, predictions = engine.evaluate(PREDICTION_ROWS)
     return TrainResult(
-        initial=network, network=engine.trained(), settings=settings, epochs=done, backend=engine.name,
+        initial=network, network=_trained(engine, done, final_loss), settings=settings, epochs=done,
+        backend=engine.name,
         reason=reason, seconds=seconds,
         history=tuple((e, loss) for e, loss in recorded if e in history_epochs),
         curve=tuple(recorded), final_loss=final_loss, samples=len(xs), predictions=predictions,
         targets=tuple(ys[:PREDICTION_ROWS]), interrupted=done < settings.epochs, snapshots=tuple(snapshots), data=data,
         inputs=tuple(xs[:PREDICTION_ROWS]))
+
+
+def _trained(engine: Engine, epochs: int, loss: float) -> Network:
+    """The trained network, or a one-line error when training diverged (inf or nan weights, as
+    PyTorch would leave them, are no network to report or save)."""
+    weights, biases = engine.parameters()
+    values = [v for w in weights for row in w for v in row] + [v for b in biases if b is not None for v in b]
+    if not all(math.isfinite(v) for v in values):
+        raise BackpropError(
+            f"train: the weights are no longer finite after {epochs} epochs (the loss is {loss:g}): training"
+            " diverged; try a smaller --lr, or another activation or loss")
+    return engine.network.with_parameters(weights, biases)
+
+
+def check_bce_outputs(engine: Engine, network: Network, samples: int) -> None:
+    """bce needs predictions in [0, 1] (``torch.nn.BCELoss`` refuses others): checked on the
+    untrained network when the output activation does not guarantee it."""
+    if network.loss != "bce" or network.layers[-1].activation in ("sigmoid", "softmax"):
+        return
+    _, outputs = engine.evaluate(samples)
+    for row in outputs:
+        for value in row:
+            if not 0.0 <= value <= 1.0:
+                raise DataError(
+                    f"bce needs predictions in [0, 1] but ŷ = {value:.4g} comes out of"
+                    f" {network.layers[-1].activation}; use sigmoid on the output layer or another loss")
 
 
 def _snapshot(engine: Engine, epoch: int, xs: Sequence[Vector], ys: Sequence[Vector],

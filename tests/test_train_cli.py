@@ -196,6 +196,11 @@ def test_bad_data_files_are_one_line_errors_and_write_nothing(tmp_path, capsys):
     (["--format", "latex"], "unknown format 'latex'"),
     (["--x", "1", "--y", "0"], "x: 1 values but the network has 2 inputs"),
     (["--optimizer", "adam", "--beta2", "1"], "beta2: must be in [0, 1)"),
+    (["--activation", "identity"], "bce needs predictions in [0, 1]"),
+    (["--activation", "identity", "--backend", "numpy"], "bce needs predictions in [0, 1]"),
+    (["--activation", "identity", "--backend", "torch"], "bce: PyTorch refuses the predictions"),
+    (["--layers", "2", "4", "1", "--activation", "relu", "identity", "--loss", "mse", "--lr", "100", "--data",
+      "xor", "--epochs", "300", "--save", "net.toml"], "training diverged; try a smaller --lr"),
 ])
 def test_bad_options_are_one_line_errors(args, expected, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -126,7 +126,7 @@ class TorchEngine(Engine):
 
     def _step(self, X: Any, Y: Any) -> Any:
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss_fn(self.model(X), Y)
+        loss = self._loss(self.model(X), Y)
         loss.backward()
         self.optimizer.step()
         self.steps += 1
@@ -160,11 +160,19 @@ class TorchEngine(Engine):
                 break
         return done, recorded
 
+    def _loss(self, output: Any, target: Any) -> Any:
+        try:
+            return self.loss_fn(output, target)
+        except RuntimeError as error:
+            # BCELoss refuses predictions outside [0, 1] (a formula output that leaves it mid-training).
+            raise BackpropError(f"{self.network.loss}: PyTorch refuses the predictions:"
+                                f" {str(error).splitlines()[0]}; use sigmoid on the output layer") from None
+
     def evaluate(self, rows: int) -> tuple[float, tuple[Vector, ...]]:
         torch = self.torch
         with torch.no_grad():
             output = self.model(self.X)
-            loss = self.loss_fn(output, self.Y).item()
+            loss = self._loss(output, self.Y).item()
             if self.network.loss == "cross_entropy":
                 output = torch.softmax(output, dim=1)
         return float(loss), to_floats(output[:rows].tolist())
