@@ -297,3 +297,14 @@ def test_progress_bar_appears_only_when_enabled():
     with shown:
         shown(3, 10, 0.25)
         assert shown.bar.tasks[0].completed == 3 and shown.bar.tasks[0].fields["loss"] == "0.2500"
+
+
+def test_written_files_have_the_permissions_open_would_give(tmp_path, capsys):
+    saved = tmp_path / "net.toml"
+    old = os.umask(0o022)
+    try:
+        assert main(["train", "--epochs", "2", "--save", str(saved)]) == 0
+    finally:
+        os.umask(old)
+    capsys.readouterr()
+    assert saved.stat().st_mode & 0o777 == 0o644
