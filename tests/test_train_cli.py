@@ -274,12 +274,15 @@ def test_train_without_torch_backend_never_imports_torch():
 
 def test_ctrl_c_prints_the_summary_so_far_and_saves(tmp_path):
     saved = tmp_path / "net.toml"
-    process = subprocess.Popen([sys.executable, "-m", "backprop_cli", "train", "--data", "xor", "--epochs",
-                                "100000000", "--format", "json", "--log-every", "1000000", "--save", str(saved)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-    time.sleep(2.5)
-    os.kill(process.pid, signal.SIGINT)
-    out, err = process.communicate(timeout=60)
+    for delay in (2.5, 6.0, 15.0):  # a Ctrl-C before training starts (a slow start) interrupts at once
+        process = subprocess.Popen([sys.executable, "-m", "backprop_cli", "train", "--data", "xor", "--epochs",
+                                    "100000000", "--format", "json", "--log-every", "1000000", "--save", str(saved)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+        time.sleep(delay)
+        os.kill(process.pid, signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+        if out:
+            break
     assert process.returncode == 130, err
     data = json.loads(out)
     assert 0 < data["epochs"] < 100_000_000
