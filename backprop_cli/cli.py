@@ -34,6 +34,8 @@ app = typer.Typer(
 NETWORK = "Network (default: the seed's 2-2-1 sigmoid network)"
 DATA = "Samples (default: the seed's x = 1 1, y = 0)"
 OUTPUT = "Output"
+OPTIMIZER = "Optimizer (torch.optim's definitions and defaults)"
+TRAINING = "Training"
 
 NetworkFile = Annotated[str | None, typer.Option(
     "--network", metavar="FILE", rich_help_panel=NETWORK,
@@ -65,6 +67,17 @@ DataOpt = Annotated[str | None, typer.Option(
     help="A built-in truth table, or a .csv (last --targets columns are y) / .npz / .npy file.")]
 TargetsOpt = Annotated[int, typer.Option("--targets", metavar="K", rich_help_panel=DATA,
                                          help="How many trailing columns of a .csv are targets.")]
+OptimizerOpt = Annotated[str | None, typer.Option(
+    "--optimizer", metavar="sgd|momentum|adam", rich_help_panel=OPTIMIZER,
+    help="sgd; momentum (SGD with momentum); adam. Default: the spec file's, else sgd.")]
+MomentumOpt = Annotated[float | None, typer.Option("--momentum", metavar="F", rich_help_panel=OPTIMIZER,
+                                                   help="Momentum μ of --optimizer momentum (0.9).")]
+Beta1Opt = Annotated[float | None, typer.Option("--beta1", metavar="F", rich_help_panel=OPTIMIZER,
+                                                help="Adam's β₁ (0.9).")]
+Beta2Opt = Annotated[float | None, typer.Option("--beta2", metavar="F", rich_help_panel=OPTIMIZER,
+                                                help="Adam's β₂ (0.999).")]
+EpsOpt = Annotated[float | None, typer.Option("--eps", metavar="F", rich_help_panel=OPTIMIZER,
+                                              help="Adam's ε (1e-8).")]
 FormatOpt = Annotated[str | None, typer.Option(
     "--format", "-f", metavar="rich|markdown|latex|html|json", rich_help_panel=OUTPUT,
     help="Output format (default: rich, or from the --output file's extension).")]
@@ -197,6 +210,11 @@ def step(
     lr: LrOpt = None,
     seed: SeedOpt = None,
     init: InitOpt = None,
+    optimizer: OptimizerOpt = None,
+    momentum: MomentumOpt = None,
+    beta1: Beta1Opt = None,
+    beta2: Beta2Opt = None,
+    eps: EpsOpt = None,
     x: XOpt = None,
     y: YOpt = None,
     data: DataOpt = None,
@@ -224,6 +242,7 @@ def step(
       backprop step -o step.tex --lang ko           LaTeX (pdflatex), in Korean
       backprop step -o step.html --graph step.dot   a web page, and the graph for Graphviz
       backprop step --tree                          the computation graph as a tree
+      backprop step --optimizer adam --lr 0.01      Adam's moments and bias correction
       backprop step --format json                   every number, float64
     """
     from backprop_cli.derivation import Options
@@ -248,7 +267,8 @@ def step(
         check_writable(graph, force)
     net, xs, ys = resolve(network_options(
         network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
-        init=init, x=x, y=y, data=data, targets=targets))
+        init=init, optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
+        x=x, y=y, data=data, targets=targets))
     derivation = build_derivation(net, xs, ys, Options(precision, rounding, form, lang))
     if graph is not None:
         from backprop_cli.graph import build_graph
@@ -291,9 +311,7 @@ def init(
       backprop init xor.toml --layers 2 2 1 --seed 3 --x 0 1 --y 1
       backprop step --network network.toml          then use it
     """
-    import json as json_module
-
-    from backprop_cli.io import check_writable, spec_toml
+    from backprop_cli.io import check_writable
     from backprop_cli.resolve import resolve
 
     if file.suffix.lower() not in (".toml", ".json"):
@@ -302,16 +320,24 @@ def init(
     net, xs, ys = resolve(network_options(
         network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
         init=init, x=x, y=y))
-    if file.suffix.lower() == ".toml":
-        text = spec_toml(net, xs, ys, header=(
-            "backprop-cli network spec. Edit the numbers, then: backprop step --network "
-            f"{file.name}\nweight rows are a layer's units, columns its inputs (torch.nn.Linear)."))
-    else:
-        text = json_module.dumps(_spec_document(net, xs, ys), indent=2) + "\n"
+    text = spec_text(file, net, xs, ys, header=(
+        "backprop-cli network spec. Edit the numbers, then: backprop step --network "
+        f"{file.name}\nweight rows are a layer's units, columns its inputs (torch.nn.Linear)."))
     from backprop_cli.io import write_atomic
 
     write_atomic(file, text, force=force)
     typer.echo(f"wrote {file}; try: backprop step --network {file}")
+
+
+def spec_text(file: Path, net: Any, xs: Any, ys: Any, header: str) -> str:
+    """A spec file's text for ``file``'s format (.toml with ``header`` as comments, or .json)."""
+    if file.suffix.lower() == ".toml":
+        from backprop_cli.io import spec_toml
+
+        return spec_toml(net, xs, ys, header=header)
+    import json as json_module
+
+    return json_module.dumps(_spec_document(net, xs, ys), indent=2) + "\n"
 
 
 def _spec_document(net: Any, xs: Any, ys: Any) -> dict[str, Any]:
@@ -324,8 +350,161 @@ def _spec_document(net: Any, xs: Any, ys: Any) -> dict[str, Any]:
             entry["freeze_bias"] = True
         entry["activation"] = layer.activation
         layers.append(entry)
-    return {"loss": net.loss, "lr": net.lr, "optimizer": net.optimizer.name, "layers": layers,
-            "data": {"x": [list(r) for r in xs], "y": [list(r) for r in ys]}}
+    document: dict[str, Any] = {"loss": net.loss, "lr": net.lr, "optimizer": net.optimizer.name}
+    if net.optimizer.name == "momentum":
+        document["momentum"] = net.optimizer.momentum
+    if net.optimizer.name == "adam":
+        document.update(beta1=net.optimizer.beta1, beta2=net.optimizer.beta2, eps=net.optimizer.eps)
+    document["layers"] = layers
+    if xs is not None and ys is not None:
+        document["data"] = {"x": [list(r) for r in xs], "y": [list(r) for r in ys]}
+    return document
+
+
+TRAIN_FORMATS = ("rich", "markdown", "json")
+SAVE_SAMPLES = 64
+"""``--save`` writes the samples into the spec file up to this many (so ``step --network`` has them)."""
+
+
+@app.command()
+def train(
+    network: NetworkFile = None,
+    layers: Layers = None,
+    activation: ActivationOpt = None,
+    loss: LossOpt = None,
+    lr: LrOpt = None,
+    seed: SeedOpt = None,
+    init: InitOpt = None,
+    optimizer: OptimizerOpt = None,
+    momentum: MomentumOpt = None,
+    beta1: Beta1Opt = None,
+    beta2: Beta2Opt = None,
+    eps: EpsOpt = None,
+    x: XOpt = None,
+    y: YOpt = None,
+    data: DataOpt = None,
+    targets: TargetsOpt = 1,
+    epochs: Annotated[int, typer.Option("--epochs", metavar="N", rich_help_panel=TRAINING,
+                                        help="Passes over the data.")] = 100,
+    batch_size: Annotated[int | None, typer.Option(
+        "--batch-size", metavar="N", rich_help_panel=TRAINING,
+        help="Samples per update (default: all of them, one update per epoch).")] = None,
+    shuffle: Annotated[bool, typer.Option("--shuffle", rich_help_panel=TRAINING,
+                                          help="A new sample order every epoch, drawn from --seed.")] = False,
+    backend: Annotated[str, typer.Option(
+        "--backend", metavar="auto|compiled|numpy|torch", rich_help_panel=TRAINING,
+        help="compiled: the derivation compiled to one Python function (small problems); numpy:"
+             " matrix operations; torch: PyTorch. auto picks by size and says which.")] = "auto",
+    device: Annotated[str, typer.Option("--device", metavar="cpu|cuda", rich_help_panel=TRAINING,
+                                        help="Where the torch backend runs.")] = "cpu",
+    dtype: Annotated[str, typer.Option("--dtype", metavar="float64|float32", rich_help_panel=TRAINING,
+                                       help="Floating point type of the torch and numpy backends.")] = "float64",
+    log_every: Annotated[int | None, typer.Option(
+        "--log-every", metavar="K", rich_help_panel=TRAINING,
+        help="Record the loss every K epochs, and the first and last (default: about ten rows).")] = None,
+    show_steps: Annotated[str | None, typer.Option(
+        "--show-steps", metavar="E,E …", rich_help_panel=TRAINING,
+        help="Derive these epochs' steps in full, as backprop step does: --show-steps 1,100.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", metavar="FILE.png|svg", rich_help_panel=OUTPUT,
+                                              help="Draw the loss curve into an image (needs matplotlib).")] = None,
+    save: Annotated[Path | None, typer.Option(
+        "--save", metavar="FILE.toml", rich_help_panel=OUTPUT,
+        help="Write the trained network as a spec file (.toml or .json) for backprop step --network.")] = None,
+    form: FormOpt = "auto",
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+    precision: PrecisionOpt = 4,
+    lang: LangOpt = "en",
+) -> int:
+    """Train for many epochs: progress, the loss table and curve, trained weights, predictions.
+
+    With no options: the seed network on the seed sample for 100 epochs. Ctrl-C stops after the
+    current epoch and still prints the summary (and writes --save, --output, --plot).
+
+    \b
+    Examples:
+      backprop train                                the seed example, 100 epochs
+      backprop train --data xor --epochs 10000      the XOR gate from the seed's weights
+      backprop train --data xor --optimizer adam --lr 0.1 --plot loss.png
+      backprop train --data data.csv --layers 2 16 16 1 --batch-size 32 --shuffle
+      backprop train --show-steps 1,100             the full derivation of epochs 1 and 100
+      backprop train --save trained.toml            then: backprop step --network trained.toml
+      backprop train --format json --log-every 1    every epoch's loss, float64
+    """
+    from backprop_cli.derivation import Options
+    from backprop_cli.io import check_writable, write_atomic
+    from backprop_cli.resolve import resolve
+    from backprop_cli.train import TrainSettings, with_derivations
+    from backprop_cli.train import train as run_training
+
+    chosen = output_format(fmt, output, TRAIN_FORMATS)
+    for path in (output, plot, save):
+        if path is not None:
+            check_writable(path, force)
+    if save is not None and save.suffix.lower() not in (".toml", ".json"):
+        raise BackpropError(f"save: {save.name} should end in .toml or .json")
+    if plot is not None:
+        from backprop_cli.render.train_plot import check_plot_format, import_pyplot
+
+        plot_format = check_plot_format(plot.suffix)
+        import_pyplot()
+    net, xs, ys = resolve(network_options(
+        network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed, init=init,
+        optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps, x=x, y=y, data=data,
+        targets=targets))
+    settings = TrainSettings(epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed, backend=backend,
+                             device=device, dtype=dtype, log_every=log_every, show_steps=_epoch_list(show_steps))
+    from backprop_cli.render.train_terminal import ProgressBar
+
+    live = chosen == "rich" and output is None and sys.stdout.isatty() and sys.stderr.isatty()
+    with ProgressBar(live) as progress:
+        result = run_training(net, xs, ys, settings, progress=progress,
+                              data=_data_label(data, x, network, xs, ys))
+    if result.snapshots:
+        result = with_derivations(result, Options(precision, "exact", form, lang))
+    extra: dict[str, Any] = {}
+    if plot is not None and chosen == "markdown":
+        extra["plot"] = os.path.relpath(plot, output.parent) if output is not None else str(plot)
+    emit(result, chosen, output, force, lang=lang, precision=precision, **extra)
+    if plot is not None:
+        from backprop_cli.render.train_plot import loss_plot
+
+        write_atomic(plot, loss_plot(result, plot_format), force=force)
+        typer.echo(f"wrote {plot}", err=True)
+    if save is not None:
+        embed = len(xs) <= SAVE_SAMPLES
+        header = (f"backprop-cli network spec: trained by backprop train for {result.epochs} epochs"
+                  f" (final loss {result.final_loss:.6g}).\nTry: backprop step --network {save.name}"
+                  + ("" if embed else f" --data … (the {len(xs)} samples are not embedded)"))
+        text = spec_text(save, result.network, xs if embed else None, ys if embed else None, header)
+        write_atomic(save, text, force=force)
+        typer.echo(f"wrote {save}; try: backprop step --network {save}", err=True)
+    return 130 if result.interrupted else 0
+
+
+def _epoch_list(text: str | None) -> tuple[int, ...]:
+    if not text:
+        return ()
+    epochs = []
+    for token in text.replace(",", " ").split():
+        if not token.isdigit():
+            raise BackpropError(f"show-steps: {token!r} is not an epoch number; e.g. --show-steps 1,100")
+        epochs.append(int(token))
+    return tuple(epochs)
+
+
+def _data_label(data: str | None, x: list[str] | None, network: str | None, xs: Any, ys: Any) -> str:
+    """Where the samples came from, for the report."""
+    from backprop_cli.model import SEED_X, SEED_Y
+
+    if data is not None:
+        return data
+    if x:
+        return "options"
+    if (tuple(xs), tuple(ys)) == (SEED_X, SEED_Y):
+        return "seed"
+    return "spec" if network is not None else "seed"
 
 
 # --- argv: several numbers after one flag ------------------------------------------------------

@@ -29,6 +29,9 @@ class Step:
         lead: names printed before the target (``ŷ`` in ``ŷ = σ₃ = …``).
         substitute: whether to print the last form again with numbers.
         note: a remark printed after the line.
+        numeric: where the number is not computed from the last form as printed, the expression
+            it is computed from (PyTorch's floors written out, softmax with its maximum subtracted);
+            the compiled engine runs this.
     """
 
     target: sp.Basic
@@ -37,6 +40,12 @@ class Step:
     lead: tuple[sp.Basic, ...] = ()
     substitute: bool = True
     note: Message | None = None
+    numeric: sp.Basic | None = None
+
+    @property
+    def definition(self) -> sp.Basic:
+        """The expression the value comes from: ``numeric``, else the last form."""
+        return self.forms[-1] if self.numeric is None else self.numeric
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from backprop_cli.derivation import (
 from backprop_cli.errors import BackpropError, DataError
 from backprop_cli.evaluate import Evaluator, exp, log
 from backprop_cli.locales import Message, say
-from backprop_cli.model import Network, Vector, check_samples
+from backprop_cli.model import Network, OptimizerSlots, Vector, check_samples
 from backprop_cli.notation import ALPHA, LOSS, Node, Partial, add, mul, replace, updated
 from backprop_cli.printing import format_number, round_printed
 
@@ -44,6 +44,7 @@ def build_derivation(
     xs: Sequence[Vector],
     ys: Sequence[Vector],
     options: Options | None = None,
+    state: OptimizerSlots | None = None,
 ) -> Derivation:
     """Work out one training step of ``network`` on the samples ``xs``, ``ys``.
 
@@ -52,6 +53,8 @@ def build_derivation(
         xs: inputs, one tuple per sample.
         ys: targets, one tuple per sample.
         options: precision, rounding, form and language.
+        state: the optimizer's state before this step (velocity, moments, updates done);
+            None for a fresh optimizer, as ``backprop step`` starts.
 
     Raises:
         BackpropError: when the samples do not fit the network or the loss.
@@ -66,8 +69,8 @@ def build_derivation(
     if form == "matrix":
         from backprop_cli.derive_matrix import build_matrix_derivation
 
-        return build_matrix_derivation(network, tuple(xs), tuple(ys), options)
-    return _ScalarBuilder(network, tuple(xs), tuple(ys), options).build()
+        return build_matrix_derivation(network, tuple(xs), tuple(ys), options, state)
+    return _ScalarBuilder(network, tuple(xs), tuple(ys), options, state).build()
 
 
 def choose_form(network: Network, samples: int, form: str) -> str:
@@ -101,7 +104,7 @@ def _sum(terms: Sequence[sp.Basic]) -> sp.Basic:
 
 class _ScalarBuilder:
     def __init__(self, network: Network, xs: tuple[Vector, ...], ys: tuple[Vector, ...],
-                 options: Options) -> None:
+                 options: Options, state: OptimizerSlots | None = None) -> None:
         self.network = network
         self.xs, self.ys = xs, ys
         self.options = options
@@ -140,6 +143,9 @@ class _ScalarBuilder:
                 self.biases.append(None)
             self.units.append(list(range(u + 1, u + layer.units + 1)))
             u += layer.units
+        from backprop_cli.optimizers import state_by_symbol
+
+        self.state = state_by_symbol(state, self.weights, self.biases)
 
     # --- names ------------------------------------------------------------------------------
 
@@ -183,7 +189,7 @@ class _ScalarBuilder:
     def record(self, values: Values, target: sp.Basic, forms: tuple[sp.Basic, ...], *,
                value: float | None = None, also: tuple[sp.Basic, ...] = (),
                lead: tuple[sp.Basic, ...] = (), substitute: bool = True,
-               note: Message | None = None, **evaluator: Any) -> Step:
+               note: Message | None = None, numeric: sp.Basic | None = None, **evaluator: Any) -> Step:
         if value is None:
             value = Evaluator(values, **evaluator)(forms[-1])
         if not math.isfinite(value):
@@ -195,7 +201,7 @@ class _ScalarBuilder:
             value = round_printed(value, self.options.precision)
         for name in (target, *also, *lead):
             values[name] = value
-        return Step(target, forms, value, lead, substitute, note)
+        return Step(target, forms, value, lead, substitute, note, numeric)
 
     # --- forward ----------------------------------------------------------------------------
 
@@ -219,17 +225,19 @@ class _ScalarBuilder:
             softmax = (stable_softmax([values[z] for z in zs])
                        if isinstance(activation, functions.Softmax) else None)
             for j, z in enumerate(zs):
+                numeric = None
                 if isinstance(activation, functions.Softmax):
                     assert softmax is not None
-                    expr, value = activation.apply(zs, j), softmax[j]
+                    expr, value, numeric = activation.apply(zs, j), softmax[j], activation.stable(zs, j)
                 else:
                     expr, value = activation.apply(z), None
                 if index == last:
                     unit = self.unit_symbol(index, j, n)
                     steps.append(self.record(values, unit, (expr,), value=value,
-                                             lead=(self.yhat(j, n),)))
+                                             lead=(self.yhat(j, n),), numeric=numeric))
                 else:
-                    steps.append(self.record(values, self.a(index, j, n), (expr,), value=value))
+                    steps.append(self.record(values, self.a(index, j, n), (expr,), value=value,
+                                             numeric=numeric))
             title_key = "group.output_layer" if index == last else "group.layer"
             groups.append(Group(say(title_key, layer=index + 1, inputs=layer.inputs,
                                     units=layer.units, activation=activation.name), tuple(steps)))
@@ -253,13 +261,17 @@ class _ScalarBuilder:
             values[self.y(k, n)] = self.ys[n][k]
         expr = self.loss.total(pairs, self.sample_divisor)
         value = None
-        if self.fused and not self.carry:
+        numeric = self.loss.clamped(expr)
+        if self.fused:
             # PyTorch's cross_entropy works from the logits: log softmax, not log of softmax.
             last = len(self.network.layers) - 1
-            logs = log_softmax([values[self.z(last, j, n)] for j in range(self.outputs)])
-            value = -sum(self.ys[n][k] * logs[k] for k in range(self.outputs)) / self.sample_divisor
+            zs = [self.z(last, j, n) for j in range(self.outputs)]
+            numeric = functions.SOFTMAX.cross_entropy(zs, [y for _, y in pairs], self.sample_divisor)
+            if not self.carry:
+                logs = log_softmax([values[z] for z in zs])
+                value = -sum(self.ys[n][k] * logs[k] for k in range(self.outputs)) / self.sample_divisor
         return self.record(values, self.sample_loss(n), (expr,), value=value,
-                           log_floor=self.loss.log_floor)
+                           log_floor=self.loss.log_floor, numeric=numeric if numeric != expr else None)
 
     def total_loss_step(self, values: Values) -> Step:
         body = add(*(self.sample_loss(n) for n in range(self.samples)))
@@ -286,7 +298,7 @@ class _ScalarBuilder:
         if self.fused:
             assert isinstance(activation, functions.Softmax)
             _, ps, placeholders = activation._symbols(self.outputs)
-            deltas = activation.fused_delta(self.loss, self.outputs, self.sample_divisor)
+            deltas = general = activation.fused_delta(self.loss, self.outputs, self.sample_divisor)
             note = None
             if math.isclose(sum(self.ys[n]), 1.0, rel_tol=0, abs_tol=1e-12) and self.outputs > 1:
                 total = sp.Add(*placeholders)
@@ -295,16 +307,20 @@ class _ScalarBuilder:
                     _text(y) for y in ys))
             mapping = dict(zip(ps, yhats, strict=True)) | dict(zip(placeholders, ys, strict=True))
             for i in range(self.outputs):
+                # The targets summing to one is a fact of this sample: what runs keeps the general form.
+                numeric = None if note is None else replace(functions.tidy(general[i]), mapping)
                 steps.append(self.record(
                     values, self.delta(last, i, n),
                     (Partial(loss_n, zs[i]), replace(functions.tidy(deltas[i]), mapping)),
-                    also=(Partial(loss_n, zs[i]),), note=note if i == 0 else None))
+                    also=(Partial(loss_n, zs[i]),), note=note if i == 0 else None, numeric=numeric))
             return steps
         derivative = self.loss.derivative(self.sample_divisor)
         for k in range(self.outputs):
             expr = replace(derivative, {functions.YHAT: yhats[k], functions.Y: ys[k]})
+            numeric = self.loss.clamped(expr)
             steps.append(self.record(values, Partial(loss_n, yhats[k]), (expr,),
-                                     denominator_floor=self.loss.denominator_floor))
+                                     denominator_floor=self.loss.denominator_floor,
+                                     numeric=numeric if numeric != expr else None))
         if isinstance(activation, functions.Softmax):
             _, ps, _ = activation._symbols(self.outputs)
             jacobian = activation.jacobian(self.outputs)
@@ -405,7 +421,7 @@ class _ScalarBuilder:
     def update(self, values: Values) -> list[Group]:
         from backprop_cli.optimizers import update_steps
 
-        return update_steps(self, values)
+        return update_steps(self, values, self.state)
 
     # --- assembly ---------------------------------------------------------------------------
 
@@ -444,7 +460,16 @@ class _ScalarBuilder:
                 ParameterRow(symbol, values[symbol], values[Partial(LOSS, symbol)],
                              values[updated(symbol)], frozen)
                 for _, symbol, frozen in self.parameters()),
+            extra={"symbols": (tuple(tuple(map(tuple, rows)) for rows in self.weights),
+                               tuple(None if b is None else tuple(b) for b in self.biases)),
+                   "optimizer_state": self.state_after(values)},
         )
+
+    def state_after(self, values: Values) -> OptimizerSlots:
+        """The optimizer's state after this step, for the step after it."""
+        from backprop_cli.optimizers import slots_after
+
+        return slots_after(self.network.optimizer.name, self.state.step, values, self.weights, self.biases)
 
     def update_intro(self) -> Message:
         optimizer = self.network.optimizer
@@ -453,7 +478,7 @@ class _ScalarBuilder:
             return say("intro.update.momentum", lr=lr, momentum=optimizer.momentum)
         if optimizer.name == "adam":
             return say("intro.update.adam", lr=lr, beta1=optimizer.beta1, beta2=optimizer.beta2,
-                       eps=optimizer.eps, t=1)
+                       eps=optimizer.eps, t=self.state.step)
         return say("intro.update", lr=lr)
 
     def updated_network(self, values: Values) -> Network:

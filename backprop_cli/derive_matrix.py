@@ -27,7 +27,7 @@ from backprop_cli.derivation import (
 from backprop_cli.errors import BackpropError, DataError
 from backprop_cli.evaluate_array import ArrayEvaluator
 from backprop_cli.locales import Message, say
-from backprop_cli.model import Network, Vector
+from backprop_cli.model import Network, OptimizerSlots, Vector
 from backprop_cli.notation import (
     ALPHA,
     LOSS,
@@ -38,6 +38,7 @@ from backprop_cli.notation import (
     MatMul,
     Node,
     Partial,
+    State,
     Transpose,
     add,
     mul,
@@ -45,15 +46,16 @@ from backprop_cli.notation import (
     replace,
     updated,
 )
+from backprop_cli.optimizers import SLOTS, OptimizerState, update_steps
 from backprop_cli.printing import format_number, round_printed, to_text
 
 Values = dict[sp.Basic, Any]
 
 
 def build_matrix_derivation(network: Network, xs: tuple[Vector, ...], ys: tuple[Vector, ...],
-                            options: Options) -> Derivation:
+                            options: Options, state: OptimizerSlots | None = None) -> Derivation:
     """Work out one training step in matrix form (see ``derive.build_derivation``)."""
-    return _MatrixBuilder(network, xs, ys, options).build()
+    return _MatrixBuilder(network, xs, ys, options, state).build()
 
 
 def hadamard_form(expr: sp.Basic) -> sp.Basic:
@@ -80,8 +82,9 @@ def hadamard_form(expr: sp.Basic) -> sp.Basic:
 
 class _MatrixBuilder:
     def __init__(self, network: Network, xs: tuple[Vector, ...], ys: tuple[Vector, ...],
-                 options: Options) -> None:
+                 options: Options, state: OptimizerSlots | None = None) -> None:
         self.network = network
+        self.slots = state
         self.xs, self.ys = xs, ys
         self.options = options
         self.carry = options.rounding == "carry"
@@ -120,6 +123,34 @@ class _MatrixBuilder:
 
     def delta(self, index: int) -> Node:
         return Node("delta", layer=index + 1)
+
+    def optimizer_state(self) -> OptimizerState:
+        """The optimizer's state before this step, keyed by the matrix symbols W⁽ˡ⁾, b⁽ˡ⁾."""
+        if self.slots is None:
+            return OptimizerState()
+        by_symbol: dict[str, dict[sp.Basic, Any]] = {}
+        for kind, layers in self.slots.slots.items():
+            table = by_symbol.setdefault(kind, {})
+            for index, (weight, bias) in enumerate(layers):
+                table[self.W(index)] = np.array(weight, dtype=float)
+                if bias is not None and self.network.layers[index].bias is not None:
+                    table[self.b(index)] = np.array([bias], dtype=float)
+        return OptimizerState(self.slots.steps + 1, by_symbol)
+
+    def state_after(self, values: Values, state: OptimizerState) -> OptimizerSlots:
+        """The optimizer's state this step leaves, for the step after it."""
+        slots = {}
+        for kind, times in SLOTS[self.network.optimizer.name].items():
+            layers = []
+            for index, layer in enumerate(self.network.layers):
+                weight = values.get(State(kind, self.W(index), times[1]), np.zeros((layer.units, layer.inputs)))
+                bias = None
+                if layer.bias is not None:
+                    row = values.get(State(kind, self.b(index), times[1]), np.zeros((1, layer.units)))
+                    bias = tuple(float(v) for v in np.atleast_2d(row)[0])
+                layers.append((tuple(map(tuple, np.atleast_2d(weight).tolist())), bias))
+            slots[kind] = tuple(layers)
+        return OptimizerSlots(state.step, slots)
 
     def parameters(self) -> list[tuple[int, Node, bool]]:
         out: list[tuple[int, Node, bool]] = []
@@ -301,18 +332,17 @@ class _MatrixBuilder:
     # --- assembly ---------------------------------------------------------------------------
 
     def build(self) -> Derivation:
-        from backprop_cli.optimizers import update_steps
-
         values = self.arrays
         forward = self.forward(values)
         loss_steps, loss = self.loss_steps(values)
         backward = self.backward(values)
-        update = update_steps(self, values)  # type: ignore[arg-type]
+        state = self.optimizer_state()
+        update = update_steps(self, values, state)  # type: ignore[arg-type]
         sections = [
             Section("forward", tuple(forward), say("intro.forward.matrix", samples=self.samples)),
             Section("loss", (Group(None, tuple(loss_steps)),), say("intro.loss")),
             Section("backward", tuple(backward), say("intro.backward.matrix")),
-            Section("update", tuple(update), _update_intro(self.network, self.options)),
+            Section("update", tuple(update), _update_intro(self.network, self.options, state.step)),
         ]
         new_network = self.network.with_parameters(
             [tuple(map(tuple, values[updated(self.W(i))].tolist()))
@@ -328,6 +358,7 @@ class _MatrixBuilder:
             sections=tuple(sections), values=printable, loss=loss, loss_after=loss_after,
             output=tuple(map(tuple, values[self.Yhat].tolist())),
             layers=self.layer_results(values, new_network), parameters=(),
+            extra={"optimizer_state": self.state_after(values, state)},
         )
 
     def layer_results(self, values: Values, new_network: Network) -> tuple[LayerResult, ...]:
@@ -345,14 +376,14 @@ class _MatrixBuilder:
         return tuple(results)
 
 
-def _update_intro(network: Network, options: Options) -> Message:
+def _update_intro(network: Network, options: Options, step: int) -> Message:
     optimizer = network.optimizer
     lr = format_number(network.lr, options.precision)
     if optimizer.name == "momentum":
         return say("intro.update.momentum", lr=lr, momentum=optimizer.momentum)
     if optimizer.name == "adam":
         return say("intro.update.adam", lr=lr, beta1=optimizer.beta1, beta2=optimizer.beta2,
-                   eps=optimizer.eps, t=1)
+                   eps=optimizer.eps, t=step)
     return say("intro.update", lr=lr)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import sympy as sp
 
+from backprop_cli.functions import clamp_min
 from backprop_cli.notation import Partial
 
 Values = Mapping[sp.Basic, Any]
@@ -64,6 +65,10 @@ def _sqrt(value: float) -> float:
     return math.sqrt(value) if value >= 0 else math.nan
 
 
+def _clamp_min(value: float, floor: float) -> float:
+    return value if value >= floor or math.isnan(value) else floor
+
+
 def _sign(value: float) -> float:
     return float((value > 0) - (value < 0))
 
@@ -80,6 +85,7 @@ _FUNCTIONS: dict[type, Callable[..., float]] = {
     sp.erf: math.erf,
     sp.Abs: abs,
     sp.sign: _sign,
+    clamp_min: _clamp_min,
 }
 
 

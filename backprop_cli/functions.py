@@ -29,6 +29,22 @@ Y = sp.Symbol("y", real=True)
 Builder = Callable[[sp.Expr], sp.Expr]
 
 
+class clamp_min(sp.Function):
+    """``torch.clamp_min(x, floor)``: x where it is at least ``floor``, else ``floor``; nan stays nan.
+
+    Written into an expression where PyTorch clamps (bce's logs, its derivative's denominator), so
+    that the numeric form of a line says exactly what is computed.
+    """
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, x: sp.Expr, floor: sp.Expr) -> sp.Expr | None:
+        if x.is_Number and floor.is_Number and x is not sp.nan:
+            return x if x >= floor else floor
+        return None
+
+
 def tidy(expr: sp.Expr) -> sp.Expr:
     """Write a derivative the way textbooks do: the shorter of it and its factored form, signs turned.
 
@@ -195,6 +211,20 @@ class Softmax:
         cancelled = sp.cancel(sp.expand_log(rewritten, force=True))
         return tidy(sp.collect(sp.expand(cancelled), list(ps)) if cancelled.is_polynomial() else cancelled)
 
+    def stable(self, zs: Sequence[sp.Expr], k: int) -> sp.Expr:
+        """softmax(z)ₖ as PyTorch computes it: the largest z subtracted first, so exp never overflows."""
+        with sp.evaluate(False):
+            top = sp.Max(*zs)
+            return sp.exp(sp.Add(zs[k], -top)) / sp.Add(*(sp.exp(sp.Add(z, -top)) for z in zs))
+
+    def cross_entropy(self, zs: Sequence[sp.Expr], ys: Sequence[sp.Expr], divisor: int) -> sp.Expr:
+        """-Σ yₖ log softmax(z)ₖ / divisor from the logits (log-sum-exp), as torch.nn.CrossEntropyLoss."""
+        with sp.evaluate(False):
+            top = sp.Max(*zs)
+            shift = sp.Add(top, sp.log(sp.Add(*(sp.exp(sp.Add(z, -top)) for z in zs))))
+            total = sp.Add(*(sp.Mul(y, sp.Add(z, -shift)) for z, y in zip(zs, ys, strict=True)))
+            return sp.Mul(sp.Rational(-1, divisor), total)
+
     def jacobian(self, units: int) -> tuple[tuple[sp.Expr, ...], ...]:
         """``[k][i]`` = ∂aₖ/∂zᵢ in the outputs p₁…pₙ (symbols of ``_symbols``)."""
         return _softmax_jacobian(units)
@@ -279,10 +309,40 @@ class Loss:
         """∂𝓛/∂ŷ for one element, in ``YHAT`` and ``Y``, by sympy."""
         return _loss_derivative(self, divisor)
 
+    def clamped(self, expr: sp.Basic) -> sp.Basic:
+        """``expr`` with this loss's PyTorch floors written out with :class:`clamp_min`.
+
+        Every log becomes ``clamp_min(log(u), log_floor)`` and every product's denominator
+        ``clamp_min(denominator, denominator_floor)``; without floors the expression is returned as is.
+        """
+        if self.log_floor is None and self.denominator_floor is None:
+            return expr
+        return _clamped(expr, self.log_floor, self.denominator_floor)
+
     def total(self, pairs: Sequence[tuple[sp.Expr, sp.Expr]], divisor: int) -> sp.Expr:
         """The printed right side of 𝓛 for these (prediction, target) pairs."""
         body = add(*(self.display_at(yhat, y) for yhat, y in pairs))
         return body if divisor == 1 else mul(sp.Rational(1, divisor), body)
+
+
+def _clamped(expr: sp.Basic, log_floor: float | None, denominator_floor: float | None) -> sp.Basic:
+    if not expr.args:
+        return expr
+    args = [_clamped(arg, log_floor, denominator_floor) for arg in expr.args]
+    with sp.evaluate(False):
+        if isinstance(expr, sp.log) and log_floor is not None:
+            return clamp_min(sp.log(args[0]), sp.Float(log_floor))
+        if isinstance(expr, sp.Mul) and denominator_floor is not None:
+            numerator = [a for a in args if not _is_reciprocal(a)]
+            denominator = [a.base if a.exp == -1 else sp.Pow(a.base, -a.exp) for a in args if _is_reciprocal(a)]
+            if denominator:
+                floored = clamp_min(sp.Mul(*denominator), sp.Float(denominator_floor))
+                return sp.Mul(*numerator, sp.Pow(floored, -1))
+        return expr.func(*args)
+
+
+def _is_reciprocal(expr: sp.Basic) -> bool:
+    return isinstance(expr, sp.Pow) and bool(expr.exp.is_Number) and bool(expr.exp.is_negative)
 
 
 @cache

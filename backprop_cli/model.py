@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from backprop_cli.errors import DataError, SpecError
@@ -43,6 +43,25 @@ class Optimizer:
                 raise SpecError(f"{key}: must be in [0, 1), got {value:g}")
         if not (math.isfinite(self.eps) and self.eps > 0.0):
             raise SpecError(f"eps: must be a positive number, got {self.eps:g}")
+
+
+LayerSlot = tuple[Matrix, Vector | None]
+"""One layer's share of an optimizer slot: an array shaped like its weight, and one like its bias."""
+
+
+@dataclass(frozen=True)
+class OptimizerSlots:
+    """An optimizer's running state as plain numbers, as training leaves it between updates.
+
+    Args:
+        steps: updates done so far (Adam's t is ``steps + 1`` at the next update).
+        slots: per slot name, one :data:`LayerSlot` per layer: ``v`` is SGD momentum's velocity
+            (``momentum_buffer`` in torch.optim), ``m`` and ``v`` are Adam's first and second moments
+            (``exp_avg``, ``exp_avg_sq``). A missing slot, or a frozen bias's None, is zero.
+    """
+
+    steps: int = 0
+    slots: Mapping[str, tuple[LayerSlot, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

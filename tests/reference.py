@@ -78,12 +78,7 @@ def torch_step(network: Network, xs: Any, ys: Any, activation: Any = torch_activ
     zs, as_ = forward(linears, activations, x)
     loss = torch_loss(network.loss, as_[-1], zs[-1], y)
     loss.backward()
-    params = []
-    for linear, layer in zip(linears, network.layers, strict=True):
-        params.append(linear.weight)
-        if linear.bias is not None and not layer.freeze_bias:
-            params.append(linear.bias)
-    optimizer = make_optimizer(network, params)
+    optimizer = make_optimizer(network, trainable(linears, network))
     before = [(lin.weight.detach().clone(), None if lin.bias is None else lin.bias.detach().clone())
               for lin in linears]
     grads = [(lin.weight.grad.clone(), None if lin.bias is None else lin.bias.grad.clone()) for lin in linears]
@@ -105,6 +100,16 @@ def torch_step(network: Network, xs: Any, ys: Any, activation: Any = torch_activ
         })
     return {"loss": loss.item(), "loss_after": loss_after.item(), "output": as_[-1].detach().tolist(),
             "layers": layers, "_output_after": after_as[-1].detach().tolist(), "_loss": network.loss}
+
+
+def trainable(linears: list[Any], network: Network) -> list[Any]:
+    """The parameters the optimizer updates: every weight, and every bias that is not frozen."""
+    params = []
+    for linear, layer in zip(linears, network.layers, strict=True):
+        params.append(linear.weight)
+        if linear.bias is not None and not layer.freeze_bias:
+            params.append(linear.bias)
+    return params
 
 
 def make_optimizer(network: Network, params: list[Any]) -> Any:
@@ -179,3 +184,49 @@ def assert_close(actual: Any, expected: Any, tol: float = 1e-12, path: str = "",
         ok = math.isclose(actual, expected, rel_tol=tol, abs_tol=abs_tol) or (
             math.isnan(actual) and math.isnan(expected))
         assert ok, f"{path}: {actual!r} != {expected!r} (diff {abs(actual - expected):.3g})"
+
+
+def torch_train(network: Network, xs: Any, ys: Any, epochs: int, batch_size: int | None = None,
+                shuffle_seed: int | None = None, activation: Any = torch_activation) -> dict[str, Any]:
+    """A plain PyTorch training loop in float64: the reference for ``backprop train``.
+
+    History: the loss over all the data before each epoch's updates (``loss.item()`` of the
+    forward pass with full batches). Shuffling: ``numpy.random.default_rng(seed).permutation``
+    once per epoch, as documented for ``--shuffle``.
+    """
+    import numpy as np
+
+    linears, activations = build_modules(network, activation)
+    x = torch.tensor(xs, dtype=torch.float64)
+    y = torch.tensor(ys, dtype=torch.float64)
+    optimizer = make_optimizer(network, trainable(linears, network))
+    samples = len(xs)
+    size = batch_size or samples
+    generator = np.random.default_rng(shuffle_seed) if shuffle_seed is not None else None
+
+    def loss_of(inputs: Any, targets: Any) -> Any:
+        zs, as_ = forward(linears, activations, inputs)
+        return torch_loss(network.loss, as_[-1], zs[-1], targets)
+
+    history = []
+    for _ in range(epochs):
+        order = generator.permutation(samples) if generator is not None else np.arange(samples)
+        if size >= samples and generator is None:
+            optimizer.zero_grad()
+            loss = loss_of(x, y)
+            history.append(loss.item())
+            loss.backward()
+            optimizer.step()
+            continue
+        with torch.no_grad():
+            history.append(loss_of(x, y).item())
+        for lo in range(0, samples, size):
+            index = torch.as_tensor(order[lo:lo + size])
+            optimizer.zero_grad()
+            loss_of(x[index], y[index]).backward()
+            optimizer.step()
+    with torch.no_grad():
+        final = loss_of(x, y).item()
+    return {"history": history, "final_loss": final,
+            "layers": [{"weight": lin.weight.detach().tolist(),
+                        "bias": None if lin.bias is None else lin.bias.detach().tolist()} for lin in linears]}

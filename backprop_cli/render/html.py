@@ -30,8 +30,8 @@ CSS = """
 .backprop h3 { font-size: 1.05rem; margin: 1.2rem 0 0.4rem; }
 .backprop ul.facts { padding-left: 1.2rem; }
 .backprop .intro { font-style: italic; }
-.backprop .eq { display: flex; align-items: baseline; margin: 0.7rem 0 0.7rem 1.5rem; overflow-x: auto; overflow-y: hidden;
-  padding: 0.15rem 0; }
+.backprop .eq { display: flex; align-items: baseline; margin: 0.7rem 0 0.7rem 1.5rem;
+  overflow-x: auto; overflow-y: hidden; padding: 0.15rem 0; }
 .backprop .eq > .rest { display: flex; flex-wrap: wrap; align-items: baseline; column-gap: 0.3em;
   row-gap: 0.5rem; margin-left: 0.3em; }
 .backprop .eq math { math-style: normal; }

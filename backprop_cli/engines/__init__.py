@@ -1,0 +1,54 @@
+"""Training engines behind one interface (``base.Engine``), imported by name only when asked for.
+
+``compiled`` runs the derivation's own lines compiled into one straight-line Python function (plain
+floats for small problems, numpy arrays over the samples otherwise); ``numpy`` is a vectorised
+matrix engine; ``torch`` runs PyTorch modules on ``cpu`` or ``cuda``. ``auto`` picks by problem size.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from backprop_cli.errors import BackpropError
+
+if TYPE_CHECKING:
+    from backprop_cli.engines.base import Engine
+    from backprop_cli.model import Network
+
+ENGINES = {
+    "compiled": "backprop_cli.engines.compiled:CompiledEngine",
+    "numpy": "backprop_cli.engines.numpy_engine:NumpyEngine",
+    "torch": "backprop_cli.engines.torch_engine:TorchEngine",
+}
+BACKENDS = ("auto", *ENGINES)
+
+COMPILED_LIMIT = 256
+"""``auto`` picks ``compiled`` while samples × parameters stays at or below this (and no shuffling):
+the whole epoch then fits in one straight-line function over Python floats, faster than numpy's
+per-call overhead (measured: 2-2-1 × 4 samples 2.3 µs an epoch against 21 µs; at about 400 the
+two meet, and past it the code to generate grows with no gain)."""
+
+
+def load(name: str) -> type[Engine]:
+    """The engine class called ``name``, importing only its module."""
+    if name not in ENGINES:
+        raise BackpropError(f"backend: unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    module_name, _, class_name = ENGINES[name].partition(":")
+    engine: type[Engine] = getattr(importlib.import_module(module_name), class_name)
+    return engine
+
+
+def choose(network: Network, samples: int, shuffle: bool, device: str, dtype: str) -> tuple[str, str]:
+    """The engine ``--backend auto`` runs, and why, in a few words."""
+    size = samples * network.parameter_count
+    plural = "s" if samples != 1 else ""
+    if device != "cpu":
+        return "torch", f"--device {device}"
+    if dtype != "float64":
+        return "numpy", f"--dtype {dtype}"
+    if shuffle:
+        return "numpy", "shuffled batches"
+    if size <= COMPILED_LIMIT:
+        return "compiled", f"{network.parameter_count} parameters × {samples} sample{plural}: small enough to compile"
+    return "numpy", f"{network.parameter_count} parameters × {samples} sample{plural}: matrix operations pay"

@@ -1,0 +1,94 @@
+"""What the terminal view and the Markdown report of a training run share: the facts in words,
+the rows of the loss table, the parameters and the predictions, as text."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from backprop_cli.locales import Message, messages
+from backprop_cli.render.base import PagePrinter
+from backprop_cli.train import TrainResult
+
+
+class TrainPage(PagePrinter):
+    """Words and numbers of a training run; subclasses lay them out."""
+
+    _default_settings: dict[str, Any] = {"lang": None, "precision": None}
+
+    def say(self, key: str, **params: Any) -> str:
+        return Message(key, params).text(self.lang)
+
+    def facts(self, result: TrainResult) -> list[tuple[str, str]]:
+        """(label, text) rows: network, optimizer, data, engine, run."""
+        network = result.network
+        names: list[str] = []
+        for layer in network.layers:
+            if not names or names[-1] != layer.activation:
+                names.append(layer.activation)
+        optimizer = network.optimizer
+        lr = f"{network.lr:g}"
+        settings = result.settings
+        batch = min(settings.batch_size or result.samples, result.samples)
+        updates = math.ceil(result.samples / batch)
+        if batch >= result.samples:
+            batches = self.say("train.batches.full")
+        elif settings.shuffle:
+            batches = self.say("train.batches.shuffled", size=batch, seed=settings.seed or 0, updates=updates)
+        else:
+            batches = self.say("train.batches.size", size=batch, updates=updates)
+        rate = result.epochs / result.seconds if result.seconds > 0 else math.inf
+        engine_key = "train.engine.auto" if result.reason else "train.engine.summary"
+        rows = [
+            (self.say("network"), self.say("train.network", widths=" → ".join(map(str, network.widths)),
+                                           activations=", ".join(names), loss=network.loss)),
+            (self.say("train.optimizer"), self.say(f"train.optimizer.{optimizer.name}", lr=lr,
+                                                   momentum=optimizer.momentum, beta1=optimizer.beta1,
+                                                   beta2=optimizer.beta2, eps=optimizer.eps)),
+            (self.say("train.data"), self.say("train.data.summary", data=self.data_name(result.data),
+                                              samples=self.say("samples.one") if result.samples == 1 else
+                                              self.say("samples", count=result.samples), batches=batches)),
+            (self.say("train.engine"), self.say(engine_key, backend=result.backend, device=result.device,
+                                                dtype=settings.dtype, reason=result.reason)),
+            (self.say("train.run"), self.say("train.run.summary", epochs=result.epochs,
+                                             seconds=_seconds(result.seconds), rate=_rate(rate))),
+        ]
+        return rows
+
+    def data_name(self, data: str) -> str:
+        key = f"data.{data}"
+        return self.say(key) if key in messages(self.lang) or key in messages("en") else data
+
+    def interrupted(self, result: TrainResult) -> str | None:
+        if not result.interrupted:
+            return None
+        return self.say("train.interrupted", done=result.epochs, asked=result.settings.epochs)
+
+    def history_rows(self, result: TrainResult) -> list[tuple[str, str]]:
+        return [(str(epoch), self.number(loss)) for epoch, loss in result.history]
+
+    def matrix(self, rows: Sequence[Sequence[float]]) -> str:
+        return "[" + ", ".join("[" + ", ".join(self.number(v) for v in row) + "]" for row in rows) + "]"
+
+    def vector(self, values: Sequence[float] | None) -> str:
+        return "—" if values is None else "[" + ", ".join(self.number(v) for v in values) + "]"
+
+    def prediction_rows(self, result: TrainResult) -> list[tuple[str, str, str]]:
+        return [(str(n), self.vector(prediction), self.vector(target))
+                for n, (prediction, target) in enumerate(zip(result.predictions, result.targets, strict=False),
+                                                         start=1)]
+
+    def more_samples(self, result: TrainResult) -> str | None:
+        extra = result.samples - len(result.predictions)
+        return self.say("train.predictions.more", count=extra) if extra > 0 else None
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.3g}" if value < 100 else f"{value:.0f}"
+
+
+def _rate(value: float) -> str:
+    if not math.isfinite(value):
+        return "∞"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
