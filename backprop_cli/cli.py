@@ -330,7 +330,9 @@ def join_values(argv: list[str]) -> list[str]:
                     break
                 values.append(nxt)
                 i += 1
-            if flag in _REPEATED:
+            if not values:
+                out.append(flag)  # no value: click says the option needs one
+            elif flag in _REPEATED:
                 for value in values:
                     out.append(f"{flag}={value}")
             else:
@@ -351,6 +353,10 @@ def main(argv: list[str] | None = None) -> int:
         _fail(str(error))
         return 2
     except typer.TyperException as error:
+        if type(error).__name__ == "NoArgsIsHelpError":
+            # `backprop` alone: the help, as click shows it (stderr, exit code 2), not one line.
+            error.show()  # type: ignore[attr-defined]
+            return 2
         # Usage errors of the command line (typer's click): unknown option, missing value, …
         possibilities = getattr(error, "possibilities", None)
         option = getattr(error, "option_name", None)
