@@ -62,3 +62,30 @@ MESSAGES.update({
     "group.hidden_delta.sample": "Sample {sample}: layer {layer}",
     "group.update_layer": "Layer {layer}",
 })
+MESSAGES.update({
+    "title.verify": "Gradient check: the derivation against independent references",
+    "verify.loss": "Loss",
+    "table.derivation": "∂𝓛/∂θ",
+    "table.autograd_abs": "autograd\n|Δ|",
+    "table.fd_abs": "finite diff.\n|Δ|",
+    "table.rel": "\nrel.",
+    "verify.autograd": (
+        "PyTorch {version} autograd, float64: agrees when |Δ| ≤ {rtol}·|reference| + {atol}·s."
+    ),
+    "verify.no_torch": "PyTorch is not installed: autograd not compared (pip install torch).",
+    "verify.fd": (
+        "Central finite differences of the loss, h = {step}·max(1, |θ|): agree when"
+        " |Δ| ≤ {rtol}·|reference| + {atol}·s."
+    ),
+    "verify.scale": "s = max(1, |𝓛|, largest |∂𝓛/∂θ|) = {scale}.",
+    "verify.kink": (
+        "kink: the loss has no derivative there (relu at 0, abs, max, min); the gradient lies"
+        " between the left and right derivatives, as a subgradient must."
+    ),
+    "verify.ok.both": (
+        "✓ All {count} gradients agree with PyTorch autograd (largest |Δ| {autograd}) and with"
+        " finite differences (largest |Δ| {fd})."
+    ),
+    "verify.ok.fd": "✓ All {count} gradients agree with finite differences (largest |Δ| {fd}).",
+    "verify.fail": "✗ {failed} of {count} gradients disagree: {names}.",
+})
