@@ -19,6 +19,10 @@ Tolerances (``|g − reference| ≤ rtol·|reference| + atol·s`` with the scale
   ε^(2/3) ≈ 4e-11 times the size of the loss and its derivatives. rtol 1e-6 and atol 1e-8 leave
   a margin of more than a hundred over that, and still catch any error in the chain rule (a
   wrong term changes a gradient by far more than one part in a million).
+* bce near a saturated output: PyTorch's bce backward floors ŷ(1 − ŷ) at 1e-12 (and so does the
+  derivation, to equal it), so where an output is within 1e-12 of 0 or 1 the gradient is that
+  convention, not the loss's derivative. Finite differences then disagree; the row is marked
+  ``floor`` and autograd alone decides (without torch, such a row fails: it cannot be checked).
 * at a kink (relu at 0, abs, max, min) the loss has no derivative, and the derivation reports
   PyTorch's choice (relu'(0) = 0). Where the central difference disagrees in a network with such
   functions, the left and right derivatives are taken (one-sided differences, h = ε^(1/2)·max(1,
@@ -139,7 +143,7 @@ class Comparison:
         abs_error: ``|gradient − reference|``.
         rel_error: ``abs_error / |reference|`` (0 when both are 0, inf when only the reference is).
         ok: within the tolerance.
-        method: ``autograd``, ``central``, ``one-sided`` or ``kink``.
+        method: ``autograd``, ``central``, ``one-sided``, ``kink`` or ``floor``.
         sides: the left and right derivatives, for ``one-sided`` and ``kink``.
     """
 
@@ -259,6 +263,7 @@ def check_gradients(network: Network, xs: Sequence[Vector], ys: Sequence[Vector]
     scale = max(1.0, abs(derivation.loss), *(abs(g) for g in gradients if math.isfinite(g)))
     reference = autograd_gradients(network, xs, ys) if use_torch else None
     kinks = has_kinks(network)
+    floored = bce_floored(network, derivation)
     checks = []
     for index, (parameter, gradient) in enumerate(zip(chosen, gradients, strict=True)):
         value = parameter.value(network)
@@ -270,6 +275,9 @@ def check_gradients(network: Network, xs: Sequence[Vector], ys: Sequence[Vector]
         if reference is not None:
             autograd = compare(gradient, reference[1][index], AUTOGRAD, scale, "autograd")
         numeric = finite_difference(loss_at, value, derivation.loss, gradient, scale, kinks)
+        if floored and not numeric.ok:
+            # There the gradient is PyTorch's convention, not the loss's derivative: autograd decides.
+            numeric = replace(numeric, method="floor", ok=autograd is not None and autograd.ok)
         checks.append(GradientCheck(parameter, value, gradient, autograd, numeric))
     return Verification(derivation, tuple(checks), None if reference is None else reference[0], scale)
 
@@ -306,6 +314,20 @@ def finite_difference(loss_at: Callable[[float], float], theta: float, loss: flo
     nearest = min(max(gradient, low), high)
     method = "one-sided" if ONE_SIDED.allows(left, right, scale) else "kink"
     return compare(gradient, nearest, ONE_SIDED, scale, method, (left, right))
+
+
+def bce_floored(network: Network, derivation: Derivation) -> bool:
+    """Whether bce's derivative floors ŷ(1 − ŷ) somewhere (at 1e−12, as ``torch.nn.BCELoss`` does).
+
+    Where an output is that close to 0 or 1, the gradient PyTorch and the derivation compute is
+    no longer the derivative of the loss, so finite differences cannot confirm it.
+    """
+    from backprop_cli import functions
+
+    if network.loss != "bce":
+        return False
+    floor = functions.loss("bce").denominator_floor or 0.0
+    return any(p * (1 - p) < floor for row in derivation.output for p in row)
 
 
 def has_kinks(network: Network) -> bool:

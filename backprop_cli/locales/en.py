@@ -82,6 +82,11 @@ MESSAGES.update({
         "kink: the loss has no derivative there (relu at 0, abs, max, min); the gradient lies"
         " between the left and right derivatives, as a subgradient must."
     ),
+    "verify.floor": (
+        "floor: an output is within 1e-12 of 0 or 1, where bce's gradient floors ŷ(1 − ŷ) at 1e-12"
+        " as PyTorch's does; there it is not the derivative of the loss, so finite differences do"
+        " not apply and autograd decides."
+    ),
     "verify.ok.both": (
         "✓ All {count} gradients agree with PyTorch autograd (largest |Δ| {autograd}) and with"
         " finite differences (largest |Δ| {fd})."

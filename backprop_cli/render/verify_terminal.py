@@ -56,8 +56,8 @@ class VerificationPrinter(PagePrinter):
             for comparison in (*comparisons, check.finite_difference):
                 cells += self.errors(comparison)
             mark = "✓" if check.ok else "✗"
-            if check.finite_difference.method == "kink":
-                mark += " kink"
+            if check.finite_difference.method in ("kink", "floor"):
+                mark += " " + check.finite_difference.method
             cells.append(Text(mark, style="green" if check.ok else "bold red"))
             table.add_row(*cells, style=None if check.ok else "red")
         return table
@@ -77,8 +77,9 @@ class VerificationPrinter(PagePrinter):
         lines.append(self.say("verify.fd", step=f"{CENTRAL_STEP:.1e}", rtol=f"{CENTRAL.rtol:g}",
                               atol=f"{CENTRAL.atol:g}"))
         lines.append(self.say("verify.scale", scale=f"{report.scale:.4g}"))
-        if any(check.finite_difference.method == "kink" for check in report.checks):
-            lines.append(self.say("verify.kink"))
+        for method in ("kink", "floor"):
+            if any(check.finite_difference.method == method for check in report.checks):
+                lines.append(self.say(f"verify.{method}"))
         return [Text(line, style="dim") for line in lines]
 
     def verdict(self, report: Verification) -> Text:
