@@ -133,3 +133,17 @@ def assert_close(actual: Any, expected: Any, tol: float = 1e-12, path: str = "")
         ok = math.isclose(actual, expected, rel_tol=tol, abs_tol=tol) or (
             math.isnan(actual) and math.isnan(expected))
         assert ok, f"{path}: {actual!r} != {expected!r} (diff {abs(actual - expected):.3g})"
+
+
+def conditioned_tolerance(network: Network, reference: dict[str, Any], tol: float = 1e-12) -> float:
+    """``tol``, widened by the conditioning of bce's derivative (ŷ − y)/(ŷ(1 − ŷ)) near ŷ = 0 or 1.
+
+    Two float64 implementations of sigmoid or softmax may differ in ŷ's last bit (torch's
+    vectorised exp against the C library's); 1 − ŷ then differs by a relative ε/(1 − ŷ), and so do
+    the gradient and everything after it. Measured: 2.3e-12 at 1 − ŷ = 4.5e-5, 1.8e-9 at 2e-9 (a
+    ratio to ε/min(ŷ, 1 − ŷ) of about 1), so a margin of 100 over that bound.
+    """
+    if network.loss != "bce":
+        return tol
+    worst = min(min(p, 1 - p) for row in reference["output"] for p in row)
+    return max(tol, 100 * 2.22e-16 / max(worst, 1e-300))
