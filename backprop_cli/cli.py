@@ -358,12 +358,20 @@ _VALUES = {"--x": "any", "--y": "any", "--layers": "numbers", "--show-steps": "n
 _REPEATED = {"--activation"}
 
 
+def _looks_like_formula(token: str) -> bool:
+    """A formula in x such as ``x/(1+abs(x))`` (not a file name such as ``xor.toml``)."""
+    if token.startswith("--") or token in ("-f", "-o", "-h"):
+        return False
+    return (re.fullmatch(r"[\w\s.+\-*/(),]+", token) is not None and re.search(r"\bx\b", token) is not None
+            and (re.search(r"[()+\-*/]", token) is not None or token.strip() == "x"))
+
+
 def join_values(argv: list[str]) -> list[str]:
     """Let a flag take several space-separated values, as typed: ``--x 1 -1 --y 0``.
 
     Click options take one value each, so the values after ``--x`` (numbers, negative ones
     included) are joined into one argument; ``--activation tanh sigmoid`` becomes one
-    ``--activation`` per name.
+    ``--activation`` per name (or formula).
     """
     from backprop_cli.model import ACTIVATIONS
 
@@ -381,7 +389,7 @@ def join_values(argv: list[str]) -> list[str]:
             while i < len(argv):
                 nxt = argv[i]
                 if flag in _REPEATED:
-                    take = nxt in ACTIVATIONS
+                    take = nxt in ACTIVATIONS or _looks_like_formula(nxt)
                 elif _VALUES[flag] == "numbers":
                     take = bool(_NUMBER.match(nxt)) or bool(re.match(r"^\d+(,\d+)*$", nxt))
                 else:

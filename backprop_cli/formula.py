@@ -103,7 +103,10 @@ def parse_formula(text: str) -> Builder:
         FormulaError: naming what is not accepted.
     """
     source, body = check_formula(text)
-    expr = build(body, sp.Symbol("x", real=True), SYMPY)
+    try:
+        expr = build(body, sp.Symbol("x", real=True), SYMPY)
+    except (ValueError, TypeError, ArithmeticError):  # sympy refuses e.g. max(x, 1/0)
+        expr = sp.nan
     if expr.has(sp.I, sp.zoo, sp.oo, sp.S.NegativeInfinity, sp.nan):
         raise FormulaError(
             f"activation: in {source!r}, a constant part is not a finite real number (such as 1/0,"
