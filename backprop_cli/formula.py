@@ -199,6 +199,58 @@ def _digits(node: ast.AST) -> float:
     return math.inf
 
 
+_FLOAT_FUNCTIONS: dict[str, Callable[..., float]] = {
+    "exp": math.exp, "log": math.log, "sqrt": math.sqrt, "abs": abs, "tanh": math.tanh,
+    "sinh": math.sinh, "cosh": math.cosh, "sin": math.sin, "cos": math.cos, "atan": math.atan,
+    "erf": math.erf, "sigmoid": lambda v: 1 / (1 + math.exp(-v)), "max": max, "min": min,
+}
+_FLOAT_OPERATORS: dict[type, Callable[[float, float], Any]] = {
+    ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a**b,
+}
+
+
+def _float_value(node: ast.AST) -> float:
+    """A checked constant part in float64 (math functions over the tree; nothing is evaluated).
+
+    Raises:
+        ArithmeticError, ValueError: where float64 overflows or the value is not real.
+    """
+    if isinstance(node, ast.Constant):
+        return float(node.value)  # type: ignore[arg-type]
+    if isinstance(node, ast.Name):
+        return math.pi if node.id == "pi" else math.e
+    if isinstance(node, ast.UnaryOp):
+        value = _float_value(node.operand)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.BinOp):
+        result = _FLOAT_OPERATORS[type(node.op)](_float_value(node.left), _float_value(node.right))
+    else:
+        assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        result = _FLOAT_FUNCTIONS[node.func.id](*(_float_value(arg) for arg in node.args))
+    if isinstance(result, complex) or not math.isfinite(result):
+        raise ValueError("not a finite real number")
+    return float(result)
+
+
+def _check_constant(node: ast.AST, where: str) -> None:
+    """Refuse a constant part that float64 cannot hold or that sympy would compute digit by digit.
+
+    Huge constants make sympy slow beyond any use (cos(cosh(1e11)) needs 1e11 bits to evaluate),
+    and no activation needs one.
+    """
+    if not _is_constant(node):
+        return
+    if _digits(node) > MAX_DIGITS:
+        raise FormulaError(f"{where} the constant {ast.unparse(node)} is too large to work with")
+    try:
+        _float_value(node)
+    except (ArithmeticError, ValueError):
+        raise FormulaError(
+            f"{where} the constant {ast.unparse(node)} is not a finite real number in float64"
+            " (it overflows or is undefined, like 1/0, log(0) or sqrt(-1))") from None
+
+
 def _check(node: ast.AST, source: str) -> None:
     where = f"activation: in {source!r},"
     if isinstance(node, ast.Constant):
@@ -230,8 +282,7 @@ def _check(node: ast.AST, source: str) -> None:
                 raise FormulaError(
                     f"{where} a constant exponent must be a plain number of at most {MAX_EXPONENT}"
                 )
-        if _is_constant(node) and _digits(node) > MAX_DIGITS:
-            raise FormulaError(f"{where} the constant {ast.unparse(node)} is too large to work with")
+        _check_constant(node, where)
         return
     if isinstance(node, ast.Call):
         name = node.func.id if isinstance(node.func, ast.Name) else None
@@ -246,8 +297,7 @@ def _check(node: ast.AST, source: str) -> None:
             raise FormulaError(f"{where} {name}() takes {arity} plain argument{'s' if arity > 1 else ''}")
         for arg in node.args:
             _check(arg, source)
-        if _is_constant(node) and _digits(node) > MAX_DIGITS:
-            raise FormulaError(f"{where} the constant {ast.unparse(node)} is too large to work with")
+        _check_constant(node, where)
         return
     kind = _REFUSED_NODES.get(type(node).__name__, type(node).__name__.lower() + " expressions")
     raise FormulaError(f"{where} {kind} are not accepted; use numbers, x, + - * / ** and functions")
