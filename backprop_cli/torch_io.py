@@ -98,18 +98,54 @@ def _load(torch: Any, path: Path) -> Any:
     except Exception as error:  # torch raises many kinds for a bad file; all end here
         message = str(error)
         found = re.search(r"GLOBAL ([\w.]+)", message)
-        if found and found.group(1).startswith("torch.nn.modules."):
+        names = [found.group(1)] if found else []
+        names += [name for name in pickle_globals(path) if not name.startswith(("torch.", "collections."))]
+        if names and names[0].startswith("torch.nn.modules."):
             raise SpecError(
-                f"network: {path} holds a whole pickled model ({found.group(1).rsplit('.', 1)[-1]}),"
-                " which is never unpickled; save its weights with torch.save(model.state_dict(), path)"
-            ) from None
-        if found or "Weights only load failed" in message:
-            detail = found.group(1) if found else _detail(message)
+                f"network: {path} holds a whole pickled model ({names[0].rsplit('.', 1)[-1]}), which is"
+                " never unpickled; save its weights with torch.save(model.state_dict(), path)") from None
+        if names:
             raise SpecError(
-                f"network: {path} carries a pickle payload ({detail}) and was refused; nothing in it"
+                f"network: {path} carries a pickle payload ({names[0]}) and was refused; nothing in it"
                 " ran. Only a state_dict of tensors is read") from None
+        if "Weights only load failed" in message:
+            raise SpecError(
+                f"network: {path} is not a state_dict that torch's safe loader accepts ({_detail(message)});"
+                " nothing in it ran. Save one with torch.save(model.state_dict(), path)") from None
         raise SpecError(f"network: {path} is not a file torch.save wrote (torch.load: {type(error).__name__}"
                         f" {_detail(message)})") from None
+
+
+def pickle_globals(path: Path) -> list[str]:
+    """The globals (``module.name``) a pickle in ``path`` would look up, read without unpickling.
+
+    ``pickletools.genops`` only decodes opcodes; used to name what a refused file carries.
+    """
+    import pickletools
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                streams = [archive.read(name) for name in archive.namelist() if name.endswith(".pkl")]
+        else:
+            streams = [path.read_bytes()]
+    except (OSError, zipfile.BadZipFile, RuntimeError):
+        return []
+    found: list[str] = []
+    for data in streams:
+        strings: list[str] = []
+        try:
+            for opcode, argument, _ in pickletools.genops(data):
+                if opcode.name in ("GLOBAL", "INST"):
+                    found.append(str(argument).replace(" ", "."))
+                elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                    found.append(f"{strings[-2]}.{strings[-1]}")
+                elif isinstance(argument, str):
+                    strings.append(argument)
+        except Exception:  # noqa: BLE001 - not a (whole) pickle: what was decoded so far counts
+            pass
+    return found
 
 
 def _detail(message: str) -> str:
