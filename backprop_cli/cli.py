@@ -66,11 +66,11 @@ DataOpt = Annotated[str | None, typer.Option(
 TargetsOpt = Annotated[int, typer.Option("--targets", metavar="K", rich_help_panel=DATA,
                                          help="How many trailing columns of a .csv are targets.")]
 FormatOpt = Annotated[str | None, typer.Option(
-    "--format", "-f", metavar="rich|markdown|json", rich_help_panel=OUTPUT,
+    "--format", "-f", metavar="rich|markdown|latex|html|json", rich_help_panel=OUTPUT,
     help="Output format (default: rich, or from the --output file's extension).")]
 OutputOpt = Annotated[Path | None, typer.Option(
     "--output", "-o", metavar="FILE", rich_help_panel=OUTPUT,
-    help="Write to FILE (.md, .json, .txt); refuses to overwrite without --force.")]
+    help="Write to FILE (.md, .tex, .html, .json, .txt); refuses to overwrite without --force.")]
 ForceOpt = Annotated[bool, typer.Option("--force", rich_help_panel=OUTPUT,
                                         help="Overwrite an existing output file.")]
 PrecisionOpt = Annotated[int, typer.Option("--precision", metavar="N", rich_help_panel=OUTPUT,
@@ -79,8 +79,14 @@ RoundingOpt = Annotated[str, typer.Option(
     "--rounding", metavar="exact|carry", rich_help_panel=OUTPUT,
     help="exact: float64 throughout. carry: round every line to the printed digits before the"
          " next uses it, as on paper.")]
-LangOpt = Annotated[str, typer.Option("--lang", metavar="en", rich_help_panel=OUTPUT,
-                                      help="Language of the page.")]
+LangOpt = Annotated[str, typer.Option("--lang", metavar="en|ko", rich_help_panel=OUTPUT,
+                                      help="Language of the page: en (English) or ko (Korean).")]
+GraphOpt = Annotated[Path | None, typer.Option(
+    "--graph", metavar="FILE", rich_help_panel=OUTPUT,
+    help="Also write the computation graph, every value and gradient: .dot (Graphviz) or .mmd (Mermaid).")]
+TreeOpt = Annotated[bool, typer.Option(
+    "--tree", rich_help_panel=OUTPUT,
+    help="Print the computation graph as a tree (the loss at the root) instead of the page.")]
 FormOpt = Annotated[str, typer.Option(
     "--form", metavar="auto|scalar|matrix", rich_help_panel=OUTPUT,
     help="scalar: a line per weight. matrix: Z = AWᵀ + b with every matrix. auto: matrix for a"
@@ -174,12 +180,12 @@ def emit(obj: Any, fmt: str, output: Path | None, force: bool, **settings: Any) 
 
         from backprop_cli.render.terminal import renderable
 
-        Console(highlight=False).print(renderable(obj, **settings))
+        Console(highlight=False, emoji=False).print(renderable(obj, **settings))
         return
     sys.stdout.write(render(obj, fmt, **settings))
 
 
-STEP_FORMATS = ("rich", "markdown", "json")
+STEP_FORMATS = ("rich", "markdown", "latex", "html", "json")
 
 
 @app.command()
@@ -202,6 +208,8 @@ def step(
     precision: PrecisionOpt = 4,
     rounding: RoundingOpt = "exact",
     lang: LangOpt = "en",
+    graph: GraphOpt = None,
+    tree: TreeOpt = False,
 ) -> None:
     """One training step, derived line by line: forward pass, loss, chain rule, update.
 
@@ -213,21 +221,50 @@ def step(
       backprop step --x 1 0 --y 1 --rounding carry  another sample, rounded as on paper
       backprop step --layers 2 3 1 --activation tanh --loss mse --x 0.5 -1 --y 0.2
       backprop step --network net.toml -o step.md   Markdown for notes and blogs
+      backprop step -o step.tex --lang ko           LaTeX (pdflatex), in Korean
+      backprop step -o step.html --graph step.dot   a web page, and the graph for Graphviz
+      backprop step --tree                          the computation graph as a tree
       backprop step --format json                   every number, float64
     """
     from backprop_cli.derivation import Options
     from backprop_cli.derive import build_derivation
+    from backprop_cli.locales import check_language
     from backprop_cli.resolve import resolve
 
     chosen = output_format(fmt, output, STEP_FORMATS)
+    check_language(lang)
+    if tree and (fmt is not None or output is not None):
+        raise BackpropError("tree: --tree prints to the terminal; leave out --format and --output,"
+                            " or write the graph to a file with --graph FILE.dot")
     if output is not None:
         from backprop_cli.io import check_writable
 
         check_writable(output, force)
+    if graph is not None:
+        from backprop_cli.io import check_writable
+        from backprop_cli.render.graph import graph_format
+
+        graph_format(graph)
+        check_writable(graph, force)
     net, xs, ys = resolve(network_options(
         network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
         init=init, x=x, y=y, data=data, targets=targets))
     derivation = build_derivation(net, xs, ys, Options(precision, rounding, form, lang))
+    if graph is not None:
+        from backprop_cli.graph import build_graph
+        from backprop_cli.io import write_atomic
+        from backprop_cli.render.graph import graph_text
+
+        write_atomic(graph, graph_text(build_graph(derivation), graph_format(graph), precision), force=force)
+        typer.echo(f"wrote {graph}", err=True)
+    if tree:
+        from rich.console import Console
+
+        from backprop_cli.graph import build_graph
+        from backprop_cli.render.tree import tree as tree_panel
+
+        Console(highlight=False).print(tree_panel(build_graph(derivation), precision, lang))
+        return
     emit(derivation, chosen, output, force)
 
 

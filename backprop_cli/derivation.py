@@ -52,20 +52,24 @@ class Matrix:
 
 @dataclass(frozen=True)
 class MatrixStep:
-    """One line of the matrix form: ``target = symbolic = value`` where the value is a matrix.
+    """One line of the matrix form: ``lead = target = forms… = numbers = value``, value a matrix.
 
     Args:
         target: the matrix computed (Z⁽¹⁾, δ⁽²⁾ …).
         forms: symbolic right sides, printed in order.
-        value: the matrix.
-        operands: the matrices the last form combines, printed with their numbers.
+        value: the matrix (a 1 × 1 matrix for the loss).
+        numbers: the expression printed again with every matrix's numbers, or None.
+        operands: the matrices ``numbers`` combines, in order, for printers that draw them apart.
+        lead: names printed before the target (``Ŷ`` in ``Ŷ = A⁽²⁾ = …``).
         note: a remark (how a bias is broadcast, how δ simplifies).
     """
 
     target: sp.Basic
     forms: tuple[sp.Basic, ...]
     value: Matrix
+    numbers: sp.Basic | None = None
     operands: tuple[tuple[sp.Basic, Matrix], ...] = ()
+    lead: tuple[sp.Basic, ...] = ()
     note: Message | None = None
 
 
@@ -151,7 +155,7 @@ class Derivation:
     options: Options
     form: str
     sections: tuple[Section, ...]
-    values: Mapping[sp.Basic, float]
+    values: Mapping[sp.Basic, Any]
     loss: float
     loss_after: float
     output: tuple[tuple[float, ...], ...]
@@ -167,6 +171,11 @@ class Derivation:
             "output": [list(r) for r in self.output],
             "layers": [layer.to_dict() for layer in self.layers],
         }
+
+    def __repr__(self) -> str:
+        widths = "-".join(str(w) for w in self.network.widths)
+        return (f"<Derivation {widths} {self.network.loss}, {len(self.xs)} sample(s), {self.form} form:"
+                f" loss {self.loss:.6g} -> {self.loss_after:.6g}>")
 
     def to_json(self) -> str:
         from backprop_cli.render import render

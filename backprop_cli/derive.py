@@ -30,7 +30,7 @@ from backprop_cli.errors import BackpropError, DataError
 from backprop_cli.evaluate import Evaluator, exp, log
 from backprop_cli.locales import Message, say
 from backprop_cli.model import Network, Vector, check_samples
-from backprop_cli.notation import ALPHA, LOSS, Node, Partial, updated
+from backprop_cli.notation import ALPHA, LOSS, Node, Partial, add, mul, replace, updated
 from backprop_cli.printing import format_number, round_printed
 
 Values = dict[sp.Basic, float]
@@ -117,19 +117,7 @@ def log_softmax(values: Sequence[float]) -> list[float]:
 
 
 def _sum(terms: Sequence[sp.Basic]) -> sp.Basic:
-    with sp.evaluate(False):
-        return terms[0] if len(terms) == 1 else sp.Add(*terms)
-
-
-def _product(*factors: sp.Basic) -> sp.Basic:
-    with sp.evaluate(False):
-        return sp.Mul(*factors)
-
-
-def substitute(expr: sp.Basic, mapping: dict[sp.Basic, sp.Basic]) -> sp.Basic:
-    """``expr.xreplace(mapping)`` without re-evaluating, so the printed shape is kept."""
-    with sp.evaluate(False):
-        return expr.xreplace(mapping)
+    return add(*terms)
 
 
 class _ScalarBuilder:
@@ -242,7 +230,7 @@ class _ScalarBuilder:
             inputs = self.inputs_of(index, n)
             zs = [self.z(index, j, n) for j in range(layer.units)]
             for j, z in enumerate(zs):
-                terms: list[sp.Basic] = [_product(self.weights[index][j][k], inputs[k])
+                terms: list[sp.Basic] = [mul(self.weights[index][j][k], inputs[k])
                                          for k in range(layer.inputs)]
                 bias = self.biases[index]
                 if bias is not None:
@@ -295,10 +283,8 @@ class _ScalarBuilder:
                            log_floor=self.loss.log_floor)
 
     def total_loss_step(self, values: Values) -> Step:
-        terms = [self.sample_loss(n) for n in range(self.samples)]
-        with sp.evaluate(False):
-            body = _sum(terms)
-            expr = body if self.combine == 1 else sp.Mul(sp.Rational(1, self.combine), body)
+        body = add(*(self.sample_loss(n) for n in range(self.samples)))
+        expr = body if self.combine == 1 else mul(sp.Rational(1, self.combine), body)
         return self.record(values, LOSS, (expr,))
 
     def loss_value(self, values: Values) -> tuple[list[Group], float]:
@@ -332,12 +318,12 @@ class _ScalarBuilder:
             for i in range(self.outputs):
                 steps.append(self.record(
                     values, self.delta(last, i, n),
-                    (Partial(loss_n, zs[i]), substitute(functions.tidy(deltas[i]), mapping)),
+                    (Partial(loss_n, zs[i]), replace(functions.tidy(deltas[i]), mapping)),
                     also=(Partial(loss_n, zs[i]),), note=note if i == 0 else None))
             return steps
         derivative = self.loss.derivative(self.sample_divisor)
         for k in range(self.outputs):
-            expr = substitute(derivative, {functions.YHAT: yhats[k], functions.Y: ys[k]})
+            expr = replace(derivative, {functions.YHAT: yhats[k], functions.Y: ys[k]})
             steps.append(self.record(values, Partial(loss_n, yhats[k]), (expr,),
                                      denominator_floor=self.loss.denominator_floor))
         if isinstance(activation, functions.Softmax):
@@ -347,9 +333,9 @@ class _ScalarBuilder:
             for i in range(self.outputs):
                 for k in range(self.outputs):
                     steps.append(self.record(values, Partial(yhats[k], zs[i]),
-                                             (substitute(jacobian[k][i], mapping),)))
+                                             (replace(jacobian[k][i], mapping),)))
             for i in range(self.outputs):
-                chain = _sum([_product(Partial(loss_n, yhats[k]), Partial(yhats[k], zs[i]))
+                chain = _sum([mul(Partial(loss_n, yhats[k]), Partial(yhats[k], zs[i]))
                               for k in range(self.outputs)])
                 steps.append(self.record(values, self.delta(last, i, n),
                                          (Partial(loss_n, zs[i]), chain),
@@ -358,7 +344,7 @@ class _ScalarBuilder:
         for j in range(self.outputs):
             steps.append(self.record(values, Partial(yhats[j], zs[j]),
                                      (activation.local_derivative(zs[j], yhats[j]),)))
-            chain = _product(Partial(loss_n, yhats[j]), Partial(yhats[j], zs[j]))
+            chain = mul(Partial(loss_n, yhats[j]), Partial(yhats[j], zs[j]))
             steps.append(self.record(values, self.delta(last, j, n),
                                      (Partial(loss_n, zs[j]), chain),
                                      also=(Partial(loss_n, zs[j]),)))
@@ -372,15 +358,15 @@ class _ScalarBuilder:
         for k in range(self.network.layers[index].units):
             a = self.a(index, k, n)
             z = self.z(index, k, n)
-            paths = [_product(Partial(loss_n, self.z(index + 1, j, n)), Partial(self.z(index + 1, j, n), a))
+            paths = [mul(Partial(loss_n, self.z(index + 1, j, n)), Partial(self.z(index + 1, j, n), a))
                      for j in range(above.units)]
-            local = [_product(self.delta(index + 1, j, n), self.weights[index + 1][j][k])
+            local = [mul(self.delta(index + 1, j, n), self.weights[index + 1][j][k])
                      for j in range(above.units)]
             steps.append(self.record(values, Partial(loss_n, a), (_sum(paths), _sum(local))))
             assert isinstance(activation, functions.Activation)
             steps.append(self.record(values, Partial(a, z), (activation.local_derivative(z, a),)))
             steps.append(self.record(values, self.delta(index, k, n),
-                                     (Partial(loss_n, z), _product(Partial(loss_n, a), Partial(a, z))),
+                                     (Partial(loss_n, z), mul(Partial(loss_n, a), Partial(a, z))),
                                      also=(Partial(loss_n, z),)))
         return steps
 
@@ -396,12 +382,12 @@ class _ScalarBuilder:
                 weight = self.weights[index][j][k]
                 steps.append(self.record(
                     values, Partial(loss_n, weight),
-                    (_product(Partial(loss_n, z), Partial(z, weight)), _product(delta, inputs[k]))))
+                    (mul(Partial(loss_n, z), Partial(z, weight)), mul(delta, inputs[k]))))
             bias = self.biases[index]
             if bias is not None:
                 steps.append(self.record(
                     values, Partial(loss_n, bias[j]),
-                    (_product(Partial(loss_n, z), Partial(z, bias[j])), delta), substitute=False))
+                    (mul(Partial(loss_n, z), Partial(z, bias[j])), delta), substitute=False))
         return steps
 
     def backward(self, values: Values, n: int) -> list[Group]:
@@ -430,10 +416,8 @@ class _ScalarBuilder:
     def batch_gradients(self, values: Values) -> list[Group]:
         steps = []
         for _, symbol, _ in self.parameters():
-            terms = [Partial(self.sample_loss(n), symbol) for n in range(self.samples)]
-            with sp.evaluate(False):
-                body = _sum(terms)
-                expr = body if self.combine == 1 else sp.Mul(sp.Rational(1, self.combine), body)
+            body = add(*(Partial(self.sample_loss(n), symbol) for n in range(self.samples)))
+            expr = body if self.combine == 1 else mul(sp.Rational(1, self.combine), body)
             steps.append(self.record(values, Partial(LOSS, symbol), (expr,)))
         return [Group(None, tuple(steps))]
 

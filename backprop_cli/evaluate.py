@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import sympy as sp
 
 from backprop_cli.notation import Partial
 
-Values = Mapping[sp.Basic, float]
+Values = Mapping[sp.Basic, Any]
 
 
 def exp(value: float) -> float:
@@ -83,7 +84,11 @@ _FUNCTIONS: dict[type, Callable[..., float]] = {
 
 
 class Evaluator:
-    """Evaluates expressions given the values of their nodes.
+    """Evaluates expressions given the values of their nodes, in Python floats.
+
+    The arithmetic goes through a few primitive methods (``_exp``, ``_log``, ``_divide`` …) so
+    that :class:`backprop_cli.evaluate_array.ArrayEvaluator` can run the same walk over numpy
+    arrays for the matrix form.
 
     Args:
         values: the numbers of nodes (and partial derivatives) computed so far.
@@ -98,46 +103,87 @@ class Evaluator:
         self.log_floor = log_floor
         self.denominator_floor = denominator_floor
 
-    def __call__(self, expr: sp.Basic) -> float:
+    def __call__(self, expr: sp.Basic) -> Any:
         value = self.values.get(expr)
         if value is not None:
             return value
         if isinstance(expr, sp.Number):
             return float(expr)
         if isinstance(expr, sp.Add):
-            return _add([self(arg) for arg in expr.args])
+            return self._sum([self(arg) for arg in expr.args])
         if isinstance(expr, sp.Mul):
             return self._mul(expr)
         if isinstance(expr, sp.Pow):
             base, exponent = self(expr.base), self(expr.exp)
             if exponent == -1:
-                return divide(1.0, base)
+                return self._divide(1.0, base)
             if exponent == 0.5:
-                return _sqrt(base)
-            return power(base, exponent)
+                return self._sqrt(base)
+            return self._power(base, exponent)
         if isinstance(expr, sp.log):
-            value = log(self(expr.args[0]))
-            return max(value, self.log_floor) if self.log_floor is not None else value
+            value = self._log(self(expr.args[0]))
+            return value if self.log_floor is None else self._floor(value, self.log_floor)
         if isinstance(expr, sp.Piecewise):
-            for piece, condition in expr.args:
-                if condition is sp.true or self._truth(condition):
-                    return self(piece)
-            return math.nan
-        if isinstance(expr, sp.Max):
-            return _nanmax([self(arg) for arg in expr.args], max)
-        if isinstance(expr, sp.Min):
-            return _nanmax([self(arg) for arg in expr.args], min)
+            return self._piecewise(expr)
+        if isinstance(expr, (sp.Max, sp.Min)):
+            return self._extreme([self(arg) for arg in expr.args], isinstance(expr, sp.Max))
         if isinstance(expr, sp.Heaviside):
-            value = self(expr.args[0])
             at_zero = self(expr.args[1]) if len(expr.args) > 1 else 0.5
-            return 1.0 if value > 0 else (at_zero if value == 0 else 0.0)
+            return self._heaviside(self(expr.args[0]), at_zero)
         if isinstance(expr, sp.NumberSymbol):
             return float(expr)
-        function = _FUNCTIONS.get(type(expr))
+        function = self._function(type(expr))
         if function is not None:
             return function(*(self(arg) for arg in expr.args))
         if isinstance(expr, (sp.Symbol, Partial)):
             raise KeyError(f"no value for {expr}")
+        return self._other(expr)
+
+    # --- primitives (floats) -------------------------------------------------------------
+
+    def _sum(self, values: list[Any]) -> Any:
+        total = values[0]
+        for value in values[1:]:
+            total = total + value
+        return total
+
+    def _product(self, values: list[Any]) -> Any:
+        total = values[0]
+        for value in values[1:]:
+            total = total * value
+        return total
+
+    def _divide(self, numerator: Any, denominator: Any) -> Any:
+        return divide(numerator, denominator)
+
+    def _power(self, base: Any, exponent: Any) -> Any:
+        return power(base, exponent)
+
+    def _sqrt(self, value: Any) -> Any:
+        return _sqrt(value)
+
+    def _log(self, value: Any) -> Any:
+        return log(value)
+
+    def _floor(self, value: Any, floor: float) -> Any:
+        return max(value, floor)
+
+    def _extreme(self, values: list[Any], largest: bool) -> Any:
+        return _nanmax(values, max if largest else min)
+
+    def _heaviside(self, value: Any, at_zero: Any) -> Any:
+        return 1.0 if value > 0 else (at_zero if value == 0 else 0.0)
+
+    def _function(self, kind: type) -> Callable[..., Any] | None:
+        return _FUNCTIONS.get(kind)
+
+    def _piecewise(self, expr: sp.Piecewise) -> Any:
+        for piece, condition in expr.args:
+            if condition is sp.true or self._truth(condition):
+                return self(piece)
+        return math.nan
+
+    def _other(self, expr: sp.Basic) -> Any:
         # Any other sympy function of numbers (from a formula activation's derivative).
         arguments = [sp.Float(self(arg)) for arg in expr.args]
         try:
@@ -145,43 +191,39 @@ class Evaluator:
         except TypeError:  # a complex value ((-π)^x, log of a negative number): not a real number
             return math.nan
 
-    def _truth(self, condition: sp.Basic) -> bool:
+    def _truth(self, condition: sp.Basic) -> Any:
         if isinstance(condition, sp.core.relational.Relational):
             lhs, rhs = self(condition.lhs), self(condition.rhs)
-            return bool({"<": lhs < rhs, "<=": lhs <= rhs, ">": lhs > rhs, ">=": lhs >= rhs,
-                         "==": lhs == rhs, "!=": lhs != rhs}[condition.rel_op])
+            return {"<": lhs < rhs, "<=": lhs <= rhs, ">": lhs > rhs, ">=": lhs >= rhs,
+                    "==": lhs == rhs, "!=": lhs != rhs}[condition.rel_op]
         if isinstance(condition, sp.And):
             return all(self._truth(c) for c in condition.args)
         if isinstance(condition, sp.Or):
             return any(self._truth(c) for c in condition.args)
         return bool(condition)
 
-    def _mul(self, expr: sp.Mul) -> float:
-        numerator = 1.0
-        denominator = 1.0
+    def _mul(self, expr: sp.Mul) -> Any:
+        top: list[Any] = []
+        bottom: list[Any] = []
         for arg in expr.args:
             if isinstance(arg, sp.Pow) and arg.exp.is_Number and arg.exp.is_negative:
-                denominator *= self(sp.Pow(arg.base, -arg.exp, evaluate=False)) if arg.exp != -1 else self(arg.base)
+                base = arg.base if arg.exp == -1 else sp.Pow(arg.base, -arg.exp, evaluate=False)
+                bottom.append(self(base))
             else:
-                numerator *= self(arg)
-        if denominator == 1.0:
+                top.append(self(arg))
+        numerator = self._product(top) if top else 1.0
+        if not bottom:
             return numerator
+        denominator = self._product(bottom)
         if self.denominator_floor is not None:
-            denominator = max(denominator, self.denominator_floor)
-        return divide(numerator, denominator)
-
-
-def _add(values: list[float]) -> float:
-    total = 0.0
-    for value in values:
-        total += value
-    return total
+            denominator = self._floor(denominator, self.denominator_floor)
+        return self._divide(numerator, denominator)
 
 
 def _nanmax(values: list[float], pick: Callable[..., float]) -> float:
     return math.nan if any(math.isnan(v) for v in values) else pick(values)
 
 
-def evaluate(expr: sp.Basic, values: Values, **options: float | None) -> float:
+def evaluate(expr: sp.Basic, values: Values, **options: float | None) -> Any:
     """The float64 value of ``expr`` given ``values`` (see :class:`Evaluator`)."""
     return Evaluator(values, **options)(expr)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -136,7 +137,9 @@ def check_formula(text: str) -> tuple[str, ast.expr]:
     if len(source) > MAX_LENGTH:
         raise FormulaError(f"activation: the formula is longer than {MAX_LENGTH} characters")
     try:
-        tree = ast.parse(source, mode="eval")
+        with warnings.catch_warnings():  # "1if x" warns on stderr before failing; the error says enough
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source, mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         raise FormulaError(
             f"activation: {source!r} is neither a known activation nor a valid formula in x"

@@ -17,6 +17,7 @@ from functools import cache, cached_property
 import sympy as sp
 
 from backprop_cli.errors import SpecError
+from backprop_cli.notation import add, mul, power, replace
 
 X = sp.Symbol("x", real=True)
 """The variable activations are written in."""
@@ -116,17 +117,17 @@ class Activation:
     def apply(self, z: sp.Expr) -> sp.Expr:
         """The printed right side of ``a = f(z)``."""
         try:
-            return self.display.xreplace({X: z})
+            return replace(self.display, {X: z})
         except ValueError:  # sympy cannot compare the arguments of max(x, pi - pi): keep it as written
             with sp.evaluate(False):
-                return self.display.xreplace({X: z})
+                return replace(self.display, {X: z})
 
     def local_derivative(self, z: sp.Expr, a: sp.Expr) -> sp.Expr:
         """The printed right side of ``∂a/∂z``: in terms of ``a`` where possible, else of ``z``."""
         in_output = self.derivative_of_output
         if in_output is not None:
-            return in_output.xreplace({OUT: a})
-        return self.derivative.xreplace({X: z})
+            return replace(in_output, {OUT: a})
+        return replace(self.derivative, {X: z})
 
 
 def _in_terms_of_output(f: sp.Expr, d: sp.Expr) -> sp.Expr | None:
@@ -174,6 +175,10 @@ _BUILTIN: dict[str, tuple[Builder, str]] = {
 }
 
 
+NAMES = (*_BUILTIN, "softmax")
+"""The built-in activations."""
+
+
 class Softmax:
     """softmax(z)ₖ = exp(zₖ)/Σⱼ exp(zⱼ), a function of the whole layer."""
 
@@ -182,8 +187,7 @@ class Softmax:
 
     def apply(self, zs: Sequence[sp.Expr], k: int) -> sp.Expr:
         """The printed right side of ``aₖ = softmax(z)ₖ``."""
-        with sp.evaluate(False):
-            return sp.exp(zs[k]) / sp.Add(*(sp.exp(z) for z in zs))
+        return mul(sp.exp(zs[k]), power(add(*(sp.exp(z) for z in zs)), -1))
 
     @staticmethod
     def _symbols(units: int) -> tuple[tuple[sp.Symbol, ...], tuple[sp.Symbol, ...], tuple[sp.Symbol, ...]]:
@@ -260,9 +264,15 @@ class Loss:
     def expr_at(self, yhat: sp.Expr, y: sp.Expr) -> sp.Expr:
         return self.builder(yhat, y)
 
-    def display_at(self, yhat: sp.Expr, y: sp.Expr) -> sp.Expr:
+    @cached_property
+    def display(self) -> sp.Expr:
+        """ℓ(ŷ, y) as written, in ``YHAT`` and ``Y``."""
         with sp.evaluate(False):
-            return self.builder(yhat, y)
+            return self.builder(YHAT, Y)
+
+    def display_at(self, yhat: sp.Expr, y: sp.Expr) -> sp.Expr:
+        """ℓ as written, for this prediction and target."""
+        return replace(self.display, {YHAT: yhat, Y: y})
 
     def divisor(self, samples: int, outputs: int) -> int:
         """The number the summed elements are divided by."""
@@ -278,10 +288,8 @@ class Loss:
 
     def total(self, pairs: Sequence[tuple[sp.Expr, sp.Expr]], divisor: int) -> sp.Expr:
         """The printed right side of 𝓛 for these (prediction, target) pairs."""
-        terms = [self.display_at(yhat, y) for yhat, y in pairs]
-        with sp.evaluate(False):
-            body = terms[0] if len(terms) == 1 else sp.Add(*terms)
-            return body if divisor == 1 else sp.Mul(sp.Rational(1, divisor), body)
+        body = add(*(self.display_at(yhat, y) for yhat, y in pairs))
+        return body if divisor == 1 else mul(sp.Rational(1, divisor), body)
 
 
 @cache

@@ -208,6 +208,59 @@ class Elementwise(sp.Expr):
         return bool(self.args[2])
 
 
+class ElementSum(sp.Expr):
+    """The sum over every element of a matrix: Σₙₖ (over samples n and outputs k)."""
+
+    is_commutative = True
+
+    def __new__(cls, arg: sp.Basic, over: str = "n,k") -> ElementSum:
+        obj: ElementSum = sp.Expr.__new__(cls, arg, sp.Symbol(over))
+        return obj
+
+    @property
+    def over(self) -> str:
+        return str(self.args[1].name)
+
+
+# Building expressions as written. sympy.evaluate(False) would do it too, but entering and leaving
+# that context clears sympy's caches each time, which costs start-up time on every step.
+
+
+def add(*terms: sp.Basic) -> sp.Basic:
+    """``a + b + …`` as written (one term: the term itself)."""
+    return terms[0] if len(terms) == 1 else sp.Add(*terms, evaluate=False)
+
+
+def mul(*factors: sp.Basic) -> sp.Basic:
+    """``a·b·…`` as written."""
+    return factors[0] if len(factors) == 1 else sp.Mul(*factors, evaluate=False)
+
+
+def neg(term: sp.Basic) -> sp.Basic:
+    """``-a`` as written."""
+    return sp.Mul(sp.S.NegativeOne, term, evaluate=False)
+
+
+def power(base: sp.Basic, exponent: sp.Basic | int) -> sp.Basic:
+    """``base**exponent`` as written."""
+    return sp.Pow(base, exponent, evaluate=False)
+
+
+def replace(expr: sp.Basic, mapping: dict[sp.Basic, sp.Basic]) -> sp.Basic:
+    """``expr.xreplace(mapping)`` keeping sums, products and powers as written."""
+    found = mapping.get(expr)
+    if found is not None:
+        return found
+    if not expr.args or isinstance(expr, (Node, Partial)):
+        return expr
+    args = tuple(replace(arg, mapping) for arg in expr.args)
+    if args == expr.args:
+        return expr
+    if isinstance(expr, (sp.Add, sp.Mul, sp.Pow)):
+        return expr.func(*args, evaluate=False)
+    return expr.func(*args)
+
+
 LOSS = Node("L")
 ALPHA = Node("alpha")
 

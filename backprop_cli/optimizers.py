@@ -14,7 +14,7 @@ import sympy as sp
 
 from backprop_cli.derivation import Group, Step
 from backprop_cli.locales import say
-from backprop_cli.notation import ALPHA, LOSS, Node, Partial, State, at_time, updated
+from backprop_cli.notation import ALPHA, LOSS, Node, Partial, State, add, at_time, mul, neg, power, updated
 
 if TYPE_CHECKING:
     from backprop_cli.derive import _ScalarBuilder
@@ -47,22 +47,21 @@ def update_steps(builder: _ScalarBuilder, values: Values,
                                         note=say("note.frozen")))
             continue
         gradient = Partial(LOSS, symbol)
-        with sp.evaluate(False):
-            if optimizer.name == "momentum":
-                mu = Node("mu")
-                values[mu] = optimizer.momentum
-                before = State("v", symbol, "t")
-                values[before] = state.get("v", symbol)
-                after = State("v", symbol, "t+1")
-                steps.append(builder.record(values, after, (sp.Add(sp.Mul(mu, before), gradient),)))
-                direction: sp.Basic = after
-            elif optimizer.name == "adam":
-                direction = _adam(builder, values, steps, symbol, gradient, state)
-            else:
-                direction = gradient
-            current = at_time(symbol)
-            values[current] = values[symbol]
-            rule = sp.Add(current, sp.Mul(-1, ALPHA, direction))
+        if optimizer.name == "momentum":
+            mu = Node("mu")
+            values[mu] = optimizer.momentum
+            before = State("v", symbol, "t")
+            values[before] = state.get("v", symbol)
+            after = State("v", symbol, "t+1")
+            steps.append(builder.record(values, after, (add(mul(mu, before), gradient),)))
+            direction: sp.Basic = after
+        elif optimizer.name == "adam":
+            direction = _adam(builder, values, steps, symbol, gradient, state)
+        else:
+            direction = gradient
+        current = at_time(symbol)
+        values[current] = values[symbol]
+        rule = add(current, mul(-1, ALPHA, direction))
         steps.append(builder.record(values, updated(symbol), (rule,)))
     for layer, steps in by_layer.items():
         groups.append(Group(say("group.update_layer", layer=layer + 1), tuple(steps)))
@@ -80,12 +79,12 @@ def _adam(builder: _ScalarBuilder, values: Values, steps: list[Step], symbol: No
     m, v = State("m", symbol, "t"), State("v", symbol, "t")
     mhat, vhat = State("mhat", symbol), State("vhat", symbol)
     def one_minus(term: sp.Basic) -> sp.Basic:
-        return sp.Add(1, sp.Mul(-1, term))
+        return add(sp.S.One, neg(term))
 
-    first = sp.Add(sp.Mul(beta1, m0), sp.Mul(one_minus(beta1), gradient))
-    second = sp.Add(sp.Mul(beta2, v0), sp.Mul(one_minus(beta2), sp.Pow(gradient, 2)))
+    first = add(mul(beta1, m0), mul(one_minus(beta1), gradient))
+    second = add(mul(beta2, v0), mul(one_minus(beta2), power(gradient, 2)))
     steps.append(builder.record(values, m, (first,)))
     steps.append(builder.record(values, v, (second,)))
-    steps.append(builder.record(values, mhat, (sp.Mul(m, sp.Pow(one_minus(sp.Pow(beta1, t)), -1)),)))
-    steps.append(builder.record(values, vhat, (sp.Mul(v, sp.Pow(one_minus(sp.Pow(beta2, t)), -1)),)))
-    return sp.Mul(mhat, sp.Pow(sp.Add(sp.Pow(vhat, sp.S.Half), eps), -1))
+    steps.append(builder.record(values, mhat, (mul(m, power(one_minus(power(beta1, t)), -1)),)))
+    steps.append(builder.record(values, vhat, (mul(v, power(one_minus(power(beta2, t)), -1)),)))
+    return mul(mhat, power(add(power(vhat, sp.S.Half), eps), -1))

@@ -1,4 +1,4 @@
-"""Printing sympy expressions of a derivation: as plain text for the terminal and as LaTeX.
+"""Printing sympy expressions of a derivation: as plain text for the terminal, LaTeX and MathML.
 
 One printer walks the tree; a style says how each construct is drawn. Given a table of values,
 the printer draws every node that has a value as its number instead of its symbol, which gives
@@ -8,13 +8,27 @@ the "numbers substituted" line of a step from the same tree as its symbolic line
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from html import escape
 
 import sympy as sp
 
-from backprop_cli.notation import ColumnSum, Elementwise, Hadamard, MatMul, Node, Partial, State, Transpose
+from backprop_cli.derivation import Matrix
+from backprop_cli.notation import (
+    ColumnSum,
+    ElementSum,
+    Elementwise,
+    Glyph,
+    Hadamard,
+    MatMul,
+    Node,
+    Partial,
+    State,
+    Transpose,
+)
 
 ATOM, FUNC, POW, MUL, NEG, ADD, REL = 100, 90, 60, 40, 35, 20, 10
 
@@ -26,6 +40,11 @@ _LATEX_FUNCTIONS = {"exp", "log", "tanh", "sinh", "cosh", "sin", "cos", "max", "
 _TEXT_NAMES = {"atan": "arctan", "Max": "max", "Min": "min", "sign": "sgn", "Heaviside": "H"}
 _RELATIONS = {"<": ("<", "<"), "<=": ("≤", r"\leq"), ">": (">", ">"), ">=": ("≥", r"\geq"),
               "==": ("=", "="), "!=": ("≠", r"\neq")}
+STYLES = ("text", "latex", "mathml")
+# MathML glyphs of the node letters that are not one plain letter (notation._BASES has the others).
+_MATHML_BASES = {"yhat": "y", "Yhat": "Y", "mhat": "m", "vhat": "v", "L": "ℒ"}
+_MATHML_MINUS = "<mo>−</mo>"
+_MATHML_TOKEN = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+|\S")
 
 
 def format_number(value: float, precision: int, latex: bool = False) -> str:
@@ -50,6 +69,20 @@ def format_number(value: float, precision: int, latex: bool = False) -> str:
     return f"{value:.{precision}f}"
 
 
+MATRIX_LIMIT = 8
+"""Rows and columns shown of a matrix; beyond it the first 4 and the last 3, with ⋮ or ⋯ between
+(``elide``)."""
+
+
+def elide(count: int, limit: int = MATRIX_LIMIT) -> list[int | None]:
+    """The indices of rows (or columns) to show; None marks the elided middle."""
+    if count <= limit:
+        return list(range(count))
+    head = limit // 2
+    tail = limit - head - 1
+    return [*range(head), None, *range(count - tail, count)]
+
+
 def round_printed(value: float, precision: int) -> float:
     """The value as printed: what is carried to the next line with ``--rounding carry``."""
     return float(format_number(value, precision))
@@ -64,6 +97,48 @@ def superscript(text: str) -> str:
     return text.translate(_SUP)
 
 
+def mathml_tokens(text: str) -> str:
+    """Short plain text (``1``, ``(t+1)``, ``tanh``) as MathML tokens: numbers, names, operators."""
+    out = []
+    for token in _MATHML_TOKEN.findall(text):
+        if token[0].isdigit():
+            out.append(f"<mn>{token}</mn>")
+        elif token[0].isalpha():
+            out.append(f"<mi>{escape(token)}</mi>")
+        elif token in "()":
+            out.append(f'<mo stretchy="false">{token}</mo>')
+        else:
+            out.append(_MATHML_MINUS if token == "-" else f"<mo>{escape(token)}</mo>")
+    return "".join(out)
+
+
+def mathml_fence(inner: str, left: str = "(", right: str = ")") -> str:
+    """``(inner)`` in MathML; the fences grow only around something tall (a fraction, a matrix).
+
+    The inside is an ``<mrow>`` of its own, so that a leading minus reads as a sign, not as a
+    subtraction with space on both sides.
+    """
+    tall = any(tag in inner for tag in ("<mfrac", "<mtable", "<munder", "<msqrt"))
+    attribute = "" if tall else ' stretchy="false"'
+    return f"<mrow><mo{attribute}>{left}</mo><mrow>{inner}</mrow><mo{attribute}>{right}</mo></mrow>"
+
+
+def mathml_number(text: str) -> str:
+    """A number as ``format_number`` prints it (``-0.0162``, ``1.2000e-05``, ``inf``), in MathML."""
+    sign = _MATHML_MINUS if text.startswith("-") else ""
+    body = text.lstrip("-")
+    if body == "nan":
+        return "<mi>NaN</mi>"
+    if body == "inf":
+        return sign + "<mi>∞</mi>"
+    if "e" in body:
+        mantissa, exponent = body.split("e")
+        power = mathml_tokens(exponent)
+        return (f"{sign}<mn>{mantissa}</mn><mo>×</mo>"
+                f"<msup><mn>10</mn><mrow>{power}</mrow></msup>")
+    return f"{sign}<mn>{body}</mn>"
+
+
 @dataclass(frozen=True)
 class Piece:
     """A printed subexpression: its text, its precedence and whether it starts with a minus."""
@@ -75,17 +150,25 @@ class Piece:
 
 
 class ExprPrinter:
-    """Prints an expression as text (``latex=False``) or LaTeX, with numbers where ``values`` has them.
+    """Prints an expression as text, LaTeX or MathML, with numbers where ``values`` has them.
 
     Args:
-        latex: LaTeX instead of plain text.
+        latex: LaTeX instead of plain text (the same as ``style="latex"``).
         values: nodes (or other subexpressions) to draw as their numbers.
         precision: decimals of printed numbers.
+        style: ``text``, ``latex`` or ``mathml`` (presentation MathML, the inside of a ``<math>``
+            element); when given it overrides ``latex``.
     """
 
     def __init__(self, latex: bool = False, values: Mapping[sp.Basic, float] | None = None,
-                 precision: int = 4) -> None:
-        self.latex = latex
+                 precision: int = 4, style: str | None = None) -> None:
+        style = style or ("latex" if latex else "text")
+        if style not in STYLES:
+            raise ValueError(f"style must be one of {', '.join(STYLES)}, not {style!r}")
+        self.style = style
+        self.latex = style == "latex"
+        self.mathml = style == "mathml"
+        self.minus = _MATHML_MINUS if self.mathml else "-"
         self.values = values
         self.precision = precision
 
@@ -95,6 +178,8 @@ class ExprPrinter:
     # --- helpers -------------------------------------------------------------------------
 
     def _paren(self, piece: Piece) -> str:
+        if self.mathml:
+            return mathml_fence(piece.text)
         return rf"\left({piece.text}\right)" if self.latex else f"({piece.text})"
 
     def _wrap(self, piece: Piece, minimum: int) -> str:
@@ -103,6 +188,8 @@ class ExprPrinter:
     def _number(self, value: float) -> Piece:
         text = format_number(value, self.precision, self.latex)
         neg = text.startswith("-")
+        if self.mathml:
+            text = mathml_number(text)
         return Piece(text, NEG if neg else ATOM, neg, "number")
 
     # --- dispatch ------------------------------------------------------------------------
@@ -110,7 +197,7 @@ class ExprPrinter:
     def _print(self, expr: sp.Basic) -> Piece:
         if self.values is not None:
             value = self.values.get(expr)
-            if value is not None:
+            if value is not None and not isinstance(value, Matrix):
                 return self._number(value)
         if isinstance(expr, Node):
             return self._print_node(expr)
@@ -120,6 +207,15 @@ class ExprPrinter:
             return self._print_state(expr)
         if isinstance(expr, (MatMul, Transpose, Hadamard, ColumnSum, Elementwise)):
             return self._print_matrix_op(expr)
+        if isinstance(expr, ElementSum):
+            inner = self._print(expr.args[0])
+            body = inner.text if inner.prec > ADD else self._paren(inner)
+            if self.mathml:
+                over = "<mo>,</mo>".join(f"<mi>{name}</mi>" for name in expr.over.split(","))
+                return Piece(f"<munder><mo>∑</mo><mrow>{over}</mrow></munder>{body}", MUL, kind="func")
+            if self.latex:
+                return Piece(rf"\sum_{{{expr.over}}} {body}", MUL, kind="func")
+            return Piece(f"Σ{subscript(expr.over.replace(',', ''))} {body}", MUL, kind="func")
         if isinstance(expr, sp.Add):
             return self._print_add(expr)
         if isinstance(expr, sp.Mul):
@@ -131,12 +227,16 @@ class ExprPrinter:
         if isinstance(expr, sp.Float):
             return self._number(float(expr))
         if isinstance(expr, sp.NumberSymbol):
+            if self.mathml:
+                return Piece(f"<mi>{escape(sp.pretty(expr, use_unicode=True))}</mi>", ATOM)
             return Piece(sp.latex(expr) if self.latex else sp.pretty(expr, use_unicode=True), ATOM)
         if isinstance(expr, sp.Piecewise):
             return self._print_piecewise(expr)
         if isinstance(expr, sp.Abs):
-            inner = self._print(expr.args[0]).text
-            return Piece(rf"\left|{inner}\right|" if self.latex else f"|{inner}|", ATOM)
+            body = self._print(expr.args[0]).text
+            if self.mathml:
+                return Piece(mathml_fence(body, "|", "|"), ATOM)
+            return Piece(rf"\left|{body}\right|" if self.latex else f"|{body}|", ATOM)
         if isinstance(expr, sp.core.relational.Relational):
             return self._print_relational(expr)
         if isinstance(expr, sp.exp):
@@ -146,11 +246,17 @@ class ExprPrinter:
         if isinstance(expr, sp.Symbol):
             return self._print_symbol(expr)
         if expr is sp.true:
+            if self.mathml:
+                return Piece("<mtext>otherwise</mtext>", ATOM)
             return Piece(r"\text{otherwise}" if self.latex else "otherwise", ATOM)
+        if self.mathml:
+            return Piece(f"<mtext>{escape(sp.sstr(expr))}</mtext>", ATOM)
         return Piece(sp.latex(expr) if self.latex else sp.sstr(expr), ATOM)
 
     def _print_node(self, node: Node) -> Piece:
         glyph = node.glyph
+        if self.mathml:
+            return Piece(self._mathml_node(glyph), ATOM)
         if self.latex:
             text = glyph.base_latex
             if glyph.index:
@@ -167,15 +273,36 @@ class ExprPrinter:
                 text += superscript(f"({mark})")
         return Piece(text + glyph.suffix, ATOM)
 
+    def _mathml_node(self, glyph: Glyph) -> str:
+        base = f"<mi>{_MATHML_BASES.get(glyph.base, glyph.base_text)}</mi>"
+        if glyph.base.endswith("hat"):
+            base = f'<mover accent="true">{base}<mo>^</mo></mover>'
+        marks = "".join(f"({m})" for m in (glyph.layer, glyph.sample) if m)
+        index = mathml_tokens(glyph.index) if glyph.index else ""
+        if index and marks:
+            text = f"<msubsup>{base}<mrow>{index}</mrow><mrow>{mathml_tokens(marks)}</mrow></msubsup>"
+        elif index:
+            text = f"<msub>{base}<mrow>{index}</mrow></msub>"
+        elif marks:
+            text = f"<msup>{base}<mrow>{mathml_tokens(marks)}</mrow></msup>"
+        else:
+            text = base
+        return text + mathml_tokens(glyph.suffix)
+
     def _print_symbol(self, symbol: sp.Symbol) -> Piece:
         if self.latex:
             return Piece(sp.latex(symbol), ATOM)
         from sympy.printing.pretty.pretty_symbology import pretty_symbol
 
+        if self.mathml:
+            return Piece(f"<mi>{escape(pretty_symbol(symbol.name))}</mi>", ATOM)
         return Piece(pretty_symbol(symbol.name), ATOM)
 
     def _print_partial(self, partial: Partial) -> Piece:
         of, wrt = self._print(partial.of).text, self._print(partial.wrt).text
+        if self.mathml:
+            return Piece(f"<mfrac><mrow><mo>∂</mo>{of}</mrow><mrow><mo>∂</mo>{wrt}</mrow></mfrac>",
+                         ATOM, kind="partial")
         if self.latex:
             return Piece(rf"\frac{{\partial {of}}}{{\partial {wrt}}}", ATOM, kind="partial")
         return Piece(f"∂{of}/∂{wrt}", MUL, kind="partial")
@@ -184,6 +311,8 @@ class ExprPrinter:
         if isinstance(expr, Transpose):
             inner = self._print(expr.args[0])
             base = inner.text if inner.prec >= ATOM else self._paren(inner)
+            if self.mathml:
+                return Piece(f"<msup><mrow>{base}</mrow><mi>⊤</mi></msup>", POW)
             if self.latex:
                 return Piece(f"{{{base}}}^{{\\top}}", POW)
             return Piece(base + "ᵀ", POW)
@@ -193,16 +322,23 @@ class ExprPrinter:
             return Piece((" " if self.latex else "").join(texts), MUL, kind="group")
         if isinstance(expr, Hadamard):
             pieces = [self._print(f) for f in expr.args]
-            texts = [p.text if p.prec > MUL else self._paren(p) for p in pieces]
-            return Piece((r" \odot " if self.latex else " ⊙ ").join(texts), MUL, kind="group")
+            texts = [p.text if p.prec > MUL or p.kind in ("partial", "number") else self._paren(p) for p in pieces]
+            operator = {"text": " ⊙ ", "latex": r" \odot ", "mathml": "<mo>⊙</mo>"}[self.style]
+            return Piece(operator.join(texts), MUL, kind="group")
         if isinstance(expr, ColumnSum):
             inner = self._print(expr.args[0])
+            if self.mathml:
+                return Piece(f"<msup><mn>𝟏</mn><mi>⊤</mi></msup>{self._wrap(inner, ATOM)}", MUL, kind="group")
             if self.latex:
                 return Piece(rf"\mathbf{{1}}^{{\top}} {self._wrap(inner, ATOM)}", MUL, kind="group")
             return Piece(f"1ᵀ{self._wrap(inner, ATOM)}", MUL, kind="group")
         assert isinstance(expr, Elementwise)
         arg = self._print(expr.arg).text
         name = {"sigmoid": "σ", "identity": "id"}.get(expr.name, expr.name)
+        if self.mathml:
+            mark = "<mo>′</mo>" if expr.prime else ""
+            return Piece(f"<mi>{escape(name)}</mi>{mark}{mathml_fence(arg)}", FUNC,
+                         kind="func")
         if self.latex:
             head = r"\sigma" if name == "σ" else rf"\operatorname{{{name}}}"
             mark = "'" if expr.prime else ""
@@ -212,6 +348,8 @@ class ExprPrinter:
     def _print_state(self, state: State) -> Piece:
         kind, parameter = self._print(state.kind).text, self._print(state.parameter).text
         time = f"({state.time})" if state.time else ""
+        if self.mathml:
+            return Piece(f"<msub>{kind}<mrow>{parameter}</mrow></msub>{mathml_tokens(time)}", ATOM)
         if self.latex:
             return Piece(f"{kind}_{{{parameter}}}{time}", ATOM)
         return Piece(f"{kind}[{parameter}]{time}", ATOM)
@@ -222,8 +360,13 @@ class ExprPrinter:
             return self._number(float(p))
         if 10**6 % q == 0 and (p, q) not in ((1, 2), (1, 4), (3, 4)):
             text = format(Decimal(p) / Decimal(q), "f")
+            if self.mathml:
+                text = mathml_number(text)
             return Piece(text, NEG if p < 0 else ATOM, p < 0, "number")
         sign = "-" if p < 0 else ""
+        if self.mathml:
+            text = f"<mfrac><mn>{abs(p)}</mn><mn>{q}</mn></mfrac>"
+            return Piece((self.minus if p < 0 else "") + text, NEG if p < 0 else ATOM, p < 0, "number")
         if self.latex:
             return Piece(rf"{sign}\frac{{{abs(p)}}}{{{q}}}", NEG if p < 0 else ATOM, p < 0, "number")
         vulgar = _VULGAR.get((abs(p), q))
@@ -240,14 +383,16 @@ class ExprPrinter:
             text = piece.text if piece.prec > ADD or piece.neg else self._paren(piece)
             if i == 0:
                 parts.append(text)
-            elif piece.neg and text.startswith("-"):
-                parts.append(" - " + text[1:])
+            elif piece.neg and text.startswith(self.minus):
+                parts.append((self.minus if self.mathml else " - ") + text[len(self.minus):])
             else:
-                parts.append(" + " + text)
+                parts.append(("<mo>+</mo>" if self.mathml else " + ") + text)
         return Piece("".join(parts), ADD, pieces[0].neg, "group")
 
     def _print_exp(self, expr: sp.exp) -> Piece:
         arg = self._print(expr.args[0])
+        if self.mathml:
+            return Piece(f"<msup><mi>e</mi><mrow>{arg.text}</mrow></msup>", POW, kind="func")
         if self.latex:
             return Piece(f"e^{{{arg.text}}}", POW, kind="func")
         return Piece(f"exp({arg.text})", FUNC, kind="func")
@@ -255,6 +400,10 @@ class ExprPrinter:
     def _print_function(self, expr: sp.Basic) -> Piece:
         name = type(expr).__name__
         name = _TEXT_NAMES.get(name, name)
+        if self.mathml:
+            inside = "<mo>,</mo>".join(self._print(a).text for a in expr.args)
+            return Piece(f"<mi>{escape(name)}</mi><mo>&#x2061;</mo>{mathml_fence(inside)}",
+                         FUNC, kind="func")
         args = ", ".join(self._print(a).text for a in expr.args)
         if self.latex:
             head = f"\\{name}" if name in _LATEX_FUNCTIONS else rf"\operatorname{{{name}}}"
@@ -264,10 +413,16 @@ class ExprPrinter:
     def _print_relational(self, expr: sp.Basic) -> Piece:
         text_op, latex_op = _RELATIONS[expr.rel_op]
         lhs, rhs = self._print(expr.lhs).text, self._print(expr.rhs).text
+        if self.mathml:
+            return Piece(f"{lhs}<mo>{escape(text_op)}</mo>{rhs}", REL)
         return Piece(f"{lhs} {latex_op if self.latex else text_op} {rhs}", REL)
 
     def _print_piecewise(self, expr: sp.Piecewise) -> Piece:
         pieces = [(self._print(e).text, self._print(c).text, c is sp.true) for e, c in expr.args]
+        if self.mathml:
+            cells = "".join(f"<mtr><mtd>{e}</mtd><mtd>{c if other else '<mtext>if </mtext>' + c}</mtd></mtr>"
+                            for e, c, other in pieces)
+            return Piece(f'<mrow><mo>{{</mo><mtable class="cases">{cells}</mtable></mrow>', ATOM, kind="group")
         if self.latex:
             rows = [rf"{e} & {c}" if other else rf"{e} & \text{{if }} {c}" for e, c, other in pieces]
             return Piece(r"\begin{cases} " + r" \\ ".join(rows) + r" \end{cases}", ATOM, kind="group")
@@ -282,11 +437,15 @@ class ExprPrinter:
             return self._print_mul([expr])
         if exponent == sp.S.Half:
             inner = self._print(base)
+            if self.mathml:
+                return Piece(f"<msqrt>{inner.text}</msqrt>", ATOM)
             if self.latex:
                 return Piece(rf"\sqrt{{{inner.text}}}", ATOM)
             return Piece("√" + self._wrap(inner, ATOM), FUNC)
         base_piece = self._print(base)
         base_text = self._wrap(base_piece, POW + 1) if not base_piece.neg else self._paren(base_piece)
+        if self.mathml:
+            return Piece(f"<msup><mrow>{base_text}</mrow><mrow>{self._print(exponent).text}</mrow></msup>", POW)
         if self.latex:
             return Piece(f"{{{base_text}}}^{{{self._print(exponent).text}}}", POW)
         if exponent.is_Integer and exponent > 0:
@@ -316,13 +475,17 @@ class ExprPrinter:
         if negative:
             coefficient = -coefficient
         factors = ([coefficient] if coefficient != 1 else []) + numerator
-        top = self._join(factors) if factors else Piece("1", ATOM, kind="number")
+        one = "<mn>1</mn>" if self.mathml else "1"
+        top = self._join(factors) if factors else Piece(one, ATOM, kind="number")
         if top.neg and negative and len(factors) == 1:
             # -(-0.3415) is 0.3415.
-            top, negative = Piece(top.text[1:], ATOM, False, top.kind), False
+            top, negative = Piece(top.text[len(self.minus):], ATOM, False, top.kind), False
         if denominator:
             bottom = self._join(denominator)
-            if self.latex:
+            if self.mathml:
+                top = Piece(f"<mfrac><mrow>{top.text}</mrow><mrow>{bottom.text}</mrow></mfrac>", ATOM, False,
+                            "group")
+            elif self.latex:
                 top = Piece(rf"\frac{{{top.text}}}{{{bottom.text}}}", ATOM, False, "group")
             else:
                 numerator_text = top.text if top.prec >= MUL and not top.neg else self._paren(top)
@@ -333,7 +496,7 @@ class ExprPrinter:
                 top = Piece(f"{numerator_text}/{bottom_text}", MUL, False, "group")
         if negative:
             text = top.text if top.prec > ADD else self._paren(top)
-            return Piece("-" + text, NEG, True, top.kind)
+            return Piece(self.minus + text, NEG, True, top.kind)
         return top
 
     def _join(self, factors: list[sp.Basic]) -> Piece:
@@ -352,6 +515,13 @@ class ExprPrinter:
         return Piece(out, MUL, pieces[0].neg, "group")
 
     def _separator(self, left: Piece, right: Piece, numbers: bool) -> str:
+        if self.mathml:
+            if numbers or (left.kind == "number" and right.kind == "number"):
+                return "<mo>×</mo>"
+            if left.kind == "partial" and right.kind == "partial":
+                return "<mo>⋅</mo>"
+            # A thin space before and after a function, as LaTeX's \log gives.
+            return '<mspace width="0.1667em"/>' if "func" in (left.kind, right.kind) else ""
         if numbers:
             return r" \times " if self.latex else " × "
         if left.kind == "partial" and right.kind == "partial":
@@ -380,3 +550,8 @@ def to_text(expr: sp.Basic, values: Mapping[sp.Basic, float] | None = None, prec
 def to_latex(expr: sp.Basic, values: Mapping[sp.Basic, float] | None = None, precision: int = 4) -> str:
     """LaTeX form of ``expr``; with ``values``, nodes that have one are drawn as numbers."""
     return ExprPrinter(True, values, precision).doprint(expr)
+
+
+def to_mathml(expr: sp.Basic, values: Mapping[sp.Basic, float] | None = None, precision: int = 4) -> str:
+    """Presentation MathML of ``expr`` (the inside of a ``<math>`` element)."""
+    return ExprPrinter(False, values, precision, style="mathml").doprint(expr)

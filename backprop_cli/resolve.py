@@ -28,7 +28,7 @@ class NetworkOptions:
     """The network and data options every command shares (all optional).
 
     Args:
-        network: a spec file (.toml, .json) or a torch state_dict (.pt).
+        network: a spec file (.toml, .json) or a torch state_dict (.pt), or a Network itself.
         layers: widths, inputs first, for a randomly initialised network.
         activation: one name or formula for every layer, or one per layer.
         loss: the loss name.
@@ -42,7 +42,7 @@ class NetworkOptions:
         targets: how many trailing columns of a data file are targets.
     """
 
-    network: str | None = None
+    network: str | Network | None = None
     layers: Sequence[int] | None = None
     activation: Sequence[str] | None = None
     loss: str | None = None
@@ -71,7 +71,9 @@ def resolve(options: NetworkOptions) -> tuple[Network, tuple[Vector, ...], tuple
     activations = list(options.activation or [])
     if options.network is not None and options.layers:
         raise SpecError("layers: give either --network FILE or --layers, not both")
-    if options.network is not None:
+    if isinstance(options.network, Network):
+        network = options.network
+    elif options.network is not None:
         from backprop_cli.io import load_spec
 
         spec = load_spec(options.network)

@@ -11,7 +11,7 @@ LOSSES = ["bce", "mse", "sse", "half_sse", "cross_entropy"]
 
 
 @st.composite
-def networks(draw, max_samples=1, max_depth=4, max_width=6, bound=2.0, input_bound=3.0,
+def networks(draw, max_samples=1, min_samples=1, max_depth=4, max_width=6, bound=2.0, input_bound=3.0,
              activations=tuple(ELEMENTWISE)):
     """(network, xs, ys): any depth and width up to the limits, every loss, frozen biases, no biases."""
     weights = st.floats(-bound, bound, allow_nan=False, allow_subnormal=False)
@@ -36,7 +36,7 @@ def networks(draw, max_samples=1, max_depth=4, max_width=6, bound=2.0, input_bou
         layers.append(Layer(weight, bias, activation, freeze))
     lr = draw(st.sampled_from([1.0, 0.5, 0.1, 0.01]))
     network = Network(tuple(layers), loss=loss, lr=lr)
-    samples = draw(st.integers(1, max_samples))
+    samples = draw(st.integers(min_samples, max_samples))
     xs = tuple(tuple(draw(inputs) for _ in range(widths[0])) for _ in range(samples))
     targets = st.floats(0, 1) if loss in ("bce", "cross_entropy") else inputs
     ys = tuple(tuple(draw(targets) for _ in range(widths[-1])) for _ in range(samples))

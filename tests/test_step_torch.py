@@ -12,7 +12,7 @@ from backprop_cli.derivation import Options
 from backprop_cli.derive import build_derivation
 from backprop_cli.errors import BackpropError
 from backprop_cli.model import SEED, SEED_X, SEED_Y, Layer, Network
-from tests.reference import assert_close, conditioned_tolerance, torch_step
+from tests.reference import assert_close, assert_step_close, torch_step
 from tests.strategies import networks
 
 torch = pytest.importorskip("torch")
@@ -28,8 +28,7 @@ def test_seed_json_equals_torch():
 def test_random_networks_equal_torch(case):
     network, xs, ys = case
     ours = build_derivation(network, xs, ys, Options(form="scalar")).to_dict()
-    reference = torch_step(network, xs, ys)
-    assert_close(ours, reference, conditioned_tolerance(network, reference))
+    assert_step_close(ours, torch_step(network, xs, ys))
 
 
 @pytest.mark.parametrize("rounding", ["exact"])
@@ -90,13 +89,13 @@ def test_saturated_softmax_equals_torch(loss, z):
 
 @pytest.mark.parametrize("z", [1000.0, 10.0])
 def test_saturated_softmax_with_bce_equals_torch_to_its_conditioning(z):
-    # bce on a softmax output near 0 or 1 is ill-conditioned (see conditioned_tolerance); at
-    # z = 1000 the outputs are exactly 0 and 1 and both sides clamp the same way.
+    # bce on a softmax output near 0 or 1 is ill-conditioned (see bce_slack); at z = 1000 the
+    # outputs are exactly 0 and 1 and both sides clamp the same way.
     network = Network((Layer(((z,), (-z,), (0.0,)), (0.0, 0.0, 0.0), "softmax"),), loss="bce")
     for y in ((0.0, 1.0, 0.0), (1.0, 0.0, 0.0)):
         ours = build_derivation(network, ((1.0,),), (y,)).to_dict()
         reference = torch_step(network, ((1.0,),), (y,))
-        assert_close(ours, reference, conditioned_tolerance(network, reference))
+        assert_step_close(ours, reference)
 
 
 @pytest.mark.parametrize("loss", ["mse", "half_sse", "bce"])

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-LANGUAGES = ("en",)
+LANGUAGES = ("en", "ko")
 
 
 @cache
@@ -23,6 +23,19 @@ def messages(lang: str) -> dict[str, str]:
     module = importlib.import_module(f"backprop_cli.locales.{lang}")
     table: dict[str, str] = module.MESSAGES
     return table
+
+
+def check_language(lang: str) -> None:
+    """Raises BackpropError, naming the languages there are, when ``lang`` is not one of them."""
+    messages(lang)
+
+
+def latex_packages(lang: str) -> tuple[str, ...]:
+    """The LaTeX packages a language's letters need (``kotex`` for Korean): its file's ``LATEX_PACKAGES``."""
+    messages(lang)
+    packages: tuple[str, ...] = tuple(getattr(importlib.import_module(f"backprop_cli.locales.{lang}"),
+                                              "LATEX_PACKAGES", ()))
+    return packages
 
 
 @dataclass(frozen=True)

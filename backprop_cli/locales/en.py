@@ -63,6 +63,45 @@ MESSAGES.update({
     "group.update_layer": "Layer {layer}",
 })
 MESSAGES.update({
+    "intro.forward.matrix": (
+        "The whole batch at once: row n of every matrix is sample n ({samples} samples). Each"
+        " layer multiplies its inputs by the transposed weights, adds the bias row, then applies"
+        " its activation element by element."
+    ),
+    "intro.backward.matrix": (
+        "The chain rule in matrices, from the output back: δ⁽ˡ⁾ = ∂𝓛/∂Z⁽ˡ⁾, then"
+        " ∂𝓛/∂W⁽ˡ⁾ = δ⁽ˡ⁾ᵀA⁽ˡ⁻¹⁾ (summed over the samples by the product), ∂𝓛/∂b⁽ˡ⁾ = 1ᵀδ⁽ˡ⁾"
+        " (column sums) and δ⁽ˡ⁻¹⁾ = (δ⁽ˡ⁾W⁽ˡ⁾) ⊙ f′(Z⁽ˡ⁻¹⁾)."
+    ),
+    "matrix.broadcast": "{bias} is one row, added to each of the {samples} rows (broadcast)",
+    "matrix.elementwise": "element by element",
+    "matrix.softmax": "softmax row by row: each row of Z is one sample's logits",
+    "matrix.column_sums": "the column sums of δ add up the {samples} samples' contributions",
+    "matrix.delta_softmax_ce": (
+        "softmax and cross-entropy differentiated together: ∂𝓛/∂Z = (Ŷ − Y)/{n}, because"
+        " every row of Y sums to 1"
+    ),
+    "matrix.delta_softmax_ce_general": (
+        "softmax and cross-entropy differentiated together: each row of Ŷ is scaled by the sum"
+        " of that row of Y, then Y is subtracted and the result divided by {n}"
+    ),
+    "matrix.delta_softmax": "softmax's Jacobian diag(ŷ) − ŷŷᵀ, applied row by row",
+    "matrix.delta_sigmoid_bce": (
+        "with a sigmoid output and bce the factors Ŷ(1 − Ŷ) cancel: δ = {simplified}"
+    ),
+    "section.graph": "Computation graph",
+    "title.graph": "Computation graph: the loss and everything it depends on",
+    "intro.graph": (
+        "Every node with its value and, where the step computes it, the gradient of the loss with"
+        " respect to it; arrows run from each input to what it feeds."
+    ),
+    "intro.graph.batch": (
+        "Every node with its values, one for each of the {count} samples, and the parameters with"
+        " the batch gradient ∂𝓛/∂θ; arrows run from each input to what it feeds."
+    ),
+    "graph.seen": "expanded above",
+})
+MESSAGES.update({
     "title.verify": "Gradient check: the derivation against independent references",
     "verify.loss": "Loss",
     "table.derivation": "∂𝓛/∂θ",

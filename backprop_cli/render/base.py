@@ -1,12 +1,58 @@
-"""What the page printers share: settings, dispatch over the derivation's parts, equation parts."""
+"""What the page printers share: settings, dispatch over the derivation's parts, equation parts,
+the outline of a document page (Markdown, LaTeX, HTML) and how a large matrix is elided."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from backprop_cli.derivation import Derivation, Step
+import sympy as sp
+
+from backprop_cli.derivation import Derivation, Group, Matrix, MatrixStep, ParameterRow, Section, Step
 from backprop_cli.locales import Message
-from backprop_cli.printing import ExprPrinter, format_number
+from backprop_cli.printing import ATOM, MATRIX_LIMIT, ExprPrinter, Piece, elide, format_number, mathml_number
+
+INLINE_COLUMNS = 12
+"""A matrix line writes its operands out inside the line when they have at most this many printed
+columns together; wider ones are written out on lines of their own, one operand a line."""
+
+
+def operands_inline(operands: tuple[tuple[Any, Matrix], ...]) -> bool:
+    """Whether a matrix step's operands fit written out inside its line (``INLINE_COLUMNS``)."""
+    return sum(len(elide(matrix.shape[1])) for _, matrix in operands) <= INLINE_COLUMNS
+
+
+def elided_cells(matrix: Matrix, cell: Callable[[float], str], dots: tuple[str, str, str],
+                 limit: int = MATRIX_LIMIT) -> list[list[str]]:
+    """The cells of ``matrix`` to print, each number drawn by ``cell``, the elided middle drawn with
+    ``dots``: (the row's ⋯, the column's ⋮, the corner's ⋱).
+    """
+    horizontal, vertical, diagonal = dots
+    rows, columns = elide(matrix.shape[0], limit), elide(matrix.shape[1], limit)
+    out = []
+    for i in rows:
+        if i is None:
+            out.append([diagonal if j is None else vertical for j in columns])
+        else:
+            out.append([horizontal if j is None else cell(matrix.rows[i][j]) for j in columns])
+    return out
+
+
+class MatrixSubstitution(ExprPrinter):
+    """An expression printer that draws the given subexpressions as given text: a matrix-form line
+    printed again with every operand written out as its matrix.
+    """
+
+    def __init__(self, matrices: Mapping[sp.Basic, str], values: Mapping[sp.Basic, float] | None,
+                 precision: int, style: str) -> None:
+        super().__init__(values=values, precision=precision, style=style)
+        self.matrices = matrices
+
+    def _print(self, expr: sp.Basic) -> Piece:
+        text = self.matrices.get(expr)
+        if text is not None:
+            return Piece(text, ATOM, kind="group")
+        return super()._print(expr)
 
 
 class PagePrinter:
@@ -55,17 +101,28 @@ class PagePrinter:
     def words(self, message: Message | None) -> str:
         return "" if message is None else message.text(self.lang)
 
+    def words_key(self, key: str, **params: Any) -> str:
+        return Message(key, params).text(self.lang)
+
     def number(self, value: float, latex: bool = False) -> str:
         return format_number(value, self.precision, latex)
 
-    def equation_parts(self, step: Step, latex: bool) -> list[str]:
-        """The sides of ``lead = target = forms… = numbers = value``, printed, repeats dropped."""
+    def equation_parts(self, step: Step, latex: bool = False, style: str | None = None) -> list[str]:
+        """The sides of ``lead = target = forms… = numbers = value``, printed, repeats dropped.
+
+        Args:
+            step: the line.
+            latex: LaTeX instead of plain text.
+            style: ``text``, ``latex`` or ``mathml``; overrides ``latex`` when given.
+        """
         assert self.derivation is not None
-        symbols = ExprPrinter(latex, None, self.precision)
+        symbols = ExprPrinter(latex, None, self.precision, style=style)
         parts = [symbols.doprint(e) for e in (*step.lead, step.target, *step.forms)]
-        value = self.number(step.value, latex)
+        value = self.number(step.value, symbols.latex)
+        if symbols.mathml:
+            value = mathml_number(value)
         if step.substitute and step.forms:
-            numbers = ExprPrinter(latex, self.derivation.values, self.precision).doprint(step.forms[-1])
+            numbers = ExprPrinter(latex, self.derivation.values, self.precision, style=style).doprint(step.forms[-1])
             parts.append(numbers)
         parts.append(value)
         out: list[str] = []
@@ -97,3 +154,148 @@ class PagePrinter:
 
 def _vector(values: tuple[float, ...], printer: PagePrinter) -> str:
     return "(" + ", ".join(printer.number(v) for v in values) + ")"
+
+
+class DocumentPrinter(PagePrinter):
+    """The outline of the page as a document, shared by Markdown, LaTeX and HTML.
+
+    The outline (title, facts, numbered sections, groups, steps, the summary table and the loss
+    before and after) is drawn here once; a subclass draws the parts: each hook returns the lines
+    of its part, and ``document`` joins them.
+    """
+
+    def _print_Derivation(self, derivation: Derivation) -> str:
+        facts = self.summary_words()
+        lines = self.title(self.words_key("title.step"))
+        lines += self.facts([(self.words_key("network"), facts["network"]),
+                             (self.words_key("sample"), facts["sample"]), (None, facts["rounding"])])
+        for number, section in enumerate(derivation.sections, start=1):
+            lines += self._print_section(number, section)
+        lines += self.summary(derivation, len(derivation.sections) + 1)
+        lines += self.appendix(derivation, len(derivation.sections) + 2)
+        return self.document(lines)
+
+    def _print_section(self, number: int, section: Section) -> list[str]:
+        lines = self.heading(2, f"{number}. {self.words_key('section.' + section.key)}")
+        if section.intro is not None:
+            lines += self.intro(self.words(section.intro))
+        for group in section.groups:
+            lines += self._print(group)
+        return self.section_block(lines)
+
+    def _print_Group(self, group: Group) -> list[str]:
+        lines: list[str] = []
+        if group.title is not None:
+            lines += self.heading(3, self.words(group.title))
+        if group.intro is not None:
+            lines += self.paragraph(self.words(group.intro))
+        for step in group.steps:
+            lines += self._print(step)
+        return lines
+
+    def summary(self, derivation: Derivation, number: int) -> list[str]:
+        lines = self.heading(2, f"{number}. {self.words_key('section.summary')}")
+        header = [self.words_key(k) for k in ("table.parameter", "table.before", "table.gradient", "table.after")]
+        if derivation.parameters:
+            lines += self.table(header, [self.summary_row(row) for row in derivation.parameters])
+        if any(row.frozen for row in derivation.parameters):
+            lines += self.footnote(self.words_key("note.frozen"))
+        lines += self.paragraph(self.words_key("loss.before_after", before=self.number(derivation.loss),
+                                               after=self.number(derivation.loss_after)) + ".")
+        return self.section_block(lines)
+
+    def summary_row(self, row: ParameterRow) -> list[str]:
+        """The cells of a summary row: the symbol (inline math) and three numbers."""
+        return [self.inline_math(row.symbol), self.cell_number(row.before), self.cell_number(row.gradient),
+                self.cell_number(row.after) + (self.frozen_mark() if row.frozen else "")]
+
+    # --- the parts a format draws ---------------------------------------------------------------
+
+    def document(self, lines: list[str]) -> str:
+        raise NotImplementedError
+
+    def title(self, text: str) -> list[str]:
+        raise NotImplementedError
+
+    def facts(self, items: list[tuple[str | None, str]]) -> list[str]:
+        """The header facts: (label, text) pairs; a fact without a label is a remark."""
+        raise NotImplementedError
+
+    def heading(self, level: int, text: str) -> list[str]:
+        raise NotImplementedError
+
+    def paragraph(self, text: str) -> list[str]:
+        raise NotImplementedError
+
+    def intro(self, text: str) -> list[str]:
+        """A section's introduction."""
+        return self.paragraph(text)
+
+    def note(self, text: str) -> list[str]:
+        """A remark under a step."""
+        raise NotImplementedError
+
+    def footnote(self, text: str) -> list[str]:
+        """The remark the frozen mark points to."""
+        raise NotImplementedError
+
+    def table(self, header: list[str], rows: list[list[str]]) -> list[str]:
+        """A table: the first column text, the others numbers (right-aligned)."""
+        raise NotImplementedError
+
+    def inline_math(self, expr: Any) -> str:
+        raise NotImplementedError
+
+    def cell_number(self, value: float) -> str:
+        raise NotImplementedError
+
+    def frozen_mark(self) -> str:
+        raise NotImplementedError
+
+    def section_block(self, lines: list[str]) -> list[str]:
+        """A whole section's lines (HTML wraps them in ``<section>``)."""
+        return lines
+
+    def appendix(self, derivation: Derivation, number: int) -> list[str]:
+        """What a format adds after the summary (Markdown: the computation graph)."""
+        return []
+
+    def matrix(self, matrix: Matrix) -> str:
+        """A matrix drawn in this format's math, with its shape (LaTeX's ``bmatrix`` by default)."""
+        from backprop_cli.render.matrix_latex import bmatrix
+
+        return bmatrix(self, matrix)
+
+    math_style = "latex"
+    """The expression printer's style for this format's math."""
+
+    def matrix_step_rows(self, step: MatrixStep) -> list[tuple[str, list[str]]]:
+        """The lines of a matrix step, each a left side and its ``= …`` parts.
+
+        ``target = forms… = operands substituted = value`` on one line when the operands fit in it
+        (``operands_inline``); else ``target = forms…``, a line ``operand = matrix`` for each
+        operand, and ``target = value``. A 1 × 1 value (the loss) is a number.
+        """
+        symbols = ExprPrinter(precision=self.precision, style=self.math_style)
+        target = symbols.doprint(step.target)
+        lead = [symbols.doprint(e) for e in step.lead]
+        forms = [symbols.doprint(e) for e in step.forms]
+        if step.value.shape == (1, 1):
+            value = symbols.doprint(sp.Float(step.value.rows[0][0]))
+        else:
+            value = self.matrix(step.value)
+        head = (lead + [target])[0]
+        names = (lead + [target])[1:]
+        if not step.operands or step.numbers is None:
+            return [(head, [*names, *forms, value])]
+        if operands_inline(step.operands):
+            matrices = {symbol: self.matrix(matrix) for symbol, matrix in step.operands}
+            values = self.derivation.values if self.derivation is not None else None
+            numbers = MatrixSubstitution(matrices, values, self.precision, self.math_style).doprint(step.numbers)
+            return [(head, [*names, *forms, numbers, value])]
+        rows = [(head, [*names, *forms])]
+        rows += [(symbols.doprint(symbol), [self.matrix(matrix)]) for symbol, matrix in step.operands]
+        return rows + [(target, [value])]
+
+    def step_note(self, step: Step | Any) -> list[str]:
+        return [] if step.note is None else self.note(self.words(step.note))

@@ -4,74 +4,67 @@ from __future__ import annotations
 
 from typing import Any
 
-from backprop_cli.derivation import Derivation, Group, MatrixStep, Section, Step
-from backprop_cli.locales import Message
+from backprop_cli.derivation import Derivation, MatrixStep, Step
 from backprop_cli.printing import to_latex
-from backprop_cli.render.base import PagePrinter
+from backprop_cli.render.base import DocumentPrinter
 
 
-class MarkdownPrinter(PagePrinter):
+class MarkdownPrinter(DocumentPrinter):
     """Prints a derivation as a Markdown document."""
 
-    def words_key(self, key: str, **params: Any) -> str:
-        return Message(key, params).text(self.lang)
-
-    def _print_Derivation(self, derivation: Derivation) -> str:
-        facts = self.summary_words()
-        lines = [
-            f"# {self.words_key('title.step')}",
-            "",
-            f"- **{self.words_key('network')}:** {facts['network']}",
-            f"- **{self.words_key('sample')}:** {facts['sample']}",
-            f"- {facts['rounding']}",
-            "",
-        ]
-        for number, section in enumerate(derivation.sections, start=1):
-            lines += self.section(number, section)
-        lines += self.summary(derivation, len(derivation.sections) + 1)
+    def document(self, lines: list[str]) -> str:
         return "\n".join(lines).rstrip("\n") + "\n"
 
-    def section(self, number: int, section: Section) -> list[str]:
-        lines = [f"## {number}. {self.words_key('section.' + section.key)}", ""]
-        if section.intro is not None:
-            lines += [self.words(section.intro), ""]
-        for group in section.groups:
-            lines += self._print(group)
-        return lines
+    def title(self, text: str) -> list[str]:
+        return [f"# {text}", ""]
 
-    def _print_Group(self, group: Group) -> list[str]:
-        lines: list[str] = []
-        if group.title is not None:
-            lines += [f"### {self.words(group.title)}", ""]
-        for step in group.steps:
-            lines += self._print(step)
-        return lines
+    def facts(self, items: list[tuple[str | None, str]]) -> list[str]:
+        return [f"- **{label}:** {text}" if label else f"- {text}" for label, text in items] + [""]
+
+    def heading(self, level: int, text: str) -> list[str]:
+        return [f"{'#' * level} {text}", ""]
+
+    def paragraph(self, text: str) -> list[str]:
+        return [text, ""]
+
+    def note(self, text: str) -> list[str]:
+        return [f"*{text}*", ""]
+
+    def footnote(self, text: str) -> list[str]:
+        return [f"\\* {text}", ""]
+
+    def table(self, header: list[str], rows: list[list[str]]) -> list[str]:
+        lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        return lines + [""]
+
+    def inline_math(self, expr: Any) -> str:
+        return f"${to_latex(expr)}$"
+
+    def cell_number(self, value: float) -> str:
+        return self.number(value)
+
+    def frozen_mark(self) -> str:
+        return " \\*"
+
+    def appendix(self, derivation: Derivation, number: int) -> list[str]:
+        """The computation graph, a Mermaid flowchart (GitHub and many blogs draw it)."""
+        from backprop_cli.graph import build_graph
+        from backprop_cli.render.graph import mermaid
+
+        graph = build_graph(derivation)
+        intro = (self.words_key("intro.graph") if graph.samples == 1
+                 else self.words_key("intro.graph.batch", count=graph.samples))
+        lines = self.heading(2, f"{number}. {self.words_key('section.graph')}") + self.paragraph(intro)
+        return lines + ["```mermaid", *mermaid(graph, self.precision).splitlines(), "```", ""]
 
     def _print_Step(self, step: Step) -> list[str]:
-        lines = ["$$", " = ".join(self.equation_parts(step, latex=True)), "$$", ""]
-        if step.note is not None:
-            lines += [f"*{self.words(step.note)}*", ""]
-        return lines
+        return ["$$", " = ".join(self.equation_parts(step, latex=True)), "$$", ""] + self.step_note(step)
 
     def _print_MatrixStep(self, step: MatrixStep) -> list[str]:
         from backprop_cli.render.matrix_latex import matrix_step_lines
 
         return matrix_step_lines(self, step, markdown=True)
-
-    def summary(self, derivation: Derivation, number: int) -> list[str]:
-        header = [self.words_key(k) for k in ("table.parameter", "table.before", "table.gradient", "table.after")]
-        lines = [f"## {number}. {self.words_key('section.summary')}", "",
-                 "| " + " | ".join(header) + " |", "|---|---:|---:|---:|"]
-        for row in derivation.parameters:
-            after = self.number(row.after) + (" \\*" if row.frozen else "")
-            lines.append(f"| ${to_latex(row.symbol)}$ | {self.number(row.before)} | "
-                         f"{self.number(row.gradient)} | {after} |")
-        lines.append("")
-        if any(row.frozen for row in derivation.parameters):
-            lines += [f"\\* {self.words_key('note.frozen')}", ""]
-        lines.append(self.words_key("loss.before_after", before=self.number(derivation.loss),
-                                    after=self.number(derivation.loss_after)) + ".")
-        return lines
 
 
 def render(obj: Any, **settings: Any) -> str:

@@ -25,8 +25,26 @@ STYLES = {"target": "bold", "form": "", "numbers": "cyan", "value": "bold green"
           "note": "italic dim", "intro": "italic", "title": "bold"}
 
 
+def split_terms(text: str) -> list[str]:
+    """Cut a long side before its top-level ``+`` and ``-`` (outside any brackets)."""
+    pieces, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif depth == 0 and i > start and text[i - 1 : i + 2] in (" + ", " - "):
+            pieces.append(text[start : i - 1])
+            start = i
+    pieces.append(text[start:])
+    return pieces
+
+
 class Equation:
-    """``a = b = c`` that breaks before an ``=`` when it does not fit, continuation lines aligned."""
+    """``a = b = c`` that breaks before an ``=`` when it does not fit, continuation lines aligned.
+
+    A side that is wider than the page on its own is cut before its top-level + and - signs.
+    """
 
     def __init__(self, parts: list[tuple[str, str]], indent: int = 2) -> None:
         self.parts = parts
@@ -36,22 +54,29 @@ class Equation:
         width = max(20, options.max_width - self.indent)
         head_text, head_style = self.parts[0]
         hang = cell_len(head_text) + 1
-        line = Text(" " * self.indent)
+        line = Text(" " * self.indent, no_wrap=True)
         line.append(head_text, style=head_style)
         used = cell_len(head_text)
         for text, style in self.parts[1:]:
             piece = cell_len(text) + 3
             if used + piece > width and used > hang:
                 yield line
-                line = Text(" " * (self.indent + hang))
+                line = Text(" " * (self.indent + hang), no_wrap=True)
                 used = hang
                 line.append("= ", style=STYLES["eq"])
                 used += 2
             else:
                 line.append(" = ", style=STYLES["eq"])
                 used += 3
-            line.append(text, style=style)
-            used += cell_len(text)
+            chunks = split_terms(text) if used + cell_len(text) > width else [text]
+            for index, chunk in enumerate(chunks):
+                if index and used + cell_len(chunk) > width:
+                    yield line
+                    line = Text(" " * (self.indent + hang + 2), no_wrap=False)
+                    used = hang + 2
+                    chunk = chunk.lstrip()
+                line.append(chunk, style=style)
+                used += cell_len(chunk)
         yield line
 
 
@@ -75,11 +100,6 @@ class TerminalPrinter(PagePrinter):
         grid.add_row("", Text(facts["rounding"], style="dim"))
         return Panel(grid, title=Text(self.words_key("title.step"), style="bold"), box=box.ROUNDED,
                      border_style="magenta", padding=(0, 1))
-
-    def words_key(self, key: str) -> str:
-        from backprop_cli.locales import Message
-
-        return Message(key).text(self.lang)
 
     def section_panel(self, number: int, section: Section) -> RenderableType:
         body: list[RenderableType] = []
@@ -125,6 +145,7 @@ class TerminalPrinter(PagePrinter):
         return matrix_step(self, step)
 
     def summary_panel(self, derivation: Derivation, number: int) -> RenderableType:
+        body: list[RenderableType] = []
         table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False)
         table.add_column(self.words_key("table.parameter"), style="bold")
         for key in ("table.before", "table.gradient", "table.after"):
@@ -142,7 +163,9 @@ class TerminalPrinter(PagePrinter):
         loss.append(self.number(derivation.loss_after), style="bold green")
         change = derivation.loss_after - derivation.loss
         loss.append(f"   ({'+' if change >= 0 else ''}{self.number(change)})", style="dim")
-        body: list[RenderableType] = [table, Text(""), loss]
+        if derivation.parameters:
+            body += [table, Text("")]
+        body.append(loss)
         if any(row.frozen for row in derivation.parameters):
             body.append(Text("* " + self.words_key("note.frozen"), style=STYLES["note"]))
         title = Text(f"{number}. {self.words_key('section.summary')}", style="bold")
@@ -164,6 +187,6 @@ def render(obj: Any, width: int = 100, **settings: Any) -> str:
     """The terminal page as plain text (no colour), ``width`` columns wide."""
     buffer = io.StringIO()
     console = Console(width=width, file=buffer, color_system=None, force_terminal=False,
-                      legacy_windows=False)
+                      legacy_windows=False, emoji=False, highlight=False)
     console.print(renderable(obj, **settings))
     return buffer.getvalue()

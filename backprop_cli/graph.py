@@ -1,0 +1,139 @@
+"""The computation graph of a worked step: every input, weight, bias, weighted sum, activation and
+the loss, with its value and the gradient of the loss with respect to it.
+
+Built from a :class:`~backprop_cli.derivation.Derivation` (its layers' numbers and the values its
+lines computed); the printers in ``render/graph.py`` draw it as Mermaid, DOT or a terminal tree.
+Symbols follow the page: weights and biases numbered through the network row by row (W₁…W₆,
+b₁…b₃ for the seed), units numbered through the network (z₁…z₃), the output written ŷ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import sympy as sp
+
+from backprop_cli.derivation import Derivation
+from backprop_cli.notation import LOSS, Node, Partial
+
+PARAMETER_NODES = 64
+"""Networks with more parameters than this are drawn without a node per weight and bias."""
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    """A quantity of the step.
+
+    Args:
+        key: a short ASCII identifier (``x1``, ``W5``, ``z3``, ``a3``, ``loss``).
+        symbol: the symbol the page writes it with.
+        kind: ``input``, ``target``, ``weight``, ``bias``, ``sum``, ``activation`` or ``loss``.
+        values: its value, one per sample for inputs, targets and units.
+        gradient: ∂𝓛 with respect to it, where the derivation computed one.
+        layer: the layer it belongs to (1 for the first), 0 for inputs and targets.
+    """
+
+    key: str
+    symbol: sp.Basic
+    kind: str
+    values: tuple[float, ...]
+    gradient: float | None = None
+    layer: int = 0
+
+
+@dataclass(frozen=True)
+class Graph:
+    """Nodes in order from the inputs to the loss, and edges from each input to what it feeds."""
+
+    nodes: tuple[GraphNode, ...]
+    edges: tuple[tuple[str, str], ...]
+    samples: int = 1
+
+    def node(self, key: str) -> GraphNode:
+        for node in self.nodes:
+            if node.key == key:
+                return node
+        raise KeyError(key)
+
+    def inputs(self, key: str) -> Iterator[GraphNode]:
+        """The nodes with an edge into ``key``, in order."""
+        for source, target in self.edges:
+            if target == key:
+                yield self.node(source)
+
+
+def _activation_glyph(name: str) -> str:
+    from backprop_cli import functions
+
+    return functions.activation(name).glyph
+
+
+def build_graph(derivation: Derivation, parameters: bool | None = None) -> Graph:
+    """The computation graph of ``derivation``.
+
+    Args:
+        derivation: a worked step.
+        parameters: whether weights and biases are nodes of their own; by default, when the network
+            has at most ``PARAMETER_NODES`` of them.
+    """
+    network = derivation.network
+    if parameters is None:
+        parameters = network.parameter_count <= PARAMETER_NODES
+    samples = len(derivation.xs)
+    single = samples == 1
+
+    def gradient(symbol: sp.Basic) -> float | None:
+        return derivation.values.get(Partial(LOSS, symbol)) if single else None
+
+    nodes: list[GraphNode] = []
+    edges: list[tuple[str, str]] = []
+    previous = []
+    for k in range(network.inputs):
+        symbol = Node("x", k + 1 if network.inputs > 1 else None)
+        nodes.append(GraphNode(f"x{k + 1}", symbol, "input", tuple(x[k] for x in derivation.xs)))
+        previous.append(f"x{k + 1}")
+    w = b = u = 0
+    last = len(network.layers) - 1
+    for index, (layer, numbers) in enumerate(zip(network.layers, derivation.layers, strict=True)):
+        glyph = _activation_glyph(layer.activation)
+        current = []
+        for j in range(layer.units):
+            u += 1
+            z_key = f"z{u}"
+            for k in range(layer.inputs):
+                w += 1
+                if parameters:
+                    symbol = Node("W", w)
+                    nodes.append(GraphNode(f"W{w}", symbol, "weight", (layer.weight[j][k],),
+                                           numbers.grad_weight[j][k], index + 1))
+                    edges.append((f"W{w}", z_key))
+                edges.append((previous[k], z_key))
+            if layer.bias is not None:
+                b += 1
+                if parameters:
+                    assert numbers.grad_bias is not None
+                    nodes.append(GraphNode(f"b{b}", Node("b", b), "bias", (layer.bias[j],),
+                                           numbers.grad_bias[j], index + 1))
+                    edges.append((f"b{b}", z_key))
+            z = Node("z", u)
+            nodes.append(GraphNode(z_key, z, "sum", tuple(row[j] for row in numbers.z), gradient(z), index + 1))
+            if index == last:
+                a: Node = Node("yhat", j + 1 if network.outputs > 1 else None)
+            else:
+                a = Node(glyph, u)
+            nodes.append(GraphNode(f"a{u}", a, "activation", tuple(row[j] for row in numbers.a), gradient(a),
+                                   index + 1))
+            # softmax: every output depends on every weighted sum of its layer.
+            sources = [f"z{u - j + i}" for i in range(layer.units)] if layer.activation == "softmax" else [z_key]
+            current.append((f"a{u}", sources))
+        for a_key, sources in current:
+            edges.extend((source, a_key) for source in sources)
+        previous = [a_key for a_key, _ in current]
+    for k in range(network.outputs):
+        symbol = Node("y", k + 1 if network.outputs > 1 else None)
+        nodes.append(GraphNode(f"y{k + 1}", symbol, "target", tuple(y[k] for y in derivation.ys)))
+    nodes.append(GraphNode("loss", LOSS, "loss", (derivation.loss,)))
+    edges.extend((key, "loss") for key in previous)
+    edges.extend((f"y{k + 1}", "loss") for k in range(network.outputs))
+    return Graph(tuple(nodes), tuple(edges), samples)

@@ -1,0 +1,129 @@
+"""한국어 (Korean), in the terms of the seed page: 순전파, 가중합, 활성화 함수, 오차 계산, 역전파,
+연쇄법칙, 학습률, 갱신."""
+
+# pdflatex sets Hangul with ko.TeX (Debian: texlive-lang-korean).
+LATEX_PACKAGES = ("kotex",)
+
+MESSAGES = {
+    "title.step": "역전파 풀이: 한 번의 학습 단계",
+    "title.train": "학습 보고서",
+    "network": "신경망",
+    "network.summary": "{widths}, {activations}; 손실 함수 {loss}; 학습률 α = {lr}",
+    "sample": "샘플",
+    "samples": "샘플 {count}개",
+    "section.forward": "순전파",
+    "section.loss": "오차 계산",
+    "section.backward": "역전파",
+    "section.batch": "배치 기울기",
+    "section.update": "가중치와 편향 갱신",
+    "section.summary": "요약",
+    "intro.forward": (
+        "가중합 z는 입력값과 가중치의 곱을 모두 더한 값에 편향을 더한 값이고, 각 유닛은 가중합에"
+        " 활성화 함수를 적용합니다."
+    ),
+    "intro.loss": "손실 함수로 예측값 ŷ와 실젯값 y의 오차를 계산합니다.",
+    "intro.backward": (
+        "출력층부터 거꾸로 연쇄법칙을 적용합니다. 모든 유닛의 δ = ∂𝓛/∂z를 구하고,"
+        " ∂𝓛/∂W = δ × (그 가중치가 곱해지는 입력값), ∂𝓛/∂b = δ입니다. 은닉 유닛의 ∂𝓛/∂a는"
+        " 다음 계층을 지나는 모든 경로의 합이며, 이미 구한 δ를 다시 사용합니다."
+    ),
+    "intro.batch": "샘플마다 기울기를 구한 뒤, 갱신에 쓰는 배치 기울기를 계산합니다.",
+    "intro.update": "경사 하강법으로 갱신합니다: θ(t+1) = θ(t) − α ∂𝓛/∂θ(t), 학습률 α = {lr}.",
+    "intro.update.momentum": (
+        "모멘텀 SGD (torch.optim.SGD)로 갱신합니다: v(t+1) = μ v(t) + ∂𝓛/∂θ,"
+        " θ(t+1) = θ(t) − α v(t+1), 학습률 α = {lr}, 모멘텀 μ = {momentum}, v의 초깃값은 0."
+    ),
+    "intro.update.adam": (
+        "Adam (torch.optim.Adam)으로 갱신합니다: m = β₁m + (1 − β₁)g, v = β₂v + (1 − β₂)g²,"
+        " 편향 보정 m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ), θ(t+1) = θ(t) − α m̂/(√v̂ + ε);"
+        " 단계 t = {t}, 학습률 α = {lr}, β₁ = {beta1}, β₂ = {beta2}, ε = {eps}."
+    ),
+    "group.layer": "계층 {layer} ({inputs} → {units}, {activation})",
+    "group.output_layer": "출력층: 계층 {layer} ({inputs} → {units}, {activation})",
+    "group.sample": "샘플 {sample}: x = {x}, y = {y}",
+    "group.loss": "오차",
+    "group.output_delta": "출력층: 계층 {layer}",
+    "group.hidden_delta": "계층 {layer}",
+    "note.frozen": "고정: 편향은 갱신하지 않습니다",
+    "note.sum_to_one": "{total} = 1이므로",
+    "note.bce_sigmoid": "출력이 시그모이드이면 δ는 (ŷ − y)/N으로 간단해집니다",
+    "table.parameter": "매개변수",
+    "table.before": "갱신 전",
+    "table.gradient": "∂𝓛/∂θ",
+    "table.after": "갱신 후",
+    "loss.before_after": "갱신 전 오차 {before}, 갱신 후 오차 {after}",
+    "rounding.carry": "반올림: 손으로 풀 때처럼 각 줄의 값을 소수점 {precision}자리로 반올림해 다음 줄에 씁니다.",
+    "rounding.exact": "값은 float64로 정확히 계산하고, 소수점 {precision}자리까지 표시합니다.",
+    "form.matrix": "행렬 형식",
+    "matrix.shape": "{rows} × {cols}",
+    "matrix.elided": "{limit}개를 넘는 행과 열은 가운데를 생략합니다 (⋯, ⋮)",
+    "group.output_delta.sample": "샘플 {sample}: 출력층 (계층 {layer})",
+    "group.hidden_delta.sample": "샘플 {sample}: 계층 {layer}",
+    "group.update_layer": "계층 {layer}",
+    "section.graph": "계산 그래프",
+    "title.graph": "계산 그래프: 오차와 오차가 의존하는 모든 값",
+    "intro.graph": (
+        "각 노드에 값과, 이 단계에서 구한 경우 그 노드에 대한 오차의 기울기를 적었습니다."
+        " 화살표는 입력에서 그 입력을 쓰는 쪽으로 향합니다."
+    ),
+    "intro.graph.batch": (
+        "각 노드에 샘플 {count}개 각각의 값을, 매개변수에는 배치 기울기 ∂𝓛/∂θ를 적었습니다."
+        " 화살표는 입력에서 그 입력을 쓰는 쪽으로 향합니다."
+    ),
+    "graph.seen": "위에서 펼침",
+    "intro.forward.matrix": (
+        "배치 전체를 한 번에 계산합니다. 모든 행렬의 n번째 행이 n번째 샘플입니다 (샘플 {samples}개)."
+        " 각 계층은 입력에 전치한 가중치를 곱하고 편향 행을 더한 뒤, 활성화 함수를 원소별로 적용합니다."
+    ),
+    "intro.backward.matrix": (
+        "출력층부터 거꾸로 행렬로 연쇄법칙을 적용합니다: δ⁽ˡ⁾ = ∂𝓛/∂Z⁽ˡ⁾,"
+        " ∂𝓛/∂W⁽ˡ⁾ = δ⁽ˡ⁾ᵀA⁽ˡ⁻¹⁾ (행렬곱이 샘플들에 대해 더합니다), ∂𝓛/∂b⁽ˡ⁾ = 1ᵀδ⁽ˡ⁾"
+        " (열의 합), δ⁽ˡ⁻¹⁾ = (δ⁽ˡ⁾W⁽ˡ⁾) ⊙ f′(Z⁽ˡ⁻¹⁾)."
+    ),
+    "matrix.broadcast": "{bias}는 한 행이며, {samples}개의 행 각각에 더해집니다 (브로드캐스트)",
+    "matrix.elementwise": "원소별 계산",
+    "matrix.softmax": "소프트맥스는 행마다 적용합니다: Z의 각 행이 한 샘플의 로짓입니다",
+    "matrix.column_sums": "δ의 열의 합이 샘플 {samples}개의 기여를 더합니다",
+    "matrix.delta_softmax_ce": (
+        "소프트맥스와 교차 엔트로피를 함께 미분하면 ∂𝓛/∂Z = (Ŷ − Y)/{n}입니다."
+        " Y의 각 행의 합이 1이기 때문입니다"
+    ),
+    "matrix.delta_softmax_ce_general": (
+        "소프트맥스와 교차 엔트로피를 함께 미분합니다: Ŷ의 각 행에 Y의 그 행의 합을 곱하고,"
+        " Y를 뺀 뒤 {n}으로 나눕니다"
+    ),
+    "matrix.delta_softmax": "소프트맥스의 야코비 행렬 diag(ŷ) − ŷŷᵀ을 행마다 적용합니다",
+    "matrix.delta_sigmoid_bce": "출력이 시그모이드이고 손실이 bce이면 Ŷ(1 − Ŷ)가 약분됩니다: δ = {simplified}",
+}
+MESSAGES.update({
+    "title.verify": "기울기 검증: 풀이를 독립된 기준과 비교",
+    "verify.loss": "손실",
+    "table.derivation": "∂𝓛/∂θ",
+    "table.autograd_abs": "autograd\n|Δ|",
+    "table.fd_abs": "유한 차분\n|Δ|",
+    "table.rel": "\n상대",
+    "verify.autograd": (
+        "PyTorch {version} autograd (float64): |Δ| ≤ {rtol}·|기준값| + {atol}·s이면 일치합니다."
+    ),
+    "verify.no_torch": "PyTorch가 설치되어 있지 않아 autograd와는 비교하지 않았습니다 (pip install torch).",
+    "verify.fd": (
+        "손실의 중앙 유한 차분, h = {step}·max(1, |θ|): |Δ| ≤ {rtol}·|기준값| + {atol}·s이면"
+        " 일치합니다."
+    ),
+    "verify.scale": "s = max(1, |𝓛|, 가장 큰 |∂𝓛/∂θ|) = {scale}.",
+    "verify.kink": (
+        "kink: 그 점에서 손실은 미분 가능하지 않습니다 (0에서의 relu, abs, max, min). 기울기는"
+        " 왼쪽 미분과 오른쪽 미분 사이에 있으므로 하방 기울기(subgradient)입니다."
+    ),
+    "verify.floor": (
+        "floor: 출력이 0 또는 1에 1e-12 이내로 가까워, bce의 기울기가 PyTorch처럼 ŷ(1 − ŷ)를"
+        " 1e-12로 하한 처리합니다. 그곳의 기울기는 손실의 도함수가 아니므로 유한 차분은 적용되지"
+        " 않고 autograd로 판정합니다."
+    ),
+    "verify.ok.both": (
+        "✓ 기울기 {count}개가 모두 PyTorch autograd(가장 큰 |Δ| {autograd}) 및 유한 차분(가장 큰"
+        " |Δ| {fd})과 일치합니다."
+    ),
+    "verify.ok.fd": "✓ 기울기 {count}개가 모두 유한 차분(가장 큰 |Δ| {fd})과 일치합니다.",
+    "verify.fail": "✗ 기울기 {count}개 중 {failed}개가 일치하지 않습니다: {names}.",
+})

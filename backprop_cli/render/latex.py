@@ -1,0 +1,191 @@
+"""LaTeX: a standalone amsmath article that compiles with pdflatex, with the Markdown page's sections.
+
+The English page is plain ASCII: the Greek letters and symbols of the prose become math commands
+(``latex_text``), so the file needs nothing beyond texlive-latex-base and -recommended. A language
+whose letters need a package names it in its locale file (``LATEX_PACKAGES``: ``kotex`` for Korean).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backprop_cli.derivation import Derivation, MatrixStep, Step
+from backprop_cli.locales import latex_packages
+from backprop_cli.printing import to_latex
+from backprop_cli.render.base import DocumentPrinter
+
+LINE_WIDTH = 90
+"""How many characters of an equation's plain-text form fit on one display line of the page."""
+
+_ESCAPES = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#",
+            "^": r"\^{}", "_": r"\_", "%": r"\%", "~": r"\~{}", "<": r"\textless{}", ">": r"\textgreater{}",
+            "|": r"\textbar{}"}
+_MATH = {
+    "α": r"\alpha", "β": r"\beta", "γ": r"\gamma", "δ": r"\delta", "ε": r"\epsilon", "η": r"\eta",
+    "θ": r"\theta", "λ": r"\lambda", "μ": r"\mu", "σ": r"\sigma", "τ": r"\tau", "φ": r"\phi",
+    "Σ": r"\Sigma", "Δ": r"\Delta", "ℓ": r"\ell", "∂": r"\partial", "𝓛": r"\mathcal{L}",
+    "×": r"\times", "·": r"\cdot", "⋅": r"\cdot", "−": "-", "→": r"\to", "←": r"\leftarrow",
+    "⋯": r"\cdots", "⋮": r"\vdots", "⋱": r"\ddots", "…": r"\ldots", "⊙": r"\odot", "√": r"\surd",
+    "≤": r"\leq", "≥": r"\geq", "≠": r"\neq", "≈": r"\approx", "±": r"\pm", "∞": r"\infty",
+    "ᵀ": r"^{\top}", "ŷ": r"\hat{y}", "Ŷ": r"\hat{Y}",
+}
+_MATH.update({c: f"_{{{d}}}" for c, d in zip("₀₁₂₃₄₅₆₇₈₉", "0123456789", strict=True)})
+_MATH.update({c: f"^{{{d}}}" for c, d in zip("⁰¹²³⁴⁵⁶⁷⁸⁹ᵗ", "0123456789t", strict=True)})
+_HAT = "\u0302"
+
+
+def latex_text(text: str) -> str:
+    """Prose as LaTeX: specials escaped, the math letters and symbols of the prose as math.
+
+    ``δ = ∂𝓛/∂z`` becomes ``\\ensuremath{\\delta} = \\ensuremath{\\partial\\mathcal{L}}/...``; letters
+    of other scripts (Hangul) are kept as they are, for a package such as kotex to set.
+    """
+    pieces: list[tuple[bool, str]] = []
+    for i, char in enumerate(text):
+        if char == _HAT:
+            continue
+        if i + 1 < len(text) and text[i + 1] == _HAT:
+            pieces.append((True, rf"\hat{{{_MATH.get(char, char)}}}"))
+        elif char in _MATH:
+            pieces.append((True, _MATH[char]))
+        elif char.isascii() and char.isalpha() and i > 0 and text[i - 1] == "∂":
+            pieces.append((True, char))  # the z of ∂𝓛/∂z
+        else:
+            pieces.append((False, _ESCAPES.get(char, char)))
+    out: list[str] = []
+    math: list[str] = []
+    for is_math, piece in pieces + [(False, "")]:
+        if is_math:
+            math.append(piece)
+            continue
+        if math:
+            out.append(r"\ensuremath{" + _join_math(math) + "}")
+            math = []
+        out.append(piece)
+    return "".join(out)
+
+
+def _join_math(pieces: list[str]) -> str:
+    out = ""
+    for piece in pieces:
+        # \partial then a letter would read as one command name: \partialx.
+        if out and out[-1].isalpha() and piece[0].isalpha():
+            out += " "
+        out += piece
+    return out
+
+
+def line_breaks(widths: list[int], width: int = LINE_WIDTH) -> list[list[int]]:
+    """Which parts of ``a = b = c …`` go on each line: break before an ``=`` when a line is full.
+
+    Args:
+        widths: the printed width of each part; the first is the left side.
+        width: the widest a line may be.
+    """
+    lines = [[0]]
+    used = widths[0]
+    for index in range(1, len(widths)):
+        piece = widths[index] + 3
+        shortest = 2 if len(lines) == 1 else 1  # the left side and one part; one part
+        if used + piece > width and len(lines[-1]) >= shortest:
+            lines.append([index])
+            used = widths[0] + piece
+        else:
+            lines[-1].append(index)
+            used += piece
+    return lines
+
+
+class LatexPrinter(DocumentPrinter):
+    """Prints a derivation as a standalone LaTeX document."""
+
+    def document(self, lines: list[str]) -> str:
+        packages = ["amsmath", "amssymb", "booktabs", *latex_packages(self.lang)]
+        head = [
+            f"% {latex_text(self.words_key('title.step'))}",
+            "% Written by backprop-cli (backprop step --format latex); compile with pdflatex.",
+            r"\documentclass[11pt]{article}",
+            r"\usepackage[utf8]{inputenc}",
+            r"\usepackage[a4paper,margin=2cm]{geometry}",
+            *(rf"\usepackage{{{name}}}" for name in packages),
+            r"\setlength{\parindent}{0pt}",
+            r"\setlength{\parskip}{0.5\baselineskip}",
+            r"\allowdisplaybreaks",
+            r"\begin{document}",
+            "",
+        ]
+        body = "\n".join(head + lines).rstrip("\n")
+        return body + "\n\n" + r"\end{document}" + "\n"
+
+    def title(self, text: str) -> list[str]:
+        return [r"\begin{center}", rf"{{\Large\bfseries {latex_text(text)}\par}}", r"\end{center}", ""]
+
+    def facts(self, items: list[tuple[str | None, str]]) -> list[str]:
+        lines = [r"\begin{itemize}"]
+        for label, text in items:
+            lead = rf"\textbf{{{latex_text(label)}:}} " if label else ""
+            lines.append(rf"\item {lead}{latex_text(text)}")
+        return lines + [r"\end{itemize}", ""]
+
+    def heading(self, level: int, text: str) -> list[str]:
+        command = "section" if level <= 2 else "subsection"
+        return [rf"\{command}*{{{latex_text(text)}}}", ""]
+
+    def paragraph(self, text: str) -> list[str]:
+        return [latex_text(text), ""]
+
+    def note(self, text: str) -> list[str]:
+        return [rf"\emph{{{latex_text(text)}}}", ""]
+
+    def footnote(self, text: str) -> list[str]:
+        return [rf"{self.frozen_mark()} {latex_text(text)}", ""]
+
+    def table(self, header: list[str], rows: list[list[str]]) -> list[str]:
+        lines = [r"\begin{center}", r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\toprule",
+                 " & ".join(latex_text(h) for h in header) + r" \\", r"\midrule"]
+        lines += [" & ".join(row) + r" \\" for row in rows]
+        return lines + [r"\bottomrule", r"\end{tabular}", r"\end{center}", ""]
+
+    def inline_math(self, expr: Any) -> str:
+        return f"${to_latex(expr)}$"
+
+    def cell_number(self, value: float) -> str:
+        return f"${self.number(value, latex=True)}$"
+
+    def frozen_mark(self) -> str:
+        return "${}^{*}$"
+
+    def display(self, parts: list[str], widths: list[int]) -> list[str]:
+        """``a = b = c …`` as display math, broken before an ``=`` onto aligned lines when long."""
+        if len(widths) != len(parts):
+            widths = [LINE_WIDTH] * len(parts)
+        lines = line_breaks(widths)
+        if len(lines) == 1:
+            return [r"\[", " = ".join(parts), r"\]", ""]
+        out = [r"\begin{align*}"]
+        for number, indices in enumerate(lines):
+            texts = [parts[i] for i in indices]
+            if number == 0:
+                text = texts[0] + " &= " + " = ".join(texts[1:])
+            else:
+                text = "&= " + " = ".join(texts)
+            out.append(text + (r" \\" if number < len(lines) - 1 else ""))
+        return out + [r"\end{align*}", ""]
+
+    def _print_Step(self, step: Step) -> list[str]:
+        parts = self.equation_parts(step, latex=True)
+        widths = [len(p) for p in self.equation_parts(step, latex=False)]
+        return self.display(parts, widths) + self.step_note(step)
+
+    def _print_MatrixStep(self, step: MatrixStep) -> list[str]:
+        from backprop_cli.render.matrix_latex import matrix_step_lines
+
+        return matrix_step_lines(self, step, markdown=False)
+
+
+def render(obj: Any, **settings: Any) -> str:
+    """The derivation as a LaTeX document."""
+    if not isinstance(obj, Derivation):
+        raise TypeError("the LaTeX format prints a derivation; a training report is written as Markdown or HTML")
+    text: str = LatexPrinter(**settings).doprint(obj)
+    return text

@@ -1,0 +1,98 @@
+"""Regenerate the gallery: the seed example in every format and language.
+
+    python docs/gallery/make.py            # rewrite the files of this folder
+    python docs/gallery/make.py --check    # exit 1, naming them, if any file differs from the code
+
+Every file here is produced by this script from the code as it is (the tests run ``--check``), so
+the gallery never drifts from what ``backprop step`` prints.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import backprop_cli
+from backprop_cli.graph import build_graph
+from backprop_cli.locales import LANGUAGES
+from backprop_cli.render import render
+from backprop_cli.render.graph import dot, mermaid
+from backprop_cli.render.tree import tree
+
+HERE = Path(__file__).resolve().parent
+WIDTH = 80
+"""Terminal pages are drawn 80 columns wide."""
+
+
+def _terminal(renderable: object) -> str:
+    import io
+
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    Console(width=WIDTH, file=buffer, color_system=None, force_terminal=False).print(renderable)
+    return buffer.getvalue()
+
+
+def pages() -> dict[str, str]:
+    """File name -> contents, for every file of the gallery."""
+    files: dict[str, str] = {}
+    rows = []
+    for lang in LANGUAGES:
+        step = backprop_cli.derive(lang=lang)
+        files[f"step.{lang}.md"] = step.to_markdown()
+        files[f"step.{lang}.tex"] = step.to_latex()
+        files[f"step.{lang}.html"] = step.to_html()
+        files[f"step.{lang}.txt"] = render(step, "rich", width=WIDTH)
+        files[f"tree.{lang}.txt"] = _terminal(tree(build_graph(step), lang=lang))
+        commands = {
+            f"step.{lang}.md": f"backprop step --lang {lang} --output step.md",
+            f"step.{lang}.tex": f"backprop step --lang {lang} --output step.tex",
+            f"step.{lang}.html": f"backprop step --lang {lang} --output step.html",
+            f"step.{lang}.txt": f"COLUMNS={WIDTH} backprop step --lang {lang}",
+            f"tree.{lang}.txt": f"COLUMNS={WIDTH} backprop step --lang {lang} --tree",
+        }
+        rows += list(commands.items())
+    step = backprop_cli.derive()
+    files["step.json"] = step.to_json()
+    files["graph.dot"] = dot(build_graph(step))
+    files["graph.mmd"] = mermaid(build_graph(step))
+    rows += [("step.json", "backprop step --format json"), ("graph.dot", "backprop step --graph graph.dot"),
+             ("graph.mmd", "backprop step --graph graph.mmd")]
+    index = [
+        "# Gallery",
+        "",
+        "The seed example (a 2-2-1 sigmoid network, binary cross-entropy, x = (1, 1), y = 0, SGD with",
+        "learning rate 1) in every format and language. Every file is written by `make.py` from the code",
+        "(`python docs/gallery/make.py`); the tests check that they are what the code prints now.",
+        "",
+        "| file | command |",
+        "|---|---|",
+        *(f"| [{name}]({name}) | `{command}` |" for name, command in rows),
+        "",
+        "The LaTeX files compile with `pdflatex` (the Korean one needs ko.TeX: Debian's",
+        "`texlive-lang-korean`); `dot -Tsvg graph.dot -o graph.svg` draws the graph with Graphviz.",
+        "",
+    ]
+    files["README.md"] = "\n".join(index)
+    return files
+
+
+def main(argv: list[str]) -> int:
+    check = "--check" in argv
+    stale = []
+    for name, text in pages().items():
+        path = HERE / name
+        if check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(name)
+        else:
+            path.write_text(text, encoding="utf-8")
+    if stale:
+        print("out of date: " + ", ".join(stale) + "; run python docs/gallery/make.py", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
