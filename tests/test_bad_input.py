@@ -18,18 +18,7 @@ import numpy as np
 import pytest
 
 from backprop_cli.cli import main
-
-SEED_SPEC = """\
-loss = "bce"
-lr = 1.0
-[[layers]]
-weight = [[0.4352, 0.3545], [0.1951, 0.4835]]
-bias = [-0.1419, 0.0439]
-activation = "sigmoid"
-[[layers]]
-weight = [[-0.1725, 0.1129]]
-bias = [-0.3043]
-"""
+from tests.test_cli import SEED_SPEC
 
 Case = Callable[[Path], list[str]]
 
