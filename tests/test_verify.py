@@ -33,7 +33,7 @@ def test_seed_passes_with_both_references(capsys):
     assert all(c.finite_difference.rel_error < 1e-8 for c in report.checks)
     code, out, err = run(["verify"], capsys)
     assert code == 0, err
-    assert "✓ All 9 gradients agree with PyTorch autograd" in out
+    assert "✓ All 9 gradients agree (largest |Δ|: autograd 0, finite differences" in out
     for name in ("W₁", "b₃", "autograd", "finite diff.", "rel."):
         assert name in out
 
@@ -128,7 +128,7 @@ def test_without_torch_finite_differences_decide(monkeypatch, capsys):
     code, out, _ = run(["verify"], capsys)
     assert code == 0
     assert "PyTorch is not installed: autograd not compared" in out
-    assert "✓ All 9 gradients agree with finite differences" in out
+    assert "✓ All 9 gradients agree (largest |Δ|: finite differences" in out
 
 
 def test_relu_exactly_at_its_kink_is_accepted_as_a_subgradient():

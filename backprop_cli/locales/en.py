@@ -108,15 +108,10 @@ MESSAGES.update({
     "table.autograd_abs": "autograd\n|Δ|",
     "table.fd_abs": "finite diff.\n|Δ|",
     "table.rel": "\nrel.",
-    "verify.autograd": (
-        "PyTorch {version} autograd, float64: agrees when |Δ| ≤ {rtol}·|reference| + {atol}·s."
-    ),
+    "verify.autograd": "PyTorch {version} autograd, float64: tolerance {rtol}·|ref| + {atol}·s.",
     "verify.no_torch": "PyTorch is not installed: autograd not compared (pip install torch).",
-    "verify.fd": (
-        "Central finite differences of the loss, h = {step}·max(1, |θ|): agree when"
-        " |Δ| ≤ {rtol}·|reference| + {atol}·s."
-    ),
-    "verify.scale": "s = max(1, |𝓛|, largest |∂𝓛/∂θ|) = {scale}.",
+    "verify.fd": "Central differences, h = {step}·max(1, |θ|): tolerance {rtol}·|ref| + {atol}·s.",
+    "verify.scale": "Agree: |Δ| ≤ tolerance, with s = max(1, |𝓛|, largest |∂𝓛/∂θ|) = {scale}.",
     "verify.kink": (
         "kink: the loss has no derivative there (relu at 0, abs, max, min); the gradient lies"
         " between the left and right derivatives, as a subgradient must."
@@ -127,9 +122,8 @@ MESSAGES.update({
         " not apply and autograd decides."
     ),
     "verify.ok.both": (
-        "✓ All {count} gradients agree with PyTorch autograd (largest |Δ| {autograd}) and with"
-        " finite differences (largest |Δ| {fd})."
+        "✓ All {count} gradients agree (largest |Δ|: autograd {autograd}, finite differences {fd})."
     ),
-    "verify.ok.fd": "✓ All {count} gradients agree with finite differences (largest |Δ| {fd}).",
+    "verify.ok.fd": "✓ All {count} gradients agree (largest |Δ|: finite differences {fd}).",
     "verify.fail": "✗ {failed} of {count} gradients disagree: {names}.",
 })

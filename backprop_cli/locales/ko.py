@@ -102,15 +102,10 @@ MESSAGES.update({
     "table.autograd_abs": "autograd\n|Δ|",
     "table.fd_abs": "유한 차분\n|Δ|",
     "table.rel": "\n상대",
-    "verify.autograd": (
-        "PyTorch {version} autograd (float64): |Δ| ≤ {rtol}·|기준값| + {atol}·s이면 일치합니다."
-    ),
+    "verify.autograd": "PyTorch {version} autograd (float64): 허용 오차 {rtol}·|기준| + {atol}·s.",
     "verify.no_torch": "PyTorch가 설치되어 있지 않아 autograd와는 비교하지 않았습니다 (pip install torch).",
-    "verify.fd": (
-        "손실의 중앙 유한 차분, h = {step}·max(1, |θ|): |Δ| ≤ {rtol}·|기준값| + {atol}·s이면"
-        " 일치합니다."
-    ),
-    "verify.scale": "s = max(1, |𝓛|, 가장 큰 |∂𝓛/∂θ|) = {scale}.",
+    "verify.fd": "중앙 차분, h = {step}·max(1, |θ|): 허용 오차 {rtol}·|기준| + {atol}·s.",
+    "verify.scale": "일치: |Δ| ≤ 허용 오차, s = max(1, |𝓛|, 가장 큰 |∂𝓛/∂θ|) = {scale}.",
     "verify.kink": (
         "kink: 그 점에서 손실은 미분 가능하지 않습니다 (0에서의 relu, abs, max, min). 기울기는"
         " 왼쪽 미분과 오른쪽 미분 사이에 있으므로 하방 기울기(subgradient)입니다."
@@ -121,9 +116,8 @@ MESSAGES.update({
         " 않고 autograd로 판정합니다."
     ),
     "verify.ok.both": (
-        "✓ 기울기 {count}개가 모두 PyTorch autograd(가장 큰 |Δ| {autograd}) 및 유한 차분(가장 큰"
-        " |Δ| {fd})과 일치합니다."
+        "✓ 기울기 {count}개 모두 일치 (가장 큰 |Δ|: autograd {autograd}, 유한 차분 {fd})."
     ),
-    "verify.ok.fd": "✓ 기울기 {count}개가 모두 유한 차분(가장 큰 |Δ| {fd})과 일치합니다.",
+    "verify.ok.fd": "✓ 기울기 {count}개 모두 일치 (가장 큰 |Δ|: 유한 차분 {fd}).",
     "verify.fail": "✗ 기울기 {count}개 중 {failed}개가 일치하지 않습니다: {names}.",
 })
