@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -192,3 +195,24 @@ def test_torch_is_imported_only_when_used():
             "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def _readme_section() -> str:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    return readme.split("## backprop verify", 1)[1].split("\n## ", 1)[0]
+
+
+def test_readme_verify_output_is_what_verify_prints(capsys):
+    pasted = re.search(r"```\n\$ backprop verify\n(.*?)```", _readme_section(), flags=re.S)
+    assert pasted
+    rows = [line.split()[:2] for line in pasted.group(1).splitlines() if re.match(r" [Wb]\S+ ", line)]
+    code, out, _ = run(["verify"], capsys)
+    assert code == 0 and len(rows) == 9
+    assert rows == [line.split()[:2] for line in out.splitlines() if re.match(r" [Wb]\S+ ", line)]
+
+
+@pytest.mark.parametrize("command", [line.split("  #", 1)[0].strip() for line in re.search(
+    r"```sh\n(.*?)```", _readme_section(), flags=re.S).group(1).splitlines() if line.startswith("backprop ")])
+def test_readme_verify_commands_pass(command, capsys):
+    code, out, err = run(shlex.split(command)[1:], capsys)
+    assert code == 0, out + err
