@@ -27,7 +27,10 @@ Tolerances (``|g − reference| ≤ rtol·|reference| + atol·s`` with the scale
   PyTorch's choice (relu'(0) = 0). Where the central difference disagrees in a network with such
   functions, the left and right derivatives are taken (one-sided differences, h = ε^(1/2)·max(1,
   |θ|), rtol 1e-5, atol 1e-6): a gradient between them (a subgradient) is accepted and marked
-  ``kink``. Autograd still checks PyTorch's exact choice.
+  ``kink``. Autograd still checks PyTorch's exact choice. Where a unit sits exactly at its kink,
+  PyTorch's choice can differ even from a derivative the loss does have (two samples at the kink,
+  one on each side); such a row is marked ``kink`` and autograd alone decides (without torch it
+  fails: it cannot be checked).
 """
 
 from __future__ import annotations
@@ -264,6 +267,7 @@ def check_gradients(network: Network, xs: Sequence[Vector], ys: Sequence[Vector]
     reference = autograd_gradients(network, xs, ys) if use_torch else None
     kinks = has_kinks(network)
     floored = bce_floored(network, derivation)
+    at_kink = kinks and units_at_kinks(network, layers)
     checks = []
     for index, (parameter, gradient) in enumerate(zip(chosen, gradients, strict=True)):
         value = parameter.value(network)
@@ -275,9 +279,10 @@ def check_gradients(network: Network, xs: Sequence[Vector], ys: Sequence[Vector]
         if reference is not None:
             autograd = compare(gradient, reference[1][index], AUTOGRAD, scale, "autograd")
         numeric = finite_difference(loss_at, value, derivation.loss, gradient, scale, kinks)
-        if floored and not numeric.ok:
+        if not numeric.ok and (floored or at_kink):
             # There the gradient is PyTorch's convention, not the loss's derivative: autograd decides.
-            numeric = replace(numeric, method="floor", ok=autograd is not None and autograd.ok)
+            numeric = replace(numeric, method="floor" if floored else "kink",
+                              ok=autograd is not None and autograd.ok)
         checks.append(GradientCheck(parameter, value, gradient, autograd, numeric))
     return Verification(derivation, tuple(checks), None if reference is None else reference[0], scale)
 
@@ -328,6 +333,27 @@ def bce_floored(network: Network, derivation: Derivation) -> bool:
         return False
     floor = functions.loss("bce").denominator_floor or 0.0
     return any(p * (1 - p) < floor for row in derivation.output for p in row)
+
+
+def units_at_kinks(network: Network, layers: Sequence[dict[str, Any]]) -> bool:
+    """Whether a unit's weighted sum z sits at a kink of its activation (relu at exactly 0).
+
+    Found numerically, so formulas count too: the activation's left and right slopes at z differ.
+    """
+    from backprop_cli import functions
+    from backprop_cli.evaluate import evaluate
+
+    for layer, result in zip(network.layers, layers, strict=True):
+        activation = functions.activation(layer.activation)
+        if not isinstance(activation, functions.Activation):
+            continue
+        for z in {value for row in result["z"] for value in row}:
+            h = ONE_SIDED_STEP * max(1.0, abs(z))
+            f = [evaluate(activation.expr, {functions.X: z + d}) for d in (-h, 0.0, h)]
+            left, right = (f[1] - f[0]) / h, (f[2] - f[1]) / h
+            if abs(left - right) > 1e-3 * max(1.0, abs(left), abs(right)):
+                return True
+    return False
 
 
 def has_kinks(network: Network) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import re
@@ -143,6 +144,21 @@ def test_relu_exactly_at_its_kink_is_accepted_as_a_subgradient():
     assert bias.finite_difference.method == "kink"
     left, right = bias.finite_difference.sides or (math.nan, math.nan)
     assert left == 0.0 and right == pytest.approx(-0.2375103980, rel=1e-6)
+
+
+def test_relu_at_its_kink_from_both_sides_is_left_to_autograd(monkeypatch):
+    """z = W·1 and z = W·(−1) at W = 0: the loss has the derivative −1 in W, PyTorch's relu'(0) = 0
+    gives 0. Finite differences cannot check that convention; autograd does, and without torch
+    the row fails rather than passing unchecked."""
+    network = Network((Layer(((0.0,),), None, "relu"),), loss="mse")
+    xs, ys = ((1.0,), (-1.0,)), ((1.0,), (-1.0,))
+    if importlib.util.find_spec("torch") is not None:
+        report = check_gradients(network, xs, ys)
+        (check,) = report.checks
+        assert report.ok and check.gradient == 0.0 and check.finite_difference.method == "kink"
+        assert check.finite_difference.reference == pytest.approx(-1.0, rel=1e-6)
+    monkeypatch.setitem(sys.modules, "torch", None)
+    assert not check_gradients(network, xs, ys).ok
 
 
 def test_finite_difference_against_known_derivatives():

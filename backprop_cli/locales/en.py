@@ -113,8 +113,9 @@ MESSAGES.update({
     "verify.fd": "Central differences, h = {step}·max(1, |θ|): tolerance {rtol}·|ref| + {atol}·s.",
     "verify.scale": "Agree: |Δ| ≤ tolerance, with s = max(1, |𝓛|, largest |∂𝓛/∂θ|) = {scale}.",
     "verify.kink": (
-        "kink: the loss has no derivative there (relu at 0, abs, max, min); the gradient lies"
-        " between the left and right derivatives, as a subgradient must."
+        "kink: a unit sits where its activation has no derivative (relu at 0, abs, max, min). The"
+        " gradient there is PyTorch's convention: accepted when it lies between the left and right"
+        " derivatives of the loss (a subgradient), else autograd decides."
     ),
     "verify.floor": (
         "floor: an output is within 1e-12 of 0 or 1, where bce's gradient floors ŷ(1 − ŷ) at 1e-12"

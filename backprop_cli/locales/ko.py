@@ -107,8 +107,9 @@ MESSAGES.update({
     "verify.fd": "중앙 차분, h = {step}·max(1, |θ|): 허용 오차 {rtol}·|기준| + {atol}·s.",
     "verify.scale": "일치: |Δ| ≤ 허용 오차, s = max(1, |𝓛|, 가장 큰 |∂𝓛/∂θ|) = {scale}.",
     "verify.kink": (
-        "kink: 그 점에서 손실은 미분 가능하지 않습니다 (0에서의 relu, abs, max, min). 기울기는"
-        " 왼쪽 미분과 오른쪽 미분 사이에 있으므로 하방 기울기(subgradient)입니다."
+        "kink: 어떤 유닛이 활성화 함수가 미분 가능하지 않은 점에 있습니다 (0에서의 relu, abs, max, min)."
+        " 그곳의 기울기는 PyTorch의 관례이며, 손실의 왼쪽 미분과 오른쪽 미분 사이에 있으면(하방 기울기)"
+        " 인정하고, 아니면 autograd로 판정합니다."
     ),
     "verify.floor": (
         "floor: 출력이 0 또는 1에 1e-12 이내로 가까워, bce의 기울기가 PyTorch처럼 ŷ(1 − ŷ)를"
