@@ -288,6 +288,66 @@ def step(
     emit(derivation, chosen, output, force)
 
 
+VERIFY_FORMATS = ("rich", "json")
+
+
+@app.command()
+def verify(
+    network: NetworkFile = None,
+    layers: Layers = None,
+    activation: ActivationOpt = None,
+    loss: LossOpt = None,
+    lr: LrOpt = None,
+    seed: SeedOpt = None,
+    init: InitOpt = None,
+    x: XOpt = None,
+    y: YOpt = None,
+    data: DataOpt = None,
+    targets: TargetsOpt = 1,
+    form: FormOpt = "auto",
+    fmt: Annotated[str | None, typer.Option(
+        "--format", "-f", metavar="rich|json", rich_help_panel=OUTPUT,
+        help="Output format (default: rich).")] = None,
+    precision: Annotated[int, typer.Option("--precision", metavar="N", rich_help_panel=OUTPUT,
+                                           help="Printed decimals of the gradients.")] = 8,
+    lang: LangOpt = "en",
+) -> None:
+    """Check every gradient of the derivation against PyTorch autograd and finite differences.
+
+    Prints a table with the absolute and relative error of each gradient against each reference
+    and a verdict. Exit code 0 when every gradient agrees, 1 on a mismatch, 2 for bad input.
+    PyTorch is used where it is installed; finite differences always.
+
+    \b
+    Examples:
+      backprop verify                               the seed example
+      backprop verify --layers 2 3 1 --activation tanh --loss mse --x 0.5 -1 --y 0.2
+      backprop verify --activation "x*sigmoid(x)" --format json
+    """
+    from backprop_cli.resolve import resolve
+    from backprop_cli.verify import check_gradients
+
+    chosen = output_format(fmt, None, VERIFY_FORMATS)
+    if not 0 <= precision <= 15:
+        raise BackpropError(f"precision: must be between 0 and 15, got {precision}")
+    net, xs, ys = resolve(network_options(
+        network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
+        init=init, x=x, y=y, data=data, targets=targets))
+    report = check_gradients(net, xs, ys, form=form)
+    if chosen == "json":
+        import json
+
+        sys.stdout.write(json.dumps(report.to_dict(), indent=1, ensure_ascii=False) + "\n")
+    else:
+        from rich.console import Console
+
+        from backprop_cli.render.verify_terminal import verification_renderable
+
+        Console(highlight=False).print(verification_renderable(report, precision=precision, lang=lang))
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
 @app.command()
 def init(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="Where to write (.toml or .json).")] = Path(
@@ -514,12 +574,20 @@ _VALUES = {"--x": "any", "--y": "any", "--layers": "numbers", "--show-steps": "n
 _REPEATED = {"--activation"}
 
 
+def _looks_like_formula(token: str) -> bool:
+    """A formula in x such as ``x/(1+abs(x))`` (not a file name such as ``xor.toml``)."""
+    if token.startswith("--") or token in ("-f", "-o", "-h"):
+        return False
+    return (re.fullmatch(r"[\w\s.+\-*/(),]+", token) is not None and re.search(r"\bx\b", token) is not None
+            and (re.search(r"[()+\-*/]", token) is not None or token.strip() == "x"))
+
+
 def join_values(argv: list[str]) -> list[str]:
     """Let a flag take several space-separated values, as typed: ``--x 1 -1 --y 0``.
 
     Click options take one value each, so the values after ``--x`` (numbers, negative ones
     included) are joined into one argument; ``--activation tanh sigmoid`` becomes one
-    ``--activation`` per name.
+    ``--activation`` per name (or formula).
     """
     from backprop_cli.model import ACTIVATIONS
 
@@ -537,7 +605,7 @@ def join_values(argv: list[str]) -> list[str]:
             while i < len(argv):
                 nxt = argv[i]
                 if flag in _REPEATED:
-                    take = nxt in ACTIVATIONS
+                    take = nxt in ACTIVATIONS or _looks_like_formula(nxt)
                 elif _VALUES[flag] == "numbers":
                     take = bool(_NUMBER.match(nxt)) or bool(re.match(r"^\d+(,\d+)*$", nxt))
                 else:
@@ -546,7 +614,9 @@ def join_values(argv: list[str]) -> list[str]:
                     break
                 values.append(nxt)
                 i += 1
-            if flag in _REPEATED:
+            if not values:
+                out.append(flag)  # no value: click says the option needs one
+            elif flag in _REPEATED:
                 for value in values:
                     out.append(f"{flag}={value}")
             else:
@@ -567,6 +637,10 @@ def main(argv: list[str] | None = None) -> int:
         _fail(str(error))
         return 2
     except typer.TyperException as error:
+        if type(error).__name__ == "NoArgsIsHelpError":
+            # `backprop` alone: the help, as click shows it (stderr, exit code 2), not one line.
+            error.show()  # type: ignore[attr-defined]
+            return 2
         # Usage errors of the command line (typer's click): unknown option, missing value, …
         possibilities = getattr(error, "possibilities", None)
         option = getattr(error, "option_name", None)

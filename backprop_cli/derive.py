@@ -73,6 +73,27 @@ def build_derivation(
     return _ScalarBuilder(network, tuple(xs), tuple(ys), options, state).build()
 
 
+def network_loss(
+    network: Network,
+    xs: Sequence[Vector],
+    ys: Sequence[Vector],
+    options: Options | None = None,
+) -> float:
+    """The loss of ``network`` on the samples: the forward pass and loss lines of the derivation.
+
+    The same code that prints those lines computes this value (``backprop verify`` differentiates
+    it numerically, the derivation uses it for the loss after the update).
+
+    Raises:
+        BackpropError: when a value is not finite.
+    """
+    builder = _ScalarBuilder(network, tuple(xs), tuple(ys), options or Options(form="scalar"))
+    for n in range(builder.samples):
+        builder.forward(builder.values, n)
+    _, loss = builder.loss_value(builder.values)
+    return loss
+
+
 def choose_form(network: Network, samples: int, form: str) -> str:
     """``scalar`` or ``matrix``: what ``--form auto`` picks, or the form asked for."""
     if form not in ("auto", "scalar", "matrix"):
@@ -487,11 +508,7 @@ class _ScalarBuilder:
         return self.network.with_parameters(weights, biases)
 
     def loss_after(self, network: Network) -> float:
-        again = _ScalarBuilder(network, self.xs, self.ys, self.options)
-        for n in range(self.samples):
-            again.forward(again.values, n)
-        _, loss = again.loss_value(again.values)
-        return loss
+        return network_loss(network, self.xs, self.ys, self.options)
 
     def layer_results(self, values: Values, new_network: Network) -> tuple[LayerResult, ...]:
         results = []

@@ -79,8 +79,8 @@ _FUNCTIONS: dict[type, Callable[..., float]] = {
     sp.tanh: math.tanh,
     sp.sinh: lambda v: math.copysign(math.inf, v) if abs(v) > 710 else math.sinh(v),
     sp.cosh: lambda v: math.inf if abs(v) > 710 else math.cosh(v),
-    sp.sin: math.sin,
-    sp.cos: math.cos,
+    sp.sin: lambda v: math.sin(v) if math.isfinite(v) else math.nan,
+    sp.cos: lambda v: math.cos(v) if math.isfinite(v) else math.nan,
     sp.atan: math.atan,
     sp.erf: math.erf,
     sp.Abs: abs,
@@ -192,7 +192,10 @@ class Evaluator:
     def _other(self, expr: sp.Basic) -> Any:
         # Any other sympy function of numbers (from a formula activation's derivative).
         arguments = [sp.Float(self(arg)) for arg in expr.args]
-        return float(expr.func(*arguments).evalf())
+        try:
+            return float(expr.func(*arguments).evalf())
+        except TypeError:  # a complex value ((-π)^x, log of a negative number): not a real number
+            return math.nan
 
     def _truth(self, condition: sp.Basic) -> Any:
         if isinstance(condition, sp.core.relational.Relational):

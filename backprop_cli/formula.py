@@ -1,15 +1,26 @@
 """A safe parser for activation formulas such as ``x/(1+abs(x))`` or ``x*sigmoid(x)``.
 
 The text is parsed by Python's ``ast`` into a tree that is checked against a whitelist (numbers,
-the variable ``x``, + − * / **, unary signs and a fixed set of functions) and then turned into a
-sympy expression node by node. Nothing is evaluated: no user text reaches eval, exec or sympify.
+the variable ``x``, the constants ``pi`` and ``e``, + − * / **, unary signs and the functions of
+``FUNCTIONS``) and then turned into an expression node by node. Nothing is evaluated: no user
+text reaches eval, exec or sympify. The checked tree is built with sympy (``parse_formula``, for
+the derivation) or with any other set of operations (``formula_function``: torch tensors, for
+``backprop verify``), so both follow one definition.
+
+Limits keep every accepted formula cheap to work with: at most ``MAX_LENGTH`` characters and
+``MAX_NODES`` parts, number literals up to ``MAX_LITERAL``, a constant exponent a plain number of
+at most ``MAX_EXPONENT``, and no constant part whose exact value would need more than
+``MAX_DIGITS`` digits (``(9**64)**64**…`` is refused before sympy would compute it).
 """
 
 from __future__ import annotations
 
 import ast
 import math
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import sympy as sp
 
@@ -19,6 +30,7 @@ MAX_LENGTH = 200
 MAX_NODES = 200
 MAX_EXPONENT = 64
 MAX_LITERAL = 1e12
+MAX_DIGITS = 300
 
 
 def _sigmoid(arg: sp.Expr) -> sp.Expr:
@@ -41,9 +53,45 @@ FUNCTIONS: dict[str, tuple[Callable[..., sp.Expr], int]] = {
     "max": (sp.Max, 2),
     "min": (sp.Min, 2),
 }
+"""The accepted functions: name -> (sympy definition, number of arguments)."""
 CONSTANTS = {"pi": sp.pi, "e": sp.E}
 
 Builder = Callable[[sp.Expr], sp.Expr]
+
+_OPERATORS: dict[type, str] = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
+_REFUSED_OPERATORS = {ast.BitXor: "^", ast.Mod: "%", ast.FloorDiv: "//", ast.MatMult: "@",
+                      ast.BitAnd: "&", ast.BitOr: "|", ast.LShift: "<<", ast.RShift: ">>"}
+_REFUSED_NODES = {
+    "Attribute": "attributes (a.b)", "Subscript": "subscripts (a[i])", "Lambda": "lambdas",
+    "Compare": "comparisons", "BoolOp": "and/or", "IfExp": "conditional expressions",
+    "ListComp": "comprehensions", "SetComp": "comprehensions", "DictComp": "comprehensions",
+    "GeneratorExp": "comprehensions", "NamedExpr": "assignments (:=)", "JoinedStr": "f-strings",
+    "FormattedValue": "f-strings", "Tuple": "tuples", "List": "lists", "Set": "sets",
+    "Dict": "dicts", "Starred": "starred arguments", "Await": "await", "Yield": "yield",
+    "Slice": "slices",
+}
+
+
+@dataclass(frozen=True)
+class Operations:
+    """What a checked formula is built with: how numbers, constants and functions are made.
+
+    Args:
+        number: turns a literal (int or float) into a value of the target kind.
+        constants: the value of ``pi`` and ``e``.
+        functions: a callable for every name of ``FUNCTIONS``.
+    """
+
+    number: Callable[[int | float], Any]
+    constants: Mapping[str, Any]
+    functions: Mapping[str, Callable[..., Any]]
+
+
+SYMPY = Operations(
+    number=lambda value: sp.Integer(value) if isinstance(value, int) else sp.Float(value),
+    constants=CONSTANTS,
+    functions={name: function for name, (function, _) in FUNCTIONS.items()},
+)
 
 
 def parse_formula(text: str) -> Builder:
@@ -55,14 +103,44 @@ def parse_formula(text: str) -> Builder:
     Raises:
         FormulaError: naming what is not accepted.
     """
+    source, body = check_formula(text)
+    try:
+        expr = build(body, sp.Symbol("x", real=True), SYMPY)
+    except (ValueError, TypeError, ArithmeticError):  # sympy refuses e.g. max(x, 1/0)
+        expr = sp.nan
+    if expr.has(sp.I, sp.zoo, sp.oo, sp.S.NegativeInfinity, sp.nan):
+        raise FormulaError(
+            f"activation: in {source!r}, a constant part is not a finite real number (such as 1/0,"
+            " log(0) or sqrt(-1))")
+    return lambda variable: build(body, variable, SYMPY)
+
+
+def formula_function(text: str, operations: Operations) -> Callable[[Any], Any]:
+    """The formula as a function built from ``operations`` (e.g. torch tensor functions).
+
+    Raises:
+        FormulaError: naming what is not accepted (the same checks as :func:`parse_formula`).
+    """
+    _, body = check_formula(text)
+    return lambda variable: build(body, variable, operations)
+
+
+def check_formula(text: str) -> tuple[str, ast.expr]:
+    """The stripped source and its checked ``ast`` body.
+
+    Raises:
+        FormulaError: naming the first part that is not accepted.
+    """
     source = text.strip()
     if not source:
         raise FormulaError("activation: the formula is empty; write it in x, e.g. x/(1+abs(x))")
     if len(source) > MAX_LENGTH:
         raise FormulaError(f"activation: the formula is longer than {MAX_LENGTH} characters")
     try:
-        tree = ast.parse(source, mode="eval")
-    except SyntaxError:
+        with warnings.catch_warnings():  # "1if x" warns on stderr before failing; the error says enough
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source, mode="eval")
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
         raise FormulaError(
             f"activation: {source!r} is neither a known activation nor a valid formula in x"
         ) from None
@@ -83,7 +161,7 @@ def parse_formula(text: str) -> Builder:
     _check(body, source)
     if not any(isinstance(n, ast.Name) and n.id == "x" for n in ast.walk(body)):
         raise FormulaError(f"activation: {source!r} does not use x; write the activation in x")
-    return lambda variable: _build(body, variable)
+    return source, body
 
 
 def _is_constant(node: ast.AST) -> bool:
@@ -100,23 +178,105 @@ def _literal(node: ast.AST) -> float | None:
     return None
 
 
+def _digits(node: ast.AST) -> float:
+    """An upper bound on the decimal digits of a checked constant part's exact value.
+
+    sympy keeps integers and fractions exact, so ``(9**64)**64`` would be computed digit by digit;
+    floats, pi and e stay bounded (a float's exponent grows, not its digits).
+    """
+    if isinstance(node, ast.Constant):
+        value = node.value
+        return len(str(abs(value))) if isinstance(value, int) else 1
+    if isinstance(node, ast.Name):
+        return 1
+    if isinstance(node, ast.UnaryOp):
+        return _digits(node.operand)
+    if isinstance(node, ast.BinOp):
+        if isinstance(node.op, ast.Pow):
+            exponent = _literal(node.right)
+            assert exponent is not None  # _check refuses any other constant exponent
+            return abs(exponent) * _digits(node.left) + 1
+        return _digits(node.left) + _digits(node.right) + 1
+    if isinstance(node, ast.Call):
+        return sum(_digits(arg) for arg in node.args) + 1
+    return math.inf
+
+
+_FLOAT_FUNCTIONS: dict[str, Callable[..., float]] = {
+    "exp": math.exp, "log": math.log, "sqrt": math.sqrt, "abs": abs, "tanh": math.tanh,
+    "sinh": math.sinh, "cosh": math.cosh, "sin": math.sin, "cos": math.cos, "atan": math.atan,
+    "erf": math.erf, "sigmoid": lambda v: 1 / (1 + math.exp(-v)), "max": max, "min": min,
+}
+_FLOAT_OPERATORS: dict[type, Callable[[float, float], Any]] = {
+    ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a**b,
+}
+
+
+def _float_value(node: ast.AST) -> float:
+    """A checked constant part in float64 (math functions over the tree; nothing is evaluated).
+
+    Raises:
+        ArithmeticError, ValueError: where float64 overflows or the value is not real.
+    """
+    if isinstance(node, ast.Constant):
+        return float(node.value)  # type: ignore[arg-type]
+    if isinstance(node, ast.Name):
+        return math.pi if node.id == "pi" else math.e
+    if isinstance(node, ast.UnaryOp):
+        value = _float_value(node.operand)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.BinOp):
+        result = _FLOAT_OPERATORS[type(node.op)](_float_value(node.left), _float_value(node.right))
+    else:
+        assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        result = _FLOAT_FUNCTIONS[node.func.id](*(_float_value(arg) for arg in node.args))
+    if isinstance(result, complex) or not math.isfinite(result):
+        raise ValueError("not a finite real number")
+    return float(result)
+
+
+def _check_constant(node: ast.AST, where: str) -> None:
+    """Refuse a constant part that float64 cannot hold or that sympy would compute digit by digit.
+
+    Huge constants make sympy slow beyond any use (cos(cosh(1e11)) needs 1e11 bits to evaluate),
+    and no activation needs one.
+    """
+    if not _is_constant(node):
+        return
+    if _digits(node) > MAX_DIGITS:
+        raise FormulaError(f"{where} the constant {ast.unparse(node)} is too large to work with")
+    try:
+        _float_value(node)
+    except (ArithmeticError, ValueError):
+        raise FormulaError(
+            f"{where} the constant {ast.unparse(node)} is not a finite real number in float64"
+            " (it overflows or is undefined, like 1/0, log(0) or sqrt(-1))") from None
+
+
 def _check(node: ast.AST, source: str) -> None:
     where = f"activation: in {source!r},"
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise FormulaError(f"{where} {node.value!r} is not a number")
         if not math.isfinite(node.value) or abs(node.value) > MAX_LITERAL:
-            raise FormulaError(f"{where} the number {node.value!r} is too large")
+            raise FormulaError(f"{where} the number {node.value!r} is too large (at most {MAX_LITERAL:g})")
         return
     if isinstance(node, ast.Name):
         if node.id != "x" and node.id not in CONSTANTS:
             hint = f" (did you mean {node.id}(x)?)" if node.id in FUNCTIONS else ""
             raise FormulaError(f"{where} unknown name {node.id!r}: only x, pi and e{hint}")
         return
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+    if isinstance(node, ast.UnaryOp):
+        if not isinstance(node.op, (ast.USub, ast.UAdd)):
+            raise FormulaError(f"{where} only the signs + and - may stand before a term")
         _check(node.operand, source)
         return
-    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)):
+    if isinstance(node, ast.BinOp):
+        if type(node.op) not in _OPERATORS:
+            symbol = _REFUSED_OPERATORS.get(type(node.op), type(node.op).__name__)
+            hint = " (for a power write **, e.g. x**2)" if symbol == "^" else ""
+            raise FormulaError(f"{where} the operator {symbol} is not accepted; use + - * / **{hint}")
         _check(node.left, source)
         _check(node.right, source)
         if isinstance(node.op, ast.Pow) and _is_constant(node.right):
@@ -125,6 +285,7 @@ def _check(node: ast.AST, source: str) -> None:
                 raise FormulaError(
                     f"{where} a constant exponent must be a plain number of at most {MAX_EXPONENT}"
                 )
+        _check_constant(node, where)
         return
     if isinstance(node, ast.Call):
         name = node.func.id if isinstance(node.func, ast.Name) else None
@@ -139,24 +300,24 @@ def _check(node: ast.AST, source: str) -> None:
             raise FormulaError(f"{where} {name}() takes {arity} plain argument{'s' if arity > 1 else ''}")
         for arg in node.args:
             _check(arg, source)
+        _check_constant(node, where)
         return
-    shown = type(node).__name__.lower()
-    raise FormulaError(
-        f"{where} {shown} expressions are not accepted; use numbers, x, + - * / ** and functions"
-    )
+    kind = _REFUSED_NODES.get(type(node).__name__, type(node).__name__.lower() + " expressions")
+    raise FormulaError(f"{where} {kind} are not accepted; use numbers, x, + - * / ** and functions")
 
 
-def _build(node: ast.AST, variable: sp.Expr) -> sp.Expr:
+def build(node: ast.AST, variable: Any, operations: Operations) -> Any:
+    """The expression of a tree checked by :func:`check_formula`, made with ``operations``."""
     if isinstance(node, ast.Constant):
-        value = node.value
-        return sp.Integer(value) if isinstance(value, int) else sp.Float(value)
+        assert isinstance(node.value, (int, float))
+        return operations.number(node.value)
     if isinstance(node, ast.Name):
-        return variable if node.id == "x" else CONSTANTS[node.id]
+        return variable if node.id == "x" else operations.constants[node.id]
     if isinstance(node, ast.UnaryOp):
-        operand = _build(node.operand, variable)
+        operand = build(node.operand, variable, operations)
         return -operand if isinstance(node.op, ast.USub) else operand
     if isinstance(node, ast.BinOp):
-        left, right = _build(node.left, variable), _build(node.right, variable)
+        left, right = build(node.left, variable, operations), build(node.right, variable, operations)
         op = node.op
         if isinstance(op, ast.Add):
             return left + right
@@ -168,5 +329,5 @@ def _build(node: ast.AST, variable: sp.Expr) -> sp.Expr:
             return left / right
         return left**right
     assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-    function = FUNCTIONS[node.func.id][0]
-    return function(*(_build(arg, variable) for arg in node.args))
+    function = operations.functions[node.func.id]
+    return function(*(build(arg, variable, operations) for arg in node.args))

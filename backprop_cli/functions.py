@@ -132,7 +132,11 @@ class Activation:
 
     def apply(self, z: sp.Expr) -> sp.Expr:
         """The printed right side of ``a = f(z)``."""
-        return replace(self.display, {X: z})
+        try:
+            return replace(self.display, {X: z})
+        except ValueError:  # sympy cannot compare the arguments of max(x, pi - pi): keep it as written
+            with sp.evaluate(False):
+                return replace(self.display, {X: z})
 
     def local_derivative(self, z: sp.Expr, a: sp.Expr) -> sp.Expr:
         """The printed right side of ``∂a/∂z``: in terms of ``a`` where possible, else of ``z``."""
@@ -160,7 +164,10 @@ def _in_terms_of_output(f: sp.Expr, d: sp.Expr) -> sp.Expr | None:
     if X in g.free_symbols:
         return None
     numerator, denominator = sp.fraction(sp.together(g))
-    poly = sp.Poly(OUT * denominator - numerator, u)
+    try:
+        poly = sp.Poly(OUT * denominator - numerator, u)
+    except sp.PolynomialError:  # u inside max, min or abs: not a polynomial in u
+        return None
     if poly.degree() != 1:
         return None
     c1, c0 = poly.all_coeffs()

@@ -20,6 +20,7 @@ from typing import Any
 from backprop_cli.errors import DataError, OutputError, SpecError
 from backprop_cli.model import (
     ACTIVATIONS,
+    MAX_PARAMETERS,
     Layer,
     Network,
     Optimizer,
@@ -42,19 +43,30 @@ class Spec:
     ys: tuple[Vector, ...] | None = None
 
 
-def _unknown(key: str, allowed: Sequence[str], where: str) -> SpecError:
+def _unknown(key: Any, allowed: Sequence[str], where: str) -> SpecError:
+    key = str(key)
     close = get_close_matches(key, allowed, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(allowed)}"
-    return SpecError(f"{where}{key}: unknown key{hint}")
+    name = key if key.isidentifier() else _shown(key)
+    return SpecError(f"{where}{name}: unknown key{hint}")
 
 
 def _number(value: Any, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SpecError(f"{key}: expected a number, got {type(value).__name__} {value!r}")
-    number = float(value)
+        raise SpecError(f"{key}: expected a number, got {type(value).__name__} {_shown(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise SpecError(f"{key}: the number is too large for float64") from None
     if not math.isfinite(number):
         raise SpecError(f"{key}: {value} is not a finite number")
     return number
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, shortened: a message stays one readable line whatever the file holds."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _vector(value: Any, key: str) -> Vector:
@@ -76,7 +88,7 @@ def _matrix(value: Any, key: str) -> tuple[Vector, ...]:
 
 def _integer(value: Any, key: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise SpecError(f"{key}: expected a whole number of at least {minimum}, got {value!r}")
+        raise SpecError(f"{key}: expected a whole number of at least {minimum}, got {_shown(value)}")
     return value
 
 
@@ -96,20 +108,21 @@ def parse_spec(document: dict[str, Any]) -> Spec:
         raise SpecError("layers: the spec needs a [[layers]] table for each layer")
     loss = document.get("loss", "bce")
     if not isinstance(loss, str):
-        raise SpecError(f"loss: expected a name such as \"bce\", got {loss!r}")
+        raise SpecError(f"loss: expected a name such as \"bce\", got {_shown(loss)}")
     lr = _number(document.get("lr", 1.0), "lr")
     optimizer_name = document.get("optimizer", "sgd")
     if not isinstance(optimizer_name, str):
-        raise SpecError(f"optimizer: expected a name such as \"sgd\", got {optimizer_name!r}")
+        raise SpecError(f"optimizer: expected a name such as \"sgd\", got {_shown(optimizer_name)}")
     optimizer_settings = {key: _number(document[key], key)
                           for key in ("momentum", "beta1", "beta2", "eps") if key in document}
     optimizer = Optimizer(optimizer_name, **optimizer_settings)
     seed = _integer(document.get("seed", 0), "seed", minimum=0)
     init = document.get("init", "xavier")
     if not isinstance(init, str):
-        raise SpecError(f"init: expected xavier, he or uniform, got {init!r}")
+        raise SpecError(f"init: expected xavier, he or uniform, got {_shown(init)}")
     previous = _integer(document["inputs"], "inputs") if "inputs" in document else None
     layers = []
+    drawn_so_far = 0
     for index, layer_doc in enumerate(layers_doc):
         where = f"layers[{index}]."
         if not isinstance(layer_doc, dict):
@@ -119,10 +132,10 @@ def parse_spec(document: dict[str, Any]) -> Spec:
                 raise _unknown(key, LAYER_KEYS, where)
         activation = layer_doc.get("activation", "sigmoid")
         if not isinstance(activation, str):
-            raise SpecError(f"{where}activation: expected a name or a formula in x, got {activation!r}")
+            raise SpecError(f"{where}activation: expected a name or a formula in x, got {_shown(activation)}")
         freeze = layer_doc.get("freeze_bias", False)
         if not isinstance(freeze, bool):
-            raise SpecError(f"{where}freeze_bias: expected true or false, got {freeze!r}")
+            raise SpecError(f"{where}freeze_bias: expected true or false, got {_shown(freeze)}")
         if "weight" in layer_doc:
             if "units" in layer_doc:
                 raise SpecError(f"{where}units: give either weight (explicit) or units (random), not both")
@@ -136,8 +149,15 @@ def parse_spec(document: dict[str, Any]) -> Spec:
             units = _integer(layer_doc["units"], f"{where}units")
             if previous is None:
                 raise SpecError("inputs: a first layer given by units needs the top-level inputs = N")
-            drawn = random_network((previous, units), seed=seed + index, init=init,
-                                   bias=layer_doc.get("bias", True) is not False).layers[0]
+            drawn_so_far += (previous + 1) * units
+            if drawn_so_far > MAX_PARAMETERS:
+                raise SpecError(f"{where}units: the layers given by units have more than"
+                                f" {MAX_PARAMETERS:,} parameters in all")
+            has_bias = layer_doc.get("bias", True)
+            if not isinstance(has_bias, bool):
+                raise SpecError(f"{where}bias: with units, bias is true or false (random weights), got"
+                                f" {_shown(has_bias)}")
+            drawn = random_network((previous, units), seed=seed + index, init=init, bias=has_bias).layers[0]
             weight, bias = drawn.weight, drawn.bias
         else:
             raise SpecError(f"layers[{index}]: needs weight (and bias) or units")
@@ -160,7 +180,7 @@ def parse_spec(document: dict[str, Any]) -> Spec:
 
 
 def load_spec(path: str | Path) -> Spec:
-    """Read a spec file (.toml or .json; .pt through ``torch_io``)."""
+    """Read a spec file (.toml or .json; .pt and .pth through ``torch_io``)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".pt" or suffix == ".pth":
@@ -169,25 +189,42 @@ def load_spec(path: str | Path) -> Spec:
         return load_state_dict_spec(path)
     if suffix not in (".toml", ".json"):
         raise SpecError(f"network: {path} should end in .toml, .json or .pt")
-    text = _read_text(path, "network")
-    if suffix == ".toml":
-        import tomllib
+    return parse_spec(read_document(path))
 
-        try:
-            document = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as error:
-            raise SpecError(f"network: {path} is not valid TOML ({error})") from None
-    else:
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise SpecError(f"network: {path} is not valid JSON ({error.msg} at line {error.lineno})") from None
-    return parse_spec(document)
+
+def read_document(path: Path, what: str = "network") -> dict[str, Any]:
+    """The parsed TOML or JSON document of a spec file (checked by ``parse_spec`` afterwards).
+
+    Raises:
+        SpecError: when the file cannot be read or is not valid TOML/JSON.
+    """
+    text = _read_text(path, what)
+    try:
+        if path.suffix.lower() == ".toml":
+            import tomllib
+
+            try:
+                document: Any = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as error:
+                raise SpecError(f"{what}: {path} is not valid TOML ({error})") from None
+        else:
+            try:
+                document = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise SpecError(f"{what}: {path} is not valid JSON ({error.msg} at line {error.lineno})") from None
+    except RecursionError:
+        raise SpecError(f"{what}: {path} nests lists or tables too deeply") from None
+    except ValueError as error:  # e.g. an integer of more digits than Python converts
+        raise SpecError(f"{what}: {path} cannot be read ({error})") from None
+    if not isinstance(document, dict):
+        raise SpecError(f"{what}: {path} must hold a table of keys (loss, lr, layers, …)")
+    return document
 
 
 def _read_text(path: Path, what: str) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark (as some editors write) is not part of the first value.
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise SpecError(f"{what}: {path} does not exist") from None
     except IsADirectoryError:
@@ -214,17 +251,23 @@ def _load_csv(path: Path, targets: int) -> tuple[tuple[Vector, ...], tuple[Vecto
         text = _read_text(path, "data")
     except SpecError as error:
         raise DataError(str(error)) from None
-    rows = [row for row in csv.reader(text.splitlines()) if any(cell.strip() for cell in row)]
+    try:
+        rows = [row for row in csv.reader(text.splitlines()) if any(cell.strip() for cell in row)]
+    except csv.Error as error:
+        raise DataError(f"data: {path} is not a readable CSV file ({error})") from None
     if not rows:
         raise DataError(f"data: {path} is empty")
-    if not _numeric_row(rows[0]):
+    # A header is a first row without any number; a first row with a typo is a sample (and an error).
+    if not any(_is_number(cell) for cell in rows[0]):
         rows = rows[1:]
         if not rows:
             raise DataError(f"data: {path} has a header but no samples")
     width = len(rows[0])
-    if targets < 1 or width <= targets:
+    if targets < 1:
+        raise DataError(f"targets: must be at least 1, got {targets}")
+    if width <= targets:
         raise DataError(
-            f"data: {path} has {width} columns; with {targets} target column(s) there must be"
+            f"data: {path} has {width} column(s); with {targets} target column(s) there must be"
             " at least one input column (--targets sets how many are targets)")
     xs, ys = [], []
     for line, row in enumerate(rows, start=1):
@@ -232,83 +275,127 @@ def _load_csv(path: Path, targets: int) -> tuple[tuple[Vector, ...], tuple[Vecto
             raise DataError(f"data: {path} sample {line} has {len(row)} columns, the first has {width}")
         values = []
         for column, cell in enumerate(row, start=1):
-            try:
-                value = float(cell)
-            except ValueError:
-                raise DataError(
-                    f"data: {path} sample {line}, column {column}: {cell.strip()!r} is not a number") from None
+            where = f"data: {path} sample {line}, column {column}:"
+            if not _is_number(cell):
+                raise DataError(f"{where} {_shown(cell.strip())} is not a number")
+            value = float(cell)
             if not math.isfinite(value):
-                raise DataError(f"data: {path} sample {line}, column {column}: {cell.strip()} is not finite")
+                raise DataError(f"{where} {cell.strip()} is not finite")
             values.append(value)
         xs.append(tuple(values[:-targets]))
         ys.append(tuple(values[-targets:]))
     return tuple(xs), tuple(ys)
 
 
-def _numeric_row(row: list[str]) -> bool:
+def _is_number(cell: str) -> bool:
     try:
-        for cell in row:
-            float(cell)
+        float(cell)
     except ValueError:
         return False
     return True
 
 
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
 def _load_numpy(path: Path, targets: int) -> tuple[tuple[Vector, ...], tuple[Vector, ...]]:
+    import zipfile
+
     import numpy as np
 
     if not path.is_file():
-        raise DataError(f"data: {path} does not exist")
+        raise DataError(f"data: {path} does not exist" if not path.exists() else f"data: {path} is not a file")
     try:
-        loaded = np.load(path, allow_pickle=False)
-    except ValueError as error:
-        raise DataError(f"data: {path} cannot be read without pickle ({error})") from None
+        with path.open("rb") as file:
+            magic = file.read(len(_NPY_MAGIC))
     except OSError as error:
-        raise DataError(f"data: {path} is not a numpy file ({error})") from None
-    if isinstance(loaded, np.ndarray):
-        array = np.asarray(loaded, dtype=float)
-        if array.ndim != 2 or array.shape[1] <= targets:
-            raise DataError(f"data: {path} must hold a 2-D array with input columns then {targets} target column(s)")
-        x, y = array[:, :-targets], array[:, -targets:]
-    else:
-        with loaded:
-            missing = [k for k in ("x", "y") if k not in loaded.files]
-            if missing:
-                raise DataError(f"data: {path} needs arrays named x and y (missing {', '.join(missing)})")
-            x, y = np.asarray(loaded["x"], dtype=float), np.asarray(loaded["y"], dtype=float)
-        if x.ndim == 1:
-            x = x[:, None]
-        if y.ndim == 1:
-            y = y[:, None]
-        if x.ndim != 2 or y.ndim != 2 or len(x) != len(y):
-            raise DataError(f"data: {path}: x and y must be 2-D with one row per sample (shapes {x.shape}, {y.shape})")
-    if len(x) == 0:
-        raise DataError(f"data: {path} holds no samples")
+        raise DataError(f"data: cannot read {path} ({error.strerror})") from None
+    if not (magic.startswith(_NPY_MAGIC) or magic.startswith(_ZIP_MAGIC)):
+        hint = " (it looks like a pickle, which is never loaded)" if magic[:1] == b"\x80" else ""
+        raise DataError(f"data: {path} is not a .npy or .npz file{hint}; save arrays with"
+                        " numpy.save or numpy.savez(file, x=…, y=…)")
+    try:
+        # allow_pickle=False: object arrays (pickles) are refused by numpy, nothing in them runs.
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):
+            array = _float_array(loaded, path, "the array")
+            if array.ndim != 2 or array.shape[1] <= targets:
+                raise DataError(
+                    f"data: {path} must hold a 2-D array with input columns then {targets} target column(s),"
+                    f" not shape {array.shape}")
+            x, y = array[:, :-targets], array[:, -targets:]
+        else:
+            with loaded:
+                missing = [k for k in ("x", "y") if k not in loaded.files]
+                if missing:
+                    raise DataError(f"data: {path} needs arrays named x and y (missing {', '.join(missing)})")
+                x, y = _float_array(loaded["x"], path, "x"), _float_array(loaded["y"], path, "y")
+    except DataError:
+        raise
+    except ValueError as error:
+        if "pickle" in str(error):
+            raise DataError(f"data: {path} holds pickled (object) arrays, which are never loaded;"
+                            " save numeric arrays") from None
+        raise DataError(f"data: {path} is not a readable numpy file ({_first_line(error)})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as error:
+        raise DataError(f"data: {path} is not a readable numpy file ({_first_line(error)})") from None
+    if x.ndim == 1:
+        x = x[:, None]
+    if y.ndim == 1:
+        y = y[:, None]
+    if x.ndim != 2 or y.ndim != 2 or len(x) != len(y):
+        raise DataError(f"data: {path}: x and y must be 2-D with one row per sample (shapes {x.shape}, {y.shape})")
+    if len(x) == 0 or x.shape[1] == 0 or y.shape[1] == 0:
+        raise DataError(f"data: {path} holds no samples (shapes {x.shape}, {y.shape})")
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise DataError(f"data: {path} holds values that are not finite")
     return tuple(map(tuple, x.tolist())), tuple(map(tuple, y.tolist()))
 
 
+def _float_array(array: Any, path: Path, name: str) -> Any:
+    """``array`` as float64; a DataError for text, complex or other non-numeric arrays."""
+    import numpy as np
+
+    if array.dtype.kind not in "biuf":
+        raise DataError(f"data: {path}: {name} holds {array.dtype} values, not real numbers")
+    return np.asarray(array, dtype=np.float64)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return _shown(text[0] if text else type(error).__name__, 120).strip("'\"")
+
+
 def check_writable(path: str | Path, force: bool) -> Path:
     """Refuse to overwrite an existing file unless ``force``; check the folder exists."""
     path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"output: {path} is a directory; give a file name")
     if path.exists() and not force:
         raise OutputError(f"output: {path} exists; use --force to overwrite it")
-    if path.is_dir():
-        raise OutputError(f"output: {path} is a directory")
-    if not path.parent.exists():
+    if not path.parent.is_dir():
         raise OutputError(f"output: the folder {path.parent} does not exist")
     return path
 
 
 def write_atomic(path: str | Path, data: str | bytes, force: bool = False) -> Path:
-    """Write to a temporary file beside ``path`` and rename it into place.
+    """Write to a temporary file beside ``path``, flush it to disk and rename it into place.
 
-    An interrupted write leaves the old file or the new one, never half of one.
+    The rename is atomic (POSIX ``rename``, Windows ``MoveFileEx``), so an interrupted or failed
+    write leaves the old file or the new one, never half of one, and the temporary file is
+    removed. The new file gets the old file's permissions, or the usual ones (0666 less umask).
+
+    Raises:
+        OutputError: when the file exists and ``force`` is false, or cannot be written.
     """
     path = check_writable(path, force)
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        mode = path.stat().st_mode & 0o7777 if path.exists() else _default_mode()
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise OutputError(f"output: cannot write {path} ({error.strerror or error})") from None
     try:
         # mkstemp makes the file private (0600); give it the permissions open() would (0666 less umask).
         umask = os.umask(0)
@@ -318,11 +405,35 @@ def write_atomic(path: str | Path, data: str | bytes, force: bool = False) -> Pa
             file.write(payload)
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(temporary, mode)
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise OutputError(f"output: cannot write {path} ({error.strerror or error})") from None
         raise
+    _sync_folder(path.parent)
     return path
+
+
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush the rename to disk too (POSIX); where folders cannot be opened, nothing to do."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 def spec_toml(network: Network, xs: Sequence[Vector] | None = None,

@@ -20,6 +20,9 @@ ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax")
 LOSSES = ("bce", "mse", "sse", "half_sse", "cross_entropy")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 INITS = ("xavier", "he", "uniform")
+MAX_PARAMETERS = 1_000_000
+"""The most weights and biases a random network may have (a typo such as --layers 2 100000000 1
+would otherwise fill the memory before anything is printed)."""
 
 
 @dataclass(frozen=True)
@@ -266,6 +269,11 @@ def random_network(
             raise SpecError(f"layers: every width must be at least 1, got {width}")
     if init not in INITS:
         raise SpecError(f"init: unknown initialisation {init!r}; choose one of {', '.join(INITS)}")
+    count = sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(widths[:-1], widths[1:], strict=True))
+    if count > MAX_PARAMETERS:
+        raise SpecError(
+            f"layers: {' → '.join(map(str, widths))} has {count:,} parameters; at most"
+            f" {MAX_PARAMETERS:,} are allowed")
     rng = random.Random(seed)
 
     def draw(bound: float) -> float:

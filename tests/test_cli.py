@@ -39,6 +39,10 @@ def test_join_values_takes_several_numbers_negative_ones_too():
     assert join_values(["step", "--activation", "tanh", "sigmoid"]) == [
         "step", "--activation=tanh", "--activation=sigmoid"]
     assert join_values(["step", "--x=-1", "2", "--y", "1e-3"]) == ["step", "--x=-1 2", "--y=1e-3"]
+    assert join_values(["step", "--activation", "tanh", "x/(1+abs(x))", "--x", "1"]) == [
+        "step", "--activation=tanh", "--activation=x/(1+abs(x))", "--x=1"]
+    assert join_values(["init", "--activation", "-x*sigmoid(x)", "xor.toml"]) == [
+        "init", "--activation=-x*sigmoid(x)", "xor.toml"]
 
 
 def test_step_json_parses_as_typed(capsys):

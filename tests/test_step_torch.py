@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from backprop_cli.derivation import Options
 from backprop_cli.derive import build_derivation
+from backprop_cli.errors import BackpropError
 from backprop_cli.model import SEED, SEED_X, SEED_Y, Layer, Network
 from tests.reference import assert_close, assert_step_close, torch_step
+from tests.strategies import networks
 
 torch = pytest.importorskip("torch")
 
@@ -19,40 +21,6 @@ torch = pytest.importorskip("torch")
 def test_seed_json_equals_torch():
     ours = json.loads(build_derivation(SEED, SEED_X, SEED_Y).to_json())
     assert_close(ours, torch_step(SEED, SEED_X, SEED_Y))
-
-
-ELEMENTWISE = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
-weights = st.floats(-2, 2, allow_nan=False, allow_subnormal=False)
-inputs = st.floats(-3, 3, allow_nan=False, allow_subnormal=False)
-
-
-@st.composite
-def networks(draw, max_samples=1, min_samples=1):
-    depth = draw(st.integers(1, 4))
-    widths = [draw(st.integers(1, 6)) for _ in range(depth + 1)]
-    loss = draw(st.sampled_from(["bce", "mse", "sse", "half_sse", "cross_entropy"]))
-    if loss == "cross_entropy":
-        output = "softmax"
-    elif loss == "bce":
-        output = draw(st.sampled_from(["sigmoid", "softmax"]))
-    else:
-        output = draw(st.sampled_from([*ELEMENTWISE, "softmax"]))
-    layers = []
-    for i in range(depth):
-        fan_in, units = widths[i], widths[i + 1]
-        activation = output if i == depth - 1 else draw(st.sampled_from(ELEMENTWISE))
-        weight = tuple(tuple(draw(weights) for _ in range(fan_in)) for _ in range(units))
-        has_bias = draw(st.booleans())
-        bias = tuple(draw(weights) for _ in range(units)) if has_bias else None
-        freeze = has_bias and draw(st.integers(0, 3)) == 0
-        layers.append(Layer(weight, bias, activation, freeze))
-    lr = draw(st.sampled_from([1.0, 0.5, 0.1, 0.01]))
-    network = Network(tuple(layers), loss=loss, lr=lr)
-    samples = draw(st.integers(min_samples, max_samples))
-    xs = tuple(tuple(draw(inputs) for _ in range(widths[0])) for _ in range(samples))
-    targets = st.floats(0, 1) if loss in ("bce", "cross_entropy") else inputs
-    ys = tuple(tuple(draw(targets) for _ in range(widths[-1])) for _ in range(samples))
-    return network, xs, ys
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
@@ -83,28 +51,72 @@ def test_frozen_bias_keeps_its_value_but_reports_gradient():
     assert_close(ours, torch_step(network, SEED_X, SEED_Y))
 
 
-def test_relu_at_exactly_zero_has_pytorch_derivative():
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
+def test_relu_at_exactly_zero_has_pytorch_derivative(activation):
     # z = 1·1 + (−1)·1 + 0 = 0 exactly: relu'(0) = 0 and leaky_relu'(0) = 0.01 in PyTorch.
-    for activation in ("relu", "leaky_relu"):
-        network = Network((Layer(((1.0, -1.0),), (0.0,), activation),
-                           Layer(((0.5,),), (0.1,), "sigmoid")), loss="bce")
-        ours = build_derivation(network, ((1.0, 1.0),), ((1.0,),)).to_dict()
-        assert ours["layers"][0]["z"] == [[0.0]]
-        assert_close(ours, torch_step(network, ((1.0, 1.0),), ((1.0,),)))
+    network = Network((Layer(((1.0, -1.0),), (0.0,), activation),
+                       Layer(((0.5,),), (0.1,), "sigmoid")), loss="bce")
+    ours = build_derivation(network, ((1.0, 1.0),), ((1.0,),)).to_dict()
+    assert ours["layers"][0]["z"] == [[0.0]]
+    assert_close(ours, torch_step(network, ((1.0, 1.0),), ((1.0,),)))
+    # A whole hidden layer at the kink, two layers deep, with a regression loss.
+    deep = Network((Layer(((1.0, -1.0), (2.0, -2.0), (0.5, -0.5)), (0.0, 0.0, 0.0), activation),
+                    Layer(((0.3, -0.2, 0.7), (0.1, 0.4, -0.6)), None, activation),
+                    Layer(((0.5, -0.5),), (0.2,), "identity")), loss="mse")
+    ours = build_derivation(deep, ((3.0, 3.0),), ((1.0,),)).to_dict()
+    assert ours["layers"][0]["z"] == [[0.0, 0.0, 0.0]] and ours["layers"][1]["z"] == [[0.0, 0.0]]
+    assert_close(ours, torch_step(deep, ((3.0, 3.0),), ((1.0,),)))
 
 
+@pytest.mark.parametrize("hidden", ["sigmoid", "tanh"])
 @pytest.mark.parametrize("scale", [1000.0, -1000.0, 40.0, -40.0])
-def test_saturated_sigmoid_and_bce_are_finite_and_equal_torch(scale):
-    network = Network((Layer(((scale,),), (0.0,), "sigmoid"), Layer(((scale / 10,),), (0.0,), "sigmoid")))
+def test_saturated_sigmoid_and_bce_are_finite_and_equal_torch(scale, hidden):
+    network = Network((Layer(((scale,),), (0.0,), hidden), Layer(((scale / 10,),), (0.0,), "sigmoid")))
     for y in (0.0, 1.0):
         ours = build_derivation(network, ((1.0,),), ((y,),)).to_dict()
         reference = torch_step(network, ((1.0,),), ((y,),))
         assert_close(ours, reference)
 
 
-def test_saturated_softmax_cross_entropy_equals_torch():
-    network = Network((Layer(((1000.0,), (-1000.0,), (0.0,)), (0.0, 0.0, 0.0), "softmax"),),
-                      loss="cross_entropy")
+@pytest.mark.parametrize("z", [1000.0, 40.0, 20.0])
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse", "sse"])
+def test_saturated_softmax_equals_torch(loss, z):
+    network = Network((Layer(((z,), (-z,), (0.0,)), (0.0, 0.0, 0.0), "softmax"),), loss=loss)
     for y in ((0.0, 1.0, 0.0), (1.0, 0.0, 0.0), (0.2, 0.3, 0.5)):
         ours = build_derivation(network, ((1.0,),), (y,)).to_dict()
         assert_close(ours, torch_step(network, ((1.0,),), (y,)))
+
+
+@pytest.mark.parametrize("z", [1000.0, 10.0])
+def test_saturated_softmax_with_bce_equals_torch_to_its_conditioning(z):
+    # bce on a softmax output near 0 or 1 is ill-conditioned (see bce_slack); at z = 1000 the
+    # outputs are exactly 0 and 1 and both sides clamp the same way.
+    network = Network((Layer(((z,), (-z,), (0.0,)), (0.0, 0.0, 0.0), "softmax"),), loss="bce")
+    for y in ((0.0, 1.0, 0.0), (1.0, 0.0, 0.0)):
+        ours = build_derivation(network, ((1.0,),), (y,)).to_dict()
+        reference = torch_step(network, ((1.0,),), (y,))
+        assert_step_close(ours, reference)
+
+
+@pytest.mark.parametrize("loss", ["mse", "half_sse", "bce"])
+@pytest.mark.parametrize("scale", [1e-300, 1e-8, 1e3, 1e6])
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "leaky_relu", "identity"])
+def test_huge_and_tiny_weights_are_finite_and_equal_torch(activation, scale, loss):
+    output = "sigmoid" if loss == "bce" else activation
+    network = Network((Layer(((scale, -scale), (0.5 * scale, scale)), (0.0, scale), activation),
+                       Layer(((scale, -0.5),), (0.1,), output)), loss=loss)
+    xs, ys = ((1.0, -2.0),), ((1.0,),)
+    ours = build_derivation(network, xs, ys).to_dict()
+    reference = torch_step(network, xs, ys)
+    assert math.isfinite(ours["loss"]) and math.isfinite(ours["loss_after"])
+    assert_close(ours, reference)
+
+
+def test_overflow_is_refused_in_one_line_where_torch_gives_inf():
+    network = Network((Layer(((1e100, -1e100),), (0.0,), "identity"),
+                       Layer(((1e100,),), (0.0,), "identity")), loss="mse")
+    xs, ys = ((1.0, -2.0),), ((1.0,),)
+    assert math.isinf(torch_step(network, xs, ys)["loss"])
+    with pytest.raises(BackpropError, match="comes out as inf") as caught:
+        build_derivation(network, xs, ys)
+    assert "\n" not in str(caught.value)

@@ -162,7 +162,7 @@ def _bad_data(tmp: Path) -> list[tuple[str, list[str], str]]:
         ("suffix", [write("data.txt", "0,0,0\n")], "should be xor, and, or, or a file ending in .csv, .npz or .npy"),
         ("npz without y", [str(tmp / "noy.npz")], "needs arrays named x and y (missing y)"),
         ("1-D npy", [str(tmp / "flat.npy")], "must hold a 2-D array"),
-        ("pickled npy", [str(tmp / "objects.npy")], "cannot be read without pickle"),
+        ("pickled npy", [str(tmp / "objects.npy")], "pickled (object) arrays"),
         ("rows differ", [str(tmp / "rows.npz")], "one row per sample"),
         ("nan npz", [str(tmp / "nan.npz")], "not finite"),
         ("not numpy", [str(tmp / "garbage.npz")], "data:"),

@@ -144,3 +144,30 @@ MESSAGES.update({
     "table.prediction": "ŷ",
     "table.target": "y",
 })
+MESSAGES.update({
+    "title.verify": "Gradient check: the derivation against independent references",
+    "verify.loss": "Loss",
+    "table.derivation": "∂𝓛/∂θ",
+    "table.autograd_abs": "autograd\n|Δ|",
+    "table.fd_abs": "finite diff.\n|Δ|",
+    "table.rel": "\nrel.",
+    "verify.autograd": "PyTorch {version} autograd, float64: tolerance {rtol}·|ref| + {atol}·s.",
+    "verify.no_torch": "PyTorch is not installed: autograd not compared (pip install torch).",
+    "verify.fd": "Central differences, h = {step}·max(1, |θ|): tolerance {rtol}·|ref| + {atol}·s.",
+    "verify.scale": "Agree: |Δ| ≤ tolerance, with s = max(1, |𝓛|, largest |∂𝓛/∂θ|) = {scale}.",
+    "verify.kink": (
+        "kink: a unit sits where its activation has no derivative (relu at 0, abs, max, min). The"
+        " gradient there is PyTorch's convention: accepted when it lies between the left and right"
+        " derivatives of the loss (a subgradient), else autograd decides."
+    ),
+    "verify.floor": (
+        "floor: an output is within 1e-12 of 0 or 1, where bce's gradient floors ŷ(1 − ŷ) at 1e-12"
+        " as PyTorch's does; there it is not the derivative of the loss, so finite differences do"
+        " not apply and autograd decides."
+    ),
+    "verify.ok.both": (
+        "✓ All {count} gradients agree (largest |Δ|: autograd {autograd}, finite differences {fd})."
+    ),
+    "verify.ok.fd": "✓ All {count} gradients agree (largest |Δ|: finite differences {fd}).",
+    "verify.fail": "✗ {failed} of {count} gradients disagree: {names}.",
+})

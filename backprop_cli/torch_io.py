@@ -1,0 +1,225 @@
+"""Reading a PyTorch ``state_dict`` (.pt, .pth) as a network spec.
+
+The file is read with ``torch.load(weights_only=True)``: PyTorch's restricted unpickler, which
+rebuilds tensors and plain containers and refuses every other global, so a file that carries a
+pickle payload (a class, ``os.system``, a whole pickled model) is refused before any of it runs.
+
+Accepted: the ``state_dict()`` of an ``nn.Linear``, or of a module made of Linear layers and
+parameter-free activations, such as an ``nn.Sequential`` (``0.weight``, ``0.bias``,
+``2.weight`` …) or a module with named submodules (``fc1.weight``, ``fc2.weight`` …). Layers are
+taken in the dict's order, which is the order the module registered them.
+
+Activations, the loss and the learning rate are not in a state_dict. They come from a sidecar
+spec beside the file (``model.toml`` or ``model.json`` for ``model.pt``: the spec format with
+[[layers]] tables that hold ``activation`` and ``freeze_bias`` but no weights, one per Linear
+layer, plus ``loss``, ``lr``, ``optimizer`` and ``[data]``), from ``--activation``, ``--loss``
+and ``--lr`` (which override the sidecar), or else the spec defaults (sigmoid, bce, lr 1).
+
+torch is imported here only, when a .pt file is asked for.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+from backprop_cli.errors import SpecError
+from backprop_cli.io import Spec, parse_spec, read_document
+from backprop_cli.model import MAX_PARAMETERS
+
+SIDECAR_SUFFIXES = (".toml", ".json")
+
+
+def load_state_dict_spec(path: str | Path) -> Spec:
+    """The network of a state_dict file, with its sidecar spec's settings if there is one.
+
+    Raises:
+        SpecError: naming the problem (no torch, not a state_dict, a pickle payload, a layer that
+            is not Linear, shapes that do not chain, a sidecar that does not fit).
+    """
+    path = Path(path)
+    torch = _import_torch(path)
+    if not path.is_file():
+        raise SpecError(f"network: {path} does not exist" if not path.exists() else f"network: {path} is not a file")
+    state = _load(torch, path)
+    layers = _linear_layers(torch, state, path)
+    sidecar = sidecar_path(path)
+    document: dict[str, Any] = read_document(sidecar) if sidecar is not None else {}
+    where = f"network: {sidecar} (beside {path.name}):" if sidecar is not None else f"network: {path}:"
+    tables = document.setdefault("layers", [{} for _ in layers])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise SpecError(f"{where} layers must be [[layers]] tables, one per Linear layer")
+    if len(tables) != len(layers):
+        raise SpecError(f"{where} has {len(tables)} [[layers]] tables but {path.name} has {len(layers)}"
+                        " Linear layers; give one table (activation = …) per layer")
+    for index, (table, (_, weight, bias)) in enumerate(zip(tables, layers, strict=True)):
+        for key in ("weight", "bias", "units"):
+            if key in table:
+                raise SpecError(f"{where} layers[{index}].{key}: the weights come from {path.name};"
+                                " give only activation and freeze_bias here")
+        table["weight"] = weight
+        if bias is not None:
+            table["bias"] = bias
+    for key in ("inputs", "seed", "init"):
+        if key in document:
+            raise SpecError(f"{where} {key}: applies to random weights, not to {path.name}")
+    try:
+        return parse_spec(document)
+    except SpecError as error:
+        raise SpecError(f"{where} {error}") from None
+
+
+def sidecar_path(path: Path) -> Path | None:
+    """``model.toml`` (or ``model.json``) beside ``model.pt``, if there is one."""
+    for suffix in SIDECAR_SUFFIXES:
+        candidate = path.with_suffix(suffix)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _import_torch(path: Path) -> Any:
+    try:
+        import torch
+    except ImportError:
+        raise SpecError(
+            f"network: reading {path.name} needs PyTorch; install it (pip install torch) or give the"
+            " network as a .toml spec (backprop init writes one)") from None
+    return torch
+
+
+def _load(torch: Any, path: Path) -> Any:
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols: the error says enough
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many kinds for a bad file; all end here
+        message = str(error)
+        found = re.search(r"GLOBAL ([\w.]+)", message)
+        names = [found.group(1)] if found else []
+        names += [name for name in pickle_globals(path) if not name.startswith(("torch.", "collections."))]
+        if names and names[0].startswith("torch.nn.modules."):
+            raise SpecError(
+                f"network: {path} holds a whole pickled model ({names[0].rsplit('.', 1)[-1]}), which is"
+                " never unpickled; save its weights with torch.save(model.state_dict(), path)") from None
+        if names:
+            raise SpecError(
+                f"network: {path} carries a pickle payload ({names[0]}) and was refused; nothing in it"
+                " ran. Only a state_dict of tensors is read") from None
+        if "Weights only load failed" in message:
+            raise SpecError(
+                f"network: {path} is not a state_dict that torch's safe loader accepts ({_detail(message)});"
+                " nothing in it ran. Save one with torch.save(model.state_dict(), path)") from None
+        raise SpecError(f"network: {path} is not a file torch.save wrote (torch.load: {type(error).__name__}"
+                        f" {_detail(message)})") from None
+
+
+def pickle_globals(path: Path) -> list[str]:
+    """The globals (``module.name``) a pickle in ``path`` would look up, read without unpickling.
+
+    ``pickletools.genops`` only decodes opcodes; used to name what a refused file carries.
+    """
+    import pickletools
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                streams = [archive.read(name) for name in archive.namelist() if name.endswith(".pkl")]
+        else:
+            streams = [path.read_bytes()]
+    except (OSError, zipfile.BadZipFile, RuntimeError):
+        return []
+    found: list[str] = []
+    for data in streams:
+        strings: list[str] = []
+        try:
+            for opcode, argument, _ in pickletools.genops(data):
+                if opcode.name in ("GLOBAL", "INST"):
+                    found.append(str(argument).replace(" ", "."))
+                elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                    found.append(f"{strings[-2]}.{strings[-1]}")
+                elif isinstance(argument, str):
+                    strings.append(argument)
+        except Exception:  # noqa: BLE001 - not a (whole) pickle: what was decoded so far counts
+            pass
+    return found
+
+
+def _detail(message: str) -> str:
+    """The informative line of a torch.load error, shortened."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    for index, line in enumerate(lines):
+        if line.endswith("WeightsUnpickler error:") and index + 1 < len(lines):
+            return lines[index + 1][:100]
+    return lines[0][:100] if lines else "no detail"
+
+
+_KEY = re.compile(r"^(?:(?P<prefix>.+)\.)?(?P<kind>weight|bias)$")
+
+
+def _linear_layers(torch: Any, state: Any, path: Path) -> list[tuple[str, list[list[float]], list[float] | None]]:
+    """(module name, weight rows, bias) for each Linear layer, in the state_dict's order."""
+    if not isinstance(state, dict):
+        raise SpecError(f"network: {path} holds a {type(state).__name__}, not a state_dict of tensors;"
+                        " save it with torch.save(model.state_dict(), path)")
+    if not state:
+        raise SpecError(f"network: {path} holds an empty state_dict")
+    groups: dict[str, dict[str, Any]] = {}
+    total = 0
+    for key, value in state.items():
+        if not isinstance(key, str):
+            raise SpecError(f"network: {path} has a key {key!r} that is not a name")
+        if not isinstance(value, torch.Tensor):
+            kind = "a dict" if isinstance(value, dict) else f"a {type(value).__name__}"
+            hint = (" (a checkpoint? save the model's state_dict() alone)" if isinstance(value, dict) else "")
+            raise SpecError(f"network: {path}: {key!r} holds {kind}, not a tensor{hint}")
+        match = _KEY.match(key)
+        if match is None:
+            raise SpecError(
+                f"network: {path}: {key!r} is not a Linear layer's weight or bias; only Linear layers"
+                " (and activations without parameters) can be read")
+        total += value.numel()
+        if total > MAX_PARAMETERS:
+            raise SpecError(f"network: {path} has more than {MAX_PARAMETERS:,} parameters")
+        groups.setdefault(match.group("prefix") or "", {})[match.group("kind")] = value
+    layers = []
+    previous: tuple[str, int] | None = None
+    for prefix, tensors in groups.items():
+        name = f"{prefix}." if prefix else ""
+        if "weight" not in tensors:
+            raise SpecError(f"network: {path}: {name}bias has no {name}weight beside it")
+        weight = _floats(torch, tensors["weight"], f"{name}weight", path)
+        if weight.dim() != 2 or 0 in weight.shape:
+            raise SpecError(f"network: {path}: {name}weight has shape {tuple(weight.shape)}; a Linear"
+                            " layer's weight is 2-D (units × inputs)")
+        units, inputs = weight.shape
+        if previous is not None and inputs != previous[1]:
+            raise SpecError(
+                f"network: {path}: {name}weight takes {inputs} inputs but {previous[0]}weight has"
+                f" {previous[1]} units; the layers do not chain")
+        bias = None
+        if "bias" in tensors:
+            bias_tensor = _floats(torch, tensors["bias"], f"{name}bias", path)
+            if bias_tensor.dim() != 1 or bias_tensor.shape[0] != units:
+                raise SpecError(f"network: {path}: {name}bias has shape {tuple(bias_tensor.shape)}; the"
+                                f" layer has {units} units")
+            bias = bias_tensor.tolist()
+        layers.append((prefix, weight.tolist(), bias))
+        previous = (name, units)
+    return layers
+
+
+def _floats(torch: Any, tensor: Any, key: str, path: Path) -> Any:
+    """``tensor`` as dense float64 on the CPU, checked finite."""
+    if tensor.layout != torch.strided:
+        raise SpecError(f"network: {path}: {key} is a {tensor.layout} tensor; save dense tensors")
+    if not (tensor.dtype.is_floating_point or tensor.dtype in (torch.int8, torch.int16, torch.int32,
+                                                                torch.int64, torch.uint8)):
+        raise SpecError(f"network: {path}: {key} holds {tensor.dtype} values, not real numbers")
+    values = tensor.detach().to(device="cpu", dtype=torch.float64)
+    if not bool(torch.isfinite(values).all()):
+        raise SpecError(f"network: {path}: {key} holds values that are not finite")
+    return values

@@ -1,0 +1,451 @@
+"""Checking every gradient of a derivation against independent references.
+
+Two references, each computed without the derivation's chain rule:
+
+* PyTorch autograd (where torch is installed): the network rebuilt as ``torch.nn.Linear`` layers
+  in float64, the loss as torch defines it (``BCELoss``, ``MSELoss``, ``CrossEntropyLoss`` on the
+  logits), ``loss.backward()``.
+* Central finite differences, always: the loss as a function of one parameter θ, computed by the
+  derivation's own forward pass and loss lines (``derive.network_loss``), differentiated
+  numerically: (𝓛(θ + h) − 𝓛(θ − h)) / 2h.
+
+Tolerances (``|g − reference| ≤ rtol·|reference| + atol·s`` with the scale
+``s = max(1, |𝓛|, largest |∂𝓛/∂θ|)``):
+
+* autograd: rtol 1e-9, atol 1e-12. Both sides are float64 (ε = 2.2e-16); they differ only in
+  the order of sums and products, which costs a few ulps per operation, far below 1e-9.
+* finite differences: h = ε^(1/3)·max(1, |θ|) ≈ 6.1e-6·max(1, |θ|), the step that balances the
+  truncation error h²/6·|𝓛'''| against the rounding error ε·|𝓛|/h; both are then about
+  ε^(2/3) ≈ 4e-11 times the size of the loss and its derivatives. rtol 1e-6 and atol 1e-8 leave
+  a margin of more than a hundred over that, and still catch any error in the chain rule (a
+  wrong term changes a gradient by far more than one part in a million).
+* bce near a saturated output: PyTorch's bce backward floors ŷ(1 − ŷ) at 1e-12 (and so does the
+  derivation, to equal it), so where an output is within 1e-12 of 0 or 1 the gradient is that
+  convention, not the loss's derivative. Finite differences then disagree; the row is marked
+  ``floor`` and autograd alone decides (without torch, such a row fails: it cannot be checked).
+* at a kink (relu at 0, abs, max, min) the loss has no derivative, and the derivation reports
+  PyTorch's choice (relu'(0) = 0). Where the central difference disagrees in a network with such
+  functions, the left and right derivatives are taken (one-sided differences, h = ε^(1/2)·max(1,
+  |θ|), rtol 1e-5, atol 1e-6): a gradient between them (a subgradient) is accepted and marked
+  ``kink``. Autograd still checks PyTorch's exact choice. Where a unit sits exactly at its kink,
+  PyTorch's choice can differ even from a derivative the loss does have (two samples at the kink,
+  one on each side); such a row is marked ``kink`` and autograd alone decides (without torch it
+  fails: it cannot be checked).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from backprop_cli.derivation import Derivation, Options
+from backprop_cli.model import Network, Vector
+
+EPSILON = sys.float_info.epsilon
+CENTRAL_STEP = EPSILON ** (1 / 3)
+"""Relative step of the central differences, ≈ 6.1e-6."""
+ONE_SIDED_STEP = EPSILON**0.5
+"""Relative step of the one-sided differences taken at a kink, ≈ 1.5e-8."""
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """``|value − reference| ≤ rtol·|reference| + atol·scale``."""
+
+    rtol: float
+    atol: float
+
+    def allows(self, value: float, reference: float, scale: float) -> bool:
+        return abs(value - reference) <= self.rtol * abs(reference) + self.atol * scale
+
+
+AUTOGRAD = Tolerance(rtol=1e-9, atol=1e-12)
+CENTRAL = Tolerance(rtol=1e-6, atol=1e-8)
+ONE_SIDED = Tolerance(rtol=1e-5, atol=1e-6)
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One weight or bias: where it sits and how the derivation names it (W₁, b₃)."""
+
+    layer: int
+    kind: str  # weight | bias
+    row: int
+    column: int | None
+    number: int
+
+    @property
+    def key(self) -> str:
+        """The spec-file path: ``layers[0].weight[1][0]``, ``layers[1].bias[0]``."""
+        column = "" if self.column is None else f"[{self.column}]"
+        return f"layers[{self.layer}].{self.kind}[{self.row}]{column}"
+
+    @property
+    def name(self) -> str:
+        from backprop_cli.notation import Node
+        from backprop_cli.printing import to_text
+
+        return to_text(Node("W" if self.kind == "weight" else "b", self.number))
+
+    def value(self, network: Network) -> float:
+        layer = network.layers[self.layer]
+        if self.column is None:
+            assert layer.bias is not None
+            return layer.bias[self.row]
+        return layer.weight[self.row][self.column]
+
+    def gradient(self, layers: Sequence[dict[str, Any]]) -> float:
+        """This parameter's gradient in the layers of ``Derivation.to_dict()``."""
+        layer = layers[self.layer]
+        if self.column is None:
+            return float(layer["grad_bias"][self.row])
+        return float(layer["grad_weight"][self.row][self.column])
+
+    def set(self, network: Network, value: float) -> Network:
+        """``network`` with this parameter set to ``value``."""
+        layer = network.layers[self.layer]
+        if self.column is None:
+            assert layer.bias is not None
+            bias = tuple(value if j == self.row else b for j, b in enumerate(layer.bias))
+            changed = replace(layer, bias=bias)
+        else:
+            weight = tuple(
+                tuple(value if (j, k) == (self.row, self.column) else w for k, w in enumerate(row))
+                for j, row in enumerate(layer.weight))
+            changed = replace(layer, weight=weight)
+        layers = tuple(changed if i == self.layer else other for i, other in enumerate(network.layers))
+        return replace(network, layers=layers)
+
+
+def parameters(network: Network) -> list[Parameter]:
+    """Every weight and bias in the derivation's order: per layer, weights row by row, then biases."""
+    out: list[Parameter] = []
+    w = b = 0
+    for index, layer in enumerate(network.layers):
+        for j in range(layer.units):
+            for k in range(layer.inputs):
+                w += 1
+                out.append(Parameter(index, "weight", j, k, w))
+        if layer.bias is not None:
+            for j in range(layer.units):
+                b += 1
+                out.append(Parameter(index, "bias", j, None, b))
+    return out
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A gradient against one reference value.
+
+    Args:
+        reference: the reference's value (for a kink: the nearest point between the left and
+            right derivatives).
+        abs_error: ``|gradient − reference|``.
+        rel_error: ``abs_error / |reference|`` (0 when both are 0, inf when only the reference is).
+        ok: within the tolerance.
+        method: ``autograd``, ``central``, ``one-sided``, ``kink`` or ``floor``.
+        sides: the left and right derivatives, for ``one-sided`` and ``kink``.
+    """
+
+    reference: float
+    abs_error: float
+    rel_error: float
+    ok: bool
+    method: str
+    sides: tuple[float, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"value": self.reference, "abs_error": self.abs_error,
+                               "rel_error": self.rel_error, "ok": self.ok, "method": self.method}
+        if self.sides is not None:
+            out["left"], out["right"] = self.sides
+        return out
+
+
+def compare(gradient: float, reference: float, tolerance: Tolerance, scale: float, method: str,
+            sides: tuple[float, float] | None = None) -> Comparison:
+    error = abs(gradient - reference)
+    relative = error / abs(reference) if reference != 0 else (0.0 if error == 0 else math.inf)
+    ok = math.isfinite(gradient) and tolerance.allows(gradient, reference, scale)
+    return Comparison(reference, error, relative, ok, method, sides)
+
+
+@dataclass(frozen=True)
+class GradientCheck:
+    """One parameter: the derivation's gradient and what the references say."""
+
+    parameter: Parameter
+    value: float
+    gradient: float
+    autograd: Comparison | None
+    finite_difference: Comparison
+
+    @property
+    def ok(self) -> bool:
+        return self.finite_difference.ok and (self.autograd is None or self.autograd.ok)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.parameter.name,
+            "key": self.parameter.key,
+            "value": self.value,
+            "gradient": self.gradient,
+            "autograd": None if self.autograd is None else self.autograd.to_dict(),
+            "finite_difference": self.finite_difference.to_dict(),
+            "ok": self.ok,
+        }
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The result of ``backprop verify``: every gradient of ``derivation`` checked.
+
+    Args:
+        derivation: the derivation whose gradients were checked.
+        checks: one per parameter, in the derivation's order.
+        torch_version: PyTorch's version, or None where torch is not installed.
+        scale: ``max(1, |𝓛|, largest |∂𝓛/∂θ|)``, the scale of the absolute tolerances.
+    """
+
+    derivation: Derivation
+    checks: tuple[GradientCheck, ...]
+    torch_version: str | None
+    scale: float
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    @property
+    def failures(self) -> tuple[GradientCheck, ...]:
+        return tuple(check for check in self.checks if not check.ok)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``backprop verify --format json``."""
+        autograd = None if self.torch_version is None else {
+            "torch": self.torch_version, "rtol": AUTOGRAD.rtol, "atol": AUTOGRAD.atol}
+        return {
+            "ok": self.ok,
+            "loss": self.derivation.loss,
+            "scale": self.scale,
+            "references": {
+                "autograd": autograd,
+                "finite_differences": {
+                    "step": CENTRAL_STEP, "rtol": CENTRAL.rtol, "atol": CENTRAL.atol,
+                    "one_sided_step": ONE_SIDED_STEP, "one_sided_rtol": ONE_SIDED.rtol,
+                    "one_sided_atol": ONE_SIDED.atol},
+            },
+            "parameters": [check.to_dict() for check in self.checks],
+        }
+
+
+def check_gradients(network: Network, xs: Sequence[Vector], ys: Sequence[Vector], *,
+                    form: str = "auto", use_torch: bool = True) -> Verification:
+    """Work out the derivation and check each of its gradients against the references.
+
+    Args:
+        network: the network (its loss is differentiated; the optimizer plays no part).
+        xs: inputs, one tuple per sample.
+        ys: targets, one tuple per sample.
+        form: the derivation's form (``auto``, ``scalar``, ``matrix``).
+        use_torch: compare with PyTorch autograd when torch is installed.
+
+    Raises:
+        BackpropError: when the network or samples are not valid.
+    """
+    from backprop_cli.derive import build_derivation, network_loss
+
+    xs, ys = tuple(xs), tuple(ys)
+    derivation = build_derivation(network, xs, ys, Options(form=form))
+    layers = derivation.to_dict()["layers"]
+    chosen = parameters(network)
+    gradients = [p.gradient(layers) for p in chosen]
+    scale = max(1.0, abs(derivation.loss), *(abs(g) for g in gradients if math.isfinite(g)))
+    reference = autograd_gradients(network, xs, ys) if use_torch else None
+    kinks = has_kinks(network)
+    floored = bce_floored(network, derivation)
+    at_kink = kinks and units_at_kinks(network, layers)
+    checks = []
+    for index, (parameter, gradient) in enumerate(zip(chosen, gradients, strict=True)):
+        value = parameter.value(network)
+
+        def loss_at(theta: float, parameter: Parameter = parameter) -> float:
+            return network_loss(parameter.set(network, theta), xs, ys)
+
+        autograd = None
+        if reference is not None:
+            autograd = compare(gradient, reference[1][index], AUTOGRAD, scale, "autograd")
+        numeric = finite_difference(loss_at, value, derivation.loss, gradient, scale, kinks)
+        if not numeric.ok and (floored or at_kink):
+            # There the gradient is PyTorch's convention, not the loss's derivative: autograd decides.
+            numeric = replace(numeric, method="floor" if floored else "kink",
+                              ok=autograd is not None and autograd.ok)
+        checks.append(GradientCheck(parameter, value, gradient, autograd, numeric))
+    return Verification(derivation, tuple(checks), None if reference is None else reference[0], scale)
+
+
+def _step(theta: float, relative: float) -> tuple[float, float, float]:
+    """θ − h, θ + h and h for a step of ``relative``·max(1, |θ|), h exactly representable."""
+    h = relative * max(1.0, abs(theta))
+    plus, minus = theta + h, theta - h
+    return minus, plus, (plus - minus) / 2
+
+
+def finite_difference(loss_at: Callable[[float], float], theta: float, loss: float, gradient: float,
+                      scale: float, kinks: bool) -> Comparison:
+    """``gradient`` against the central difference of ``loss_at`` at ``theta`` (see the module doc).
+
+    Args:
+        loss_at: the loss as a function of the parameter.
+        theta: the parameter's value.
+        loss: the loss at ``theta``.
+        gradient: the derivation's gradient.
+        scale: the scale of the absolute tolerance.
+        kinks: whether the network has functions with kinks (then one-sided differences are
+            taken where the central difference disagrees).
+    """
+    minus, plus, h = _step(theta, CENTRAL_STEP)
+    central = (loss_at(plus) - loss_at(minus)) / (2 * h)
+    result = compare(gradient, central, CENTRAL, scale, "central")
+    if result.ok or not kinks:
+        return result
+    minus, plus, h = _step(theta, ONE_SIDED_STEP)
+    left = (loss - loss_at(minus)) / h
+    right = (loss_at(plus) - loss) / h
+    low, high = min(left, right), max(left, right)
+    nearest = min(max(gradient, low), high)
+    method = "one-sided" if ONE_SIDED.allows(left, right, scale) else "kink"
+    return compare(gradient, nearest, ONE_SIDED, scale, method, (left, right))
+
+
+def bce_floored(network: Network, derivation: Derivation) -> bool:
+    """Whether bce's derivative floors ŷ(1 − ŷ) somewhere (at 1e−12, as ``torch.nn.BCELoss`` does).
+
+    Where an output is that close to 0 or 1, the gradient PyTorch and the derivation compute is
+    no longer the derivative of the loss, so finite differences cannot confirm it.
+    """
+    from backprop_cli import functions
+
+    if network.loss != "bce":
+        return False
+    floor = functions.loss("bce").denominator_floor or 0.0
+    return any(p * (1 - p) < floor for row in derivation.output for p in row)
+
+
+def units_at_kinks(network: Network, layers: Sequence[dict[str, Any]]) -> bool:
+    """Whether a unit's weighted sum z sits at a kink of its activation (relu at exactly 0).
+
+    Found numerically, so formulas count too: the activation's left and right slopes at z differ.
+    """
+    from backprop_cli import functions
+    from backprop_cli.evaluate import evaluate
+
+    for layer, result in zip(network.layers, layers, strict=True):
+        activation = functions.activation(layer.activation)
+        if not isinstance(activation, functions.Activation):
+            continue
+        for z in {value for row in result["z"] for value in row}:
+            h = ONE_SIDED_STEP * max(1.0, abs(z))
+            f = [evaluate(activation.expr, {functions.X: z + d}) for d in (-h, 0.0, h)]
+            left, right = (f[1] - f[0]) / h, (f[2] - f[1]) / h
+            if abs(left - right) > 1e-3 * max(1.0, abs(left), abs(right)):
+                return True
+    return False
+
+
+def has_kinks(network: Network) -> bool:
+    """Whether an activation has a point without a derivative (relu, leaky_relu, abs, max, min)."""
+    import sympy as sp
+
+    from backprop_cli import functions
+
+    for layer in network.layers:
+        activation = functions.activation(layer.activation)
+        if isinstance(activation, functions.Activation) and activation.expr.has(
+                sp.Piecewise, sp.Abs, sp.Max, sp.Min, sp.Heaviside, sp.sign):
+            return True
+    return False
+
+
+def autograd_gradients(network: Network, xs: Sequence[Vector],
+                       ys: Sequence[Vector]) -> tuple[str, list[float]] | None:
+    """PyTorch's version and its float64 gradients in ``parameters`` order; None without torch."""
+    try:
+        import torch as installed
+    except ImportError:
+        return None
+    torch: Any = installed  # typed loosely: the same code checks with and without torch installed
+    nn = torch.nn
+    x = torch.tensor(xs, dtype=torch.float64)
+    y = torch.tensor(ys, dtype=torch.float64)
+    linears = []
+    a = x
+    z = x
+    for layer in network.layers:
+        linear = nn.Linear(layer.inputs, layer.units, bias=layer.bias is not None, dtype=torch.float64)
+        with torch.no_grad():
+            linear.weight.copy_(torch.tensor(layer.weight, dtype=torch.float64))
+            if layer.bias is not None:
+                linear.bias.copy_(torch.tensor(layer.bias, dtype=torch.float64))
+        linears.append(linear)
+        z = linear(a)
+        a = _torch_activation(torch, layer.activation)(z)
+    loss = _torch_loss(torch, network.loss, a, z, y)
+    loss.backward()
+    gradients: list[float] = []
+    for linear in linears:
+        gradients += linear.weight.grad.flatten().tolist()
+        if linear.bias is not None:
+            gradients += linear.bias.grad.tolist()
+    return str(torch.__version__), gradients
+
+
+def _torch_activation(torch: Any, name: str) -> Callable[[Any], Any]:
+    nn = torch.nn
+    modules = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "identity": nn.Identity}
+    if name in modules:
+        module: Callable[[Any], Any] = modules[name]()
+        return module
+    if name == "leaky_relu":
+        return nn.LeakyReLU(0.01)
+    if name == "softmax":
+        return nn.Softmax(dim=1)
+    from backprop_cli.formula import formula_function
+
+    return formula_function(name, torch_operations(torch))
+
+
+def torch_operations(torch: Any) -> Any:
+    """The formula language in torch tensors (float64), for ``formula.formula_function``."""
+    from backprop_cli.formula import Operations
+
+    def number(value: float) -> Any:
+        return torch.tensor(float(value), dtype=torch.float64)
+
+    return Operations(
+        number=number,
+        constants={"pi": number(math.pi), "e": number(math.e)},
+        functions={
+            "exp": torch.exp, "log": torch.log, "sqrt": torch.sqrt, "abs": torch.abs,
+            "tanh": torch.tanh, "sinh": torch.sinh, "cosh": torch.cosh, "sin": torch.sin,
+            "cos": torch.cos, "atan": torch.atan, "erf": torch.erf, "sigmoid": torch.sigmoid,
+            "max": torch.maximum, "min": torch.minimum,
+        },
+    )
+
+
+def _torch_loss(torch: Any, name: str, output: Any, logits: Any, target: Any) -> Any:
+    nn = torch.nn
+    if name == "bce":
+        return nn.BCELoss()(output, target)
+    if name == "mse":
+        return nn.MSELoss()(output, target)
+    if name == "sse":
+        return nn.MSELoss(reduction="sum")(output, target)
+    if name == "half_sse":
+        return 0.5 * nn.MSELoss(reduction="sum")(output, target)
+    # cross_entropy: softmax and the loss as one function of the logits, as the derivation does.
+    return nn.CrossEntropyLoss()(logits, target)
