@@ -13,8 +13,6 @@ Importing the package is light: sympy and the rest are imported when ``derive`` 
 
 from __future__ import annotations
 
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -70,8 +68,8 @@ def derive(network: str | Network | None = None, x: Any = None, y: Any = None, *
     if unknown:
         known = ", ".join(_NETWORK_OPTIONS + _PAGE_OPTIONS)
         raise TypeError(f"derive() got unknown option(s) {', '.join(unknown)}; the options are {known}")
+    from backprop_cli.build import build_derivation
     from backprop_cli.derivation import Options
-    from backprop_cli.derive import build_derivation
     from backprop_cli.locales import check_language
     from backprop_cli.resolve import NetworkOptions, resolve
 
@@ -87,20 +85,3 @@ def derive(network: str | Network | None = None, x: Any = None, y: Any = None, *
     source = network if network is None or isinstance(network, Network) else str(network)
     net, xs, ys = resolve(NetworkOptions(network=source, x=_samples(x, "x"), y=_samples(y, "y"), **given))
     return build_derivation(net, xs, ys, page)
-
-
-class _Package(types.ModuleType):
-    """The package module, keeping ``backprop_cli.derive`` the function above.
-
-    Importing the submodule ``backprop_cli.derive`` (where derivations are built) would otherwise
-    replace the function with the module as an attribute of the package; the module stays
-    reachable as ``sys.modules["backprop_cli.derive"]`` and through ``from backprop_cli.derive import …``.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "derive" and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -245,8 +245,8 @@ def step(
       backprop step --optimizer adam --lr 0.01      Adam's moments and bias correction
       backprop step --format json                   every number, float64
     """
+    from backprop_cli.build import build_derivation
     from backprop_cli.derivation import Options
-    from backprop_cli.derive import build_derivation
     from backprop_cli.locales import check_language
     from backprop_cli.resolve import resolve
 

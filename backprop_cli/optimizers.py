@@ -21,7 +21,7 @@ from backprop_cli.model import OptimizerSlots
 from backprop_cli.notation import ALPHA, LOSS, Node, Partial, State, add, at_time, mul, neg, power, updated
 
 if TYPE_CHECKING:
-    from backprop_cli.derive import _ScalarBuilder
+    from backprop_cli.build import _ScalarBuilder
 
 Values = dict[sp.Basic, float]
 WeightSymbols = Sequence[Sequence[Sequence[Node]]]

@@ -386,8 +386,8 @@ def with_derivations(result: TrainResult, options: Options | None = None) -> Tra
     Each derivation starts from the parameters and optimizer state the previous step left, so
     its update lines carry the velocity or moments the optimizer has at that point of training.
     """
+    from backprop_cli.build import build_derivation
     from backprop_cli.derivation import Options
-    from backprop_cli.derive import build_derivation
 
     options = options or Options()
     steps = []

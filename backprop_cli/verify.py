@@ -256,7 +256,7 @@ def check_gradients(network: Network, xs: Sequence[Vector], ys: Sequence[Vector]
     Raises:
         BackpropError: when the network or samples are not valid.
     """
-    from backprop_cli.derive import build_derivation, network_loss
+    from backprop_cli.build import build_derivation, network_loss
 
     xs, ys = tuple(xs), tuple(ys)
     derivation = build_derivation(network, xs, ys, Options(form=form))

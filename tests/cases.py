@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import sympy as sp
 
+from backprop_cli.build import build_derivation
 from backprop_cli.derivation import Derivation, Group, Matrix, MatrixStep, Options, Section
-from backprop_cli.derive import build_derivation
 from backprop_cli.locales import say
 from backprop_cli.model import SEED, SEED_X, SEED_Y, Layer, Network, Optimizer
 from backprop_cli.notation import LOSS, MatMul, Node, Partial, Transpose
@@ -50,7 +50,7 @@ def transpose(a: Matrix) -> Matrix:
 
 
 def matrix_steps() -> tuple[MatrixStep, MatrixStep]:
-    """Hand-built matrix-form steps (as derive_matrix writes them) for the seed's first layer, and a
+    """Hand-built matrix-form steps (as build_matrix writes them) for the seed's first layer, and a
     10 × 12 gradient that must be elided in the middle."""
     layer = SEED.layers[0]
     x = Matrix((SEED_X[0],))

@@ -198,8 +198,8 @@ NUMERIC_CASES = {
 def test_the_lines_the_compiled_engine_runs_compute_the_printed_values(case):
     """Where a line's number is not computed from its printed form (PyTorch's clamps, softmax with
     its maximum subtracted, cross-entropy from the logits), its ``numeric`` form gives that number."""
+    from backprop_cli.build import build_derivation
     from backprop_cli.derivation import Options
-    from backprop_cli.derive import build_derivation
     from backprop_cli.evaluate import evaluate
 
     network, xs, ys = NUMERIC_CASES[case]

@@ -18,9 +18,9 @@ import sympy as sp
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
+from backprop_cli.build import build_derivation
 from backprop_cli.cli import main
 from backprop_cli.derivation import Options
-from backprop_cli.derive import build_derivation
 from backprop_cli.errors import BackpropError, FormulaError
 from backprop_cli.evaluate import evaluate
 from backprop_cli.formula import FUNCTIONS, MAX_LENGTH, check_formula, parse_formula

@@ -16,8 +16,8 @@ from reference import build_modules, forward, torch_loss
 from rich.console import Console
 from rich.text import Text
 
+from backprop_cli.build import build_derivation
 from backprop_cli.derivation import Options
-from backprop_cli.derive import build_derivation
 from backprop_cli.graph import build_graph
 from backprop_cli.model import SEED, SEED_X, SEED_Y, Layer, Network, random_network
 from backprop_cli.render.graph import dot, mermaid

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from backprop_cli.build import MATRIX_WIDTH, build_derivation, choose_form
 from backprop_cli.derivation import MatrixStep, Options
-from backprop_cli.derive import MATRIX_WIDTH, build_derivation, choose_form
 from backprop_cli.model import DATASETS, SEED, Layer, Network, random_network
 from tests.reference import assert_close, assert_step_close, torch_step
 from tests.test_step_torch import networks

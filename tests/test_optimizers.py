@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
+from backprop_cli.build import build_derivation
 from backprop_cli.cli import main
 from backprop_cli.derivation import Options
-from backprop_cli.derive import build_derivation
 from backprop_cli.engines.base import EngineSettings
 from backprop_cli.model import DATASETS, SEED, SEED_X, SEED_Y, Layer, Network, Optimizer, OptimizerSlots
 from backprop_cli.train import TrainSettings, train, with_derivations

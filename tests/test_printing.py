@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from cases import adam_softmax, batch, mazur, seed
 
+from backprop_cli.build import build_derivation
 from backprop_cli.derivation import Step
-from backprop_cli.derive import build_derivation
 from backprop_cli.model import SEED, SEED_X, SEED_Y, Layer, Network
 from backprop_cli.printing import ExprPrinter, mathml_number, mathml_tokens, to_latex, to_mathml
 

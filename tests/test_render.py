@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from backprop_cli.build import build_derivation
 from backprop_cli.derivation import Options
-from backprop_cli.derive import build_derivation
 from backprop_cli.model import DATASETS, SEED, SEED_X, SEED_Y, Layer, Network
 from backprop_cli.render import render
 from tests.snapshot import assert_snapshot

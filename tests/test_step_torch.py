@@ -8,8 +8,8 @@ import math
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from backprop_cli.build import build_derivation
 from backprop_cli.derivation import Options
-from backprop_cli.derive import build_derivation
 from backprop_cli.errors import BackpropError
 from backprop_cli.model import SEED, SEED_X, SEED_Y, Layer, Network
 from tests.reference import assert_close, assert_step_close, torch_step

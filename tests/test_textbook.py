@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from backprop_cli.build import build_derivation
 from backprop_cli.derivation import Options
-from backprop_cli.derive import build_derivation
 from backprop_cli.model import SEED, SEED_X, SEED_Y, Layer, Network
 
 

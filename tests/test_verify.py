@@ -201,7 +201,7 @@ def test_parameters_are_numbered_as_the_derivation_numbers_them():
 
 
 def test_matrix_form_is_verified_too(capsys):
-    pytest.importorskip("backprop_cli.derive_matrix")
+    pytest.importorskip("backprop_cli.build_matrix")
     code, out, err = run(["verify", "--data", "xor", "--form", "matrix"], capsys)
     assert code == 0, out + err
 

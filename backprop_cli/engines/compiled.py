@@ -24,8 +24,8 @@ from typing import Any
 
 import sympy as sp
 
+from backprop_cli.build import build_derivation
 from backprop_cli.derivation import Derivation, Options, Step
-from backprop_cli.derive import build_derivation
 from backprop_cli.engines import COMPILED_LIMIT
 from backprop_cli.engines.base import Engine, EngineSettings, Logged, batch_bounds
 from backprop_cli.engines.codegen import (

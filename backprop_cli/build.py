@@ -1,5 +1,7 @@
 """Building the derivation of one training step (scalar form: one line per weight and unit).
 
+(The module DESIGN.md calls derive.py: the name ``backprop_cli.derive`` is the Python API's function.)
+
 The page follows the seed's order and notation: weighted sums z and activations layer by layer,
 the loss, then from the output back δ = ∂𝓛/∂z, the gradient of every weight and bias by the chain
 rule (a hidden unit's ∂𝓛/∂a summed over the paths through the layer above, reusing its δ), and
@@ -67,7 +69,7 @@ def build_derivation(
         raise BackpropError(f"precision: must be between 0 and 15, got {options.precision}")
     form = choose_form(network, len(xs), options.form)
     if form == "matrix":
-        from backprop_cli.derive_matrix import build_matrix_derivation
+        from backprop_cli.build_matrix import build_matrix_derivation
 
         return build_matrix_derivation(network, tuple(xs), tuple(ys), options, state)
     return _ScalarBuilder(network, tuple(xs), tuple(ys), options, state).build()

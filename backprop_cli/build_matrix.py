@@ -412,6 +412,6 @@ def _nodes_in_order(expr: sp.Basic, values: Values) -> list[sp.Basic]:
 
 
 def _activation(name: str, index: int) -> functions.Activation | functions.Softmax:
-    from backprop_cli.derive import _activation as resolve_activation
+    from backprop_cli.build import _activation as resolve_activation
 
     return resolve_activation(name, index)
