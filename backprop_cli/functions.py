@@ -16,8 +16,9 @@ from functools import cache, cached_property
 
 import sympy as sp
 
+from backprop_cli.derived import derived
 from backprop_cli.errors import SpecError
-from backprop_cli.notation import add, mul, power, replace
+from backprop_cli.notation import add, mul, neg, power, rebuild, replace
 
 X = sp.Symbol("x", real=True)
 """The variable activations are written in."""
@@ -122,21 +123,18 @@ class Activation:
 
     @cached_property
     def derivative(self) -> sp.Expr:
-        """f'(x), by sympy."""
-        return tidy(sp.diff(self.expr, X))
+        """f'(x), by sympy (kept between runs, see derived.py)."""
+        return derived("activation.derivative", sp.srepr(self.display), lambda: tidy(sp.diff(self.expr, X)))
 
     @cached_property
     def derivative_of_output(self) -> sp.Expr | None:
         """f'(x) written in the output ``a = f(x)`` alone, where sympy can do so; else None."""
-        return _in_terms_of_output(self.expr, self.derivative)
+        return derived("activation.derivative_of_output", sp.srepr(self.display),
+                       lambda: _in_terms_of_output(self.expr, self.derivative))
 
     def apply(self, z: sp.Expr) -> sp.Expr:
         """The printed right side of ``a = f(z)``."""
-        try:
-            return replace(self.display, {X: z})
-        except ValueError:  # sympy cannot compare the arguments of max(x, pi - pi): keep it as written
-            with sp.evaluate(False):
-                return replace(self.display, {X: z})
+        return replace(self.display, {X: z})
 
     def local_derivative(self, z: sp.Expr, a: sp.Expr) -> sp.Expr:
         """The printed right side of ``∂a/∂z``: in terms of ``a`` where possible, else of ``z``."""
@@ -220,17 +218,16 @@ class Softmax:
 
     def stable(self, zs: Sequence[sp.Expr], k: int) -> sp.Expr:
         """softmax(z)ₖ as PyTorch computes it: the largest z subtracted first, so exp never overflows."""
-        with sp.evaluate(False):
-            top = sp.Max(*zs)
-            return sp.exp(sp.Add(zs[k], -top)) / sp.Add(*(sp.exp(sp.Add(z, -top)) for z in zs))
+        top = sp.Max(*zs, evaluate=False)
+        shifted = [sp.exp(add(z, neg(top)), evaluate=False) for z in zs]
+        return mul(shifted[k], power(add(*shifted), -1))
 
     def cross_entropy(self, zs: Sequence[sp.Expr], ys: Sequence[sp.Expr], divisor: int) -> sp.Expr:
         """-Σ yₖ log softmax(z)ₖ / divisor from the logits (log-sum-exp), as torch.nn.CrossEntropyLoss."""
-        with sp.evaluate(False):
-            top = sp.Max(*zs)
-            shift = sp.Add(top, sp.log(sp.Add(*(sp.exp(sp.Add(z, -top)) for z in zs))))
-            total = sp.Add(*(sp.Mul(y, sp.Add(z, -shift)) for z, y in zip(zs, ys, strict=True)))
-            return sp.Mul(sp.Rational(-1, divisor), total)
+        top = sp.Max(*zs, evaluate=False)
+        shift = add(top, sp.log(add(*(sp.exp(add(z, neg(top)), evaluate=False) for z in zs)), evaluate=False))
+        total = add(*(mul(y, add(z, neg(shift))) for z, y in zip(zs, ys, strict=True)))
+        return mul(sp.Rational(-1, divisor), total)
 
     def jacobian(self, units: int) -> tuple[tuple[sp.Expr, ...], ...]:
         """``[k][i]`` = ∂aₖ/∂zᵢ in the outputs p₁…pₙ (symbols of ``_symbols``)."""
@@ -251,6 +248,10 @@ def _softmax_symbols(units: int) -> tuple[tuple[sp.Symbol, ...], tuple[sp.Symbol
 
 @cache
 def _softmax_jacobian(units: int) -> tuple[tuple[sp.Expr, ...], ...]:
+    return derived("softmax.jacobian", str(units), lambda: _derive_softmax_jacobian(units))
+
+
+def _derive_softmax_jacobian(units: int) -> tuple[tuple[sp.Expr, ...], ...]:
     zs, ps, _ = _softmax_symbols(units)
     total = sp.Add(*(sp.exp(z) for z in zs))
     return tuple(
@@ -261,6 +262,11 @@ def _softmax_jacobian(units: int) -> tuple[tuple[sp.Expr, ...], ...]:
 
 @cache
 def _softmax_fused_delta(loss: Loss, units: int, divisor: int) -> tuple[sp.Expr, ...]:
+    return derived("softmax.fused_delta", f"{sp.srepr(loss.display)}|{units}|{divisor}",
+                   lambda: _derive_softmax_fused_delta(loss, units, divisor))
+
+
+def _derive_softmax_fused_delta(loss: Loss, units: int, divisor: int) -> tuple[sp.Expr, ...]:
     zs, ps, ys = _softmax_symbols(units)
     total = sp.Add(*(sp.exp(z) for z in zs))
     composed = sp.Add(*(loss.expr_at(sp.exp(zs[k]) / total, ys[k]) for k in range(units)))
@@ -336,16 +342,15 @@ def _clamped(expr: sp.Basic, log_floor: float | None, denominator_floor: float |
     if not expr.args:
         return expr
     args = [_clamped(arg, log_floor, denominator_floor) for arg in expr.args]
-    with sp.evaluate(False):
-        if isinstance(expr, sp.log) and log_floor is not None:
-            return clamp_min(sp.log(args[0]), sp.Float(log_floor))
-        if isinstance(expr, sp.Mul) and denominator_floor is not None:
-            numerator = [a for a in args if not _is_reciprocal(a)]
-            denominator = [a.base if a.exp == -1 else sp.Pow(a.base, -a.exp) for a in args if _is_reciprocal(a)]
-            if denominator:
-                floored = clamp_min(sp.Mul(*denominator), sp.Float(denominator_floor))
-                return sp.Mul(*numerator, sp.Pow(floored, -1))
-        return expr.func(*args)
+    if isinstance(expr, sp.log) and log_floor is not None:
+        return clamp_min(sp.log(args[0], evaluate=False), sp.Float(log_floor), evaluate=False)
+    if isinstance(expr, sp.Mul) and denominator_floor is not None:
+        numerator = [a for a in args if not _is_reciprocal(a)]
+        denominator = [a.base if a.exp == -1 else power(a.base, -a.exp) for a in args if _is_reciprocal(a)]
+        if denominator:
+            floored = clamp_min(mul(*denominator), sp.Float(denominator_floor), evaluate=False)
+            return mul(*numerator, power(floored, -1))
+    return rebuild(expr, args)
 
 
 def _is_reciprocal(expr: sp.Basic) -> bool:
@@ -354,7 +359,8 @@ def _is_reciprocal(expr: sp.Basic) -> bool:
 
 @cache
 def _loss_derivative(loss: Loss, divisor: int) -> sp.Expr:
-    return tidy(sp.together(sp.diff(loss.builder(YHAT, Y), YHAT) / divisor))
+    return derived("loss.derivative", f"{sp.srepr(loss.display)}|{divisor}",
+                   lambda: tidy(sp.together(sp.diff(loss.builder(YHAT, Y), YHAT) / divisor)))
 
 
 LOSS_FUNCTIONS: dict[str, Loss] = {

@@ -6,6 +6,7 @@ glyph that every printer (text, LaTeX, MathML) draws it with.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -256,7 +257,13 @@ def replace(expr: sp.Basic, mapping: dict[sp.Basic, sp.Basic]) -> sp.Basic:
     args = tuple(replace(arg, mapping) for arg in expr.args)
     if args == expr.args:
         return expr
-    if isinstance(expr, (sp.Add, sp.Mul, sp.Pow)):
+    return rebuild(expr, args)
+
+
+def rebuild(expr: sp.Basic, args: Sequence[sp.Basic]) -> sp.Basic:
+    """``expr`` with other arguments, as written: sympy does not simplify it on the way."""
+    if isinstance(expr, (sp.Add, sp.Mul, sp.Pow, sp.Function, sp.Max, sp.Min, sp.Piecewise,
+                         sp.core.relational.Relational)):
         return expr.func(*args, evaluate=False)
     return expr.func(*args)
 
