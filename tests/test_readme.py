@@ -37,3 +37,17 @@ def test_python_example_runs():
     namespace: dict[str, object] = {}
     exec(code.group(1), namespace)
     assert namespace["step"].loss > 0  # type: ignore[attr-defined]
+
+
+def test_readme_transcripts_and_the_xor_page_are_what_the_commands_print():
+    """Every ``$ backprop …`` transcript in README.md, and docs/xor.md, as the commands print them
+    now (timings and other run-to-run numbers masked); docs/make_readme.py --write updates them."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_readme", Path(__file__).parents[1] / "docs" / "make_readme.py")
+    assert spec and spec.loader
+    make_readme = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_readme)
+    readme, xor = make_readme.regenerate()
+    assert make_readme.mask(README.read_text(encoding="utf-8")) == make_readme.mask(readme)
+    assert make_readme.mask(make_readme.XOR.read_text(encoding="utf-8")) == make_readme.mask(xor)
