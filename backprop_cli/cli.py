@@ -380,6 +380,8 @@ def init(
     net, xs, ys = resolve(network_options(
         network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
         init=init, x=x, y=y))
+    from backprop_cli.io import spec_text
+
     text = spec_text(file, net, xs, ys, header=(
         "backprop-cli network spec. Edit the numbers, then: backprop step --network "
         f"{file.name}\nweight rows are a layer's units, columns its inputs (torch.nn.Linear)."))
@@ -387,38 +389,6 @@ def init(
 
     write_atomic(file, text, force=force)
     typer.echo(f"wrote {file}; try: backprop step --network {file}")
-
-
-def spec_text(file: Path, net: Any, xs: Any, ys: Any, header: str) -> str:
-    """A spec file's text for ``file``'s format (.toml with ``header`` as comments, or .json)."""
-    if file.suffix.lower() == ".toml":
-        from backprop_cli.io import spec_toml
-
-        return spec_toml(net, xs, ys, header=header)
-    import json as json_module
-
-    return json_module.dumps(_spec_document(net, xs, ys), indent=2) + "\n"
-
-
-def _spec_document(net: Any, xs: Any, ys: Any) -> dict[str, Any]:
-    layers = []
-    for layer in net.layers:
-        entry: dict[str, Any] = {"weight": [list(r) for r in layer.weight]}
-        if layer.bias is not None:
-            entry["bias"] = list(layer.bias)
-        if layer.freeze_bias:
-            entry["freeze_bias"] = True
-        entry["activation"] = layer.activation
-        layers.append(entry)
-    document: dict[str, Any] = {"loss": net.loss, "lr": net.lr, "optimizer": net.optimizer.name}
-    if net.optimizer.name == "momentum":
-        document["momentum"] = net.optimizer.momentum
-    if net.optimizer.name == "adam":
-        document.update(beta1=net.optimizer.beta1, beta2=net.optimizer.beta2, eps=net.optimizer.eps)
-    document["layers"] = layers
-    if xs is not None and ys is not None:
-        document["data"] = {"x": [list(r) for r in xs], "y": [list(r) for r in ys]}
-    return document
 
 
 TRAIN_FORMATS = ("rich", "markdown", "json")
@@ -537,6 +507,8 @@ def train(
         header = (f"backprop-cli network spec: trained by backprop train for {result.epochs} epochs"
                   f" (final loss {result.final_loss:.6g}).\nTry: backprop step --network {save.name}"
                   + ("" if embed else f" --data … (the {len(xs)} samples are not embedded)"))
+        from backprop_cli.io import spec_text
+
         text = spec_text(save, result.network, xs if embed else None, ys if embed else None, header)
         write_atomic(save, text, force=force)
         typer.echo(f"wrote {save}; try: backprop step --network {save}", err=True)

@@ -477,3 +477,34 @@ def spec_toml(network: Network, xs: Sequence[Vector] | None = None,
                   "x = [" + ", ".join(row(r) for r in xs) + "]",
                   "y = [" + ", ".join(row(r) for r in ys) + "]"]
     return "\n".join(lines) + "\n"
+
+def spec_text(file: Path, network: Network, xs: Sequence[Vector] | None, ys: Sequence[Vector] | None,
+              header: str = "") -> str:
+    """A spec file's text in ``file``'s format: TOML with ``header`` as comments, or JSON."""
+    if file.suffix.lower() == ".toml":
+        return spec_toml(network, xs, ys, header=header)
+    return json.dumps(spec_document(network, xs, ys), indent=2) + "\n"
+
+
+def spec_document(network: Network, xs: Sequence[Vector] | None = None,
+                  ys: Sequence[Vector] | None = None) -> dict[str, Any]:
+    """The spec of ``network`` (and samples) as the dict a JSON spec file holds."""
+    layers = []
+    for layer in network.layers:
+        entry: dict[str, Any] = {"weight": [list(r) for r in layer.weight]}
+        if layer.bias is not None:
+            entry["bias"] = list(layer.bias)
+        if layer.freeze_bias:
+            entry["freeze_bias"] = True
+        entry["activation"] = layer.activation
+        layers.append(entry)
+    optimizer = network.optimizer
+    document: dict[str, Any] = {"loss": network.loss, "lr": network.lr, "optimizer": optimizer.name}
+    if optimizer.name == "momentum":
+        document["momentum"] = optimizer.momentum
+    if optimizer.name == "adam":
+        document.update(beta1=optimizer.beta1, beta2=optimizer.beta2, eps=optimizer.eps)
+    document["layers"] = layers
+    if xs is not None and ys is not None:
+        document["data"] = {"x": [list(r) for r in xs], "y": [list(r) for r in ys]}
+    return document
