@@ -495,8 +495,8 @@ def train(
     from backprop_cli.derivation import Options
     from backprop_cli.io import check_writable, write_atomic
     from backprop_cli.resolve import resolve
-    from backprop_cli.train import TrainSettings, with_derivations
-    from backprop_cli.train import train as run_training
+    from backprop_cli.training import TrainSettings, with_derivations
+    from backprop_cli.training import train as run_training
 
     chosen = output_format(fmt, output, TRAIN_FORMATS)
     for path in (output, plot, save):

@@ -15,7 +15,7 @@ from backprop_cli.engines.codegen import check_source
 from backprop_cli.engines.compiled import CompiledEngine
 from backprop_cli.errors import BackpropError
 from backprop_cli.model import DATASETS, SEED, SEED_X, SEED_Y, Layer, Network, Optimizer, random_network
-from backprop_cli.train import TrainSettings, train
+from backprop_cli.training import TrainSettings, train
 from tests.reference import assert_close, torch_activation, torch_train
 
 torch = pytest.importorskip("torch")

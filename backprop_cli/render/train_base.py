@@ -9,7 +9,7 @@ from typing import Any
 
 from backprop_cli.locales import Message, messages
 from backprop_cli.render.base import PagePrinter
-from backprop_cli.train import TrainResult
+from backprop_cli.training import TrainResult
 
 
 class TrainPage(PagePrinter):

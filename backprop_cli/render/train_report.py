@@ -8,7 +8,7 @@ from typing import Any
 
 from backprop_cli.render.curve import curve_lines
 from backprop_cli.render.train_base import TrainPage
-from backprop_cli.train import TrainResult
+from backprop_cli.training import TrainResult
 
 
 class TrainReport(TrainPage):

@@ -16,7 +16,7 @@ from rich.text import Text
 
 from backprop_cli.render.curve import curve_lines
 from backprop_cli.render.train_base import TrainPage
-from backprop_cli.train import TrainResult
+from backprop_cli.training import TrainResult
 
 TABLE_ROWS = 40
 """Longer loss tables show their first and last rows here (the report and JSON have them all)."""
