@@ -518,7 +518,7 @@ def train(
     from backprop_cli.render.train_terminal import ProgressBar
 
     live = chosen == "rich" and output is None and sys.stdout.isatty() and sys.stderr.isatty()
-    with ProgressBar(live) as progress:
+    with ProgressBar(live, lang=lang) as progress:
         result = run_training(net, xs, ys, settings, progress=progress,
                               data=_data_label(data, x, network, xs, ys))
     if result.snapshots:

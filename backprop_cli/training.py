@@ -30,6 +30,7 @@ from backprop_cli.model import Network, OptimizerSlots, Vector, check_samples
 if TYPE_CHECKING:
     from backprop_cli.derivation import Derivation, Options
     from backprop_cli.engines.base import Engine
+    from backprop_cli.locales import Message
 
 PREDICTION_ROWS = 10
 """Predictions kept for the report (the first samples)."""
@@ -110,7 +111,7 @@ class TrainResult:
         settings: how it was trained.
         epochs: epochs done (fewer than asked for when interrupted).
         backend: the engine that ran.
-        reason: why ``auto`` picked it ("" when named).
+        reason: why ``auto`` picked it (None when named).
         seconds: wall time of the training loop itself (the engine's epochs).
         history: (epoch, loss before its updates) for every logged epoch.
         curve: (epoch, loss) for the loss curve: the history and about 200 more points.
@@ -130,7 +131,7 @@ class TrainResult:
     settings: TrainSettings
     epochs: int
     backend: str
-    reason: str
+    reason: Message | None
     seconds: float
     history: tuple[tuple[int, float], ...]
     curve: tuple[tuple[int, float], ...]
@@ -242,12 +243,12 @@ def logged_epochs(settings: TrainSettings) -> tuple[set[int], set[int]]:
 
 
 def create_engine(network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
-                  settings: TrainSettings) -> tuple[Engine, str]:
+                  settings: TrainSettings) -> tuple[Engine, Message | None]:
     """The engine ``settings`` asks for (``auto`` picks one), and why it was picked."""
     from backprop_cli import engines
     from backprop_cli.engines.base import EngineSettings
 
-    name, reason = settings.backend, ""
+    name, reason = settings.backend, None
     if name == "auto":
         name, reason = engines.choose(network, len(xs), settings.shuffle, settings.device, settings.dtype)
     batch = min(settings.batch_size or len(xs), len(xs))

@@ -150,11 +150,14 @@ def test_auto_picks_by_size_and_says_why():
     assert engines.choose(SEED, 4, False, "cpu", "float64")[0] == "compiled"
     big = random_network((2, 16, 16, 1))
     name, reason = engines.choose(big, 200_000, False, "cpu", "float64")
-    assert name == "numpy" and "200000 samples" in reason
+    assert name == "numpy" and reason.text() == "337 parameters × 200000 samples: matrix operations pay"
+    assert reason.text("ko") == "매개변수 337개 × 샘플 200000개: 행렬 연산이 유리함"
     assert engines.choose(SEED, 4, True, "cpu", "float64")[0] == "numpy"
     assert engines.choose(SEED, 4, False, "cuda", "float64")[0] == "torch"
     result = train(SEED, *XOR, TrainSettings(epochs=3))
-    assert result.backend == "compiled" and "small enough" in result.reason
+    assert result.backend == "compiled" and result.reason is not None
+    assert result.reason.text() == "9 parameters × 4 samples: small enough to compile"
+    assert result.reason.text("ko") == "매개변수 9개 × 샘플 4개: 컴파일하기에 충분히 작음"
 
 
 def test_unknown_backend_is_an_error():

@@ -171,3 +171,10 @@ MESSAGES.update({
     "verify.ok.fd": "✓ All {count} gradients agree (largest |Δ|: finite differences {fd}).",
     "verify.fail": "✗ {failed} of {count} gradients disagree: {names}.",
 })
+MESSAGES.update({
+    "engine.reason.option": "{option}",
+    "engine.reason.shuffle": "shuffled batches",
+    "engine.reason.compiled": "{parameters} parameters × {samples}: small enough to compile",
+    "engine.reason.numpy": "{parameters} parameters × {samples}: matrix operations pay",
+    "train.progress.rate": "{rate} epochs/s",
+})

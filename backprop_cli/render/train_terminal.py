@@ -135,9 +135,10 @@ class ProgressBar:
     """A rich progress bar on stderr (epoch, loss, epochs/s), shown once training has run for
     ``delay`` seconds, and gone when it ends. Called between chunks of epochs (``train.Progress``)."""
 
-    def __init__(self, enabled: bool, delay: float = 0.5) -> None:
+    def __init__(self, enabled: bool, delay: float = 0.5, lang: str = "en") -> None:
         self.enabled = enabled
         self.delay = delay
+        self.lang = lang
         self.bar: Any = None
         self.task: Any = None
         self.start = 0.0
@@ -160,8 +161,14 @@ class ProgressBar:
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self.bar = Progress(TextColumn("epoch {task.completed:.0f}/{task.total:.0f}"), BarColumn(),
-                                TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]} epochs/s"),
+            from backprop_cli.locales import Message
+
+            def word(key: str, **params: str) -> str:
+                return Message(key, params).text(self.lang)
+
+            self.bar = Progress(TextColumn(word("table.epoch") + " {task.completed:.0f}/{task.total:.0f}"),
+                                BarColumn(), TextColumn(word("table.loss") + " {task.fields[loss]}"),
+                                TextColumn(word("train.progress.rate", rate="{task.fields[rate]}")),
                                 TimeRemainingColumn(), console=Console(stderr=True), transient=True)
             self.task = self.bar.add_task("train", total=total, completed=done, loss="…", rate="…")
             self.bar.start()
