@@ -193,7 +193,7 @@ def test_bad_data_files_are_one_line_errors_and_write_nothing(tmp_path, capsys):
     (["--show-steps", "one"], "'one' is not an epoch number"),
     (["--plot", "c.pdf"], "use a file ending in .png or .svg"),
     (["--save", "net.yaml"], "should end in .toml or .json"),
-    (["--format", "latex"], "unknown format 'latex'"),
+    (["--format", "pdf"], "unknown format 'pdf'; choose one of rich, markdown, latex, html, json"),
     (["--x", "1", "--y", "0"], "x: 1 values but the network has 2 inputs"),
     (["--optimizer", "adam", "--beta2", "1"], "beta2: must be in [0, 1)"),
     (["--activation", "identity"], "bce needs predictions in [0, 1]"),

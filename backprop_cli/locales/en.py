@@ -176,5 +176,7 @@ MESSAGES.update({
     "engine.reason.shuffle": "shuffled batches",
     "engine.reason.compiled": "{parameters} parameters × {samples}: small enough to compile",
     "engine.reason.numpy": "{parameters} parameters × {samples}: matrix operations pay",
+    "train.run.epochs": "{epochs} epochs",
+    "train.curve.log10": "log₁₀ loss",
     "train.progress.rate": "{rate} epochs/s",
 })

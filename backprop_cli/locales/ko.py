@@ -170,5 +170,7 @@ MESSAGES.update({
     "engine.reason.shuffle": "섞은 배치",
     "engine.reason.compiled": "매개변수 {parameters}개 × {samples}: 컴파일하기에 충분히 작음",
     "engine.reason.numpy": "매개변수 {parameters}개 × {samples}: 행렬 연산이 유리함",
+    "train.run.epochs": "{epochs} 에폭",
+    "train.curve.log10": "log₁₀ 오차",
     "train.progress.rate": "초당 {rate} 에폭",
 })

@@ -99,11 +99,14 @@ def line_breaks(widths: list[int], width: int = LINE_WIDTH) -> list[list[int]]:
 class LatexPrinter(DocumentPrinter):
     """Prints a derivation as a standalone LaTeX document."""
 
+    packages: tuple[str, ...] = ()
+    """Packages beyond amsmath, amssymb and booktabs (and the language's)."""
+
     def document(self, lines: list[str]) -> str:
-        packages = ["amsmath", "amssymb", "booktabs", *latex_packages(self.lang)]
+        packages = ["amsmath", "amssymb", "booktabs", *self.packages, *latex_packages(self.lang)]
         head = [
-            f"% {latex_text(self.words_key('title.step'))}",
-            "% Written by backprop-cli (backprop step --format latex); compile with pdflatex.",
+            f"% {latex_text(self.words_key(self.title_key))}",
+            f"% Written by backprop-cli ({self.command} --format latex); compile with pdflatex.",
             r"\documentclass[11pt]{article}",
             r"\usepackage[utf8]{inputenc}",
             r"\usepackage[a4paper,margin=2cm]{geometry}",
@@ -128,7 +131,7 @@ class LatexPrinter(DocumentPrinter):
         return lines + [r"\end{itemize}", ""]
 
     def heading(self, level: int, text: str) -> list[str]:
-        command = "section" if level <= 2 else "subsection"
+        command = "section" if level <= 2 else "subsection" if level == 3 else "subsubsection"
         return [rf"\{command}*{{{latex_text(text)}}}", ""]
 
     def paragraph(self, text: str) -> list[str]:
@@ -140,8 +143,9 @@ class LatexPrinter(DocumentPrinter):
     def footnote(self, text: str) -> list[str]:
         return [rf"{self.frozen_mark()} {latex_text(text)}", ""]
 
-    def table(self, header: list[str], rows: list[list[str]]) -> list[str]:
-        lines = [r"\begin{center}", r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\toprule",
+    def table(self, header: list[str], rows: list[list[str]], align: str | None = None) -> list[str]:
+        align = align or "l" + "r" * (len(header) - 1)
+        lines = [r"\begin{center}", r"\begin{tabular}{" + align + "}", r"\toprule",
                  " & ".join(latex_text(h) for h in header) + r" \\", r"\midrule"]
         lines += [" & ".join(row) + r" \\" for row in rows]
         return lines + [r"\bottomrule", r"\end{tabular}", r"\end{center}", ""]
@@ -184,8 +188,10 @@ class LatexPrinter(DocumentPrinter):
 
 
 def render(obj: Any, **settings: Any) -> str:
-    """The derivation as a LaTeX document."""
+    """The derivation (or training report) as a LaTeX document."""
     if not isinstance(obj, Derivation):
-        raise TypeError("the LaTeX format prints a derivation; a training report is written as Markdown or HTML")
+        from backprop_cli.render.train_report import report
+
+        return report(obj, "latex", **settings)
     text: str = LatexPrinter(**settings).doprint(obj)
     return text

@@ -50,7 +50,7 @@ class TrainTerminal(TrainPage):
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold")
         grid.add_column()
-        for label, text in self.facts(result):
+        for label, text in self.fact_rows(result):
             grid.add_row(label, Text(text))
         body: list[RenderableType] = [grid]
         note = self.interrupted(result)
