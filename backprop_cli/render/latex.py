@@ -7,11 +7,12 @@ whose letters need a package names it in its locale file (``LATEX_PACKAGES``: ``
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from backprop_cli.derivation import Derivation, MatrixStep, Step
 from backprop_cli.locales import latex_packages
-from backprop_cli.printing import to_latex
+from backprop_cli.printing import _VULGAR, to_latex
 from backprop_cli.render.base import DocumentPrinter
 
 LINE_WIDTH = 90
@@ -27,10 +28,14 @@ _MATH = {
     "×": r"\times", "·": r"\cdot", "⋅": r"\cdot", "−": "-", "→": r"\to", "←": r"\leftarrow",
     "⋯": r"\cdots", "⋮": r"\vdots", "⋱": r"\ddots", "…": r"\ldots", "⊙": r"\odot", "√": r"\surd",
     "≤": r"\leq", "≥": r"\geq", "≠": r"\neq", "≈": r"\approx", "±": r"\pm", "∞": r"\infty",
-    "ᵀ": r"^{\top}", "ŷ": r"\hat{y}", "Ŷ": r"\hat{Y}",
+    "ŷ": r"\hat{y}", "Ŷ": r"\hat{Y}", "′": "'",
 }
-_MATH.update({c: f"_{{{d}}}" for c, d in zip("₀₁₂₃₄₅₆₇₈₉", "0123456789", strict=True)})
-_MATH.update({c: f"^{{{d}}}" for c, d in zip("⁰¹²³⁴⁵⁶⁷⁸⁹ᵗ", "0123456789t", strict=True)})
+_MATH.update({text: rf"\tfrac{{{p}}}{{{q}}}" for (p, q), text in _VULGAR.items()})
+# Runs of superscript (subscript) characters become one ^{…} (_{…}): W⁽ˡ⁻¹⁾ is W^{(l-1)}.
+_SCRIPTS = {
+    "^": {**dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁽⁾ⁿᵗˡ", "0123456789+-()ntl", strict=True)), "ᵀ": r"\top"},
+    "_": dict(zip("₀₁₂₃₄₅₆₇₈₉₊₋₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ", "0123456789+-()aehijklmnoprstuvx", strict=True)),
+}
 _HAT = "\u0302"
 
 
@@ -48,6 +53,15 @@ def latex_text(text: str) -> str:
             pieces.append((True, rf"\hat{{{_MATH.get(char, char)}}}"))
         elif char in _MATH:
             pieces.append((True, _MATH[char]))
+        elif char in _SCRIPTS["^"] or char in _SCRIPTS["_"]:
+            mark = "^" if char in _SCRIPTS["^"] else "_"
+            inner = _SCRIPTS[mark][char]
+            if i > 0 and text[i - 1] in _SCRIPTS[mark] and pieces and pieces[-1][1].startswith(mark + "{"):
+                body = pieces[-1][1][2:-1]
+                space = " " if re.search(r"\\[A-Za-z]+$", body) and inner[0].isalpha() else ""
+                pieces[-1] = (True, f"{mark}{{{body}{space}{inner}}}")
+            else:
+                pieces.append((True, f"{mark}{{{inner}}}"))
         elif char.isascii() and char.isalpha() and i > 0 and text[i - 1] == "∂":
             pieces.append((True, char))  # the z of ∂𝓛/∂z
         else:
