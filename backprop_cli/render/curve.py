@@ -195,7 +195,8 @@ def frame(points: Sequence[tuple[int, float]]) -> Frame | None:
     first, last = finite[0][0], finite[-1][0]
     x_low, x_high = (first, last) if last > first else (first - 1, first + 1)
     step = max(1, int(_nice_step(x_high - x_low)[0]))
-    x_ticks = [(float(e), str(e)) for e in range(math.ceil(x_low / step) * step, x_high + 1, step) if e >= first]
+    x_ticks = [(float(e), str(e)) for e in range(math.ceil(x_low / step) * step, x_high + 1, step)
+               if first <= e <= last]
     if not x_ticks or x_ticks[0][0] - first > step / 2:
         x_ticks.insert(0, (float(first), str(first)))
 
