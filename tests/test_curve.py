@@ -157,7 +157,8 @@ def test_the_latex_picture_draws_each_segment_with_the_kernels_qbezier():
     lines = latex_picture(plot, "epoch", "loss")
     text = "\n".join(lines)
     assert text.count("{") == text.count("}")
-    segments = [line for line in lines if re.fullmatch(r"\\qbezier\([^)]*\)\([^)]*\)\([^)]*\)", line)]
+    curve = lines[lines.index(r"\thicklines") + 1:]
+    segments = [line for line in curve if re.fullmatch(r"\\qbezier\[\d+\]\([^)]*\)\([^)]*\)\([^)]*\)", line)]
     assert len(segments) == len(points) - 1
     width, height = LATEX_SIZE
     first = re.findall(r"\(([-\d.]+),([-\d.]+)\)", segments[0])
@@ -166,3 +167,19 @@ def test_the_latex_picture_draws_each_segment_with_the_kernels_qbezier():
     assert float(last[-1][0]) == width
     assert r"\makebox(0,0)[t]{epoch}" in text and r"\makebox(0,0)[b]{loss}" in text
     assert "\\begin{picture}" in text and "pict2e" not in text
+
+
+def test_the_latex_picture_skips_points_too_close_to_draw_and_counts_every_segments_dots():
+    # A flat stretch: thousands of points a hair apart (the kernel's \\qbezier divides by zero on them).
+    points = [(e, 0.6931 - e * 1e-9) for e in range(1, 2001)] + [(2001, 0.01)]
+    plot = frame(points)
+    assert plot is not None
+    lines = latex_picture(plot, "epoch", "loss")
+    curve = lines[lines.index(r"\thicklines") + 1:]
+    segments = [re.findall(r"[-\d.]+", line) for line in curve if line.startswith(r"\qbezier")]
+    assert 100 < len(segments) < 500
+    for dots, x1, y1, _, _, x2, y2 in ((int(d), *map(float, rest)) for d, *rest in segments):
+        length = math.hypot(x2 - x1, y2 - y1)
+        assert dots >= 1 and length / dots <= 0.1 + 0.001  # (the coordinates are rounded to 0.01 mm)
+    x, y = plot.points[-1]  # the last point is always drawn
+    assert segments[-1][-2:] == [str(LATEX_SIZE[0]), f"{y * LATEX_SIZE[1]:.2f}".rstrip("0").rstrip(".")]

@@ -278,6 +278,12 @@ def svg_chart(plot: Frame, x_title: str, y_title: str, label: str) -> list[str]:
 LATEX_SIZE = (120, 50)
 """The LaTeX chart's width and height in millimetres (the plot area, without the labels)."""
 
+LATEX_STEP = 0.3
+"""Millimetres between the curve's points drawn in LaTeX, at the least."""
+
+LATEX_DOT = 0.1
+"""Millimetres between the dots \\qbezier sets along a segment (the thick line is 0.28 mm wide)."""
+
 
 def latex_picture(plot: Frame, x_title: str, y_title: str) -> list[str]:
     """The curve as a LaTeX ``picture`` (the kernel's, no package): the axes and ticks with
@@ -309,8 +315,16 @@ def latex_picture(plot: Frame, x_title: str, y_title: str) -> list[str]:
               rf"\put(0,{height + 3}){{\makebox(0,0)[b]{{{y_title}}}}}", r"\thicklines"]
     if len(plot.points) == 1:
         lines.append(rf"\put{at(*plot.points[0])}{{\circle*{{1}}}}")
-    for (x1, y1), (x2, y2) in zip(plot.points, plot.points[1:], strict=False):
-        lines.append(rf"\qbezier{at(x1, y1)}{at((x1 + x2) / 2, (y1 + y2) / 2)}{at(x2, y2)}")
+    # Points closer than LATEX_STEP to the last one drawn are skipped; each segment gets its count of
+    # dots explicitly (the kernel's own count is 0, and divides by it, for a segment under 0.04 mm).
+    kept = [plot.points[0]]
+    for index, (x, y) in enumerate(plot.points[1:], start=1):
+        if math.hypot((x - kept[-1][0]) * width, (y - kept[-1][1]) * height) >= LATEX_STEP or (
+                index == len(plot.points) - 1):
+            kept.append((x, y))
+    for (x1, y1), (x2, y2) in zip(kept, kept[1:], strict=False):
+        dots = max(1, math.ceil(math.hypot((x2 - x1) * width, (y2 - y1) * height) / LATEX_DOT))
+        lines.append(rf"\qbezier[{dots}]{at(x1, y1)}{at((x1 + x2) / 2, (y1 + y2) / 2)}{at(x2, y2)}")
     return lines + [r"\end{picture}", r"\end{center}", ""]
 
 
