@@ -91,11 +91,12 @@ class HtmlPrinter(DocumentPrinter):
         return [f'<p class="note">*&#8201;{escape(text)}</p>']
 
     def table(self, header: list[str], rows: list[list[str]], align: str | None = None) -> list[str]:
-        heads = [f"<th>{escape(h)}</th>" for h in header]
-        if align is not None:
+        if align is None:  # the derivation's summary: the style aligns the headings
+            heads = [f"<th>{escape(h)}</th>" for h in header]
+            align = "l" + "r" * (len(header) - 1)
+        else:
             heads = [f'<th class="{"number" if a == "r" else "text"}">{escape(h)}</th>'
                      for h, a in zip(header, align, strict=True)]
-        align = align or "l" + "r" * (len(header) - 1)
         lines = ["<table>", "<thead><tr>" + "".join(heads) + "</tr></thead>", "<tbody>"]
         for row in rows:
             cells = [f'<td class="number">{cell}</td>' if a == "r" else f"<td>{cell}</td>"

@@ -11,6 +11,7 @@ image, linked), an SVG image in HTML, and a ``picture`` in LaTeX (``render/curve
 
 from __future__ import annotations
 
+import math
 from html import escape
 from typing import Any
 
@@ -84,8 +85,6 @@ class TrainDocument(TrainPage, DocumentPrinter):
 
     def axis_note(self, result: TrainResult) -> str:
         """Whether the curve's loss axis is logarithmic, in words."""
-        import math
-
         values = [loss for _, loss in result.curve if math.isfinite(loss)]
         return self.say("train.curve.log" if log_scale(values) else "train.curve.linear")
 
