@@ -8,7 +8,11 @@ From Python or a notebook::
     step                                               # Jupyter draws the page (HTML with MathML)
     step.to_markdown(), step.to_latex(), step.to_html(), step.to_json(), step.to_dict()
 
-Importing the package is light: sympy and the rest are imported when ``derive`` is called.
+    run = backprop_cli.train(data="xor", epochs=2000)  # as backprop train
+    run                                                # Jupyter draws the report (loss curve in SVG)
+    run.history, run.final_loss, run.network, run.to_latex(), run.to_json()
+
+Importing the package is light: sympy and the rest are imported when ``derive`` or ``train`` is called.
 """
 
 from __future__ import annotations
@@ -17,14 +21,42 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from backprop_cli.derivation import Derivation
-    from backprop_cli.model import Network
+    from backprop_cli.model import Network, Vector
+    from backprop_cli.resolve import NetworkOptions
+    from backprop_cli.training import TrainResult
 
 __version__ = "0.1.0"
-__all__ = ["derive"]
+__all__ = ["derive", "train"]
 
 _NETWORK_OPTIONS = ("layers", "activation", "loss", "lr", "seed", "init", "optimizer", "momentum", "beta1",
                     "beta2", "eps", "data", "targets")
 _PAGE_OPTIONS = ("precision", "rounding", "form", "lang")
+_TRAIN_OPTIONS = ("epochs", "batch_size", "shuffle", "backend", "device", "dtype", "log_every", "show_steps")
+_REPORT_OPTIONS = ("precision", "form", "lang")
+
+
+def _check_options(function: str, options: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        known = ", ".join(allowed)
+        raise TypeError(f"{function}() got unknown option(s) {', '.join(unknown)}; the options are {known}")
+
+
+def _resolve(network: str | Network | None, x: Any, y: Any, options: dict[str, Any]
+             ) -> tuple[NetworkOptions, Network, tuple[Vector, ...], tuple[Vector, ...]]:
+    """The network options the keyword arguments give, and the network and samples they describe."""
+    from backprop_cli.model import Network
+    from backprop_cli.resolve import NetworkOptions, resolve
+
+    given = {key: options[key] for key in _NETWORK_OPTIONS if key in options}
+    if isinstance(given.get("activation"), str):
+        given["activation"] = [given["activation"]]
+    if given.get("layers") is not None:
+        given["layers"] = [int(w) for w in given["layers"]]
+    source = network if network is None or isinstance(network, Network) else str(network)
+    chosen = NetworkOptions(network=source, x=_samples(x, "x"), y=_samples(y, "y"), **given)
+    net, xs, ys = resolve(chosen)
+    return chosen, net, xs, ys
 
 
 def _samples(values: Any, name: str) -> list[tuple[float, ...]] | None:
@@ -64,24 +96,58 @@ def derive(network: str | Network | None = None, x: Any = None, y: Any = None, *
         TypeError: for an option that does not exist.
         BackpropError: for a value that does not fit (the message names it), as on the command line.
     """
-    unknown = sorted(set(options) - set(_NETWORK_OPTIONS) - set(_PAGE_OPTIONS))
-    if unknown:
-        known = ", ".join(_NETWORK_OPTIONS + _PAGE_OPTIONS)
-        raise TypeError(f"derive() got unknown option(s) {', '.join(unknown)}; the options are {known}")
+    _check_options("derive", options, _NETWORK_OPTIONS + _PAGE_OPTIONS)
     from backprop_cli.build import build_derivation
     from backprop_cli.derivation import Options
     from backprop_cli.locales import check_language
-    from backprop_cli.resolve import NetworkOptions, resolve
 
-    given = {key: options[key] for key in _NETWORK_OPTIONS if key in options}
-    if isinstance(given.get("activation"), str):
-        given["activation"] = [given["activation"]]
-    if given.get("layers") is not None:
-        given["layers"] = [int(w) for w in given["layers"]]
     page = Options(**{key: options[key] for key in _PAGE_OPTIONS if key in options})
     check_language(page.lang)
-    from backprop_cli.model import Network
-
-    source = network if network is None or isinstance(network, Network) else str(network)
-    net, xs, ys = resolve(NetworkOptions(network=source, x=_samples(x, "x"), y=_samples(y, "y"), **given))
+    _, net, xs, ys = _resolve(network, x, y, options)
     return build_derivation(net, xs, ys, page)
+
+
+def train(network: str | Network | None = None, x: Any = None, y: Any = None, **options: Any) -> TrainResult:
+    """Train for many epochs, as ``backprop train`` does, and return the run as a TrainResult.
+
+    The TrainResult holds the numbers (``history``: (epoch, loss) pairs, ``final_loss``, ``network``:
+    the trained network, ``predictions``, ``seconds``) and displays itself in Jupyter as the training
+    report (``_repr_html_``: the page with the loss curve in SVG; ``_repr_markdown_``); it writes the
+    report out with ``to_markdown()``, ``to_latex()`` and ``to_html()`` (each takes ``timings=False``
+    to leave the run time out), and ``to_json()`` / ``to_dict()`` give the JSON contract.
+
+    Args:
+        network: a spec file (.toml, .json, .pt), a :class:`~backprop_cli.model.Network`, or None for
+            the seed network (or random weights with ``layers``).
+        x: the inputs of one sample (``[1, 1]``) or of several (``[[1, 1], [0, 1]]``).
+        y: the targets, likewise.
+        **options: the command line's options: the network's, as for :func:`derive` (``layers``,
+            ``activation``, ``loss``, ``lr``, ``seed``, ``init``, ``optimizer``, ``momentum``, ``beta1``,
+            ``beta2``, ``eps``, ``data``, ``targets``); how to train: ``epochs`` (100), ``batch_size``,
+            ``shuffle``, ``backend`` (``auto``, ``compiled``, ``numpy``, ``torch``), ``device``,
+            ``dtype``, ``log_every``, ``show_steps`` (an epoch or a list of them, derived in full);
+            and how the report is printed: ``precision``, ``form`` (of the ``show_steps`` pages),
+            ``lang``.
+
+    Raises:
+        TypeError: for an option that does not exist.
+        BackpropError: for a value that does not fit (the message names it), as on the command line.
+    """
+    _check_options("train", options, _NETWORK_OPTIONS + _TRAIN_OPTIONS + _REPORT_OPTIONS)
+    from dataclasses import replace
+
+    from backprop_cli.derivation import Options
+    from backprop_cli.locales import check_language
+    from backprop_cli.resolve import data_label
+    from backprop_cli.training import TrainSettings, with_derivations
+    from backprop_cli.training import train as run_training
+
+    page = Options(**{key: options[key] for key in _REPORT_OPTIONS if key in options})
+    check_language(page.lang)
+    settings = {key: options[key] for key in _TRAIN_OPTIONS if key in options}
+    steps = settings.get("show_steps", ())
+    settings["show_steps"] = tuple(int(e) for e in ((steps,) if isinstance(steps, int) else steps))
+    chosen, net, xs, ys = _resolve(network, x, y, options)
+    result = run_training(net, xs, ys, TrainSettings(seed=options.get("seed"), **settings),
+                          data=data_label(chosen, xs, ys))
+    return with_derivations(result, page) if result.snapshots else replace(result, options=page)

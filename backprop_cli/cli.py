@@ -391,7 +391,7 @@ def init(
     typer.echo(f"wrote {file}; try: backprop step --network {file}")
 
 
-TRAIN_FORMATS = ("rich", "markdown", "json")
+TRAIN_FORMATS = ("rich", "markdown", "latex", "html", "json")
 SAVE_SAMPLES = 64
 """``--save`` writes the samples into the spec file up to this many (so ``step --network`` has them)."""
 
@@ -460,15 +460,18 @@ def train(
       backprop train --data data.csv --layers 2 16 16 1 --batch-size 32 --shuffle
       backprop train --show-steps 1,100             the full derivation of epochs 1 and 100
       backprop train --save trained.toml            then: backprop step --network trained.toml
+      backprop train --data xor -o report.html      the report as a web page (.md, .tex: Markdown, LaTeX)
       backprop train --format json --log-every 1    every epoch's loss, float64
     """
     from backprop_cli.derivation import Options
     from backprop_cli.io import check_writable, write_atomic
-    from backprop_cli.resolve import resolve
-    from backprop_cli.train import TrainSettings, with_derivations
-    from backprop_cli.train import train as run_training
+    from backprop_cli.locales import check_language
+    from backprop_cli.resolve import data_label, resolve
+    from backprop_cli.training import TrainSettings, with_derivations
+    from backprop_cli.training import train as run_training
 
     chosen = output_format(fmt, output, TRAIN_FORMATS)
+    check_language(lang)
     for path in (output, plot, save):
         if path is not None:
             check_writable(path, force)
@@ -479,18 +482,18 @@ def train(
 
         plot_format = check_plot_format(plot.suffix)
         import_pyplot()
-    net, xs, ys = resolve(network_options(
+    given = network_options(
         network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed, init=init,
         optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps, x=x, y=y, data=data,
-        targets=targets))
+        targets=targets)
+    net, xs, ys = resolve(given)
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed, backend=backend,
                              device=device, dtype=dtype, log_every=log_every, show_steps=_epoch_list(show_steps))
     from backprop_cli.render.train_terminal import ProgressBar
 
     live = chosen == "rich" and output is None and sys.stdout.isatty() and sys.stderr.isatty()
-    with ProgressBar(live) as progress:
-        result = run_training(net, xs, ys, settings, progress=progress,
-                              data=_data_label(data, x, network, xs, ys))
+    with ProgressBar(live, lang=lang) as progress:
+        result = run_training(net, xs, ys, settings, progress=progress, data=data_label(given, xs, ys))
     if result.snapshots:
         result = with_derivations(result, Options(precision, "exact", form, lang))
     extra: dict[str, Any] = {}
@@ -524,19 +527,6 @@ def _epoch_list(text: str | None) -> tuple[int, ...]:
             raise BackpropError(f"show-steps: {token!r} is not an epoch number; e.g. --show-steps 1,100")
         epochs.append(int(token))
     return tuple(epochs)
-
-
-def _data_label(data: str | None, x: list[str] | None, network: str | None, xs: Any, ys: Any) -> str:
-    """Where the samples came from, for the report."""
-    from backprop_cli.model import SEED_X, SEED_Y
-
-    if data is not None:
-        return data
-    if x:
-        return "options"
-    if (tuple(xs), tuple(ys)) == (SEED_X, SEED_Y):
-        return "seed"
-    return "spec" if network is not None else "seed"
 
 
 # --- argv: several numbers after one flag ------------------------------------------------------

@@ -94,6 +94,18 @@ def resolve(options: NetworkOptions) -> tuple[Network, tuple[Vector, ...], tuple
     return network, xs, ys
 
 
+def data_label(options: NetworkOptions, xs: Sequence[Vector], ys: Sequence[Vector]) -> str:
+    """Where the samples ``resolve`` gave came from, for a training report: the data set or file
+    (``options.data``), ``options`` (--x/--y), ``seed`` (the seed sample) or ``spec`` (a spec's [data])."""
+    if options.data is not None:
+        return options.data
+    if options.x:
+        return "options"
+    if (tuple(xs), tuple(ys)) == (SEED_X, SEED_Y):
+        return "seed"
+    return "spec" if options.network is not None else "seed"
+
+
 def _override(network: Network, options: NetworkOptions, activations: list[str]) -> Network:
     layers = network.layers
     if activations:

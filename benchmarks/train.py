@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from backprop_cli.model import SEED, SEED_X, SEED_Y, Network, random_network  # noqa: E402
-from backprop_cli.train import TrainSettings, train  # noqa: E402
+from backprop_cli.training import TrainSettings, train  # noqa: E402
 
 
 def torch_model(network: Network, device: str) -> Any:

@@ -43,6 +43,17 @@ the gradient of the output layer's weights (the JSON contract of `backprop step 
 from backprop_cli.render.graph import mermaid
 
 print(mermaid(build_graph(step)))"""),
+    ("markdown", """`backprop_cli.train()` trains for many epochs, as `backprop train` does, with the same options
+(`data`, `epochs`, `batch_size`, `shuffle`, `optimizer`, `backend`, `show_steps`, …), and returns the
+run. Jupyter draws it as the training report: the facts of the run, the loss table, the loss curve
+(an SVG image), the trained weights and the predictions. Here XOR, from the seed's weights:"""),
+    ("code", """run = backprop_cli.train(data="xor", epochs=2000)
+run"""),
+    ("code", "run.history[-1], run.final_loss  # (epoch, loss before its update), the loss after it"),
+    ("markdown", """The report in Markdown (a Mermaid chart that GitHub draws, and the curve as text), LaTeX (the curve
+drawn with LaTeX's own `picture`) or HTML; `timings=False` leaves out the run time, the one thing
+that differs from run to run:"""),
+    ("code", 'print(run.to_markdown(timings=False).split("## Trained parameters")[1])'),
 ]
 
 

@@ -94,3 +94,78 @@ def test_every_export_of_the_derivation():
     assert d.to_latex().startswith("% Backpropagation")
     assert d.to_html().startswith("<!DOCTYPE html>")
     assert d._repr_html_().startswith('<div class="backprop"')
+
+
+# --- backprop_cli.train -------------------------------------------------------------------------
+
+def test_train_default_is_the_seed_for_100_epochs():
+    from backprop_cli.training import TrainResult, TrainSettings
+    from backprop_cli.training import train as run_training
+
+    result = backprop_cli.train()
+    assert isinstance(result, TrainResult)
+    expected = run_training(SEED, SEED_X, SEED_Y, TrainSettings(epochs=100))
+    assert result.history == expected.history and result.final_loss == expected.final_loss
+    assert result.network == expected.network and result.data == "seed"
+    assert repr(result) == ("<TrainResult 2-2-1 bce, sgd, 1 sample(s), 100 epochs on compiled:"
+                            " loss 0.536884 -> 0.0038698>")
+
+
+def test_train_stays_the_function_once_the_training_module_is_imported():
+    import backprop_cli.training  # noqa: F401
+
+    assert callable(backprop_cli.train) and backprop_cli.train.__module__ == "backprop_cli"
+
+
+def test_train_options_as_on_the_command_line(capsys):
+    from backprop_cli.cli import main
+
+    result = backprop_cli.train(data="xor", layers=[2, 3, 1], seed=2, optimizer="momentum", lr=0.5, epochs=40,
+                                batch_size=2, shuffle=True, log_every=10, backend="numpy")
+    assert main(["train", "--data", "xor", "--layers", "2", "3", "1", "--seed", "2", "--optimizer", "momentum",
+                 "--lr", "0.5", "--epochs", "40", "--batch-size", "2", "--shuffle", "--log-every", "10",
+                 "--backend", "numpy", "--format", "json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert [[row["epoch"], row["loss"]] for row in cli["history"]] == [list(row) for row in result.history]
+    assert cli["final_loss"] == result.final_loss and result.backend == "numpy" and result.data == "xor"
+
+
+def test_train_samples_network_and_report_options(tmp_path):
+    np = pytest.importorskip("numpy")
+    result = backprop_cli.train(SEED, x=np.array([[1.0, 0.0], [0.0, 1.0]]), y=[[1], [1]], epochs=3, log_every=1,
+                                lang="ko", precision=6, show_steps=2, form="scalar")
+    assert [e for e, _ in result.history] == [1, 2, 3] and result.data == "options"
+    assert [(s.epoch, s.derivation.options.lang, s.derivation.form) for s in result.steps] == [(2, "ko", "scalar")]
+    page = result.to_markdown(timings=False)
+    assert page.startswith("# 학습 보고서") and "## 에폭 2" in page and "### 역전파 풀이" in page
+    assert f"| 1 | {result.history[0][1]:.6f} |" in page  # six decimals
+    assert result.to_markdown(lang="en").startswith("# Training report")
+
+
+def test_train_mistakes():
+    with pytest.raises(TypeError, match=r"train\(\) got unknown option\(s\) epoch;"):
+        backprop_cli.train(epoch=3)
+    with pytest.raises(TypeError, match="unknown option.*rounding"):
+        backprop_cli.train(rounding="carry")
+    with pytest.raises(BackpropError, match="epochs: must be at least 1"):
+        backprop_cli.train(epochs=0)
+    with pytest.raises(BackpropError, match="unknown language 'fr'"):
+        backprop_cli.train(lang="fr")
+    with pytest.raises(BackpropError, match="show-steps: epoch 7 is outside 1 … 5"):
+        backprop_cli.train(epochs=5, show_steps=[7])
+
+
+def test_every_export_of_the_training_result():
+    result = backprop_cli.train(data="and", epochs=50)
+    assert json.loads(result.to_json()) == json.loads(json.dumps(result.to_dict()))
+    assert result._repr_markdown_() == result.to_markdown()
+    assert result.to_markdown().startswith("# Training report\n")
+    assert result.to_latex().startswith("% Training report\n% Written by backprop-cli (backprop train --format latex)")
+    assert result.to_html().startswith('<!DOCTYPE html>\n<html lang="en">')
+    fragment = result._repr_html_()
+    assert fragment.startswith('<div class="backprop" lang="en">') and '<svg class="curve"' in fragment
+    body = result.to_html().split('<main class="backprop">\n', 1)[1].split("\n</main>", 1)[0]
+    assert body in fragment
+    # The run time is the one thing that changes from run to run; timings=False leaves it out.
+    assert "epochs/s" in result.to_markdown() and "epochs/s" not in result.to_markdown(timings=False)
+    assert "- **Run:** 50 epochs\n" in result.to_markdown(timings=False)

@@ -247,11 +247,25 @@ CASES: list[tuple[str, list[str | Case], str]] = [
                                                            "[[layers]]\nweight = [[1.0]]\n[[layers]]\n")],
      "layers[0].weight: the weights come from m.pt"),
     ("pt missing", ["step", "--network", "none.pt"], "none.pt does not exist"),
+    # --- train: the report and --save, refused before training starts
+    ("train: report suffix", ["train", "--output", "report.pdf"],
+     "output: cannot tell the format of report.pdf; use .md, .markdown, .tex, .html, .htm, .json, .txt or --format"),
+    ("train: report format", ["train", "--format", "pdf", "--output", "report.md"], "unknown format 'pdf'"),
+    ("train: report language", ["train", "--lang", "xx", "--output", "report.tex"], "lang: unknown language 'xx'"),
+    ("train: report folder missing", ["train", "--output", "missing/report.html"], "the folder missing does not exist"),
+    ("train: report exists", ["train", "--output", text("report.html", "<p>mine</p>")],
+     "exists; use --force to overwrite it"),
+    ("train: plot exists", ["train", "--output", "report.md", "--plot", text("loss.svg", "<svg/>")],
+     "loss.svg exists; use --force to overwrite it"),
+    ("train: save exists", ["train", "--save", text("net.toml", SEED_SPEC)], "net.toml exists; use --force"),
+    ("train: save folder missing", ["train", "--save", "missing/net.toml"], "the folder missing does not exist"),
+    ("train: save suffix", ["train", "--save", "net.yaml"], "save: net.yaml should end in .toml or .json"),
 ]
 
 
-def snapshot(folder: Path) -> set[Path]:
-    return set(folder.rglob("*"))
+def snapshot(folder: Path) -> dict[Path, bytes | None]:
+    """Every path under ``folder`` with its contents (None for a folder): a file rewritten shows too."""
+    return {path: None if path.is_dir() else path.read_bytes() for path in folder.rglob("*")}
 
 
 def build(folder: Path, arguments: list[str | Case]) -> list[str]:
@@ -271,7 +285,7 @@ def test_bad_input(tmp_path, monkeypatch, capsys, arguments, expected):
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     assert expected in lines[0], lines[0]
     assert "Traceback" not in out + err
-    assert snapshot(tmp_path) == before  # nothing written, no temporary file left
+    assert snapshot(tmp_path) == before  # nothing written or rewritten, no temporary file left
     assert not (tmp_path / "MARKER").exists()
 
 
@@ -281,7 +295,7 @@ def test_the_suite_is_large_and_names_each_case_once():
 
 
 @pytest.mark.parametrize("name", ["csv bad cell", "JSON nested deeply", "formula import", "pt payload",
-                                  "npy pickled payload", "verify: inputs"])
+                                  "npy pickled payload", "verify: inputs", "train: save exists"])
 def test_bad_input_in_a_fresh_process(tmp_path, name):
     """The same, end to end: stderr is exactly one line (no warnings, no traceback)."""
     arguments, expected = next(c[1:] for c in CASES if c[0] == name)

@@ -15,7 +15,7 @@ from backprop_cli.engines.codegen import check_source
 from backprop_cli.engines.compiled import CompiledEngine
 from backprop_cli.errors import BackpropError
 from backprop_cli.model import DATASETS, SEED, SEED_X, SEED_Y, Layer, Network, Optimizer, random_network
-from backprop_cli.train import TrainSettings, train
+from backprop_cli.training import TrainSettings, train
 from tests.reference import assert_close, torch_activation, torch_train
 
 torch = pytest.importorskip("torch")
@@ -150,11 +150,14 @@ def test_auto_picks_by_size_and_says_why():
     assert engines.choose(SEED, 4, False, "cpu", "float64")[0] == "compiled"
     big = random_network((2, 16, 16, 1))
     name, reason = engines.choose(big, 200_000, False, "cpu", "float64")
-    assert name == "numpy" and "200000 samples" in reason
+    assert name == "numpy" and reason.text() == "337 parameters × 200000 samples: matrix operations pay"
+    assert reason.text("ko") == "매개변수 337개 × 샘플 200000개: 행렬 연산이 유리함"
     assert engines.choose(SEED, 4, True, "cpu", "float64")[0] == "numpy"
     assert engines.choose(SEED, 4, False, "cuda", "float64")[0] == "torch"
     result = train(SEED, *XOR, TrainSettings(epochs=3))
-    assert result.backend == "compiled" and "small enough" in result.reason
+    assert result.backend == "compiled" and result.reason is not None
+    assert result.reason.text() == "9 parameters × 4 samples: small enough to compile"
+    assert result.reason.text("ko") == "매개변수 9개 × 샘플 4개: 컴파일하기에 충분히 작음"
 
 
 def test_unknown_backend_is_an_error():

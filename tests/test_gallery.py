@@ -28,5 +28,5 @@ def test_gallery_is_up_to_date():
 def test_every_format_and_language():
     names = set(load_script().pages())
     for lang in ("en", "ko"):
-        assert {f"step.{lang}.{ext}" for ext in ("md", "tex", "html", "txt")} <= names
+        assert {f"{page}.{lang}.{ext}" for page in ("step", "report") for ext in ("md", "tex", "html", "txt")} <= names
     assert {"step.json", "graph.dot", "graph.mmd", "README.md"} <= names

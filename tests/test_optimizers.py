@@ -12,7 +12,7 @@ from backprop_cli.cli import main
 from backprop_cli.derivation import Options
 from backprop_cli.engines.base import EngineSettings
 from backprop_cli.model import DATASETS, SEED, SEED_X, SEED_Y, Layer, Network, Optimizer, OptimizerSlots
-from backprop_cli.train import TrainSettings, train, with_derivations
+from backprop_cli.training import TrainSettings, train, with_derivations
 from tests.reference import (
     assert_close,
     build_modules,

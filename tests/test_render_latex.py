@@ -10,10 +10,21 @@ import pytest
 from cases import adam_softmax, batch, mazur, seed, with_matrix_steps
 from snapshot import assert_snapshot
 
+from backprop_cli.build import build_derivation
+from backprop_cli.derivation import Derivation
+from backprop_cli.model import DATASETS, SEED
 from backprop_cli.render.latex import latex_text, line_breaks
 
 PDFLATEX = shutil.which("pdflatex")
 CASES = {"mazur": mazur, "batch": batch, "adam_softmax": adam_softmax, "matrix": with_matrix_steps}
+
+
+def xor_matrix() -> Derivation:
+    """The XOR batch in matrix form, whose prose names W⁽ˡ⁾, δ⁽ˡ⁻¹⁾ and f′."""
+    return build_derivation(SEED, *DATASETS["xor"])
+
+
+PAGES = {"seed": seed, **CASES, "xor_matrix": xor_matrix}
 
 
 def kotex() -> bool:
@@ -34,10 +45,15 @@ def test_prose_becomes_latex():
     assert latex_text("50% & $5 #1 a_b {x} ~ ^ \\ <>|") == (
         r"50\% \& \$5 \#1 a\_b \{x\} \~{} \^{} \textbackslash{} \textless{}\textgreater{}\textbar{}")
     assert latex_text("순전파 ŷ") == r"순전파 \ensuremath{\hat{y}}"
+    # A run of superscripts is one superscript: W⁽ˡ⁻¹⁾ is W^{(l-1)}, not W^{(}^{l}….
+    assert latex_text("δ⁽ˡ⁻¹⁾ = (δ⁽ˡ⁾W⁽ˡ⁾) ⊙ f′(Z⁽ˡ⁻¹⁾), 1ᵀδ") == (
+        r"\ensuremath{\delta^{(l-1)}} = (\ensuremath{\delta^{(l)}}W\ensuremath{^{(l)}}) \ensuremath{\odot}"
+        r" f\ensuremath{'}(Z\ensuremath{^{(l-1)}}), 1\ensuremath{^{\top}\delta}")
+    assert latex_text("Aᵀˡ ½") == r"A\ensuremath{^{\top l}} \ensuremath{\tfrac{1}{2}}"
 
 
 def test_english_pages_are_ascii():
-    for make in (seed, *CASES.values()):
+    for make in PAGES.values():
         text = make().to_latex()
         assert text.isascii(), sorted({c for c in text if not c.isascii()})
     assert r"\usepackage{kotex}" in seed(lang="ko").to_latex()
@@ -65,9 +81,9 @@ def compile_pdf(tex: str, folder: Path) -> str:
 
 
 @pytest.mark.skipif(PDFLATEX is None, reason="pdflatex is not installed (Debian: texlive-latex-base)")
-@pytest.mark.parametrize("name", ["seed", *CASES])
+@pytest.mark.parametrize("name", PAGES)
 def test_compiles_with_pdflatex(name, tmp_path):
-    log = compile_pdf((seed if name == "seed" else CASES[name])().to_latex(), tmp_path)
+    log = compile_pdf(PAGES[name]().to_latex(), tmp_path)
     assert "LaTeX Warning" not in log
     if name in ("seed", "mazur"):
         assert "Overfull" not in log, "a line runs into the margin"

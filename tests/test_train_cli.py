@@ -88,6 +88,50 @@ def test_report_plot_and_terminal_outputs(tmp_path, capsys):
     assert code == 0 and (tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.parametrize(("fmt", "lang", "start"), [
+    ("latex", "en", "% Training report\n% Written by backprop-cli (backprop train --format latex)"),
+    ("latex", "ko", "% 학습 보고서\n"),
+    ("html", "en", '<!DOCTYPE html>\n<html lang="en">'),
+    ("html", "ko", '<!DOCTYPE html>\n<html lang="ko">'),
+    ("markdown", "ko", "# 학습 보고서\n"),
+])
+def test_report_formats_on_stdout(fmt, lang, start, capsys):
+    code, out, err = run(["train", "--data", "xor", "--epochs", "50", "--format", fmt, "--lang", lang], capsys)
+    assert code == 0, err
+    assert out.startswith(start)
+    if lang == "ko":
+        assert "Loss curve" not in out and ("오차 곡선" in out) and "컴파일하기에 충분히 작음" in out
+
+
+@pytest.mark.parametrize(("suffix", "start"), [(".tex", "% Training report"), (".html", "<!DOCTYPE html>"),
+                                               (".htm", "<!DOCTYPE html>"), (".md", "# Training report"),
+                                               (".txt", "╭")])
+def test_report_format_from_the_output_files_extension(suffix, start, tmp_path, capsys):
+    report = tmp_path / f"report{suffix}"
+    code, out, err = run(["train", "--output", str(report)], capsys)
+    assert code == 0 and out == "" and err == f"wrote {report}\n", err
+    assert report.read_text(encoding="utf-8").startswith(start)
+
+
+def test_the_html_and_latex_reports_draw_their_own_curve_beside_a_plot(tmp_path, capsys):
+    for name in ("report.html", "report.tex"):
+        image = tmp_path / f"{name}.svg"
+        code, _, err = run(["train", "--output", str(tmp_path / name), "--plot", str(image)], capsys)
+        assert code == 0 and image.exists(), err
+        text = (tmp_path / name).read_text(encoding="utf-8")
+        assert image.name not in text  # self-contained: the curve is drawn in the page itself
+        assert ("<polyline" in text) if name.endswith(".html") else (r"\qbezier" in text)
+
+
+def test_terminal_report_in_korean(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")
+    code, out, err = run(["train", "--lang", "ko"], capsys)
+    assert code == 0, err
+    for text in ("학습", "자동 선택: 매개변수 9개 × 샘플 1개: 컴파일하기에 충분히 작음", "100 에폭", "오차 곡선",
+                 "학습된 매개변수", "예측값", "마지막 에폭 후: 0.0039"):
+        assert text in out, text
+
+
 def test_show_steps_prints_the_derivations_of_those_epochs(capsys):
     code, out, err = run(["train", "--show-steps", "1,100"], capsys)
     assert code == 0, err
@@ -193,7 +237,7 @@ def test_bad_data_files_are_one_line_errors_and_write_nothing(tmp_path, capsys):
     (["--show-steps", "one"], "'one' is not an epoch number"),
     (["--plot", "c.pdf"], "use a file ending in .png or .svg"),
     (["--save", "net.yaml"], "should end in .toml or .json"),
-    (["--format", "latex"], "unknown format 'latex'"),
+    (["--format", "pdf"], "unknown format 'pdf'; choose one of rich, markdown, latex, html, json"),
     (["--x", "1", "--y", "0"], "x: 1 values but the network has 2 inputs"),
     (["--optimizer", "adam", "--beta2", "1"], "beta2: must be in [0, 1)"),
     (["--activation", "identity"], "bce needs predictions in [0, 1]"),
@@ -300,6 +344,11 @@ def test_progress_bar_appears_only_when_enabled():
     with shown:
         shown(3, 10, 0.25)
         assert shown.bar.tasks[0].completed == 3 and shown.bar.tasks[0].fields["loss"] == "0.2500"
+    korean = ProgressBar(True, delay=0, lang="ko")
+    with korean:
+        korean(3, 10, 0.25)
+        words = [getattr(column, "text_format", "") for column in korean.bar.columns]
+        assert words[0].startswith("에폭 ") and words[2].startswith("오차 ") and words[3].startswith("초당 ")
 
 
 def test_written_files_have_the_permissions_open_would_give(tmp_path, capsys):

@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from backprop_cli.errors import BackpropError
+from backprop_cli.locales import Message
 
 if TYPE_CHECKING:
     from backprop_cli.engines.base import Engine
@@ -39,16 +40,16 @@ def load(name: str) -> type[Engine]:
     return engine
 
 
-def choose(network: Network, samples: int, shuffle: bool, device: str, dtype: str) -> tuple[str, str]:
-    """The engine ``--backend auto`` runs, and why, in a few words."""
+def choose(network: Network, samples: int, shuffle: bool, device: str, dtype: str) -> tuple[str, Message]:
+    """The engine ``--backend auto`` runs, and why, in a few words (a Message, for any language)."""
     size = samples * network.parameter_count
-    plural = "s" if samples != 1 else ""
     if device != "cpu":
-        return "torch", f"--device {device}"
+        return "torch", Message("engine.reason.option", {"option": f"--device {device}"})
     if dtype != "float64":
-        return "numpy", f"--dtype {dtype}"
+        return "numpy", Message("engine.reason.option", {"option": f"--dtype {dtype}"})
     if shuffle:
-        return "numpy", "shuffled batches"
-    if size <= COMPILED_LIMIT:
-        return "compiled", f"{network.parameter_count} parameters × {samples} sample{plural}: small enough to compile"
-    return "numpy", f"{network.parameter_count} parameters × {samples} sample{plural}: matrix operations pay"
+        return "numpy", Message("engine.reason.shuffle")
+    count = Message("samples.one") if samples == 1 else Message("samples", {"count": samples})
+    key = "engine.reason.compiled" if size <= COMPILED_LIMIT else "engine.reason.numpy"
+    return ("compiled" if size <= COMPILED_LIMIT else "numpy"), Message(
+        key, {"parameters": network.parameter_count, "samples": count})

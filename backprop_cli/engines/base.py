@@ -1,7 +1,7 @@
 """What every training engine implements, and the batching they share.
 
 An engine holds a network's parameters and optimizer state in its own form (Python floats, numpy
-arrays, torch tensors) and trains them epoch by epoch; ``train.py`` drives it in chunks of
+arrays, torch tensors) and trains them epoch by epoch; ``training.py`` drives it in chunks of
 epochs, between which it reports progress, takes snapshots and checks for Ctrl-C.
 """
 

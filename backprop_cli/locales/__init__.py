@@ -49,8 +49,10 @@ class Message:
         return hash((self.key, tuple(sorted(self.params.items()))))
 
     def text(self, lang: str = "en") -> str:
+        """The sentence in ``lang``; a parameter that is itself a Message is put into words first."""
         template = messages(lang).get(self.key) or messages("en")[self.key]
-        return template.format(**self.params)
+        params = {k: v.text(lang) if isinstance(v, Message) else v for k, v in self.params.items()}
+        return template.format(**params)
 
 
 def say(key: str, **params: Any) -> Message:

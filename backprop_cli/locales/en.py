@@ -171,3 +171,12 @@ MESSAGES.update({
     "verify.ok.fd": "✓ All {count} gradients agree (largest |Δ|: finite differences {fd}).",
     "verify.fail": "✗ {failed} of {count} gradients disagree: {names}.",
 })
+MESSAGES.update({
+    "engine.reason.option": "{option}",
+    "engine.reason.shuffle": "shuffled batches",
+    "engine.reason.compiled": "{parameters} parameters × {samples}: small enough to compile",
+    "engine.reason.numpy": "{parameters} parameters × {samples}: matrix operations pay",
+    "train.run.epochs": "{epochs} epochs",
+    "train.curve.log10": "log₁₀ loss",
+    "train.progress.rate": "{rate} epochs/s",
+})

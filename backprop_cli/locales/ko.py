@@ -165,3 +165,12 @@ MESSAGES.update({
     "verify.ok.fd": "✓ 기울기 {count}개 모두 일치 (가장 큰 |Δ|: 유한 차분 {fd}).",
     "verify.fail": "✗ 기울기 {count}개 중 {failed}개가 일치하지 않습니다: {names}.",
 })
+MESSAGES.update({
+    "engine.reason.option": "{option}",
+    "engine.reason.shuffle": "섞은 배치",
+    "engine.reason.compiled": "매개변수 {parameters}개 × {samples}: 컴파일하기에 충분히 작음",
+    "engine.reason.numpy": "매개변수 {parameters}개 × {samples}: 행렬 연산이 유리함",
+    "train.run.epochs": "{epochs} 에폭",
+    "train.curve.log10": "log₁₀ 오차",
+    "train.progress.rate": "초당 {rate} 에폭",
+})

@@ -164,7 +164,18 @@ class DocumentPrinter(PagePrinter):
     of its part, and ``document`` joins them.
     """
 
+    title_key = "title.step"
+    """The message key of the document's title (the training report has its own)."""
+
+    command = "backprop step"
+    """The command that writes this kind of document, named in the LaTeX file's first lines."""
+
     def _print_Derivation(self, derivation: Derivation) -> str:
+        return self.document(self.body(derivation))
+
+    def body(self, derivation: Derivation) -> list[str]:
+        """The page's lines without the document around them (the training report embeds them)."""
+        self.derivation = derivation
         facts = self.summary_words()
         lines = self.title(self.words_key("title.step"))
         lines += self.facts([(self.words_key("network"), facts["network"]),
@@ -173,7 +184,7 @@ class DocumentPrinter(PagePrinter):
             lines += self._print_section(number, section)
         lines += self.summary(derivation, len(derivation.sections) + 1)
         lines += self.appendix(derivation, len(derivation.sections) + 2)
-        return self.document(lines)
+        return lines
 
     def _print_section(self, number: int, section: Section) -> list[str]:
         lines = self.heading(2, f"{number}. {self.words_key('section.' + section.key)}")
@@ -239,8 +250,9 @@ class DocumentPrinter(PagePrinter):
         """The remark the frozen mark points to."""
         raise NotImplementedError
 
-    def table(self, header: list[str], rows: list[list[str]]) -> list[str]:
-        """A table: the first column text, the others numbers (right-aligned)."""
+    def table(self, header: list[str], rows: list[list[str]], align: str | None = None) -> list[str]:
+        """A table: the first column text, the others numbers (right-aligned); or, given ``align``,
+        one letter per column, ``l`` or ``r``."""
         raise NotImplementedError
 
     def inline_math(self, expr: Any) -> str:

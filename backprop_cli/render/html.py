@@ -51,17 +51,20 @@ class HtmlPrinter(DocumentPrinter):
 
     _default_settings = {**PagePrinter._default_settings, "fragment": False}
 
+    style = CSS
+    """The page's stylesheet (the training report adds to it)."""
+
     def document(self, lines: list[str]) -> str:
         body = "\n".join(lines)
         lang = escape(self.lang)
         if self._settings["fragment"]:
-            return f'<div class="backprop" lang="{lang}">\n<style>\n{CSS}\n</style>\n{body}\n</div>\n'
-        title = escape(self.words_key("title.step"))
+            return f'<div class="backprop" lang="{lang}">\n<style>\n{self.style}\n</style>\n{body}\n</div>\n'
+        title = escape(self.words_key(self.title_key))
         return (
             f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             '<meta name="generator" content="backprop-cli">\n'
-            f"<title>{title}</title>\n<style>\nbody {{ margin: 0; color: #1b1b1b; background: #fff; }}\n{CSS}\n"
+            f"<title>{title}</title>\n<style>\nbody {{ margin: 0; color: #1b1b1b; background: #fff; }}\n{self.style}\n"
             f'</style>\n</head>\n<body>\n<main class="backprop">\n{body}\n</main>\n</body>\n</html>\n'
         )
 
@@ -87,11 +90,17 @@ class HtmlPrinter(DocumentPrinter):
     def footnote(self, text: str) -> list[str]:
         return [f'<p class="note">*&#8201;{escape(text)}</p>']
 
-    def table(self, header: list[str], rows: list[list[str]]) -> list[str]:
-        lines = ["<table>", "<thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr></thead>",
-                 "<tbody>"]
+    def table(self, header: list[str], rows: list[list[str]], align: str | None = None) -> list[str]:
+        if align is None:  # the derivation's summary: the style aligns the headings
+            heads = [f"<th>{escape(h)}</th>" for h in header]
+            align = "l" + "r" * (len(header) - 1)
+        else:
+            heads = [f'<th class="{"number" if a == "r" else "text"}">{escape(h)}</th>'
+                     for h, a in zip(header, align, strict=True)]
+        lines = ["<table>", "<thead><tr>" + "".join(heads) + "</tr></thead>", "<tbody>"]
         for row in rows:
-            cells = [f"<td>{row[0]}</td>"] + [f'<td class="number">{cell}</td>' for cell in row[1:]]
+            cells = [f'<td class="number">{cell}</td>' if a == "r" else f"<td>{cell}</td>"
+                     for cell, a in zip(row, align, strict=True)]
             lines.append("<tr>" + "".join(cells) + "</tr>")
         return lines + ["</tbody>", "</table>"]
 
@@ -146,8 +155,10 @@ class HtmlPrinter(DocumentPrinter):
 
 
 def render(obj: Any, **settings: Any) -> str:
-    """The derivation as an HTML page; ``fragment=True`` for the part a notebook shows."""
+    """The derivation (or training report) as an HTML page; ``fragment=True`` for the part a notebook shows."""
     if not isinstance(obj, Derivation):
-        raise TypeError("the HTML format prints a derivation; a training report is written as Markdown")
+        from backprop_cli.render.train_report import report
+
+        return report(obj, "html", **settings)
     text: str = HtmlPrinter(**settings).doprint(obj)
     return text

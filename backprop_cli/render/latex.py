@@ -7,11 +7,12 @@ whose letters need a package names it in its locale file (``LATEX_PACKAGES``: ``
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from backprop_cli.derivation import Derivation, MatrixStep, Step
 from backprop_cli.locales import latex_packages
-from backprop_cli.printing import to_latex
+from backprop_cli.printing import _VULGAR, to_latex
 from backprop_cli.render.base import DocumentPrinter
 
 LINE_WIDTH = 90
@@ -27,10 +28,14 @@ _MATH = {
     "×": r"\times", "·": r"\cdot", "⋅": r"\cdot", "−": "-", "→": r"\to", "←": r"\leftarrow",
     "⋯": r"\cdots", "⋮": r"\vdots", "⋱": r"\ddots", "…": r"\ldots", "⊙": r"\odot", "√": r"\surd",
     "≤": r"\leq", "≥": r"\geq", "≠": r"\neq", "≈": r"\approx", "±": r"\pm", "∞": r"\infty",
-    "ᵀ": r"^{\top}", "ŷ": r"\hat{y}", "Ŷ": r"\hat{Y}",
+    "ŷ": r"\hat{y}", "Ŷ": r"\hat{Y}", "′": "'",
 }
-_MATH.update({c: f"_{{{d}}}" for c, d in zip("₀₁₂₃₄₅₆₇₈₉", "0123456789", strict=True)})
-_MATH.update({c: f"^{{{d}}}" for c, d in zip("⁰¹²³⁴⁵⁶⁷⁸⁹ᵗ", "0123456789t", strict=True)})
+_MATH.update({text: rf"\tfrac{{{p}}}{{{q}}}" for (p, q), text in _VULGAR.items()})
+# Runs of superscript (subscript) characters become one ^{…} (_{…}): W⁽ˡ⁻¹⁾ is W^{(l-1)}.
+_SCRIPTS = {
+    "^": {**dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁽⁾ⁿᵗˡ", "0123456789+-()ntl", strict=True)), "ᵀ": r"\top"},
+    "_": dict(zip("₀₁₂₃₄₅₆₇₈₉₊₋₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ", "0123456789+-()aehijklmnoprstuvx", strict=True)),
+}
 _HAT = "\u0302"
 
 
@@ -48,6 +53,15 @@ def latex_text(text: str) -> str:
             pieces.append((True, rf"\hat{{{_MATH.get(char, char)}}}"))
         elif char in _MATH:
             pieces.append((True, _MATH[char]))
+        elif char in _SCRIPTS["^"] or char in _SCRIPTS["_"]:
+            mark = "^" if char in _SCRIPTS["^"] else "_"
+            inner = _SCRIPTS[mark][char]
+            if i > 0 and text[i - 1] in _SCRIPTS[mark] and pieces and pieces[-1][1].startswith(mark + "{"):
+                body = pieces[-1][1][2:-1]
+                space = " " if re.search(r"\\[A-Za-z]+$", body) and inner[0].isalpha() else ""
+                pieces[-1] = (True, f"{mark}{{{body}{space}{inner}}}")
+            else:
+                pieces.append((True, f"{mark}{{{inner}}}"))
         elif char.isascii() and char.isalpha() and i > 0 and text[i - 1] == "∂":
             pieces.append((True, char))  # the z of ∂𝓛/∂z
         else:
@@ -99,11 +113,14 @@ def line_breaks(widths: list[int], width: int = LINE_WIDTH) -> list[list[int]]:
 class LatexPrinter(DocumentPrinter):
     """Prints a derivation as a standalone LaTeX document."""
 
+    packages: tuple[str, ...] = ()
+    """Packages beyond amsmath, amssymb and booktabs (and the language's)."""
+
     def document(self, lines: list[str]) -> str:
-        packages = ["amsmath", "amssymb", "booktabs", *latex_packages(self.lang)]
+        packages = ["amsmath", "amssymb", "booktabs", *self.packages, *latex_packages(self.lang)]
         head = [
-            f"% {latex_text(self.words_key('title.step'))}",
-            "% Written by backprop-cli (backprop step --format latex); compile with pdflatex.",
+            f"% {latex_text(self.words_key(self.title_key))}",
+            f"% Written by backprop-cli ({self.command} --format latex); compile with pdflatex.",
             r"\documentclass[11pt]{article}",
             r"\usepackage[utf8]{inputenc}",
             r"\usepackage[a4paper,margin=2cm]{geometry}",
@@ -128,7 +145,7 @@ class LatexPrinter(DocumentPrinter):
         return lines + [r"\end{itemize}", ""]
 
     def heading(self, level: int, text: str) -> list[str]:
-        command = "section" if level <= 2 else "subsection"
+        command = "section" if level <= 2 else "subsection" if level == 3 else "subsubsection"
         return [rf"\{command}*{{{latex_text(text)}}}", ""]
 
     def paragraph(self, text: str) -> list[str]:
@@ -140,8 +157,9 @@ class LatexPrinter(DocumentPrinter):
     def footnote(self, text: str) -> list[str]:
         return [rf"{self.frozen_mark()} {latex_text(text)}", ""]
 
-    def table(self, header: list[str], rows: list[list[str]]) -> list[str]:
-        lines = [r"\begin{center}", r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\toprule",
+    def table(self, header: list[str], rows: list[list[str]], align: str | None = None) -> list[str]:
+        align = align or "l" + "r" * (len(header) - 1)
+        lines = [r"\begin{center}", r"\begin{tabular}{" + align + "}", r"\toprule",
                  " & ".join(latex_text(h) for h in header) + r" \\", r"\midrule"]
         lines += [" & ".join(row) + r" \\" for row in rows]
         return lines + [r"\bottomrule", r"\end{tabular}", r"\end{center}", ""]
@@ -184,8 +202,10 @@ class LatexPrinter(DocumentPrinter):
 
 
 def render(obj: Any, **settings: Any) -> str:
-    """The derivation as a LaTeX document."""
+    """The derivation (or training report) as a LaTeX document."""
     if not isinstance(obj, Derivation):
-        raise TypeError("the LaTeX format prints a derivation; a training report is written as Markdown or HTML")
+        from backprop_cli.render.train_report import report
+
+        return report(obj, "latex", **settings)
     text: str = LatexPrinter(**settings).doprint(obj)
     return text

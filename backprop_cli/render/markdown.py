@@ -33,8 +33,9 @@ class MarkdownPrinter(DocumentPrinter):
     def footnote(self, text: str) -> list[str]:
         return [f"\\* {text}", ""]
 
-    def table(self, header: list[str], rows: list[list[str]]) -> list[str]:
-        lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
+    def table(self, header: list[str], rows: list[list[str]], align: str | None = None) -> list[str]:
+        align = align or "l" + "r" * (len(header) - 1)
+        lines = ["| " + " | ".join(header) + " |", "|" + "".join("---:|" if a == "r" else "---|" for a in align)]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         return lines + [""]
 
@@ -70,8 +71,8 @@ class MarkdownPrinter(DocumentPrinter):
 def render(obj: Any, **settings: Any) -> str:
     """The derivation (or training report) as Markdown."""
     if not isinstance(obj, Derivation):
-        from backprop_cli.render.train_report import markdown_report
+        from backprop_cli.render.train_report import report
 
-        return markdown_report(obj, **settings)
+        return report(obj, "markdown", **settings)
     text: str = MarkdownPrinter(**settings).doprint(obj)
     return text

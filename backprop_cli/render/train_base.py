@@ -1,5 +1,5 @@
-"""What the terminal view and the Markdown report of a training run share: the facts in words,
-the rows of the loss table, the parameters and the predictions, as text."""
+"""What the terminal view and the reports of a training run share: the facts in words, the rows of
+the loss table, the parameters and the predictions, as text."""
 
 from __future__ import annotations
 
@@ -9,18 +9,36 @@ from typing import Any
 
 from backprop_cli.locales import Message, messages
 from backprop_cli.render.base import PagePrinter
-from backprop_cli.train import TrainResult
+from backprop_cli.training import TrainResult
 
 
 class TrainPage(PagePrinter):
-    """Words and numbers of a training run; subclasses lay them out."""
+    """Words and numbers of a training run; subclasses lay them out.
 
-    _default_settings: dict[str, Any] = {"lang": None, "precision": None}
+    Settings: ``lang`` and ``precision`` (by default the result's ``options``, else English and 4),
+    and ``timings``: False leaves the run time out, for a report that is the same on every run.
+    """
+
+    _default_settings: dict[str, Any] = {"lang": None, "precision": None, "timings": True}
+
+    result: TrainResult | None = None
+
+    def doprint(self, obj: Any) -> Any:
+        if isinstance(obj, TrainResult):
+            self.result = obj
+        return super().doprint(obj)
+
+    def setting(self, name: str) -> Any:
+        value = self._settings[name]
+        options = self.result.options if self.result is not None else None
+        if value is None and options is not None and hasattr(options, name):
+            return getattr(options, name)
+        return super().setting(name)
 
     def say(self, key: str, **params: Any) -> str:
         return Message(key, params).text(self.lang)
 
-    def facts(self, result: TrainResult) -> list[tuple[str, str]]:
+    def fact_rows(self, result: TrainResult) -> list[tuple[str, str]]:
         """(label, text) rows: network, optimizer, data, engine, run."""
         network = result.network
         names: list[str] = []
@@ -52,7 +70,8 @@ class TrainPage(PagePrinter):
             (self.say("train.engine"), self.say(engine_key, backend=result.backend, device=result.device,
                                                 dtype=settings.dtype, reason=result.reason)),
             (self.say("train.run"), self.say("train.run.summary", epochs=result.epochs,
-                                             seconds=_seconds(result.seconds), rate=_rate(rate))),
+                                             seconds=_seconds(result.seconds), rate=_rate(rate))
+             if self._settings["timings"] else self.say("train.run.epochs", epochs=result.epochs)),
         ]
         return rows
 
@@ -67,9 +86,6 @@ class TrainPage(PagePrinter):
 
     def history_rows(self, result: TrainResult) -> list[tuple[str, str]]:
         return [(str(epoch), self.number(loss)) for epoch, loss in result.history]
-
-    def matrix(self, rows: Sequence[Sequence[float]]) -> str:
-        return "[" + ", ".join("[" + ", ".join(self.number(v) for v in row) + "]" for row in rows) + "]"
 
     def vector(self, values: Sequence[float] | None) -> str:
         return "—" if values is None else "[" + ", ".join(self.number(v) for v in values) + "]"

@@ -7,7 +7,7 @@ import math
 
 from backprop_cli.errors import BackpropError
 from backprop_cli.render.curve import log_scale
-from backprop_cli.train import TrainResult
+from backprop_cli.training import TrainResult
 
 PLOT_FORMATS = ("png", "svg")
 

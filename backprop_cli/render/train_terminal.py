@@ -16,7 +16,7 @@ from rich.text import Text
 
 from backprop_cli.render.curve import curve_lines
 from backprop_cli.render.train_base import TrainPage
-from backprop_cli.train import TrainResult
+from backprop_cli.training import TrainResult
 
 TABLE_ROWS = 40
 """Longer loss tables show their first and last rows here (the report and JSON have them all)."""
@@ -50,7 +50,7 @@ class TrainTerminal(TrainPage):
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold")
         grid.add_column()
-        for label, text in self.facts(result):
+        for label, text in self.fact_rows(result):
             grid.add_row(label, Text(text))
         body: list[RenderableType] = [grid]
         note = self.interrupted(result)
@@ -135,9 +135,10 @@ class ProgressBar:
     """A rich progress bar on stderr (epoch, loss, epochs/s), shown once training has run for
     ``delay`` seconds, and gone when it ends. Called between chunks of epochs (``train.Progress``)."""
 
-    def __init__(self, enabled: bool, delay: float = 0.5) -> None:
+    def __init__(self, enabled: bool, delay: float = 0.5, lang: str = "en") -> None:
         self.enabled = enabled
         self.delay = delay
+        self.lang = lang
         self.bar: Any = None
         self.task: Any = None
         self.start = 0.0
@@ -160,8 +161,14 @@ class ProgressBar:
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self.bar = Progress(TextColumn("epoch {task.completed:.0f}/{task.total:.0f}"), BarColumn(),
-                                TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]} epochs/s"),
+            from backprop_cli.locales import Message
+
+            def word(key: str, **params: str) -> str:
+                return Message(key, params).text(self.lang)
+
+            self.bar = Progress(TextColumn(word("table.epoch") + " {task.completed:.0f}/{task.total:.0f}"),
+                                BarColumn(), TextColumn(word("table.loss") + " {task.fields[loss]}"),
+                                TextColumn(word("train.progress.rate", rate="{task.fields[rate]}")),
                                 TimeRemainingColumn(), console=Console(stderr=True), transient=True)
             self.task = self.bar.add_task("train", total=total, completed=done, loss="…", rate="…")
             self.bar.start()

@@ -1,10 +1,11 @@
-"""Regenerate the gallery: the seed example in every format and language.
+"""Regenerate the gallery: the seed example in every format and language, one step and 100 epochs.
 
     python docs/gallery/make.py            # rewrite the files of this folder
     python docs/gallery/make.py --check    # exit 1, naming them, if any file differs from the code
 
 Every file here is produced by this script from the code as it is (the tests run ``--check``), so
-the gallery never drifts from what ``backprop step`` prints.
+the gallery never drifts from what ``backprop step`` and ``backprop train`` print. The training
+reports leave out the run time (``timings=False``), the one figure that differs from run to run.
 """
 
 from __future__ import annotations
@@ -53,6 +54,16 @@ def pages() -> dict[str, str]:
             f"tree.{lang}.txt": f"COLUMNS={WIDTH} backprop step --lang {lang} --tree",
         }
         rows += list(commands.items())
+    run = backprop_cli.train(epochs=100)
+    for lang in LANGUAGES:
+        files[f"report.{lang}.md"] = run.to_markdown(lang=lang, timings=False)
+        files[f"report.{lang}.tex"] = run.to_latex(lang=lang, timings=False)
+        files[f"report.{lang}.html"] = run.to_html(lang=lang, timings=False)
+        files[f"report.{lang}.txt"] = render(run, "rich", width=WIDTH, lang=lang, timings=False)
+        rows += [(f"report.{lang}.md", f"backprop train --lang {lang} --output report.md"),
+                 (f"report.{lang}.tex", f"backprop train --lang {lang} --output report.tex"),
+                 (f"report.{lang}.html", f"backprop train --lang {lang} --output report.html"),
+                 (f"report.{lang}.txt", f"COLUMNS={WIDTH} backprop train --lang {lang}")]
     step = backprop_cli.derive()
     files["step.json"] = step.to_json()
     files["graph.dot"] = dot(build_graph(step))
@@ -63,14 +74,17 @@ def pages() -> dict[str, str]:
         "# Gallery",
         "",
         "The seed example (a 2-2-1 sigmoid network, binary cross-entropy, x = (1, 1), y = 0, SGD with",
-        "learning rate 1) in every format and language. Every file is written by `make.py` from the code",
+        "learning rate 1) in every format and language: one step derived (`step.*`), and 100 epochs of",
+        "training (`report.*`). Every file is written by `make.py` from the code",
         "(`python docs/gallery/make.py`); the tests check that they are what the code prints now.",
+        "The training reports leave out the run time (seconds, epochs per second), which differs from run",
+        "to run: the command prints it in the Run line, where these files say only `100 epochs`.",
         "",
         "| file | command |",
         "|---|---|",
         *(f"| [{name}]({name}) | `{command}` |" for name, command in rows),
         "",
-        "The LaTeX files compile with `pdflatex` (the Korean one needs ko.TeX: Debian's",
+        "The LaTeX files compile with `pdflatex` (the Korean ones need ko.TeX: Debian's",
         "`texlive-lang-korean`); `dot -Tsvg graph.dot -o graph.svg` draws the graph with Graphviz.",
         "",
     ]

@@ -30,6 +30,7 @@ from backprop_cli.model import Network, OptimizerSlots, Vector, check_samples
 if TYPE_CHECKING:
     from backprop_cli.derivation import Derivation, Options
     from backprop_cli.engines.base import Engine
+    from backprop_cli.locales import Message
 
 PREDICTION_ROWS = 10
 """Predictions kept for the report (the first samples)."""
@@ -110,7 +111,7 @@ class TrainResult:
         settings: how it was trained.
         epochs: epochs done (fewer than asked for when interrupted).
         backend: the engine that ran.
-        reason: why ``auto`` picked it ("" when named).
+        reason: why ``auto`` picked it (None when named).
         seconds: wall time of the training loop itself (the engine's epochs).
         history: (epoch, loss before its updates) for every logged epoch.
         curve: (epoch, loss) for the loss curve: the history and about 200 more points.
@@ -123,6 +124,8 @@ class TrainResult:
         data: where the samples came from: a data set's name, a file, ``seed``, ``options``, ``spec``.
         inputs: the inputs of the first samples (those of ``predictions``).
         steps: derivations of the ``show_steps`` epochs, once made (:func:`with_derivations`).
+        options: how the report and the ``show_steps`` derivations are printed (precision,
+            language, form); None for the defaults.
     """
 
     initial: Network
@@ -130,7 +133,7 @@ class TrainResult:
     settings: TrainSettings
     epochs: int
     backend: str
-    reason: str
+    reason: Message | None
     seconds: float
     history: tuple[tuple[int, float], ...]
     curve: tuple[tuple[int, float], ...]
@@ -143,10 +146,18 @@ class TrainResult:
     data: str = ""
     inputs: tuple[Vector, ...] = ()
     steps: tuple[EpochStep, ...] = ()
+    options: Options | None = None
 
     @property
     def device(self) -> str:
         return self.settings.device
+
+    def __repr__(self) -> str:
+        widths = "-".join(str(w) for w in self.network.widths)
+        first = self.history[0][1] if self.history else math.nan
+        stopped = ", interrupted" if self.interrupted else ""
+        return (f"<TrainResult {widths} {self.network.loss}, {self.network.optimizer.name}, {self.samples} sample(s),"
+                f" {self.epochs} epochs on {self.backend}{stopped}: loss {first:.6g} -> {self.final_loss:.6g}>")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract of ``backprop train --format json`` (DESIGN.md).
@@ -171,17 +182,35 @@ class TrainResult:
         return out
 
     def to_json(self) -> str:
+        """The JSON of ``backprop train --format json``."""
         from backprop_cli.render import render
 
         return render(self, "json")
 
-    def to_markdown(self) -> str:
+    def to_markdown(self, **settings: Any) -> str:
+        """The report in Markdown; ``settings``: ``lang``, ``precision``, ``timings`` (False leaves the
+        run time out), ``plot`` (an image of the loss curve to link)."""
         from backprop_cli.render import render
 
-        return render(self, "markdown")
+        return render(self, "markdown", **settings)
+
+    def to_latex(self, **settings: Any) -> str:
+        """The report as a standalone LaTeX document; ``settings`` as for :meth:`to_markdown`, but ``plot``."""
+        from backprop_cli.render import render
+
+        return render(self, "latex", **settings)
+
+    def to_html(self, **settings: Any) -> str:
+        """The report as one self-contained HTML page; ``fragment=True`` for the part a notebook shows."""
+        from backprop_cli.render import render
+
+        return render(self, "html", **settings)
 
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
+
+    def _repr_html_(self) -> str:
+        return self.to_html(fragment=True)
 
 
 class EpochOrder:
@@ -242,12 +271,12 @@ def logged_epochs(settings: TrainSettings) -> tuple[set[int], set[int]]:
 
 
 def create_engine(network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
-                  settings: TrainSettings) -> tuple[Engine, str]:
+                  settings: TrainSettings) -> tuple[Engine, Message | None]:
     """The engine ``settings`` asks for (``auto`` picks one), and why it was picked."""
     from backprop_cli import engines
     from backprop_cli.engines.base import EngineSettings
 
-    name, reason = settings.backend, ""
+    name, reason = settings.backend, None
     if name == "auto":
         name, reason = engines.choose(network, len(xs), settings.shuffle, settings.device, settings.dtype)
     batch = min(settings.batch_size or len(xs), len(xs))
@@ -389,7 +418,7 @@ def with_derivations(result: TrainResult, options: Options | None = None) -> Tra
     from backprop_cli.build import build_derivation
     from backprop_cli.derivation import Options
 
-    options = options or Options()
+    options = options or result.options or Options()
     steps = []
     for snapshot in result.snapshots:
         network, state = snapshot.network, snapshot.state
@@ -399,4 +428,4 @@ def with_derivations(result: TrainResult, options: Options | None = None) -> Tra
             new = derivation.layers
             network = network.with_parameters([layer.new_weight for layer in new], [layer.new_bias for layer in new])
             state = derivation.extra.get("optimizer_state", state)
-    return replace(result, steps=tuple(steps))
+    return replace(result, steps=tuple(steps), options=options)

@@ -1,4 +1,4 @@
-"""train.py: what is logged, batching and shuffling, snapshots, Ctrl-C, settings."""
+"""training.py: what is logged, batching and shuffling, snapshots, Ctrl-C, settings."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from backprop_cli.errors import BackpropError
 from backprop_cli.model import DATASETS, SEED, SEED_X, SEED_Y
-from backprop_cli.train import (
+from backprop_cli.training import (
     EpochOrder,
     TrainSettings,
     _first_ctrl_c_stops,
