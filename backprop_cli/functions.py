@@ -4,7 +4,7 @@ Derivatives come from ``sympy.diff`` on that definition; the printed forms, the 
 terms of the unit's own output (σ(1 − σ), 1 − a²) and the numbers all follow from it.
 PyTorch's numerical conventions are kept where they change a value: the derivative at a kink is
 PyTorch's (relu'(0) = 0, leaky_relu'(0) = 0.01), bce's log is clamped at −100 and the
-denominator of its derivative at 1e−12 (``torch.nn.BCELoss``), and softmax with cross-entropy
+denominator of its derivative at 1e−12 (in float32, as ``torch.nn.BCELoss``), and softmax with cross-entropy
 is differentiated as one function (``torch.nn.CrossEntropyLoss`` on the logits).
 """
 
@@ -363,13 +363,17 @@ def _loss_derivative(loss: Loss, divisor: int) -> sp.Expr:
                    lambda: tidy(sp.together(sp.diff(loss.builder(YHAT, Y), YHAT) / divisor)))
 
 
+BCE_FLOOR = 9.999999960041972e-13
+"""1e-12 as a float32: the floor PyTorch's bce backward puts under ŷ(1 − ŷ) (its EPSILON constant is
+single precision even for float64 tensors, which matters only where a sigmoid saturates)."""
+
 LOSS_FUNCTIONS: dict[str, Loss] = {
     "bce": Loss(
         "bce",
         lambda yhat, y: -(y * sp.log(yhat) + (1 - y) * sp.log(1 - yhat)),
         "mean",
         log_floor=-100.0,
-        denominator_floor=1e-12,
+        denominator_floor=BCE_FLOOR,
     ),
     "mse": Loss("mse", lambda yhat, y: (yhat - y) ** 2, "mean"),
     "sse": Loss("sse", lambda yhat, y: (yhat - y) ** 2, "sum"),
