@@ -52,7 +52,8 @@ def mask(text: str) -> str:
     """``text`` with the numbers that differ between runs and machines replaced by ``#``."""
     text = re.sub(r"\d+ epochs in [0-9.e-]+ s \([0-9,.]+ epochs/s\)", "# epochs in # s (# epochs/s)", text)
     text = re.sub(r"PyTorch \S+ autograd", "PyTorch # autograd", text)
-    return re.sub(r"-?\d+(\.\d+)?e[-+]?\d+", "#", text)
+    text = re.sub(r"-?\d+(\.\d+)?e[-+]?\d+", "#", text)
+    return re.sub(r" +", " ", text)  # a masked number's width moves the padding after it
 
 
 def xor_page() -> str:
