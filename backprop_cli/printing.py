@@ -12,7 +12,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from html import escape
 
 import sympy as sp
 
@@ -29,6 +28,12 @@ from backprop_cli.notation import (
     State,
     Transpose,
 )
+
+
+def escape(text: str) -> str:
+    """Text for a MathML element (``html.escape`` without loading the ``html`` package on every step)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
 
 ATOM, FUNC, POW, MUL, NEG, ADD, REL = 100, 90, 60, 40, 35, 20, 10
 
