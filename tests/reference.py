@@ -132,15 +132,20 @@ def magnitude(data: Any) -> float:
     return 1.0
 
 
-def bce_slack(outputs: list[list[float]]) -> float:
-    """How far two correct float64 bce losses of these predictions can differ.
+def bce_conditioning(outputs: list[list[float]]) -> list[float]:
+    """The relative error one rounding of each prediction ŷ causes in bce and its derivatives.
 
-    bce takes log(1 − ŷ) and log(ŷ): one rounding of ŷ (2⁻⁵³ relative) moves them by about
-    2⁻⁵³/min(ŷ, 1 − ŷ), which is large when a sigmoid saturates, whatever library computes it.
+    bce takes log(1 − ŷ) and log(ŷ), and its derivative 1/(1 − ŷ) and 1/ŷ: one rounding of ŷ
+    (2⁻⁵² relative) moves them by about 2⁻⁵²/min(ŷ, 1 − ŷ), which is large when an output
+    saturates, whatever library computes it. Capped at 100 where the output is clamped.
     """
-    count = sum(len(row) for row in outputs)
-    terms = [2.0**-52 / max(min(v, 1.0 - v), 1e-300) for row in outputs for v in row]
-    return 4 * sum(min(t, 100.0) for t in terms) / count
+    return [min(2.0**-52 / max(min(v, 1.0 - v), 1e-300), 100.0) for row in outputs for v in row]
+
+
+def bce_slack(outputs: list[list[float]]) -> float:
+    """How far two correct float64 bce losses of these predictions can differ (absolute)."""
+    terms = bce_conditioning(outputs)
+    return 4 * sum(terms) / len(terms)
 
 
 def assert_step_close(actual: Any, expected: Any, tol: float = 1e-12) -> None:
@@ -148,17 +153,20 @@ def assert_step_close(actual: Any, expected: Any, tol: float = 1e-12) -> None:
 
     Two correct float64 computations that add the same terms in another order differ by a few
     units in the last place of the largest terms involved, so the absolute tolerance scales with
-    the largest magnitude in the step (1 for the seed and most tests). A bce loss also gets the
-    slack its own conditioning gives it (``bce_slack``).
+    the largest magnitude in the step (1 for the seed and most tests). A bce step also gets the
+    slack its own conditioning gives it: the losses ``bce_slack``, and the gradients and updates,
+    which carry 1/(1 − ŷ), a few times the worst ``bce_conditioning`` of the step's magnitude.
     """
     scale = tol * magnitude({k: v for k, v in expected.items() if not k.startswith("_")})
+    bce = expected.get("_loss") == "bce"
+    gradient_slack = 4 * max(bce_conditioning(expected["output"])) * scale / tol if bce else 0.0
     for key, value in expected.items():
         if key.startswith("_"):
             continue
-        slack = 0.0
-        if expected.get("_loss") == "bce" and key in ("loss", "loss_after"):
+        slack = 0.0 if key in ("loss", "output") else gradient_slack
+        if bce and key in ("loss", "loss_after"):
             outputs = expected["output"] if key == "loss" else expected["_output_after"]
-            slack = bce_slack(outputs)
+            slack += bce_slack(outputs)
         assert_close(actual[key], value, tol=tol, path=key, abs_tol=scale + slack)
 
 

@@ -6,7 +6,7 @@ import json
 import math
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 
 from backprop_cli.build import build_derivation
 from backprop_cli.derivation import Options
@@ -23,8 +23,16 @@ def test_seed_json_equals_torch():
     assert_close(ours, torch_step(SEED, SEED_X, SEED_Y))
 
 
+# A softmax output within 1.3e-5 of 1 under bce: torch's gradient is 1.4e-11 off (see below).
+SATURATED_BCE = (
+    Network((Layer(((1.875, 0, 0, 0, -1.875), (0,) * 5, (0,) * 5), None, "identity"),
+             Layer(((0, 0, 0), (-2.0, 0, 0), (0, 0, 0)), None, "softmax")), loss="bce"),
+    ((-1.0, 0.0, 0.0, 0.0, 2.0),), ((0.0, 0.0, 0.0),))
+
+
 @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(networks())
+@example(SATURATED_BCE)
 def test_random_networks_equal_torch(case):
     network, xs, ys = case
     ours = build_derivation(network, xs, ys, Options(form="scalar")).to_dict()
@@ -85,6 +93,26 @@ def test_saturated_softmax_equals_torch(loss, z):
     for y in ((0.0, 1.0, 0.0), (1.0, 0.0, 0.0), (0.2, 0.3, 0.5)):
         ours = build_derivation(network, ((1.0,),), (y,)).to_dict()
         assert_close(ours, torch_step(network, ((1.0,),), (y,)))
+
+
+def test_saturated_bce_gradient_equals_a_40_digit_reference():
+    # bce(ŷ) with ŷ = softmax(o) near 1 needs 1/(1 − ŷ); float64 rounding of ŷ alone moves it by
+    # 2⁻⁵²/1.3e-5 relative. mpmath at 40 digits settles the value: ours is exact to float64.
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 40
+    network, xs, ys = SATURATED_BCE
+    hidden = mpmath.mpf(1.875) * -1 + mpmath.mpf(-1.875) * 2
+
+    def loss(w: object) -> object:
+        logits = [mpmath.mpf(0), w * hidden, mpmath.mpf(0)]
+        total = sum(mpmath.e**v for v in logits)
+        return -sum(mpmath.log(1 - mpmath.e**v / total) for v in logits) / 3
+
+    exact = float(mpmath.diff(loss, mpmath.mpf(-2)))
+    ours = build_derivation(network, xs, ys, Options(form="scalar")).to_dict()
+    reference = torch_step(network, xs, ys)
+    assert ours["layers"][1]["grad_weight"][1][0] == pytest.approx(exact, rel=2e-16, abs=0)
+    assert_step_close(ours, reference)
 
 
 @pytest.mark.parametrize("z", [1000.0, 10.0])
