@@ -503,7 +503,7 @@ def train(
     if plot is not None:
         from backprop_cli.render.train_plot import loss_plot
 
-        write_atomic(plot, loss_plot(result, plot_format), force=force)
+        write_atomic(plot, loss_plot(result, plot_format, lang), force=force)
         typer.echo(f"wrote {plot}", err=True)
     if save is not None:
         embed = len(xs) <= SAVE_SAMPLES

@@ -154,6 +154,35 @@ def test_missing_matplotlib_is_a_one_line_error(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "c.png").exists()
 
 
+def test_korean_plot_labels_with_a_hangul_font(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from backprop_cli.render.train_plot import hangul_font
+
+    if hangul_font() is None:
+        pytest.skip("no font with Hangul installed (CI installs ko.TeX's UnDotum and Baekmuk)")
+    image = tmp_path / "loss.svg"
+    code, _, err = run(["train", "--lang", "ko", "--plot", str(image), "--format", "json"], capsys)
+    assert code == 0 and "no font with Hangul" not in err, err
+    # matplotlib's SVG writes each text as a comment before its glyph outlines.
+    svg = image.read_text()
+    for text in ("<!-- 에폭 -->", "<!-- 오차 (각 에폭의 갱신 전) -->", "(학습률 1): 마지막 오차 0.003"):
+        assert text in svg, text
+    assert "<!-- epoch -->" not in svg
+
+
+def test_korean_plot_labels_fall_back_to_english_without_a_hangul_font(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from backprop_cli.render import train_plot
+
+    monkeypatch.setattr(train_plot, "hangul_font", lambda: None)
+    image = tmp_path / "loss.svg"
+    code, _, err = run(["train", "--lang", "ko", "--plot", str(image), "--format", "json"], capsys)
+    assert code == 0
+    assert "plot: no font with Hangul is installed, so the image's labels are in English" in err
+    svg = image.read_text()
+    assert "<!-- epoch -->" in svg and "에폭" not in svg
+
+
 # --- data files -----------------------------------------------------------------------------
 
 def test_csv_with_header_and_several_targets(tmp_path, capsys):

@@ -179,4 +179,7 @@ MESSAGES.update({
     "train.run.epochs": "{epochs} epochs",
     "train.curve.log10": "log₁₀ loss",
     "train.progress.rate": "{rate} epochs/s",
+    "plot.title": "{widths}, {loss}, {optimizer} (lr {lr}): final loss {final}",
+    "plot.epoch": "epoch",
+    "plot.loss": "loss (before the epoch's updates)",
 })

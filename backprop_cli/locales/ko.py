@@ -173,4 +173,7 @@ MESSAGES.update({
     "train.run.epochs": "{epochs} 에폭",
     "train.curve.log10": "log₁₀ 오차",
     "train.progress.rate": "초당 {rate} 에폭",
+    "plot.title": "{widths}, {loss}, {optimizer} (학습률 {lr}): 마지막 오차 {final}",
+    "plot.epoch": "에폭",
+    "plot.loss": "오차 (각 에폭의 갱신 전)",
 })

@@ -6,6 +6,7 @@ import io
 import math
 
 from backprop_cli.errors import BackpropError
+from backprop_cli.locales import say
 from backprop_cli.render.curve import log_scale
 from backprop_cli.training import TrainResult
 
@@ -28,28 +29,73 @@ def import_pyplot() -> None:
         raise BackpropError("plot: --plot needs matplotlib; install it with pip install 'backprop-cli[plot]'")
 
 
-def loss_plot(result: TrainResult, fmt: str) -> bytes:
-    """The loss curve of ``result`` as a PNG or SVG image."""
+# Fonts with Hangul, tried in this order before any other installed font is looked into.
+HANGUL_FONTS = ("Noto Sans CJK KR", "Noto Sans KR", "NanumGothic", "NanumBarunGothic", "Malgun Gothic",
+                "Apple SD Gothic Neo", "AppleGothic", "UnDotum", "Baekmuk Gulim", "Baekmuk Dotum")
+HANGUL = ord("가")
+
+
+def hangul_font() -> str | None:
+    """The name of an installed font matplotlib can draw Hangul with, or None."""
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    fonts = {entry.name: entry.fname for entry in font_manager.fontManager.ttflist}
+    preferred = [name for name in HANGUL_FONTS if name in fonts]
+    for name in preferred + sorted(set(fonts) - set(preferred)):
+        try:
+            if HANGUL in FT2Font(fonts[name]).get_charmap():
+                return name
+        except (OSError, RuntimeError, ValueError):
+            continue
+    return None
+
+
+def plot_language(lang: str) -> tuple[str, str | None]:
+    """The language the image's labels can be written in, and the font to draw them with.
+
+    English needs matplotlib's default font. Korean needs a font with Hangul: without one, the
+    labels stay English (with a note on stderr) rather than come out as empty boxes.
+    """
+    if lang == "en":
+        return "en", None
+    font = hangul_font()
+    if font is None:
+        import sys
+
+        print("plot: no font with Hangul is installed, so the image's labels are in English"
+              " (install one, e.g. Debian's fonts-nanum)", file=sys.stderr)
+        return "en", None
+    return lang, font
+
+
+def loss_plot(result: TrainResult, fmt: str, lang: str = "en") -> bytes:
+    """The loss curve of ``result`` as a PNG or SVG image, labelled in ``lang`` where a font allows."""
     import_pyplot()
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
+    lang, font = plot_language(lang)
+
     points = [(epoch, loss) for epoch, loss in result.curve if math.isfinite(loss)]
-    figure = Figure(figsize=(7, 4), dpi=120)
-    axes = figure.subplots()
-    axes.plot([e for e, _ in points], [v for _, v in points], color="tab:blue", linewidth=1.5)
-    if log_scale([v for _, v in points]):
-        axes.set_yscale("log")
-    widths = " → ".join(map(str, result.network.widths))
-    axes.set_title(f"{widths}, {result.network.loss}, {result.network.optimizer.name}"
-                   f" (lr {result.network.lr:g}): final loss {result.final_loss:.4g}")
-    axes.set_xlabel("epoch")
-    axes.set_ylabel("loss (before the epoch's updates)")
-    axes.grid(True, alpha=0.3)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    metadata = {"Date": None} if fmt == "svg" else {}
-    figure.savefig(buffer, format=fmt, metadata=metadata)
+    # Latin letters in matplotlib's own font; Hangul, which it lacks, falls back to ``font``.
+    with matplotlib.rc_context({"font.family": ["DejaVu Sans", font]} if font else None):
+        figure = Figure(figsize=(7, 4), dpi=120)
+        axes = figure.subplots()
+        axes.plot([e for e, _ in points], [v for _, v in points], color="tab:blue", linewidth=1.5)
+        if log_scale([v for _, v in points]):
+            axes.set_yscale("log")
+        network = result.network
+        axes.set_title(say("plot.title", widths=" → ".join(map(str, network.widths)), loss=network.loss,
+                           optimizer=network.optimizer.name, lr=f"{network.lr:g}",
+                           final=f"{result.final_loss:.4g}").text(lang))
+        axes.set_xlabel(say("plot.epoch").text(lang))
+        axes.set_ylabel(say("plot.loss").text(lang))
+        axes.grid(True, alpha=0.3)
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        metadata = {"Date": None} if fmt == "svg" else {}
+        figure.savefig(buffer, format=fmt, metadata=metadata)
     return buffer.getvalue()
