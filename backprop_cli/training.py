@@ -287,8 +287,12 @@ def create_engine(network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
 
 @contextmanager
 def _first_ctrl_c_stops(stop: list[bool]) -> Iterator[None]:
-    """While training, Ctrl-C sets ``stop[0]`` (the epoch running finishes); a second one interrupts."""
-    if threading.current_thread() is not threading.main_thread():
+    """While training, Ctrl-C sets ``stop[0]`` (the epoch running finishes); a second one interrupts.
+
+    Where SIGINT is ignored (``nohup``, a background job of a shell), it stays ignored.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
         yield
         return
 

@@ -345,12 +345,18 @@ def test_train_without_torch_backend_never_imports_torch():
     assert result.stdout.strip() == "False", result.stderr
 
 
+def _interactive_sigint():
+    """In the child: SIGINT as a terminal gives it (a shell's background job starts with it ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_prints_the_summary_so_far_and_saves(tmp_path):
     saved = tmp_path / "net.toml"
     for delay in (2.5, 6.0, 15.0):  # a Ctrl-C before training starts (a slow start) interrupts at once
         process = subprocess.Popen([sys.executable, "-m", "backprop_cli", "train", "--data", "xor", "--epochs",
                                     "100000000", "--format", "json", "--log-every", "1000000", "--save", str(saved)],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                                   preexec_fn=_interactive_sigint)
         time.sleep(delay)
         os.kill(process.pid, signal.SIGINT)
         out, err = process.communicate(timeout=60)

@@ -83,7 +83,15 @@ def test_a_keyboard_interrupt_from_progress_stops_with_whole_epochs():
     assert result.final_loss == pytest.approx(reference["final_loss"], rel=1e-10)
 
 
-def test_ctrl_c_stops_after_the_epoch_it_came_in():
+@pytest.fixture
+def interactive_sigint():
+    """SIGINT as in an interactive Python (a shell's background job starts with it ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_stops_after_the_epoch_it_came_in(interactive_sigint):
     calls = []
 
     def progress(done, total, loss):
@@ -95,7 +103,18 @@ def test_ctrl_c_stops_after_the_epoch_it_came_in():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
 
 
-def test_a_second_ctrl_c_interrupts_at_once():
+def test_an_ignored_sigint_stays_ignored():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under nohup
+    try:
+        result = train(SEED, *XOR, TrainSettings(epochs=50),
+                       progress=lambda done, total, loss: os.kill(os.getpid(), signal.SIGINT))
+        assert not result.interrupted and result.epochs == 50
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_a_second_ctrl_c_interrupts_at_once(interactive_sigint):
     stop = [False]
     with pytest.raises(KeyboardInterrupt), _first_ctrl_c_stops(stop):
         os.kill(os.getpid(), signal.SIGINT)
