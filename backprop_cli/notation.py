@@ -147,44 +147,26 @@ class State(sp.Expr):
         return sp.S.Zero
 
 
-class MatMul(sp.Expr):
+class MatrixOperation(sp.Expr):
+    """A matrix operation of the notation, kept as written: sympy neither evaluates nor reorders it."""
+
+    is_commutative = False
+
+
+class MatMul(MatrixOperation):
     """A matrix product, kept in the order written: A⁽⁰⁾W⁽¹⁾ᵀ."""
 
-    is_commutative = False
 
-    def __new__(cls, *factors: sp.Basic) -> MatMul:
-        obj: MatMul = sp.Expr.__new__(cls, *factors)
-        return obj
-
-
-class Transpose(sp.Expr):
+class Transpose(MatrixOperation):
     """Xᵀ."""
 
-    is_commutative = False
 
-    def __new__(cls, arg: sp.Basic) -> Transpose:
-        obj: Transpose = sp.Expr.__new__(cls, arg)
-        return obj
-
-
-class Hadamard(sp.Expr):
+class Hadamard(MatrixOperation):
     """The element-wise product a ⊙ b."""
 
-    is_commutative = False
 
-    def __new__(cls, *factors: sp.Basic) -> Hadamard:
-        obj: Hadamard = sp.Expr.__new__(cls, *factors)
-        return obj
-
-
-class ColumnSum(sp.Expr):
+class ColumnSum(MatrixOperation):
     """The sums of a matrix's columns, 1ᵀX: the bias gradient of a batch."""
-
-    is_commutative = False
-
-    def __new__(cls, arg: sp.Basic) -> ColumnSum:
-        obj: ColumnSum = sp.Expr.__new__(cls, arg)
-        return obj
 
 
 class Elementwise(sp.Expr):
