@@ -89,6 +89,12 @@ def network_loss(
     Raises:
         BackpropError: when a value is not finite.
     """
+    if not network.scalar_form:
+        from backprop_cli.build_matrix import MatrixPage
+
+        page = MatrixPage(network, tuple(xs), tuple(ys), options or Options(form="matrix"))
+        page.forward(page.arrays)
+        return page.loss_steps(page.arrays)[1]
     builder = _ScalarBuilder(network, tuple(xs), tuple(ys), options or Options(form="scalar"))
     for n in range(builder.samples):
         builder.forward(builder.values, n)
@@ -100,6 +106,12 @@ def choose_form(network: Network, samples: int, form: str) -> str:
     """``scalar`` or ``matrix``: what ``--form auto`` picks, or the form asked for."""
     if form not in ("auto", "scalar", "matrix"):
         raise BackpropError(f"form: must be scalar, matrix or auto, not {form!r}")
+    if not network.scalar_form:
+        if form == "scalar":
+            kinds = sorted({layer.kind for layer in network.layers if not layer.scalar_form})
+            raise BackpropError(f"form: the scalar form is written for dense layers; {', '.join(kinds)}"
+                                " is worked in matrix form (use --form matrix or auto)")
+        return "matrix"
     if form != "auto":
         return form
     if samples > 1 or max(network.widths) > MATRIX_WIDTH:
@@ -134,7 +146,8 @@ class _ScalarBuilder:
         self.carry = options.rounding == "carry"
         self.samples = len(xs)
         self.outputs = network.outputs
-        self.activations = [_activation(layer.activation, i) for i, layer in enumerate(network.layers)]
+        self.layers = network.dense_layers
+        self.activations = [_activation(layer.activation, i) for i, layer in enumerate(self.layers)]
         self.loss = functions.loss(network.loss)
         self.fused = self.network.loss == "cross_entropy"
         # Per-sample loss ℓ = elements / sample_divisor; 𝓛 = Σ ℓ / combine.
@@ -145,7 +158,7 @@ class _ScalarBuilder:
         self.biases: list[list[Node] | None] = []
         self.units: list[list[int]] = []
         w = b = u = 0
-        for layer in network.layers:
+        for layer in self.layers:
             rows = []
             for j in range(layer.units):
                 row = []
@@ -188,7 +201,7 @@ class _ScalarBuilder:
         return Node("z", self.units[layer][j], sample=self._mark(n))
 
     def a(self, layer: int, j: int, n: int) -> Node:
-        if layer == len(self.network.layers) - 1:
+        if layer == len(self.layers) - 1:
             return self.yhat(j, n)
         return Node(self.activations[layer].glyph, self.units[layer][j], sample=self._mark(n))
 
@@ -205,7 +218,7 @@ class _ScalarBuilder:
     def inputs_of(self, layer: int, n: int) -> list[Node]:
         if layer == 0:
             return [self.x(k, n) for k in range(self.network.inputs)]
-        return [self.a(layer - 1, k, n) for k in range(self.network.layers[layer - 1].units)]
+        return [self.a(layer - 1, k, n) for k in range(self.layers[layer - 1].units)]
 
     # --- recording --------------------------------------------------------------------------
 
@@ -232,8 +245,8 @@ class _ScalarBuilder:
         groups = []
         for k in range(self.network.inputs):
             values[self.x(k, n)] = self.xs[n][k]
-        last = len(self.network.layers) - 1
-        for index, layer in enumerate(self.network.layers):
+        last = len(self.layers) - 1
+        for index, layer in enumerate(self.layers):
             steps = []
             inputs = self.inputs_of(index, n)
             zs = [self.z(index, j, n) for j in range(layer.units)]
@@ -274,7 +287,7 @@ class _ScalarBuilder:
             if not 0.0 <= value <= 1.0:
                 raise DataError(
                     f"bce needs predictions in [0, 1] but ŷ = {format_number(value, 4)} comes out"
-                    f" of {self.network.layers[-1].activation}; use sigmoid on the output layer"
+                    f" of {self.layers[-1].activation}; use sigmoid on the output layer"
                     " or another loss"
                 )
 
@@ -287,7 +300,7 @@ class _ScalarBuilder:
         numeric = self.loss.clamped(expr)
         if self.fused:
             # PyTorch's cross_entropy works from the logits: log softmax, not log of softmax.
-            last = len(self.network.layers) - 1
+            last = len(self.layers) - 1
             zs = [self.z(last, j, n) for j in range(self.outputs)]
             numeric = functions.SOFTMAX.cross_entropy(zs, [y for _, y in pairs], self.sample_divisor)
             if not self.carry:
@@ -311,7 +324,7 @@ class _ScalarBuilder:
     # --- backward ---------------------------------------------------------------------------
 
     def output_deltas(self, values: Values, n: int) -> list[Step]:
-        last = len(self.network.layers) - 1
+        last = len(self.layers) - 1
         activation = self.activations[last]
         loss_n = self.sample_loss(n)
         ys = [self.y(k, n) for k in range(self.outputs)]
@@ -370,10 +383,10 @@ class _ScalarBuilder:
 
     def hidden_deltas(self, values: Values, index: int, n: int) -> list[Step]:
         loss_n = self.sample_loss(n)
-        above = self.network.layers[index + 1]
+        above = self.layers[index + 1]
         activation = self.activations[index]
         steps = []
-        for k in range(self.network.layers[index].units):
+        for k in range(self.layers[index].units):
             a = self.a(index, k, n)
             z = self.z(index, k, n)
             paths = [mul(Partial(loss_n, self.z(index + 1, j, n)), Partial(self.z(index + 1, j, n), a))
@@ -392,7 +405,7 @@ class _ScalarBuilder:
         loss_n = self.sample_loss(n)
         inputs = self.inputs_of(index, n)
         steps = []
-        layer = self.network.layers[index]
+        layer = self.layers[index]
         for j in range(layer.units):
             z = self.z(index, j, n)
             delta = self.delta(index, j, n)
@@ -410,7 +423,7 @@ class _ScalarBuilder:
 
     def backward(self, values: Values, n: int) -> list[Group]:
         groups = []
-        last = len(self.network.layers) - 1
+        last = len(self.layers) - 1
         prefix = {"sample": n + 1} if self.samples > 1 else {}
         for index in range(last, -1, -1):
             steps = self.output_deltas(values, n) if index == last else self.hidden_deltas(values, index, n)
@@ -423,7 +436,7 @@ class _ScalarBuilder:
     def parameters(self) -> list[tuple[int, Node, bool]]:
         """(layer, symbol, is a frozen bias) for every parameter, in update order."""
         out: list[tuple[int, Node, bool]] = []
-        for index, layer in enumerate(self.network.layers):
+        for index, layer in enumerate(self.layers):
             for row in self.weights[index]:
                 out.extend((index, w, False) for w in row)
             bias = self.biases[index]
@@ -485,7 +498,7 @@ class _ScalarBuilder:
                 for _, symbol, frozen in self.parameters()),
             extra={"symbols": (tuple(tuple(map(tuple, rows)) for rows in self.weights),
                                tuple(None if b is None else tuple(b) for b in self.biases)),
-                   "optimizer_state": self.state_after(values)},
+                   "optimizer_state": self.state_after(values), "network_after": new_network},
         )
 
     def state_after(self, values: Values) -> OptimizerSlots:
@@ -514,8 +527,8 @@ class _ScalarBuilder:
 
     def layer_results(self, values: Values, new_network: Network) -> tuple[LayerResult, ...]:
         results = []
-        for index, layer in enumerate(self.network.layers):
-            new_layer = new_network.layers[index]
+        for index, layer in enumerate(self.layers):
+            new_layer = new_network.dense_layers[index]
             bias = self.biases[index]
             results.append(LayerResult(
                 weight=layer.weight,

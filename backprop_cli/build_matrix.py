@@ -9,6 +9,7 @@ the array evaluator.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from backprop_cli import functions
 from backprop_cli.derivation import (
     Derivation,
     Group,
+    KindResult,
     LayerResult,
     Matrix,
     MatrixStep,
@@ -26,21 +28,22 @@ from backprop_cli.derivation import (
 )
 from backprop_cli.errors import BackpropError, DataError
 from backprop_cli.evaluate_array import ArrayEvaluator
+from backprop_cli.layers import at, leaves, walk
+from backprop_cli.layers.base import Kind, Path
+from backprop_cli.layers.dense import Layer
 from backprop_cli.locales import Message, say
 from backprop_cli.model import Network, OptimizerSlots, Vector
 from backprop_cli.notation import (
     ALPHA,
     LOSS,
-    ColumnSum,
     ElementSum,
     Elementwise,
     Hadamard,
-    MatMul,
     Node,
     Partial,
     State,
-    Transpose,
     add,
+    hadamard_form,
     mul,
     neg,
     replace,
@@ -55,32 +58,18 @@ Values = dict[sp.Basic, Any]
 def build_matrix_derivation(network: Network, xs: tuple[Vector, ...], ys: tuple[Vector, ...],
                             options: Options, state: OptimizerSlots | None = None) -> Derivation:
     """Work out one training step in matrix form (see ``derive.build_derivation``)."""
-    return _MatrixBuilder(network, xs, ys, options, state).build()
+    return MatrixPage(network, xs, ys, options, state).build()
 
 
-def hadamard_form(expr: sp.Basic) -> sp.Basic:
-    """Write the products of an element-wise expression with ⊙: σ(1 − σ) → A ⊙ (1 − A)."""
-    if isinstance(expr, sp.Mul):
-        coefficient: list[sp.Basic] = []
-        factors: list[sp.Basic] = []
-        for arg in expr.args:
-            (coefficient if arg.is_Number else factors).append(hadamard_form(arg))
-        if len(factors) > 1 and not any(isinstance(f, sp.Pow) and f.exp.is_negative for f in factors):
-            # Symbols before sums, as σ(1 − σ) is written: A ⊙ (1 − A); with a function among
-            # them the order is the definition's: (1 − Y) ⊙ log(1 − Ŷ).
-            if not any(isinstance(f, sp.Function) for f in factors):
-                factors.sort(key=lambda f: 1 if isinstance(f.as_base_exp()[0], sp.Add) else 0)
-            product: sp.Basic = Hadamard(*factors)
-            return mul(*coefficient, product) if coefficient else product
-    if expr.args and not isinstance(expr, (Node, Partial)):
-        args = tuple(hadamard_form(a) for a in expr.args)
-        if isinstance(expr, (sp.Add, sp.Mul, sp.Pow)):
-            return expr.func(*args, evaluate=False)
-        return expr.func(*args)
-    return expr
+class MatrixPage:
+    """The matrix form of one step, worked over the network's layers: each layer kind writes its own
+    lines (``Kind.matrix_forward``, ``Kind.matrix_backward``); the page keeps the values, numbers
+    the layers, and works the loss and the update.
 
+    Layers are numbered in the order the forward pass computes them (a residual block's layers
+    before its sum); the input is A⁽⁰⁾.
+    """
 
-class _MatrixBuilder:
     def __init__(self, network: Network, xs: tuple[Vector, ...], ys: tuple[Vector, ...],
                  options: Options, state: OptimizerSlots | None = None) -> None:
         self.network = network
@@ -90,51 +79,66 @@ class _MatrixBuilder:
         self.carry = options.rounding == "carry"
         self.samples = len(xs)
         self.outputs = network.outputs
-        self.depth = len(network.layers)
-        self.activations = [_activation(layer.activation, i) for i, layer in enumerate(network.layers)]
         self.loss = functions.loss(network.loss)
         self.fused = network.loss == "cross_entropy"
         self.divisor = self.loss.divisor(self.samples, self.outputs)
+        self.numbers = {path: n for n, (path, _) in enumerate(walk(network.layers), start=1)}
+        self.last = (len(network.layers) - 1,)
+        for index, layer in enumerate(network.layers):
+            if layer.activation is not None:
+                _activation(layer.activation, index)
         self.arrays: Values = {ALPHA: network.lr}
         self.X, self.Y, self.Yhat = Node("X"), Node("Y"), Node("Yhat")
-        for index, layer in enumerate(network.layers):
-            self.arrays[self.W(index)] = np.array(layer.weight, dtype=float)
-            if layer.bias is not None:
-                self.arrays[self.b(index)] = np.array([layer.bias], dtype=float)
+        for path, layer in leaves(network.layers):
+            present = layer.parameters()
+            for name, symbol in layer.page_parameters(self, path):
+                self.arrays[symbol] = np.atleast_2d(np.array(present[name], dtype=float))
         self.arrays[self.X] = np.array(xs, dtype=float)
-        self.arrays[self.A(-1)] = self.arrays[self.X]
+        self.arrays[self.A(0)] = self.arrays[self.X]
         self.arrays[self.Y] = np.array(ys, dtype=float)
         self.element_functions: dict[str, Any] = {
             "rowsum": lambda a: np.sum(a, axis=1, keepdims=True)}
+        self.groups: list[Group] = []
+        self.inputs: dict[Path, sp.Basic] = {}
+        self.block_inputs: set[sp.Basic] = set()
+        self.buffers: dict[Path, dict[str, Any]] = {}
 
-    # --- names (layer l is 0-based here, printed 1-based; A⁽⁰⁾ is the input) ------------------
+    # --- names (A⁽⁰⁾ is the input) -----------------------------------------------------------
 
-    def W(self, index: int) -> Node:
-        return Node("W", layer=index + 1)
+    def number(self, path: Path) -> int:
+        return self.numbers[path]
 
-    def b(self, index: int) -> Node:
-        return Node("b", layer=index + 1)
+    def W(self, number: int) -> Node:
+        return Node("W", layer=number)
 
-    def Z(self, index: int) -> Node:
-        return Node("Z", layer=index + 1)
+    def b(self, number: int) -> Node:
+        return Node("b", layer=number)
 
-    def A(self, index: int) -> Node:
-        return Node("A", layer=index + 1)
+    def Z(self, number: int) -> Node:
+        return Node("Z", layer=number)
 
-    def delta(self, index: int) -> Node:
-        return Node("delta", layer=index + 1)
+    def A(self, number: int) -> Node:
+        return Node("A", layer=number)
+
+    def delta(self, number: int) -> Node:
+        return Node("delta", layer=number)
+
+    def output_lead(self, path: Path) -> tuple[sp.Basic, ...]:
+        """Ŷ for the output layer's output."""
+        return (self.Yhat,) if path == self.last else ()
 
     def optimizer_state(self) -> OptimizerState:
-        """The optimizer's state before this step, keyed by the matrix symbols W⁽ˡ⁾, b⁽ˡ⁾."""
+        """The optimizer's state before this step, keyed by the parameters' matrix symbols."""
         if self.slots is None:
             return OptimizerState()
         by_symbol: dict[str, dict[sp.Basic, Any]] = {}
         for kind, layers in self.slots.slots.items():
             table = by_symbol.setdefault(kind, {})
-            for index, (weight, bias) in enumerate(layers):
-                table[self.W(index)] = np.array(weight, dtype=float)
-                if bias is not None and self.network.layers[index].bias is not None:
-                    table[self.b(index)] = np.array([bias], dtype=float)
+            for (path, layer), pair in zip(leaves(self.network.layers), layers, strict=True):
+                symbols = dict(layer.page_parameters(self, path))
+                for name, value in zip(("weight", "bias"), pair, strict=True):
+                    if name in symbols and value is not None:
+                        table[symbols[name]] = np.atleast_2d(np.array(value, dtype=float))
         return OptimizerState(self.slots.steps + 1, by_symbol)
 
     def state_after(self, values: Values, state: OptimizerState) -> OptimizerSlots:
@@ -142,22 +146,29 @@ class _MatrixBuilder:
         slots = {}
         for kind, times in SLOTS[self.network.optimizer.name].items():
             layers = []
-            for index, layer in enumerate(self.network.layers):
-                weight = values.get(State(kind, self.W(index), times[1]), np.zeros((layer.units, layer.inputs)))
-                bias = None
-                if layer.bias is not None:
-                    row = values.get(State(kind, self.b(index), times[1]), np.zeros((1, layer.units)))
-                    bias = tuple(float(v) for v in np.atleast_2d(row)[0])
-                layers.append((tuple(map(tuple, np.atleast_2d(weight).tolist())), bias))
+            for path, layer in leaves(self.network.layers):
+                symbols = dict(layer.page_parameters(self, path))
+                present = layer.parameters()
+                pair: list[Any] = []
+                for name in ("weight", "bias"):
+                    if name not in symbols:
+                        pair.append(None)
+                        continue
+                    shape = np.shape(present[name])
+                    array = values.get(State(kind, symbols[name], times[1]), np.zeros((1, *shape[-1:])))
+                    array = np.atleast_2d(array)
+                    pair.append(tuple(map(tuple, array.tolist())) if len(shape) == 2
+                                else tuple(float(v) for v in array[0]))
+                layers.append((pair[0], pair[1]))
             slots[kind] = tuple(layers)
         return OptimizerSlots(state.step, slots)
 
     def parameters(self) -> list[tuple[int, Node, bool]]:
+        """(layer number − 1, symbol, frozen) of every parameter, in update order."""
         out: list[tuple[int, Node, bool]] = []
-        for index, layer in enumerate(self.network.layers):
-            out.append((index, self.W(index), False))
-            if layer.bias is not None:
-                out.append((index, self.b(index), layer.freeze_bias))
+        for path, layer in leaves(self.network.layers):
+            for name, symbol in layer.page_parameters(self, path):
+                out.append((self.number(path) - 1, symbol, layer.frozen(name)))
         return out
 
     # --- recording --------------------------------------------------------------------------
@@ -187,41 +198,53 @@ class _MatrixBuilder:
                     operands.append((node, _matrix(values[node])))
         return MatrixStep(target, forms, _matrix(array), numbers, tuple(operands), lead, note)
 
+    def materialize(self, target: sp.Basic, expr: sp.Basic) -> tuple[list[MatrixStep], sp.Basic]:
+        """``expr`` (a gradient handed down) as a line of its own named ``target``, unless it is
+        that symbol already."""
+        if expr == target:
+            return [], target
+        return [self.record(self.arrays, target, (expr,))], target
+
+    def wants_gradient(self, inputs: sp.Basic) -> bool:
+        """Whether a layer's backward should work out ∂𝓛/∂(its input): not for the data."""
+        return inputs != self.A(0)
+
+    def records_gradient(self, inputs: sp.Basic) -> bool:
+        """False at a residual block's input, where the residual writes ∂𝓛/∂(input) as the sum of both paths."""
+        return inputs not in self.block_inputs
+
+    def gradient(self, inputs: sp.Basic, expr: sp.Basic,
+                 note: Message | None = None) -> tuple[list[MatrixStep], sp.Basic]:
+        """∂𝓛/∂inputs = ``expr`` as a line, and its symbol; inside a residual block, at the block's
+        input, the expression alone (the residual writes the sum of both paths)."""
+        if not self.records_gradient(inputs):
+            return [], expr
+        target = Partial(LOSS, inputs)
+        return [self.record(self.arrays, target, (expr,), note=note)], target
+
+    def emit(self, path: Path, steps: list[MatrixStep]) -> None:
+        """Lines of the layer at ``path`` that must come before those of the layers it holds."""
+        if steps:
+            self.groups.append(Group(self._backward_title(path), tuple(steps)))
+
     # --- forward ----------------------------------------------------------------------------
 
+    def forward_stack(self, layers: Sequence[Kind], prefix: Path, inputs: sp.Basic) -> sp.Basic:
+        """The forward lines of ``layers`` (a group each) from ``inputs``; the last output's symbol."""
+        current = inputs
+        for index, layer in enumerate(layers):
+            path = (*prefix, index)
+            self.inputs[path] = current
+            width = int(np.shape(self.arrays[current])[1])
+            steps = layer.matrix_forward(self, path, current)
+            self.groups.append(Group(layer.title(self.number(path), width, path == self.last), tuple(steps)))
+            current = self.A(self.number(path))
+        return current
+
     def forward(self, values: Values) -> list[Group]:
-        groups = []
-        last = self.depth - 1
-        for index, layer in enumerate(self.network.layers):
-            steps = []
-            product = MatMul(self.A(index - 1), Transpose(self.W(index)))
-            note = None
-            if layer.bias is not None:
-                weighted = add(product, self.b(index))
-                if self.samples > 1:
-                    note = say("matrix.broadcast", bias=to_text(self.b(index)), samples=self.samples)
-            else:
-                weighted = product
-            steps.append(self.record(values, self.Z(index), (weighted,), note=note))
-            activation = self.activations[index]
-            applied = Elementwise(activation.name if activation.name in functions.NAMES else "f", self.Z(index))
-            lead = (self.Yhat,) if index == last else ()
-            if isinstance(activation, functions.Softmax):
-                z = values[self.Z(index)]
-                shifted = np.exp(z - z.max(axis=1, keepdims=True))
-                value = shifted / shifted.sum(axis=1, keepdims=True)
-                steps.append(self.record(values, self.A(index), (applied,), value=value, lead=lead,
-                                         note=say("matrix.softmax")))
-            else:
-                formula = activation.apply(self.Z(index))
-                value = ArrayEvaluator(values)(formula)
-                steps.append(self.record(values, self.A(index), (applied, hadamard_form(formula)),
-                                         value=value, numbers=applied, lead=lead,
-                                         note=say("matrix.elementwise")))
-            key = "group.output_layer" if index == last else "group.layer"
-            groups.append(Group(say(key, layer=index + 1, inputs=layer.inputs, units=layer.units,
-                                    activation=activation.name), tuple(steps)))
-        return groups
+        self.groups = []
+        self.forward_stack(self.network.layers, (), self.A(0))
+        return self.groups
 
     def loss_steps(self, values: Values) -> tuple[list[MatrixStep], float]:
         ell = Node("ell")
@@ -231,9 +254,11 @@ class _MatrixBuilder:
             if (yhat < 0).any() or (yhat > 1).any():
                 raise DataError(
                     f"bce needs predictions in [0, 1] but some come out of"
-                    f" {self.network.layers[-1].activation}; use sigmoid on the output layer or another loss")
+                    f" {self.network.layers[-1].activation or self.network.layers[-1].kind};"
+                    " use sigmoid on the output layer or another loss")
         if self.fused and not self.carry:
-            z = values[self.Z(self.depth - 1)]
+            last = self.network.layers[-1]
+            z = values[last.pre_activation(self, self.last, self.inputs[self.last])]
             top = z.max(axis=1, keepdims=True)
             log_softmax = z - top - np.log(np.exp(z - top).sum(axis=1, keepdims=True))
             elements = -values[self.Y] * log_softmax
@@ -251,10 +276,10 @@ class _MatrixBuilder:
 
     # --- backward ---------------------------------------------------------------------------
 
-    def output_delta(self, values: Values) -> list[MatrixStep]:
-        last = self.depth - 1
-        activation = self.activations[last]
-        Z, delta = self.Z(last), self.delta(last)
+    def output_delta(self, values: Values, Z: sp.Basic, delta: sp.Basic) -> list[MatrixStep]:
+        """δ = ∂𝓛/∂Z where the output layer ends with an activation: the loss and the activation
+        worked together (softmax with cross-entropy, sigmoid with bce simplify)."""
+        activation = functions.activation(self.network.layers[-1].activation or "identity")
         steps = []
         if self.fused:
             sums = values[self.Y].sum(axis=1)
@@ -270,12 +295,7 @@ class _MatrixBuilder:
             steps.append(self.record(values, delta, (Partial(LOSS, Z), formula), also=(Partial(LOSS, Z),),
                                      note=note))
             return steps
-        gradient = Partial(LOSS, self.Yhat)
-        derivative = self.loss.derivative(self.divisor)
-        expr = replace(derivative, {functions.YHAT: self.Yhat, functions.Y: self.Y})
-        steps.append(self.record(values, gradient, (hadamard_form(expr),),
-                                 denominator_floor=self.loss.denominator_floor,
-                                 note=say("matrix.elementwise")))
+        gradient = self.loss_gradient(values, steps)
         if isinstance(activation, functions.Softmax):
             inner = add(gradient, neg(Elementwise("rowsum", Hadamard(gradient, self.Yhat))))
             formula = Hadamard(self.Yhat, inner)
@@ -297,37 +317,58 @@ class _MatrixBuilder:
         steps.append(self.record(values, delta, forms, also=(Partial(LOSS, Z),), note=note))
         return steps
 
-    def hidden_delta(self, values: Values, index: int) -> list[MatrixStep]:
-        activation = self.activations[index]
-        assert isinstance(activation, functions.Activation)
-        Z = self.Z(index)
-        prime = Elementwise(_name(activation), Z, prime=True)
-        local = activation.local_derivative(Z, self.A(index))
-        steps = [self.record(values, prime, (hadamard_form(local),),
-                             note=say("matrix.elementwise"))]
-        back = MatMul(self.delta(index + 1), self.W(index + 1))
-        steps.append(self.record(values, self.delta(index), (Partial(LOSS, Z), Hadamard(back, prime)),
-                                 also=(Partial(LOSS, Z),)))
-        return steps
+    def loss_gradient(self, values: Values, steps: list[MatrixStep]) -> sp.Basic:
+        """The line ∂𝓛/∂Ŷ, element by element; its symbol."""
+        gradient = Partial(LOSS, self.Yhat)
+        derivative = self.loss.derivative(self.divisor)
+        expr = replace(derivative, {functions.YHAT: self.Yhat, functions.Y: self.Y})
+        steps.append(self.record(values, gradient, (hadamard_form(expr),),
+                                 denominator_floor=self.loss.denominator_floor,
+                                 note=say("matrix.elementwise")))
+        return gradient
 
-    def gradients(self, values: Values, index: int) -> list[MatrixStep]:
-        delta = self.delta(index)
-        steps = [self.record(values, Partial(LOSS, self.W(index)),
-                             (MatMul(Transpose(delta), self.A(index - 1)),))]
-        if self.network.layers[index].bias is not None:
-            note = say("matrix.column_sums", samples=self.samples) if self.samples > 1 else None
-            steps.append(self.record(values, Partial(LOSS, self.b(index)), (ColumnSum(delta),), note=note))
-        return steps
+    def _backward_title(self, path: Path) -> Message:
+        key = "group.output_delta" if path == self.last else "group.hidden_delta"
+        return say(key, layer=self.number(path))
+
+    def backward_stack(self, layers: Sequence[Kind], prefix: Path, inputs: sp.Basic,
+                       upstream: sp.Basic) -> sp.Basic:
+        """The backward lines of ``layers`` (a residual's block) from ``upstream`` = ∂𝓛/∂(their
+        output); the expression of ∂𝓛/∂``inputs`` along this path."""
+        self.block_inputs.add(inputs)
+        for index in range(len(layers) - 1, -1, -1):
+            path = (*prefix, index)
+            steps, upstream = layers[index].matrix_backward(self, path, self.inputs[path], upstream)
+            if steps:
+                self.groups.append(Group(self._backward_title(path), tuple(steps)))
+        self.block_inputs.discard(inputs)
+        return upstream
 
     def backward(self, values: Values) -> list[Group]:
-        groups = []
-        last = self.depth - 1
-        for index in range(last, -1, -1):
-            steps = self.output_delta(values) if index == last else self.hidden_delta(values, index)
-            steps += self.gradients(values, index)
-            key = "group.output_delta" if index == last else "group.hidden_delta"
-            groups.append(Group(say(key, layer=index + 1), tuple(steps)))
-        return groups
+        self.groups = []
+        layers = self.network.layers
+        path = self.last
+        layer = layers[-1]
+        n = self.number(path)
+        steps: list[MatrixStep] = []
+        if layer.activation is not None:
+            Z = layer.pre_activation(self, path, self.inputs[path])
+            steps = self.output_delta(values, Z, self.delta(n))
+            more, upstream = layer.matrix_backward(self, path, self.inputs[path], self.delta(n),
+                                                   pre_activation=True)
+        else:
+            gradient = self.loss_gradient(values, steps)
+            self.groups.append(Group(self._backward_title(path), tuple(steps)))
+            steps = []
+            more, upstream = layer.matrix_backward(self, path, self.inputs[path], gradient)
+        if steps or more:
+            self.groups.append(Group(self._backward_title(path), tuple(steps + more)))
+        for index in range(len(layers) - 2, -1, -1):
+            path = (index,)
+            more, upstream = layers[index].matrix_backward(self, path, self.inputs[path], upstream)
+            if more:
+                self.groups.append(Group(self._backward_title(path), tuple(more)))
+        return self.groups
 
     # --- assembly ---------------------------------------------------------------------------
 
@@ -344,12 +385,15 @@ class _MatrixBuilder:
             Section("backward", tuple(backward), say("intro.backward.matrix")),
             Section("update", tuple(update), _update_intro(self.network, self.options, state.step)),
         ]
-        new_network = self.network.with_parameters(
-            [tuple(map(tuple, values[updated(self.W(i))].tolist()))
-             for i in range(self.depth)],
-            [None if layer.bias is None else tuple(values[updated(self.b(i))][0].tolist())
-             for i, layer in enumerate(self.network.layers)])
-        again = _MatrixBuilder(new_network, self.xs, self.ys, self.options)
+        new_values: dict[tuple[Path, str], Any] = {}
+        for path, layer in leaves(self.network.layers):
+            present = layer.parameters()
+            for name, symbol in layer.page_parameters(self, path):
+                new_values[(path, name)] = _like(present[name], values[updated(symbol)])
+            for name, buffer in self.buffers.get(path, {}).items():
+                new_values[(path, name)] = buffer
+        new_network = self.network.with_values(new_values)
+        again = MatrixPage(new_network, self.xs, self.ys, self.options)
         again.forward(again.arrays)
         _, loss_after = again.loss_steps(again.arrays)
         printable = {k: (_matrix(v) if isinstance(v, np.ndarray) else v) for k, v in values.items()}
@@ -358,24 +402,42 @@ class _MatrixBuilder:
             sections=tuple(sections), values=printable, loss=loss, loss_after=loss_after,
             output=tuple(map(tuple, values[self.Yhat].tolist())),
             layers=self.layer_results(values, new_network), parameters=(),
-            extra={"optimizer_state": self.state_after(values, state)},
+            extra={"optimizer_state": self.state_after(values, state), "network_after": new_network},
         )
 
-    def layer_results(self, values: Values, new_network: Network) -> tuple[LayerResult, ...]:
-        results = []
-        for index, layer in enumerate(self.network.layers):
-            def rows(node: sp.Basic) -> tuple[tuple[float, ...], ...]:
-                return tuple(map(tuple, values[node].tolist()))
+    def layer_results(self, values: Values, new_network: Network) -> tuple[LayerResult | KindResult, ...]:
+        return tuple(self._result(values, new_network, (index,), layer)
+                     for index, layer in enumerate(self.network.layers))
+
+    def _result(self, values: Values, new_network: Network, path: Path, layer: Kind) -> LayerResult | KindResult:
+        def rows(node: sp.Basic) -> tuple[tuple[float, ...], ...]:
+            return tuple(map(tuple, values[node].tolist()))
+
+        n = self.number(path)
+        new_layer = at(new_network.layers, path)
+        if isinstance(layer, Layer):
+            assert isinstance(new_layer, Layer)
             has_bias = layer.bias is not None
-            results.append(LayerResult(
+            return LayerResult(
                 weight=layer.weight, bias=layer.bias,
-                z=rows(self.Z(index)), a=rows(self.A(index)),
-                grad_weight=rows(Partial(LOSS, self.W(index))),
-                grad_bias=tuple(values[Partial(LOSS, self.b(index))][0].tolist()) if has_bias else None,
-                new_weight=new_network.layers[index].weight, new_bias=new_network.layers[index].bias))
-        return tuple(results)
-
-
+                z=rows(self.Z(n)), a=rows(self.A(n)),
+                grad_weight=rows(Partial(LOSS, self.W(n))),
+                grad_bias=tuple(values[Partial(LOSS, self.b(n))][0].tolist()) if has_bias else None,
+                new_weight=new_layer.weight, new_bias=new_layer.bias)
+        present = layer.parameters()
+        symbols = dict(layer.page_parameters(self, path))
+        parameters = {}
+        for name in layer.parameter_names:
+            if name not in present:
+                parameters[name] = (None, None, None)
+                continue
+            gradient = _like(present[name], values[Partial(LOSS, symbols[name])])
+            after = new_layer.parameters()[name]
+            parameters[name] = (present[name], gradient, None if layer.frozen(name) else after)
+        buffers = {f"new_{name}": value for name, value in self.buffers.get(path, {}).items()}
+        children = tuple(self._result(values, new_network, (*path, i), child)
+                         for i, child in enumerate(layer.children()))
+        return KindResult(layer.kind, rows(self.A(n)), parameters, buffers, children)
 def _update_intro(network: Network, options: Options, step: int) -> Message:
     optimizer = network.optimizer
     lr = format_number(network.lr, options.precision)
@@ -411,7 +473,18 @@ def _nodes_in_order(expr: sp.Basic, values: Values) -> list[sp.Basic]:
     return seen
 
 
+def _like(template: Any, array: Any) -> Any:
+    """``array`` as nested tuples shaped like ``template`` (a vector parameter is a one-row matrix here)."""
+    array = np.asarray(array, dtype=float)
+    if template and isinstance(template[0], (tuple, list)):
+        return tuple(tuple(float(v) for v in row) for row in np.atleast_2d(array).tolist())
+    return tuple(float(v) for v in array.reshape(-1).tolist())
+
+
 def _activation(name: str, index: int) -> functions.Activation | functions.Softmax:
     from backprop_cli.build import _activation as resolve_activation
 
     return resolve_activation(name, index)
+
+
+_MatrixBuilder = MatrixPage

@@ -126,6 +126,7 @@ class LayerResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "kind": "dense",
             "weight": [list(r) for r in self.weight],
             "bias": None if self.bias is None else list(self.bias),
             "z": [list(r) for r in self.z],
@@ -134,7 +135,43 @@ class LayerResult:
             "grad_bias": None if self.grad_bias is None else list(self.grad_bias),
             "new_weight": [list(r) for r in self.new_weight],
             "new_bias": None if self.new_bias is None else list(self.new_bias),
+            "output": [list(r) for r in self.a],
         }
+
+
+def _listed(value: Any) -> Any:
+    return [_listed(v) for v in value] if isinstance(value, (tuple, list)) else value
+
+
+@dataclass(frozen=True)
+class KindResult:
+    """A layer's numbers in the JSON contract's layout for the kinds beyond dense (DESIGN.md).
+
+    Args:
+        kind: the layer's kind.
+        output: the layer's output, samples first.
+        parameters: per parameter name: its value, ∂𝓛/∂ it and its value after the update
+            (None where absent; the last None where frozen).
+        buffers: what the step updates besides parameters (``new_running_mean`` …).
+        layers: the results of the layers it holds (``residual``).
+    """
+
+    kind: str
+    output: tuple[tuple[float, ...], ...]
+    parameters: Mapping[str, tuple[Any, Any, Any]] = field(default_factory=dict)
+    buffers: Mapping[str, Any] = field(default_factory=dict)
+    layers: tuple[LayerResult | KindResult, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "output": _listed(self.output)}
+        for name, (value, gradient, after) in self.parameters.items():
+            out[name] = _listed(value)
+            out[f"grad_{name}"] = _listed(gradient)
+            out[f"new_{name}"] = _listed(after)
+        out.update({name: _listed(value) for name, value in self.buffers.items()})
+        if self.layers:
+            out["layers"] = [layer.to_dict() for layer in self.layers]
+        return out
 
 
 @dataclass(frozen=True)
@@ -168,7 +205,7 @@ class Derivation:
     loss: float
     loss_after: float
     output: tuple[tuple[float, ...], ...]
-    layers: tuple[LayerResult, ...]
+    layers: tuple[LayerResult | KindResult, ...]
     parameters: tuple[ParameterRow, ...]
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -9,12 +9,13 @@ b₁…b₃ for the seed), units numbered through the network (z₁…z₃), the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import sympy as sp
 
-from backprop_cli.derivation import Derivation
+from backprop_cli.derivation import Derivation, LayerResult
+from backprop_cli.layers.base import Kind
 from backprop_cli.notation import LOSS, Node, Partial
 
 PARAMETER_NODES = 64
@@ -40,6 +41,8 @@ class GraphNode:
     values: tuple[float, ...]
     gradient: float | None = None
     layer: int = 0
+    label: str | None = None
+    """What to print instead of the values (a layer's matrix: its kind and shape)."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,8 @@ def build_graph(derivation: Derivation, parameters: bool | None = None) -> Graph
             has at most ``PARAMETER_NODES`` of them.
     """
     network = derivation.network
+    if not network.scalar_form:
+        return _layer_graph(derivation)
     if parameters is None:
         parameters = network.parameter_count <= PARAMETER_NODES
     samples = len(derivation.xs)
@@ -95,7 +100,8 @@ def build_graph(derivation: Derivation, parameters: bool | None = None) -> Graph
         previous.append(f"x{k + 1}")
     w = b = u = 0
     last = len(network.layers) - 1
-    for index, (layer, numbers) in enumerate(zip(network.layers, derivation.layers, strict=True)):
+    results = [r for r in derivation.layers if isinstance(r, LayerResult)]
+    for index, (layer, numbers) in enumerate(zip(network.dense_layers, results, strict=True)):
         glyph = _activation_glyph(layer.activation)
         current = []
         for j in range(layer.units):
@@ -137,3 +143,52 @@ def build_graph(derivation: Derivation, parameters: bool | None = None) -> Graph
     edges.extend((key, "loss") for key in previous)
     edges.extend((f"y{k + 1}", "loss") for k in range(network.outputs))
     return Graph(tuple(nodes), tuple(edges), samples)
+
+
+def _layer_graph(derivation: Derivation) -> Graph:
+    """A graph of layers for the matrix form of kinds beyond dense: one node per layer's output
+    matrix (its kind and shape), its parameters, and the skip connection of a residual."""
+    from backprop_cli.layers import numbered
+    from backprop_cli.layers.base import parameter_symbols
+
+    network = derivation.network
+    samples = len(derivation.xs)
+    numbers = {path: number for number, path, _ in numbered(network.layers)}
+    widths: dict[int, int] = {}
+    nodes = [GraphNode("X", Node("X"), "input", (), label=f"X: {samples}×{network.inputs}")]
+    edges: list[tuple[str, str]] = []
+
+    def stack(layers: Sequence[Kind], prefix: tuple[int, ...], source: str, width: int) -> tuple[str, int]:
+        for index, layer in enumerate(layers):
+            path = (*prefix, index)
+            number = numbers[path]
+            key = f"L{number}"
+            out_width = layer.out_features(width)
+            if layer.children():
+                inner, _ = stack(layer.children(), path, source, width)
+                edges.append((inner, key))
+            for name, symbol in parameter_symbols(layer, number):
+                value = layer.parameters()[name]
+                shape = f"{len(value)}×{len(value[0])}" if isinstance(value[0], tuple) else f"1×{len(value)}"
+                nodes.append(GraphNode(f"P{number}{name}", symbol, "weight" if name == "weight" else "bias",
+                                       (), layer=number, label=f"{to_text(symbol)}: {shape}"))
+                edges.append((f"P{number}{name}", key))
+            summary = layer.summary
+            nodes.append(GraphNode(key, Node("A", layer=number), "activation", (), layer=number,
+                                   label=f"{to_text(Node('A', layer=number))} = {summary}: {samples}×{out_width}"))
+            edges.append((source, key))
+            widths[number] = out_width
+            source, width = key, out_width
+        return source, width
+
+    last, width = stack(network.layers, (), "X", network.inputs)
+    nodes.append(GraphNode("Y", Node("Y"), "target", (), label=f"Y: {samples}×{width}"))
+    nodes.append(GraphNode("loss", LOSS, "loss", (derivation.loss,)))
+    edges += [(last, "loss"), ("Y", "loss")]
+    return Graph(tuple(nodes), tuple(edges), samples)
+
+
+def to_text(symbol: sp.Basic) -> str:
+    from backprop_cli.printing import to_text as printed
+
+    return printed(symbol)

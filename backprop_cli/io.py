@@ -13,24 +13,19 @@ import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
 from backprop_cli.errors import DataError, OutputError, SpecError
-from backprop_cli.model import (
-    ACTIVATIONS,
-    MAX_PARAMETERS,
-    Layer,
-    Network,
-    Optimizer,
-    Vector,
-    random_network,
-)
+from backprop_cli.layers import layer_spec, parse_layers
+from backprop_cli.layers.base import SpecContext, integer, matrix, number, shown, unknown_key
+from backprop_cli.layers.dense import Layer
+from backprop_cli.model import ACTIVATIONS, INITS, Network, Optimizer, Vector
 
 TOP_KEYS = ("loss", "lr", "optimizer", "momentum", "beta1", "beta2", "eps", "layers", "data",
             "inputs", "seed", "init")
-LAYER_KEYS = ("weight", "bias", "activation", "freeze_bias", "units")
+LAYER_KEYS = Layer.keys
+"""The keys of a dense layer's table (each kind's are its class's ``keys``)."""
 DATA_KEYS = ("x", "y")
 
 
@@ -43,55 +38,6 @@ class Spec:
     ys: tuple[Vector, ...] | None = None
 
 
-def _unknown(key: Any, allowed: Sequence[str], where: str) -> SpecError:
-    key = str(key)
-    close = get_close_matches(key, allowed, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(allowed)}"
-    name = key if key.isidentifier() else _shown(key)
-    return SpecError(f"{where}{name}: unknown key{hint}")
-
-
-def _number(value: Any, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SpecError(f"{key}: expected a number, got {type(value).__name__} {_shown(value)}")
-    try:
-        number = float(value)
-    except OverflowError:
-        raise SpecError(f"{key}: the number is too large for float64") from None
-    if not math.isfinite(number):
-        raise SpecError(f"{key}: {value} is not a finite number")
-    return number
-
-
-def _shown(value: Any, limit: int = 60) -> str:
-    """``repr(value)``, shortened: a message stays one readable line whatever the file holds."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _vector(value: Any, key: str) -> Vector:
-    if not isinstance(value, list) or not value:
-        raise SpecError(f"{key}: expected a non-empty list of numbers")
-    return tuple(_number(v, f"{key}[{i}]") for i, v in enumerate(value))
-
-
-def _matrix(value: Any, key: str) -> tuple[Vector, ...]:
-    if not isinstance(value, list) or not value:
-        raise SpecError(f"{key}: expected a list of rows, e.g. [[0.1, 0.2], [0.3, 0.4]]")
-    rows = tuple(_vector(row, f"{key}[{i}]") for i, row in enumerate(value))
-    width = len(rows[0])
-    for i, row in enumerate(rows):
-        if len(row) != width:
-            raise SpecError(f"{key}: row {i + 1} has {len(row)} values, row 1 has {width} (ragged)")
-    return rows
-
-
-def _integer(value: Any, key: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise SpecError(f"{key}: expected a whole number of at least {minimum}, got {_shown(value)}")
-    return value
-
-
 def parse_spec(document: dict[str, Any]) -> Spec:
     """A Spec from a parsed TOML/JSON document.
 
@@ -102,67 +48,31 @@ def parse_spec(document: dict[str, Any]) -> Spec:
         raise SpecError("spec: the file must hold a table of keys (loss, lr, layers, …)")
     for key in document:
         if key not in TOP_KEYS:
-            raise _unknown(key, TOP_KEYS, "")
+            raise unknown_key(key, TOP_KEYS, "")
     layers_doc = document.get("layers")
     if not isinstance(layers_doc, list) or not layers_doc:
         raise SpecError("layers: the spec needs a [[layers]] table for each layer")
     loss = document.get("loss", "bce")
     if not isinstance(loss, str):
-        raise SpecError(f"loss: expected a name such as \"bce\", got {_shown(loss)}")
-    lr = _number(document.get("lr", 1.0), "lr")
+        raise SpecError(f"loss: expected a name such as \"bce\", got {shown(loss)}")
+    lr = number(document.get("lr", 1.0), "lr")
     optimizer_name = document.get("optimizer", "sgd")
     if not isinstance(optimizer_name, str):
-        raise SpecError(f"optimizer: expected a name such as \"sgd\", got {_shown(optimizer_name)}")
-    optimizer_settings = {key: _number(document[key], key)
+        raise SpecError(f"optimizer: expected a name such as \"sgd\", got {shown(optimizer_name)}")
+    optimizer_settings = {key: number(document[key], key)
                           for key in ("momentum", "beta1", "beta2", "eps") if key in document}
     optimizer = Optimizer(optimizer_name, **optimizer_settings)
-    seed = _integer(document.get("seed", 0), "seed", minimum=0)
+    seed = integer(document.get("seed", 0), "seed", minimum=0)
     init = document.get("init", "xavier")
     if not isinstance(init, str):
-        raise SpecError(f"init: expected xavier, he or uniform, got {_shown(init)}")
-    previous = _integer(document["inputs"], "inputs") if "inputs" in document else None
-    layers = []
-    drawn_so_far = 0
+        raise SpecError(f"init: expected xavier, he or uniform, got {shown(init)}")
+    if init not in INITS:
+        raise SpecError(f"init: unknown initialisation {init!r}; choose one of {', '.join(INITS)}")
+    previous = integer(document["inputs"], "inputs") if "inputs" in document else None
     for index, layer_doc in enumerate(layers_doc):
-        where = f"layers[{index}]."
         if not isinstance(layer_doc, dict):
             raise SpecError(f"layers[{index}]: expected a table with weight/bias or units")
-        for key in layer_doc:
-            if key not in LAYER_KEYS:
-                raise _unknown(key, LAYER_KEYS, where)
-        activation = layer_doc.get("activation", "sigmoid")
-        if not isinstance(activation, str):
-            raise SpecError(f"{where}activation: expected a name or a formula in x, got {_shown(activation)}")
-        freeze = layer_doc.get("freeze_bias", False)
-        if not isinstance(freeze, bool):
-            raise SpecError(f"{where}freeze_bias: expected true or false, got {_shown(freeze)}")
-        if "weight" in layer_doc:
-            if "units" in layer_doc:
-                raise SpecError(f"{where}units: give either weight (explicit) or units (random), not both")
-            weight = _matrix(layer_doc["weight"], f"{where}weight")
-            if previous is not None and len(weight[0]) != previous:
-                raise SpecError(
-                    f"{where}weight: has {len(weight[0])} columns but the layer before has"
-                    f" {previous} units; each row needs one weight per unit of the layer before")
-            bias = _vector(layer_doc["bias"], f"{where}bias") if "bias" in layer_doc else None
-        elif "units" in layer_doc:
-            units = _integer(layer_doc["units"], f"{where}units")
-            if previous is None:
-                raise SpecError("inputs: a first layer given by units needs the top-level inputs = N")
-            drawn_so_far += (previous + 1) * units
-            if drawn_so_far > MAX_PARAMETERS:
-                raise SpecError(f"{where}units: the layers given by units have more than"
-                                f" {MAX_PARAMETERS:,} parameters in all")
-            has_bias = layer_doc.get("bias", True)
-            if not isinstance(has_bias, bool):
-                raise SpecError(f"{where}bias: with units, bias is true or false (random weights), got"
-                                f" {_shown(has_bias)}")
-            drawn = random_network((previous, units), seed=seed + index, init=init, bias=has_bias).layers[0]
-            weight, bias = drawn.weight, drawn.bias
-        else:
-            raise SpecError(f"layers[{index}]: needs weight (and bias) or units")
-        layers.append(Layer(weight=weight, bias=bias, activation=activation, freeze_bias=freeze))
-        previous = len(weight)
+    layers = parse_layers(layers_doc, "layers", previous, SpecContext(previous, seed=seed, init=init))
     network = Network(layers=tuple(layers), loss=loss, lr=lr, optimizer=optimizer)
     xs = ys = None
     if "data" in document:
@@ -171,11 +81,11 @@ def parse_spec(document: dict[str, Any]) -> Spec:
             raise SpecError("data: expected a table with x and y")
         for key in data:
             if key not in DATA_KEYS:
-                raise _unknown(key, DATA_KEYS, "data.")
+                raise unknown_key(key, DATA_KEYS, "data.")
         if "x" not in data or "y" not in data:
             raise SpecError("data: needs both x and y, one row per sample")
-        xs = _matrix(data["x"], "data.x")
-        ys = _matrix(data["y"], "data.y")
+        xs = matrix(data["x"], "data.x")
+        ys = matrix(data["y"], "data.y")
     return Spec(network, xs, ys)
 
 
@@ -277,7 +187,7 @@ def _load_csv(path: Path, targets: int) -> tuple[tuple[Vector, ...], tuple[Vecto
         for column, cell in enumerate(row, start=1):
             where = f"data: {path} sample {line}, column {column}:"
             if not _is_number(cell):
-                raise DataError(f"{where} {_shown(cell.strip())} is not a number")
+                raise DataError(f"{where} {shown(cell.strip())} is not a number")
             value = float(cell)
             if not math.isfinite(value):
                 raise DataError(f"{where} {cell.strip()} is not finite")
@@ -364,7 +274,7 @@ def _float_array(array: Any, path: Path, name: str) -> Any:
 
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
-    return _shown(text[0] if text else type(error).__name__, 120).strip("'\"")
+    return shown(text[0] if text else type(error).__name__, 120).strip("'\"")
 
 
 def check_writable(path: str | Path, force: bool) -> Path:
@@ -460,18 +370,32 @@ def spec_toml(network: Network, xs: Sequence[Vector] | None = None,
     if optimizer.name == "adam":
         lines += [f"beta1 = {number(optimizer.beta1)}", f"beta2 = {number(optimizer.beta2)}",
                   f"eps = {optimizer.eps!r}"]
+    widths = network.widths
+
+    def value(item: Any) -> str:
+        if isinstance(item, bool):
+            return "true" if item else "false"
+        if isinstance(item, str):
+            return json.dumps(item, ensure_ascii=False)
+        if isinstance(item, (int, float)):
+            return number(item) if isinstance(item, float) else str(item)
+        if item and isinstance(item[0], (list, tuple)):
+            return "[" + ", ".join(row(r) for r in item) + "]"
+        return row(item)
+
+    def table(entry: dict[str, Any], name: str, comment: str, first: bool) -> None:
+        lines.extend(["", f"[[{name}]]".ljust(24) + f"# {comment}"])
+        nested = entry.pop("layers", None)
+        for key, item in entry.items():
+            note = f"  # {' | '.join(ACTIVATIONS)} | a formula in x" if key == "activation" and first else ""
+            lines.append(f"{key} = {value(item)}{note}")
+        for index, layer in enumerate(nested or ()):
+            table(dict(layer), f"{name}.layers", f"{name}.layers[{index}]: {layer.get('kind', 'dense')}", False)
+
     for index, layer in enumerate(network.layers):
-        inputs = f"{layer.inputs} input{'s' if layer.inputs != 1 else ''}"
-        units = f"{layer.units} unit{'s' if layer.units != 1 else ''}"
-        lines += ["", f"[[layers]]              # layer {index + 1}: {inputs} -> {units}"]
-        lines.append("weight = [" + ", ".join(row(r) for r in layer.weight) + "]")
-        if layer.bias is not None:
-            lines.append(f"bias = {row(layer.bias)}")
-        if layer.freeze_bias:
-            lines.append("freeze_bias = true")
-        activation = json.dumps(layer.activation, ensure_ascii=False)
-        comment = f"  # {' | '.join(ACTIVATIONS)} | a formula in x" if index == 0 else ""
-        lines.append(f"activation = {activation}{comment}")
+        inputs = f"{widths[index]} input{'s' if widths[index] != 1 else ''}"
+        units = f"{widths[index + 1]} unit{'s' if widths[index + 1] != 1 else ''}"
+        table(layer_spec(layer), "layers", f"layer {index + 1}: {inputs} -> {units}", index == 0)
     if xs is not None and ys is not None:
         lines += ["", "[data]                  # one row per sample",
                   "x = [" + ", ".join(row(r) for r in xs) + "]",
@@ -489,15 +413,7 @@ def spec_text(file: Path, network: Network, xs: Sequence[Vector] | None, ys: Seq
 def spec_document(network: Network, xs: Sequence[Vector] | None = None,
                   ys: Sequence[Vector] | None = None) -> dict[str, Any]:
     """The spec of ``network`` (and samples) as the dict a JSON spec file holds."""
-    layers = []
-    for layer in network.layers:
-        entry: dict[str, Any] = {"weight": [list(r) for r in layer.weight]}
-        if layer.bias is not None:
-            entry["bias"] = list(layer.bias)
-        if layer.freeze_bias:
-            entry["freeze_bias"] = True
-        entry["activation"] = layer.activation
-        layers.append(entry)
+    layers = [layer_spec(layer) for layer in network.layers]
     optimizer = network.optimizer
     document: dict[str, Any] = {"loss": network.loss, "lr": network.lr, "optimizer": optimizer.name}
     if optimizer.name == "momentum":

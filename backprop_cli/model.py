@@ -1,7 +1,7 @@
-"""The network: fully connected layers, a loss and an optimizer, as plain frozen data.
+"""The network: layers of registered kinds (``layers/``), a loss and an optimizer, as plain frozen data.
 
-Nothing here knows sympy, numpy or the command line. Weights follow ``torch.nn.Linear``:
-``weight[j][k]`` connects input ``k`` to unit ``j`` of the layer.
+Nothing here knows sympy, numpy or the command line. A dense layer's weights follow
+``torch.nn.Linear``: ``weight[j][k]`` connects input ``k`` to unit ``j`` of the layer.
 """
 
 from __future__ import annotations
@@ -12,6 +12,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from backprop_cli.errors import DataError, SpecError
+from backprop_cli.layers import leaves, walk, with_values
+from backprop_cli.layers.base import MAX_PARAMETERS, Kind, Path
+from backprop_cli.layers.dense import Layer
+
+__all__ = ["Layer", "Kind", "MAX_PARAMETERS"]
 
 Matrix = tuple[tuple[float, ...], ...]
 Vector = tuple[float, ...]
@@ -20,9 +25,6 @@ ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax")
 LOSSES = ("bce", "mse", "sse", "half_sse", "cross_entropy")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 INITS = ("xavier", "he", "uniform")
-MAX_PARAMETERS = 1_000_000
-"""The most weights and biases a random network may have (a typo such as --layers 2 100000000 1
-would otherwise fill the memory before anything is printed)."""
 
 
 @dataclass(frozen=True)
@@ -68,39 +70,10 @@ class OptimizerSlots:
 
 
 @dataclass(frozen=True)
-class Layer:
-    """One fully connected layer: ``a = activation(weight @ inputs + bias)``.
-
-    Args:
-        weight: rows are this layer's units, columns its inputs.
-        bias: one value per unit, or None for a layer without bias.
-        activation: a built-in name (see ``ACTIVATIONS``) or a formula in ``x``.
-        freeze_bias: when true, updates leave the bias as it is.
-    """
-
-    weight: Matrix
-    bias: Vector | None
-    activation: str = "sigmoid"
-    freeze_bias: bool = False
-
-    @property
-    def units(self) -> int:
-        return len(self.weight)
-
-    @property
-    def inputs(self) -> int:
-        return len(self.weight[0])
-
-    @property
-    def parameter_count(self) -> int:
-        return self.units * self.inputs + (self.units if self.bias is not None else 0)
-
-
-@dataclass(frozen=True)
 class Network:
     """A stack of layers with the loss and optimizer that train it."""
 
-    layers: tuple[Layer, ...]
+    layers: tuple[Kind, ...]
     loss: str = "bce"
     lr: float = 1.0
     optimizer: Optimizer = field(default_factory=Optimizer)
@@ -110,27 +83,71 @@ class Network:
 
     @property
     def inputs(self) -> int:
-        return self.layers[0].inputs
+        return input_width(self.layers)
 
     @property
     def outputs(self) -> int:
-        return self.layers[-1].units
+        return self.widths[-1]
 
     @property
     def widths(self) -> tuple[int, ...]:
-        return (self.inputs, *(layer.units for layer in self.layers))
+        """The input width, then each layer's output width."""
+        width = self.inputs
+        out = [width]
+        for layer in self.layers:
+            width = layer.out_features(width)
+            out.append(width)
+        return tuple(out)
 
     @property
     def parameter_count(self) -> int:
-        return sum(layer.parameter_count for layer in self.layers)
+        return sum(_size(value) for _, layer in leaves(self.layers) for value in layer.parameters().values())
+
+    @property
+    def scalar_form(self) -> bool:
+        """Whether every layer's kind has a scalar form (a line per unit; the compiled engine runs it)."""
+        return all(layer.scalar_form for layer in self.layers)
+
+    @property
+    def dense_layers(self) -> tuple[Layer, ...]:
+        """The layers of a network whose every kind has the scalar form: dense ones (the scalar
+        builder's and the graph's view)."""
+        if not self.scalar_form:
+            raise SpecError("layers: this needs dense layers only; the network has "
+                            + ", ".join(sorted({layer.kind for layer in self.layers if not layer.scalar_form})))
+        return tuple(layer for layer in self.layers if isinstance(layer, Layer))
 
     def with_parameters(self, weights: Sequence[Matrix], biases: Sequence[Vector | None]) -> Network:
-        """The same network with other weights and biases (shapes must match)."""
+        """The same network with other weights and biases, per layer (a network of dense layers)."""
         layers = tuple(
-            replace(layer, weight=weight, bias=bias)
+            replace(layer, weight=weight, bias=bias)  # type: ignore[type-var]
             for layer, weight, bias in zip(self.layers, weights, biases, strict=True)
         )
         return replace(self, layers=layers)
+
+    def with_values(self, values: Mapping[tuple[Path, str], object]) -> Network:
+        """The same network with the parameters (and buffers) of ``values``, keyed by (path, name)."""
+        return replace(self, layers=with_values(self.layers, values))
+
+    def parameter_values(self) -> dict[tuple[Path, str], object]:
+        """Every parameter present, by (path, name), in forward order."""
+        return {(path, name): value for path, layer in leaves(self.layers)
+                for name, value in layer.parameters().items()}
+
+
+def _size(value: object) -> int:
+    if isinstance(value, (tuple, list)):
+        return sum(_size(v) for v in value)
+    return 1
+
+
+def input_width(layers: Sequence[Kind]) -> int:
+    """The network's input width: the first width a layer's parameters fix."""
+    for _, layer in walk(layers):
+        fixed = layer.in_features()
+        if fixed is not None:
+            return fixed
+    raise SpecError("layers: no layer fixes the input width; start with a dense layer or give num_features")
 
 
 def _check_finite(values: Sequence[float], key: str) -> None:
@@ -143,33 +160,18 @@ def validate(network: Network) -> None:
     """Check shapes, names and numbers; raise SpecError naming the offending key."""
     if not network.layers:
         raise SpecError("layers: a network needs at least one layer")
-    previous: int | None = None
     for index, layer in enumerate(network.layers):
-        key = f"layers[{index}]"
-        if not layer.weight or not layer.weight[0]:
-            raise SpecError(f"{key}.weight: needs at least one row and one column")
-        width = len(layer.weight[0])
-        for row_index, row in enumerate(layer.weight):
-            if len(row) != width:
-                raise SpecError(
-                    f"{key}.weight: row {row_index + 1} has {len(row)} values, row 1 has {width}"
-                )
-            _check_finite(row, f"{key}.weight")
-        if previous is not None and width != previous:
-            raise SpecError(
-                f"{key}.weight: has {width} columns but the layer before has {previous} units;"
-                f" each row needs one weight per unit of the layer before"
-            )
-        if layer.bias is not None:
-            if len(layer.bias) != len(layer.weight):
-                raise SpecError(
-                    f"{key}.bias: has {len(layer.bias)} values but the layer has"
-                    f" {len(layer.weight)} units (weight rows)"
-                )
-            _check_finite(layer.bias, f"{key}.bias")
-        if layer.activation == "softmax" and index != len(network.layers) - 1:
+        if isinstance(layer, Layer):
+            _check_dense(layer, f"layers[{index}]")
+    width = network.inputs
+    last = len(network.layers) - 1
+    for index, layer in enumerate(network.layers):
+        layer.check(f"layers[{index}]", width)
+        width = layer.out_features(width)
+    for path, layer in walk(network.layers):
+        if layer.activation == "softmax" and path != (last,):
+            key = "layers[" + "].layers[".join(map(str, path)) + "]"
             raise SpecError(f"{key}.activation: softmax is allowed on the output layer only")
-        previous = len(layer.weight)
     if network.loss not in LOSSES:
         raise SpecError(f"loss: unknown loss {network.loss!r}; choose one of {', '.join(LOSSES)}")
     if network.loss == "cross_entropy" and network.layers[-1].activation != "softmax":
@@ -179,6 +181,23 @@ def validate(network: Network) -> None:
         )
     if not (math.isfinite(network.lr) and network.lr > 0):
         raise SpecError(f"lr: the learning rate must be a positive number, got {network.lr:g}")
+
+
+def _check_dense(layer: Layer, key: str) -> None:
+    if not layer.weight or not layer.weight[0]:
+        raise SpecError(f"{key}.weight: needs at least one row and one column")
+    width = len(layer.weight[0])
+    for row_index, row in enumerate(layer.weight):
+        if len(row) != width:
+            raise SpecError(f"{key}.weight: row {row_index + 1} has {len(row)} values, row 1 has {width}")
+        _check_finite(row, f"{key}.weight")
+    if layer.bias is not None:
+        if len(layer.bias) != len(layer.weight):
+            raise SpecError(
+                f"{key}.bias: has {len(layer.bias)} values but the layer has"
+                f" {len(layer.weight)} units (weight rows)"
+            )
+        _check_finite(layer.bias, f"{key}.bias")
 
 
 def check_samples(network: Network, xs: Sequence[Vector], ys: Sequence[Vector]) -> None:
@@ -275,27 +294,10 @@ def random_network(
             f"layers: {' → '.join(map(str, widths))} has {count:,} parameters; at most"
             f" {MAX_PARAMETERS:,} are allowed")
     rng = random.Random(seed)
-
-    def draw(bound: float) -> float:
-        value = rng.uniform(-bound, bound)
-        return round(value, decimals) if decimals is not None else value
-
     layers = []
     for index, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
-        if init == "xavier":
-            bound = math.sqrt(6.0 / (fan_in + fan_out))
-        elif init == "he":
-            bound = math.sqrt(6.0 / fan_in)
-        else:
-            bound = 1.0 / math.sqrt(fan_in)
-        weight = tuple(tuple(draw(bound) for _ in range(fan_in)) for _ in range(fan_out))
-        layer_bias: Vector | None = None
-        if bias:
-            if init == "uniform":
-                layer_bias = tuple(draw(1.0 / math.sqrt(fan_in)) for _ in range(fan_out))
-            else:
-                layer_bias = tuple(0.0 for _ in range(fan_out))
         last = index == len(widths) - 2
         name = output_activation if (last and output_activation) else activation
-        layers.append(Layer(weight=weight, bias=layer_bias, activation=name))
+        layers.append(Layer.random(fan_in, fan_out, rng, init=init, bias=bias, decimals=decimals,
+                                   activation=name))
     return Network(layers=tuple(layers), loss=loss, lr=lr)

@@ -41,6 +41,11 @@ _BASES: dict[str, tuple[str, str]] = {
     "g": ("g", "g"),
     "t": ("t", "t"),
     "ell": ("ℓ", r"\ell"),
+    "gamma": ("γ", r"\gamma"),
+    "var": ("σ²", r"\sigma^2"),
+    "Xhat": ("X̂", r"\hat{X}"),
+    "M": ("M", "M"),
+    "p": ("p", "p"),
 }
 
 
@@ -248,6 +253,28 @@ def rebuild(expr: sp.Basic, args: Sequence[sp.Basic]) -> sp.Basic:
                          sp.core.relational.Relational)):
         return expr.func(*args, evaluate=False)
     return expr.func(*args)
+
+
+def hadamard_form(expr: sp.Basic) -> sp.Basic:
+    """Write the products of an element-wise expression with ⊙: σ(1 − σ) → A ⊙ (1 − A)."""
+    if isinstance(expr, sp.Mul):
+        coefficient: list[sp.Basic] = []
+        factors: list[sp.Basic] = []
+        for arg in expr.args:
+            (coefficient if arg.is_Number else factors).append(hadamard_form(arg))
+        if len(factors) > 1 and not any(isinstance(f, sp.Pow) and f.exp.is_negative for f in factors):
+            # Symbols before sums, as σ(1 − σ) is written: A ⊙ (1 − A); with a function among
+            # them the order is the definition's: (1 − Y) ⊙ log(1 − Ŷ).
+            if not any(isinstance(f, sp.Function) for f in factors):
+                factors.sort(key=lambda f: 1 if isinstance(f.as_base_exp()[0], sp.Add) else 0)
+            product: sp.Basic = Hadamard(*factors)
+            return mul(*coefficient, product) if coefficient else product
+    if expr.args and not isinstance(expr, (Node, Partial)):
+        args = tuple(hadamard_form(a) for a in expr.args)
+        if isinstance(expr, (sp.Add, sp.Mul, sp.Pow)):
+            return expr.func(*args, evaluate=False)
+        return expr.func(*args)
+    return expr
 
 
 LOSS = Node("L")

@@ -109,19 +109,23 @@ def data_label(options: NetworkOptions, xs: Sequence[Vector], ys: Sequence[Vecto
 def _override(network: Network, options: NetworkOptions, activations: list[str]) -> Network:
     layers = network.layers
     if activations:
+        # The layers that end with an activation (dense, activation) take one each.
+        targets = [index for index, layer in enumerate(layers) if layer.activation is not None]
         if len(activations) == 1:
-            names = activations * len(layers)
-        elif len(activations) == len(layers):
+            names = activations * len(targets)
+        elif len(activations) == len(targets):
             names = activations
         else:
             raise SpecError(
-                f"activation: got {len(activations)} activations for {len(layers)} layers; give one"
+                f"activation: got {len(activations)} activations for {len(targets)} layers; give one"
                 " for every layer or one per layer (e.g. --activation tanh sigmoid)")
-        if len(activations) == 1 and activations[0] == "softmax" and len(layers) > 1:
+        if len(activations) == 1 and activations[0] == "softmax" and len(targets) > 1:
             raise SpecError(
                 "activation: softmax is for the output layer only; give one per layer,"
-                f" e.g. --activation {' '.join(['sigmoid'] * (len(layers) - 1))} softmax")
-        layers = tuple(replace(layer, activation=name) for layer, name in zip(layers, names, strict=True))
+                f" e.g. --activation {' '.join(['sigmoid'] * (len(targets) - 1))} softmax")
+        chosen = dict(zip(targets, names, strict=True))
+        layers = tuple(replace(layer, activation=chosen[index]) if index in chosen else layer  # type: ignore[type-var]
+                       for index, layer in enumerate(layers))
     optimizer = network.optimizer
     settings = {key: getattr(options, key) for key in ("momentum", "beta1", "beta2", "eps")
                 if getattr(options, key) is not None}

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from backprop_cli.errors import BackpropError, DataError
+from backprop_cli.layers import layer_state
 from backprop_cli.model import Network, OptimizerSlots, Vector, check_samples
 
 if TYPE_CHECKING:
@@ -172,9 +173,7 @@ class TrainResult:
             "seconds": self.seconds,
             "history": [{"epoch": epoch, "loss": loss} for epoch, loss in self.history],
             "final_loss": self.final_loss,
-            "layers": [{"weight": [list(row) for row in layer.weight],
-                        "bias": None if layer.bias is None else list(layer.bias)}
-                       for layer in self.network.layers],
+            "layers": [layer_state(layer) for layer in self.network.layers],
         }
         if self.steps:
             out["steps"] = [{"epoch": step.epoch, "batch": step.batch, **step.derivation.to_dict()}
@@ -379,13 +378,20 @@ def train(network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
 def _trained(engine: Engine, epochs: int, loss: float) -> Network:
     """The trained network, or a one-line error when training diverged (inf or nan weights, as
     PyTorch would leave them, are no network to report or save)."""
-    weights, biases = engine.parameters()
-    values = [v for w in weights for row in w for v in row] + [v for b in biases if b is not None for v in b]
-    if not all(math.isfinite(v) for v in values):
+    values = engine.parameters()
+    if not all(math.isfinite(v) for v in _flat(values.values())):
         raise BackpropError(
             f"train: the weights are no longer finite after {epochs} epochs (the loss is {loss:g}): training"
             " diverged; try a smaller --lr, or another activation or loss")
-    return engine.network.with_parameters(weights, biases)
+    return engine.network.with_values(values)
+
+
+def _flat(values: Any) -> Iterator[float]:
+    for value in values:
+        if isinstance(value, (tuple, list)) or hasattr(value, "__iter__"):
+            yield from _flat(value)
+        else:
+            yield value
 
 
 def check_bce_outputs(engine: Engine, network: Network, samples: int) -> None:
@@ -429,7 +435,6 @@ def with_derivations(result: TrainResult, options: Options | None = None) -> Tra
         for index, (xs, ys) in enumerate(snapshot.batches, start=1):
             derivation = build_derivation(network, xs, ys, options, state=state)
             steps.append(EpochStep(snapshot.epoch, index, len(snapshot.batches), derivation))
-            new = derivation.layers
-            network = network.with_parameters([layer.new_weight for layer in new], [layer.new_bias for layer in new])
+            network = derivation.extra["network_after"]
             state = derivation.extra.get("optimizer_state", state)
     return replace(result, steps=tuple(steps), options=options)

@@ -42,6 +42,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from backprop_cli.derivation import Derivation, Options
+from backprop_cli.layers import at, numbered, walk
 from backprop_cli.model import Network, Vector
 
 EPSILON = sys.float_info.epsilon
@@ -69,70 +70,76 @@ ONE_SIDED = Tolerance(rtol=1e-5, atol=1e-6)
 
 @dataclass(frozen=True)
 class Parameter:
-    """One weight or bias: where it sits and how the derivation names it (W₁, b₃)."""
+    """One element of a parameter: where it sits and how the derivation names it (W₁, b₃, γ⁽²⁾[1])."""
 
-    layer: int
-    kind: str  # weight | bias
+    path: tuple[int, ...]
+    kind: str  # the parameter's name: weight, bias …
     row: int
     column: int | None
     number: int
+    glyph: str = ""
+    """The page's letter for a matrix-form name (γ⁽²⁾[1]); empty for the scalar form's W₁, b₃."""
+
+    @property
+    def layer(self) -> int:
+        return self.path[0]
 
     @property
     def key(self) -> str:
         """The spec-file path: ``layers[0].weight[1][0]``, ``layers[1].bias[0]``."""
         column = "" if self.column is None else f"[{self.column}]"
-        return f"layers[{self.layer}].{self.kind}[{self.row}]{column}"
+        where = "].layers[".join(map(str, self.path))
+        return f"layers[{where}].{self.kind}[{self.row}]{column}"
 
     @property
     def name(self) -> str:
         from backprop_cli.notation import Node
         from backprop_cli.printing import to_text
 
-        return to_text(Node("W" if self.kind == "weight" else "b", self.number))
+        if not self.glyph:
+            return to_text(Node("W" if self.kind == "weight" else "b", self.number))
+        index = f"{self.row + 1}" if self.column is None else f"{self.row + 1},{self.column + 1}"
+        return f"{to_text(Node(self.glyph, layer=self.number))}[{index}]"
+
+    def _element(self, value: Any) -> float:
+        return float(value[self.row] if self.column is None else value[self.row][self.column])
 
     def value(self, network: Network) -> float:
-        layer = network.layers[self.layer]
-        if self.column is None:
-            assert layer.bias is not None
-            return layer.bias[self.row]
-        return layer.weight[self.row][self.column]
+        return self._element(at(network.layers, self.path).parameters()[self.kind])
 
     def gradient(self, layers: Sequence[dict[str, Any]]) -> float:
         """This parameter's gradient in the layers of ``Derivation.to_dict()``."""
-        layer = layers[self.layer]
-        if self.column is None:
-            return float(layer["grad_bias"][self.row])
-        return float(layer["grad_weight"][self.row][self.column])
+        entry = layers[self.path[0]]
+        for index in self.path[1:]:
+            entry = entry["layers"][index]
+        return self._element(entry[f"grad_{self.kind}"])
 
     def set(self, network: Network, value: float) -> Network:
         """``network`` with this parameter set to ``value``."""
-        layer = network.layers[self.layer]
+        current = at(network.layers, self.path).parameters()[self.kind]
         if self.column is None:
-            assert layer.bias is not None
-            bias = tuple(value if j == self.row else b for j, b in enumerate(layer.bias))
-            changed = replace(layer, bias=bias)
+            changed: Any = tuple(value if j == self.row else v for j, v in enumerate(current))
         else:
-            weight = tuple(
-                tuple(value if (j, k) == (self.row, self.column) else w for k, w in enumerate(row))
-                for j, row in enumerate(layer.weight))
-            changed = replace(layer, weight=weight)
-        layers = tuple(changed if i == self.layer else other for i, other in enumerate(network.layers))
-        return replace(network, layers=layers)
+            changed = tuple(tuple(value if (j, k) == (self.row, self.column) else w for k, w in enumerate(row))
+                            for j, row in enumerate(current))
+        return network.with_values({(self.path, self.kind): changed})
 
 
 def parameters(network: Network) -> list[Parameter]:
-    """Every weight and bias in the derivation's order: per layer, weights row by row, then biases."""
+    """Every parameter element in the derivation's order: per layer, weights row by row, then biases
+    (W₁ … and b₁ … numbered through the network in the scalar form)."""
     out: list[Parameter] = []
-    w = b = 0
-    for index, layer in enumerate(network.layers):
-        for j in range(layer.units):
-            for k in range(layer.inputs):
-                w += 1
-                out.append(Parameter(index, "weight", j, k, w))
-        if layer.bias is not None:
-            for j in range(layer.units):
-                b += 1
-                out.append(Parameter(index, "bias", j, None, b))
+    counts: dict[str, int] = {}
+    scalar = network.scalar_form
+    for number, path, layer in numbered(network.layers):
+        for name, value in layer.parameters().items():
+            rows = value if value and isinstance(value[0], (tuple, list)) else None
+            cells = ([(j, k) for j in range(len(rows)) for k in range(len(rows[0]))] if rows is not None
+                     else [(j, None) for j in range(len(value))])
+            for j, k in cells:
+                counts[name] = counts.get(name, 0) + 1
+                out.append(Parameter(path, name, j, k, counts[name] if scalar else number,
+                                     "" if scalar else layer.glyphs[name]))
     return out
 
 
@@ -336,18 +343,18 @@ def bce_floored(network: Network, derivation: Derivation) -> bool:
 
 
 def units_at_kinks(network: Network, layers: Sequence[dict[str, Any]]) -> bool:
-    """Whether a unit's weighted sum z sits at a kink of its activation (relu at exactly 0).
+    """Whether a unit's input to its activation sits at a kink (relu at exactly 0).
 
-    Found numerically, so formulas count too: the activation's left and right slopes at z differ.
+    Found numerically, so formulas count too: the activation's left and right slopes there differ.
     """
     from backprop_cli import functions
     from backprop_cli.evaluate import evaluate
 
-    for layer, result in zip(network.layers, layers, strict=True):
-        activation = functions.activation(layer.activation)
+    for layer, inputs in _activation_inputs(network.layers, layers, network):
+        activation = functions.activation(layer.activation or "identity")
         if not isinstance(activation, functions.Activation):
             continue
-        for z in {value for row in result["z"] for value in row}:
+        for z in {value for row in inputs for value in row}:
             h = ONE_SIDED_STEP * max(1.0, abs(z))
             f = [evaluate(activation.expr, {functions.X: z + d}) for d in (-h, 0.0, h)]
             left, right = (f[1] - f[0]) / h, (f[2] - f[1]) / h
@@ -356,13 +363,28 @@ def units_at_kinks(network: Network, layers: Sequence[dict[str, Any]]) -> bool:
     return False
 
 
+def _activation_inputs(layers: Sequence[Any], results: Sequence[dict[str, Any]],
+                       network: Network, before: Any = None) -> list[tuple[Any, Any]]:
+    """(layer, the values its activation is applied to) for every layer that ends with one."""
+    out = []
+    for layer, result in zip(layers, results, strict=True):
+        if layer.children():
+            out += _activation_inputs(layer.children(), result["layers"], network, before)
+        elif layer.activation is not None:
+            out.append((layer, result["z"] if "z" in result else before))
+        before = result["output"]
+    return [(layer, values) for layer, values in out if values is not None]
+
+
 def has_kinks(network: Network) -> bool:
     """Whether an activation has a point without a derivative (relu, leaky_relu, abs, max, min)."""
     import sympy as sp
 
     from backprop_cli import functions
 
-    for layer in network.layers:
+    for _, layer in walk(network.layers):
+        if layer.activation is None:
+            continue
         activation = functions.activation(layer.activation)
         if isinstance(activation, functions.Activation) and activation.expr.has(
                 sp.Piecewise, sp.Abs, sp.Max, sp.Min, sp.Heaviside, sp.sign):
@@ -372,69 +394,34 @@ def has_kinks(network: Network) -> bool:
 
 def autograd_gradients(network: Network, xs: Sequence[Vector],
                        ys: Sequence[Vector]) -> tuple[str, list[float]] | None:
-    """PyTorch's version and its float64 gradients in ``parameters`` order; None without torch."""
+    """PyTorch's version and its float64 gradients in ``parameters`` order; None without torch.
+
+    The network is rebuilt from torch.nn modules (each kind's ``torch_module``: nn.Linear and the
+    activation's module, nn.BatchNorm1d, nn.LayerNorm …), a formula activation parsed straight into
+    torch operations, and differentiated by ``loss.backward()``.
+    """
     try:
         import torch as installed
     except ImportError:
         return None
     torch: Any = installed  # typed loosely: the same code checks with and without torch installed
-    nn = torch.nn
+    from backprop_cli.layers.torch_modules import parameter_tensors, sequential
+
     x = torch.tensor(xs, dtype=torch.float64)
     y = torch.tensor(ys, dtype=torch.float64)
-    linears = []
-    a = x
-    z = x
-    for layer in network.layers:
-        linear = nn.Linear(layer.inputs, layer.units, bias=layer.bias is not None, dtype=torch.float64)
-        with torch.no_grad():
-            linear.weight.copy_(torch.tensor(layer.weight, dtype=torch.float64))
-            if layer.bias is not None:
-                linear.bias.copy_(torch.tensor(layer.bias, dtype=torch.float64))
-        linears.append(linear)
-        z = linear(a)
-        a = _torch_activation(torch, layer.activation)(z)
+    fused = network.loss == "cross_entropy"
+    model = sequential(torch, network.layers, fuse_last=fused)
+    tensors = parameter_tensors(model, network.layers)
+    for _, tensor in tensors:
+        tensor.requires_grad_(True)
+    z = model(x)
+    a = torch.softmax(z, dim=1) if fused else z
     loss = _torch_loss(torch, network.loss, a, z, y)
     loss.backward()
     gradients: list[float] = []
-    for linear in linears:
-        gradients += linear.weight.grad.flatten().tolist()
-        if linear.bias is not None:
-            gradients += linear.bias.grad.tolist()
+    for _, tensor in tensors:
+        gradients += tensor.grad.flatten().tolist()
     return str(torch.__version__), gradients
-
-
-def _torch_activation(torch: Any, name: str) -> Callable[[Any], Any]:
-    nn = torch.nn
-    modules = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "identity": nn.Identity}
-    if name in modules:
-        module: Callable[[Any], Any] = modules[name]()
-        return module
-    if name == "leaky_relu":
-        return nn.LeakyReLU(0.01)
-    if name == "softmax":
-        return nn.Softmax(dim=1)
-    from backprop_cli.formula import formula_function
-
-    return formula_function(name, torch_operations(torch))
-
-
-def torch_operations(torch: Any) -> Any:
-    """The formula language in torch tensors (float64), for ``formula.formula_function``."""
-    from backprop_cli.formula import Operations
-
-    def number(value: float) -> Any:
-        return torch.tensor(float(value), dtype=torch.float64)
-
-    return Operations(
-        number=number,
-        constants={"pi": number(math.pi), "e": number(math.e)},
-        functions={
-            "exp": torch.exp, "log": torch.log, "sqrt": torch.sqrt, "abs": torch.abs,
-            "tanh": torch.tanh, "sinh": torch.sinh, "cosh": torch.cosh, "sin": torch.sin,
-            "cos": torch.cos, "atan": torch.atan, "erf": torch.erf, "sigmoid": torch.sigmoid,
-            "max": torch.maximum, "min": torch.minimum,
-        },
-    )
 
 
 def _torch_loss(torch: Any, name: str, output: Any, logits: Any, target: Any) -> Any:

@@ -187,6 +187,8 @@ def assert_close(actual: Any, expected: Any, tol: float = 1e-12, path: str = "",
             assert_close(a, e, tol, f"{path}[{i}]", abs_tol)
     elif expected is None:
         assert actual is None, f"{path}: {actual} is not None"
+    elif isinstance(expected, str):
+        assert actual == expected, f"{path}: {actual!r} != {expected!r}"
     else:
         assert actual is not None, f"{path}: None, expected {expected}"
         ok = math.isclose(actual, expected, rel_tol=tol, abs_tol=abs_tol) or (

@@ -180,7 +180,7 @@ def test_a_formula_stays_data_in_generated_code():
     engine = CompiledEngine(network, *XOR, EngineSettings(batch_size=4))
     assert "max(" in engine.source and "import" not in engine.source
     engine.run(1, 3, {1}, [False])
-    assert all(math.isfinite(v) for row in engine.parameters()[0][0] for v in row)
+    assert all(math.isfinite(v) for row in engine.parameters()[((0,), "weight")] for v in row)
 
 
 NUMERIC_CASES = {

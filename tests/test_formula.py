@@ -441,7 +441,7 @@ def test_random_formula_networks_equal_pytorch(values, hidden, output):
 def test_formula_in_torch_operations_is_the_same_function():
     torch, factory = _torch_reference_activations()
     from backprop_cli.formula import formula_function
-    from backprop_cli.verify import torch_operations
+    from backprop_cli.layers.torch_modules import torch_operations
 
     z = torch.linspace(-5, 5, 101, dtype=torch.float64)
     for text in ("x/(1+abs(x))", "x*sigmoid(x)"):

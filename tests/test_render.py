@@ -59,8 +59,10 @@ def test_positive_bias_prints_plus_and_negative_prints_minus():
 def test_json_is_the_contract():
     data = json.loads(render(seed(), "json"))
     assert set(data) == {"loss", "loss_after", "output", "layers"}
-    assert set(data["layers"][0]) == {"weight", "bias", "z", "a", "grad_weight", "grad_bias",
-                                      "new_weight", "new_bias"}
+    assert set(data["layers"][0]) == {"kind", "weight", "bias", "z", "a", "grad_weight", "grad_bias",
+                                      "new_weight", "new_bias", "output"}
+    assert data["layers"][0]["kind"] == "dense"
+    assert data["layers"][0]["output"] == data["layers"][0]["a"]
     no_bias = Network((Layer(((1.0,),), None, "identity"),), loss="mse")
     layer = json.loads(render(build_derivation(no_bias, ((1.0,),), ((0.0,),)), "json"))["layers"][0]
     assert layer["bias"] is None and layer["grad_bias"] is None and layer["new_bias"] is None

@@ -36,7 +36,7 @@ def test_the_json_contract_has_exactly_the_documented_keys():
     data = result.to_dict()
     assert list(data) == ["epochs", "backend", "device", "seconds", "history", "final_loss", "layers"]
     assert [row["epoch"] for row in data["history"]] == [1, 2, 4, 5]
-    assert list(data["layers"][0]) == ["weight", "bias"]
+    assert list(data["layers"][0]) == ["kind", "weight", "bias"]
     assert data["epochs"] == 5 and data["device"] == "cpu" and data["seconds"] > 0
 
 

@@ -49,6 +49,9 @@ def choose(network: Network, samples: int, shuffle: bool, device: str, dtype: st
         return "numpy", Message("engine.reason.option", {"option": f"--dtype {dtype}"})
     if shuffle:
         return "numpy", Message("engine.reason.shuffle")
+    if not network.scalar_form:
+        kinds = sorted({layer.kind for layer in network.layers if not layer.scalar_form})
+        return "numpy", Message("engine.reason.kinds", {"kinds": ", ".join(kinds)})
     count = Message("samples.one") if samples == 1 else Message("samples", {"count": samples})
     key = "engine.reason.compiled" if size <= COMPILED_LIMIT else "engine.reason.numpy"
     return ("compiled" if size <= COMPILED_LIMIT else "numpy"), Message(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from backprop_cli.errors import BackpropError
-from backprop_cli.model import Matrix, Network, OptimizerSlots, Vector
+from backprop_cli.model import Network, OptimizerSlots, Vector
 
 EpochOrder = Callable[[int], Sequence[int]]
 """The order of the samples in an epoch (1-based epoch number in, a permutation out)."""
@@ -99,8 +99,9 @@ class Engine(ABC):
         """The loss over all the data with the current parameters, and the first ``rows`` predictions."""
 
     @abstractmethod
-    def parameters(self) -> tuple[tuple[Matrix, ...], tuple[Vector | None, ...]]:
-        """The current weights and biases, per layer, as Python floats."""
+    def parameters(self) -> dict[tuple[tuple[int, ...], str], Any]:
+        """The current parameters (and buffers such as running statistics) by (layer path, name),
+        as Python floats."""
 
     @abstractmethod
     def optimizer_state(self) -> OptimizerSlots:
@@ -108,8 +109,7 @@ class Engine(ABC):
 
     def trained(self) -> Network:
         """The network with the current parameters."""
-        weights, biases = self.parameters()
-        return self.network.with_parameters(weights, biases)
+        return self.network.with_values(self.parameters())
 
 
 def batch_bounds(samples: int, batch_size: int) -> list[tuple[int, int]]:

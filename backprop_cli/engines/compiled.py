@@ -39,8 +39,9 @@ from backprop_cli.engines.codegen import (
     scalar_ieee,
     total,
 )
+from backprop_cli.errors import BackpropError
 from backprop_cli.functions import loss as loss_function
-from backprop_cli.model import Matrix, Network, OptimizerSlots, Vector
+from backprop_cli.model import Network, OptimizerSlots, Vector
 from backprop_cli.notation import LOSS, Node, Partial, State, at_time, updated
 from backprop_cli.optimizers import SLOTS, STEP, slots_from_symbols
 
@@ -137,6 +138,10 @@ class CompiledEngine(Engine):
     def __init__(self, network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
                  settings: EngineSettings) -> None:
         super().__init__(network, xs, ys, settings)
+        if not network.scalar_form:
+            kinds = sorted({layer.kind for layer in network.layers if not layer.scalar_form})
+            raise BackpropError(f"backend: the compiled engine runs the scalar form, written for dense layers;"
+                                f" this network has {', '.join(kinds)}: use --backend numpy or torch")
         self.xs, self.ys = tuple(xs), tuple(ys)
         self.floats = settings.order is None and len(xs) * network.parameter_count <= COMPILED_LIMIT
         self.optimizer = network.optimizer.name
@@ -370,11 +375,14 @@ class CompiledEngine(Engine):
         names = [*self._parameters, *self._slots]
         return {name: float(value) for name, value in zip(names, self.state, strict=False)}
 
-    def parameters(self) -> tuple[tuple[Matrix, ...], tuple[Vector | None, ...]]:
+    def parameters(self) -> dict[tuple[tuple[int, ...], str], Any]:
         values = self._values()
-        weights = tuple(tuple(tuple(values[w] for w in row) for row in rows) for rows in self.weight_symbols)
-        biases = tuple(None if b is None else tuple(values[node] for node in b) for b in self.bias_symbols)
-        return weights, biases
+        out: dict[tuple[tuple[int, ...], str], Any] = {}
+        for index, (rows, bias) in enumerate(zip(self.weight_symbols, self.bias_symbols, strict=True)):
+            out[((index,), "weight")] = tuple(tuple(values[w] for w in row) for row in rows)
+            if bias is not None:
+                out[((index,), "bias")] = tuple(values[node] for node in bias)
+        return out
 
     def optimizer_state(self) -> OptimizerSlots:
         steps = self.epochs_done * len(self.bounds)

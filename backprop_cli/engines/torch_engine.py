@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Container, Sequence
 from typing import Any
 
-from backprop_cli import functions
 from backprop_cli.engines.base import Engine, EngineSettings, Logged, batch_bounds, to_floats
 from backprop_cli.errors import BackpropError
-from backprop_cli.model import Matrix, Network, OptimizerSlots, Vector
+from backprop_cli.layers import leaves
+from backprop_cli.layers.torch_modules import buffer_tensors, frozen_statistics, parameter_tensors, sequential, set_rows
+from backprop_cli.model import Network, OptimizerSlots, Vector
 
 
 def import_torch() -> Any:
@@ -32,34 +33,6 @@ def check_device(torch: Any, device: str) -> None:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise BackpropError("device: CUDA is not available on this machine (torch.cuda.is_available()"
                             " is false); use --device cpu")
-
-
-def _activation_module(torch: Any, name: str) -> Any:
-    nn = torch.nn
-    builtin = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "identity": nn.Identity}
-    if name in builtin:
-        return builtin[name]()
-    if name == "leaky_relu":
-        return nn.LeakyReLU(0.01)
-    if name == "softmax":
-        return nn.Softmax(dim=1)
-    import sympy as sp
-
-    activation = functions.activation(name)
-    assert isinstance(activation, functions.Activation)
-    function = sp.lambdify(functions.X, activation.expr, modules="torch")
-
-    module: Any = nn.Module
-
-    class Formula(module):
-        def forward(self, z: Any) -> Any:
-            out = function(z)
-            return out if isinstance(out, torch.Tensor) else torch.full_like(z, float(out))
-
-        def extra_repr(self) -> str:
-            return name
-
-    return Formula()
 
 
 def _loss_module(torch: Any, name: str) -> Any:
@@ -88,33 +61,14 @@ class TorchEngine(Engine):
         torch = self.torch = import_torch()
         check_device(torch, settings.device)
         dtype = getattr(torch, settings.dtype)
-        nn = torch.nn
-        modules: list[Any] = []
-        self.linears = []
         fused = network.loss == "cross_entropy"
-        for index, layer in enumerate(network.layers):
-            linear = nn.Linear(layer.inputs, layer.units, bias=layer.bias is not None, dtype=dtype,
-                               device=settings.device)
-            with torch.no_grad():
-                linear.weight.copy_(torch.tensor(layer.weight, dtype=torch.float64))
-                if layer.bias is not None:
-                    linear.bias.copy_(torch.tensor(layer.bias, dtype=torch.float64))
-            self.linears.append(linear)
-            modules.append(linear)
-            if not (fused and index == len(network.layers) - 1):
-                modules.append(_activation_module(torch, layer.activation))
-        self.model = nn.Sequential(*modules).to(device=settings.device, dtype=dtype)
+        self.model = sequential(torch, network.layers, fuse_last=fused).to(device=settings.device, dtype=dtype)
+        self.model.train()
+        self.tensors = parameter_tensors(self.model, network.layers)
         self.loss_fn = _loss_module(torch, network.loss)
         self.X = torch.tensor(xs, dtype=dtype, device=settings.device).reshape(len(xs), -1)
         self.Y = torch.tensor(ys, dtype=dtype, device=settings.device).reshape(len(ys), -1)
-        params = []
-        for linear, layer in zip(self.linears, network.layers, strict=True):
-            params.append(linear.weight)
-            if linear.bias is not None:
-                if layer.freeze_bias:
-                    linear.bias.requires_grad_(False)
-                else:
-                    params.append(linear.bias)
+        params = [tensor for _, tensor in self.tensors if tensor.requires_grad]
         opt = network.optimizer
         if opt.name == "momentum":
             self.optimizer = torch.optim.SGD(params, lr=network.lr, momentum=opt.momentum)
@@ -124,7 +78,8 @@ class TorchEngine(Engine):
             self.optimizer = torch.optim.SGD(params, lr=network.lr)
         self.steps = 0
 
-    def _step(self, X: Any, Y: Any) -> Any:
+    def _step(self, X: Any, Y: Any, rows: Any = None) -> Any:
+        set_rows(self.model, rows, self.samples)
         self.optimizer.zero_grad(set_to_none=True)
         loss = self._loss(self.model(X), Y)
         loss.backward()
@@ -151,10 +106,10 @@ class TorchEngine(Engine):
                     order(epoch), dtype=torch.long, device=self.settings.device)
                 for lo, hi in bounds:
                     if permutation is None:
-                        self._step(self.X[lo:hi], self.Y[lo:hi])
+                        self._step(self.X[lo:hi], self.Y[lo:hi], torch.arange(lo, hi, device=self.settings.device))
                     else:
                         index = permutation[lo:hi]
-                        self._step(self.X[index], self.Y[index])
+                        self._step(self.X[index], self.Y[index], index)
             done += 1
             if stop[0]:
                 break
@@ -170,30 +125,33 @@ class TorchEngine(Engine):
 
     def evaluate(self, rows: int) -> tuple[float, tuple[Vector, ...]]:
         torch = self.torch
-        with torch.no_grad():
+        set_rows(self.model, None, self.samples)
+        with torch.no_grad(), frozen_statistics(self.model):
             output = self.model(self.X)
             loss = self._loss(output, self.Y).item()
             if self.network.loss == "cross_entropy":
                 output = torch.softmax(output, dim=1)
         return float(loss), to_floats(output[:rows].tolist())
 
-    def parameters(self) -> tuple[tuple[Matrix, ...], tuple[Vector | None, ...]]:
-        return (tuple(to_floats(linear.weight.detach().tolist()) for linear in self.linears),
-                tuple(None if linear.bias is None else to_floats(linear.bias.detach().tolist())
-                      for linear in self.linears))
+    def parameters(self) -> dict[tuple[tuple[int, ...], str], Any]:
+        values = {key: to_floats(tensor.detach().cpu().tolist()) for key, tensor in self.tensors}
+        return values | {key: to_floats(tensor.detach().cpu().tolist())
+                         for key, tensor in buffer_tensors(self.model, self.network.layers)}
 
     def optimizer_state(self) -> OptimizerSlots:
         name = self.network.optimizer.name
         keys = {"sgd": {}, "momentum": {"v": "momentum_buffer"}, "adam": {"m": "exp_avg", "v": "exp_avg_sq"}}[name]
+        tensors = dict(self.tensors)
 
-        def slot(parameter: Any, key: str) -> Any:
-            if parameter is None or not parameter.requires_grad:
+        def slot(path: tuple[int, ...], parameter: str, key: str) -> Any:
+            tensor = tensors.get((path, parameter))
+            if tensor is None or not tensor.requires_grad:
                 return None
-            value = self.optimizer.state.get(parameter, {}).get(key)
+            value = self.optimizer.state.get(tensor, {}).get(key)
             if value is None:
-                return to_floats(self.torch.zeros_like(parameter).tolist())
+                return to_floats(self.torch.zeros_like(tensor).tolist())
             return to_floats(value.tolist())
 
         return OptimizerSlots(self.steps, {
-            kind: tuple((slot(linear.weight, key), slot(linear.bias, key)) for linear in self.linears)
+            kind: tuple((slot(path, "weight", key), slot(path, "bias", key)) for path, _ in leaves(self.network.layers))
             for kind, key in keys.items()})

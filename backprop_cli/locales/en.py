@@ -183,3 +183,37 @@ MESSAGES.update({
     "plot.epoch": "epoch",
     "plot.loss": "loss (before the epoch's updates)",
 })
+
+# The layer kinds beyond dense (layers/): their headings and remarks.
+MESSAGES.update({
+    "engine.reason.kinds": "{kinds} layers: the matrix form",
+    "kind.activation.title": "Layer {layer} (activation {activation}, {units} units)",
+    "kind.dropout.title": "Layer {layer} (dropout, p = {p}, {units} units)",
+    "kind.dropout.mask": (
+        "M is the mask of kept units (1) per sample; kept units are scaled by 1/(1 − p), as in training"
+    ),
+    "kind.dropout.mask_drawn": (
+        "M is the mask of kept units (1) per sample, drawn with probability 1 − p from seed {seed};"
+        " kept units are scaled by 1/(1 − p), as in training"
+    ),
+    "kind.batch_norm.title": "Layer {layer} (batch norm, {units} features, ε = {eps})",
+    "kind.batch_norm.mean": "the mean of each feature over the {samples} samples of the batch",
+    "kind.batch_norm.variance": "the biased variance (divided by the count, not the count − 1)",
+    "kind.batch_norm.running": (
+        "running statistics after the step (momentum {momentum}, the variance unbiased):"
+        " mean {mean}, variance {var}"
+    ),
+    "kind.batch_norm.through_variance": "X̂ depends on σ² in every row: the rows' contributions are summed",
+    "kind.batch_norm.through_mean": "μ reaches 𝓛 directly through X̂ and through σ²",
+    "kind.batch_norm.three_paths": "each input reaches 𝓛 three ways: through X̂, through σ² and through μ",
+    "kind.batch_norm.compact": "the same, in the compact form",
+    "kind.layer_norm.title": "Layer {layer} (layer norm, {units} features, ε = {eps})",
+    "kind.layer_norm.mean": "the mean of each sample over its {features} features",
+    "kind.layer_norm.backward": (
+        "through X̂, σ² and μ of each sample (row) at once, the compact form of batch norm's three paths,"
+        " over the {features} features of a row"
+    ),
+    "kind.residual.title": "Layer {layer} (residual connection, {units} units)",
+    "kind.residual.forward": "the block's input added to its output: the skip connection",
+    "kind.residual.backward": "two paths meet here: straight along the skip connection, and back through the block",
+})

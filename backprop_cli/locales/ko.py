@@ -177,3 +177,34 @@ MESSAGES.update({
     "plot.epoch": "에폭",
     "plot.loss": "오차 (각 에폭의 갱신 전)",
 })
+
+# 밀집층 밖의 층 종류(layers/): 제목과 설명.
+MESSAGES.update({
+    "engine.reason.kinds": "{kinds} 층: 행렬 형태",
+    "kind.activation.title": "{layer}층 (활성화 함수 {activation}, 유닛 {units}개)",
+    "kind.dropout.title": "{layer}층 (드롭아웃, p = {p}, 유닛 {units}개)",
+    "kind.dropout.mask": "M은 샘플마다 남기는 유닛(1)의 마스크이고, 학습 때처럼 남은 유닛에 1/(1 − p)를 곱합니다",
+    "kind.dropout.mask_drawn": (
+        "M은 샘플마다 남기는 유닛(1)의 마스크로, 시드 {seed}에서 확률 1 − p로 뽑았고,"
+        " 학습 때처럼 남은 유닛에 1/(1 − p)를 곱합니다"
+    ),
+    "kind.batch_norm.title": "{layer}층 (배치 정규화, 특성 {units}개, ε = {eps})",
+    "kind.batch_norm.mean": "배치의 샘플 {samples}개에 대한 특성별 평균",
+    "kind.batch_norm.variance": "편향 분산 (개수 − 1이 아니라 개수로 나눕니다)",
+    "kind.batch_norm.running": (
+        "이 단계 뒤의 이동 통계 (모멘텀 {momentum}, 분산은 불편 분산): 평균 {mean}, 분산 {var}"
+    ),
+    "kind.batch_norm.through_variance": "X̂의 모든 행이 σ²에 의존하므로 행마다의 기여를 더합니다",
+    "kind.batch_norm.through_mean": "μ는 X̂를 거쳐 곧바로, 그리고 σ²를 거쳐 𝓛에 닿습니다",
+    "kind.batch_norm.three_paths": "각 입력은 X̂, σ², μ의 세 경로로 𝓛에 닿습니다",
+    "kind.batch_norm.compact": "같은 값을 간결한 형태로",
+    "kind.layer_norm.title": "{layer}층 (층 정규화, 특성 {units}개, ε = {eps})",
+    "kind.layer_norm.mean": "샘플마다 특성 {features}개에 대한 평균",
+    "kind.layer_norm.backward": (
+        "각 샘플(행)의 X̂, σ², μ를 한꺼번에 거치는, 배치 정규화의 세 경로를 간결하게 쓴 형태"
+        " (한 행의 특성 {features}개에 대해)"
+    ),
+    "kind.residual.title": "{layer}층 (잔차 연결, 유닛 {units}개)",
+    "kind.residual.forward": "블록의 입력을 출력에 더합니다: 건너뛰는 연결",
+    "kind.residual.backward": "두 경로가 여기서 만납니다: 건너뛰는 연결을 곧장 지나는 경로와 블록을 거꾸로 지나는 경로",
+})

@@ -138,8 +138,8 @@ class PagePrinter:
         network = d.network
         names: list[str] = []
         for layer in network.layers:
-            if not names or names[-1] != layer.activation:
-                names.append(layer.activation)
+            if not names or names[-1] != layer.summary:
+                names.append(layer.summary)
         widths = " → ".join(str(w) for w in network.widths)
         summary = Message("network.summary", {
             "widths": widths, "activations": ", ".join(names), "loss": network.loss,

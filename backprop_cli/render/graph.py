@@ -20,6 +20,8 @@ COLOURS = {"input": ("#e8f0fe", "#4a6fa5"), "target": ("#e8f0fe", "#4a6fa5"),
 
 def node_lines(node: GraphNode, precision: int = 4) -> list[str]:
     """A node's label: ``z₁ = 0.6478`` (one value a sample) and ``∂𝓛/∂z₁ = -0.0162``."""
+    if node.label is not None:
+        return [node.label]
     values = ", ".join(format_number(v, precision) for v in node.values)
     lines = [f"{to_text(node.symbol)} = {values if len(node.values) == 1 else f'({values})'}"]
     if node.gradient is not None:

@@ -43,8 +43,8 @@ class TrainPage(PagePrinter):
         network = result.network
         names: list[str] = []
         for layer in network.layers:
-            if not names or names[-1] != layer.activation:
-                names.append(layer.activation)
+            if not names or names[-1] != layer.summary:
+                names.append(layer.summary)
         optimizer = network.optimizer
         lr = f"{network.lr:g}"
         settings = result.settings

@@ -16,7 +16,8 @@ from html import escape
 from typing import Any
 
 from backprop_cli.derivation import Matrix
-from backprop_cli.notation import Node
+from backprop_cli.layers import numbered
+from backprop_cli.layers.base import parameter_symbols
 from backprop_cli.printing import ExprPrinter
 from backprop_cli.render.base import DocumentPrinter
 from backprop_cli.render.curve import curve_lines, frame, latex_picture, log_scale, mermaid_xychart, svg_chart
@@ -91,12 +92,14 @@ class TrainDocument(TrainPage, DocumentPrinter):
     def parameter_section(self, result: TrainResult) -> list[str]:
         lines = self.heading(2, self.say("train.parameters"))
         symbols = ExprPrinter(precision=self.precision, style=self.math_style)
-        for index, layer in enumerate(result.network.layers, start=1):
-            parts = [[symbols.doprint(Node("W", layer=index)), self.matrix(Matrix(layer.weight))]]
-            if layer.bias is not None:
-                column = Matrix(tuple((b,) for b in layer.bias))
-                parts.append([symbols.doprint(Node("b", layer=index)), self.matrix(column)])
-            lines += self.formulas(parts)
+        for index, _, layer in numbered(result.network.layers):
+            parts = []
+            for name, symbol in parameter_symbols(layer, index):
+                value = layer.parameters()[name]
+                rows = value if value and isinstance(value[0], (tuple, list)) else tuple((v,) for v in value)
+                parts.append([symbols.doprint(symbol), self.matrix(Matrix(tuple(map(tuple, rows))))])
+            if parts:
+                lines += self.formulas(parts)
         return lines
 
     def prediction_section(self, result: TrainResult) -> list[str]:

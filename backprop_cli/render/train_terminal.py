@@ -14,6 +14,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from backprop_cli.layers import numbered
 from backprop_cli.render.curve import curve_lines
 from backprop_cli.render.train_base import TrainPage
 from backprop_cli.training import TrainResult
@@ -106,9 +107,15 @@ class TrainTerminal(TrainPage):
         table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False)
         for key in ("table.layer", "table.weight", "table.bias"):
             table.add_column(self.say(key))
-        for index, layer in enumerate(result.network.layers, start=1):
-            bias = "—" if layer.bias is None else self.elided([[b] for b in layer.bias])
-            table.add_row(str(index), self.elided(layer.weight), bias)
+        for index, _, layer in numbered(result.network.layers):
+            present = layer.parameters()
+            if not present:
+                continue
+            weight = present.get("weight")
+            rows: Any = weight if weight and isinstance(weight[0], (tuple, list)) else (weight,)
+            bias = present.get("bias")
+            table.add_row(str(index), "—" if weight is None else self.elided(rows),
+                          "—" if bias is None else self.elided([[b] for b in bias]))
         return self.panel([table], self.say("train.parameters"), "green")
 
     def predictions(self, result: TrainResult) -> RenderableType:

@@ -19,9 +19,11 @@ STYLES = {"name": "bold", "gradient": "cyan", "seen": "dim italic"}
 def _label(node: GraphNode, precision: int, seen: str | None = None) -> Text:
     lines = node_lines(node, precision)
     text = Text()
-    name, _, value = lines[0].partition(" = ")
+    name, equals, value = lines[0].partition(" = ")
+    if not equals:
+        name, equals, value = lines[0].partition(": ")
     text.append(name, style=STYLES["name"])
-    text.append(" = " + value)
+    text.append(equals + value)
     if len(lines) > 1:
         text.append("   " + lines[1], style=STYLES["gradient"])
     if seen is not None:

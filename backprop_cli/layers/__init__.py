@@ -1,0 +1,133 @@
+"""The layer kinds, one module each, registered here by their spec name (DESIGN.md, "Layer kinds").
+
+Adding a kind is its module, one line in ``KINDS``, its sentences in the locales, and its tests.
+Builders, engines, ``verify`` and the files ask the kind (see ``base.Kind``); none tests a name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from backprop_cli.errors import SpecError
+from backprop_cli.layers.base import Kind, Path, SpecContext, shown
+
+KINDS: dict[str, str] = {
+    "dense": "backprop_cli.layers.dense:Layer",
+    "activation": "backprop_cli.layers.activation:Activation",
+    "dropout": "backprop_cli.layers.dropout:Dropout",
+    "batch_norm": "backprop_cli.layers.batch_norm:BatchNorm",
+    "layer_norm": "backprop_cli.layers.layer_norm:LayerNorm",
+    "residual": "backprop_cli.layers.residual:Residual",
+}
+"""Spec name → ``module:class``; a kind's module is imported only when a spec names it."""
+
+
+def kind_class(name: str, where: str = "kind") -> type[Kind]:
+    """The class of the kind called ``name``."""
+    if name not in KINDS:
+        from difflib import get_close_matches
+
+        close = get_close_matches(name, KINDS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise SpecError(f"{where}: unknown layer kind {shown(name)}; {hint}choose one of {', '.join(KINDS)}")
+    module, _, cls = KINDS[name].partition(":")
+    kind: type[Kind] = getattr(importlib.import_module(module), cls)
+    return kind
+
+
+def parse_layers(documents: Sequence[Any], where: str, in_features: int | None,
+                 context: SpecContext) -> list[Kind]:
+    """The layers of ``[[layers]]`` tables, input side first, each checked against the one before."""
+    layers: list[Kind] = []
+    width = in_features
+    for index, document in enumerate(documents):
+        key = f"{where}[{index}]"
+        if not isinstance(document, dict):
+            raise SpecError(f"{key}: expected a table with kind and its keys (or weight/bias, or units)")
+        name = document.get("kind", "dense")
+        if not isinstance(name, str):
+            raise SpecError(f"{key}.kind: expected a name such as \"dense\", got {shown(name)}")
+        cls = kind_class(name, f"{key}.kind")
+        local = replace(context, in_features=width, seed=context.seed + index,
+                        parse=lambda docs, w, f, c=context: parse_layers(docs, w, f, c))
+        layer = cls.from_spec(document, key, local)
+        if width is not None:
+            layer.check(key, width)
+            width = layer.out_features(width)
+        else:
+            fixed = layer.in_features()
+            if fixed is not None:
+                width = layer.out_features(fixed)
+        layers.append(layer)
+    return layers
+
+
+def layer_spec(layer: Kind) -> dict[str, Any]:
+    """The spec table of one layer (``kind`` left out for dense, the default)."""
+    return layer.to_spec()
+
+
+def walk(layers: Sequence[Kind], prefix: Path = ()) -> Iterator[tuple[Path, Kind]]:
+    """Every layer with its path, in the order the forward pass computes them (a block's layers
+    before the block's sum)."""
+    for index, layer in enumerate(layers):
+        path = (*prefix, index)
+        yield from walk(layer.children(), path)
+        yield path, layer
+
+
+def leaves(layers: Sequence[Kind]) -> list[tuple[Path, Kind]]:
+    """The layers that hold no others, in forward order: where parameters live."""
+    return [(path, layer) for path, layer in walk(layers) if not layer.children()]
+
+
+def at(layers: Sequence[Kind], path: Path) -> Kind:
+    """The layer at ``path``."""
+    layer = layers[path[0]]
+    for index in path[1:]:
+        layer = layer.children()[index]
+    return layer
+
+
+def replace_at(layers: Sequence[Kind], path: Path, new: Kind) -> tuple[Kind, ...]:
+    """``layers`` with the layer at ``path`` replaced."""
+    out = list(layers)
+    if len(path) == 1:
+        out[path[0]] = new
+    else:
+        parent = out[path[0]]
+        out[path[0]] = replace(parent, layers=replace_at(parent.children(), path[1:], new))  # type: ignore[type-var]
+    return tuple(out)
+
+
+def with_values(layers: Sequence[Kind], values: Mapping[tuple[Path, str], Any]) -> tuple[Kind, ...]:
+    """``layers`` with the parameters and buffers of ``values`` (keyed by path and name) replaced."""
+    by_path: dict[Path, dict[str, Any]] = {}
+    for (path, name), value in values.items():
+        by_path.setdefault(path, {})[name] = value
+    out = tuple(layers)
+    for path, changes in sorted(by_path.items(), key=lambda item: -len(item[0])):
+        out = replace_at(out, path, at(out, path).with_parameters(changes))
+    return out
+
+
+def numbered(layers: Sequence[Kind]) -> list[tuple[int, Path, Kind]]:
+    """Every layer with the number the page gives it (forward order, from 1) and its path."""
+    return [(number, path, layer) for number, (path, layer) in enumerate(walk(layers), start=1)]
+
+
+def layer_state(layer: Kind) -> dict[str, Any]:
+    """A layer's parameters and buffers as ``train --format json`` reports them (nested lists)."""
+    out: dict[str, Any] = {"kind": layer.kind}
+    for name, value in layer.state().items():
+        out[name] = _lists(value)
+    if layer.children():
+        out["layers"] = [layer_state(child) for child in layer.children()]
+    return out
+
+
+def _lists(value: Any) -> Any:
+    return [_lists(v) for v in value] if isinstance(value, (tuple, list)) else value

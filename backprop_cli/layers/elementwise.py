@@ -1,0 +1,63 @@
+"""An activation over numpy arrays, compiled from its sympy definition (functions.py).
+
+The function and its derivative are printed to numpy source by the compiled engine's printer
+(``codegen.array_function``); softmax is computed row by row with its maximum subtracted, as
+PyTorch does. The derivative is taken in terms of the output where sympy can write it so
+(σ′ = σ(1 − σ) needs only A), else of the input.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from backprop_cli import functions
+from backprop_cli.engines.codegen import array_function
+
+Array = Any  # numpy.ndarray
+
+
+@cache
+def numpy_activation(name: str) -> NumpyActivation:
+    """The compiled functions of the activation ``name`` (compiled once per run)."""
+    return NumpyActivation(name)
+
+
+class NumpyActivation:
+    """One activation's function and derivative over arrays, from its sympy definition."""
+
+    def __init__(self, name: str) -> None:
+        activation = functions.activation(name)
+        self.softmax = isinstance(activation, functions.Softmax)
+        self.of_output = True
+        if isinstance(activation, functions.Activation):
+            self.f = array_function(activation.expr, functions.X)
+            in_output = activation.derivative_of_output
+            self.of_output = in_output is not None
+            if in_output is not None:
+                self.df = array_function(in_output, functions.OUT)
+            else:
+                self.df = array_function(activation.derivative, functions.X)
+
+    def forward(self, z: Array) -> Array:
+        if self.softmax:
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
+        return broadcast(self.f(z), z)
+
+    def local(self, z: Array, a: Array) -> Array:
+        """f′ at these units, element-wise (not for softmax, whose Jacobian is not diagonal)."""
+        return self.df(a) if self.of_output else self.df(z)
+
+    def backward(self, z: Array, a: Array, G: Array) -> Array:
+        """∂𝓛/∂z from ∂𝓛/∂a = G: G ⊙ f′, or softmax's Jacobian row by row."""
+        if self.softmax:
+            return a * (G - (G * a).sum(axis=1, keepdims=True))
+        return G * self.local(z, a)
+
+
+def broadcast(value: Any, like: Array) -> Array:
+    """``value`` as an array of ``like``'s shape (a constant derivative comes back as a scalar)."""
+    return value if np.shape(value) == like.shape else np.broadcast_to(value, like.shape).astype(like.dtype)

@@ -1,0 +1,160 @@
+"""``layer_norm``: ``nn.LayerNorm`` over each sample's features.
+
+Per sample (a row), over its F features: ``μ = (1/F) rowsum(A)``, ``σ² = (1/F) rowsum((A − μ) ⊙ (A − μ))``,
+``X̂ = (A − μ) ⊙ (σ² + ε)^(−1/2)``, ``Y = X̂ ⊙ γ + β``; backward
+``∂𝓛/∂A = (1/F)(σ² + ε)^(−1/2) ⊙ (F ∂𝓛/∂X̂ − rowsum(∂𝓛/∂X̂) − X̂ ⊙ rowsum(∂𝓛/∂X̂ ⊙ X̂))``, the compact
+form of the chain rule through μ and σ² (batch_norm's page works it out step by step, over columns).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from backprop_cli.layers.base import Array, Kind, NumpyRun, Path, SpecContext
+from backprop_cli.layers.batch_norm import normalization_settings
+
+if TYPE_CHECKING:
+    import sympy as sp
+
+    from backprop_cli.build_matrix import MatrixPage
+    from backprop_cli.derivation import MatrixStep
+    from backprop_cli.locales import Message
+
+Vector = tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class LayerNorm(Kind):
+    """Layer normalisation over ``normalized_shape`` features.
+
+    Args:
+        weight: γ, one per feature (None without ``elementwise_affine``).
+        bias: β, one per feature (None without ``elementwise_affine``).
+        features: the number of features normalised.
+        eps: added to the variance.
+    """
+
+    weight: Vector | None
+    bias: Vector | None
+    features: int
+    eps: float = 1e-5
+
+    kind = "layer_norm"
+    keys = ("kind", "normalized_shape", "eps", "elementwise_affine", "weight", "bias")
+    parameter_names = ("weight", "bias")
+    glyphs = {"weight": "gamma", "bias": "beta"}
+
+    def in_features(self) -> int:
+        return self.features
+
+    @classmethod
+    def from_spec(cls, document: Mapping[str, Any], where: str, context: SpecContext) -> LayerNorm:
+        settings, size = normalization_settings(cls, document, where, context, "normalized_shape",
+                                                "elementwise_affine")
+        return cls(features=size, **settings)
+
+    def to_spec(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"kind": self.kind, "normalized_shape": self.features, "eps": self.eps}
+        if self.weight is None:
+            entry["elementwise_affine"] = False
+        else:
+            entry["weight"] = list(self.weight)
+            entry["bias"] = list(self.bias or ())
+        return entry
+
+    # --- numbers ----------------------------------------------------------------------------
+
+    def np_forward(self, run: NumpyRun, path: Path, X: Array) -> Array:
+        import numpy as np
+
+        mu = X.mean(axis=1, keepdims=True)
+        centered = X - mu
+        var = (centered * centered).mean(axis=1, keepdims=True)
+        inv = 1.0 / np.sqrt(var + self.eps)
+        xhat = centered * inv
+        gamma, beta = run.param(path, "weight"), run.param(path, "bias")
+        run.cache[path] = {"xhat": xhat, "inv": inv}
+        return xhat if gamma is None else xhat * gamma + beta
+
+    def np_backward(self, run: NumpyRun, path: Path, G: Array, pre_activation: bool = False) -> Array:
+        cache = run.cache[path]
+        xhat, inv = cache["xhat"], cache["inv"]
+        gamma = run.param(path, "weight")
+        if gamma is not None:
+            run.grads[(path, "weight")] = (G * xhat).sum(axis=0)
+            run.grads[(path, "bias")] = G.sum(axis=0)
+            G = G * gamma
+        F = xhat.shape[1]
+        return inv / F * (F * G - G.sum(axis=1, keepdims=True) - xhat * (G * xhat).sum(axis=1, keepdims=True))
+
+    def torch_module(self, torch: Any, without_activation: bool = False) -> Any:
+        module = torch.nn.LayerNorm(self.features, eps=self.eps, elementwise_affine=self.weight is not None,
+                                    dtype=torch.float64)
+        if self.weight is not None:
+            with torch.no_grad():
+                module.weight.copy_(torch.tensor(self.weight, dtype=torch.float64))
+                module.bias.copy_(torch.tensor(self.bias, dtype=torch.float64))
+        return module
+
+    # --- the page ---------------------------------------------------------------------------
+
+    def title(self, number: int, in_features: int, last: bool) -> Message:
+        from backprop_cli.locales import say
+
+        return say("kind.layer_norm.title", layer=number, units=in_features, eps=f"{self.eps:g}")
+
+    def matrix_forward(self, page: MatrixPage, path: Path, inputs: sp.Basic) -> list[MatrixStep]:
+        import sympy as sp
+
+        from backprop_cli.locales import say
+        from backprop_cli.notation import Elementwise, Hadamard, Node, add, mul, neg, power
+
+        n = page.number(path)
+        values = page.arrays
+        F = self.features
+        mu, var, eps, xhat = Node("mu", layer=n), Node("var", layer=n), Node("epsilon", layer=n), Node("Xhat", layer=n)
+        values[eps] = self.eps
+        centered = add(inputs, neg(mu))
+        steps = [
+            page.record(values, mu, (mul(sp.Rational(1, F), Elementwise("rowsum", inputs)),),
+                        note=say("kind.layer_norm.mean", features=F)),
+            page.record(values, var, (mul(sp.Rational(1, F), Elementwise("rowsum", Hadamard(centered, centered))),),
+                        note=say("kind.batch_norm.variance")),
+            page.record(values, xhat, (Hadamard(centered, power(add(var, eps), sp.Rational(-1, 2))),)),
+        ]
+        if self.weight is None:
+            steps.append(page.record(values, page.A(n), (xhat,), lead=page.output_lead(path)))
+        else:
+            gamma, beta = Node("gamma", layer=n), Node("beta", layer=n)
+            steps.append(page.record(values, page.A(n), (add(Hadamard(xhat, gamma), beta),),
+                                     lead=page.output_lead(path)))
+        return steps
+
+    def matrix_backward(self, page: MatrixPage, path: Path, inputs: sp.Basic, upstream: sp.Basic,
+                        pre_activation: bool = False) -> tuple[list[MatrixStep], sp.Basic]:
+        import sympy as sp
+
+        from backprop_cli.locales import say
+        from backprop_cli.notation import LOSS, ColumnSum, Elementwise, Hadamard, Node, Partial, add, mul, neg, power
+
+        n = page.number(path)
+        values = page.arrays
+        F = self.features
+        var, eps, xhat = Node("var", layer=n), Node("epsilon", layer=n), Node("Xhat", layer=n)
+        steps, gradient = page.materialize(Partial(LOSS, page.A(n)), upstream)
+        d_xhat = gradient
+        if self.weight is not None:
+            gamma, beta = Node("gamma", layer=n), Node("beta", layer=n)
+            steps.append(page.record(values, Partial(LOSS, gamma), (ColumnSum(Hadamard(gradient, xhat)),)))
+            steps.append(page.record(values, Partial(LOSS, beta), (ColumnSum(gradient),)))
+            d_xhat = Partial(LOSS, xhat)
+            steps.append(page.record(values, d_xhat, (Hadamard(gradient, gamma),)))
+        if not page.wants_gradient(inputs):
+            return steps, upstream
+        compact = mul(sp.Rational(1, F), Hadamard(power(add(var, eps), sp.Rational(-1, 2)), add(
+            mul(F, d_xhat), neg(Elementwise("rowsum", d_xhat)),
+            neg(Hadamard(xhat, Elementwise("rowsum", Hadamard(d_xhat, xhat)))))))
+        more, gradient = page.gradient(inputs, compact, note=say("kind.layer_norm.backward", features=F))
+        return steps + more, gradient
