@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,7 @@ def run_block(block: str) -> str:
     env.pop("FORCE_COLOR", None)
     out: list[str] = []
     with tempfile.TemporaryDirectory() as folder:
+        shutil.copytree(ROOT / "docs" / "examples", Path(folder) / "docs" / "examples")
         for line in lines:
             if not line.startswith("$ "):
                 continue
