@@ -4,16 +4,18 @@ The file is read with ``torch.load(weights_only=True)``: PyTorch's restricted un
 rebuilds tensors and plain containers and refuses every other global, so a file that carries a
 pickle payload (a class, ``os.system``, a whole pickled model) is refused before any of it runs.
 
-Accepted: the ``state_dict()`` of an ``nn.Linear``, or of a module made of Linear layers and
-parameter-free activations, such as an ``nn.Sequential`` (``0.weight``, ``0.bias``,
-``2.weight`` …) or a module with named submodules (``fc1.weight``, ``fc2.weight`` …). Layers are
+Accepted: the ``state_dict()`` of a module made of the layer kinds that read .pt files (each
+kind's ``state_names`` and ``recognizes_state``: ``nn.Linear``, ``nn.BatchNorm1d``,
+``nn.LayerNorm``) and parameter-free modules, such as an ``nn.Sequential`` (``0.weight``,
+``0.bias``, ``1.running_mean`` …) or a module with named submodules (``fc1.weight`` …). Layers are
 taken in the dict's order, which is the order the module registered them.
 
-Activations, the loss and the learning rate are not in a state_dict. They come from a sidecar
-spec beside the file (``model.toml`` or ``model.json`` for ``model.pt``: the spec format with
-[[layers]] tables that hold ``activation`` and ``freeze_bias`` but no weights, one per Linear
-layer, plus ``loss``, ``lr``, ``optimizer`` and ``[data]``), from ``--activation``, ``--loss``
-and ``--lr`` (which override the sidecar), or else the spec defaults (sigmoid, bce, lr 1).
+Activations, dropout, the loss and the learning rate are not in a state_dict. They come from a
+sidecar spec beside the file (``model.toml`` or ``model.json`` for ``model.pt``: the spec format
+with [[layers]] tables that hold the settings but no tensors, one per layer with parameters, and
+tables of parameter-free kinds (``kind = "activation"``, ``"dropout"``) where they stand, plus
+``loss``, ``lr``, ``optimizer`` and ``[data]``), from ``--activation``, ``--loss`` and ``--lr``
+(which override the sidecar), or else the spec defaults (sigmoid, bce, lr 1).
 
 torch is imported here only, when a .pt file is asked for.
 """
@@ -27,6 +29,7 @@ from typing import Any
 
 from backprop_cli.errors import SpecError
 from backprop_cli.io import Spec, parse_spec, read_document
+from backprop_cli.layers import KINDS, kind_class
 from backprop_cli.model import MAX_PARAMETERS
 
 SIDECAR_SUFFIXES = (".toml", ".json")
@@ -44,24 +47,32 @@ def load_state_dict_spec(path: str | Path) -> Spec:
     if not path.is_file():
         raise SpecError(f"network: {path} does not exist" if not path.exists() else f"network: {path} is not a file")
     state = _load(torch, path)
-    layers = _linear_layers(torch, state, path)
+    layers = _layers(torch, state, path)
     sidecar = sidecar_path(path)
     document: dict[str, Any] = read_document(sidecar) if sidecar is not None else {}
     where = f"network: {sidecar} (beside {path.name}):" if sidecar is not None else f"network: {path}:"
-    tables = document.setdefault("layers", [{} for _ in layers])
+    tables = document.setdefault("layers", [{} if kind == "dense" else {"kind": kind} for kind, _ in layers])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-        raise SpecError(f"{where} layers must be [[layers]] tables, one per Linear layer")
-    if len(tables) != len(layers):
-        raise SpecError(f"{where} has {len(tables)} [[layers]] tables but {path.name} has {len(layers)}"
-                        " Linear layers; give one table (activation = …) per layer")
-    for index, (table, (_, weight, bias)) in enumerate(zip(tables, layers, strict=True)):
-        for key in ("weight", "bias", "units"):
+        raise SpecError(f"{where} layers must be [[layers]] tables, one per layer")
+    # Tables of kinds without parameters (activation, dropout) hold no tensors; the others take the
+    # state_dict's layers in order.
+    holders = [index for index, table in enumerate(tables) if _holds_parameters(table.get("kind", "dense"))]
+    if len(holders) != len(layers):
+        raise SpecError(f"{where} has {len(holders)} [[layers]] tables for layers with parameters but"
+                        f" {path.name} has {len(layers)} ({', '.join(kind for kind, _ in layers)}); give one"
+                        " table (activation = …) per layer")
+    for index, (kind, tensors) in zip(holders, layers, strict=True):
+        table = tables[index]
+        named = table.get("kind", "dense")
+        if named != kind:
+            raise SpecError(f"{where} layers[{index}].kind: is {named!r} but {path.name}'s layer there is a {kind}")
+        for key in (*tensors, "units"):
             if key in table:
                 raise SpecError(f"{where} layers[{index}].{key}: the weights come from {path.name};"
-                                " give only activation and freeze_bias here")
-        table["weight"] = weight
-        if bias is not None:
-            table["bias"] = bias
+                                " give only the settings here (activation, freeze_bias, eps …)")
+        if kind != "dense":
+            table["kind"] = kind
+        table.update(kind_class(kind).state_table(tensors))
     for key in ("inputs", "seed", "init"):
         if key in document:
             raise SpecError(f"{where} {key}: applies to random weights, not to {path.name}")
@@ -157,11 +168,16 @@ def _detail(message: str) -> str:
     return lines[0][:100] if lines else "no detail"
 
 
-_KEY = re.compile(r"^(?:(?P<prefix>.+)\.)?(?P<kind>weight|bias)$")
+_KEY = re.compile(r"^(?:(?P<prefix>.+)\.)?(?P<kind>weight|bias|running_mean|running_var|num_batches_tracked)$")
 
 
-def _linear_layers(torch: Any, state: Any, path: Path) -> list[tuple[str, list[list[float]], list[float] | None]]:
-    """(module name, weight rows, bias) for each Linear layer, in the state_dict's order."""
+def _holds_parameters(kind: Any) -> bool:
+    return isinstance(kind, str) and bool(kind_class(kind).state_names)
+
+
+def _layers(torch: Any, state: Any, path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(kind, spec values by state_dict key) for each layer with parameters, in the state_dict's
+    order; the kind is the one whose ``recognizes_state`` the tensors' names and shapes fit."""
     if not isinstance(state, dict):
         raise SpecError(f"network: {path} holds a {type(state).__name__}, not a state_dict of tensors;"
                         " save it with torch.save(model.state_dict(), path)")
@@ -179,37 +195,51 @@ def _linear_layers(torch: Any, state: Any, path: Path) -> list[tuple[str, list[l
         match = _KEY.match(key)
         if match is None:
             raise SpecError(
-                f"network: {path}: {key!r} is not a Linear layer's weight or bias; only Linear layers"
-                " (and activations without parameters) can be read")
+                f"network: {path}: {key!r} is not a parameter of a layer kind read from .pt files"
+                f" ({', '.join(name for name in KINDS if kind_class(name).state_names)})")
         total += value.numel()
         if total > MAX_PARAMETERS:
             raise SpecError(f"network: {path} has more than {MAX_PARAMETERS:,} parameters")
         groups.setdefault(match.group("prefix") or "", {})[match.group("kind")] = value
     layers = []
-    previous: tuple[str, int] | None = None
     for prefix, tensors in groups.items():
         name = f"{prefix}." if prefix else ""
-        if "weight" not in tensors:
-            raise SpecError(f"network: {path}: {name}bias has no {name}weight beside it")
-        weight = _floats(torch, tensors["weight"], f"{name}weight", path)
-        if weight.dim() != 2 or 0 in weight.shape:
-            raise SpecError(f"network: {path}: {name}weight has shape {tuple(weight.shape)}; a Linear"
-                            " layer's weight is 2-D (units × inputs)")
-        units, inputs = weight.shape
+        if "weight" not in tensors and "running_mean" not in tensors:
+            raise SpecError(f"network: {path}: {name}{next(iter(tensors))} has no {name}weight beside it")
+        shapes = {key: tuple(tensor.shape) for key, tensor in tensors.items()}
+        found = next((k for k in KINDS if kind_class(k).recognizes_state(shapes)), None)
+        if found is None:
+            described = ", ".join(f"{name}{key} {shape}" for key, shape in shapes.items())
+            raise SpecError(f"network: {path}: {described}: no layer kind read from .pt files has these"
+                            " (dense: a 2-D weight; batch_norm: running statistics; layer_norm: a 1-D weight)")
+        owned = kind_class(found).state_names
+        values = {key: _floats(torch, tensor, f"{name}{key}", path).tolist()
+                  for key, tensor in tensors.items() if key in owned}
+        layers.append((found, values))
+    _check_chain(layers, list(groups), path)
+    return layers
+
+
+def _check_chain(layers: list[tuple[str, dict[str, Any]]], prefixes: list[str], path: Path) -> None:
+    """Consecutive dense layers must chain (the spec's checks say the rest)."""
+    previous: tuple[str, int] | None = None
+    for (kind, values), prefix in zip(layers, prefixes, strict=True):
+        name = f"{prefix}." if prefix else ""
+        if kind != "dense":
+            previous = None
+            continue
+        weight = values["weight"]
+        if not weight or not weight[0]:
+            raise SpecError(f"network: {path}: {name}weight is empty; a Linear layer's weight is units × inputs")
+        units, inputs = len(weight), len(weight[0])
         if previous is not None and inputs != previous[1]:
             raise SpecError(
                 f"network: {path}: {name}weight takes {inputs} inputs but {previous[0]}weight has"
                 f" {previous[1]} units; the layers do not chain")
-        bias = None
-        if "bias" in tensors:
-            bias_tensor = _floats(torch, tensors["bias"], f"{name}bias", path)
-            if bias_tensor.dim() != 1 or bias_tensor.shape[0] != units:
-                raise SpecError(f"network: {path}: {name}bias has shape {tuple(bias_tensor.shape)}; the"
-                                f" layer has {units} units")
-            bias = bias_tensor.tolist()
-        layers.append((prefix, weight.tolist(), bias))
+        bias = values.get("bias")
+        if bias is not None and len(bias) != units:
+            raise SpecError(f"network: {path}: {name}bias has shape ({len(bias)},); the layer has {units} units")
         previous = (name, units)
-    return layers
 
 
 def _floats(torch: Any, tensor: Any, key: str, path: Path) -> Any:

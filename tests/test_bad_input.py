@@ -89,8 +89,8 @@ def whole_model(torch):
     return torch.nn.Sequential(torch.nn.Linear(2, 1))
 
 
-def batchnorm(torch):
-    return {"0.weight": torch.ones(2, 2), "1.running_mean": torch.zeros(2)}
+def convolution(torch):
+    return {"0.weight": torch.ones(2, 1, 3, 3)}
 
 
 def unchained(torch):
@@ -235,14 +235,14 @@ CASES: list[tuple[str, list[str | Case], str]] = [
     ("pt whole model", ["step", "--network", state_dict("m.pt", whole_model)], "holds a whole pickled model"),
     ("pt garbage", ["step", "--network", text("m.pt", b"not a torch file")], "torch's safe loader accepts"),
     ("pt truncated zip", ["step", "--network", text("m.pt", b"PK\x03\x04broken")], "is not a file torch.save wrote"),
-    ("pt batchnorm", ["step", "--network", state_dict("m.pt", batchnorm)],
-     "'1.running_mean' is not a Linear layer's weight or bias"),
+    ("pt convolution", ["step", "--network", state_dict("m.pt", convolution)],
+     "0.weight (2, 1, 3, 3): no layer kind read from .pt files has these"),
     ("pt unchained", ["step", "--network", state_dict("m.pt", unchained)],
      "b.weight takes 2 inputs but a.weight has 3 units; the layers do not chain"),
     ("pt not finite", ["step", "--network", state_dict("m.pt", nan_tensor)], "weight holds values that are not finite"),
     ("pt checkpoint", ["step", "--network", state_dict("m.pt", checkpoint)], "'model' holds a dict, not a tensor"),
     ("pt sidecar count", ["step", "--network", state_dict("m.pt", linear_pair, "[[layers]]\n")],
-     "has 1 [[layers]] tables but m.pt has 2 Linear layers"),
+     "has 1 [[layers]] tables for layers with parameters but m.pt has 2 (dense, dense)"),
     ("pt sidecar weight", ["step", "--network", state_dict("m.pt", linear_pair,
                                                            "[[layers]]\nweight = [[1.0]]\n[[layers]]\n")],
      "layers[0].weight: the weights come from m.pt"),

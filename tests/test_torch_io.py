@@ -101,7 +101,8 @@ def test_command_line_overrides_the_sidecar(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("sidecar", "expected"), [
-    ("[[layers]]\nactivation = \"tanh\"\n", "has 1 [[layers]] tables but model.pt has 2 Linear layers"),
+    ("[[layers]]\nactivation = \"tanh\"\n",
+     "has 1 [[layers]] tables for layers with parameters but model.pt has 2 (dense, dense)"),
     ("[[layers]]\nweight = [[1.0, 2.0]]\n[[layers]]\n", "layers[0].weight: the weights come from model.pt"),
     ("inputs = 2\n", "inputs: applies to random weights"),
     ("[[layers]]\nactivaton = \"tanh\"\n[[layers]]\n", "layers[0].activaton: unknown key; did you mean 'activation'?"),
@@ -195,3 +196,52 @@ def test_without_torch_a_clear_line(tmp_path, monkeypatch, capsys):
     assert code == 2 and out == ""
     assert err == ("error: network: reading model.pt needs PyTorch; install it (pip install torch) or give"
                    " the network as a .toml spec (backprop init writes one)\n")
+
+
+def test_a_state_dict_with_normalization_layers_equals_the_model(tmp_path, capsys):
+    """nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.LayerNorm, nn.Linear: read by kind, and the step's
+    gradients are the model's own autograd gradients (training mode)."""
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3), nn.ReLU(), nn.Linear(3, 3), nn.LayerNorm(3),
+                          nn.Linear(3, 1)).double()
+    with torch.no_grad():
+        model[1].running_mean.fill_(0.5)
+    path = tmp_path / "model.pt"
+    torch.save(model.state_dict(), path)
+    (tmp_path / "model.toml").write_text(
+        'loss = "mse"\nlr = 0.1\n[[layers]]\nactivation = "identity"\n[[layers]]\nkind = "batch_norm"\n'
+        '[[layers]]\nkind = "activation"\nactivation = "relu"\n[[layers]]\nactivation = "identity"\n'
+        '[[layers]]\nkind = "layer_norm"\n[[layers]]\nactivation = "identity"\n'
+        "[data]\nx = [[0.5, -1.0], [1.0, 2.0], [-0.3, 0.1]]\ny = [[0.2], [0.9], [-0.4]]\n")
+    code, out, err = run(["step", "--network", str(path), "--format", "json"], capsys)
+    assert code == 0, err
+    ours = json.loads(out)
+    assert [layer["kind"] for layer in ours["layers"]] == [
+        "dense", "batch_norm", "activation", "dense", "layer_norm", "dense"]
+    x = torch.tensor([[0.5, -1.0], [1.0, 2.0], [-0.3, 0.1]], dtype=torch.float64)
+    y = torch.tensor([[0.2], [0.9], [-0.4]], dtype=torch.float64)
+    loss = nn.MSELoss()(model.train()(x), y)
+    loss.backward()
+    assert ours["loss"] == pytest.approx(loss.item(), rel=1e-12)
+    for index in (0, 1, 3, 4, 5):
+        assert_close(ours["layers"][index]["grad_weight"], model[index].weight.grad.tolist())
+        assert_close(ours["layers"][index]["grad_bias"], model[index].bias.grad.tolist())
+    assert_close(ours["layers"][1]["new_running_mean"], model[1].running_mean.tolist())
+    assert_close(ours["layers"][1]["new_running_var"], model[1].running_var.tolist())
+
+
+def test_a_sidecar_kind_that_does_not_match_the_file_is_named(tmp_path):
+    path = tmp_path / "model.pt"
+    torch.save(nn.Sequential(nn.Linear(2, 2), nn.LayerNorm(2)).state_dict(), path)
+    (tmp_path / "model.toml").write_text('[[layers]]\n[[layers]]\nkind = "batch_norm"\n')
+    with pytest.raises(SpecError) as error:
+        load_state_dict_spec(path)
+    assert "layers[1].kind: is 'batch_norm' but model.pt's layer there is a layer_norm" in str(error.value)
+
+
+def test_without_a_sidecar_the_kinds_come_from_the_tensors(tmp_path):
+    path = tmp_path / "model.pt"
+    torch.save(nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2, affine=False), nn.Linear(2, 1)).state_dict(), path)
+    network = load_state_dict_spec(path).network
+    assert [layer.kind for layer in network.layers] == ["dense", "batch_norm", "dense"]
+    assert network.layers[1].weight is None

@@ -132,6 +132,8 @@ class Kind:
     """Trainable parameters, in the module's ``state_dict`` order."""
     buffer_names: ClassVar[tuple[str, ...]] = ()
     """Buffers a training step updates (batch_norm's running statistics)."""
+    state_names: ClassVar[tuple[str, ...]] = ()
+    """The module's ``state_dict`` keys this kind reads from a .pt file (none: not read from one)."""
     glyphs: ClassVar[dict[str, str]] = {"weight": "W", "bias": "b"}
     """The letter the page writes each parameter with (W⁽ˡ⁾, γ⁽ˡ⁾ …)."""
     activation: str | None = None
@@ -188,6 +190,16 @@ class Kind:
     def buffers_after(self, cache: Mapping[str, Any]) -> dict[str, Any]:
         """Buffers the step updates (batch_norm's running statistics), from the forward cache."""
         return {}
+
+    @classmethod
+    def recognizes_state(cls, shapes: Mapping[str, tuple[int, ...]]) -> bool:
+        """Whether a .pt file's tensors of one module (names → shapes) are this kind's."""
+        return False
+
+    @classmethod
+    def state_table(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The spec table's entries for a .pt file's tensors of this kind (state_dict key → values)."""
+        return dict(values)
 
     # --- files ------------------------------------------------------------------------------
 

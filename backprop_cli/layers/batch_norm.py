@@ -67,6 +67,15 @@ class BatchNorm(Kind):
     parameter_names = ("weight", "bias")
     glyphs = {"weight": "gamma", "bias": "beta"}
     buffer_names = ("running_mean", "running_var")
+    state_names = ("weight", "bias", "running_mean", "running_var")
+
+    @classmethod
+    def state_table(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(values) if "weight" in values else {**values, "affine": False}
+
+    @classmethod
+    def recognizes_state(cls, shapes: Mapping[str, tuple[int, ...]]) -> bool:
+        return "running_mean" in shapes and len(shapes.get("weight", (0,))) == 1
 
     @property
     def features(self) -> int:

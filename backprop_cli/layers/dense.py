@@ -61,7 +61,12 @@ class Layer(Kind):
     kind = "dense"
     keys = ("kind", "weight", "bias", "activation", "freeze_bias", "units", "in_features", "out_features")
     parameter_names = ("weight", "bias")
+    state_names = ("weight", "bias")
     scalar_form = True
+
+    @classmethod
+    def recognizes_state(cls, shapes: Mapping[str, tuple[int, ...]]) -> bool:
+        return len(shapes.get("weight", ())) == 2 and set(shapes) <= {"weight", "bias"}
 
     @property
     def units(self) -> int:

@@ -45,6 +45,15 @@ class LayerNorm(Kind):
     keys = ("kind", "normalized_shape", "eps", "elementwise_affine", "weight", "bias")
     parameter_names = ("weight", "bias")
     glyphs = {"weight": "gamma", "bias": "beta"}
+    state_names = ("weight", "bias")
+
+    @classmethod
+    def state_table(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(values) if "weight" in values else {**values, "elementwise_affine": False}
+
+    @classmethod
+    def recognizes_state(cls, shapes: Mapping[str, tuple[int, ...]]) -> bool:
+        return len(shapes.get("weight", ())) == 1 and set(shapes) <= {"weight", "bias"}
 
     def in_features(self) -> int:
         return self.features
