@@ -147,7 +147,7 @@ class _ScalarBuilder:
         self.samples = len(xs)
         self.outputs = network.outputs
         self.layers = network.dense_layers
-        self.activations = [_activation(layer.activation, i) for i, layer in enumerate(self.layers)]
+        self.activations = [functions.layer_activation(layer.activation, i) for i, layer in enumerate(self.layers)]
         self.loss = functions.loss(network.loss)
         self.fused = self.network.loss == "cross_entropy"
         # Per-sample loss ℓ = elements / sample_divisor; 𝓛 = Σ ℓ / combine.
@@ -544,17 +544,6 @@ class _ScalarBuilder:
                 new_bias=new_layer.bias,
             ))
         return tuple(results)
-
-
-def _activation(name: str, index: int) -> functions.Activation | functions.Softmax:
-    try:
-        return functions.activation(name)
-    except BackpropError as error:
-        message = str(error)
-        prefix = "activation:"
-        if message.startswith(prefix):
-            message = f"layers[{index}].activation:" + message[len(prefix):]
-        raise type(error)(message) from None
 
 
 def _text(expr: sp.Basic, values: Values | None = None) -> str:

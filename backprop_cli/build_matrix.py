@@ -86,7 +86,7 @@ class MatrixPage:
         self.last = (len(network.layers) - 1,)
         for index, layer in enumerate(network.layers):
             if layer.activation is not None:
-                _activation(layer.activation, index)
+                functions.layer_activation(layer.activation, index)
         self.arrays: Values = {ALPHA: network.lr}
         self.X, self.Y, self.Yhat = Node("X"), Node("Y"), Node("Yhat")
         for path, layer in leaves(network.layers):
@@ -479,12 +479,6 @@ def _like(template: Any, array: Any) -> Any:
     if template and isinstance(template[0], (tuple, list)):
         return tuple(tuple(float(v) for v in row) for row in np.atleast_2d(array).tolist())
     return tuple(float(v) for v in array.reshape(-1).tolist())
-
-
-def _activation(name: str, index: int) -> functions.Activation | functions.Softmax:
-    from backprop_cli.build import _activation as resolve_activation
-
-    return resolve_activation(name, index)
 
 
 _MatrixBuilder = MatrixPage

@@ -191,7 +191,7 @@ def emit(obj: Any, fmt: str, output: Path | None, force: bool, **settings: Any) 
     if fmt == "rich":
         from rich.console import Console
 
-        from backprop_cli.render.terminal import renderable
+        from backprop_cli.render import renderable
 
         Console(highlight=False, emoji=False).print(renderable(obj, **settings))
         return

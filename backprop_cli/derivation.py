@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sympy as sp
 
 from backprop_cli.locales import Message
-from backprop_cli.model import Network
+
+if TYPE_CHECKING:
+    from backprop_cli.model import Network
 
 
 @dataclass(frozen=True)

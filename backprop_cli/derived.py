@@ -94,7 +94,7 @@ def _decode(tree: Any) -> Any:
     if kind == "Piecewise":
         return sp.Piecewise(*args, evaluate=False)
     if kind == "clamp_min":
-        from backprop_cli.functions import clamp_min
+        from backprop_cli.notation import clamp_min
 
         return clamp_min(*args, evaluate=False)
     cls = _OPERATIONS.get(kind) or _FUNCTIONS.get(kind) or _RELATIONS.get(kind)

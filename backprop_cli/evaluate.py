@@ -14,8 +14,7 @@ from typing import Any
 
 import sympy as sp
 
-from backprop_cli.functions import clamp_min
-from backprop_cli.notation import Partial
+from backprop_cli.notation import Partial, clamp_min
 
 Values = Mapping[sp.Basic, Any]
 

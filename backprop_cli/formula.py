@@ -151,7 +151,7 @@ def check_formula(text: str) -> tuple[str, ast.expr]:
     if isinstance(body, ast.Name) and body.id not in ("x", *CONSTANTS):
         from difflib import get_close_matches
 
-        from backprop_cli.model import ACTIVATIONS
+        from backprop_cli.names import ACTIVATIONS
 
         close = get_close_matches(body.id, ACTIVATIONS, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""

@@ -17,8 +17,8 @@ from functools import cache, cached_property
 import sympy as sp
 
 from backprop_cli.derived import derived
-from backprop_cli.errors import SpecError
-from backprop_cli.notation import add, mul, neg, power, rebuild, replace
+from backprop_cli.errors import BackpropError, SpecError
+from backprop_cli.notation import add, clamp_min, mul, neg, power, rebuild, replace
 
 X = sp.Symbol("x", real=True)
 """The variable activations are written in."""
@@ -28,22 +28,6 @@ YHAT = sp.Symbol("yhat", real=True)
 Y = sp.Symbol("y", real=True)
 
 Builder = Callable[[sp.Expr], sp.Expr]
-
-
-class clamp_min(sp.Function):
-    """``torch.clamp_min(x, floor)``: x where it is at least ``floor``, else ``floor``; nan stays nan.
-
-    Written into an expression where PyTorch clamps (bce's logs, its derivative's denominator), so
-    that the numeric form of a line says exactly what is computed.
-    """
-
-    nargs = 2
-
-    @classmethod
-    def eval(cls, x: sp.Expr, floor: sp.Expr) -> sp.Expr | None:
-        if x.is_Number and floor.is_Number and x is not sp.nan:
-            return x if x >= floor else floor
-        return None
 
 
 def tidy(expr: sp.Expr) -> sp.Expr:
@@ -407,3 +391,15 @@ def loss(name: str) -> Loss:
         raise SpecError(
             f"loss: unknown loss {name!r}; choose one of {', '.join(LOSS_FUNCTIONS)}"
         ) from None
+
+
+def layer_activation(name: str, index: int) -> Activation | Softmax:
+    """The activation of ``layers[index]``; an error names that key."""
+    try:
+        return activation(name)
+    except BackpropError as error:
+        message = str(error)
+        prefix = "activation:"
+        if message.startswith(prefix):
+            message = f"layers[{index}].activation:" + message[len(prefix):]
+        raise type(error)(message) from None

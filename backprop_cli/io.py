@@ -90,13 +90,9 @@ def parse_spec(document: dict[str, Any]) -> Spec:
 
 
 def load_spec(path: str | Path) -> Spec:
-    """Read a spec file (.toml or .json; .pt and .pth through ``torch_io``)."""
+    """Read a spec file (.toml or .json; ``resolve.load_network_file`` reads .pt files too)."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".pt" or suffix == ".pth":
-        from backprop_cli.torch_io import load_state_dict_spec
-
-        return load_state_dict_spec(path)
     if suffix not in (".toml", ".json"):
         raise SpecError(f"network: {path} should end in .toml, .json or .pt")
     return parse_spec(read_document(path))

@@ -15,13 +15,13 @@ from backprop_cli.errors import DataError, SpecError
 from backprop_cli.layers import leaves, walk, with_values
 from backprop_cli.layers.base import MAX_PARAMETERS, Kind, Path
 from backprop_cli.layers.dense import Layer
+from backprop_cli.names import ACTIVATIONS
 
-__all__ = ["Layer", "Kind", "MAX_PARAMETERS"]
+__all__ = ["ACTIVATIONS", "Layer", "Kind", "MAX_PARAMETERS"]
 
 Matrix = tuple[tuple[float, ...], ...]
 Vector = tuple[float, ...]
 
-ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax")
 LOSSES = ("bce", "mse", "sse", "half_sse", "cross_entropy")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 INITS = ("xavier", "he", "uniform")

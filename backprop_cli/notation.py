@@ -152,6 +152,22 @@ class State(sp.Expr):
         return sp.S.Zero
 
 
+class clamp_min(sp.Function):
+    """``torch.clamp_min(x, floor)``: x where it is at least ``floor``, else ``floor``; nan stays nan.
+
+    Written into an expression where PyTorch clamps (bce's logs, its derivative's denominator), so
+    that the numeric form of a line says exactly what is computed.
+    """
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, x: sp.Expr, floor: sp.Expr) -> sp.Expr | None:
+        if x.is_Number and floor.is_Number and x is not sp.nan:
+            return x if x >= floor else floor
+        return None
+
+
 class MatrixOperation(sp.Expr):
     """A matrix operation of the notation, kept as written: sympy neither evaluates nor reorders it."""
 

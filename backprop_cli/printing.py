@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -86,6 +86,22 @@ def elide(count: int, limit: int = MATRIX_LIMIT) -> list[int | None]:
     head = limit // 2
     tail = limit - head - 1
     return [*range(head), None, *range(count - tail, count)]
+
+
+def elided_cells(matrix: Matrix, cell: Callable[[float], str], dots: tuple[str, str, str],
+                 limit: int = MATRIX_LIMIT) -> list[list[str]]:
+    """The cells of ``matrix`` to print, each number drawn by ``cell``, the elided middle drawn with
+    ``dots``: (the row's ⋯, the column's ⋮, the corner's ⋱).
+    """
+    horizontal, vertical, diagonal = dots
+    rows, columns = elide(matrix.shape[0], limit), elide(matrix.shape[1], limit)
+    out = []
+    for i in rows:
+        if i is None:
+            out.append([diagonal if j is None else vertical for j in columns])
+        else:
+            out.append([horizontal if j is None else cell(matrix.rows[i][j]) for j in columns])
+    return out
 
 
 def round_printed(value: float, precision: int) -> float:

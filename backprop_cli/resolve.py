@@ -9,8 +9,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from backprop_cli.errors import DataError, SpecError
+
+if TYPE_CHECKING:
+    from backprop_cli.io import Spec
 from backprop_cli.model import (
     DATASETS,
     SEED,
@@ -74,9 +79,7 @@ def resolve(options: NetworkOptions) -> tuple[Network, tuple[Vector, ...], tuple
     if isinstance(options.network, Network):
         network = options.network
     elif options.network is not None:
-        from backprop_cli.io import load_spec
-
-        spec = load_spec(options.network)
+        spec = load_network_file(options.network)
         network, file_xs, file_ys = spec.network, spec.xs, spec.ys
     elif options.layers:
         widths = list(options.layers)
@@ -104,6 +107,17 @@ def data_label(options: NetworkOptions, xs: Sequence[Vector], ys: Sequence[Vecto
     if (tuple(xs), tuple(ys)) == (SEED_X, SEED_Y):
         return "seed"
     return "spec" if options.network is not None else "seed"
+
+
+def load_network_file(path: str | Path) -> Spec:
+    """A network file: a spec (.toml, .json) or a PyTorch state_dict (.pt, .pth, with its sidecar)."""
+    if Path(path).suffix.lower() in (".pt", ".pth"):
+        from backprop_cli.torch_io import load_state_dict_spec
+
+        return load_state_dict_spec(path)
+    from backprop_cli.io import load_spec
+
+    return load_spec(path)
 
 
 def _override(network: Network, options: NetworkOptions, activations: list[str]) -> Network:

@@ -12,7 +12,7 @@ import pytest
 
 from backprop_cli.cli import main
 from backprop_cli.errors import SpecError
-from backprop_cli.io import load_spec
+from backprop_cli.resolve import load_network_file
 from backprop_cli.torch_io import load_state_dict_spec
 from tests.reference import assert_close
 
@@ -42,7 +42,7 @@ def test_sequential_state_dict_becomes_the_network(tmp_path):
     model = sequential()
     path = tmp_path / "model.pt"
     torch.save(model.state_dict(), path)
-    spec = load_spec(path)
+    spec = load_network_file(path)
     first, second = spec.network.layers
     assert first.weight == tuple(map(tuple, model[0].weight.double().tolist()))
     assert first.bias == tuple(model[0].bias.double().tolist())

@@ -218,7 +218,9 @@ class Kind:
 
     def np_backward(self, run: NumpyRun, path: Path, G: Array, pre_activation: bool = False) -> Array:
         """∂𝓛/∂input from ``G`` = ∂𝓛/∂output (or ∂𝓛/∂ before the final activation, where
-        ``pre_activation``); stores the parameters' gradients in ``run.grads``."""
+        ``pre_activation``); stores the parameters' gradients in ``run.grads``. ``G`` is handed
+        over: the kind may overwrite it (the engine's arrays are large; no copy is made). Where
+        ``run.wants_input(path)`` is false (the first layer) ∂𝓛/∂input is not needed."""
         raise NotImplementedError
 
     # --- PyTorch ----------------------------------------------------------------------------
@@ -285,6 +287,10 @@ class NumpyRun:
 
     def param(self, path: Path, name: str) -> Array | None:
         return self.params.get((path, name))
+
+    def wants_input(self, path: Path) -> bool:
+        """Whether ∂𝓛/∂(input) of the layer at ``path`` is needed: not for the data."""
+        return path != (0,)
 
 
 def parameter_symbols(layer: Kind, number: int) -> list[tuple[str, Any]]:

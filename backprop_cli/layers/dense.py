@@ -189,7 +189,7 @@ class Layer(Kind):
         run.grads[(path, "weight")] = delta.T @ cache["x"]
         if self.bias is not None:
             run.grads[(path, "bias")] = delta.sum(axis=0)
-        return delta @ run.param(path, "weight")
+        return delta @ run.params[(path, "weight")] if run.wants_input(path) else delta
 
     # --- PyTorch ----------------------------------------------------------------------------
 

@@ -52,10 +52,12 @@ class NumpyActivation:
         return self.df(a) if self.of_output else self.df(z)
 
     def backward(self, z: Array, a: Array, G: Array) -> Array:
-        """∂𝓛/∂z from ∂𝓛/∂a = G: G ⊙ f′, or softmax's Jacobian row by row."""
+        """∂𝓛/∂z from ∂𝓛/∂a = G: G ⊙ f′ (into G itself, which the caller hands over), or softmax's
+        Jacobian row by row."""
         if self.softmax:
             return a * (G - (G * a).sum(axis=1, keepdims=True))
-        return G * self.local(z, a)
+        G *= self.local(z, a)
+        return G
 
 
 def broadcast(value: Any, like: Array) -> Array:

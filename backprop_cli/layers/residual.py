@@ -70,7 +70,7 @@ class Residual(Kind):
         return X + out
 
     def np_backward(self, run: NumpyRun, path: Path, G: Array, pre_activation: bool = False) -> Array:
-        back = G
+        back = G.copy()  # the block's layers may overwrite what they are handed; the skip path keeps G
         for index in range(len(self.layers) - 1, -1, -1):
             back = self.layers[index].np_backward(run, (*path, index), back)
         return G + back

@@ -23,6 +23,30 @@ def render(obj: Any, fmt: str, **settings: Any) -> str:
         fmt: ``markdown``, ``latex``, ``html``, ``json`` or ``rich`` (plain text of the terminal page).
         **settings: printer settings (``lang``, ``precision``, …); unknown ones are an error.
     """
-    module = importlib.import_module(f"backprop_cli.render.{'terminal' if fmt == 'rich' else fmt}")
-    text: str = module.render(obj, **settings)
+    if _is_page(obj) or fmt == "json":
+        module = _module("terminal" if fmt == "rich" else fmt)
+    elif fmt == "rich":
+        module = _module("train_terminal")
+    else:
+        text: str = _module("train_report").report(obj, fmt, **settings)
+        return text
+    text = module.render(obj, **settings)
     return text
+
+
+def renderable(obj: Any, **settings: Any) -> Any:
+    """The rich renderable of ``obj`` (a Derivation, or a training result), for a terminal."""
+    if _is_page(obj):
+        return _module("terminal").page_renderable(obj, **settings)
+    return _module("train_terminal").training_renderable(obj, **settings)
+
+
+def _module(name: str) -> Any:
+    """A printer module of this package, imported when first asked for."""
+    return importlib.import_module(f"backprop_cli.render.{name}")
+
+
+def _is_page(obj: Any) -> bool:
+    """A worked step (a Derivation has sections), not a training run. Told by what it has, so that
+    this entry point imports neither (both call it)."""
+    return hasattr(obj, "sections")

@@ -3,14 +3,14 @@ the outline of a document page (Markdown, LaTeX, HTML) and how a large matrix is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import sympy as sp
 
 from backprop_cli.derivation import Derivation, Group, Matrix, MatrixStep, ParameterRow, Section, Step
 from backprop_cli.locales import Message
-from backprop_cli.printing import ATOM, MATRIX_LIMIT, ExprPrinter, Piece, elide, format_number, mathml_number
+from backprop_cli.printing import ATOM, ExprPrinter, Piece, elide, format_number, mathml_number
 
 INLINE_COLUMNS = 12
 """A matrix line writes its operands out inside the line when they have at most this many printed
@@ -20,22 +20,6 @@ columns together; wider ones are written out on lines of their own, one operand 
 def operands_inline(operands: tuple[tuple[Any, Matrix], ...]) -> bool:
     """Whether a matrix step's operands fit written out inside its line (``INLINE_COLUMNS``)."""
     return sum(len(elide(matrix.shape[1])) for _, matrix in operands) <= INLINE_COLUMNS
-
-
-def elided_cells(matrix: Matrix, cell: Callable[[float], str], dots: tuple[str, str, str],
-                 limit: int = MATRIX_LIMIT) -> list[list[str]]:
-    """The cells of ``matrix`` to print, each number drawn by ``cell``, the elided middle drawn with
-    ``dots``: (the row's ⋯, the column's ⋮, the corner's ⋱).
-    """
-    horizontal, vertical, diagonal = dots
-    rows, columns = elide(matrix.shape[0], limit), elide(matrix.shape[1], limit)
-    out = []
-    for i in rows:
-        if i is None:
-            out.append([diagonal if j is None else vertical for j in columns])
-        else:
-            out.append([horizontal if j is None else cell(matrix.rows[i][j]) for j in columns])
-    return out
 
 
 class MatrixSubstitution(ExprPrinter):

@@ -11,13 +11,9 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from backprop_cli.derivation import Derivation, Matrix, MatrixStep, Step
-from backprop_cli.printing import mathml_number, to_mathml
-from backprop_cli.render.base import (
-    DocumentPrinter,
-    PagePrinter,
-    elided_cells,
-)
+from backprop_cli.derivation import Matrix, MatrixStep, Step
+from backprop_cli.printing import elided_cells, mathml_number, to_mathml
+from backprop_cli.render.base import DocumentPrinter, PagePrinter
 
 CSS = """
 .backprop { word-break: keep-all; overflow-wrap: break-word; line-height: 1.5;
@@ -156,9 +152,5 @@ class HtmlPrinter(DocumentPrinter):
 
 def render(obj: Any, **settings: Any) -> str:
     """The derivation (or training report) as an HTML page; ``fragment=True`` for the part a notebook shows."""
-    if not isinstance(obj, Derivation):
-        from backprop_cli.render.train_report import report
-
-        return report(obj, "html", **settings)
     text: str = HtmlPrinter(**settings).doprint(obj)
     return text

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from backprop_cli.derivation import Derivation, MatrixStep, Step
+from backprop_cli.derivation import MatrixStep, Step
 from backprop_cli.locales import latex_packages
 from backprop_cli.printing import _VULGAR, to_latex
 from backprop_cli.render.base import DocumentPrinter
@@ -203,9 +203,5 @@ class LatexPrinter(DocumentPrinter):
 
 def render(obj: Any, **settings: Any) -> str:
     """The derivation (or training report) as a LaTeX document."""
-    if not isinstance(obj, Derivation):
-        from backprop_cli.render.train_report import report
-
-        return report(obj, "latex", **settings)
     text: str = LatexPrinter(**settings).doprint(obj)
     return text

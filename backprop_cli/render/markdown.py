@@ -70,9 +70,5 @@ class MarkdownPrinter(DocumentPrinter):
 
 def render(obj: Any, **settings: Any) -> str:
     """The derivation (or training report) as Markdown."""
-    if not isinstance(obj, Derivation):
-        from backprop_cli.render.train_report import report
-
-        return report(obj, "markdown", **settings)
     text: str = MarkdownPrinter(**settings).doprint(obj)
     return text

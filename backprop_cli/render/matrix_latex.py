@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from backprop_cli.derivation import Matrix, MatrixStep
-from backprop_cli.render.base import elided_cells
+from backprop_cli.printing import elided_cells
 
 if TYPE_CHECKING:
     from backprop_cli.render.base import DocumentPrinter

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from backprop_cli.derivation import Matrix, MatrixStep
 from backprop_cli.printing import elide, to_text
+from backprop_cli.render.equation import STYLES, Equation
 
 if TYPE_CHECKING:
     from backprop_cli.render.terminal import TerminalPrinter
@@ -35,7 +36,6 @@ def matrix_table(printer: TerminalPrinter, name: str, matrix: Matrix, style: str
 
 
 def matrix_step(printer: TerminalPrinter, step: MatrixStep) -> list[RenderableType]:
-    from backprop_cli.render.terminal import STYLES, Equation
 
     names = [to_text(e) for e in (*step.lead, step.target)]
     forms = [to_text(f) for f in step.forms]

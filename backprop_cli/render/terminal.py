@@ -11,8 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from rich import box
-from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.console import Console, RenderableType
 from rich.console import Group as Stack
 from rich.panel import Panel
 from rich.table import Table
@@ -20,66 +19,7 @@ from rich.text import Text
 
 from backprop_cli.derivation import Derivation, Group, MatrixStep, Section, Step
 from backprop_cli.render.base import PagePrinter
-
-STYLES = {"target": "bold", "form": "", "numbers": "cyan", "value": "bold green", "eq": "dim",
-          "note": "italic dim", "intro": "italic", "title": "bold"}
-
-
-def split_terms(text: str) -> list[str]:
-    """Cut a long side before its top-level ``+`` and ``-`` (outside any brackets)."""
-    pieces, depth, start = [], 0, 0
-    for i, char in enumerate(text):
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif depth == 0 and i > start and text[i - 1 : i + 2] in (" + ", " - "):
-            pieces.append(text[start : i - 1])
-            start = i
-    pieces.append(text[start:])
-    return pieces
-
-
-class Equation:
-    """``a = b = c`` that breaks before an ``=`` when it does not fit, continuation lines aligned.
-
-    A side that is wider than the page on its own is cut before its top-level + and - signs.
-    """
-
-    def __init__(self, parts: list[tuple[str, str]], indent: int = 2) -> None:
-        self.parts = parts
-        self.indent = indent
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        width = max(20, options.max_width - self.indent)
-        head_text, head_style = self.parts[0]
-        hang = cell_len(head_text) + 1
-        line = Text(" " * self.indent, no_wrap=True)
-        line.append(head_text, style=head_style)
-        used = cell_len(head_text)
-        for text, style in self.parts[1:]:
-            piece = cell_len(text) + 3
-            if used + piece > width and used > hang:
-                yield line
-                line = Text(" " * (self.indent + hang), no_wrap=True)
-                used = hang
-                line.append("= ", style=STYLES["eq"])
-                used += 2
-            else:
-                line.append(" = ", style=STYLES["eq"])
-                used += 3
-            chunks = split_terms(text) if used + cell_len(text) > width else [text]
-            for index, chunk in enumerate(chunks):
-                if index and used + cell_len(chunk) > width:
-                    line.no_wrap = used <= width  # a term wider than the page wraps at its spaces, not cut
-                    yield line
-                    line = Text(" " * (self.indent + hang + 2), no_wrap=False)
-                    used = hang + 2
-                    chunk = chunk.lstrip()
-                line.append(chunk, style=style)
-                used += cell_len(chunk)
-        line.no_wrap = used <= width
-        yield line
+from backprop_cli.render.equation import STYLES, Equation
 
 
 class TerminalPrinter(PagePrinter):
@@ -175,20 +115,21 @@ class TerminalPrinter(PagePrinter):
                      border_style="green", padding=(0, 1))
 
 
-def renderable(obj: Any, **settings: Any) -> RenderableType:
-    """The rich renderable of a derivation (or a training result)."""
-    if not isinstance(obj, Derivation):
-        from backprop_cli.render.train_terminal import training_renderable
-
-        return training_renderable(obj, **settings)
-    result: RenderableType = TerminalPrinter(**settings).doprint(obj)
+def page_renderable(derivation: Derivation, **settings: Any) -> RenderableType:
+    """The rich renderable of a derivation."""
+    result: RenderableType = TerminalPrinter(**settings).doprint(derivation)
     return result
 
 
-def render(obj: Any, width: int = 100, **settings: Any) -> str:
-    """The terminal page as plain text (no colour), ``width`` columns wide."""
+def plain_text(renderable: RenderableType, width: int = 100) -> str:
+    """A renderable as plain text (no colour), ``width`` columns wide."""
     buffer = io.StringIO()
     console = Console(width=width, file=buffer, color_system=None, force_terminal=False,
                       legacy_windows=False, emoji=False, highlight=False)
-    console.print(renderable(obj, **settings))
+    console.print(renderable)
     return buffer.getvalue()
+
+
+def render(obj: Derivation, width: int = 100, **settings: Any) -> str:
+    """The terminal page as plain text (no colour), ``width`` columns wide."""
+    return plain_text(page_renderable(obj, **settings), width)

@@ -16,6 +16,7 @@ from rich.text import Text
 
 from backprop_cli.layers import numbered
 from backprop_cli.render.curve import curve_lines
+from backprop_cli.render.terminal import page_renderable, plain_text
 from backprop_cli.render.train_base import TrainPage
 from backprop_cli.training import TrainResult
 
@@ -32,12 +33,11 @@ class TrainTerminal(TrainPage):
     def _print_TrainResult(self, result: TrainResult) -> RenderableType:
         parts: list[RenderableType] = []
         if result.steps:
-            from backprop_cli.render.terminal import renderable
-
             for step in result.steps:
                 title = (self.say("train.step", epoch=step.epoch) if step.batches == 1 else
                          self.say("train.step.batch", epoch=step.epoch, batch=step.batch, batches=step.batches))
-                page = renderable(step.derivation, lang=self._settings["lang"], precision=self._settings["precision"])
+                page = page_renderable(step.derivation, lang=self._settings["lang"],
+                                       precision=self._settings["precision"])
                 parts += [Rule(Text(title, style="bold")), page]
         parts += [self.header(result), self.loss(result), self.curve(result), self.parameters(result),
                   self.predictions(result)]
@@ -133,9 +133,14 @@ class TrainTerminal(TrainPage):
 
 
 def training_renderable(result: TrainResult, **settings: Any) -> RenderableType:
-    """The rich renderable of a training run (``render/terminal.py`` calls this)."""
+    """The rich renderable of a training run."""
     rendered: RenderableType = TrainTerminal(**settings).doprint(result)
     return rendered
+
+
+def render(result: TrainResult, width: int = 100, **settings: Any) -> str:
+    """The terminal report of a training run as plain text, ``width`` columns wide."""
+    return plain_text(training_renderable(result, **settings), width)
 
 
 class ProgressBar:
