@@ -68,6 +68,10 @@ def build_derivation(
     if not 0 <= options.precision <= 15:
         raise BackpropError(f"precision: must be between 0 and 15, got {options.precision}")
     form = choose_form(network, len(xs), options.form)
+    if form == "scalar" and not network.scalar_form:
+        from backprop_cli.build_kinds import KindsScalarPage
+
+        return KindsScalarPage(network, tuple(xs), tuple(ys), options, state).build()
     if form == "matrix":
         from backprop_cli.build_matrix import build_matrix_derivation
 
@@ -106,11 +110,7 @@ def choose_form(network: Network, samples: int, form: str) -> str:
     """``scalar`` or ``matrix``: what ``--form auto`` picks, or the form asked for."""
     if form not in ("auto", "scalar", "matrix"):
         raise BackpropError(f"form: must be scalar, matrix or auto, not {form!r}")
-    if not network.scalar_form:
-        if form == "scalar":
-            kinds = sorted({layer.kind for layer in network.layers if not layer.scalar_form})
-            raise BackpropError(f"form: the scalar form is written for dense layers; {', '.join(kinds)}"
-                                " is worked in matrix form (use --form matrix or auto)")
+    if not network.scalar_form and form == "auto":
         return "matrix"
     if form != "auto":
         return form

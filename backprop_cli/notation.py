@@ -44,6 +44,7 @@ _BASES: dict[str, tuple[str, str]] = {
     "gamma": ("γ", r"\gamma"),
     "var": ("σ²", r"\sigma^2"),
     "Xhat": ("X̂", r"\hat{X}"),
+    "xhat": ("x̂", r"\hat{x}"),
     "M": ("M", "M"),
     "p": ("p", "p"),
 }

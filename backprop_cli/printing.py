@@ -47,7 +47,7 @@ _RELATIONS = {"<": ("<", "<"), "<=": ("≤", r"\leq"), ">": (">", ">"), ">=": ("
               "==": ("=", "="), "!=": ("≠", r"\neq")}
 STYLES = ("text", "latex", "mathml")
 # MathML glyphs of the node letters that are not one plain letter (notation._BASES has the others).
-_MATHML_BASES = {"yhat": "y", "Yhat": "Y", "mhat": "m", "vhat": "v", "L": "ℒ"}
+_MATHML_BASES = {"yhat": "y", "Yhat": "Y", "mhat": "m", "vhat": "v", "L": "ℒ", "Xhat": "X", "xhat": "x"}
 _MATHML_MINUS = "<mo>−</mo>"
 _MATHML_TOKEN = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+|\S")
 

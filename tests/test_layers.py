@@ -179,10 +179,40 @@ def test_compiled_engine_declines_and_auto_picks_numpy(tmp_path):
     assert result.backend == "numpy"
 
 
-def test_scalar_form_is_refused_with_the_way_out(tmp_path):
+def test_the_scalar_form_equals_the_matrix_form_and_pytorch(tmp_path):
     loaded = spec(tmp_path)
-    with pytest.raises(BackpropError, match="--form matrix"):
-        build_derivation(loaded.network, loaded.xs, loaded.ys, Options(form="scalar"))
+    scalar = step_json(loaded.network, loaded.xs, loaded.ys, form="scalar")
+    assert_close(scalar, step_json(loaded.network, loaded.xs, loaded.ys, form="matrix"), tol=1e-13)
+    assert_close(scalar, torch_kinds_step(loaded.network, loaded.xs, loaded.ys), tol=1e-12)
+
+
+@settings(deadline=None, max_examples=40)
+@given(kind_networks(min_samples=2, max_samples=3, max_blocks=2, max_width=3))
+def test_the_scalar_form_of_random_networks_of_kinds_equals_pytorch(case):
+    """The generic chain rule (build_kinds.py), unit by unit, against autograd."""
+    network, xs, ys = case
+    expected = torch_kinds_step(network, xs, ys)
+    expected["_loss"] = network.loss
+    expected["_output_after"] = expected["output"]
+    try:
+        ours = step_json(network, xs, ys, form="scalar")
+    except BackpropError as error:
+        assert "not finite" in str(error) or "predictions" in str(error) or "lines" in str(error)
+        return
+    assume(not normalizes_constant(ours["layers"], xs))
+    assert_step_close(ours, expected)
+
+
+def test_the_scalar_form_sums_a_shared_parameter_over_its_uses(tmp_path):
+    """γ of batch norm is used by every sample: its gradient line is the sum of their terms."""
+    from backprop_cli.printing import to_text
+
+    loaded = spec(tmp_path)
+    derivation = build_derivation(loaded.network, loaded.xs, loaded.ys, Options(form="scalar"))
+    lines = {to_text(step.target): step for section in derivation.sections for group in section.groups
+             for step in group.steps}
+    gamma = lines["∂𝓛/∂γ₁⁽²⁾"]
+    assert to_text(gamma.forms[0]).count("+") == 2  # three samples, three terms
 
 
 def test_spec_files_round_trip(tmp_path):
@@ -228,13 +258,14 @@ def test_every_kind_has_its_sentences_in_every_language():
     assert all(key in ko.MESSAGES and ko.MESSAGES[key] != en.MESSAGES[key] for key in keys)
 
 
+@pytest.mark.parametrize("form", ["scalar", "matrix"])
 @pytest.mark.parametrize("fmt", ["rich", "markdown", "latex", "html", "json"])
 @pytest.mark.parametrize("lang", ["en", "ko"])
-def test_the_page_of_every_kind_in_every_format(tmp_path, fmt, lang):
+def test_the_page_of_every_kind_in_every_format(tmp_path, fmt, lang, form):
     from backprop_cli.render import render
 
     loaded = spec(tmp_path)
-    derivation = build_derivation(loaded.network, loaded.xs, loaded.ys, Options(lang=lang))
+    derivation = build_derivation(loaded.network, loaded.xs, loaded.ys, Options(lang=lang, form=form))
     text = render(derivation, fmt)
     assert "γ" in text or "gamma" in text or fmt == "json"
     if fmt != "json":

@@ -17,8 +17,9 @@ from backprop_cli.layers.base import Array, Kind, NumpyRun, Path, SpecContext, c
 if TYPE_CHECKING:
     import sympy as sp
 
+    from backprop_cli.build_kinds import KindsScalarPage
     from backprop_cli.build_matrix import MatrixPage
-    from backprop_cli.derivation import MatrixStep
+    from backprop_cli.derivation import MatrixStep, Step
     from backprop_cli.locales import Message
 
 
@@ -70,6 +71,25 @@ class Activation(Kind):
 
     def pre_activation(self, page: MatrixPage, path: Path, inputs: sp.Basic) -> sp.Basic:
         return inputs
+
+    def scalar_forward(self, page: KindsScalarPage, path: Path, inputs: list[list[Any]]) -> list[Step]:
+        from backprop_cli import functions
+
+        activation = functions.activation(self.activation)
+        steps, outputs = [], []
+        for n, row in enumerate(inputs):
+            out = []
+            for j, z in enumerate(row):
+                a = page.output(path, j, n)
+                if isinstance(activation, functions.Softmax):
+                    steps.append(page.define(path, a, activation.apply(row, j), numeric=activation.stable(row, j)))
+                else:
+                    local = activation.local_derivative(z, a)
+                    steps.append(page.define(path, a, activation.apply(z), local={z: local}))
+                out.append(a)
+            outputs.append(out)
+        page.outputs_of[path] = outputs
+        return steps
 
     def matrix_forward(self, page: MatrixPage, path: Path, inputs: sp.Basic) -> list[MatrixStep]:
         import numpy as np

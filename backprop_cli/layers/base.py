@@ -28,8 +28,9 @@ from backprop_cli.errors import SpecError
 if TYPE_CHECKING:
     import sympy as sp
 
+    from backprop_cli.build_kinds import KindsScalarPage
     from backprop_cli.build_matrix import MatrixPage
-    from backprop_cli.derivation import MatrixStep
+    from backprop_cli.derivation import MatrixStep, Step
     from backprop_cli.locales import Message
 
 Array = Any  # numpy.ndarray
@@ -241,6 +242,11 @@ class Kind:
 
     def title(self, number: int, in_features: int, last: bool) -> Message:
         """The heading of the layer's forward group."""
+        raise NotImplementedError
+
+    def scalar_forward(self, page: KindsScalarPage, path: Path, inputs: list[list[Any]]) -> list[Step]:
+        """The forward lines unit by unit, ``inputs`` the input's symbols (samples × features); sets
+        ``page.outputs_of[path]``. The backward lines are the page's generic chain rule."""
         raise NotImplementedError
 
     def matrix_forward(self, page: MatrixPage, path: Path, inputs: sp.Basic) -> list[MatrixStep]:

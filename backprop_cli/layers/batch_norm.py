@@ -34,8 +34,9 @@ from backprop_cli.layers.base import (
 if TYPE_CHECKING:
     import sympy as sp
 
+    from backprop_cli.build_kinds import KindsScalarPage
     from backprop_cli.build_matrix import MatrixPage
-    from backprop_cli.derivation import MatrixStep
+    from backprop_cli.derivation import MatrixStep, Step
     from backprop_cli.locales import Message
 
 Vector = tuple[float, ...]
@@ -104,7 +105,7 @@ class BatchNorm(Kind):
     def running_after(self, mean: Array, variance: Array, samples: int) -> tuple[Vector, Vector]:
         """torch's running statistics after a training step with this batch mean and (biased) variance."""
         m = self.momentum
-        unbiased = variance * samples / (samples - 1)
+        unbiased = [float(v) * samples / (samples - 1) for v in variance]
         new_mean = tuple((1 - m) * r + m * float(v) for r, v in zip(self.running_mean, mean, strict=True))
         new_var = tuple((1 - m) * r + m * float(v) for r, v in zip(self.running_var, unbiased, strict=True))
         return new_mean, new_var
@@ -162,6 +163,46 @@ class BatchNorm(Kind):
         from backprop_cli.locales import say
 
         return say("kind.batch_norm.title", layer=number, units=in_features, eps=f"{self.eps:g}")
+
+    def scalar_forward(self, page: KindsScalarPage, path: Path, inputs: list[list[Any]]) -> list[Step]:
+        import sympy as sp
+
+        from backprop_cli.locales import say
+        from backprop_cli.notation import add, mul, neg, power
+
+        N = len(inputs)
+        if N < 2:
+            raise DataError("batch_norm: needs more than 1 sample in training mode (as torch.nn.BatchNorm1d);"
+                            " give a batch (--x … --y … repeated, or --data)")
+        eps = page.constant("epsilon", path, self.eps)
+        gamma = page.parameter(path, "weight") if self.weight is not None else None
+        beta = page.parameter(path, "bias") if self.bias is not None else None
+        steps = []
+        outputs: list[list[Any]] = [[] for _ in inputs]
+        means, variances = [], []
+        for j in range(len(inputs[0])):
+            column = [row[j] for row in inputs]
+            mu, var = page.node("mu", path, j, None), page.node("var", path, j, None)
+            steps.append(page.define(path, mu, mul(sp.Rational(1, N), add(*column)),
+                                     note=say("kind.batch_norm.mean", samples=N) if j == 0 else None))
+            steps.append(page.define(path, var, mul(sp.Rational(1, N), add(*(power(add(x, neg(mu)), 2)
+                                                                            for x in column))),
+                                     note=say("kind.batch_norm.variance") if j == 0 else None))
+            means.append(page.values[mu])
+            variances.append(page.values[var])
+            for n, x in enumerate(column):
+                xhat = page.node("xhat", path, j, n)
+                steps.append(page.define(path, xhat, mul(add(x, neg(mu)), power(add(var, eps), sp.Rational(-1, 2)))))
+                a = page.output(path, j, n)
+                expr = xhat if gamma is None or beta is None else add(mul(gamma[j], xhat), beta[j])
+                steps.append(page.define(path, a, expr))
+                outputs[n].append(a)
+        mean, variance = self.running_after(means, variances, N)
+        page.buffers[path] = {"running_mean": mean, "running_var": variance}
+        steps[-1] = _with_note(steps[-1], say("kind.batch_norm.running", momentum=f"{self.momentum:g}",
+                                              mean=_row(mean), var=_row(variance)))
+        page.outputs_of[path] = outputs
+        return steps
 
     def matrix_forward(self, page: MatrixPage, path: Path, inputs: sp.Basic) -> list[MatrixStep]:
         import sympy as sp
@@ -245,7 +286,7 @@ def _row(values: Vector) -> str:
     return "(" + ", ".join(format_number(v, 4) for v in values) + ")"
 
 
-def _with_note(step: MatrixStep, note: Message) -> MatrixStep:
+def _with_note(step: Any, note: Message) -> Any:
     from dataclasses import replace
 
     return replace(step, note=note)

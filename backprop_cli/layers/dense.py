@@ -34,8 +34,9 @@ from backprop_cli.layers.base import (
 if TYPE_CHECKING:
     import sympy as sp
 
+    from backprop_cli.build_kinds import KindsScalarPage
     from backprop_cli.build_matrix import MatrixPage
-    from backprop_cli.derivation import MatrixStep
+    from backprop_cli.derivation import MatrixStep, Step
     from backprop_cli.locales import Message
 
 Matrix = tuple[tuple[float, ...], ...]
@@ -224,6 +225,33 @@ class Layer(Kind):
     def pre_activation(self, page: MatrixPage, path: Path, inputs: sp.Basic) -> sp.Basic:
         """The symbol of what the activation is applied to: Z⁽ˡ⁾."""
         return page.Z(page.number(path))
+
+    def scalar_forward(self, page: KindsScalarPage, path: Path, inputs: list[list[Any]]) -> list[Step]:
+        from backprop_cli import functions
+        from backprop_cli.notation import add, mul
+
+        W, b = page.parameter(path, "weight"), page.parameter(path, "bias") if self.bias is not None else None
+        activation = functions.activation(self.activation)
+        steps, outputs = [], []
+        for n, row in enumerate(inputs):
+            zs = []
+            for j in range(self.units):
+                terms = [mul(W[j][k], row[k]) for k in range(self.inputs)] + ([b[j]] if b is not None else [])
+                z = page.node("z", path, j, n)
+                steps.append(page.define(path, z, add(*terms)))
+                zs.append(z)
+            out = []
+            for j, z in enumerate(zs):
+                a = page.output(path, j, n)
+                if isinstance(activation, functions.Softmax):
+                    steps.append(page.define(path, a, activation.apply(zs, j), numeric=activation.stable(zs, j)))
+                else:
+                    local = activation.local_derivative(z, a)
+                    steps.append(page.define(path, a, activation.apply(z), local={z: local}))
+                out.append(a)
+            outputs.append(out)
+        page.outputs_of[path] = outputs
+        return steps
 
     def matrix_forward(self, page: MatrixPage, path: Path, inputs: sp.Basic) -> list[MatrixStep]:
         import numpy as np

@@ -20,8 +20,9 @@ from backprop_cli.layers.base import Array, Kind, NumpyRun, Path, SpecContext, c
 if TYPE_CHECKING:
     import sympy as sp
 
+    from backprop_cli.build_kinds import KindsScalarPage
     from backprop_cli.build_matrix import MatrixPage
-    from backprop_cli.derivation import MatrixStep
+    from backprop_cli.derivation import MatrixStep, Step
     from backprop_cli.locales import Message
 
 
@@ -109,6 +110,30 @@ class Dropout(Kind):
         from backprop_cli.locales import say
 
         return say("kind.dropout.title", layer=number, units=in_features, p=f"{self.p:g}")
+
+    def scalar_forward(self, page: KindsScalarPage, path: Path, inputs: list[list[Any]]) -> list[Step]:
+        from backprop_cli.notation import Node, add, mul, neg, power
+
+        p = page.constant("p", path, self.p)
+        masks = self.masks(len(inputs), len(inputs[0]))
+        steps, outputs = [], []
+        for n, row in enumerate(inputs):
+            out = []
+            for j, x in enumerate(row):
+                m = Node("M", j + 1, layer=page.number(path), sample=page.mark(n))
+                page.values[m] = masks[n][j]
+                a = page.output(path, j, n)
+                note = None
+                if n == 0 and j == 0:
+                    from backprop_cli.locales import say
+
+                    note = say("kind.dropout.mask" if self.mask is not None else "kind.dropout.mask_drawn",
+                               p=f"{self.p:g}", seed=self.seed)
+                steps.append(page.define(path, a, mul(x, m, power(add(1, neg(p)), -1)), note=note))
+                out.append(a)
+            outputs.append(out)
+        page.outputs_of[path] = outputs
+        return steps
 
     def matrix_forward(self, page: MatrixPage, path: Path, inputs: sp.Basic) -> list[MatrixStep]:
         import numpy as np

@@ -18,8 +18,9 @@ from backprop_cli.layers.batch_norm import normalization_settings
 if TYPE_CHECKING:
     import sympy as sp
 
+    from backprop_cli.build_kinds import KindsScalarPage
     from backprop_cli.build_matrix import MatrixPage
-    from backprop_cli.derivation import MatrixStep
+    from backprop_cli.derivation import MatrixStep, Step
     from backprop_cli.locales import Message
 
 Vector = tuple[float, ...]
@@ -113,6 +114,35 @@ class LayerNorm(Kind):
         from backprop_cli.locales import say
 
         return say("kind.layer_norm.title", layer=number, units=in_features, eps=f"{self.eps:g}")
+
+    def scalar_forward(self, page: KindsScalarPage, path: Path, inputs: list[list[Any]]) -> list[Step]:
+        import sympy as sp
+
+        from backprop_cli.locales import say
+        from backprop_cli.notation import add, mul, neg, power
+
+        F = self.features
+        eps = page.constant("epsilon", path, self.eps)
+        gamma = page.parameter(path, "weight") if self.weight is not None else None
+        beta = page.parameter(path, "bias") if self.bias is not None else None
+        steps, outputs = [], []
+        for n, row in enumerate(inputs):
+            mu, var = page.node("mu", path, None, n), page.node("var", path, None, n)
+            steps.append(page.define(path, mu, mul(sp.Rational(1, F), add(*row)),
+                                     note=say("kind.layer_norm.mean", features=F) if n == 0 else None))
+            steps.append(page.define(path, var, mul(sp.Rational(1, F), add(*(power(add(x, neg(mu)), 2)
+                                                                            for x in row)))))
+            out = []
+            for j, x in enumerate(row):
+                xhat = page.node("xhat", path, j, n)
+                steps.append(page.define(path, xhat, mul(add(x, neg(mu)), power(add(var, eps), sp.Rational(-1, 2)))))
+                a = page.output(path, j, n)
+                expr = xhat if gamma is None or beta is None else add(mul(xhat, gamma[j]), beta[j])
+                steps.append(page.define(path, a, expr))
+                out.append(a)
+            outputs.append(out)
+        page.outputs_of[path] = outputs
+        return steps
 
     def matrix_forward(self, page: MatrixPage, path: Path, inputs: sp.Basic) -> list[MatrixStep]:
         import sympy as sp

@@ -17,8 +17,9 @@ from backprop_cli.layers.base import Array, Kind, NumpyRun, Path, SpecContext, c
 if TYPE_CHECKING:
     import sympy as sp
 
+    from backprop_cli.build_kinds import KindsScalarPage
     from backprop_cli.build_matrix import MatrixPage
-    from backprop_cli.derivation import MatrixStep
+    from backprop_cli.derivation import MatrixStep, Step
     from backprop_cli.locales import Message
 
 
@@ -84,6 +85,23 @@ class Residual(Kind):
         from backprop_cli.locales import say
 
         return say("kind.residual.title", layer=number, units=in_features)
+
+    def scalar_forward(self, page: KindsScalarPage, path: Path, inputs: list[list[Any]]) -> list[Step]:
+        from backprop_cli.locales import say
+        from backprop_cli.notation import add
+
+        block = page.forward_stack(self.layers, path, inputs)
+        steps, outputs = [], []
+        for n, (row, inner) in enumerate(zip(inputs, block, strict=True)):
+            out = []
+            for j, (x, f) in enumerate(zip(row, inner, strict=True)):
+                a = page.output(path, j, n)
+                note = say("kind.residual.forward") if n == 0 and j == 0 else None
+                steps.append(page.define(path, a, add(x, f), note=note))
+                out.append(a)
+            outputs.append(out)
+        page.outputs_of[path] = outputs
+        return steps
 
     def matrix_forward(self, page: MatrixPage, path: Path, inputs: sp.Basic) -> list[MatrixStep]:
         from backprop_cli.locales import say

@@ -214,6 +214,14 @@ MESSAGES.update({
         " over the {features} features of a row"
     ),
     "kind.residual.title": "Layer {layer} (residual connection, {units} units)",
+    "intro.forward.kinds": (
+        "Unit by unit: each layer's nodes from the nodes before them; layer l's unit j is a⁽ˡ⁾ⱼ, a"
+        " sample's number after it."
+    ),
+    "intro.backward.kinds": (
+        "The chain rule, node by node from the output back: ∂𝓛/∂v sums ∂𝓛/∂u · ∂u/∂v over the nodes u"
+        " that use v, each ∂u/∂v from u's line. A parameter every sample uses sums over them."
+    ),
     "kind.residual.forward": "the block's input added to its output: the skip connection",
     "kind.residual.backward": "two paths meet here: straight along the skip connection, and back through the block",
 })

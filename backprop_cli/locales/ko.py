@@ -205,6 +205,13 @@ MESSAGES.update({
         " (한 행의 특성 {features}개에 대해)"
     ),
     "kind.residual.title": "{layer}층 (잔차 연결, 유닛 {units}개)",
+    "intro.forward.kinds": (
+        "유닛 하나씩: 각 층의 노드를 앞선 노드로 계산합니다. l층의 j번째 유닛은 a⁽ˡ⁾ⱼ이고, 그 뒤의 번호는 샘플입니다."
+    ),
+    "intro.backward.kinds": (
+        "출력에서부터 노드 하나씩 연쇄법칙: ∂𝓛/∂v는 v를 쓰는 노드 u마다 ∂𝓛/∂u · ∂u/∂v를 더한 값이고,"
+        " ∂u/∂v는 u의 식에서 구합니다. 모든 샘플이 쓰는 파라미터는 샘플마다의 기여를 더합니다."
+    ),
     "kind.residual.forward": "블록의 입력을 출력에 더합니다: 건너뛰는 연결",
     "kind.residual.backward": "두 경로가 여기서 만납니다: 건너뛰는 연결을 곧장 지나는 경로와 블록을 거꾸로 지나는 경로",
 })

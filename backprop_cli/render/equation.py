@@ -48,6 +48,7 @@ class Equation:
         for text, style in self.parts[1:]:
             piece = cell_len(text) + 3
             if used + piece > width and used > hang:
+                line.no_wrap = used <= width
                 yield line
                 line = Text(" " * (self.indent + hang), no_wrap=True)
                 used = hang
