@@ -29,7 +29,7 @@ __version__ = "0.1.0"
 __all__ = ["derive", "train"]
 
 _NETWORK_OPTIONS = ("layers", "activation", "loss", "lr", "seed", "init", "optimizer", "momentum", "beta1",
-                    "beta2", "eps", "data", "targets")
+                    "beta2", "eps", "alpha", "weight_decay", "centered", "data", "targets")
 _PAGE_OPTIONS = ("precision", "rounding", "form", "lang")
 _TRAIN_OPTIONS = ("epochs", "batch_size", "shuffle", "backend", "device", "dtype", "log_every", "show_steps")
 _REPORT_OPTIONS = ("precision", "form", "lang")

@@ -179,7 +179,7 @@ class _ScalarBuilder:
                 self.biases.append(None)
             self.units.append(list(range(u + 1, u + layer.units + 1)))
             u += layer.units
-        from backprop_cli.optimizers import state_by_symbol
+        from backprop_cli.optimizers.lines import state_by_symbol
 
         self.state = state_by_symbol(state, self.weights, self.biases)
 
@@ -455,7 +455,7 @@ class _ScalarBuilder:
     # --- update -----------------------------------------------------------------------------
 
     def update(self, values: Values) -> list[Group]:
-        from backprop_cli.optimizers import update_steps
+        from backprop_cli.optimizers.lines import update_steps
 
         return update_steps(self, values, self.state)
 
@@ -503,19 +503,14 @@ class _ScalarBuilder:
 
     def state_after(self, values: Values) -> OptimizerSlots:
         """The optimizer's state after this step, for the step after it."""
-        from backprop_cli.optimizers import slots_after
+        from backprop_cli.optimizers.lines import slots_after
 
-        return slots_after(self.network.optimizer.name, self.state.step, values, self.weights, self.biases)
+        return slots_after(self.network.optimizer, self.state.step, values, self.weights, self.biases)
 
     def update_intro(self) -> Message:
         optimizer = self.network.optimizer
-        lr = format_number(self.network.lr, self.options.precision)
-        if optimizer.name == "momentum":
-            return say("intro.update.momentum", lr=lr, momentum=optimizer.momentum)
-        if optimizer.name == "adam":
-            return say("intro.update.adam", lr=lr, beta1=optimizer.beta1, beta2=optimizer.beta2,
-                       eps=optimizer.eps, t=self.state.step)
-        return say("intro.update", lr=lr)
+        return optimizer.rule.intro(optimizer, format_number(self.network.lr, self.options.precision),
+                                    self.state.step)
 
     def updated_network(self, values: Values) -> Network:
         weights = [tuple(tuple(values[updated(w)] for w in row) for row in rows) for rows in self.weights]

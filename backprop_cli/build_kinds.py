@@ -78,7 +78,7 @@ class KindsScalarPage:
                 for symbol, number in zip(_flat(symbols), _flat(value), strict=True):
                     self.values[symbol] = number
                     self.layer_of[symbol] = path
-        from backprop_cli.optimizers import OptimizerState
+        from backprop_cli.optimizers.lines import OptimizerState
 
         self.state = OptimizerState() if state is None else _state(state, self)
 
@@ -255,12 +255,12 @@ class KindsScalarPage:
 
     def build(self) -> Derivation:
         from backprop_cli.build_matrix import MatrixPage, _update_intro
-        from backprop_cli.optimizers import update_steps
+        from backprop_cli.optimizers.lines import update_steps
 
         forward = self.forward()
         loss_group = self.loss_group()
         backward = self.backward()
-        update = update_steps(self, self.values, self.state)  # type: ignore[arg-type]
+        update = update_steps(self, self.values, self.state)
         sections = [
             Section("forward", tuple(forward), say("intro.forward.kinds")),
             Section("loss", (loss_group,), say("intro.loss")),
@@ -290,10 +290,9 @@ class KindsScalarPage:
     def state_after(self) -> OptimizerSlots:
         """The optimizer's state this step leaves (per leaf layer: weight, bias), for the next step."""
         from backprop_cli.notation import State
-        from backprop_cli.optimizers import SLOTS
-
         slots: dict[str, Any] = {}
-        for kind, times in SLOTS[self.network.optimizer.name].items():
+        optimizer = self.network.optimizer
+        for kind, times in optimizer.rule.slots(optimizer).items():
             layers = []
             for path, _ in leaves(self.network.layers):
                 pair = tuple(None if (path, name) not in self.symbols else
@@ -350,7 +349,7 @@ def _shaped(symbols: Any, pick: Any) -> Any:
 
 def _state(state: OptimizerSlots, page: KindsScalarPage) -> Any:
     """The optimizer's state of ``state`` (per leaf layer: weight, bias) by the page's symbols."""
-    from backprop_cli.optimizers import OptimizerState
+    from backprop_cli.optimizers.lines import OptimizerState
 
     by_symbol: dict[str, dict[sp.Basic, float]] = {}
     for kind, layers in state.slots.items():

@@ -49,7 +49,7 @@ from backprop_cli.notation import (
     replace,
     updated,
 )
-from backprop_cli.optimizers import SLOTS, OptimizerState, update_steps
+from backprop_cli.optimizers.lines import OptimizerState, update_steps
 from backprop_cli.printing import format_number, round_printed, to_text
 
 Values = dict[sp.Basic, Any]
@@ -144,7 +144,8 @@ class MatrixPage:
     def state_after(self, values: Values, state: OptimizerState) -> OptimizerSlots:
         """The optimizer's state this step leaves, for the step after it."""
         slots = {}
-        for kind, times in SLOTS[self.network.optimizer.name].items():
+        optimizer = self.network.optimizer
+        for kind, times in optimizer.rule.slots(optimizer).items():
             layers = []
             for path, layer in leaves(self.network.layers):
                 symbols = dict(layer.page_parameters(self, path))
@@ -378,7 +379,7 @@ class MatrixPage:
         loss_steps, loss = self.loss_steps(values)
         backward = self.backward(values)
         state = self.optimizer_state()
-        update = update_steps(self, values, state)  # type: ignore[arg-type]
+        update = update_steps(self, values, state)
         sections = [
             Section("forward", tuple(forward), say("intro.forward.matrix", samples=self.samples)),
             Section("loss", (Group(None, tuple(loss_steps)),), say("intro.loss")),
@@ -440,13 +441,7 @@ class MatrixPage:
         return KindResult(layer.kind, rows(self.A(n)), parameters, buffers, children)
 def _update_intro(network: Network, options: Options, step: int) -> Message:
     optimizer = network.optimizer
-    lr = format_number(network.lr, options.precision)
-    if optimizer.name == "momentum":
-        return say("intro.update.momentum", lr=lr, momentum=optimizer.momentum)
-    if optimizer.name == "adam":
-        return say("intro.update.adam", lr=lr, beta1=optimizer.beta1, beta2=optimizer.beta2,
-                   eps=optimizer.eps, t=step)
-    return say("intro.update", lr=lr)
+    return optimizer.rule.intro(optimizer, format_number(network.lr, options.precision), step)
 
 
 def _name(activation: functions.Activation) -> str:

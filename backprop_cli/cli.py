@@ -68,8 +68,9 @@ DataOpt = Annotated[str | None, typer.Option(
 TargetsOpt = Annotated[int, typer.Option("--targets", metavar="K", rich_help_panel=DATA,
                                          help="How many trailing columns of a .csv are targets.")]
 OptimizerOpt = Annotated[str | None, typer.Option(
-    "--optimizer", metavar="sgd|momentum|adam", rich_help_panel=OPTIMIZER,
-    help="sgd; momentum (SGD with momentum); adam. Default: the spec file's, else sgd.")]
+    "--optimizer", metavar="sgd|momentum|adam|adamw|rmsprop", rich_help_panel=OPTIMIZER,
+    help="sgd; momentum (SGD with momentum); adam; adamw (decoupled weight decay); rmsprop."
+         " Default: the spec file's, else sgd.")]
 MomentumOpt = Annotated[float | None, typer.Option("--momentum", metavar="F", rich_help_panel=OPTIMIZER,
                                                    help="Momentum μ of --optimizer momentum (0.9).")]
 Beta1Opt = Annotated[float | None, typer.Option("--beta1", metavar="F", rich_help_panel=OPTIMIZER,
@@ -77,7 +78,14 @@ Beta1Opt = Annotated[float | None, typer.Option("--beta1", metavar="F", rich_hel
 Beta2Opt = Annotated[float | None, typer.Option("--beta2", metavar="F", rich_help_panel=OPTIMIZER,
                                                 help="Adam's β₂ (0.999).")]
 EpsOpt = Annotated[float | None, typer.Option("--eps", metavar="F", rich_help_panel=OPTIMIZER,
-                                              help="Adam's ε (1e-8).")]
+                                              help="Adam's and RMSprop's ε (1e-8).")]
+AlphaOpt = Annotated[float | None, typer.Option("--alpha", metavar="F", rich_help_panel=OPTIMIZER,
+                                                help="RMSprop's smoothing constant (torch's alpha, 0.99).")]
+WeightDecayOpt = Annotated[float | None, typer.Option(
+    "--weight-decay", metavar="F", rich_help_panel=OPTIMIZER,
+    help="L2 weight decay λ added to the gradient, as torch.optim does (AdamW: decoupled; 0, AdamW 0.01).")]
+CenteredOpt = Annotated[bool | None, typer.Option("--centered", rich_help_panel=OPTIMIZER,
+                                                  help="RMSprop's centered variant.")]
 FormatOpt = Annotated[str | None, typer.Option(
     "--format", "-f", metavar="rich|markdown|latex|html|json", rich_help_panel=OUTPUT,
     help="Output format (default: rich, or from the --output file's extension).")]
@@ -153,6 +161,9 @@ def network_options(**given: Any) -> Any:
         beta1=given.get("beta1"),
         beta2=given.get("beta2"),
         eps=given.get("eps"),
+        alpha=given.get("alpha"),
+        weight_decay=given.get("weight_decay"),
+        centered=given.get("centered"),
         x=_numbers(given.get("x"), "x"),
         y=_numbers(given.get("y"), "y"),
         data=given.get("data"),
@@ -215,6 +226,9 @@ def step(
     beta1: Beta1Opt = None,
     beta2: Beta2Opt = None,
     eps: EpsOpt = None,
+    alpha: AlphaOpt = None,
+    weight_decay: WeightDecayOpt = None,
+    centered: CenteredOpt = None,
     x: XOpt = None,
     y: YOpt = None,
     data: DataOpt = None,
@@ -268,6 +282,7 @@ def step(
     net, xs, ys = resolve(network_options(
         network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
         init=init, optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
+        alpha=alpha, weight_decay=weight_decay, centered=centered,
         x=x, y=y, data=data, targets=targets))
     derivation = build_derivation(net, xs, ys, Options(precision, rounding, form, lang))
     if graph is not None:
@@ -410,6 +425,9 @@ def train(
     beta1: Beta1Opt = None,
     beta2: Beta2Opt = None,
     eps: EpsOpt = None,
+    alpha: AlphaOpt = None,
+    weight_decay: WeightDecayOpt = None,
+    centered: CenteredOpt = None,
     x: XOpt = None,
     y: YOpt = None,
     data: DataOpt = None,
@@ -484,7 +502,8 @@ def train(
         import_pyplot()
     given = network_options(
         network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed, init=init,
-        optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps, x=x, y=y, data=data,
+        optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
+        alpha=alpha, weight_decay=weight_decay, centered=centered, x=x, y=y, data=data,
         targets=targets)
     net, xs, ys = resolve(given)
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed, backend=backend,

@@ -18,11 +18,12 @@ from typing import Any
 
 from backprop_cli.errors import DataError, OutputError, SpecError
 from backprop_cli.layers import layer_spec, parse_layers
-from backprop_cli.layers.base import SpecContext, integer, matrix, number, shown, unknown_key
+from backprop_cli.layers.base import SpecContext, flag, integer, matrix, number, shown, unknown_key
 from backprop_cli.layers.dense import Layer
-from backprop_cli.model import ACTIVATIONS, INITS, Network, Optimizer, Vector
+from backprop_cli.model import ACTIVATIONS, INITS, OPTIMIZERS, Network, Optimizer, Vector
+from backprop_cli.optimizers.base import SETTINGS
 
-TOP_KEYS = ("loss", "lr", "optimizer", "momentum", "beta1", "beta2", "eps", "layers", "data",
+TOP_KEYS = ("loss", "lr", "optimizer", *SETTINGS, "layers", "data",
             "inputs", "seed", "init")
 LAYER_KEYS = Layer.keys
 """The keys of a dense layer's table (each kind's are its class's ``keys``)."""
@@ -59,8 +60,10 @@ def parse_spec(document: dict[str, Any]) -> Spec:
     optimizer_name = document.get("optimizer", "sgd")
     if not isinstance(optimizer_name, str):
         raise SpecError(f"optimizer: expected a name such as \"sgd\", got {shown(optimizer_name)}")
-    optimizer_settings = {key: number(document[key], key)
-                          for key in ("momentum", "beta1", "beta2", "eps") if key in document}
+    optimizer_settings: dict[str, Any] = {key: number(document[key], key)
+                          for key in SETTINGS if key in document and key != "centered"}
+    if "centered" in document:
+        optimizer_settings["centered"] = flag(document["centered"], "centered")
     optimizer = Optimizer(optimizer_name, **optimizer_settings)
     seed = integer(document.get("seed", 0), "seed", minimum=0)
     init = document.get("init", "xavier")
@@ -358,14 +361,11 @@ def spec_toml(network: Network, xs: Sequence[Vector] | None = None,
     lines += [
         f'loss = "{network.loss}"            # {" | ".join(("bce", "mse", "sse", "half_sse", "cross_entropy"))}',
         f"lr = {number(network.lr)}",
-        f'optimizer = "{network.optimizer.name}"       # sgd | momentum | adam',
+        f'optimizer = "{network.optimizer.name}"       # {" | ".join(OPTIMIZERS)}',
     ]
-    optimizer = network.optimizer
-    if optimizer.name == "momentum":
-        lines.append(f"momentum = {number(optimizer.momentum)}")
-    if optimizer.name == "adam":
-        lines += [f"beta1 = {number(optimizer.beta1)}", f"beta2 = {number(optimizer.beta2)}",
-                  f"eps = {optimizer.eps!r}"]
+    for key, item in _written_settings(network).items():
+        text = ("true" if item else "false") if isinstance(item, bool) else repr(item) if key == "eps" else number(item)
+        lines.append(f"{key} = {text}")
     widths = network.widths
 
     def value(item: Any) -> str:
@@ -398,6 +398,17 @@ def spec_toml(network: Network, xs: Sequence[Vector] | None = None,
                   "y = [" + ", ".join(row(r) for r in ys) + "]"]
     return "\n".join(lines) + "\n"
 
+def _written_settings(network: Network) -> dict[str, Any]:
+    """The optimizer's settings a spec file records: those its rule reads, less a zero weight decay
+    and an uncentered RMSprop (their defaults)."""
+    settings = network.optimizer.settings()
+    if not settings.get("weight_decay", 1.0) and network.optimizer.name != "adamw":
+        settings.pop("weight_decay")
+    if not settings.get("centered", True):
+        settings.pop("centered")
+    return settings
+
+
 def spec_text(file: Path, network: Network, xs: Sequence[Vector] | None, ys: Sequence[Vector] | None,
               header: str = "") -> str:
     """A spec file's text in ``file``'s format: TOML with ``header`` as comments, or JSON."""
@@ -410,12 +421,8 @@ def spec_document(network: Network, xs: Sequence[Vector] | None = None,
                   ys: Sequence[Vector] | None = None) -> dict[str, Any]:
     """The spec of ``network`` (and samples) as the dict a JSON spec file holds."""
     layers = [layer_spec(layer) for layer in network.layers]
-    optimizer = network.optimizer
-    document: dict[str, Any] = {"loss": network.loss, "lr": network.lr, "optimizer": optimizer.name}
-    if optimizer.name == "momentum":
-        document["momentum"] = optimizer.momentum
-    if optimizer.name == "adam":
-        document.update(beta1=optimizer.beta1, beta2=optimizer.beta2, eps=optimizer.eps)
+    document: dict[str, Any] = {"loss": network.loss, "lr": network.lr, "optimizer": network.optimizer.name}
+    document.update(_written_settings(network))
     document["layers"] = layers
     if xs is not None and ys is not None:
         document["data"] = {"x": [list(r) for r in xs], "y": [list(r) for r in ys]}

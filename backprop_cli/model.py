@@ -16,57 +16,16 @@ from backprop_cli.layers import leaves, walk, with_values
 from backprop_cli.layers.base import MAX_PARAMETERS, Kind, Path
 from backprop_cli.layers.dense import Layer
 from backprop_cli.names import ACTIVATIONS
+from backprop_cli.optimizers import OPTIMIZERS
+from backprop_cli.optimizers.base import LayerSlot, Optimizer, OptimizerSlots
 
-__all__ = ["ACTIVATIONS", "Layer", "Kind", "MAX_PARAMETERS"]
+__all__ = ["ACTIVATIONS", "OPTIMIZERS", "Layer", "LayerSlot", "Kind", "MAX_PARAMETERS", "Optimizer", "OptimizerSlots"]
 
 Matrix = tuple[tuple[float, ...], ...]
 Vector = tuple[float, ...]
 
 LOSSES = ("bce", "mse", "sse", "half_sse", "cross_entropy")
-OPTIMIZERS = ("sgd", "momentum", "adam")
 INITS = ("xavier", "he", "uniform")
-
-
-@dataclass(frozen=True)
-class Optimizer:
-    """Optimizer settings with PyTorch's definitions and defaults (``torch.optim``)."""
-
-    name: str = "sgd"
-    momentum: float = 0.9
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-
-    def __post_init__(self) -> None:
-        if self.name not in OPTIMIZERS:
-            raise SpecError(
-                f"optimizer: unknown optimizer {self.name!r}; choose one of {', '.join(OPTIMIZERS)}"
-            )
-        for key in ("momentum", "beta1", "beta2"):
-            value = getattr(self, key)
-            if not (math.isfinite(value) and 0.0 <= value < 1.0):
-                raise SpecError(f"{key}: must be in [0, 1), got {value:g}")
-        if not (math.isfinite(self.eps) and self.eps > 0.0):
-            raise SpecError(f"eps: must be a positive number, got {self.eps:g}")
-
-
-LayerSlot = tuple[Matrix, Vector | None]
-"""One layer's share of an optimizer slot: an array shaped like its weight, and one like its bias."""
-
-
-@dataclass(frozen=True)
-class OptimizerSlots:
-    """An optimizer's running state as plain numbers, as training leaves it between updates.
-
-    Args:
-        steps: updates done so far (Adam's t is ``steps + 1`` at the next update).
-        slots: per slot name, one :data:`LayerSlot` per layer: ``v`` is SGD momentum's velocity
-            (``momentum_buffer`` in torch.optim), ``m`` and ``v`` are Adam's first and second moments
-            (``exp_avg``, ``exp_avg_sq``). A missing slot, or a frozen bias's None, is zero.
-    """
-
-    steps: int = 0
-    slots: Mapping[str, tuple[LayerSlot, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,11 @@ _BASES: dict[str, tuple[str, str]] = {
     "var": ("σ²", r"\sigma^2"),
     "Xhat": ("X̂", r"\hat{X}"),
     "xhat": ("x̂", r"\hat{x}"),
+    "lambda": ("λ", r"\lambda"),
+    "rho": ("ρ", r"\rho"),
+    "gbar": ("ḡ", r"\bar{g}"),
+    "B": ("B", "B"),
+    "theta": ("θ̃", r"\tilde{\theta}"),
     "M": ("M", "M"),
     "p": ("p", "p"),
 }

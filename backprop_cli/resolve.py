@@ -10,9 +10,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from backprop_cli.errors import DataError, SpecError
+from backprop_cli.optimizers.base import SETTINGS
 
 if TYPE_CHECKING:
     from backprop_cli.io import Spec
@@ -59,6 +60,9 @@ class NetworkOptions:
     beta1: float | None = None
     beta2: float | None = None
     eps: float | None = None
+    alpha: float | None = None
+    weight_decay: float | None = None
+    centered: bool | None = None
     x: Sequence[Sequence[float]] | None = None
     y: Sequence[Sequence[float]] | None = None
     data: str | None = None
@@ -141,11 +145,12 @@ def _override(network: Network, options: NetworkOptions, activations: list[str])
         layers = tuple(replace(layer, activation=chosen[index]) if index in chosen else layer  # type: ignore[type-var]
                        for index, layer in enumerate(layers))
     optimizer = network.optimizer
-    settings = {key: getattr(options, key) for key in ("momentum", "beta1", "beta2", "eps")
-                if getattr(options, key) is not None}
+    settings = {key: getattr(options, key) for key in SETTINGS if getattr(options, key) is not None}
     if options.optimizer is not None or settings:
-        optimizer = Optimizer(options.optimizer or optimizer.name,
-                              **{**_optimizer_settings(optimizer), **settings})
+        name = options.optimizer or optimizer.name
+        # The same optimizer keeps the file's settings; another one starts from its own defaults.
+        kept = _optimizer_settings(optimizer) if name == optimizer.name else {}
+        optimizer = Optimizer(name, **{**kept, **settings})
     loss = options.loss or network.loss
     if options.loss is None and activations and activations[-1] == "softmax" and loss == "bce":
         loss = "cross_entropy"
@@ -155,9 +160,8 @@ def _override(network: Network, options: NetworkOptions, activations: list[str])
     return Network(layers=layers, loss=loss, lr=lr, optimizer=optimizer)
 
 
-def _optimizer_settings(optimizer: Optimizer) -> dict[str, float]:
-    return {"momentum": optimizer.momentum, "beta1": optimizer.beta1, "beta2": optimizer.beta2,
-            "eps": optimizer.eps}
+def _optimizer_settings(optimizer: Optimizer) -> dict[str, Any]:
+    return {key: getattr(optimizer, key) for key in SETTINGS}
 
 
 def _samples(options: NetworkOptions, network: Network, file_xs: tuple[Vector, ...] | None,

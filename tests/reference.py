@@ -113,12 +113,26 @@ def trainable(linears: list[Any], network: Network) -> list[Any]:
 
 
 def make_optimizer(network: Network, params: list[Any]) -> Any:
+    """The torch.optim object for the network's optimizer settings, written out here."""
     opt = network.optimizer
+    lr, decay = network.lr, opt.weight_decay
     if opt.name == "momentum":
-        return torch.optim.SGD(params, lr=network.lr, momentum=opt.momentum)
+        return torch.optim.SGD(params, lr=lr, momentum=opt.momentum, weight_decay=decay)
     if opt.name == "adam":
-        return torch.optim.Adam(params, lr=network.lr, betas=(opt.beta1, opt.beta2), eps=opt.eps)
-    return torch.optim.SGD(params, lr=network.lr)
+        return torch.optim.Adam(params, lr=lr, betas=(opt.beta1, opt.beta2), eps=opt.eps, weight_decay=decay)
+    if opt.name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=(opt.beta1, opt.beta2), eps=opt.eps, weight_decay=decay)
+    if opt.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, alpha=opt.alpha, eps=opt.eps, weight_decay=decay,
+                                   momentum=opt.momentum, centered=opt.centered)
+    assert opt.name == "sgd"
+    return torch.optim.SGD(params, lr=lr, weight_decay=decay)
+
+
+TORCH_STATE = {"sgd": {}, "momentum": {"v": "momentum_buffer"}, "adam": {"m": "exp_avg", "v": "exp_avg_sq"},
+               "adamw": {"m": "exp_avg", "v": "exp_avg_sq"},
+               "rmsprop": {"v": "square_avg", "gbar": "grad_avg", "B": "momentum_buffer"}}
+"""Our slot names → torch.optim's state keys, per optimizer."""
 
 
 def magnitude(data: Any) -> float:

@@ -180,9 +180,9 @@ CASES: list[tuple[str, list[str | Case], str]] = [
     ("momentum out of range", ["step", "--network", text("n.toml", 'optimizer = "momentum"\nmomentum = 1.5\n'
                                                               + SEED_SPEC.replace('loss = "bce"\n', ""))],
      "momentum: must be in [0, 1)"),
-    ("unknown optimizer", ["step", "--network", text("n.toml", 'optimizer = "adamw"\n'
+    ("unknown optimizer", ["step", "--network", text("n.toml", 'optimizer = "adagrad"\n'
                                                           + SEED_SPEC.replace('loss = "bce"\n', ""))],
-     "unknown optimizer 'adamw'"),
+     "unknown optimizer 'adagrad'"),
     ("ragged data", ["step", "--network", text("n.toml", SEED_SPEC + "[data]\nx = [[1, 1], [1]]\ny = [[0], [1]]\n")],
      "data.x: row 2 has 1 values, row 1 has 2"),
     # --- data files

@@ -136,3 +136,25 @@ def test_the_layers_below_the_builders_and_engines():
             assert not (targets & upper), f"{name} imports {sorted(targets & upper)}"
             above = ("backprop_cli.render", "backprop_cli.engines.numpy", "backprop_cli.engines.torch")
             assert not any(t.startswith(above) for t in targets), name
+
+
+def _third_party(name: str) -> set[str]:
+    """The top-level packages outside backprop_cli that ``name`` imports (lazily or not)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(MODULES[name].read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return found - {ROOT}
+
+
+def test_only_the_command_line_knows_typer_and_only_it_and_the_terminal_printers_know_rich():
+    terminal = {"backprop_cli.cli", *(f"backprop_cli.render.{name}" for name in (
+        "terminal", "equation", "matrix_terminal", "train_terminal", "tree", "verify_terminal"))}
+    for name in MODULES:
+        packages = _third_party(name)
+        if name != "backprop_cli.cli":
+            assert not packages & {"typer", "click"}, f"{name} imports typer"
+        if name not in terminal:
+            assert "rich" not in packages, f"{name} imports rich"

@@ -43,7 +43,7 @@ from backprop_cli.errors import BackpropError
 from backprop_cli.functions import loss as loss_function
 from backprop_cli.model import Network, OptimizerSlots, Vector
 from backprop_cli.notation import LOSS, Node, Partial, State, at_time, updated
-from backprop_cli.optimizers import SLOTS, STEP, slots_from_symbols
+from backprop_cli.optimizers.lines import STEP, slots_from_symbols
 
 INDENT = "        "
 
@@ -144,16 +144,17 @@ class CompiledEngine(Engine):
                                 f" this network has {', '.join(kinds)}: use --backend numpy or torch")
         self.xs, self.ys = tuple(xs), tuple(ys)
         self.floats = settings.order is None and len(xs) * network.parameter_count <= COMPILED_LIMIT
-        self.optimizer = network.optimizer.name
+        self.optimizer = network.optimizer
+        slots = network.optimizer.rule.slots(network.optimizer)
         self.bounds = batch_bounds(self.samples, settings.batch_size)
         lo, hi = self.bounds[0] if self.floats else (0, 1)
         first = self._derivation(lo, hi)
         self.weight_symbols, self.bias_symbols = first.extra["symbols"]
         self._parameters = [row.symbol for row in first.parameters]
         frozen = {row.symbol for row in first.parameters if row.frozen}
-        self._slots = [State(kind, p, times[0]) for kind, times in SLOTS[self.optimizer].items()
+        self._slots = [State(kind, p, times[0]) for kind, times in slots.items()
                        for p in self._parameters if p not in frozen]
-        self._counter = self.optimizer == "adam"
+        self._counter = network.optimizer.rule.counts_steps
         self.names: dict[sp.Basic, sp.Basic] = {}
         for i, parameter in enumerate(self._parameters):
             self.names[parameter] = self.names[at_time(parameter)] = sp.Symbol(f"p{i}")
@@ -187,7 +188,7 @@ class CompiledEngine(Engine):
                 out.append(f"{indent}{self.names[parameter]} = {new}")
         for slot in self._slots:
             kind = slot.kind.glyph.base
-            after = State(kind, slot.parameter, SLOTS[self.optimizer][kind][1])
+            after = State(kind, slot.parameter, self.optimizer.rule.slots(self.optimizer)[kind][1])
             out.append(f"{indent}{self.names[slot]} = {lines.get(after)}")
         if self._counter:
             out.append(f"{indent}t = t + 1")

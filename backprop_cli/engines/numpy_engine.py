@@ -24,7 +24,6 @@ from backprop_cli.layers import leaves
 from backprop_cli.layers.base import NumpyRun, Path
 from backprop_cli.layers.elementwise import NumpyActivation, broadcast
 from backprop_cli.model import Network, OptimizerSlots, Vector
-from backprop_cli.optimizers import SLOTS
 
 Array = Any  # numpy.ndarray
 
@@ -66,7 +65,7 @@ class NumpyEngine(Engine):
         self.steps = 0
         self.slots: dict[str, dict[tuple[Path, str], Array]] = {
             kind: {key: np.zeros_like(value) for key, value in self.params.items()}
-            for kind in SLOTS[self.optimizer.name]}
+            for kind in self.optimizer.rule.slots(self.optimizer)}
 
     # --- the matrix form ------------------------------------------------------------------
 
@@ -136,27 +135,12 @@ class NumpyEngine(Engine):
 
     def _update(self, grads: dict[tuple[Path, str], Array]) -> None:
         self.steps += 1
-        opt, lr = self.optimizer, self.network.lr
+        optimizer, lr = self.optimizer, self.network.lr
+        rule = optimizer.rule
         for key, param in self.params.items():
-            if key in self.frozen:
-                continue
-            grad = grads[key]
-            if opt.name == "sgd":
-                param -= lr * grad
-            elif opt.name == "momentum":
-                v = self.slots["v"][key]
-                v *= opt.momentum
-                v += grad
-                param -= lr * v
-            else:
-                m, v = self.slots["m"][key], self.slots["v"][key]
-                m *= opt.beta1
-                m += (1 - opt.beta1) * grad
-                v *= opt.beta2
-                v += (1 - opt.beta2) * grad * grad
-                m_hat = m / (1 - opt.beta1 ** self.steps)
-                v_hat = v / (1 - opt.beta2 ** self.steps)
-                param -= lr * (m_hat / (np.sqrt(v_hat) + opt.eps))
+            if key not in self.frozen:
+                slots = {kind: table[key] for kind, table in self.slots.items()}
+                rule.numpy_update(optimizer, lr, param, grads[key], slots, self.steps)
 
     # --- the engine interface -------------------------------------------------------------
 

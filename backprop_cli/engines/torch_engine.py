@@ -70,12 +70,7 @@ class TorchEngine(Engine):
         self.Y = torch.tensor(ys, dtype=dtype, device=settings.device).reshape(len(ys), -1)
         params = [tensor for _, tensor in self.tensors if tensor.requires_grad]
         opt = network.optimizer
-        if opt.name == "momentum":
-            self.optimizer = torch.optim.SGD(params, lr=network.lr, momentum=opt.momentum)
-        elif opt.name == "adam":
-            self.optimizer = torch.optim.Adam(params, lr=network.lr, betas=(opt.beta1, opt.beta2), eps=opt.eps)
-        else:
-            self.optimizer = torch.optim.SGD(params, lr=network.lr)
+        self.optimizer = opt.rule.torch_optimizer(torch, params, network.lr, opt)
         self.steps = 0
 
     def _step(self, X: Any, Y: Any, rows: Any = None) -> Any:
@@ -139,8 +134,9 @@ class TorchEngine(Engine):
                          for key, tensor in buffer_tensors(self.model, self.network.layers)}
 
     def optimizer_state(self) -> OptimizerSlots:
-        name = self.network.optimizer.name
-        keys = {"sgd": {}, "momentum": {"v": "momentum_buffer"}, "adam": {"m": "exp_avg", "v": "exp_avg_sq"}}[name]
+        opt = self.network.optimizer
+        names = opt.rule.torch_keys(opt)
+        keys = {kind: names[kind] for kind in opt.rule.slots(opt)}
         tensors = dict(self.tensors)
 
         def slot(path: tuple[int, ...], parameter: str, key: str) -> Any:

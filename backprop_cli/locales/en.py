@@ -27,12 +27,31 @@ MESSAGES = {
     "intro.update": "Gradient descent: θ(t+1) = θ(t) − α ∂𝓛/∂θ(t), with α = {lr}.",
     "intro.update.momentum": (
         "SGD with momentum μ = {momentum} (torch.optim.SGD): v(t+1) = μ v(t) + ∂𝓛/∂θ,"
-        " θ(t+1) = θ(t) − α v(t+1), with α = {lr}; v is 0 before the first step."
+        " θ(t+1) = θ(t) − α v(t+1), with α = {lr}{decay}; v is 0 before the first step."
     ),
     "intro.update.adam": (
         "Adam (torch.optim.Adam): m = β₁m + (1 − β₁)g, v = β₂v + (1 − β₂)g², bias-corrected"
         " m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ), θ(t+1) = θ(t) − α m̂/(√v̂ + ε); step t = {t},"
-        " α = {lr}, β₁ = {beta1}, β₂ = {beta2}, ε = {eps}."
+        " α = {lr}, β₁ = {beta1}, β₂ = {beta2}, ε = {eps}{decay}."
+    ),
+    "intro.update.decay": (
+        "Gradient descent with weight decay (torch.optim.SGD): g = ∂𝓛/∂θ + λθ(t), θ(t+1) = θ(t) − α g,"
+        " with α = {lr}, λ = {weight_decay}."
+    ),
+    "intro.update.adamw": (
+        "AdamW (torch.optim.AdamW): the weight decay first, θ̃ = θ(t)(1 − αλ), then Adam's step from θ̃:"
+        " m = β₁m + (1 − β₁)g, v = β₂v + (1 − β₂)g², m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ),"
+        " θ(t+1) = θ̃ − α m̂/(√v̂ + ε); step t = {t}, α = {lr}, β₁ = {beta1}, β₂ = {beta2}, ε = {eps}{decay}."
+    ),
+    "intro.update.rmsprop": (
+        "RMSprop (torch.optim.RMSprop): v = ρv + (1 − ρ)g², θ(t+1) = θ(t) − α g/(√v + ε) (with momentum μ > 0:"
+        " B = μB + g/(√v + ε), θ(t+1) = θ(t) − αB); α = {lr}, ρ = {alpha}, ε = {eps}, μ = {momentum}{decay};"
+        " v is 0 before the first step."
+    ),
+    "intro.update.rmsprop.centered": (
+        "Centered RMSprop (torch.optim.RMSprop): v = ρv + (1 − ρ)g², ḡ = ρḡ + (1 − ρ)g,"
+        " θ(t+1) = θ(t) − α g/(√(v − ḡ²) + ε) (with momentum μ > 0 through B = μB + g/(√(v − ḡ²) + ε));"
+        " α = {lr}, ρ = {alpha}, ε = {eps}, μ = {momentum}{decay}."
     ),
     "group.layer": "Layer {layer} ({inputs} → {units}, {activation})",
     "group.output_layer": "Output layer {layer} ({inputs} → {units}, {activation})",
@@ -101,9 +120,11 @@ MESSAGES.update({
     ),
     "graph.seen": "expanded above",
     "train.title": "Training",
-    "train.optimizer.sgd": "SGD, learning rate α = {lr}",
-    "train.optimizer.momentum": "SGD with momentum μ = {momentum}, learning rate α = {lr}",
-    "train.optimizer.adam": "Adam with β₁ = {beta1}, β₂ = {beta2}, ε = {eps}, learning rate α = {lr}",
+    "train.optimizer.sgd": "SGD, learning rate α = {lr}{decay}",
+    "train.optimizer.momentum": "SGD with momentum μ = {momentum}, learning rate α = {lr}{decay}",
+    "train.optimizer.adam": "Adam with β₁ = {beta1}, β₂ = {beta2}, ε = {eps}, learning rate α = {lr}{decay}",
+    "train.optimizer.adamw": "AdamW with β₁ = {beta1}, β₂ = {beta2}, ε = {eps}, learning rate α = {lr}{decay}",
+    "train.optimizer.rmsprop": "RMSprop with ρ = {alpha}, ε = {eps}, μ = {momentum}, {decay}learning rate α = {lr}",
     "train.network": "{widths}, {activations}; loss {loss}",
     "train.optimizer": "Optimizer",
     "train.data": "Data",

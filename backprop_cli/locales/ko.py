@@ -31,12 +31,31 @@ MESSAGES = {
     "intro.update": "경사 하강법으로 갱신합니다: θ(t+1) = θ(t) − α ∂𝓛/∂θ(t), 학습률 α = {lr}.",
     "intro.update.momentum": (
         "모멘텀 SGD (torch.optim.SGD)로 갱신합니다: v(t+1) = μ v(t) + ∂𝓛/∂θ,"
-        " θ(t+1) = θ(t) − α v(t+1), 학습률 α = {lr}, 모멘텀 μ = {momentum}, v의 초깃값은 0."
+        " θ(t+1) = θ(t) − α v(t+1), 학습률 α = {lr}, 모멘텀 μ = {momentum}{decay}, v의 초깃값은 0."
     ),
     "intro.update.adam": (
         "Adam (torch.optim.Adam)으로 갱신합니다: m = β₁m + (1 − β₁)g, v = β₂v + (1 − β₂)g²,"
         " 편향 보정 m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ), θ(t+1) = θ(t) − α m̂/(√v̂ + ε);"
-        " 단계 t = {t}, 학습률 α = {lr}, β₁ = {beta1}, β₂ = {beta2}, ε = {eps}."
+        " 단계 t = {t}, 학습률 α = {lr}, β₁ = {beta1}, β₂ = {beta2}, ε = {eps}{decay}."
+    ),
+    "intro.update.decay": (
+        "가중치 감쇠를 더한 경사 하강법 (torch.optim.SGD): g = ∂𝓛/∂θ + λθ(t), θ(t+1) = θ(t) − α g,"
+        " 학습률 α = {lr}, λ = {weight_decay}."
+    ),
+    "intro.update.adamw": (
+        "AdamW (torch.optim.AdamW)로 갱신합니다: 먼저 가중치 감쇠 θ̃ = θ(t)(1 − αλ), 그다음 θ̃에서 Adam의 단계:"
+        " m = β₁m + (1 − β₁)g, v = β₂v + (1 − β₂)g², m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ),"
+        " θ(t+1) = θ̃ − α m̂/(√v̂ + ε); 단계 t = {t}, 학습률 α = {lr}, β₁ = {beta1}, β₂ = {beta2}, ε = {eps}{decay}."
+    ),
+    "intro.update.rmsprop": (
+        "RMSprop (torch.optim.RMSprop)으로 갱신합니다: v = ρv + (1 − ρ)g², θ(t+1) = θ(t) − α g/(√v + ε)"
+        " (모멘텀 μ > 0이면 B = μB + g/(√v + ε), θ(t+1) = θ(t) − αB); 학습률 α = {lr}, ρ = {alpha}, ε = {eps},"
+        " μ = {momentum}{decay}; v의 초깃값은 0."
+    ),
+    "intro.update.rmsprop.centered": (
+        "중심화 RMSprop (torch.optim.RMSprop)으로 갱신합니다: v = ρv + (1 − ρ)g², ḡ = ρḡ + (1 − ρ)g,"
+        " θ(t+1) = θ(t) − α g/(√(v − ḡ²) + ε) (모멘텀 μ > 0이면 B = μB + g/(√(v − ḡ²) + ε)를 거쳐);"
+        " 학습률 α = {lr}, ρ = {alpha}, ε = {eps}, μ = {momentum}{decay}."
     ),
     "group.layer": "계층 {layer} ({inputs} → {units}, {activation})",
     "group.output_layer": "출력층: 계층 {layer} ({inputs} → {units}, {activation})",
@@ -95,9 +114,11 @@ MESSAGES = {
     "matrix.delta_softmax": "소프트맥스의 야코비 행렬 diag(ŷ) − ŷŷᵀ을 행마다 적용합니다",
     "matrix.delta_sigmoid_bce": "출력이 시그모이드이고 손실이 bce이면 Ŷ(1 − Ŷ)가 약분됩니다: δ = {simplified}",
     "train.title": "학습",
-    "train.optimizer.sgd": "SGD, 학습률 α = {lr}",
-    "train.optimizer.momentum": "모멘텀 SGD, 모멘텀 μ = {momentum}, 학습률 α = {lr}",
-    "train.optimizer.adam": "Adam, β₁ = {beta1}, β₂ = {beta2}, ε = {eps}, 학습률 α = {lr}",
+    "train.optimizer.sgd": "SGD, 학습률 α = {lr}{decay}",
+    "train.optimizer.momentum": "모멘텀 SGD, 모멘텀 μ = {momentum}, 학습률 α = {lr}{decay}",
+    "train.optimizer.adam": "Adam, β₁ = {beta1}, β₂ = {beta2}, ε = {eps}, 학습률 α = {lr}{decay}",
+    "train.optimizer.adamw": "AdamW, β₁ = {beta1}, β₂ = {beta2}, ε = {eps}, 학습률 α = {lr}{decay}",
+    "train.optimizer.rmsprop": "RMSprop, ρ = {alpha}, ε = {eps}, μ = {momentum}, {decay}학습률 α = {lr}",
     "train.network": "{widths}, {activations}; 손실 함수 {loss}",
     "train.optimizer": "최적화 함수",
     "train.data": "데이터",

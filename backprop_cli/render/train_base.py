@@ -61,9 +61,7 @@ class TrainPage(PagePrinter):
         rows = [
             (self.say("network"), self.say("train.network", widths=" → ".join(map(str, network.widths)),
                                            activations=", ".join(names), loss=network.loss)),
-            (self.say("train.optimizer"), self.say(f"train.optimizer.{optimizer.name}", lr=lr,
-                                                   momentum=optimizer.momentum, beta1=optimizer.beta1,
-                                                   beta2=optimizer.beta2, eps=optimizer.eps)),
+            (self.say("train.optimizer"), optimizer.rule.summary(optimizer, lr).text(self.lang)),
             (self.say("train.data"), self.say("train.data.summary", data=self.data_name(result.data),
                                               samples=self.say("samples.one") if result.samples == 1 else
                                               self.say("samples", count=result.samples), batches=batches)),

@@ -1,38 +1,36 @@
-"""The update lines of a derivation for SGD, SGD with momentum and Adam (torch.optim's rules).
+"""The update section of a page: each parameter's lines by its optimizer's rule, and the
+optimizer's state between steps, by parameter symbol.
 
 ``backprop step`` works one step from a fresh optimizer (velocity and moments at zero, t = 1);
-``backprop train --show-steps`` passes the state the optimizer has at that epoch. The lines are
-the rules of ``torch.optim.SGD`` (``v ← μv + g``, ``θ ← θ − αv``; dampening 0, no Nesterov) and
-``torch.optim.Adam`` (``m ← β₁m + (1 − β₁)g``, ``v ← β₂v + (1 − β₂)g²``, ``θ ← θ − α m̂/(√v̂ + ε)``
-with ``m̂ = m/(1 − β₁ᵗ)``, ``v̂ = v/(1 − β₂ᵗ)``; no weight decay, no amsgrad).
+``backprop train --show-steps`` passes the state the optimizer has at that epoch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import sympy as sp
 
 from backprop_cli.derivation import Group, Step
 from backprop_cli.locales import say
-from backprop_cli.model import OptimizerSlots
-from backprop_cli.notation import ALPHA, LOSS, Node, Partial, State, add, at_time, mul, neg, power, updated
-
-if TYPE_CHECKING:
-    from backprop_cli.build import _ScalarBuilder
+from backprop_cli.notation import LOSS, Node, Partial, State, updated
+from backprop_cli.optimizers.base import OptimizerSlots
 
 Values = dict[sp.Basic, float]
 WeightSymbols = Sequence[Sequence[Sequence[Node]]]
 BiasSymbols = Sequence[Sequence[Node] | None]
 
-SLOTS: dict[str, dict[str, tuple[str, str]]] = {
-    "sgd": {},
-    "momentum": {"v": ("t", "t+1")},
-    "adam": {"m": ("t-1", "t"), "v": ("t-1", "t")},
-}
-"""Per optimizer, its slots and the times their State symbols carry before and after a step."""
+class Page(Protocol):
+    """What the update lines need of a page (the scalar builder, the matrix page, the kinds' page)."""
+
+    network: Any
+
+    def record(self, values: Any, target: sp.Basic, forms: tuple[sp.Basic, ...], **options: Any) -> Any: ...
+
+    def parameters(self) -> list[tuple[int, Node, bool]]: ...
+
 
 STEP = Node("t")
 """Adam's step number t (1 at the first update)."""
@@ -76,7 +74,7 @@ def state_by_symbol(slots: OptimizerSlots | None, weights: WeightSymbols, biases
     return OptimizerState(slots.steps + 1, by_symbol)
 
 
-def slots_from_symbols(optimizer: str, steps: int, value: Mapping[sp.Basic, float] | None,
+def slots_from_symbols(optimizer: Any, steps: int, value: Mapping[sp.Basic, float] | None,
                        weights: WeightSymbols, biases: BiasSymbols, time: int = 1) -> OptimizerSlots:
     """Arrays per layer from state values keyed by symbol.
 
@@ -89,7 +87,7 @@ def slots_from_symbols(optimizer: str, steps: int, value: Mapping[sp.Basic, floa
         time: which of ``SLOTS``' two times to read: 0 before a step, 1 after it.
     """
     slots = {}
-    for kind, times in SLOTS[optimizer].items():
+    for kind, times in optimizer.rule.slots(optimizer).items():
         def read(symbol: Node, kind: str = kind, at: str = times[time]) -> float:
             return 0.0 if value is None else value.get(State(kind, symbol, at), 0.0)
 
@@ -100,17 +98,17 @@ def slots_from_symbols(optimizer: str, steps: int, value: Mapping[sp.Basic, floa
     return OptimizerSlots(steps, slots)
 
 
-def slots_after(optimizer: str, step: int, values: Mapping[sp.Basic, float],
+def slots_after(optimizer: Any, step: int, values: Mapping[sp.Basic, float],
                 weights: WeightSymbols, biases: BiasSymbols) -> OptimizerSlots:
     """The state a derivation's update lines leave: step ``step`` done."""
     return slots_from_symbols(optimizer, step, values, weights, biases, time=1)
 
 
-def update_steps(builder: _ScalarBuilder, values: Values,
-                 state: OptimizerState | None = None) -> list[Group]:
-    """One group of update lines per layer, for the builder's optimizer."""
+def update_steps(builder: Page, values: Values, state: OptimizerState | None = None) -> list[Group]:
+    """One group of update lines per layer, each parameter's by the optimizer's rule."""
     state = state or OptimizerState()
     optimizer = builder.network.optimizer
+    rule = optimizer.rule
     groups: list[Group] = []
     by_layer: dict[int, list[Step]] = {}
     for layer, symbol, frozen in builder.parameters():
@@ -119,45 +117,8 @@ def update_steps(builder: _ScalarBuilder, values: Values,
             steps.append(builder.record(values, updated(symbol), (symbol,), substitute=False,
                                         note=say("note.frozen")))
             continue
-        gradient = Partial(LOSS, symbol)
-        if optimizer.name == "momentum":
-            mu = Node("mu")
-            values[mu] = optimizer.momentum
-            before, after = (State("v", symbol, time) for time in SLOTS["momentum"]["v"])
-            values[before] = state.get("v", symbol)
-            steps.append(builder.record(values, after, (add(mul(mu, before), gradient),)))
-            direction: sp.Basic = after
-        elif optimizer.name == "adam":
-            direction = _adam(builder, values, steps, symbol, gradient, state)
-        else:
-            direction = gradient
-        current = at_time(symbol)
-        values[current] = values[symbol]
-        rule = add(current, mul(-1, ALPHA, direction))
-        steps.append(builder.record(values, updated(symbol), (rule,)))
+        expr = rule.lines(builder, values, steps, symbol, Partial(LOSS, symbol), state, optimizer)
+        steps.append(builder.record(values, updated(symbol), (expr,)))
     for layer, steps in by_layer.items():
         groups.append(Group(say("group.update_layer", layer=layer + 1), tuple(steps)))
     return groups
-
-
-def _adam(builder: _ScalarBuilder, values: Values, steps: list[Step], symbol: Node,
-          gradient: Partial, state: OptimizerState) -> sp.Basic:
-    optimizer = builder.network.optimizer
-    beta1, beta2, eps, t = Node("beta", 1), Node("beta", 2), Node("epsilon"), STEP
-    values.update({beta1: optimizer.beta1, beta2: optimizer.beta2, eps: optimizer.eps,
-                   t: float(state.step)})
-    m0, m = (State("m", symbol, time) for time in SLOTS["adam"]["m"])
-    v0, v = (State("v", symbol, time) for time in SLOTS["adam"]["v"])
-    values[m0], values[v0] = state.get("m", symbol), state.get("v", symbol)
-    mhat, vhat = State("mhat", symbol), State("vhat", symbol)
-
-    def one_minus(term: sp.Basic) -> sp.Basic:
-        return add(sp.S.One, neg(term))
-
-    first = add(mul(beta1, m0), mul(one_minus(beta1), gradient))
-    second = add(mul(beta2, v0), mul(one_minus(beta2), power(gradient, 2)))
-    steps.append(builder.record(values, m, (first,)))
-    steps.append(builder.record(values, v, (second,)))
-    steps.append(builder.record(values, mhat, (mul(m, power(one_minus(power(beta1, t)), -1)),)))
-    steps.append(builder.record(values, vhat, (mul(v, power(one_minus(power(beta2, t)), -1)),)))
-    return mul(mhat, power(add(power(vhat, sp.S.Half), eps), -1))
