@@ -18,7 +18,7 @@ from typing import Any
 
 import sympy as sp
 
-from backprop_cli import functions
+from backprop_cli import functions, losses
 from backprop_cli.derivation import (
     Derivation,
     Group,
@@ -148,8 +148,8 @@ class _ScalarBuilder:
         self.outputs = network.outputs
         self.layers = network.dense_layers
         self.activations = [functions.layer_activation(layer.activation, i) for i, layer in enumerate(self.layers)]
-        self.loss = functions.loss(network.loss)
-        self.fused = self.network.loss == "cross_entropy"
+        self.loss = losses.of(network)
+        self.fused = self.loss.fused
         # Per-sample loss ℓ = elements / sample_divisor; 𝓛 = Σ ℓ / combine.
         self.sample_divisor = self.loss.divisor(1, self.outputs)
         self.combine = self.loss.divisor(self.samples, self.outputs) // self.sample_divisor
@@ -280,7 +280,7 @@ class _ScalarBuilder:
         return groups
 
     def check_predictions(self, values: Values, n: int) -> None:
-        if self.network.loss != "bce":
+        if not self.loss.needs_probabilities:
             return
         for k in range(self.outputs):
             value = values[self.yhat(k, n)]

@@ -20,7 +20,7 @@ from typing import Any
 
 import sympy as sp
 
-from backprop_cli import functions
+from backprop_cli import functions, losses
 from backprop_cli.derivation import (
     Derivation,
     Group,
@@ -175,7 +175,7 @@ class KindsScalarPage:
         return self.groups
 
     def loss_group(self) -> Group:
-        loss = functions.loss(self.network.loss)
+        loss = losses.of(self.network)
         outputs = self.network.outputs
         sample_divisor = loss.divisor(1, outputs)
         combine = loss.divisor(self.samples, outputs) // sample_divisor

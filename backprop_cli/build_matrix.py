@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from backprop_cli import functions
+from backprop_cli import functions, losses
 from backprop_cli.derivation import (
     Derivation,
     Group,
@@ -79,8 +79,8 @@ class MatrixPage:
         self.carry = options.rounding == "carry"
         self.samples = len(xs)
         self.outputs = network.outputs
-        self.loss = functions.loss(network.loss)
-        self.fused = network.loss == "cross_entropy"
+        self.loss = losses.of(network)
+        self.fused = self.loss.fused
         self.divisor = self.loss.divisor(self.samples, self.outputs)
         self.numbers = {path: n for n, (path, _) in enumerate(walk(network.layers), start=1)}
         self.last = (len(network.layers) - 1,)
@@ -250,7 +250,7 @@ class MatrixPage:
     def loss_steps(self, values: Values) -> tuple[list[MatrixStep], float]:
         ell = Node("ell")
         element = self.loss.display_at(self.Yhat, self.Y)
-        if self.network.loss == "bce":
+        if self.loss.needs_probabilities:
             yhat = values[self.Yhat]
             if (yhat < 0).any() or (yhat > 1).any():
                 raise DataError(
@@ -310,7 +310,7 @@ class MatrixPage:
                                  note=say("matrix.elementwise")))
         forms: tuple[sp.Basic, ...] = (Partial(LOSS, Z), Hadamard(gradient, prime))
         note = None
-        if self.network.loss == "bce" and activation.name == "sigmoid":
+        if self.loss.simplifies_with == activation.name:
             simplified = add(self.Yhat, neg(self.Y))
             if self.divisor > 1:
                 simplified = mul(sp.Rational(1, self.divisor), simplified)

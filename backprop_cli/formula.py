@@ -125,12 +125,15 @@ def formula_function(text: str, operations: Operations) -> Callable[[Any], Any]:
     return lambda variable: build(body, variable, operations)
 
 
-def check_formula(text: str) -> tuple[str, ast.expr]:
-    """The stripped source and its checked ``ast`` body.
+def check_formula(text: str, variables: tuple[str, ...] = ("x",)) -> tuple[str, ast.expr]:
+    """The stripped source and its checked ``ast`` body; ``variables`` are the names it may use
+    (``x`` for an activation; ``yhat`` and ``y`` for a loss).
 
     Raises:
         FormulaError: naming the first part that is not accepted.
     """
+    if variables != ("x",):
+        return _check_in(text, variables)
     source = text.strip()
     if not source:
         raise FormulaError("activation: the formula is empty; write it in x, e.g. x/(1+abs(x))")
@@ -162,6 +165,34 @@ def check_formula(text: str) -> tuple[str, ast.expr]:
     if not any(isinstance(n, ast.Name) and n.id == "x" for n in ast.walk(body)):
         raise FormulaError(f"activation: {source!r} does not use x; write the activation in x")
     return source, body
+
+
+def _check_in(text: str, variables: tuple[str, ...]) -> tuple[str, ast.expr]:
+    """``check_formula`` for other variable names: each is checked where x would be."""
+    source = text.strip()
+    try:
+        tree = ast.parse(source, mode="eval")
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        raise FormulaError(f"loss: {source!r} is neither a known loss nor a valid formula in"
+                           f" {' and '.join(variables)}") from None
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    if "x" in used:
+        raise FormulaError(f"loss: in {source!r}, unknown name 'x': only {', '.join(variables)}, pi and e")
+    renamed = ast.unparse(_Renamed(set(variables)).visit(tree))
+    _, body = check_formula(renamed)
+    return source, _Renamed(set(variables), back=True).visit(ast.parse(source, mode="eval")).body
+
+
+class _Renamed(ast.NodeTransformer):
+    """The variables named ``x`` (to check a formula as an activation's), or left as they are."""
+
+    def __init__(self, names: set[str], back: bool = False) -> None:
+        self.names, self.back = names, back
+
+    def visit_Name(self, node: ast.Name) -> ast.Name:  # noqa: N802 - ast's visitor naming
+        if node.id in self.names and not self.back:
+            return ast.copy_location(ast.Name("x", node.ctx), node)
+        return node
 
 
 def _is_constant(node: ast.AST) -> bool:
@@ -312,6 +343,8 @@ def build(node: ast.AST, variable: Any, operations: Operations) -> Any:
         assert isinstance(node.value, (int, float))
         return operations.number(node.value)
     if isinstance(node, ast.Name):
+        if isinstance(variable, dict):  # several variables by name (a loss in yhat and y)
+            return variable[node.id] if node.id in variable else operations.constants[node.id]
         return variable if node.id == "x" else operations.constants[node.id]
     if isinstance(node, ast.UnaryOp):
         operand = build(node.operand, variable, operations)

@@ -13,12 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
+from typing import TYPE_CHECKING
 
 import sympy as sp
 
 from backprop_cli.derived import derived
-from backprop_cli.errors import BackpropError, SpecError
-from backprop_cli.notation import add, clamp_min, mul, neg, power, rebuild, replace
+from backprop_cli.errors import BackpropError
+from backprop_cli.notation import add, mul, neg, power, replace
+
+if TYPE_CHECKING:
+    from backprop_cli.losses.base import Loss
 
 X = sp.Symbol("x", real=True)
 """The variable activations are written in."""
@@ -261,111 +265,6 @@ def _derive_softmax_fused_delta(loss: Loss, units: int, divisor: int) -> tuple[s
 SOFTMAX = Softmax()
 
 
-@dataclass(frozen=True, eq=False)
-class Loss:
-    """A loss, defined by its value for one output element and how elements are reduced.
-
-    Args:
-        name: the loss name.
-        builder: ℓ(ŷ, y) for one element.
-        reduction: ``mean`` over all elements, ``sum``, or ``sample_mean`` (sum over a sample's
-            outputs, mean over samples).
-        log_floor: logs are clamped below at this value (PyTorch's bce).
-        denominator_floor: the derivative's denominator is clamped below at this value (PyTorch's
-            bce backward).
-    """
-
-    name: str
-    builder: Callable[[sp.Expr, sp.Expr], sp.Expr]
-    reduction: str
-    log_floor: float | None = None
-    denominator_floor: float | None = None
-
-    def expr_at(self, yhat: sp.Expr, y: sp.Expr) -> sp.Expr:
-        return self.builder(yhat, y)
-
-    @cached_property
-    def display(self) -> sp.Expr:
-        """ℓ(ŷ, y) as written, in ``YHAT`` and ``Y``."""
-        with sp.evaluate(False):
-            return self.builder(YHAT, Y)
-
-    def display_at(self, yhat: sp.Expr, y: sp.Expr) -> sp.Expr:
-        """ℓ as written, for this prediction and target."""
-        return replace(self.display, {YHAT: yhat, Y: y})
-
-    def divisor(self, samples: int, outputs: int) -> int:
-        """The number the summed elements are divided by."""
-        if self.reduction == "mean":
-            return samples * outputs
-        if self.reduction == "sample_mean":
-            return samples
-        return 1
-
-    def derivative(self, divisor: int) -> sp.Expr:
-        """∂𝓛/∂ŷ for one element, in ``YHAT`` and ``Y``, by sympy."""
-        return _loss_derivative(self, divisor)
-
-    def clamped(self, expr: sp.Basic) -> sp.Basic:
-        """``expr`` with this loss's PyTorch floors written out with :class:`clamp_min`.
-
-        Every log becomes ``clamp_min(log(u), log_floor)`` and every product's denominator
-        ``clamp_min(denominator, denominator_floor)``; without floors the expression is returned as is.
-        """
-        if self.log_floor is None and self.denominator_floor is None:
-            return expr
-        return _clamped(expr, self.log_floor, self.denominator_floor)
-
-    def total(self, pairs: Sequence[tuple[sp.Expr, sp.Expr]], divisor: int) -> sp.Expr:
-        """The printed right side of 𝓛 for these (prediction, target) pairs."""
-        body = add(*(self.display_at(yhat, y) for yhat, y in pairs))
-        return body if divisor == 1 else mul(sp.Rational(1, divisor), body)
-
-
-def _clamped(expr: sp.Basic, log_floor: float | None, denominator_floor: float | None) -> sp.Basic:
-    if not expr.args:
-        return expr
-    args = [_clamped(arg, log_floor, denominator_floor) for arg in expr.args]
-    if isinstance(expr, sp.log) and log_floor is not None:
-        return clamp_min(sp.log(args[0], evaluate=False), sp.Float(log_floor), evaluate=False)
-    if isinstance(expr, sp.Mul) and denominator_floor is not None:
-        numerator = [a for a in args if not _is_reciprocal(a)]
-        denominator = [a.base if a.exp == -1 else power(a.base, -a.exp) for a in args if _is_reciprocal(a)]
-        if denominator:
-            floored = clamp_min(mul(*denominator), sp.Float(denominator_floor), evaluate=False)
-            return mul(*numerator, power(floored, -1))
-    return rebuild(expr, args)
-
-
-def _is_reciprocal(expr: sp.Basic) -> bool:
-    return isinstance(expr, sp.Pow) and bool(expr.exp.is_Number) and bool(expr.exp.is_negative)
-
-
-@cache
-def _loss_derivative(loss: Loss, divisor: int) -> sp.Expr:
-    return derived("loss.derivative", f"{sp.srepr(loss.display)}|{divisor}",
-                   lambda: tidy(sp.together(sp.diff(loss.builder(YHAT, Y), YHAT) / divisor)))
-
-
-BCE_FLOOR = 9.999999960041972e-13
-"""1e-12 as a float32: the floor PyTorch's bce backward puts under ŷ(1 − ŷ) (its EPSILON constant is
-single precision even for float64 tensors, which matters only where a sigmoid saturates)."""
-
-LOSS_FUNCTIONS: dict[str, Loss] = {
-    "bce": Loss(
-        "bce",
-        lambda yhat, y: -(y * sp.log(yhat) + (1 - y) * sp.log(1 - yhat)),
-        "mean",
-        log_floor=-100.0,
-        denominator_floor=BCE_FLOOR,
-    ),
-    "mse": Loss("mse", lambda yhat, y: (yhat - y) ** 2, "mean"),
-    "sse": Loss("sse", lambda yhat, y: (yhat - y) ** 2, "sum"),
-    "half_sse": Loss("half_sse", lambda yhat, y: sp.Rational(1, 2) * (yhat - y) ** 2, "sum"),
-    "cross_entropy": Loss("cross_entropy", lambda yhat, y: -y * sp.log(yhat), "sample_mean"),
-}
-
-
 @cache
 def activation(name: str) -> Activation | Softmax:
     """The activation for a built-in name or a formula in ``x``.
@@ -381,16 +280,6 @@ def activation(name: str) -> Activation | Softmax:
     from backprop_cli.formula import parse_formula
 
     return Activation(name, parse_formula(name), "a")
-
-
-def loss(name: str) -> Loss:
-    """The loss of this name."""
-    try:
-        return LOSS_FUNCTIONS[name]
-    except KeyError:
-        raise SpecError(
-            f"loss: unknown loss {name!r}; choose one of {', '.join(LOSS_FUNCTIONS)}"
-        ) from None
 
 
 def layer_activation(name: str, index: int) -> Activation | Softmax:

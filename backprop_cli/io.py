@@ -20,10 +20,11 @@ from backprop_cli.errors import DataError, OutputError, SpecError
 from backprop_cli.layers import layer_spec, parse_layers
 from backprop_cli.layers.base import SpecContext, flag, integer, matrix, number, shown, unknown_key
 from backprop_cli.layers.dense import Layer
+from backprop_cli.losses import NAMES as LOSS_NAMES
 from backprop_cli.model import ACTIVATIONS, INITS, OPTIMIZERS, Network, Optimizer, Vector
 from backprop_cli.optimizers.base import SETTINGS
 
-TOP_KEYS = ("loss", "lr", "optimizer", *SETTINGS, "layers", "data",
+TOP_KEYS = ("loss", "beta", "lr", "optimizer", *SETTINGS, "layers", "data",
             "inputs", "seed", "init")
 LAYER_KEYS = Layer.keys
 """The keys of a dense layer's table (each kind's are its class's ``keys``)."""
@@ -76,7 +77,8 @@ def parse_spec(document: dict[str, Any]) -> Spec:
         if not isinstance(layer_doc, dict):
             raise SpecError(f"layers[{index}]: expected a table with weight/bias or units")
     layers = parse_layers(layers_doc, "layers", previous, SpecContext(previous, seed=seed, init=init))
-    network = Network(layers=tuple(layers), loss=loss, lr=lr, optimizer=optimizer)
+    beta = number(document.get("beta", 1.0), "beta")
+    network = Network(layers=tuple(layers), loss=loss, lr=lr, optimizer=optimizer, beta=beta)
     xs = ys = None
     if "data" in document:
         data = document["data"]
@@ -359,7 +361,8 @@ def spec_toml(network: Network, xs: Sequence[Vector] | None = None,
     if lines:
         lines.append("")
     lines += [
-        f'loss = "{network.loss}"            # {" | ".join(("bce", "mse", "sse", "half_sse", "cross_entropy"))}',
+        f'loss = "{network.loss}"            # {" | ".join(LOSS_NAMES)}',
+        *([f"beta = {number(network.beta)}"] if network.beta != 1.0 else []),
         f"lr = {number(network.lr)}",
         f'optimizer = "{network.optimizer.name}"       # {" | ".join(OPTIMIZERS)}',
     ]
@@ -421,7 +424,8 @@ def spec_document(network: Network, xs: Sequence[Vector] | None = None,
                   ys: Sequence[Vector] | None = None) -> dict[str, Any]:
     """The spec of ``network`` (and samples) as the dict a JSON spec file holds."""
     layers = [layer_spec(layer) for layer in network.layers]
-    document: dict[str, Any] = {"loss": network.loss, "lr": network.lr, "optimizer": network.optimizer.name}
+    document: dict[str, Any] = {"loss": network.loss, **({"beta": network.beta} if network.beta != 1.0 else {}),
+                                "lr": network.lr, "optimizer": network.optimizer.name}
     document.update(_written_settings(network))
     document["layers"] = layers
     if xs is not None and ys is not None:

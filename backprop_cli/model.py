@@ -15,6 +15,8 @@ from backprop_cli.errors import DataError, SpecError
 from backprop_cli.layers import leaves, walk, with_values
 from backprop_cli.layers.base import MAX_PARAMETERS, Kind, Path
 from backprop_cli.layers.dense import Layer
+from backprop_cli.losses import LOSSES, is_formula
+from backprop_cli.losses import unknown as unknown_loss
 from backprop_cli.names import ACTIVATIONS
 from backprop_cli.optimizers import OPTIMIZERS
 from backprop_cli.optimizers.base import LayerSlot, Optimizer, OptimizerSlots
@@ -24,7 +26,6 @@ __all__ = ["ACTIVATIONS", "OPTIMIZERS", "Layer", "LayerSlot", "Kind", "MAX_PARAM
 Matrix = tuple[tuple[float, ...], ...]
 Vector = tuple[float, ...]
 
-LOSSES = ("bce", "mse", "sse", "half_sse", "cross_entropy")
 INITS = ("xavier", "he", "uniform")
 
 
@@ -36,6 +37,8 @@ class Network:
     loss: str = "bce"
     lr: float = 1.0
     optimizer: Optimizer = field(default_factory=Optimizer)
+    beta: float = 1.0
+    """smooth_l1's β (torch.nn.SmoothL1Loss's ``beta``); the other losses have no setting."""
 
     def __post_init__(self) -> None:
         validate(self)
@@ -131,13 +134,16 @@ def validate(network: Network) -> None:
         if layer.activation == "softmax" and path != (last,):
             key = "layers[" + "].layers[".join(map(str, path)) + "]"
             raise SpecError(f"{key}.activation: softmax is allowed on the output layer only")
-    if network.loss not in LOSSES:
-        raise SpecError(f"loss: unknown loss {network.loss!r}; choose one of {', '.join(LOSSES)}")
-    if network.loss == "cross_entropy" and network.layers[-1].activation != "softmax":
+    entry = LOSSES.get(network.loss)
+    if entry is None and not is_formula(network.loss):
+        raise unknown_loss(network.loss)
+    if entry is not None and entry.output is not None and network.layers[-1].activation != entry.output:
         raise SpecError(
-            "loss: cross_entropy needs activation = \"softmax\" on the output layer"
+            f"loss: {network.loss} needs activation = \"{entry.output}\" on the output layer"
             " (or pick another loss)"
         )
+    if not (math.isfinite(network.beta) and network.beta >= 0):
+        raise SpecError(f"beta: smooth_l1's beta must be 0 or more, got {network.beta:g}")
     if not (math.isfinite(network.lr) and network.lr > 0):
         raise SpecError(f"lr: the learning rate must be a positive number, got {network.lr:g}")
 
@@ -181,7 +187,8 @@ def check_samples(network: Network, xs: Sequence[Vector], ys: Sequence[Vector]) 
             for value in values:
                 if not math.isfinite(value):
                     raise DataError(f"{name}{where}: {value} is not a finite number")
-        if network.loss in ("bce", "cross_entropy"):
+        entry = LOSSES.get(network.loss)
+        if entry is not None and entry.probabilities:
             for value in y:
                 if not 0.0 <= value <= 1.0:
                     raise DataError(

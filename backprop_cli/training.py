@@ -397,7 +397,9 @@ def _flat(values: Any) -> Iterator[float]:
 def check_bce_outputs(engine: Engine, network: Network, samples: int) -> None:
     """bce needs predictions in [0, 1] (``torch.nn.BCELoss`` refuses others): checked on the
     untrained network when the output activation does not guarantee it."""
-    if network.loss != "bce" or network.layers[-1].activation in ("sigmoid", "softmax"):
+    from backprop_cli import losses
+
+    if not losses.of(network).needs_probabilities or network.layers[-1].activation in ("sigmoid", "softmax"):
         return
     _, outputs = engine.evaluate(samples)
     for row in outputs:

@@ -41,6 +41,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from backprop_cli import losses
 from backprop_cli.derivation import Derivation, Options
 from backprop_cli.layers import at, numbered, walk
 from backprop_cli.model import Network, Vector
@@ -334,11 +335,10 @@ def bce_floored(network: Network, derivation: Derivation) -> bool:
     Where an output is that close to 0 or 1, the gradient PyTorch and the derivation compute is
     no longer the derivative of the loss, so finite differences cannot confirm it.
     """
-    from backprop_cli import functions
 
-    if network.loss != "bce":
+    floor = losses.of(network).denominator_floor
+    if floor is None:
         return False
-    floor = functions.loss("bce").denominator_floor or 0.0
     return any(p * (1 - p) < floor for row in derivation.output for p in row)
 
 
@@ -409,14 +409,15 @@ def autograd_gradients(network: Network, xs: Sequence[Vector],
 
     x = torch.tensor(xs, dtype=torch.float64)
     y = torch.tensor(ys, dtype=torch.float64)
-    fused = network.loss == "cross_entropy"
+    loss_function = losses.of(network)
+    fused = loss_function.fused
     model = sequential(torch, network.layers, fuse_last=fused)
     tensors = parameter_tensors(model, network.layers)
     for _, tensor in tensors:
         tensor.requires_grad_(True)
     z = model(x)
     a = torch.softmax(z, dim=1) if fused else z
-    loss = _torch_loss(torch, network.loss, a, z, y)
+    loss = loss_function.torch_loss(torch, a, z, y)
     loss.backward()
     gradients: list[float] = []
     for _, tensor in tensors:
@@ -424,15 +425,3 @@ def autograd_gradients(network: Network, xs: Sequence[Vector],
     return str(torch.__version__), gradients
 
 
-def _torch_loss(torch: Any, name: str, output: Any, logits: Any, target: Any) -> Any:
-    nn = torch.nn
-    if name == "bce":
-        return nn.BCELoss()(output, target)
-    if name == "mse":
-        return nn.MSELoss()(output, target)
-    if name == "sse":
-        return nn.MSELoss(reduction="sum")(output, target)
-    if name == "half_sse":
-        return 0.5 * nn.MSELoss(reduction="sum")(output, target)
-    # cross_entropy: softmax and the loss as one function of the logits, as the derivation does.
-    return nn.CrossEntropyLoss()(logits, target)

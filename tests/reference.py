@@ -29,8 +29,20 @@ def torch_activation(name: str) -> Any:
     }[name]
 
 
-def torch_loss(name: str, output: Any, logits: Any, target: Any) -> Any:
+FORMULA_LOSSES = {"(yhat - y)**4": lambda yhat, y: ((yhat - y) ** 4).mean(),
+                  "yhat": lambda yhat, y: yhat.mean(),
+                  "-y*log(yhat) + yhat": lambda yhat, y: (-y * torch.log(yhat) + yhat).mean()}
+"""Formula losses and the same function written for torch by hand (the mean over elements)."""
+
+
+def torch_loss(name: str, output: Any, logits: Any, target: Any, beta: float = 1.0) -> Any:
     nn = torch.nn
+    if name in FORMULA_LOSSES:
+        return FORMULA_LOSSES[name](output, target)
+    if name == "l1":
+        return nn.L1Loss()(output, target)
+    if name == "smooth_l1":
+        return nn.SmoothL1Loss(beta=beta)(output, target)
     if name == "bce":
         return nn.BCELoss()(output, target)
     if name == "mse":
@@ -76,7 +88,7 @@ def torch_step(network: Network, xs: Any, ys: Any, activation: Any = torch_activ
     x = torch.tensor(xs, dtype=torch.float64)
     y = torch.tensor(ys, dtype=torch.float64)
     zs, as_ = forward(linears, activations, x)
-    loss = torch_loss(network.loss, as_[-1], zs[-1], y)
+    loss = torch_loss(network.loss, as_[-1], zs[-1], y, network.beta)
     loss.backward()
     optimizer = make_optimizer(network, trainable(linears, network))
     before = [(lin.weight.detach().clone(), None if lin.bias is None else lin.bias.detach().clone())
@@ -85,7 +97,7 @@ def torch_step(network: Network, xs: Any, ys: Any, activation: Any = torch_activ
     optimizer.step()
     with torch.no_grad():
         after_zs, after_as = forward(linears, activations, x)
-        loss_after = torch_loss(network.loss, after_as[-1], after_zs[-1], y)
+        loss_after = torch_loss(network.loss, after_as[-1], after_zs[-1], y, network.beta)
     layers = []
     for i, lin in enumerate(linears):
         layers.append({

@@ -24,6 +24,7 @@ from typing import Any
 
 import sympy as sp
 
+from backprop_cli import losses
 from backprop_cli.build import build_derivation
 from backprop_cli.derivation import Derivation, Options, Step
 from backprop_cli.engines import COMPILED_LIMIT
@@ -40,7 +41,6 @@ from backprop_cli.engines.codegen import (
     total,
 )
 from backprop_cli.errors import BackpropError
-from backprop_cli.functions import loss as loss_function
 from backprop_cli.model import Network, OptimizerSlots, Vector
 from backprop_cli.notation import LOSS, Node, Partial, State, at_time, updated
 from backprop_cli.optimizers.lines import STEP, slots_from_symbols
@@ -277,7 +277,7 @@ class CompiledEngine(Engine):
         step = [line for line in backward if line[0] not in dropped] + gradients + [
             (variable, expr.xreplace(batch)) for variable, expr in lines.sections["update"]]
         loss = lines.sections["loss"] + [(sp.Symbol("L"), total(lines.get(LOSS)) * inverse)]
-        mean = loss_function(self.network.loss).reduction != "sum"
+        mean = losses.of(self.network).reduction != "sum"
         inverse_line = "inv = 1.0 / len(d0)" if mean else "inv = 1.0"
         names = ", ".join(f"d{i}" for i in range(len(self.columns)))
         columns = ", ".join(f"D{i}" for i in range(len(self.columns)))

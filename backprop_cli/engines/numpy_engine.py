@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from backprop_cli import functions
+from backprop_cli import functions, losses
 from backprop_cli.engines.base import Engine, EngineSettings, Logged, batch_bounds, to_floats
 from backprop_cli.engines.codegen import array_function
 from backprop_cli.layers import leaves
@@ -47,8 +47,8 @@ class NumpyEngine(Engine):
         self.buffers: dict[tuple[Path, str], object] = {}
         last = network.layers[-1]
         self.output_activation = None if last.activation is None else NumpyActivation(last.activation)
-        self.loss = functions.loss(network.loss)
-        self.fused = network.loss == "cross_entropy"
+        self.loss = losses.of(network)
+        self.fused = self.loss.fused
         self._loss_value = array_function(self.loss.clamped(self.loss.expr_at(functions.YHAT, functions.Y)),
                                        functions.YHAT, functions.Y)
         self._loss_grad = array_function(self.loss.clamped(self.loss.derivative(1)), functions.YHAT, functions.Y)

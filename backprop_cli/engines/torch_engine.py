@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Container, Sequence
 from typing import Any
 
+from backprop_cli import losses
 from backprop_cli.engines.base import Engine, EngineSettings, Logged, batch_bounds, to_floats
 from backprop_cli.errors import BackpropError
 from backprop_cli.layers import leaves
@@ -35,20 +36,6 @@ def check_device(torch: Any, device: str) -> None:
                             " is false); use --device cpu")
 
 
-def _loss_module(torch: Any, name: str) -> Any:
-    nn = torch.nn
-    if name == "bce":
-        return nn.BCELoss()
-    if name == "mse":
-        return nn.MSELoss()
-    if name == "sse":
-        return nn.MSELoss(reduction="sum")
-    if name == "half_sse":
-        sse = nn.MSELoss(reduction="sum")
-        return lambda output, target: 0.5 * sse(output, target)
-    return nn.CrossEntropyLoss()  # cross_entropy, on the logits
-
-
 class TorchEngine(Engine):
     """PyTorch modules and torch.optim; see the module's docstring."""
 
@@ -61,11 +48,11 @@ class TorchEngine(Engine):
         torch = self.torch = import_torch()
         check_device(torch, settings.device)
         dtype = getattr(torch, settings.dtype)
-        fused = network.loss == "cross_entropy"
+        self.loss = losses.of(network)
+        fused = self.loss.fused
         self.model = sequential(torch, network.layers, fuse_last=fused).to(device=settings.device, dtype=dtype)
         self.model.train()
         self.tensors = parameter_tensors(self.model, network.layers)
-        self.loss_fn = _loss_module(torch, network.loss)
         self.X = torch.tensor(xs, dtype=dtype, device=settings.device).reshape(len(xs), -1)
         self.Y = torch.tensor(ys, dtype=dtype, device=settings.device).reshape(len(ys), -1)
         params = [tensor for _, tensor in self.tensors if tensor.requires_grad]
@@ -112,7 +99,7 @@ class TorchEngine(Engine):
 
     def _loss(self, output: Any, target: Any) -> Any:
         try:
-            return self.loss_fn(output, target)
+            return self.loss.torch_loss(self.torch, output, output, target)
         except RuntimeError as error:
             # BCELoss refuses predictions outside [0, 1] (a formula output that leaves it mid-training).
             raise BackpropError(f"{self.network.loss}: PyTorch refuses the predictions:"
@@ -124,7 +111,7 @@ class TorchEngine(Engine):
         with torch.no_grad(), frozen_statistics(self.model):
             output = self.model(self.X)
             loss = self._loss(output, self.Y).item()
-            if self.network.loss == "cross_entropy":
+            if self.loss.fused:
                 output = torch.softmax(output, dim=1)
         return float(loss), to_floats(output[:rows].tolist())
 
