@@ -29,7 +29,7 @@ from backprop_cli.derivation import (
     Step,
 )
 from backprop_cli.errors import BackpropError, DataError
-from backprop_cli.evaluate import Evaluator, exp, log
+from backprop_cli.evaluate import Evaluator
 from backprop_cli.locales import Message, say
 from backprop_cli.model import Network, OptimizerSlots, Vector, check_samples
 from backprop_cli.notation import ALPHA, LOSS, Node, Partial, add, mul, replace, updated
@@ -117,20 +117,6 @@ def choose_form(network: Network, samples: int, form: str) -> str:
     if samples > 1 or max(network.widths) > MATRIX_WIDTH:
         return "matrix"
     return "scalar"
-
-
-def stable_softmax(values: Sequence[float]) -> list[float]:
-    """softmax with the maximum subtracted first, as PyTorch computes it."""
-    top = max(values)
-    exps = [exp(v - top) for v in values]
-    total = sum(exps)
-    return [e / total for e in exps]
-
-
-def log_softmax(values: Sequence[float]) -> list[float]:
-    top = max(values)
-    shift = top + log(sum(exp(v - top) for v in values))
-    return [v - shift for v in values]
 
 
 def _sum(terms: Sequence[sp.Basic]) -> sp.Basic:
@@ -258,7 +244,7 @@ class _ScalarBuilder:
                     terms.append(bias[j])
                 steps.append(self.record(values, z, (_sum(terms),)))
             activation = self.activations[index]
-            softmax = (stable_softmax([values[z] for z in zs])
+            softmax = (activation.values([values[z] for z in zs])
                        if isinstance(activation, functions.Softmax) else None)
             for j, z in enumerate(zs):
                 numeric = None
@@ -304,7 +290,7 @@ class _ScalarBuilder:
             zs = [self.z(last, j, n) for j in range(self.outputs)]
             numeric = functions.SOFTMAX.cross_entropy(zs, [y for _, y in pairs], self.sample_divisor)
             if not self.carry:
-                logs = log_softmax([values[z] for z in zs])
+                logs = functions.ROW_WISE["log_softmax"].values([values[z] for z in zs])
                 value = -sum(self.ys[n][k] * logs[k] for k in range(self.outputs)) / self.sample_divisor
         return self.record(values, self.sample_loss(n), (expr,), value=value,
                            log_floor=self.loss.log_floor, numeric=numeric if numeric != expr else None)

@@ -298,10 +298,9 @@ class MatrixPage:
             return steps
         gradient = self.loss_gradient(values, steps)
         if isinstance(activation, functions.Softmax):
-            inner = add(gradient, neg(Elementwise("rowsum", Hadamard(gradient, self.Yhat))))
-            formula = Hadamard(self.Yhat, inner)
+            formula = activation.matrix_delta(gradient, self.Yhat)
             steps.append(self.record(values, delta, (Partial(LOSS, Z), formula), also=(Partial(LOSS, Z),),
-                                     note=say("matrix.delta_softmax")))
+                                     note=say(activation.delta_note)))
             return steps
         assert isinstance(activation, functions.Activation)
         prime = Elementwise(_name(activation), Z, prime=True)

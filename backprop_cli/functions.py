@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sympy as sp
 
 from backprop_cli.derived import derived
 from backprop_cli.errors import BackpropError
-from backprop_cli.notation import add, mul, neg, power, replace
+from backprop_cli.notation import Elementwise, Hadamard, add, mul, neg, power, replace
 
 if TYPE_CHECKING:
     from backprop_cli.losses.base import Loss
@@ -177,7 +177,7 @@ _BUILTIN: dict[str, tuple[Builder, str]] = {
 }
 
 
-NAMES = (*_BUILTIN, "softmax")
+NAMES = (*_BUILTIN, "softmax", "log_softmax")
 """The built-in activations."""
 
 
@@ -186,6 +186,32 @@ class Softmax:
 
     name = "softmax"
     glyph = "a"
+    note = "matrix.softmax"
+    delta_note = "matrix.delta_softmax"
+
+    def values(self, row: Sequence[float]) -> list[float]:
+        """The layer's outputs for one sample's z, as PyTorch computes them (the maximum subtracted)."""
+        from backprop_cli.evaluate import exp
+
+        top = max(row)
+        exps = [exp(v - top) for v in row]
+        total = sum(exps)
+        return [e / total for e in exps]
+
+    def array(self, z: Any) -> Any:
+        """The outputs for a batch (numpy, row by row)."""
+        import numpy as np
+
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def array_backward(self, a: Any, G: Any) -> Any:
+        """∂𝓛/∂z from ∂𝓛/∂a = G, row by row: the Jacobian diag(a) − aaᵀ applied."""
+        return a * (G - (G * a).sum(axis=1, keepdims=True))
+
+    def matrix_delta(self, G: sp.Basic, A: sp.Basic) -> sp.Basic:
+        """The matrix form of ``array_backward``."""
+        return Hadamard(A, add(G, neg(Elementwise("rowsum", Hadamard(G, A)))))
 
     def apply(self, zs: Sequence[sp.Expr], k: int) -> sp.Expr:
         """The printed right side of ``aₖ = softmax(z)ₖ``."""
@@ -265,6 +291,53 @@ def _derive_softmax_fused_delta(loss: Loss, units: int, divisor: int) -> tuple[s
 SOFTMAX = Softmax()
 
 
+class LogSoftmax(Softmax):
+    """log_softmax(z)ₖ = zₖ − log Σⱼ exp(zⱼ), the log-probabilities ``nll`` expects (nn.LogSoftmax)."""
+
+    name = "log_softmax"
+    note = "matrix.log_softmax"
+    delta_note = "matrix.delta_log_softmax"
+
+    def apply(self, zs: Sequence[sp.Expr], k: int) -> sp.Expr:
+        return add(zs[k], neg(sp.log(add(*(sp.exp(z) for z in zs)), evaluate=False)))
+
+    def stable(self, zs: Sequence[sp.Expr], k: int) -> sp.Expr:
+        """The largest z subtracted inside the log-sum-exp, as PyTorch computes it."""
+        top = sp.Max(*zs, evaluate=False)
+        total = add(*(sp.exp(add(z, neg(top)), evaluate=False) for z in zs))
+        return add(zs[k], neg(add(top, sp.log(total, evaluate=False))))
+
+    def values(self, row: Sequence[float]) -> list[float]:
+        from backprop_cli.evaluate import exp, log
+
+        top = max(row)
+        shift = top + log(sum(exp(v - top) for v in row))
+        return [v - shift for v in row]
+
+    def array(self, z: Any) -> Any:
+        import numpy as np
+
+        top = z.max(axis=1, keepdims=True)
+        return z - top - np.log(np.exp(z - top).sum(axis=1, keepdims=True))
+
+    def array_backward(self, a: Any, G: Any) -> Any:
+        import numpy as np
+
+        return G - np.exp(a) * G.sum(axis=1, keepdims=True)
+
+    def matrix_delta(self, G: sp.Basic, A: sp.Basic) -> sp.Basic:
+        return add(G, neg(Hadamard(sp.exp(A), Elementwise("rowsum", G))))
+
+    def jacobian(self, units: int) -> tuple[tuple[sp.Expr, ...], ...]:
+        """``[k][i]`` = ∂aₖ/∂zᵢ = [k = i] − exp(aᵢ), in the outputs p₁…pₙ (the log-probabilities)."""
+        _, ps, _ = _softmax_symbols(units)
+        return tuple(tuple((1 if k == i else 0) - sp.exp(ps[i]) for i in range(units)) for k in range(units))
+
+
+ROW_WISE = {"softmax": SOFTMAX, "log_softmax": LogSoftmax()}
+"""The activations of a whole layer, row by row."""
+
+
 @cache
 def activation(name: str) -> Activation | Softmax:
     """The activation for a built-in name or a formula in ``x``.
@@ -272,8 +345,8 @@ def activation(name: str) -> Activation | Softmax:
     Raises:
         SpecError: for an unknown name or a formula that is not accepted.
     """
-    if name == "softmax":
-        return SOFTMAX
+    if name in ROW_WISE:
+        return ROW_WISE[name]
     if name in _BUILTIN:
         builder, glyph = _BUILTIN[name]
         return Activation(name, builder, glyph)

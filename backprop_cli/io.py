@@ -90,7 +90,11 @@ def parse_spec(document: dict[str, Any]) -> Spec:
         if "x" not in data or "y" not in data:
             raise SpecError("data: needs both x and y, one row per sample")
         xs = matrix(data["x"], "data.x")
-        ys = matrix(data["y"], "data.y")
+        raw = data["y"]
+        # One number per sample (a class index, or a single output): a column of them.
+        flat = isinstance(raw, list) and raw and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                     for v in raw)
+        ys = matrix([[v] for v in raw] if flat else raw, "data.y")
     return Spec(network, xs, ys)
 
 

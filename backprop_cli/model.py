@@ -17,7 +17,7 @@ from backprop_cli.layers.base import MAX_PARAMETERS, Kind, Path
 from backprop_cli.layers.dense import Layer
 from backprop_cli.losses import LOSSES, is_formula
 from backprop_cli.losses import unknown as unknown_loss
-from backprop_cli.names import ACTIVATIONS
+from backprop_cli.names import ACTIVATIONS, ROW_WISE
 from backprop_cli.optimizers import OPTIMIZERS
 from backprop_cli.optimizers.base import LayerSlot, Optimizer, OptimizerSlots
 
@@ -131,9 +131,9 @@ def validate(network: Network) -> None:
         layer.check(f"layers[{index}]", width)
         width = layer.out_features(width)
     for path, layer in walk(network.layers):
-        if layer.activation == "softmax" and path != (last,):
+        if layer.activation in ROW_WISE and path != (last,):
             key = "layers[" + "].layers[".join(map(str, path)) + "]"
-            raise SpecError(f"{key}.activation: softmax is allowed on the output layer only")
+            raise SpecError(f"{key}.activation: {layer.activation} is allowed on the output layer only")
     entry = LOSSES.get(network.loss)
     if entry is None and not is_formula(network.loss):
         raise unknown_loss(network.loss)
@@ -188,6 +188,9 @@ def check_samples(network: Network, xs: Sequence[Vector], ys: Sequence[Vector]) 
                 if not math.isfinite(value):
                     raise DataError(f"{name}{where}: {value} is not a finite number")
         entry = LOSSES.get(network.loss)
+        if entry is not None and entry.one_hot and sorted(y) != [0.0] * (len(y) - 1) + [1.0]:
+            raise DataError(f"y{where}: {network.loss} needs a one-hot row (or a class index) per sample,"
+                            f" got {', '.join(f'{v:g}' for v in y)}")
         if entry is not None and entry.probabilities:
             for value in y:
                 if not 0.0 <= value <= 1.0:

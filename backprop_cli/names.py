@@ -4,4 +4,7 @@ A leaf module, so that the formula parser (which suggests the closest name) and 
 lists them) share one list without importing each other.
 """
 
-ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax")
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax", "log_softmax")
+
+ROW_WISE = ("softmax", "log_softmax")
+"""Activations of a whole layer (row by row): only an output layer ends with one."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from backprop_cli.errors import DataError, SpecError
+from backprop_cli.losses import LOSSES
 from backprop_cli.optimizers.base import SETTINGS
 
 if TYPE_CHECKING:
@@ -98,7 +99,23 @@ def resolve(options: NetworkOptions) -> tuple[Network, tuple[Vector, ...], tuple
         network = SEED
     network = _override(network, options, activations)
     xs, ys = _samples(options, network, file_xs, file_ys)
-    return network, xs, ys
+    return network, xs, class_targets(network, ys)
+
+
+def class_targets(network: Network, ys: Sequence[Vector]) -> tuple[Vector, ...]:
+    """Targets given as class indices (one integer per sample, as torch's CrossEntropyLoss and
+    NLLLoss take them) as the one-hot rows the page works with; other targets as they are."""
+    entry = LOSSES.get(network.loss)
+    outputs = network.outputs
+    if entry is None or not entry.classes or outputs == 1 or not ys or any(len(y) != 1 for y in ys):
+        return tuple(ys)
+    rows = []
+    for n, (value,) in enumerate(ys, start=1):
+        if value != int(value) or not 0 <= value < outputs:
+            raise DataError(f"y (sample {n}): {value:g} is not a class index of the {outputs} outputs (0 to"
+                            f" {outputs - 1}); give one class index per sample, or a one-hot row")
+        rows.append(tuple(1.0 if k == int(value) else 0.0 for k in range(outputs)))
+    return tuple(rows)
 
 
 def data_label(options: NetworkOptions, xs: Sequence[Vector], ys: Sequence[Vector]) -> str:

@@ -26,6 +26,7 @@ def torch_activation(name: str) -> Any:
         "leaky_relu": nn.LeakyReLU(0.01),
         "identity": nn.Identity(),
         "softmax": nn.Softmax(dim=1),
+        "log_softmax": nn.LogSoftmax(dim=1),
     }[name]
 
 
@@ -53,6 +54,8 @@ def torch_loss(name: str, output: Any, logits: Any, target: Any, beta: float = 1
         return 0.5 * nn.MSELoss(reduction="sum")(output, target)
     if name == "cross_entropy":
         return nn.CrossEntropyLoss()(logits, target)
+    if name == "nll":
+        return nn.NLLLoss()(output, target.argmax(dim=1))
     raise ValueError(name)
 
 

@@ -83,3 +83,53 @@ def test_a_formula_loss_on_the_page(capsys):
     assert main(["step", "--loss", "yhat", "--activation", "identity"]) == 0
     out = capsys.readouterr().out
     assert "𝓛 = ŷ" in out
+
+
+def _classifier(loss, output, seed=0):
+    from backprop_cli.model import random_network
+
+    return random_network((2, 3, 3), activation="tanh", output_activation=output, loss=loss, seed=seed, lr=0.5)
+
+
+@settings(deadline=None, max_examples=40)
+@given(st.integers(0, 1000), st.lists(st.integers(0, 2), min_size=1, max_size=4), st.sampled_from(["scalar", "matrix"]))
+def test_nll_after_log_softmax_equals_pytorch(seed, classes, form):
+    from backprop_cli.derivation import Options
+
+    network = _classifier("nll", "log_softmax", seed)
+    xs = tuple((0.5 * k - 1.0, 0.3 * k) for k in range(len(classes)))
+    ys = tuple(tuple(1.0 if j == c else 0.0 for j in range(3)) for c in classes)
+    ours = json.loads(build_derivation(network, xs, ys, Options(form=form)).to_json())
+    assert_step_close(ours, torch_step(network, xs, ys))
+
+
+@pytest.mark.parametrize("backend", ["compiled", "numpy", "torch"])
+def test_nll_trains_alike_on_every_engine(backend):
+    network = _classifier("nll", "log_softmax")
+    xs = ((1.0, 2.0), (0.5, -1.0), (-1.0, 0.0), (0.0, 1.5))
+    ys = tuple(tuple(1.0 if j == c else 0.0 for j in range(3)) for c in (2, 0, 1, 2))
+    reference = train(network, xs, ys, TrainSettings(epochs=20, backend="torch"))
+    result = train(network, xs, ys, TrainSettings(epochs=20, backend=backend))
+    for ours, theirs in zip(result.network.layers, reference.network.layers, strict=True):
+        assert_close(ours.weight, theirs.weight, tol=1e-10)
+
+
+@pytest.mark.parametrize(("loss", "output"), [("cross_entropy", "softmax"), ("nll", "log_softmax")])
+def test_class_indices_are_one_hot_targets(capsys, loss, output):
+    common = ["step", "--layers", "2", "3", "3", "--activation", "tanh", output, "--loss", loss,
+              "--x", "1", "2", "--x", "0.5", "-1", "--format", "json"]
+    assert main([*common, "--y", "2", "--y", "0"]) == 0
+    by_index = json.loads(capsys.readouterr().out)
+    assert main([*common, "--y", "0", "0", "1", "--y", "1", "0", "0"]) == 0
+    assert by_index == json.loads(capsys.readouterr().out)
+    assert main([*common, "--y", "3", "--y", "0"]) == 2
+    assert "is not a class index of the 3 outputs" in capsys.readouterr().err
+
+
+def test_nll_needs_log_softmax_and_one_hot_targets(capsys):
+    assert main(["step", "--layers", "2", "3", "--activation", "softmax", "--loss", "nll",
+                 "--x", "1", "2", "--y", "0", "1", "0"]) == 2
+    assert 'nll needs activation = "log_softmax"' in capsys.readouterr().err
+    assert main(["step", "--layers", "2", "3", "--activation", "log_softmax", "--loss", "nll",
+                 "--x", "1", "2", "--y", "0.5", "0.5", "0"]) == 2
+    assert "needs a one-hot row" in capsys.readouterr().err

@@ -52,15 +52,14 @@ class NumpyEngine(Engine):
         self._loss_value = array_function(self.loss.clamped(self.loss.expr_at(functions.YHAT, functions.Y)),
                                        functions.YHAT, functions.Y)
         self._loss_grad = array_function(self.loss.clamped(self.loss.derivative(1)), functions.YHAT, functions.Y)
-        if self.output_activation is not None and self.output_activation.softmax:
+        if self.output_activation is not None and self.output_activation.row_wise is not None:
+            row_wise = self.output_activation.row_wise
             units = network.outputs
-            _, ps, ys_ = functions.SOFTMAX._symbols(units)
+            _, ps, ys_ = row_wise._symbols(units)
             if self.fused:
-                self._fused = [array_function(d, *ps, *ys_) for d in
-                               functions.SOFTMAX.fused_delta(self.loss, units, 1)]
+                self._fused = [array_function(d, *ps, *ys_) for d in row_wise.fused_delta(self.loss, units, 1)]
             else:
-                self._jacobian = [[array_function(entry, *ps) for entry in row]
-                                  for row in functions.SOFTMAX.jacobian(units)]
+                self._jacobian = [[array_function(entry, *ps) for entry in row] for row in row_wise.jacobian(units)]
         self.optimizer = network.optimizer
         self.steps = 0
         self.slots: dict[str, dict[tuple[Path, str], Array]] = {

@@ -92,7 +92,6 @@ class Activation(Kind):
         return steps
 
     def matrix_forward(self, page: MatrixPage, path: Path, inputs: sp.Basic) -> list[MatrixStep]:
-        import numpy as np
 
         from backprop_cli import functions
         from backprop_cli.evaluate_array import ArrayEvaluator
@@ -105,10 +104,8 @@ class Activation(Kind):
         applied = Elementwise(activation.name if activation.name in functions.NAMES else "f", inputs)
         lead = page.output_lead(path)
         if isinstance(activation, functions.Softmax):
-            z = values[inputs]
-            shifted = np.exp(z - z.max(axis=1, keepdims=True))
-            return [page.record(values, page.A(number), (applied,), value=shifted / shifted.sum(axis=1, keepdims=True),
-                                lead=lead, note=say("matrix.softmax"))]
+            return [page.record(values, page.A(number), (applied,), value=activation.array(values[inputs]),
+                                lead=lead, note=say(activation.note))]
         formula = activation.apply(inputs)
         return [page.record(values, page.A(number), (applied, hadamard_form(formula)),
                             value=ArrayEvaluator(values)(formula), numbers=applied, lead=lead,

@@ -254,7 +254,6 @@ class Layer(Kind):
         return steps
 
     def matrix_forward(self, page: MatrixPage, path: Path, inputs: sp.Basic) -> list[MatrixStep]:
-        import numpy as np
 
         from backprop_cli import functions
         from backprop_cli.evaluate_array import ArrayEvaluator
@@ -278,11 +277,9 @@ class Layer(Kind):
         applied = Elementwise(activation.name if activation.name in functions.NAMES else "f", page.Z(number))
         lead = page.output_lead(path)
         if isinstance(activation, functions.Softmax):
-            z = values[page.Z(number)]
-            shifted = np.exp(z - z.max(axis=1, keepdims=True))
-            value = shifted / shifted.sum(axis=1, keepdims=True)
+            value = activation.array(values[page.Z(number)])
             steps.append(page.record(values, page.A(number), (applied,), value=value, lead=lead,
-                                     note=say("matrix.softmax")))
+                                     note=say(activation.note)))
         else:
             from backprop_cli.notation import hadamard_form
 

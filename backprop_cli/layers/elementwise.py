@@ -30,7 +30,8 @@ class NumpyActivation:
 
     def __init__(self, name: str) -> None:
         activation = functions.activation(name)
-        self.softmax = isinstance(activation, functions.Softmax)
+        self.row_wise = activation if isinstance(activation, functions.Softmax) else None
+        self.softmax = self.row_wise is not None
         self.of_output = True
         if isinstance(activation, functions.Activation):
             self.f = array_function(activation.expr, functions.X)
@@ -42,9 +43,8 @@ class NumpyActivation:
                 self.df = array_function(activation.derivative, functions.X)
 
     def forward(self, z: Array) -> Array:
-        if self.softmax:
-            e = np.exp(z - z.max(axis=1, keepdims=True))
-            return e / e.sum(axis=1, keepdims=True)
+        if self.row_wise is not None:
+            return self.row_wise.array(z)
         return broadcast(self.f(z), z)
 
     def local(self, z: Array, a: Array) -> Array:
@@ -54,8 +54,8 @@ class NumpyActivation:
     def backward(self, z: Array, a: Array, G: Array) -> Array:
         """∂𝓛/∂z from ∂𝓛/∂a = G: G ⊙ f′ (into G itself, which the caller hands over), or softmax's
         Jacobian row by row."""
-        if self.softmax:
-            return a * (G - (G * a).sum(axis=1, keepdims=True))
+        if self.row_wise is not None:
+            return self.row_wise.array_backward(a, G)
         G *= self.local(z, a)
         return G
 

@@ -20,6 +20,8 @@ def activation_module(torch: Any, name: str) -> Any:
         return nn.LeakyReLU(0.01)
     if name == "softmax":
         return nn.Softmax(dim=1)
+    if name == "log_softmax":
+        return nn.LogSoftmax(dim=1)
     from backprop_cli.formula import formula_function
 
     # Parsed straight into torch operations, not through sympy: autograd differentiates the formula

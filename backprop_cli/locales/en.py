@@ -95,6 +95,8 @@ MESSAGES.update({
     "matrix.broadcast": "{bias} is one row, added to each of the {samples} rows (broadcast)",
     "matrix.elementwise": "element by element",
     "matrix.softmax": "softmax row by row: each row of Z is one sample's logits",
+    "matrix.log_softmax": "log_softmax row by row: Z minus the log of each row's sum of exp (its maximum taken out)",
+    "matrix.delta_log_softmax": "log_softmax's Jacobian I − 1 exp(ŷ)ᵀ, applied row by row",
     "matrix.column_sums": "the column sums of δ add up the {samples} samples' contributions",
     "matrix.delta_softmax_ce": (
         "softmax and cross-entropy differentiated together: ∂𝓛/∂Z = (Ŷ − Y)/{n}, because"

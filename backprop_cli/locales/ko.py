@@ -102,6 +102,8 @@ MESSAGES = {
     "matrix.broadcast": "{bias}는 한 행이며, {samples}개의 행 각각에 더해집니다 (브로드캐스트)",
     "matrix.elementwise": "원소별 계산",
     "matrix.softmax": "소프트맥스는 행마다 적용합니다: Z의 각 행이 한 샘플의 로짓입니다",
+    "matrix.log_softmax": "log_softmax는 행마다 적용합니다: Z에서 각 행의 exp 합의 로그를 뺍니다 (최댓값을 먼저 빼서)",
+    "matrix.delta_log_softmax": "log_softmax의 야코비안 I − 1 exp(ŷ)ᵀ을 행마다 적용합니다",
     "matrix.column_sums": "δ의 열의 합이 샘플 {samples}개의 기여를 더합니다",
     "matrix.delta_softmax_ce": (
         "소프트맥스와 교차 엔트로피를 함께 미분하면 ∂𝓛/∂Z = (Ŷ − Y)/{n}입니다."

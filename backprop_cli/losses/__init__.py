@@ -25,6 +25,10 @@ class Entry:
     """The output activation it needs."""
     probabilities: bool = False
     """Its targets are probabilities, in [0, 1]."""
+    classes: bool = False
+    """Its targets may be class indices, one integer per sample (then one-hot rows), as torch takes them."""
+    one_hot: bool = False
+    """Its targets must be one-hot rows."""
 
 
 LOSSES: dict[str, Entry] = {
@@ -32,7 +36,8 @@ LOSSES: dict[str, Entry] = {
     "mse": Entry("backprop_cli.losses.mse"),
     "sse": Entry("backprop_cli.losses.sse"),
     "half_sse": Entry("backprop_cli.losses.half_sse"),
-    "cross_entropy": Entry("backprop_cli.losses.cross_entropy", output="softmax", probabilities=True),
+    "cross_entropy": Entry("backprop_cli.losses.cross_entropy", output="softmax", probabilities=True, classes=True),
+    "nll": Entry("backprop_cli.losses.nll", output="log_softmax", probabilities=True, classes=True, one_hot=True),
     "l1": Entry("backprop_cli.losses.l1"),
     "smooth_l1": Entry("backprop_cli.losses.smooth_l1"),
 }

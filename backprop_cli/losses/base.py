@@ -40,6 +40,8 @@ class Loss:
     denominator_floor: float | None = None
     probabilities: bool = False
     """Targets are probabilities, in [0, 1] (bce, cross_entropy)."""
+    one_hot: bool = False
+    """Targets are one-hot rows (a class index per sample is turned into one), as torch's NLLLoss takes."""
     needs_probabilities: bool = False
     """Predictions must lie in [0, 1] (torch.nn.BCELoss refuses others)."""
     output: str | None = None
