@@ -6,6 +6,7 @@ so ``backprop --help`` starts as fast as typer itself.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -129,7 +130,7 @@ def _widths(values: list[str] | None) -> list[int] | None:
         return None
     widths = [w for row in rows for w in row]
     for w in widths:
-        if w != int(w) or w < 1:
+        if not math.isfinite(w) or w != int(w) or w < 1:
             raise BackpropError(
                 f"layers: every width must be a whole number of at least 1, got {w:g};"
                 " e.g. --layers 2 3 1")
@@ -158,6 +159,16 @@ def network_options(**given: Any) -> Any:
         data=given.get("data"),
         targets=given.get("targets", 1),
     )
+
+
+MAX_PRECISION = 15
+"""float64 holds 15 to 17 significant digits: more printed decimals would print rounding noise."""
+
+
+def check_precision(precision: int) -> None:
+    """Printed decimals: 0 to 15, the same rule for every command."""
+    if not 0 <= precision <= MAX_PRECISION:
+        raise BackpropError(f"precision: must be between 0 and {MAX_PRECISION}, got {precision}")
 
 
 def output_format(fmt: str | None, output: Path | None, allowed: tuple[str, ...]) -> str:
@@ -252,9 +263,13 @@ def step(
 
     chosen = output_format(fmt, output, STEP_FORMATS)
     check_language(lang)
+    check_precision(precision)
     if tree and (fmt is not None or output is not None):
         raise BackpropError("tree: --tree prints to the terminal; leave out --format and --output,"
                             " or write the graph to a file with --graph FILE.dot")
+    from backprop_cli.io import check_distinct
+
+    check_distinct({"--output": output, "--graph": graph})
     if output is not None:
         from backprop_cli.io import check_writable
 
@@ -328,8 +343,7 @@ def verify(
     from backprop_cli.verify import check_gradients
 
     chosen = output_format(fmt, None, VERIFY_FORMATS)
-    if not 0 <= precision <= 15:
-        raise BackpropError(f"precision: must be between 0 and 15, got {precision}")
+    check_precision(precision)
     net, xs, ys = resolve(network_options(
         network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
         init=init, x=x, y=y, data=data, targets=targets))
@@ -472,6 +486,10 @@ def train(
 
     chosen = output_format(fmt, output, TRAIN_FORMATS)
     check_language(lang)
+    check_precision(precision)
+    from backprop_cli.io import check_distinct
+
+    check_distinct({"--output": output, "--plot": plot, "--save": save})
     for path in (output, plot, save):
         if path is not None:
             check_writable(path, force)
@@ -523,7 +541,7 @@ def _epoch_list(text: str | None) -> tuple[int, ...]:
         return ()
     epochs = []
     for token in text.replace(",", " ").split():
-        if not token.isdigit():
+        if not (token.isascii() and token.isdigit()):
             raise BackpropError(f"show-steps: {token!r} is not an epoch number; e.g. --show-steps 1,100")
         epochs.append(int(token))
     return tuple(epochs)
@@ -589,9 +607,66 @@ def join_values(argv: list[str]) -> list[str]:
     return out
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, so that no temporary file is left behind."""
+
+
+_interrupted = False
+
+
+def _install_signal_handlers() -> None:
+    """Ctrl-C is noted (typer turns it into exit code 130 silently); SIGTERM/SIGHUP unwind the stack."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        global _interrupted
+        _interrupted = True
+        raise KeyboardInterrupt
+
+    def on_terminate(signum: int, frame: Any) -> None:
+        raise Terminated(signum)
+
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, on_interrupt)
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) is signal.SIG_DFL:
+            signal.signal(number, on_terminate)
+
+
+def _take_verbose(args: list[str]) -> tuple[list[str], bool]:
+    """``--verbose`` anywhere before ``--``: notes (such as an ignored cache entry) go to stderr."""
+    end = args.index("--") if "--" in args else len(args)
+    kept = [a for a in args[:end] if a != "--verbose"] + args[end:]
+    return kept, len(kept) != len(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (2 for bad input, with one line on stderr)."""
-    args = join_values(list(sys.argv[1:] if argv is None else argv))
+    global _interrupted
+    _interrupted = False
+    _install_signal_handlers()
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        return 130
+    except Terminated as signal_number:
+        _fail(f"terminated (signal {signal_number})")
+        return 128 + int(str(signal_number) or 15)
+
+
+def _main(argv: list[str] | None) -> int:
+    args, verbose = _take_verbose(list(sys.argv[1:] if argv is None else argv))
+    if verbose:
+        from backprop_cli.derived import set_note_sink
+
+        set_note_sink(lambda note: sys.stderr.write(f"note: {note}\n"))
+    args = join_values(args)
     command = typer.main.get_command(app)
     try:
         result = command.main(args=args, prog_name="backprop", standalone_mode=False)
@@ -617,17 +692,29 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Terminated:
+        raise
     except Exception as error:  # a bug, not a user mistake: still one line, no traceback
         if os.environ.get("BACKPROP_DEBUG"):
             raise
         _fail(f"internal error ({type(error).__name__}: {error}); please report it, and run with"
               " BACKPROP_DEBUG=1 for the traceback")
         return 1
+    if result == 130 and _interrupted:
+        # typer turns Ctrl-C into a silent exit code 130; train's own summary of a stop is not this.
+        _fail("interrupted")
     return result if isinstance(result, int) else 0
+
+
+MAX_ERROR_LENGTH = 300
+"""An error line longer than this is shortened in the middle (a value quoted in full can be huge)."""
 
 
 def _fail(message: str) -> None:
     text = " ".join(message.split())
+    if len(text) > MAX_ERROR_LENGTH:
+        half = MAX_ERROR_LENGTH // 2 - 2
+        text = f"{text[:half]} … {text[-half:]}"
     try:
         sys.stderr.write(f"error: {text}\n")
     except BrokenPipeError:
