@@ -96,10 +96,20 @@ def network_loss(
     return loss
 
 
+MAX_SCALAR_SIZE = 2_000
+"""Parameters × samples above which ``--form scalar`` is refused (the page would run to thousands
+of lines; 784-128-10 wrote 45 MB); ``auto`` picks the matrix form long before."""
+
+
 def choose_form(network: Network, samples: int, form: str) -> str:
     """``scalar`` or ``matrix``: what ``--form auto`` picks, or the form asked for."""
     if form not in ("auto", "scalar", "matrix"):
         raise BackpropError(f"form: must be scalar, matrix or auto, not {form!r}")
+    if form == "scalar" and network.parameter_count * samples > MAX_SCALAR_SIZE:
+        raise BackpropError(
+            f"form: the scalar form writes a line for every weight and unit of every sample;"
+            f" {network.parameter_count:,} parameters × {samples:,} sample(s) is more than its"
+            f" {MAX_SCALAR_SIZE:,}. Use --form matrix")
     if form != "auto":
         return form
     if samples > 1 or max(network.widths) > MATRIX_WIDTH:

@@ -279,6 +279,7 @@ def create_engine(network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
     name, reason = settings.backend, None
     if name == "auto":
         name, reason = engines.choose(network, len(xs), settings.shuffle, settings.device, settings.dtype)
+    engines.check_size(name, network)
     batch = min(settings.batch_size or len(xs), len(xs))
     order = EpochOrder(len(xs), settings.seed or 0) if settings.shuffle else None
     engine = engines.load(name)(network, xs, ys, EngineSettings(batch, order, settings.dtype, settings.device))
