@@ -625,15 +625,20 @@ class Terminated(BaseException):
 
 
 _interrupted = False
+verbose_sink_set = [False]
 
 
-def _install_signal_handlers() -> None:
-    """Ctrl-C is noted (typer turns it into exit code 130 silently); SIGTERM/SIGHUP unwind the stack."""
+def _install_signal_handlers() -> dict[int, Any]:
+    """Ctrl-C is noted (typer turns it into exit code 130 silently); SIGTERM/SIGHUP unwind the stack.
+
+    Returns the handlers replaced, to put back when the command is done.
+    """
     import signal
     import threading
 
+    previous: dict[int, Any] = {}
     if threading.current_thread() is not threading.main_thread():
-        return
+        return previous
 
     def on_interrupt(signum: int, frame: Any) -> None:
         global _interrupted
@@ -644,11 +649,12 @@ def _install_signal_handlers() -> None:
         raise Terminated(signum)
 
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, on_interrupt)
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, on_interrupt)
     for name in ("SIGTERM", "SIGHUP"):
         number = getattr(signal, name, None)
         if number is not None and signal.getsignal(number) is signal.SIG_DFL:
-            signal.signal(number, on_terminate)
+            previous[number] = signal.signal(number, on_terminate)
+    return previous
 
 
 def _take_verbose(args: list[str]) -> tuple[list[str], bool]:
@@ -662,7 +668,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (2 for bad input, with one line on stderr)."""
     global _interrupted
     _interrupted = False
-    _install_signal_handlers()
+    previous = _install_signal_handlers()
     try:
         return _main(argv)
     except KeyboardInterrupt:
@@ -671,6 +677,16 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated as signal_number:
         _fail(f"terminated (signal {signal_number})")
         return 128 + int(str(signal_number) or 15)
+    finally:
+        import signal
+
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if verbose_sink_set[0]:
+            from backprop_cli.derived import set_note_sink
+
+            set_note_sink(None)
+            verbose_sink_set[0] = False
 
 
 def _main(argv: list[str] | None) -> int:
@@ -679,6 +695,7 @@ def _main(argv: list[str] | None) -> int:
         from backprop_cli.derived import set_note_sink
 
         set_note_sink(lambda note: sys.stderr.write(f"note: {note}\n"))
+        verbose_sink_set[0] = True
     args = join_values(args)
     command = typer.main.get_command(app)
     try:
