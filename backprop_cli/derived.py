@@ -128,7 +128,7 @@ def _source_version() -> str:
     from backprop_cli import __version__
 
     digest = zlib.crc32(f"{sp.__version__}|{__version__}".encode())
-    for name in ("functions.py", "derived.py", "notation.py"):
+    for name in ("functions.py", "formula.py", "derived.py", "notation.py"):
         try:
             digest = zlib.crc32((here / name).read_bytes(), digest)
         except OSError:

@@ -389,3 +389,43 @@ def test_ctrl_c_in_a_fresh_process_says_interrupted(tmp_path):
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130 and err.splitlines() == ["error: interrupted"]
+
+
+# --- formulas where PyTorch gives nan --------------------------------------------------------
+
+SQRT_SPEC = """loss = "mse"
+[[layers]]
+weight = [[1.0, 0.0]]
+bias = [0.0]
+activation = "sqrt(x**2)"
+[[layers]]
+weight = [[0.5]]
+bias = [0.1]
+activation = "identity"
+[data]
+x = [[0, 1]]
+y = [[1]]
+"""
+
+
+def test_sqrt_of_a_square_at_zero_is_nan_as_in_pytorch_not_zero(tmp_path, capsys, torch):
+    weight = torch.tensor([[1.0, 0.0]], dtype=torch.float64, requires_grad=True)
+    hidden = torch.sqrt((torch.tensor([[0.0, 1.0]], dtype=torch.float64) @ weight.T) ** 2)
+    ((hidden * 0.5 + 0.1 - 1) ** 2).mean().backward()
+    assert torch.isnan(weight.grad).all()  # the reference: no number to print
+    (tmp_path / "sq.toml").write_text(SQRT_SPEC)
+    refused(tmp_path, capsys, ["step", "--network", "sq.toml"], "nan", "|z₁|/z₁")
+    derivative = activation("sqrt(x**2)").derivative
+    assert derivative.subs(X, 0) is sp.nan and derivative.subs(X, -2) == -1 and derivative.subs(X, 3) == 1
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_nan_from_a_hidden_sqrt_is_named_and_stops_training_early(tmp_path, capsys, backend):
+    if backend == "torch":
+        pytest.importorskip("torch")
+    line = refused(tmp_path, capsys, ["train", "--activation", "sqrt(x)", "sigmoid", "--lr", "20", "--epochs",
+                                      "100000", "--backend", backend], "nan")
+    assert "use sigmoid on the output layer" not in line
+    if backend == "numpy":
+        epochs = int(line.split(" after ")[1].split()[0])
+        assert epochs < 1000
