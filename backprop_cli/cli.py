@@ -278,9 +278,10 @@ def step(
     if tree and (fmt is not None or output is not None):
         raise BackpropError("tree: --tree prints to the terminal; leave out --format and --output,"
                             " or write the graph to a file with --graph FILE.dot")
-    from backprop_cli.io import check_distinct
+    if output is not None and graph is not None:
+        from backprop_cli.io import check_distinct
 
-    check_distinct({"--output": output, "--graph": graph})
+        check_distinct({"--output": output, "--graph": graph})
     if output is not None:
         from backprop_cli.io import check_writable
 
@@ -491,7 +492,7 @@ def train(
       backprop train --format json --log-every 1    every epoch's loss, float64
     """
     from backprop_cli.derivation import Options
-    from backprop_cli.io import check_writable, write_atomic
+    from backprop_cli.io import check_distinct, check_writable, write_atomic
     from backprop_cli.locales import check_language
     from backprop_cli.resolve import data_label, resolve
     from backprop_cli.training import TrainSettings, with_derivations
@@ -500,8 +501,6 @@ def train(
     chosen = output_format(fmt, output, TRAIN_FORMATS)
     check_language(lang)
     check_precision(precision)
-    from backprop_cli.io import check_distinct
-
     check_distinct({"--output": output, "--plot": plot, "--save": save})
     for path in (output, plot, save):
         if path is not None:

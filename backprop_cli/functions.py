@@ -129,7 +129,7 @@ class Activation:
     def derivative(self) -> sp.Expr:
         """f'(x), by sympy (kept between runs, see derived.py)."""
         return derived("activation.derivative", sp.srepr(self.display), lambda: tidy(sp.diff(self.expr, X)),
-                       check=lambda d: derivatives_agree([(d, self.expr, X)], [{X: p} for p in SPOT_POINTS]))
+                       check=lambda d: derivatives_agree([(d, self.display, X)], [{X: p} for p in SPOT_POINTS]))
 
     @cached_property
     def derivative_of_output(self) -> sp.Expr | None:
@@ -137,7 +137,7 @@ class Activation:
         return derived("activation.derivative_of_output", sp.srepr(self.display),
                        lambda: _in_terms_of_output(self.expr, self.derivative),
                        check=lambda d: d is None or derivatives_agree(
-                           [(d, self.expr, X)], [{X: p} for p in SPOT_POINTS], {OUT: self.expr}))
+                           [(d, self.display, X)], [{X: p} for p in SPOT_POINTS], {OUT: self.display}))
 
     def apply(self, z: sp.Expr) -> sp.Expr:
         """The printed right side of ``a = f(z)``."""
@@ -388,7 +388,8 @@ def _loss_derivative(loss: Loss, divisor: int) -> sp.Expr:
     points = [{YHAT: 0.3719, Y: 0.0}, {YHAT: 0.8123, Y: 1.0}, {YHAT: 0.6143, Y: 0.25}]
     return derived("loss.derivative", f"{sp.srepr(loss.display)}|{divisor}",
                    lambda: tidy(sp.together(sp.diff(loss.builder(YHAT, Y), YHAT) / divisor)),
-                   check=lambda d: derivatives_agree([(d, loss.builder(YHAT, Y) / divisor, YHAT)], points))
+                   check=lambda d: derivatives_agree(
+                       [(d, mul(sp.Rational(1, divisor), loss.display), YHAT)], points))
 
 
 BCE_FLOOR = 9.999999960041972e-13
