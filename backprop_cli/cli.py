@@ -278,10 +278,6 @@ def step(
     if tree and (fmt is not None or output is not None):
         raise BackpropError("tree: --tree prints to the terminal; leave out --format and --output,"
                             " or write the graph to a file with --graph FILE.dot")
-    if output is not None and graph is not None:
-        from backprop_cli.io import check_distinct
-
-        check_distinct({"--output": output, "--graph": graph})
     if output is not None:
         from backprop_cli.io import check_writable
 
@@ -292,6 +288,10 @@ def step(
 
         graph_format(graph)
         check_writable(graph, force)
+    if output is not None and graph is not None:
+        from backprop_cli.io import check_distinct
+
+        check_distinct({"--output": output, "--graph": graph})
     net, xs, ys = resolve(network_options(
         network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
         init=init, optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
@@ -693,7 +693,10 @@ def _main(argv: list[str] | None) -> int:
     if verbose:
         from backprop_cli.derived import set_note_sink
 
-        set_note_sink(lambda note: sys.stderr.write(f"note: {note}\n"))
+        def note(text: str) -> None:
+            sys.stderr.write(f"note: {text}\n")
+
+        set_note_sink(note)
         verbose_sink_set[0] = True
     args = join_values(args)
     command = typer.main.get_command(app)

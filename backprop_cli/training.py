@@ -243,8 +243,10 @@ MAX_SHOWN_STEPS = 20
 
 def check_settings(settings: TrainSettings, samples: int) -> None:
     """Raise a one-line BackpropError for settings that cannot work."""
-    if not 1 <= settings.epochs <= MAX_EPOCHS:
-        raise BackpropError(f"epochs: must be between 1 and {MAX_EPOCHS:,}, got {settings.epochs}")
+    if settings.epochs < 1:
+        raise BackpropError(f"epochs: must be at least 1, got {settings.epochs}")
+    if settings.epochs > MAX_EPOCHS:
+        raise BackpropError(f"epochs: at most {MAX_EPOCHS:,}, got {settings.epochs}")
     if len(settings.show_steps) > MAX_SHOWN_STEPS:
         raise BackpropError(f"show-steps: at most {MAX_SHOWN_STEPS} epochs are derived in full, got"
                             f" {len(settings.show_steps)}")

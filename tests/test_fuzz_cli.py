@@ -40,7 +40,8 @@ SPEC = {"loss": "mse", "lr": 0.5, "layers": [{"weight": [[0.1, -0.2], [0.3, 0.4]
 def prepare(folder: Path) -> None:
     """The files a drawn argv may name: good ones, bad ones, a FIFO, links to a device and nowhere."""
     (folder / "net.json").write_text(json.dumps(SPEC))
-    (folder / "net.toml").write_text('loss = "bce"\ninputs = 2\nseed = 1\n[[layers]]\nunits = 2\n[[layers]]\nunits = 1\n')
+    (folder / "net.toml").write_text(
+        'loss = "bce"\ninputs = 2\nseed = 1\n[[layers]]\nunits = 2\n[[layers]]\nunits = 1\n')
     (folder / "dup.json").write_text('{"lr": 1, "lr": 2}')
     (folder / "data.csv").write_text("x1,x2,y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n")
     (folder / "bad.csv").write_text('1,"2\n3",0\n')

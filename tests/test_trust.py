@@ -291,7 +291,7 @@ def test_a_symlink_is_written_through_only_with_force(tmp_path, capsys):
 def test_output_paths_of_one_command_are_distinct(tmp_path, capsys):
     refused(tmp_path, capsys, ["train", "-o", "same.json", "--save", "same.json"], "--output", "--save")
     refused(tmp_path, capsys, ["train", "-o", "same.json", "--save", "./same.json"], "same.json")
-    refused(tmp_path, capsys, ["step", "-o", "g.md", "--graph", "g.md"], "--graph")
+    refused(tmp_path, capsys, ["step", "--format", "markdown", "-o", "g.dot", "--graph", "g.dot"], "--graph")
 
 
 @pytest.mark.parametrize("option", ["--network", "--data"])
