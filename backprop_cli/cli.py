@@ -209,17 +209,6 @@ def emit(obj: Any, fmt: str, output: Path | None, force: bool, **settings: Any) 
     sys.stdout.write(render(obj, fmt, **settings))
 
 
-MAX_STEP_SAMPLES = 10_000
-"""``step`` and ``verify`` derive every sample's lines; more samples than this are for ``train``."""
-
-
-def check_samples(count: int) -> None:
-    """Refuse a step over more samples than a page (and memory, about 6.5 KB a sample) holds."""
-    if count > MAX_STEP_SAMPLES:
-        raise BackpropError(f"data: {count:,} samples is more than the {MAX_STEP_SAMPLES:,} one derived step"
-                            " shows; use backprop train for many samples, or a smaller data file")
-
-
 STEP_FORMATS = ("rich", "markdown", "latex", "html", "json")
 
 
@@ -296,7 +285,6 @@ def step(
         network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
         init=init, optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
         x=x, y=y, data=data, targets=targets))
-    check_samples(len(xs))
     derivation = build_derivation(net, xs, ys, Options(precision, rounding, form, lang))
     if graph is not None:
         from backprop_cli.graph import build_graph
@@ -360,7 +348,6 @@ def verify(
     net, xs, ys = resolve(network_options(
         network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
         init=init, x=x, y=y, data=data, targets=targets))
-    check_samples(len(xs))
     report = check_gradients(net, xs, ys, form=form)
     if chosen == "json":
         import json

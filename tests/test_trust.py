@@ -223,9 +223,15 @@ def test_the_compiled_engine_declines_large_networks_and_auto_never_picks_it_the
     assert engines.choose(big, 1, False, "cpu", "float64")[0] == "numpy"
 
 
-def test_step_refuses_more_samples_than_a_page_holds(tmp_path, capsys):
+def test_a_derived_step_refuses_more_samples_than_a_page_holds(tmp_path, capsys):
+    from backprop_cli import derive
+    from backprop_cli.errors import BackpropError
+
     np.savez(tmp_path / "many.npz", x=np.ones((10_001, 2)), y=np.ones((10_001, 1)))
-    refused(tmp_path, capsys, ["step", "--data", "many.npz"], "10,001", "backprop train")
+    for command in ("step", "verify"):
+        refused(tmp_path, capsys, [command, "--data", "many.npz"], "10,001", "backprop train")
+    with pytest.raises(BackpropError, match="10,001 samples"):
+        derive(x=[[1.0, 1.0]] * 10_001, y=[[0.0]] * 10_001)
 
 
 def test_verify_of_a_large_network_takes_the_matrix_forward_and_says_so(tmp_path, capsys):
