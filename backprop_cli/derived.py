@@ -239,11 +239,13 @@ class _Store:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(json.dumps(self.entries))
             os.replace(temporary, self.path)
-        except OSError:
+        except BaseException as error:  # OSError, or a signal unwinding: no temporary file is left
             try:
                 temporary.unlink()
             except OSError:
                 pass
+            if not isinstance(error, OSError):
+                raise
 
 
 _STORE = _Store()
