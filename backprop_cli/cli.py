@@ -23,7 +23,9 @@ app = typer.Typer(
         "Backpropagation, worked out: every weighted sum, activation, loss, chain-rule"
         " derivative and update of a small neural network, symbolically and with the numbers.\n\n"
         "With no options every command uses the seed example: a 2-2-1 sigmoid network with"
-        " binary cross-entropy, x = (1, 1), y = 0 and learning rate 1."
+        " binary cross-entropy, x = (1, 1), y = 0 and learning rate 1.\n\n"
+        "Any command takes --verbose: notes on stderr, such as a derivative cache entry that was"
+        " ignored and derived again."
     ),
     add_completion=False,
     no_args_is_help=True,
