@@ -106,10 +106,26 @@ def network_loss(
     return loss
 
 
+MAX_DERIVED_SAMPLES = 10_000
+"""A derived step (``step``, ``verify``, the API's ``derive``) holds every sample's lines, about 6.5 KB
+a sample; more samples than this are for ``train``."""
+MAX_SCALAR_SIZE = 2_000
+"""Parameters × samples above which ``--form scalar`` is refused (the page would run to thousands
+of lines; 784-128-10 wrote 45 MB); ``auto`` picks the matrix form long before."""
+
+
 def choose_form(network: Network, samples: int, form: str) -> str:
     """``scalar`` or ``matrix``: what ``--form auto`` picks, or the form asked for."""
     if form not in ("auto", "scalar", "matrix"):
         raise BackpropError(f"form: must be scalar, matrix or auto, not {form!r}")
+    if samples > MAX_DERIVED_SAMPLES:
+        raise BackpropError(f"data: {samples:,} samples is more than the {MAX_DERIVED_SAMPLES:,} one derived step"
+                            " shows; use backprop train for many samples, or a smaller data file")
+    if form == "scalar" and network.parameter_count * samples > MAX_SCALAR_SIZE:
+        raise BackpropError(
+            f"form: the scalar form writes a line for every weight and unit of every sample;"
+            f" {network.parameter_count:,} parameters × {samples:,} sample(s) is more than its"
+            f" {MAX_SCALAR_SIZE:,}. Use --form matrix")
     if not network.scalar_form and form == "auto":
         return "matrix"
     if form != "auto":

@@ -6,6 +6,7 @@ so ``backprop --help`` starts as fast as typer itself.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -22,7 +23,9 @@ app = typer.Typer(
         "Backpropagation, worked out: every weighted sum, activation, loss, chain-rule"
         " derivative and update of a small neural network, symbolically and with the numbers.\n\n"
         "With no options every command uses the seed example: a 2-2-1 sigmoid network with"
-        " binary cross-entropy, x = (1, 1), y = 0 and learning rate 1."
+        " binary cross-entropy, x = (1, 1), y = 0 and learning rate 1.\n\n"
+        "Any command takes --verbose: notes on stderr, such as a derivative cache entry that was"
+        " ignored and derived again."
     ),
     add_completion=False,
     no_args_is_help=True,
@@ -137,7 +140,7 @@ def _widths(values: list[str] | None) -> list[int] | None:
         return None
     widths = [w for row in rows for w in row]
     for w in widths:
-        if w != int(w) or w < 1:
+        if not math.isfinite(w) or w != int(w) or w < 1:
             raise BackpropError(
                 f"layers: every width must be a whole number of at least 1, got {w:g};"
                 " e.g. --layers 2 3 1")
@@ -169,6 +172,16 @@ def network_options(**given: Any) -> Any:
         data=given.get("data"),
         targets=given.get("targets", 1),
     )
+
+
+MAX_PRECISION = 15
+"""float64 holds 15 to 17 significant digits: more printed decimals would print rounding noise."""
+
+
+def check_precision(precision: int) -> None:
+    """Printed decimals: 0 to 15, the same rule for every command."""
+    if not 0 <= precision <= MAX_PRECISION:
+        raise BackpropError(f"precision: must be between 0 and {MAX_PRECISION}, got {precision}")
 
 
 def output_format(fmt: str | None, output: Path | None, allowed: tuple[str, ...]) -> str:
@@ -266,6 +279,7 @@ def step(
 
     chosen = output_format(fmt, output, STEP_FORMATS)
     check_language(lang)
+    check_precision(precision)
     if tree and (fmt is not None or output is not None):
         raise BackpropError("tree: --tree prints to the terminal; leave out --format and --output,"
                             " or write the graph to a file with --graph FILE.dot")
@@ -279,6 +293,10 @@ def step(
 
         graph_format(graph)
         check_writable(graph, force)
+    if output is not None and graph is not None:
+        from backprop_cli.io import check_distinct
+
+        check_distinct({"--output": output, "--graph": graph})
     net, xs, ys = resolve(network_options(
         network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
         init=init, optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
@@ -343,8 +361,7 @@ def verify(
     from backprop_cli.verify import check_gradients
 
     chosen = output_format(fmt, None, VERIFY_FORMATS)
-    if not 0 <= precision <= 15:
-        raise BackpropError(f"precision: must be between 0 and 15, got {precision}")
+    check_precision(precision)
     net, xs, ys = resolve(network_options(
         network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
         init=init, x=x, y=y, data=data, targets=targets))
@@ -482,7 +499,7 @@ def train(
       backprop train --format json --log-every 1    every epoch's loss, float64
     """
     from backprop_cli.derivation import Options
-    from backprop_cli.io import check_writable, write_atomic
+    from backprop_cli.io import check_distinct, check_writable, write_atomic
     from backprop_cli.locales import check_language
     from backprop_cli.resolve import data_label, resolve
     from backprop_cli.training import TrainSettings, with_derivations
@@ -490,6 +507,8 @@ def train(
 
     chosen = output_format(fmt, output, TRAIN_FORMATS)
     check_language(lang)
+    check_precision(precision)
+    check_distinct({"--output": output, "--plot": plot, "--save": save})
     for path in (output, plot, save):
         if path is not None:
             check_writable(path, force)
@@ -542,7 +561,7 @@ def _epoch_list(text: str | None) -> tuple[int, ...]:
         return ()
     epochs = []
     for token in text.replace(",", " ").split():
-        if not token.isdigit():
+        if not (token.isascii() and token.isdigit()):
             raise BackpropError(f"show-steps: {token!r} is not an epoch number; e.g. --show-steps 1,100")
         epochs.append(int(token))
     return tuple(epochs)
@@ -608,9 +627,86 @@ def join_values(argv: list[str]) -> list[str]:
     return out
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, so that no temporary file is left behind."""
+
+
+_interrupted = False
+verbose_sink_set = [False]
+
+
+def _install_signal_handlers() -> dict[int, Any]:
+    """Ctrl-C is noted (typer turns it into exit code 130 silently); SIGTERM/SIGHUP unwind the stack.
+
+    Returns the handlers replaced, to put back when the command is done.
+    """
+    import signal
+    import threading
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is not threading.main_thread():
+        return previous
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        global _interrupted
+        _interrupted = True
+        raise KeyboardInterrupt
+
+    def on_terminate(signum: int, frame: Any) -> None:
+        raise Terminated(signum)
+
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, on_interrupt)
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) is signal.SIG_DFL:
+            previous[number] = signal.signal(number, on_terminate)
+    return previous
+
+
+def _take_verbose(args: list[str]) -> tuple[list[str], bool]:
+    """``--verbose`` anywhere before ``--``: notes (such as an ignored cache entry) go to stderr."""
+    end = args.index("--") if "--" in args else len(args)
+    kept = [a for a in args[:end] if a != "--verbose"] + args[end:]
+    return kept, len(kept) != len(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (2 for bad input, with one line on stderr)."""
-    args = join_values(list(sys.argv[1:] if argv is None else argv))
+    global _interrupted
+    _interrupted = False
+    previous = _install_signal_handlers()
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        return 130
+    except Terminated as signal_number:
+        _fail(f"terminated (signal {signal_number})")
+        return 128 + int(str(signal_number) or 15)
+    finally:
+        import signal
+
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if verbose_sink_set[0]:
+            from backprop_cli.derived import set_note_sink
+
+            set_note_sink(None)
+            verbose_sink_set[0] = False
+
+
+def _main(argv: list[str] | None) -> int:
+    args, verbose = _take_verbose(list(sys.argv[1:] if argv is None else argv))
+    if verbose:
+        from backprop_cli.derived import set_note_sink
+
+        def note(text: str) -> None:
+            sys.stderr.write(f"note: {text}\n")
+
+        set_note_sink(note)
+        verbose_sink_set[0] = True
+    args = join_values(args)
     command = typer.main.get_command(app)
     try:
         result = command.main(args=args, prog_name="backprop", standalone_mode=False)
@@ -636,17 +732,29 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Terminated:
+        raise
     except Exception as error:  # a bug, not a user mistake: still one line, no traceback
         if os.environ.get("BACKPROP_DEBUG"):
             raise
         _fail(f"internal error ({type(error).__name__}: {error}); please report it, and run with"
               " BACKPROP_DEBUG=1 for the traceback")
         return 1
+    if result == 130 and _interrupted:
+        # typer turns Ctrl-C into a silent exit code 130; train's own summary of a stop is not this.
+        _fail("interrupted")
     return result if isinstance(result, int) else 0
+
+
+MAX_ERROR_LENGTH = 300
+"""An error line longer than this is shortened in the middle (a value quoted in full can be huge)."""
 
 
 def _fail(message: str) -> None:
     text = " ".join(message.split())
+    if len(text) > MAX_ERROR_LENGTH:
+        half = MAX_ERROR_LENGTH // 2 - 2
+        text = f"{text[:half]} … {text[-half:]}"
     try:
         sys.stderr.write(f"error: {text}\n")
     except BrokenPipeError:

@@ -37,10 +37,16 @@ def _sigmoid(arg: sp.Expr) -> sp.Expr:
     return 1 / (1 + sp.exp(-arg))
 
 
+def _sqrt(arg: sp.Expr) -> sp.Expr:
+    """√arg kept as a power: sympy would rewrite √(x²) as |x|, whose derivative at 0 is 0, where
+    PyTorch's chain rule through sqrt gives 2x·½/√(x²) = nan; kept, the derivative is |x|/x."""
+    return sp.Pow(arg, sp.S.Half, evaluate=False)
+
+
 FUNCTIONS: dict[str, tuple[Callable[..., sp.Expr], int]] = {
     "exp": (sp.exp, 1),
     "log": (sp.log, 1),
-    "sqrt": (sp.sqrt, 1),
+    "sqrt": (_sqrt, 1),
     "abs": (sp.Abs, 1),
     "tanh": (sp.tanh, 1),
     "sinh": (sp.sinh, 1),

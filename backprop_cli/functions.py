@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import sympy as sp
 
-from backprop_cli.derived import derived
+from backprop_cli.derived import SPOT_POINTS, derivatives_agree, derived
 from backprop_cli.errors import BackpropError
 from backprop_cli.notation import Elementwise, Hadamard, add, mul, neg, power, replace
 
@@ -40,11 +40,15 @@ def tidy(expr: sp.Expr) -> sp.Expr:
     ``-a**2 + a`` becomes ``a*(1 - a)`` and ``(y - yhat)/(yhat*(yhat - 1))`` becomes
     ``(yhat - y)/(yhat*(1 - yhat))``; ``1 - a**2`` stays as it is.
     """
-    if expr.has(sp.Piecewise):
+    from backprop_cli.budget import cheap_enough, simplified
+
+    if expr.has(sp.Piecewise) or not cheap_enough(expr):
         return expr
     candidates = [_turn_signs(expr)]
     if expr.is_rational_function():
-        candidates.insert(0, _turn_signs(sp.factor(expr)))
+        factored = simplified(lambda: _turn_signs(sp.factor(expr)), None)
+        if factored is not None:
+            candidates.insert(0, factored)
     # The factored form wins ties: σ(1 − σ) over σ − σ².
     return min(candidates, key=sp.count_ops)
 
@@ -112,13 +116,16 @@ class Activation:
     @cached_property
     def derivative(self) -> sp.Expr:
         """f'(x), by sympy (kept between runs, see derived.py)."""
-        return derived("activation.derivative", sp.srepr(self.display), lambda: tidy(sp.diff(self.expr, X)))
+        return derived("activation.derivative", sp.srepr(self.display), lambda: tidy(sp.diff(self.expr, X)),
+                       check=lambda d: derivatives_agree([(d, self.display, X)], [{X: p} for p in SPOT_POINTS]))
 
     @cached_property
     def derivative_of_output(self) -> sp.Expr | None:
         """f'(x) written in the output ``a = f(x)`` alone, where sympy can do so; else None."""
         return derived("activation.derivative_of_output", sp.srepr(self.display),
-                       lambda: _in_terms_of_output(self.expr, self.derivative))
+                       lambda: _in_terms_of_output(self.expr, self.derivative),
+                       check=lambda d: d is None or derivatives_agree(
+                           [(d, self.display, X)], [{X: p} for p in SPOT_POINTS], {OUT: self.display}))
 
     def apply(self, z: sp.Expr) -> sp.Expr:
         """The printed right side of ``a = f(z)``."""
@@ -262,7 +269,18 @@ def _softmax_symbols(units: int) -> tuple[tuple[sp.Symbol, ...], tuple[sp.Symbol
 
 @cache
 def _softmax_jacobian(units: int) -> tuple[tuple[sp.Expr, ...], ...]:
-    return derived("softmax.jacobian", str(units), lambda: _derive_softmax_jacobian(units))
+    zs, ps, _ = _softmax_symbols(units)
+    total = sp.Add(*(sp.exp(z) for z in zs))
+    outputs = {p: sp.exp(z) / total for p, z in zip(ps, zs, strict=True)}
+    point = {z: SPOT_POINTS[i % 3] + i / 7 for i, z in enumerate(zs)}
+
+    def check(jacobian: tuple[tuple[sp.Expr, ...], ...]) -> bool:
+        # The first row and the diagonal: every kind of entry, in time linear in the units.
+        entries = {(0, i) for i in range(units)} | {(k, k) for k in range(units)}
+        return derivatives_agree([(jacobian[k][i], outputs[ps[k]], zs[i]) for k, i in sorted(entries)],
+                                 [point], outputs)
+
+    return derived("softmax.jacobian", str(units), lambda: _derive_softmax_jacobian(units), check=check)
 
 
 def _derive_softmax_jacobian(units: int) -> tuple[tuple[sp.Expr, ...], ...]:
@@ -276,8 +294,16 @@ def _derive_softmax_jacobian(units: int) -> tuple[tuple[sp.Expr, ...], ...]:
 
 @cache
 def _softmax_fused_delta(loss: Loss, units: int, divisor: int) -> tuple[sp.Expr, ...]:
+    zs, ps, ys = _softmax_symbols(units)
+    total = sp.Add(*(sp.exp(z) for z in zs))
+    outputs = {p: sp.exp(z) / total for p, z in zip(ps, zs, strict=True)}
+    composed = sp.Add(*(loss.expr_at(sp.exp(zs[k]) / total, ys[k]) for k in range(units))) / divisor
+    point = {**{z: SPOT_POINTS[i % 3] + i / 7 for i, z in enumerate(zs)},
+             **{y: (i + 1) / (units + 1) for i, y in enumerate(ys)}}
     return derived("softmax.fused_delta", f"{sp.srepr(loss.display)}|{units}|{divisor}",
-                   lambda: _derive_softmax_fused_delta(loss, units, divisor))
+                   lambda: _derive_softmax_fused_delta(loss, units, divisor),
+                   check=lambda delta: derivatives_agree(
+                       [(delta[i], composed, zs[i]) for i in range(units)], [point], outputs))
 
 
 def _derive_softmax_fused_delta(loss: Loss, units: int, divisor: int) -> tuple[sp.Expr, ...]:

@@ -10,6 +10,7 @@ import csv
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -124,7 +125,9 @@ def read_document(path: Path, what: str = "network") -> dict[str, Any]:
                 raise SpecError(f"{what}: {path} is not valid TOML ({error})") from None
         else:
             try:
-                document = json.loads(text)
+                document = json.loads(text, object_pairs_hook=_unique_keys)
+            except SpecError as error:
+                raise SpecError(f"{what}: {path}: {error}") from None
             except json.JSONDecodeError as error:
                 raise SpecError(f"{what}: {path} is not valid JSON ({error.msg} at line {error.lineno})") from None
     except RecursionError:
@@ -136,18 +139,61 @@ def read_document(path: Path, what: str = "network") -> dict[str, Any]:
     return document
 
 
-def _read_text(path: Path, what: str) -> str:
+MAX_INPUT_BYTES = 64_000_000
+"""Spec and data files larger than this are refused before they are read."""
+
+
+def check_readable(path: Path, what: str, limit: int = MAX_INPUT_BYTES) -> int:
+    """The size of ``path``, a regular file of at most ``limit`` bytes; else a SpecError.
+
+    A FIFO, a device (``/dev/zero``) or a socket is refused without reading from it (reading
+    would block forever or never end); a link is followed to what it points to.
+    """
     try:
-        # utf-8-sig: a byte-order mark (as some editors write) is not part of the first value.
-        return path.read_text(encoding="utf-8-sig")
+        info = os.stat(path)
     except FileNotFoundError:
         raise SpecError(f"{what}: {path} does not exist") from None
-    except IsADirectoryError:
-        raise SpecError(f"{what}: {path} is a directory, not a file") from None
-    except UnicodeDecodeError:
-        raise SpecError(f"{what}: {path} is not UTF-8 text") from None
     except OSError as error:
         raise SpecError(f"{what}: cannot read {path} ({error.strerror})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise SpecError(f"{what}: {path} is a directory, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise SpecError(f"{what}: {path} is not a regular file (a device, FIFO or socket); give a file")
+    if info.st_size > limit:
+        raise SpecError(f"{what}: {path} is {info.st_size:,} bytes, more than the {limit:,} this tool reads;"
+                        " use a smaller file")
+    return info.st_size
+
+
+def _read_text(path: Path, what: str) -> str:
+    limit = MAX_INPUT_BYTES
+    check_readable(path, what, limit)
+    try:
+        # O_NONBLOCK: if the file was swapped for a FIFO after the check, opening it does not wait.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise SpecError(f"{what}: {path} is not a regular file; give a file")
+            data = file.read(limit + 1)
+    except OSError as error:
+        raise SpecError(f"{what}: cannot read {path} ({error.strerror})") from None
+    if len(data) > limit:
+        raise SpecError(f"{what}: {path} is more than {limit:,} bytes; use a smaller file")
+    try:
+        # utf-8-sig: a byte-order mark (as some editors write) is not part of the first value.
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise SpecError(f"{what}: {path} is not UTF-8 text") from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different (TOML refuses a repeated key; so does this)."""
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise SpecError(f"key {shown(key)} is given twice; keep one")
+        document[key] = value
+    return document
 
 
 def load_data(path: str | Path, targets: int = 1) -> tuple[tuple[Vector, ...], tuple[Vector, ...]]:
@@ -167,7 +213,10 @@ def _load_csv(path: Path, targets: int) -> tuple[tuple[Vector, ...], tuple[Vecto
     except SpecError as error:
         raise DataError(str(error)) from None
     try:
-        rows = [row for row in csv.reader(text.splitlines()) if any(cell.strip() for cell in row)]
+        import io as text_io
+
+        rows = [row for row in csv.reader(text_io.StringIO(text, newline=""))
+                if any(cell.strip() for cell in row)]
     except csv.Error as error:
         raise DataError(f"data: {path} is not a readable CSV file ({error})") from None
     if not rows:
@@ -191,7 +240,7 @@ def _load_csv(path: Path, targets: int) -> tuple[tuple[Vector, ...], tuple[Vecto
         values = []
         for column, cell in enumerate(row, start=1):
             where = f"data: {path} sample {line}, column {column}:"
-            if not _is_number(cell):
+            if not _is_number(cell) or "\n" in cell or "\r" in cell:
                 raise DataError(f"{where} {shown(cell.strip())} is not a number")
             value = float(cell)
             if not math.isfinite(value):
@@ -219,8 +268,10 @@ def _load_numpy(path: Path, targets: int) -> tuple[tuple[Vector, ...], tuple[Vec
 
     import numpy as np
 
-    if not path.is_file():
-        raise DataError(f"data: {path} does not exist" if not path.exists() else f"data: {path} is not a file")
+    try:
+        check_readable(path, "data")
+    except SpecError as error:
+        raise DataError(str(error)) from None
     try:
         with path.open("rb") as file:
             magic = file.read(len(_NPY_MAGIC))
@@ -274,7 +325,8 @@ def _float_array(array: Any, path: Path, name: str) -> Any:
 
     if array.dtype.kind not in "biuf":
         raise DataError(f"data: {path}: {name} holds {array.dtype} values, not real numbers")
-    return np.asarray(array, dtype=np.float64)
+    with np.errstate(all="ignore"):  # float128 beyond float64's range: inf, refused as not finite
+        return np.asarray(array, dtype=np.float64)
 
 
 def _first_line(error: BaseException) -> str:
@@ -283,15 +335,50 @@ def _first_line(error: BaseException) -> str:
 
 
 def check_writable(path: str | Path, force: bool) -> Path:
-    """Refuse to overwrite an existing file unless ``force``; check the folder exists."""
+    """The file to write for ``path``: refuses what is not a regular file or a missing path.
+
+    An existing file is replaced only with ``force``; a symbolic link only with ``force``, and
+    then the file it points to is written (never a device, a FIFO or a folder). Checked before
+    any work is done.
+
+    Raises:
+        OutputError: naming the problem and the fix.
+    """
     path = Path(path)
-    if path.is_dir():
-        raise OutputError(f"output: {path} is a directory; give a file name")
-    if path.exists() and not force:
-        raise OutputError(f"output: {path} exists; use --force to overwrite it")
-    if not path.parent.is_dir():
-        raise OutputError(f"output: the folder {path.parent} does not exist")
-    return path
+    target = path
+    if path.is_symlink():
+        if not force:
+            raise OutputError(f"output: {path} is a symbolic link; use --force to write to the file it points to")
+        target = Path(os.path.realpath(path))
+    try:
+        info = os.stat(target)
+    except FileNotFoundError:
+        info = None
+    except OSError as error:
+        raise OutputError(f"output: cannot write {path} ({error.strerror})") from None
+    if info is not None:
+        if stat.S_ISDIR(info.st_mode):
+            raise OutputError(f"output: {path} is a directory; give a file name")
+        if not stat.S_ISREG(info.st_mode):
+            raise OutputError(f"output: {path} is not a regular file (a device, FIFO or socket);"
+                              " give the name of a file")
+        if not force and target == path:
+            raise OutputError(f"output: {path} exists; use --force to overwrite it")
+    if not target.parent.is_dir():
+        raise OutputError(f"output: the folder {target.parent} does not exist")
+    return target
+
+
+def check_distinct(paths: dict[str, Path | None]) -> None:
+    """Refuse two output options that name the same file (one write would lose the other)."""
+    seen: dict[str, str] = {}
+    for option, path in paths.items():
+        if path is None:
+            continue
+        key = os.path.normcase(os.path.realpath(path))
+        if key in seen:
+            raise OutputError(f"output: {seen[key]} and {option} both name {path}; give each its own file")
+        seen[key] = option
 
 
 def write_atomic(path: str | Path, data: str | bytes, force: bool = False) -> Path:
@@ -307,7 +394,7 @@ def write_atomic(path: str | Path, data: str | bytes, force: bool = False) -> Pa
     path = check_writable(path, force)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     try:
-        mode = path.stat().st_mode & 0o7777 if path.exists() else _default_mode()
+        mode = path.stat().st_mode & 0o7777 if path.is_file() else _default_mode()
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as error:
         raise OutputError(f"output: cannot write {path} ({error.strerror or error})") from None

@@ -70,12 +70,43 @@ class NetworkOptions:
     targets: int = 1
 
 
+def check_name(value: str | None, option: str) -> None:
+    """An empty name, or one typed in look-alike (fullwidth, non-ASCII) letters, is refused by name."""
+    if value is None:
+        return
+    import unicodedata
+
+    if not value.strip():
+        raise SpecError(f"{option}: the value is empty; give a name, or leave out --{option} for the default")
+    plain = unicodedata.normalize("NFKC", value)
+    if not value.isascii() and plain.isascii():
+        raise SpecError(f"{option}: {value[:40]!r} is typed in non-ASCII (e.g. fullwidth) characters;"
+                        f" type {plain[:40]!r} in plain ASCII")
+
+
+def check_options(options: NetworkOptions) -> None:
+    """The checks every entry point shares (step, train, verify, init and the Python API)."""
+    for option in ("loss", "init", "optimizer", "data"):
+        check_name(getattr(options, option), option)
+    if isinstance(options.network, str):
+        check_name(options.network, "network")
+    for name in options.activation or ():
+        check_name(name, "activation")
+    if options.seed is not None and options.seed < 0:
+        raise SpecError(f"seed: must be 0 or more, got {options.seed}")
+    if options.layers is not None:
+        for width in options.layers:
+            if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+                raise SpecError(f"layers: every width must be a whole number of at least 1, got {width!r}")
+
+
 def resolve(options: NetworkOptions) -> tuple[Network, tuple[Vector, ...], tuple[Vector, ...]]:
     """The network and samples these options describe.
 
     Raises:
         BackpropError: for any inconsistent or malformed option, naming it.
     """
+    check_options(options)
     file_xs: tuple[Vector, ...] | None = None
     file_ys: tuple[Vector, ...] | None = None
     activations = list(options.activation or [])

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from backprop_cli.errors import SpecError
-from backprop_cli.io import Spec, parse_spec, read_document
+from backprop_cli.io import Spec, check_readable, parse_spec, read_document
 from backprop_cli.layers import KINDS, kind_class
 from backprop_cli.model import MAX_PARAMETERS
 
@@ -44,8 +44,7 @@ def load_state_dict_spec(path: str | Path) -> Spec:
     """
     path = Path(path)
     torch = _import_torch(path)
-    if not path.is_file():
-        raise SpecError(f"network: {path} does not exist" if not path.exists() else f"network: {path} is not a file")
+    check_readable(path, "network")
     state = _load(torch, path)
     layers = _layers(torch, state, path)
     sidecar = sidecar_path(path)
@@ -244,6 +243,9 @@ def _check_chain(layers: list[tuple[str, dict[str, Any]]], prefixes: list[str], 
 
 def _floats(torch: Any, tensor: Any, key: str, path: Path) -> Any:
     """``tensor`` as dense float64 on the CPU, checked finite."""
+    if tensor.is_meta:
+        raise SpecError(f"network: {path}: {key} is a meta tensor (a shape without values); save the"
+                        " weights themselves")
     if tensor.layout != torch.strided:
         raise SpecError(f"network: {path}: {key} is a {tensor.layout} tensor; save dense tensors")
     if not (tensor.dtype.is_floating_point or tensor.dtype in (torch.int8, torch.int16, torch.int32,

@@ -16,6 +16,7 @@ Ctrl-C stops after the epoch running when it is pressed; the result so far is re
 from __future__ import annotations
 
 import math
+import re
 import signal
 import threading
 import time
@@ -233,10 +234,21 @@ class EpochOrder:
         return self.last
 
 
+MAX_EPOCHS = 100_000_000
+"""More epochs than this is refused (the seed network alone would train for minutes)."""
+MAX_SHOWN_STEPS = 20
+"""``--show-steps`` derives at most this many epochs in full."""
+
+
 def check_settings(settings: TrainSettings, samples: int) -> None:
     """Raise a one-line BackpropError for settings that cannot work."""
     if settings.epochs < 1:
         raise BackpropError(f"epochs: must be at least 1, got {settings.epochs}")
+    if settings.epochs > MAX_EPOCHS:
+        raise BackpropError(f"epochs: at most {MAX_EPOCHS:,}, got {settings.epochs}")
+    if len(settings.show_steps) > MAX_SHOWN_STEPS:
+        raise BackpropError(f"show-steps: at most {MAX_SHOWN_STEPS} epochs are derived in full, got"
+                            f" {len(settings.show_steps)}")
     if settings.batch_size is not None and settings.batch_size < 1:
         raise BackpropError(f"batch-size: must be at least 1, got {settings.batch_size}")
     if settings.log_every is not None and settings.log_every < 1:
@@ -247,7 +259,7 @@ def check_settings(settings: TrainSettings, samples: int) -> None:
         raise BackpropError(f"backend: unknown backend {settings.backend!r}; choose one of {', '.join(BACKENDS)}")
     if settings.dtype not in ("float64", "float32"):
         raise BackpropError(f"dtype: must be float64 or float32, not {settings.dtype!r}")
-    if settings.device != "cpu" and not settings.device.startswith("cuda"):
+    if settings.device != "cpu" and re.fullmatch(r"cuda(:\d{1,3})?", settings.device) is None:
         raise BackpropError(f"device: unknown device {settings.device!r}; use cpu or cuda")
     if settings.device != "cpu" and settings.backend not in ("auto", "torch"):
         raise BackpropError(f"device: --device {settings.device} needs --backend torch (or auto)")
@@ -278,6 +290,7 @@ def create_engine(network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
     name, reason = settings.backend, None
     if name == "auto":
         name, reason = engines.choose(network, len(xs), settings.shuffle, settings.device, settings.dtype)
+    engines.check_size(name, network)
     batch = min(settings.batch_size or len(xs), len(xs))
     order = EpochOrder(len(xs), settings.seed or 0) if settings.shuffle else None
     engine = engines.load(name)(network, xs, ys, EngineSettings(batch, order, settings.dtype, settings.device))
@@ -353,6 +366,8 @@ def train(network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
                 recorded += losses
                 if losses:
                     latest = losses[-1][1]
+                    if math.isnan(latest):
+                        _trained(engine, done, latest)  # nan weights stay nan: say so now, not epochs later
                 if stop[0]:
                     break
                 # Chunks of about CHUNK_SECONDS, growing at most twofold.

@@ -222,6 +222,7 @@ class Verification:
     checks: tuple[GradientCheck, ...]
     torch_version: str | None
     scale: float
+    forward: str = "scalar"
 
     @property
     def ok(self) -> bool:
@@ -242,6 +243,7 @@ class Verification:
             "references": {
                 "autograd": autograd,
                 "finite_differences": {
+                    "forward": self.forward,
                     "step": CENTRAL_STEP, "rtol": CENTRAL.rtol, "atol": CENTRAL.atol,
                     "one_sided_step": ONE_SIDED_STEP, "one_sided_rtol": ONE_SIDED.rtol,
                     "one_sided_atol": ONE_SIDED.atol},
@@ -276,11 +278,15 @@ def check_gradients(network: Network, xs: Sequence[Vector], ys: Sequence[Vector]
     kinks = has_kinks(network)
     floored = bce_floored(network, derivation)
     at_kink = kinks and units_at_kinks(network, layers)
+    forward = "scalar" if len(chosen) * len(xs) <= SCALAR_FORWARD_LIMIT else "numpy"
+    matrix_loss = _MatrixLoss(network, xs, ys) if forward == "numpy" else None
     checks = []
     for index, (parameter, gradient) in enumerate(zip(chosen, gradients, strict=True)):
         value = parameter.value(network)
 
         def loss_at(theta: float, parameter: Parameter = parameter) -> float:
+            if matrix_loss is not None:
+                return matrix_loss(parameter, theta)
             return network_loss(parameter.set(network, theta), xs, ys)
 
         autograd = None
@@ -292,7 +298,33 @@ def check_gradients(network: Network, xs: Sequence[Vector], ys: Sequence[Vector]
             numeric = replace(numeric, method="floor" if floored else "kink",
                               ok=autograd is not None and autograd.ok)
         checks.append(GradientCheck(parameter, value, gradient, autograd, numeric))
-    return Verification(derivation, tuple(checks), None if reference is None else reference[0], scale)
+    return Verification(derivation, tuple(checks), None if reference is None else reference[0], scale, forward)
+
+
+SCALAR_FORWARD_LIMIT = 200
+"""Parameters × samples above which finite differences take the loss from the numpy engine's
+matrix forward pass instead of the derivation's scalar lines: each loss is then a few matrix
+products, not a sympy pass over every unit, so verify grows linearly with the parameters."""
+
+
+class _MatrixLoss:
+    """The loss with one parameter changed, by the numpy engine's forward pass (float64)."""
+
+    def __init__(self, network: Network, xs: Sequence[Vector], ys: Sequence[Vector]) -> None:
+        from backprop_cli.engines.base import EngineSettings
+        from backprop_cli.engines.numpy_engine import NumpyEngine
+
+        self.engine = NumpyEngine(network, xs, ys, EngineSettings(len(xs)))
+
+    def __call__(self, parameter: Parameter, theta: float) -> float:
+        array = self.engine.params[(parameter.path, parameter.kind)]
+        where = (parameter.row, parameter.column) if parameter.column is not None else (parameter.row,)
+        old = float(array[where])
+        array[where] = theta
+        try:
+            return self.engine.evaluate(0)[0]
+        finally:
+            array[where] = old
 
 
 def _step(theta: float, relative: float) -> tuple[float, float, float]:

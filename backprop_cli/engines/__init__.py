@@ -31,6 +31,20 @@ per-call overhead (measured: 2-2-1 × 4 samples 2.3 µs an epoch against 21 µs;
 two meet, and past it the code to generate grows with no gain)."""
 
 
+COMPILED_MAX_PARAMETERS = 1_000
+"""The compiled engine declines networks larger than this: it generates a line of code for every
+weight and unit, and generating and compiling that grows past seconds (1,801 parameters: 4.8 s
+before the first epoch; 784-128-10: minutes), where numpy starts at once."""
+
+
+def check_size(name: str, network: Network) -> None:
+    """Refuse an engine for a network beyond its size, naming the one to use instead."""
+    if name == "compiled" and network.parameter_count > COMPILED_MAX_PARAMETERS:
+        raise BackpropError(
+            f"backend: the compiled engine generates code for every weight; {network.parameter_count:,}"
+            f" parameters is more than its {COMPILED_MAX_PARAMETERS:,}. Use --backend numpy (or auto)")
+
+
 def load(name: str) -> type[Engine]:
     """The engine class called ``name``, importing only its module."""
     if name not in ENGINES:
@@ -53,6 +67,7 @@ def choose(network: Network, samples: int, shuffle: bool, device: str, dtype: st
         kinds = sorted({layer.kind for layer in network.layers if not layer.scalar_form})
         return "numpy", Message("engine.reason.kinds", {"kinds": ", ".join(kinds)})
     count = Message("samples.one") if samples == 1 else Message("samples", {"count": samples})
-    key = "engine.reason.compiled" if size <= COMPILED_LIMIT else "engine.reason.numpy"
-    return ("compiled" if size <= COMPILED_LIMIT else "numpy"), Message(
+    compiled = size <= COMPILED_LIMIT and network.parameter_count <= COMPILED_MAX_PARAMETERS
+    key = "engine.reason.compiled" if compiled else "engine.reason.numpy"
+    return ("compiled" if compiled else "numpy"), Message(
         key, {"parameters": network.parameter_count, "samples": count})

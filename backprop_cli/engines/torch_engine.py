@@ -101,6 +101,12 @@ class TorchEngine(Engine):
         try:
             return self.loss.torch_loss(self.torch, output, output, target)
         except RuntimeError as error:
+            if bool(self.torch.isnan(output).any()):
+                # nan is outside [0, 1] too, but its cause is upstream: a function undefined there.
+                raise BackpropError(
+                    "train: the network's output became nan (a function is undefined there, such as"
+                    " sqrt or log of a negative number, or training diverged); try a smaller --lr or"
+                    " another activation") from None
             # BCELoss refuses predictions outside [0, 1] (a formula output that leaves it mid-training).
             raise BackpropError(f"{self.network.loss}: PyTorch refuses the predictions:"
                                 f" {str(error).splitlines()[0]}; use sigmoid on the output layer") from None

@@ -176,6 +176,9 @@ MESSAGES.update({
     "table.rel": "\nrel.",
     "verify.autograd": "PyTorch {version} autograd, float64: tolerance {rtol}·|ref| + {atol}·s.",
     "verify.no_torch": "PyTorch is not installed: autograd not compared (pip install torch).",
+    "verify.fd_numpy": (
+        "The network is large: the losses of the finite differences come from the"
+        " numpy engine's matrix forward pass, not the derivation's lines."),
     "verify.fd": "Central differences, h = {step}·max(1, |θ|): tolerance {rtol}·|ref| + {atol}·s.",
     "verify.scale": "Agree: |Δ| ≤ tolerance, with s = max(1, |𝓛|, largest |∂𝓛/∂θ|) = {scale}.",
     "verify.kink": (

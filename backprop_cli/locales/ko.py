@@ -170,6 +170,9 @@ MESSAGES.update({
     "table.rel": "\n상대",
     "verify.autograd": "PyTorch {version} autograd (float64): 허용 오차 {rtol}·|기준| + {atol}·s.",
     "verify.no_torch": "PyTorch가 설치되어 있지 않아 autograd와는 비교하지 않았습니다 (pip install torch).",
+    "verify.fd_numpy": (
+        "네트워크가 커서 유한 차분의 손실은 도출의 각 줄이 아니라"
+        " numpy 엔진의 행렬 순전파로 계산합니다."),
     "verify.fd": "중앙 차분, h = {step}·max(1, |θ|): 허용 오차 {rtol}·|기준| + {atol}·s.",
     "verify.scale": "일치: |Δ| ≤ 허용 오차, s = max(1, |𝓛|, 가장 큰 |∂𝓛/∂θ|) = {scale}.",
     "verify.kink": (

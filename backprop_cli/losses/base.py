@@ -14,7 +14,7 @@ from typing import Any
 
 import sympy as sp
 
-from backprop_cli.derived import derived
+from backprop_cli.derived import derivatives_agree, derived
 from backprop_cli.functions import YHAT, Y, tidy
 from backprop_cli.notation import add, clamp_min, mul, power, rebuild, replace
 
@@ -123,8 +123,11 @@ def _is_reciprocal(expr: sp.Basic) -> bool:
 
 @cache
 def _loss_derivative(loss: Loss, divisor: int) -> sp.Expr:
+    points = [{YHAT: 0.3719, Y: 0.0}, {YHAT: 0.8123, Y: 1.0}, {YHAT: 0.6143, Y: 0.25}]
     return derived("loss.derivative", f"{sp.srepr(loss.display)}|{divisor}",
-                   lambda: tidy(sp.together(sp.diff(loss.builder(YHAT, Y), YHAT) / divisor)))
+                   lambda: tidy(sp.together(sp.diff(loss.builder(YHAT, Y), YHAT) / divisor)),
+                   check=lambda d: derivatives_agree(
+                       [(d, mul(sp.Rational(1, divisor), loss.display), YHAT)], points))
 
 
 BCE_FLOOR = 9.999999960041972e-13

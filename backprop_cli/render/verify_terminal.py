@@ -76,6 +76,8 @@ class VerificationPrinter(PagePrinter):
                                   atol=f"{AUTOGRAD.atol:g}"))
         lines.append(self.say("verify.fd", step=f"{CENTRAL_STEP:.1e}", rtol=f"{CENTRAL.rtol:g}",
                               atol=f"{CENTRAL.atol:g}"))
+        if report.forward == "numpy":
+            lines.append(self.say("verify.fd_numpy"))
         lines.append(self.say("verify.scale", scale=f"{report.scale:.4g}"))
         for method in ("kink", "floor"):
             if any(check.finite_difference.method == method for check in report.checks):
