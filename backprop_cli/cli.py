@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from backprop_cli.errors import BackpropError
+from backprop_cli.render.status import working
 
 app = typer.Typer(
     name="backprop",
@@ -302,7 +303,8 @@ def step(
         init=init, optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
         alpha=alpha, weight_decay=weight_decay, centered=centered,
         x=x, y=y, data=data, targets=targets))
-    derivation = build_derivation(net, xs, ys, Options(precision, rounding, form, lang))
+    with working(say("status.step", lang), _interactive()):
+        derivation = build_derivation(net, xs, ys, Options(precision, rounding, form, lang))
     if graph is not None:
         from backprop_cli.graph import build_graph
         from backprop_cli.io import write_atomic
@@ -365,7 +367,8 @@ def verify(
     net, xs, ys = resolve(network_options(
         network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
         init=init, x=x, y=y, data=data, targets=targets))
-    report = check_gradients(net, xs, ys, form=form)
+    with working(say("status.verify", lang), _interactive()):
+        report = check_gradients(net, xs, ys, form=form)
     if chosen == "json":
         import json
 
@@ -669,6 +672,17 @@ def _take_verbose(args: list[str]) -> tuple[list[str], bool]:
     end = args.index("--") if "--" in args else len(args)
     kept = [a for a in args[:end] if a != "--verbose"] + args[end:]
     return kept, len(kept) != len(args)
+
+
+def _interactive() -> bool:
+    """Whether a person watches stderr (a spinner shows work that takes more than a second)."""
+    return sys.stderr.isatty()
+
+
+def say(key: str, lang: str) -> str:
+    from backprop_cli.locales import Message
+
+    return Message(key, {}).text(lang)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -435,3 +435,24 @@ def test_nan_from_a_hidden_sqrt_is_named_and_stops_training_early(tmp_path, caps
     if backend == "numpy":
         epochs = int(line.split(" after ")[1].split()[0])
         assert epochs < 1000
+
+
+def test_work_of_more_than_a_second_shows_a_line_and_instant_work_none():
+    """A spinner with what the command does, on a terminal, once the work has taken its delay."""
+    import io
+    import time
+
+    from rich.console import Console
+
+    from backprop_cli.render.status import working
+
+    def run(delay: float, seconds: float, enabled: bool = True) -> str:
+        buffer = io.StringIO()
+        console = Console(file=buffer, force_terminal=True, width=60)
+        with working("Working out the step…", enabled, delay=delay, console=console):
+            time.sleep(seconds)
+        return buffer.getvalue()
+
+    assert "Working out the step" in run(0.05, 0.4)
+    assert run(5.0, 0.0) == ""
+    assert run(0.0, 0.2, enabled=False) == ""

@@ -213,6 +213,8 @@ MESSAGES.update({
 # The layer kinds beyond dense (layers/): their headings and remarks.
 MESSAGES.update({
     "engine.reason.kinds": "{kinds} layers: the matrix form",
+    "status.step": "Working out the step…",
+    "status.verify": "Checking every gradient…",
     "kind.activation.title": "Layer {layer} (activation {activation}, {units} units)",
     "kind.dropout.title": "Layer {layer} (dropout, p = {p}, {units} units)",
     "kind.dropout.mask": (

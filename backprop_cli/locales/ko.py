@@ -207,6 +207,8 @@ MESSAGES.update({
 # 밀집층 밖의 층 종류(layers/): 제목과 설명.
 MESSAGES.update({
     "engine.reason.kinds": "{kinds} 층: 행렬 형태",
+    "status.step": "한 단계를 계산하는 중…",
+    "status.verify": "모든 기울기를 확인하는 중…",
     "kind.activation.title": "{layer}층 (활성화 함수 {activation}, 유닛 {units}개)",
     "kind.dropout.title": "{layer}층 (드롭아웃, p = {p}, 유닛 {units}개)",
     "kind.dropout.mask": "M은 샘플마다 남기는 유닛(1)의 마스크이고, 학습 때처럼 남은 유닛에 1/(1 − p)를 곱합니다",

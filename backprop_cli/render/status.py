@@ -1,0 +1,44 @@
+"""A line on stderr while a command works for more than a second (a spinner and what it does),
+gone when the work ends. Only on a terminal: pipes and files see nothing."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+DELAY = 1.0
+"""Seconds of work before the line appears: instant commands never show it."""
+
+
+@contextmanager
+def working(message: str, enabled: bool, delay: float = DELAY, console: Any = None) -> Iterator[None]:
+    """Show ``message`` with a spinner once the body has run for ``delay`` seconds."""
+    if not enabled:
+        yield
+        return
+    from rich.console import Console
+    from rich.status import Status
+
+    status = Status(message, console=console or Console(stderr=True))
+    lock = threading.Lock()
+    shown = [False]
+
+    def show() -> None:
+        with lock:
+            if not shown[0]:
+                shown[0] = True
+                status.start()
+
+    timer = threading.Timer(delay, show)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        with lock:
+            if shown[0]:
+                status.stop()
+            shown[0] = True
