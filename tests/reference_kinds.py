@@ -129,10 +129,8 @@ def _entries(layers: Any, modules: Any, params: list[list[tuple[str, Any]]], out
     return entries
 
 
-def torch_kinds_step(network: Network, xs: Any, ys: Any) -> dict[str, Any]:
-    """``backprop step --format json``'s numbers, by PyTorch: the loss, the output, each layer's output,
-    its parameters' gradients and values after one optimizer step, batch norm's running statistics."""
-    samples = len(xs)
+def modules_of(network: Network, samples: int) -> tuple[bool, list[Any], list[Any]]:
+    """Whether the loss takes the logits, and the torch module and parameters of each layer."""
     fused = network.loss == "cross_entropy"
     modules, params = [], []
     width = network.inputs
@@ -142,6 +140,13 @@ def torch_kinds_step(network: Network, xs: Any, ys: Any) -> dict[str, Any]:
         modules.append(mod)
         params.append(pairs)
         width = layer.out_features(width)
+    return fused, modules, params
+
+
+def torch_kinds_step(network: Network, xs: Any, ys: Any) -> dict[str, Any]:
+    """``backprop step --format json``'s numbers, by PyTorch: the loss, the output, each layer's output,
+    its parameters' gradients and values after one optimizer step, batch norm's running statistics."""
+    fused, modules, params = modules_of(network, len(xs))
     outputs: dict[int, Any] = {}
 
     def hook(mod: Any, _: Any, out: Any) -> None:
@@ -187,16 +192,7 @@ def torch_kinds_train(network: Network, xs: Any, ys: Any, epochs: int) -> dict[s
     """A plain PyTorch training loop, full batch: the loss before each epoch's update, and the
     parameters (and batch norm's running statistics) after the last, keyed as
     ``Network.parameter_values()`` keys them."""
-    samples = len(xs)
-    fused = network.loss == "cross_entropy"
-    modules, params = [], []
-    width = network.inputs
-    last = len(network.layers) - 1
-    for index, layer in enumerate(network.layers):
-        mod, pairs = module(layer, samples, width, fuse=fused and index == last)
-        modules.append(mod)
-        params.append(pairs)
-        width = layer.out_features(width)
+    fused, modules, params = modules_of(network, len(xs))
     model = torch.nn.Sequential(*modules)
     optimizer = make_optimizer(network, _trainable(network.layers, params))
     X = torch.tensor(xs, dtype=T)

@@ -73,22 +73,9 @@ class Activation(Kind):
         return inputs
 
     def scalar_forward(self, page: KindsScalarPage, path: Path, inputs: list[list[Any]]) -> list[Step]:
-        from backprop_cli import functions
-
-        activation = functions.activation(self.activation)
-        steps, outputs = [], []
-        for n, row in enumerate(inputs):
-            out = []
-            for j, z in enumerate(row):
-                a = page.output(path, j, n)
-                if isinstance(activation, functions.Softmax):
-                    steps.append(page.define(path, a, activation.apply(row, j), numeric=activation.stable(row, j)))
-                else:
-                    local = activation.local_derivative(z, a)
-                    steps.append(page.define(path, a, activation.apply(z), local={z: local}))
-                out.append(a)
-            outputs.append(out)
-        page.outputs_of[path] = outputs
+        steps: list[Step] = []
+        page.outputs_of[path] = [scalar_activation(page, path, self.activation, row, n, steps)
+                                 for n, row in enumerate(inputs)]
         return steps
 
     def matrix_forward(self, page: MatrixPage, path: Path, inputs: sp.Basic) -> list[MatrixStep]:
@@ -127,3 +114,21 @@ class Activation(Kind):
         steps = [page.record(values, prime, (hadamard_form(local),), note=say("matrix.elementwise"))]
         more, gradient = page.gradient(inputs, Hadamard(upstream, prime))
         return steps + more, gradient
+
+
+def scalar_activation(page: KindsScalarPage, path: Path, name: str, zs: list[Any], sample: int,
+                      steps: list[Step]) -> list[Any]:
+    """The lines a = f(z) of one sample's units (softmax and log_softmax of the whole row), with the
+    local derivative a textbook writes (σ(1 − σ)); the outputs' symbols."""
+    from backprop_cli import functions
+
+    activation = functions.activation(name)
+    out = []
+    for j, z in enumerate(zs):
+        a = page.output(path, j, sample)
+        if isinstance(activation, functions.Softmax):
+            steps.append(page.define(path, a, activation.apply(zs, j), numeric=activation.stable(zs, j)))
+        else:
+            steps.append(page.define(path, a, activation.apply(z), local={z: activation.local_derivative(z, a)}))
+        out.append(a)
+    return out

@@ -227,12 +227,12 @@ class Layer(Kind):
         return page.Z(page.number(path))
 
     def scalar_forward(self, page: KindsScalarPage, path: Path, inputs: list[list[Any]]) -> list[Step]:
-        from backprop_cli import functions
+        from backprop_cli.layers.activation import scalar_activation
         from backprop_cli.notation import add, mul
 
         W, b = page.parameter(path, "weight"), page.parameter(path, "bias") if self.bias is not None else None
-        activation = functions.activation(self.activation)
-        steps, outputs = [], []
+        steps: list[Step] = []
+        outputs = []
         for n, row in enumerate(inputs):
             zs = []
             for j in range(self.units):
@@ -240,16 +240,7 @@ class Layer(Kind):
                 z = page.node("z", path, j, n)
                 steps.append(page.define(path, z, add(*terms)))
                 zs.append(z)
-            out = []
-            for j, z in enumerate(zs):
-                a = page.output(path, j, n)
-                if isinstance(activation, functions.Softmax):
-                    steps.append(page.define(path, a, activation.apply(zs, j), numeric=activation.stable(zs, j)))
-                else:
-                    local = activation.local_derivative(z, a)
-                    steps.append(page.define(path, a, activation.apply(z), local={z: local}))
-                out.append(a)
-            outputs.append(out)
+            outputs.append(scalar_activation(page, path, self.activation, zs, n, steps))
         page.outputs_of[path] = outputs
         return steps
 
