@@ -298,12 +298,12 @@ def step(
         from backprop_cli.io import check_distinct
 
         check_distinct({"--output": output, "--graph": graph})
-    net, xs, ys = resolve(network_options(
-        network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
-        init=init, optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
-        alpha=alpha, weight_decay=weight_decay, centered=centered,
-        x=x, y=y, data=data, targets=targets))
     with working(say("status.step", lang), _interactive()):
+        net, xs, ys = resolve(network_options(
+            network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
+            init=init, optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
+            alpha=alpha, weight_decay=weight_decay, centered=centered,
+            x=x, y=y, data=data, targets=targets))
         derivation = build_derivation(net, xs, ys, Options(precision, rounding, form, lang))
     if graph is not None:
         from backprop_cli.graph import build_graph
@@ -364,10 +364,10 @@ def verify(
 
     chosen = output_format(fmt, None, VERIFY_FORMATS)
     check_precision(precision)
-    net, xs, ys = resolve(network_options(
-        network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
-        init=init, x=x, y=y, data=data, targets=targets))
     with working(say("status.verify", lang), _interactive()):
+        net, xs, ys = resolve(network_options(
+            network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
+            init=init, x=x, y=y, data=data, targets=targets))
         report = check_gradients(net, xs, ys, form=form)
     if chosen == "json":
         import json
@@ -527,13 +527,15 @@ def train(
         optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
         alpha=alpha, weight_decay=weight_decay, centered=centered, x=x, y=y, data=data,
         targets=targets)
-    net, xs, ys = resolve(given)
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed, backend=backend,
                              device=device, dtype=dtype, log_every=log_every, show_steps=_epoch_list(show_steps))
     from backprop_cli.render.train_terminal import ProgressBar
 
     live = chosen == "rich" and output is None and sys.stdout.isatty() and sys.stderr.isatty()
-    with ProgressBar(live, lang=lang) as progress:
+    # A line says the run is working (data read, code compiled); the progress bar takes over where it shows.
+    with working(say("status.train", lang), _interactive()) as prepared, \
+            ProgressBar(live, lang=lang, before=prepared) as progress:
+        net, xs, ys = resolve(given)
         result = run_training(net, xs, ys, settings, progress=progress, data=data_label(given, xs, ys))
     if result.snapshots:
         result = with_derivations(result, Options(precision, "exact", form, lang))

@@ -214,6 +214,7 @@ MESSAGES.update({
 MESSAGES.update({
     "engine.reason.kinds": "{kinds} layers: the matrix form",
     "status.step": "Working out the step…",
+    "status.train": "Training…",
     "status.verify": "Checking every gradient…",
     "kind.activation.title": "Layer {layer} (activation {activation}, {units} units)",
     "kind.dropout.title": "Layer {layer} (dropout, p = {p}, {units} units)",

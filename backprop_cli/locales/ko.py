@@ -208,6 +208,7 @@ MESSAGES.update({
 MESSAGES.update({
     "engine.reason.kinds": "{kinds} 층: 행렬 형태",
     "status.step": "한 단계를 계산하는 중…",
+    "status.train": "학습하는 중…",
     "status.verify": "모든 기울기를 확인하는 중…",
     "kind.activation.title": "{layer}층 (활성화 함수 {activation}, 유닛 {units}개)",
     "kind.dropout.title": "{layer}층 (드롭아웃, p = {p}, 유닛 {units}개)",

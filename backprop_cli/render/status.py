@@ -4,7 +4,7 @@ gone when the work ends. Only on a terminal: pipes and files see nothing."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -13,10 +13,12 @@ DELAY = 1.0
 
 
 @contextmanager
-def working(message: str, enabled: bool, delay: float = DELAY, console: Any = None) -> Iterator[None]:
-    """Show ``message`` with a spinner once the body has run for ``delay`` seconds."""
+def working(message: str, enabled: bool, delay: float = DELAY,
+            console: Any = None) -> Iterator[Callable[[], None]]:
+    """Show ``message`` with a spinner once the body has run for ``delay`` seconds; the body gets a
+    function that ends the spinner early (when a progress bar takes over)."""
     if not enabled:
-        yield
+        yield lambda: None
         return
     from rich.console import Console
     from rich.status import Status
@@ -31,14 +33,17 @@ def working(message: str, enabled: bool, delay: float = DELAY, console: Any = No
                 shown[0] = True
                 status.start()
 
-    timer = threading.Timer(delay, show)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
+    def end() -> None:
         timer.cancel()
         with lock:
             if shown[0]:
                 status.stop()
             shown[0] = True
+
+    timer = threading.Timer(delay, show)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield end
+    finally:
+        end()

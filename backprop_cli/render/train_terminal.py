@@ -3,7 +3,7 @@ trained parameters and the predictions; before them the derivations of ``--show-
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich import box
@@ -147,8 +147,11 @@ class ProgressBar:
     """A rich progress bar on stderr (epoch, loss, epochs/s), shown once training has run for
     ``delay`` seconds, and gone when it ends. Called between chunks of epochs (``train.Progress``)."""
 
-    def __init__(self, enabled: bool, delay: float = 0.5, lang: str = "en") -> None:
+    def __init__(self, enabled: bool, delay: float = 0.5, lang: str = "en",
+                 before: Callable[[], None] | None = None) -> None:
         self.enabled = enabled
+        self.before = before
+        """Ends what was shown before the epochs began (the preparing line)."""
         self.delay = delay
         self.lang = lang
         self.bar: Any = None
@@ -167,6 +170,9 @@ class ProgressBar:
         import time
 
         elapsed = time.perf_counter() - self.start
+        if self.before is not None:
+            self.before()
+            self.before = None
         if self.bar is None:
             if elapsed < self.delay:
                 return
