@@ -396,11 +396,19 @@ def _matrix(array: Any) -> Matrix:
 
 
 def _nodes_in_order(expr: sp.Basic, values: Values) -> list[sp.Basic]:
-    """The matrices ``expr`` combines (subexpressions with an array value), in reading order, once."""
+    """The matrices ``expr`` combines (subexpressions with an array value), in reading order, once.
+
+    A node with a value is a leaf: its arguments (the parameter of v[W](t)) are not operands.
+    """
     seen: list[sp.Basic] = []
 
     def walk(node: sp.Basic) -> None:
-        if isinstance(values.get(node), np.ndarray):
+        value = values.get(node)
+        if isinstance(node, State) and value is not None and not isinstance(value, np.ndarray):
+            # An optimizer's state still at its start is one number (0); as an operand it is that
+            # number in the parameter's shape, never the parameter it is indexed by.
+            values[node] = value = np.full(np.atleast_2d(values[node.parameter]).shape, float(value))
+        if isinstance(value, np.ndarray):
             if node not in seen:
                 seen.append(node)
             return
