@@ -75,6 +75,14 @@ def build_derivation(
     return _ScalarBuilder(network, tuple(xs), tuple(ys), options, state).build()
 
 
+def after_update(error: BackpropError, lr: float) -> BackpropError:
+    """``error`` raised by the network after this step's update, said to be about that network: its
+    values are on no line of the page."""
+    return type(error)(
+        f"the step is worked out, but the network after its update (learning rate {lr:g}) fails:"
+        f" {error}; a smaller --lr keeps it where the loss is defined")
+
+
 def network_loss(
     network: Network,
     xs: Sequence[Vector],
@@ -510,7 +518,10 @@ class _ScalarBuilder:
         return self.network.with_parameters(weights, biases)
 
     def loss_after(self, network: Network) -> float:
-        return network_loss(network, self.xs, self.ys, self.options)
+        try:
+            return network_loss(network, self.xs, self.ys, self.options)
+        except BackpropError as error:
+            raise after_update(error, self.network.lr) from None
 
     def layer_results(self, values: Values, new_network: Network) -> tuple[LayerResult, ...]:
         results = []

@@ -350,8 +350,13 @@ class _MatrixBuilder:
             [None if layer.bias is None else tuple(values[updated(self.b(i))][0].tolist())
              for i, layer in enumerate(self.network.layers)])
         again = _MatrixBuilder(new_network, self.xs, self.ys, self.options)
-        again.forward(again.arrays)
-        _, loss_after = again.loss_steps(again.arrays)
+        try:
+            again.forward(again.arrays)
+            _, loss_after = again.loss_steps(again.arrays)
+        except BackpropError as error:
+            from backprop_cli.build import after_update
+
+            raise after_update(error, self.network.lr) from None
         printable = {k: (_matrix(v) if isinstance(v, np.ndarray) else v) for k, v in values.items()}
         return Derivation(
             network=self.network, xs=self.xs, ys=self.ys, options=self.options, form="matrix",
