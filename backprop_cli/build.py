@@ -28,7 +28,7 @@ from backprop_cli.derivation import (
     Section,
     Step,
 )
-from backprop_cli.errors import BackpropError, DataError
+from backprop_cli.errors import BackpropError, DataError, after_update
 from backprop_cli.evaluate import Evaluator
 from backprop_cli.locales import Message, say
 from backprop_cli.model import Network, OptimizerSlots, Vector, check_samples
@@ -520,7 +520,10 @@ class _ScalarBuilder:
         return self.network.with_parameters(weights, biases)
 
     def loss_after(self, network: Network) -> float:
-        return network_loss(network, self.xs, self.ys, self.options)
+        try:
+            return network_loss(network, self.xs, self.ys, self.options)
+        except BackpropError as error:
+            raise after_update(error, self.network.lr) from None
 
     def layer_results(self, values: Values, new_network: Network) -> tuple[LayerResult, ...]:
         results = []

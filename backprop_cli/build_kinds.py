@@ -31,7 +31,7 @@ from backprop_cli.derivation import (
     Section,
     Step,
 )
-from backprop_cli.errors import BackpropError
+from backprop_cli.errors import BackpropError, after_update
 from backprop_cli.evaluate import Evaluator
 from backprop_cli.layers import leaves, numbered
 from backprop_cli.layers.base import Kind, Path
@@ -275,8 +275,11 @@ class KindsScalarPage:
                 new_values[(path, name)] = value
         new_network = self.network.with_values(new_values)
         again = MatrixPage(new_network, self.xs, self.ys, Options(form="matrix"))
-        again.forward(again.arrays)
-        loss_after = again.loss_steps(again.arrays)[1]
+        try:
+            again.forward(again.arrays)
+            loss_after = again.loss_steps(again.arrays)[1]
+        except BackpropError as error:
+            raise after_update(error, self.network.lr) from None
         output = tuple(tuple(self.values[s] for s in row) for row in self.outputs_of[self.last])
         rows = tuple(ParameterRow(symbol, self.values[symbol], self.values[Partial(LOSS, symbol)],
                                   self.values[updated(symbol)], frozen) for _, symbol, frozen in self.parameters())

@@ -26,7 +26,7 @@ from backprop_cli.derivation import (
     Options,
     Section,
 )
-from backprop_cli.errors import BackpropError, DataError
+from backprop_cli.errors import BackpropError, DataError, after_update
 from backprop_cli.evaluate_array import ArrayEvaluator
 from backprop_cli.layers import at, leaves, walk
 from backprop_cli.layers.base import Kind, Path
@@ -394,8 +394,11 @@ class MatrixPage:
                 new_values[(path, name)] = buffer
         new_network = self.network.with_values(new_values)
         again = MatrixPage(new_network, self.xs, self.ys, self.options)
-        again.forward(again.arrays)
-        _, loss_after = again.loss_steps(again.arrays)
+        try:
+            again.forward(again.arrays)
+            _, loss_after = again.loss_steps(again.arrays)
+        except BackpropError as error:
+            raise after_update(error, self.network.lr) from None
         printable = {k: (_matrix(v) if isinstance(v, np.ndarray) else v) for k, v in values.items()}
         return Derivation(
             network=self.network, xs=self.xs, ys=self.ys, options=self.options, form="matrix",
@@ -452,11 +455,19 @@ def _matrix(array: Any) -> Matrix:
 
 
 def _nodes_in_order(expr: sp.Basic, values: Values) -> list[sp.Basic]:
-    """The matrices ``expr`` combines (subexpressions with an array value), in reading order, once."""
+    """The matrices ``expr`` combines (subexpressions with an array value), in reading order, once.
+
+    A node with a value is a leaf: its arguments (the parameter of v[W](t)) are not operands.
+    """
     seen: list[sp.Basic] = []
 
     def walk(node: sp.Basic) -> None:
-        if isinstance(values.get(node), np.ndarray):
+        value = values.get(node)
+        if isinstance(node, State) and value is not None and not isinstance(value, np.ndarray):
+            # An optimizer's state still at its start is one number (0); as an operand it is that
+            # number in the parameter's shape, never the parameter it is indexed by.
+            values[node] = value = np.full(np.atleast_2d(values[node.parameter]).shape, float(value))
+        if isinstance(value, np.ndarray):
             if node not in seen:
                 seen.append(node)
             return

@@ -28,3 +28,11 @@ class FormulaError(BackpropError):
 
 class OutputError(BackpropError):
     """An output file cannot be written as asked."""
+
+
+def after_update(error: BackpropError, lr: float) -> BackpropError:
+    """``error`` raised by the network after this step's update, said to be about that network: its
+    values are on no line of the page."""
+    return type(error)(
+        f"the step is worked out, but the network after its update (learning rate {lr:g}) fails:"
+        f" {error}; a smaller --lr keeps it where the loss is defined")

@@ -52,11 +52,17 @@ _MATHML_MINUS = "<mo>−</mo>"
 _MATHML_TOKEN = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]+|\S")
 
 
+SIGNIFICANT = 3
+"""The fewest significant digits a number prints with: below that fixed decimals give way to
+scientific notation."""
+
+
 def format_number(value: float, precision: int, latex: bool = False) -> str:
     """A number as a derivation prints it.
 
     Integers print as integers; other values with ``precision`` decimals, or in scientific
-    notation with ``precision`` decimals of mantissa where fixed decimals would show no digit.
+    notation with ``precision`` decimals of mantissa where fixed decimals would show fewer than
+    ``SIGNIFICANT`` significant digits (2.6e-4 prints 2.6316e-4, never 0.0003).
     """
     if math.isnan(value):
         return r"\mathrm{NaN}" if latex else "nan"
@@ -66,7 +72,7 @@ def format_number(value: float, precision: int, latex: bool = False) -> str:
     magnitude = abs(value)
     if value == int(value) and magnitude < 1e6:
         return str(int(value))
-    if magnitude >= 1e6 or magnitude < 0.5 * 10.0**-precision:
+    if magnitude >= 1e6 or magnitude < 10.0 ** (min(SIGNIFICANT, precision) - 1 - precision):
         mantissa, exponent = f"{value:.{precision}e}".split("e")
         if latex:
             return rf"{mantissa} \times 10^{{{int(exponent)}}}"

@@ -29,7 +29,7 @@ def run(args, capsys):
 def test_no_options_trains_the_seed_for_100_epochs(capsys):
     code, out, err = run(["train"], capsys)
     assert code == 0, err
-    for text in ("Training", "the seed sample", "100 epochs", "compiled", "0.5369", "After the last epoch: 0.0039",
+    for text in ("Training", "the seed sample", "100 epochs", "compiled", "0.5369", "After the last epoch: 3.8698e-3",
                  "Loss curve", "Trained parameters", "Predictions"):
         assert text in out, text
 
@@ -128,7 +128,7 @@ def test_terminal_report_in_korean(capsys, monkeypatch):
     code, out, err = run(["train", "--lang", "ko"], capsys)
     assert code == 0, err
     for text in ("학습", "자동 선택: 매개변수 9개 × 샘플 1개: 컴파일하기에 충분히 작음", "100 에폭", "오차 곡선",
-                 "학습된 매개변수", "예측값", "마지막 에폭 후: 0.0039"):
+                 "학습된 매개변수", "예측값", "마지막 에폭 후: 3.8698e-3"):
         assert text in out, text
 
 

@@ -195,6 +195,8 @@ MESSAGES.update({
         "✓ All {count} gradients agree (largest |Δ|: autograd {autograd}, finite differences {fd})."
     ),
     "verify.ok.fd": "✓ All {count} gradients agree (largest |Δ|: finite differences {fd}).",
+    "verify.ok.both.one": "✓ The gradient agrees (|Δ|: autograd {autograd}, finite differences {fd}).",
+    "verify.ok.fd.one": "✓ The gradient agrees (|Δ|: finite differences {fd}).",
     "verify.fail": "✗ {failed} of {count} gradients disagree: {names}.",
 })
 MESSAGES.update({

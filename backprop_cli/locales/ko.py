@@ -189,6 +189,8 @@ MESSAGES.update({
         "✓ 기울기 {count}개 모두 일치 (가장 큰 |Δ|: autograd {autograd}, 유한 차분 {fd})."
     ),
     "verify.ok.fd": "✓ 기울기 {count}개 모두 일치 (가장 큰 |Δ|: 유한 차분 {fd}).",
+    "verify.ok.both.one": "✓ 기울기가 일치합니다 (|Δ|: autograd {autograd}, 유한 차분 {fd}).",
+    "verify.ok.fd.one": "✓ 기울기가 일치합니다 (|Δ|: 유한 차분 {fd}).",
     "verify.fail": "✗ 기울기 {count}개 중 {failed}개가 일치하지 않습니다: {names}.",
 })
 MESSAGES.update({

@@ -59,12 +59,15 @@ class Equation:
                 used += 3
             chunks = split_terms(text) if used + cell_len(text) > width else [text]
             for index, chunk in enumerate(chunks):
-                if index and used + cell_len(chunk) > width:
+                if index and used + 1 + cell_len(chunk) > width:
                     line.no_wrap = used <= width  # a term wider than the page wraps at its spaces, not cut
                     yield line
                     line = Text(" " * (self.indent + hang + 2), no_wrap=False)
                     used = hang + 2
                     chunk = chunk.lstrip()
+                elif index:
+                    line.append(" ")  # split_terms cut the space before the sign
+                    used += 1
                 line.append(chunk, style=style)
                 used += cell_len(chunk)
         line.no_wrap = used <= width

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from backprop_cli.derivation import Derivation, MatrixStep, Step
 from backprop_cli.printing import to_latex
 from backprop_cli.render.base import DocumentPrinter
 
+_LIQUID_OPENING = re.compile(r"\{(?=[{%])")
+
+
+def liquid_safe(text: str) -> str:
+    """``text`` with a space inside every ``{{`` and ``{%``: Jekyll's Liquid reads those as its own
+    tags and rejects the page, while TeX reads ``{ {`` as it reads ``{{``."""
+    return _LIQUID_OPENING.sub("{ ", text)
+
 
 class MarkdownPrinter(DocumentPrinter):
     """Prints a derivation as a Markdown document."""
 
     def document(self, lines: list[str]) -> str:
-        return "\n".join(lines).rstrip("\n") + "\n"
+        return liquid_safe("\n".join(lines).rstrip("\n") + "\n")
 
     def title(self, text: str) -> list[str]:
         return [f"# {text}", ""]

@@ -91,10 +91,11 @@ class VerificationPrinter(PagePrinter):
             return Text(self.say("verify.fail", failed=len(report.failures), count=count, names=names),
                         style="bold red")
         fd = error_text(max(check.finite_difference.abs_error for check in report.checks))
+        one = ".one" if count == 1 else ""
         if report.torch_version is None:
-            return Text(self.say("verify.ok.fd", count=count, fd=fd), style="bold green")
+            return Text(self.say("verify.ok.fd" + one, count=count, fd=fd), style="bold green")
         autograd = error_text(max(check.autograd.abs_error for check in report.checks if check.autograd))
-        return Text(self.say("verify.ok.both", count=count, autograd=autograd, fd=fd), style="bold green")
+        return Text(self.say("verify.ok.both" + one, count=count, autograd=autograd, fd=fd), style="bold green")
 
 
 def verification_renderable(report: Verification, **settings: object) -> RenderableType:
