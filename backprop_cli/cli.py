@@ -383,6 +383,60 @@ def verify(
         raise typer.Exit(code=1)
 
 
+CHECK_FORMATS = ("rich", "json")
+
+
+@app.command()
+def check(
+    answers: Annotated[str, typer.Argument(
+        metavar="ANSWERS", help="File of 'name = value' lines, or - for standard input.")],
+    network: NetworkFile = None,
+    layers: Layers = None,
+    activation: ActivationOpt = None,
+    loss: LossOpt = None,
+    lr: LrOpt = None,
+    seed: SeedOpt = None,
+    init: InitOpt = None,
+    x: XOpt = None,
+    y: YOpt = None,
+    data: DataOpt = None,
+    targets: TargetsOpt = 1,
+    fmt: Annotated[str | None, typer.Option(
+        "--format", "-f", metavar="rich|json", rich_help_panel=OUTPUT,
+        help="Output format (default: rich).")] = None,
+) -> None:
+    """Check a step worked by hand: each value against the page, and the mistake behind a wrong one.
+
+    ANSWERS holds 'name = value' lines with the page's names in ASCII (z1, a1 or sigma1, yhat, L,
+    delta3, dL/dW5, W5(t+1)), any subset in any order. Each value is checked with the tolerance of
+    the digits written; a wrong one is recomputed under each known mistake (sign, missing
+    activation derivative, updated weight used, update sign, missing learning rate, mean vs sum,
+    mse factor, swapped index, z for a, rounding). Exit code 0 when all are right, 1 otherwise.
+
+    \b
+    Examples:
+      backprop check answers.txt                    against the seed example
+      backprop check answers.txt --x 1 0 --y 1 --format json
+    """
+    from backprop_cli.check import check_work, read_answers, report_text
+    from backprop_cli.resolve import resolve
+
+    chosen = output_format(fmt, None, CHECK_FORMATS)
+    given = read_answers(answers)
+    net, xs, ys = resolve(network_options(
+        network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
+        init=init, x=x, y=y, data=data, targets=targets))
+    results = check_work(net, xs, ys, given)
+    if chosen == "json":
+        import json
+
+        sys.stdout.write(json.dumps([r.to_dict() for r in results], indent=1, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(report_text(results))
+    if not all(r.ok for r in results):
+        raise typer.Exit(code=1)
+
+
 @app.command()
 def init(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="Where to write (.toml or .json).")] = Path(
