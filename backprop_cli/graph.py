@@ -16,6 +16,7 @@ import sympy as sp
 
 from backprop_cli.derivation import Derivation, LayerResult
 from backprop_cli.layers.base import Kind
+from backprop_cli.names import ROW_WISE
 from backprop_cli.notation import LOSS, Node, Partial
 
 PARAMETER_NODES = 64
@@ -131,7 +132,7 @@ def build_graph(derivation: Derivation, parameters: bool | None = None) -> Graph
             nodes.append(GraphNode(f"a{u}", a, "activation", tuple(row[j] for row in numbers.a), gradient(a),
                                    index + 1))
             # softmax: every output depends on every weighted sum of its layer.
-            sources = [f"z{u - j + i}" for i in range(layer.units)] if layer.activation == "softmax" else [z_key]
+            sources = [f"z{u - j + i}" for i in range(layer.units)] if layer.activation in ROW_WISE else [z_key]
             current.append((f"a{u}", sources))
         for a_key, sources in current:
             edges.extend((source, a_key) for source in sources)

@@ -50,7 +50,7 @@ def load_state_dict_spec(path: str | Path) -> Spec:
     sidecar = sidecar_path(path)
     document: dict[str, Any] = read_document(sidecar) if sidecar is not None else {}
     where = f"network: {sidecar} (beside {path.name}):" if sidecar is not None else f"network: {path}:"
-    tables = document.setdefault("layers", [{} if kind == "dense" else {"kind": kind} for kind, _ in layers])
+    tables = document.setdefault("layers", [{"kind": kind} for kind, _ in layers])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise SpecError(f"{where} layers must be [[layers]] tables, one per layer")
     # Tables of kinds without parameters (activation, dropout) hold no tensors; the others take the
@@ -69,8 +69,7 @@ def load_state_dict_spec(path: str | Path) -> Spec:
             if key in table:
                 raise SpecError(f"{where} layers[{index}].{key}: the weights come from {path.name};"
                                 " give only the settings here (activation, freeze_bias, eps …)")
-        if kind != "dense":
-            table["kind"] = kind
+        table["kind"] = kind
         table.update(kind_class(kind).state_table(tensors))
     for key in ("inputs", "seed", "init"):
         if key in document:
