@@ -485,5 +485,3 @@ def _like(template: Any, array: Any) -> Any:
         return tuple(tuple(float(v) for v in row) for row in np.atleast_2d(array).tolist())
     return tuple(float(v) for v in array.reshape(-1).tolist())
 
-
-_MatrixBuilder = MatrixPage

@@ -122,6 +122,7 @@ def MaskedDropout(torch: Any, layer: Any) -> Any:  # noqa: N802 - builds an nn.M
             super().__init__()
             self.p = layer.p
             self.rows: Any = None
+            self.total: int | None = None
 
         def forward(self, x: Any) -> Any:
             mask = torch.tensor(layer.masks(x.shape[0] if self.rows is None else self.total, x.shape[1]),
@@ -133,9 +134,7 @@ def MaskedDropout(torch: Any, layer: Any) -> Any:  # noqa: N802 - builds an nn.M
         def extra_repr(self) -> str:
             return f"p={self.p}, mask given"
 
-    module = _MaskedDropout()
-    module.total = None
-    return module
+    return _MaskedDropout()
 
 
 def set_rows(model: Any, rows: Any, total: int) -> None:
