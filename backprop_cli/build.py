@@ -500,8 +500,18 @@ class _ScalarBuilder:
                 for _, symbol, frozen in self.parameters()),
             extra={"symbols": (tuple(tuple(map(tuple, rows)) for rows in self.weights),
                                tuple(None if b is None else tuple(b) for b in self.biases)),
-                   "optimizer_state": self.state_after(values), "network_after": new_network},
+                   "optimizer_state": self.state_after(values), "network_after": new_network,
+                   "parameter_symbols": self.parameter_symbols()},
         )
+
+    def parameter_symbols(self) -> dict[tuple[tuple[int, ...], str], Any]:
+        """Each layer's weight and bias symbols, by (path, name), shaped as the values."""
+        out: dict[tuple[tuple[int, ...], str], Any] = {}
+        for index, (rows, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
+            out[((index,), "weight")] = tuple(tuple(row) for row in rows)
+            if bias is not None:
+                out[((index,), "bias")] = tuple(bias)
+        return out
 
     def state_after(self, values: Values) -> OptimizerSlots:
         """The optimizer's state after this step, for the step after it."""

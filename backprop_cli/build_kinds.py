@@ -35,7 +35,6 @@ from backprop_cli.errors import BackpropError, after_update
 from backprop_cli.evaluate import Evaluator
 from backprop_cli.layers import leaves, numbered
 from backprop_cli.layers.base import Kind, Path
-from backprop_cli.layers.dense import Layer
 from backprop_cli.locales import Message, say
 from backprop_cli.model import Network, OptimizerSlots, Vector
 from backprop_cli.notation import ALPHA, LOSS, Node, Partial, add, mul, replace, updated
@@ -64,12 +63,15 @@ class KindsScalarPage:
         self.values: Values = {ALPHA: network.lr}
         self.definitions: dict[sp.Basic, sp.Basic] = {}
         self.locals: dict[tuple[sp.Basic, sp.Basic], sp.Basic] = {}
+        self.numeric_locals: dict[tuple[sp.Basic, sp.Basic], sp.Basic] = {}
+        """Where a local derivative is computed otherwise than printed (bce's floored denominator)."""
         self.users: dict[sp.Basic, list[sp.Basic]] = {}
         self.layer_of: dict[sp.Basic, Path] = {}
         self.order: list[sp.Basic] = []
         self.groups: list[Group] = []
         self.outputs_of: dict[Path, Rows] = {}
         self.buffers: dict[Path, dict[str, Any]] = {}
+        self.buffer_symbols: dict[tuple[Path, str], list[tuple[Any, Any]]] = {}
         self.symbols: dict[tuple[Path, str], Any] = {}
         for path, layer in leaves(network.layers):
             for name, value in layer.parameters().items():
@@ -115,7 +117,8 @@ class KindsScalarPage:
 
     def define(self, path: Path, target: sp.Basic, expr: sp.Basic, *, value: float | None = None,
                numeric: sp.Basic | None = None, lead: tuple[sp.Basic, ...] = (),
-               local: dict[sp.Basic, sp.Basic] | None = None, note: Message | None = None) -> Step:
+               local: dict[sp.Basic, sp.Basic] | None = None, note: Message | None = None,
+               local_numeric: dict[sp.Basic, sp.Basic] | None = None) -> Step:
         """The line ``target = expr``, and ``target`` as a node of the graph the chain rule walks."""
         step = self.record(self.values, target, (expr,), value=value, numeric=numeric, lead=lead, note=note)
         self.definitions[target] = expr if numeric is None else numeric
@@ -129,6 +132,8 @@ class KindsScalarPage:
                 self.users.setdefault(symbol, []).append(target)
         for node, derivative in (local or {}).items():
             self.locals[(target, node)] = derivative
+        for node, derivative in (local_numeric or {}).items():
+            self.numeric_locals[(target, node)] = derivative
         return step
 
     def record(self, values: Values, target: sp.Basic, forms: tuple[sp.Basic, ...], *,
@@ -192,8 +197,9 @@ class KindsScalarPage:
             derivative = loss.derivative(sample_divisor)
             local = {yhat: replace(derivative, {functions.YHAT: yhat, functions.Y: y})
                      for yhat, y in zip(yhats[n], ys, strict=True)}
+            floored = {yhat: loss.clamped(form) for yhat, form in local.items() if loss.clamped(form) != form}
             steps.append(self.define(self.last, target, expr, numeric=numeric if numeric != expr else None,
-                                     local=local))
+                                     local=local, local_numeric=floored))
             samples.append(target)
         if self.samples > 1:
             body = add(*samples)
@@ -214,18 +220,24 @@ class KindsScalarPage:
         users = self.users.get(node, [])
         chain: list[sp.Basic] = []
         terms: list[sp.Basic] = []
+        computed: list[sp.Basic] = []
         for u in users:
             derivative = self.local(u, node)
+            numeric = self.numeric_locals.get((u, node), derivative)
             if u == LOSS:  # ∂𝓛/∂𝓛 = 1: the local derivative is the whole term
                 chain.append(Partial(u, node))
                 terms.append(derivative)
+                computed.append(numeric)
                 continue
             chain.append(mul(Partial(LOSS, u), Partial(u, node)))
             terms.append(Partial(LOSS, u) if derivative == 1 else mul(Partial(LOSS, u), derivative))
+            computed.append(Partial(LOSS, u) if numeric == 1 else mul(Partial(LOSS, u), numeric))
         forms: tuple[sp.Basic, ...] = (add(*chain), add(*terms))
         if forms[0] == Partial(LOSS, node):
             forms = (forms[1],)
-        return self.record(self.values, Partial(LOSS, node), forms)
+        numeric_form = add(*computed)
+        return self.record(self.values, Partial(LOSS, node), forms,
+                           numeric=None if numeric_form == forms[-1] else numeric_form)
 
     def backward(self) -> list[Group]:
         self.values[Partial(LOSS, LOSS)] = 1.0
@@ -288,7 +300,9 @@ class KindsScalarPage:
             sections=tuple(sections), values=self.values, loss=self.values[LOSS], loss_after=loss_after,
             output=output, layers=tuple(self._result((i,), layer, new_network) for i, layer in
                                         enumerate(self.network.layers)),
-            parameters=rows, extra={"network_after": new_network, "optimizer_state": self.state_after()})
+            parameters=rows, extra={"network_after": new_network, "optimizer_state": self.state_after(),
+                                    "parameter_symbols": dict(self.symbols),
+                                    "buffer_symbols": dict(self.buffer_symbols)})
 
     def state_after(self) -> OptimizerSlots:
         """The optimizer's state this step leaves (per leaf layer: weight, bias), for the next step."""
@@ -313,18 +327,12 @@ class KindsScalarPage:
         new_layer = at(new_network.layers, path)
         gradient = {name: _shaped(self.symbols[(path, name)], lambda s: self.values[Partial(LOSS, s)])
                     for name in layer.parameters()}
-        if isinstance(layer, Layer):
-            assert isinstance(new_layer, Layer)
-            z = tuple(tuple(self.values[self.node("z", path, j, n)] for j in range(layer.units))
-                      for n in range(self.samples))
-            return LayerResult(layer.weight, layer.bias, z, outputs, gradient["weight"], gradient.get("bias"),
-                               new_layer.weight, new_layer.bias)
-        present = layer.parameters()
-        parameters = {name: (present.get(name), gradient.get(name),
-                             new_layer.parameters().get(name)) for name in layer.parameter_names}
-        buffers = {f"new_{name}": value for name, value in self.buffers.get(path, {}).items()}
         children = tuple(self._result((*path, i), child, new_network) for i, child in enumerate(layer.children()))
-        return KindResult(layer.kind, outputs, parameters, buffers, children)
+        width = len(outputs[0])
+        z_nodes = [[self.node("z", path, j, n) for j in range(width)] for n in range(self.samples)]
+        z = (tuple(tuple(self.values[node] for node in row) for row in z_nodes)
+             if all(node in self.values for row in z_nodes for node in row) else None)
+        return layer.result(outputs, gradient, new_layer, self.buffers.get(path, {}), children, z)
 
 
 def at_layer_parameters(page: KindsScalarPage, path: Path) -> list[str]:

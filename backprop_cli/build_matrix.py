@@ -30,7 +30,6 @@ from backprop_cli.errors import BackpropError, DataError, after_update
 from backprop_cli.evaluate_array import ArrayEvaluator
 from backprop_cli.layers import at, leaves, walk
 from backprop_cli.layers.base import Kind, Path
-from backprop_cli.layers.dense import Layer
 from backprop_cli.locales import Message, say
 from backprop_cli.model import Network, OptimizerSlots, Vector
 from backprop_cli.notation import (
@@ -417,30 +416,14 @@ class MatrixPage:
             return tuple(map(tuple, values[node].tolist()))
 
         n = self.number(path)
-        new_layer = at(new_network.layers, path)
-        if isinstance(layer, Layer):
-            assert isinstance(new_layer, Layer)
-            has_bias = layer.bias is not None
-            return LayerResult(
-                weight=layer.weight, bias=layer.bias,
-                z=rows(self.Z(n)), a=rows(self.A(n)),
-                grad_weight=rows(Partial(LOSS, self.W(n))),
-                grad_bias=tuple(values[Partial(LOSS, self.b(n))][0].tolist()) if has_bias else None,
-                new_weight=new_layer.weight, new_bias=new_layer.bias)
         present = layer.parameters()
-        symbols = dict(layer.page_parameters(self, path))
-        parameters = {}
-        for name in layer.parameter_names:
-            if name not in present:
-                parameters[name] = (None, None, None)
-                continue
-            gradient = _like(present[name], values[Partial(LOSS, symbols[name])])
-            after = new_layer.parameters()[name]
-            parameters[name] = (present[name], gradient, None if layer.frozen(name) else after)
-        buffers = {f"new_{name}": value for name, value in self.buffers.get(path, {}).items()}
+        gradients = {name: _like(present[name], values[Partial(LOSS, symbol)])
+                     for name, symbol in layer.page_parameters(self, path)}
         children = tuple(self._result(values, new_network, (*path, i), child)
                          for i, child in enumerate(layer.children()))
-        return KindResult(layer.kind, rows(self.A(n)), parameters, buffers, children)
+        z = rows(self.Z(n)) if self.Z(n) in values else None
+        return layer.result(rows(self.A(n)), gradients, at(new_network.layers, path), self.buffers.get(path, {}),
+                            children, z)
 def _update_intro(network: Network, options: Options, step: int) -> Message:
     optimizer = network.optimizer
     return optimizer.rule.intro(optimizer, format_number(network.lr, options.precision), step)

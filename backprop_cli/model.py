@@ -112,19 +112,12 @@ def input_width(layers: Sequence[Kind]) -> int:
     raise SpecError("layers: no layer fixes the input width; start with a dense layer or give num_features")
 
 
-def _check_finite(values: Sequence[float], key: str) -> None:
-    for value in values:
-        if not math.isfinite(value):
-            raise SpecError(f"{key}: {value} is not a finite number")
-
-
 def validate(network: Network) -> None:
     """Check shapes, names and numbers; raise SpecError naming the offending key."""
     if not network.layers:
         raise SpecError("layers: a network needs at least one layer")
     for index, layer in enumerate(network.layers):
-        if isinstance(layer, Layer):
-            _check_dense(layer, f"layers[{index}]")
+        layer.validate(f"layers[{index}]")
     width = network.inputs
     last = len(network.layers) - 1
     for index, layer in enumerate(network.layers):
@@ -146,23 +139,6 @@ def validate(network: Network) -> None:
         raise SpecError(f"beta: smooth_l1's beta must be 0 or more, got {network.beta:g}")
     if not (math.isfinite(network.lr) and network.lr > 0):
         raise SpecError(f"lr: the learning rate must be a positive number, got {network.lr:g}")
-
-
-def _check_dense(layer: Layer, key: str) -> None:
-    if not layer.weight or not layer.weight[0]:
-        raise SpecError(f"{key}.weight: needs at least one row and one column")
-    width = len(layer.weight[0])
-    for row_index, row in enumerate(layer.weight):
-        if len(row) != width:
-            raise SpecError(f"{key}.weight: row {row_index + 1} has {len(row)} values, row 1 has {width}")
-        _check_finite(row, f"{key}.weight")
-    if layer.bias is not None:
-        if len(layer.bias) != len(layer.weight):
-            raise SpecError(
-                f"{key}.bias: has {len(layer.bias)} values but the layer has"
-                f" {len(layer.weight)} units (weight rows)"
-            )
-        _check_finite(layer.bias, f"{key}.bias")
 
 
 def check_samples(network: Network, xs: Sequence[Vector], ys: Sequence[Vector]) -> None:

@@ -50,6 +50,8 @@ _BASES: dict[str, tuple[str, str]] = {
     "gbar": ("ḡ", r"\bar{g}"),
     "B": ("B", "B"),
     "theta": ("θ̃", r"\tilde{\theta}"),
+    "rmean": ("μ̄", r"\bar{\mu}"),
+    "rvar": ("σ̄²", r"\bar{\sigma}^2"),
     "M": ("M", "M"),
     "p": ("p", "p"),
 }

@@ -151,7 +151,7 @@ def test_training_on_each_engine_equals_a_torch_loop(case):
     expected = torch_kinds_train(network, xs, ys, epochs=5)
     if not all(math.isfinite(loss) for loss in expected["history"]) or magnitude(expected) > 1e3:
         return  # diverging: each step multiplies the last digits' differences, whoever computes them
-    for backend in ("numpy", "torch"):
+    for backend in ("compiled", "numpy", "torch"):
         result = train(network, xs, ys, TrainSettings(epochs=5, backend=backend))
         history = [loss for _, loss in result.history]
         scale = max(1.0, *(abs(v) for v in expected["history"]))
@@ -171,10 +171,17 @@ def test_verify_agrees_on_networks_of_kinds(case):
     assert all(a is not None and a.ok for a in autograd), [c.to_dict() for c in verification.failures]
 
 
-def test_compiled_engine_declines_and_auto_picks_numpy(tmp_path):
+def test_the_compiled_engine_trains_kinds_on_the_whole_batch_and_auto_picks_numpy(tmp_path):
     loaded = spec(tmp_path)
-    with pytest.raises(BackpropError, match="compiled engine runs the scalar form"):
-        train(loaded.network, loaded.xs, loaded.ys, TrainSettings(epochs=2, backend="compiled"))
+    with pytest.raises(BackpropError, match="on the whole batch at once"):
+        train(loaded.network, loaded.xs, loaded.ys, TrainSettings(epochs=2, backend="compiled", batch_size=2))
+    compiled = train(loaded.network, loaded.xs, loaded.ys, TrainSettings(epochs=20, backend="compiled"))
+    expected = torch_kinds_train(loaded.network, loaded.xs, loaded.ys, epochs=20)
+    assert_close(keyed(compiled.network.parameter_values()), keyed(expected["parameters"]), tol=1e-10)
+    numpy = train(loaded.network, loaded.xs, loaded.ys, TrainSettings(epochs=20, backend="numpy"))
+    norm = compiled.network.layers[1]
+    assert_close(list(norm.running_mean), list(numpy.network.layers[1].running_mean), tol=1e-12)
+    assert_close(list(norm.running_var), list(numpy.network.layers[1].running_var), tol=1e-12)
     result = train(loaded.network, loaded.xs, loaded.ys, TrainSettings(epochs=2))
     assert result.backend == "numpy"
 

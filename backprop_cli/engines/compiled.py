@@ -43,7 +43,7 @@ from backprop_cli.engines.codegen import (
 from backprop_cli.errors import BackpropError
 from backprop_cli.model import Network, OptimizerSlots, Vector
 from backprop_cli.notation import LOSS, Node, Partial, State, at_time, updated
-from backprop_cli.optimizers.lines import STEP, slots_from_symbols
+from backprop_cli.optimizers.lines import STEP
 
 INDENT = "        "
 
@@ -97,7 +97,7 @@ class _Lines:
             self.owner[variable] = step.target
         for alias in aliases:
             self.names[alias] = variable
-        if any(isinstance(name, Node) and name.glyph.base == "yhat" for name in step.lead):
+        if any(isinstance(name, Node) and name.glyph.base == "yhat" for name in (step.target, *step.lead)):
             self.outputs.append(variable)
 
     def get(self, symbol: sp.Basic) -> sp.Basic:
@@ -138,18 +138,24 @@ class CompiledEngine(Engine):
     def __init__(self, network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
                  settings: EngineSettings) -> None:
         super().__init__(network, xs, ys, settings)
-        if not network.scalar_form:
-            kinds = sorted({layer.kind for layer in network.layers if not layer.scalar_form})
-            raise BackpropError(f"backend: the compiled engine runs the scalar form, written for dense layers;"
-                                f" this network has {', '.join(kinds)}: use --backend numpy or torch")
         self.xs, self.ys = tuple(xs), tuple(ys)
         self.floats = settings.order is None and len(xs) * network.parameter_count <= COMPILED_LIMIT
+        if not network.scalar_form:
+            # Kinds beyond dense: their scalar page works the whole batch at once (batch norm's
+            # statistics, dropout's mask rows), compiled straight.
+            if not self.full_batch or settings.order is not None:
+                raise BackpropError("backend: the compiled engine trains layers beyond dense on the whole batch at"
+                                    " once; for batches use --backend numpy or torch")
+            self.floats = True
         self.optimizer = network.optimizer
         slots = network.optimizer.rule.slots(network.optimizer)
         self.bounds = batch_bounds(self.samples, settings.batch_size)
         lo, hi = self.bounds[0] if self.floats else (0, 1)
         first = self._derivation(lo, hi)
-        self.weight_symbols, self.bias_symbols = first.extra["symbols"]
+        self.parameter_symbols: dict[tuple[tuple[int, ...], str], Any] = first.extra["parameter_symbols"]
+        self.buffer_symbols: dict[tuple[tuple[int, ...], str], list[tuple[Any, Any]]] = first.extra.get(
+            "buffer_symbols", {})
+        self._buffers = [pair for pairs in self.buffer_symbols.values() for pair in pairs]
         self._parameters = [row.symbol for row in first.parameters]
         frozen = {row.symbol for row in first.parameters if row.frozen}
         self._slots = [State(kind, p, times[0]) for kind, times in slots.items()
@@ -160,13 +166,16 @@ class CompiledEngine(Engine):
             self.names[parameter] = self.names[at_time(parameter)] = sp.Symbol(f"p{i}")
         for i, slot in enumerate(self._slots):
             self.names[slot] = sp.Symbol(f"s{i}")
+        for i, (before, _) in enumerate(self._buffers):
+            self.names[before] = sp.Symbol(f"r{i}")
         if self._counter:
             self.names[STEP] = sp.Symbol("t")
         self.state_names = ", ".join(str(self.names[s]) for s in (
-            *self._parameters, *self._slots, *((STEP,) if self._counter else ())))
+            *self._parameters, *self._slots, *(before for before, _ in self._buffers),
+            *((STEP,) if self._counter else ())))
         self.state: tuple[Any, ...] = (
             *(first.values[p] for p in self._parameters), *(0.0 for _ in self._slots),
-            *((1,) if self._counter else ()))
+            *(first.values[before] for before, _ in self._buffers), *((1,) if self._counter else ()))
         self._ieee_functions: dict[str, Any] | None = None
         self.epochs_done = 0
         if self.floats:
@@ -190,6 +199,8 @@ class CompiledEngine(Engine):
             kind = slot.kind.glyph.base
             after = State(kind, slot.parameter, self.optimizer.rule.slots(self.optimizer)[kind][1])
             out.append(f"{indent}{self.names[slot]} = {lines.get(after)}")
+        for before, after in self._buffers:
+            out.append(f"{indent}{self.names[before]} = {lines.get(after)}")
         if self._counter:
             out.append(f"{indent}t = t + 1")
         return out
@@ -373,22 +384,38 @@ class CompiledEngine(Engine):
                                   if i < len(values))
 
     def _values(self) -> dict[sp.Basic, float]:
-        names = [*self._parameters, *self._slots]
+        names = [*self._parameters, *self._slots, *(before for before, _ in self._buffers)]
         return {name: float(value) for name, value in zip(names, self.state, strict=False)}
 
     def parameters(self) -> dict[tuple[tuple[int, ...], str], Any]:
         values = self._values()
-        out: dict[tuple[tuple[int, ...], str], Any] = {}
-        for index, (rows, bias) in enumerate(zip(self.weight_symbols, self.bias_symbols, strict=True)):
-            out[((index,), "weight")] = tuple(tuple(values[w] for w in row) for row in rows)
-            if bias is not None:
-                out[((index,), "bias")] = tuple(values[node] for node in bias)
+        out = {key: _shaped(symbols, values.__getitem__) for key, symbols in self.parameter_symbols.items()}
+        for key, pairs in self.buffer_symbols.items():
+            out[key] = tuple(values[before] for before, _ in pairs)
         return out
 
     def optimizer_state(self) -> OptimizerSlots:
+        """Per layer that holds parameters, its weight's and bias's slots (zero where untouched)."""
+        from backprop_cli.layers import leaves
+
         steps = self.epochs_done * len(self.bounds)
-        return slots_from_symbols(self.optimizer, steps, self._values(), self.weight_symbols,
-                                  self.bias_symbols, time=0)
+        values = self._values()
+        slots: dict[str, Any] = {}
+        for kind, times in self.optimizer.rule.slots(self.optimizer).items():
+            def read(symbol: Any, kind: str = kind, at: str = times[0]) -> float:
+                return values.get(State(kind, symbol, at), 0.0)
+
+            slots[kind] = tuple(
+                tuple(None if (path, name) not in self.parameter_symbols
+                      else _shaped(self.parameter_symbols[(path, name)], read) for name in ("weight", "bias"))
+                for path, _ in leaves(self.network.layers))
+        return OptimizerSlots(steps, slots)
+
+
+def _shaped(symbols: Any, pick: Any) -> Any:
+    if isinstance(symbols, (tuple, list)):
+        return tuple(_shaped(item, pick) for item in symbols)
+    return pick(symbols)
 
 
 def _after_loss(lines: _Lines) -> list[tuple[sp.Symbol, sp.Basic]]:

@@ -157,6 +157,9 @@ class Kind:
         """The input width the layer's parameters fix, or None where any width fits."""
         return None
 
+    def validate(self, where: str) -> None:
+        """Raise SpecError naming the key when the layer's own numbers do not hold together."""
+
     def check(self, where: str, in_features: int) -> None:
         """Raise SpecError naming the key when the layer does not fit an input of this width."""
         fixed = self.in_features()
@@ -267,6 +270,16 @@ class Kind:
     def page_parameters(self, page: MatrixPage, path: Path) -> list[tuple[str, sp.Basic]]:
         """(name, symbol) of each parameter present, as the page writes them."""
         return parameter_symbols(self, page.number(path))
+
+    def result(self, output: Any, gradients: Mapping[str, Any], new: Kind, buffers: Mapping[str, Any],
+               children: tuple[Any, ...], pre_activation: Any = None) -> Any:
+        """The layer's entry of the step's JSON (``derivation.KindResult``): its output, each parameter
+        before, its gradient and after (None where absent), the buffers after the step, the layers it holds."""
+        from backprop_cli.derivation import KindResult
+
+        present, after = self.parameters(), new.parameters()
+        parameters = {name: (present.get(name), gradients.get(name), after.get(name)) for name in self.parameter_names}
+        return KindResult(self.kind, output, parameters, {f"new_{k}": v for k, v in buffers.items()}, children)
 
     def state(self) -> dict[str, Any]:
         """Parameters and buffers by name, as ``train --format json`` reports them (None where absent)."""

@@ -197,11 +197,39 @@ class BatchNorm(Kind):
                 expr = xhat if gamma is None or beta is None else add(mul(gamma[j], xhat), beta[j])
                 steps.append(page.define(path, a, expr))
                 outputs[n].append(a)
-        mean, variance = self.running_after(means, variances, N)
-        page.buffers[path] = {"running_mean": mean, "running_var": variance}
-        steps[-1] = _with_note(steps[-1], say("kind.batch_norm.running", momentum=f"{self.momentum:g}",
-                                              mean=_row(mean), var=_row(variance)))
+        steps += self._running_lines(page, path, N)
         page.outputs_of[path] = outputs
+        return steps
+
+    def _running_lines(self, page: KindsScalarPage, path: Path, N: int) -> list[Step]:
+        """The running statistics after the step, as torch updates them, a line each (the compiled
+        engine carries them from step to step as it carries the parameters)."""
+        import sympy as sp
+
+        from backprop_cli.locales import say
+        from backprop_cli.notation import Node, add, mul, updated
+
+        m = sp.Float(self.momentum)
+        keep = sp.Float(1 - self.momentum)
+        steps = []
+        pairs: dict[str, list[tuple[Any, Any]]] = {"running_mean": [], "running_var": []}
+        for j in range(self.features):
+            n = page.number(path)
+            for name, base, start, stat, factor in (
+                    ("running_mean", "rmean", self.running_mean[j], "mu", None),
+                    ("running_var", "rvar", self.running_var[j], "var", sp.Rational(N, N - 1))):
+                before = Node(base, j + 1, layer=n)
+                page.values[before] = start
+                statistic: sp.Basic = page.node(stat, path, j, None)
+                if factor is not None:
+                    statistic = mul(factor, statistic)
+                note = (say("kind.batch_norm.running_lines", momentum=f"{self.momentum:g}")
+                        if j == 0 and name == "running_mean" else None)
+                steps.append(page.record(page.values, updated(before), (add(mul(keep, before), mul(m, statistic)),),
+                                         note=note))
+                pairs[name].append((before, updated(before)))
+        page.buffers[path] = {name: tuple(page.values[after] for _, after in pair) for name, pair in pairs.items()}
+        page.buffer_symbols.update({(path, name): pair for name, pair in pairs.items()})
         return steps
 
     def matrix_forward(self, page: MatrixPage, path: Path, inputs: sp.Basic) -> list[MatrixStep]:

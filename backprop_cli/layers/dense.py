@@ -96,6 +96,21 @@ class Layer(Kind):
     def frozen(self, name: str) -> bool:
         return name == "bias" and self.freeze_bias
 
+    def validate(self, where: str) -> None:
+        """Rows of one length, one bias per unit, every number finite."""
+        if not self.weight or not self.weight[0]:
+            raise SpecError(f"{where}.weight: needs at least one row and one column")
+        width = len(self.weight[0])
+        for row_index, row in enumerate(self.weight):
+            if len(row) != width:
+                raise SpecError(f"{where}.weight: row {row_index + 1} has {len(row)} values, row 1 has {width}")
+            _finite(row, f"{where}.weight")
+        if self.bias is not None:
+            if len(self.bias) != len(self.weight):
+                raise SpecError(f"{where}.bias: has {len(self.bias)} values but the layer has"
+                                f" {len(self.weight)} units (weight rows)")
+            _finite(self.bias, f"{where}.bias")
+
     @classmethod
     def random(cls, fan_in: int, fan_out: int, rng: random.Random, *, init: str = "xavier", bias: bool = True,
                decimals: int | None = 4, activation: str = "sigmoid") -> Layer:
@@ -121,6 +136,15 @@ class Layer(Kind):
             else:
                 layer_bias = tuple(0.0 for _ in range(fan_out))
         return cls(weight=weight, bias=layer_bias, activation=activation)
+
+    def result(self, output: Any, gradients: Mapping[str, Any], new: Kind, buffers: Mapping[str, Any],
+               children: tuple[Any, ...], pre_activation: Any = None) -> Any:
+        """Today's dense entry (DESIGN.md): weight, bias, z, a and their gradients and updates."""
+        from backprop_cli.derivation import LayerResult
+
+        assert isinstance(new, Layer)
+        return LayerResult(self.weight, self.bias, pre_activation, output, gradients["weight"],
+                           gradients.get("bias"), new.weight, new.bias)
 
     # --- files ------------------------------------------------------------------------------
 
@@ -316,3 +340,9 @@ class Layer(Kind):
             note = say("matrix.column_sums", samples=page.samples) if page.samples > 1 else None
             steps.append(page.record(values, Partial(LOSS, page.b(number)), (ColumnSum(delta),), note=note))
         return steps, MatMul(delta, page.W(number))
+
+
+def _finite(values: tuple[float, ...], key: str) -> None:
+    for value in values:
+        if not math.isfinite(value):
+            raise SpecError(f"{key}: {value} is not a finite number")

@@ -234,6 +234,10 @@ MESSAGES.update({
         "running statistics after the step (momentum {momentum}, the variance unbiased):"
         " mean {mean}, variance {var}"
     ),
+    "kind.batch_norm.running_lines": (
+        "running statistics after the step, as torch updates them (momentum {momentum}; the variance"
+        " unbiased, N/(N − 1) times σ²)"
+    ),
     "kind.batch_norm.through_variance": "X̂ depends on σ² in every row: the rows' contributions are summed",
     "kind.batch_norm.through_mean": "μ reaches 𝓛 directly through X̂ and through σ²",
     "kind.batch_norm.three_paths": "each input reaches 𝓛 three ways: through X̂, through σ² and through μ",

@@ -225,6 +225,9 @@ MESSAGES.update({
     "kind.batch_norm.running": (
         "이 단계 뒤의 이동 통계 (모멘텀 {momentum}, 분산은 불편 분산): 평균 {mean}, 분산 {var}"
     ),
+    "kind.batch_norm.running_lines": (
+        "이 단계 뒤의 이동 통계, torch가 갱신하는 대로 (모멘텀 {momentum}; 분산은 불편 분산, σ²의 N/(N − 1)배)"
+    ),
     "kind.batch_norm.through_variance": "X̂의 모든 행이 σ²에 의존하므로 행마다의 기여를 더합니다",
     "kind.batch_norm.through_mean": "μ는 X̂를 거쳐 곧바로, 그리고 σ²를 거쳐 𝓛에 닿습니다",
     "kind.batch_norm.three_paths": "각 입력은 X̂, σ², μ의 세 경로로 𝓛에 닿습니다",
