@@ -13,6 +13,7 @@ import math
 
 import pytest
 from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from backprop_cli.build import build_derivation
 from backprop_cli.derivation import Options
@@ -289,3 +290,26 @@ def test_optimizer_state_carries_over_for_kinds(tmp_path):
     assert steps and steps[0].epoch == 3
     expected = torch_kinds_train(network, loaded.xs, loaded.ys, epochs=3)
     assert_close(keyed(result.network.parameter_values()), keyed(expected["parameters"]), tol=1e-10)
+
+
+NEW_OPTIMIZERS = [Optimizer("rmsprop", eps=1e-3), Optimizer("rmsprop", centered=True, momentum=0.5, eps=1e-3),
+                  Optimizer("sgd", weight_decay=0.1), Optimizer("momentum", weight_decay=0.01),
+                  Optimizer("adamw", eps=1e-3), Optimizer("adam", weight_decay=0.1, eps=1e-3)]
+
+
+@settings(deadline=None, max_examples=60)
+@given(kind_networks(max_blocks=3), st.sampled_from(NEW_OPTIMIZERS))
+def test_the_new_optimizers_on_networks_of_kinds_equal_torch_optim(case, optimizer):
+    """RMSprop, AdamW and weight decay on random networks that mix the kinds with dense layers (ε ≥ 1e-3
+    where g/(√v + ε) would otherwise amplify the last digits of two correct gradients near g = 0)."""
+    network, xs, ys = case
+    network = Network(network.layers, loss=network.loss, lr=0.1, optimizer=optimizer)
+    expected = torch_kinds_step(network, xs, ys)
+    expected["_loss"] = network.loss
+    expected["_output_after"] = expected["output"]
+    try:
+        ours = step_json(network, xs, ys)
+    except BackpropError:
+        return
+    assume(not normalizes_constant(ours["layers"], xs))
+    assert_step_close(ours, expected)
