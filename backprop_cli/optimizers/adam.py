@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from backprop_cli.optimizers.base import Array, Optimizer, Rule, decay_words, decayed
+from backprop_cli.optimizers.base import Array, Optimizer, Rule, decay_words, decayed, decayed_array
 
 if TYPE_CHECKING:
     import sympy as sp
@@ -66,11 +66,10 @@ class Adam(Rule):
                      slots: dict[str, Array], step: int) -> None:
         import numpy as np
 
-        if optimizer.weight_decay:
-            if self.decoupled:
-                param *= 1 - lr * optimizer.weight_decay
-            else:
-                grad = grad + optimizer.weight_decay * param
+        if not self.decoupled:
+            grad = decayed_array(optimizer, param, grad)
+        elif optimizer.weight_decay:
+            param *= 1 - lr * optimizer.weight_decay
         m, v = slots["m"], slots["v"]
         m *= optimizer.beta1
         m += (1 - optimizer.beta1) * grad

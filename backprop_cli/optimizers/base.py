@@ -146,6 +146,11 @@ class Rule:
         raise NotImplementedError
 
 
+def decayed_array(optimizer: Optimizer, param: Array, grad: Array) -> Array:
+    """``decayed`` on arrays, for the training engines: ``grad + λ param`` (``grad`` itself without decay)."""
+    return grad + optimizer.weight_decay * param if optimizer.weight_decay else grad
+
+
 def decayed(page: Page, values: dict[Any, float], steps: list[Step], symbol: Any, gradient: sp.Basic,
             optimizer: Optimizer) -> sp.Basic:
     """The gradient with L2 weight decay added, as torch.optim adds it: g = ∂𝓛/∂θ + λθ(t)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from backprop_cli.optimizers.base import Array, Optimizer, Rule, decay_words, decayed
+from backprop_cli.optimizers.base import Array, Optimizer, Rule, decay_words, decayed, decayed_array
 
 if TYPE_CHECKING:
     import sympy as sp
@@ -67,8 +67,7 @@ class RMSprop(Rule):
                      slots: dict[str, Array], step: int) -> None:
         import numpy as np
 
-        if optimizer.weight_decay:
-            grad = grad + optimizer.weight_decay * param
+        grad = decayed_array(optimizer, param, grad)
         v = slots["v"]
         v *= optimizer.alpha
         v += (1 - optimizer.alpha) * grad * grad

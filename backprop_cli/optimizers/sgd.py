@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from backprop_cli.optimizers.base import Array, Optimizer, Rule, decay_words, decayed
+from backprop_cli.optimizers.base import Array, Optimizer, Rule, decay_words, decayed, decayed_array
 
 if TYPE_CHECKING:
     import sympy as sp
@@ -29,8 +29,7 @@ class SGD(Rule):
 
     def numpy_update(self, optimizer: Optimizer, lr: float, param: Array, grad: Array,
                      slots: dict[str, Array], step: int) -> None:
-        if optimizer.weight_decay:
-            grad = grad + optimizer.weight_decay * param
+        grad = decayed_array(optimizer, param, grad)
         param -= lr * grad
 
     def torch_optimizer(self, torch: Any, params: list[Any], lr: float, optimizer: Optimizer) -> Any:
