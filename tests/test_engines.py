@@ -133,9 +133,28 @@ def test_random_networks_agree_with_pytorch(seed, optimizer, hidden, batch):
     network = replace(random_network((2, 3, 2, 1), activation=hidden, output_activation="sigmoid", seed=seed,
                                      init="uniform", lr=0.2, decimals=None), optimizer=Optimizer(optimizer))
     reference = torch_train(network, *XOR, 25, batch_size=batch)
+    # Float64 fixes 25 steps only as far as their conditioning allows: nudging one weight by one
+    # part in 10^15 shows how far rounding alone moves torch's own trajectory (some relu networks
+    # with momentum amplify it to 1e-9), and the engines are held to ten times that at most.
+    first = network.layers[0]
+    nudged = replace(network, layers=(replace(first, weight=((first.weight[0][0] * (1 + 1e-15),
+                                                              *first.weight[0][1:]), *first.weight[1:])),
+                                      *network.layers[1:]))
+    tol = max(1e-10, 10 * spread(torch_train(nudged, *XOR, 25, batch_size=batch), reference))
     for backend in ("compiled", "numpy"):
         ours, _ = trained(network, *XOR, 25, backend=backend, batch_size=batch)
-        assert_close(ours, reference, tol=1e-10, path=backend)
+        assert_close(ours, reference, tol=tol, path=backend)
+
+
+def spread(a, b):
+    """The largest absolute difference between the numbers of two like-shaped results."""
+    if isinstance(b, dict):
+        return max((spread(a[key], value) for key, value in b.items() if not key.startswith("_")), default=0.0)
+    if isinstance(b, (list, tuple)):
+        return max((spread(x, y) for x, y in zip(a, b, strict=True)), default=0.0)
+    if isinstance(b, (int, float)) and not isinstance(b, bool):
+        return abs(a - b) if math.isfinite(a) and math.isfinite(b) else 0.0
+    return 0.0
 
 
 def test_float32_is_close_to_float64():
