@@ -23,6 +23,7 @@ import sympy as sp
 from backprop_cli.derivation import Derivation, Step
 from backprop_cli.errors import BackpropError
 from backprop_cli.evaluate import Evaluator
+from backprop_cli.locales import say
 from backprop_cli.notation import ALPHA, LOSS, Node, Partial, updated
 from backprop_cli.printing import format_number
 
@@ -159,7 +160,7 @@ def step_names(step: Step) -> list[str]:
 
 
 def check_answers(derivation: Derivation, answers: Mapping[str, Answer],
-                  build: Callable[[int], Derivation] | None = None) -> list[Result]:
+                  build: Callable[[int], Derivation] | None = None, lang: str = "en") -> list[Result]:
     """Check the student's values line by line, in page order, and diagnose the wrong ones.
 
     Args:
@@ -167,6 +168,7 @@ def check_answers(derivation: Derivation, answers: Mapping[str, Answer],
         answers: the student's values by canonical name.
         build: the same page carried at a given number of digits (``--rounding carry``); used for
             the tolerance of carried rounding and to diagnose ``rounding``.
+        lang: the language of the explanations.
 
     Raises:
         BackpropError: when a name is not a line of the page (with the names it has).
@@ -208,10 +210,11 @@ def check_answers(derivation: Derivation, answers: Mapping[str, Answer],
         if not ok:
             found = diagnose(derivation, section, step, answer, student, carry, tolerance)
             if found is None:
-                explanation = "no known mistake gives this value"
+                explanation = say("check.unknown").text(lang)
             else:
                 mistake, implied = found
-                explanation = (f"{MISTAKES[mistake]}: that gives {format_number(implied, answer.decimals + 1)}")
+                explanation = say("check.implies", mistake=say(f"mistake.{mistake}"),
+                                  value=format_number(implied, answer.decimals + 1)).text(lang)
         results.append(Result(names[0], answer.value, expected, ok, mistake, explanation, implied,
                               first_wrong=not ok and first, written=answer.text))
         if not ok:
@@ -321,7 +324,7 @@ def diagnose(derivation: Derivation, section: str, step: Step, answer: Answer,
     for mistake in MISTAKES:
         if mistake == "rounding":
             name = step_names(step)[0]
-            for digits in range(min(answer.decimals, 15) - 1, -1, -1):
+            for digits in range(min(answer.decimals, 15) - 1, 0, -1):
                 implied = carry(digits).get(name)
                 near = answer.half_unit * (1 + 1e-9) + 0.5 * 10.0 ** -digits
                 if implied is not None and abs(implied - step.value) > tolerance \
@@ -359,14 +362,147 @@ def answer_text(answers: Mapping[str, Answer]) -> str:
     return "".join(f"{a.name} = {a.text}\n" for a in answers.values())
 
 
-def read_answers(path: str) -> dict[str, Answer]:
-    """The answers file at ``path`` (``name = value`` lines; ``-`` reads standard input).
+def parse_json_answers(text: str, network: Any, source: str = "answers") -> dict[str, Answer]:
+    """The student's values from a JSON document in the layout of ``backprop step --format json``
+    (any subset: a key left out or null is not checked). Each number keeps the digits written.
+
+    A dense layer's ``z`` and ``a`` (samples × units) are the units' lines (``z3``, ``a3``, in a
+    batch ``z3[2]``), ``grad_weight`` and ``grad_bias`` the gradients (``dL/dW5``), ``new_weight``
+    and ``new_bias`` the updated parameters (``W5(t+1)``); ``loss`` is ``L`` and ``output`` ``ŷ``.
 
     Raises:
-        BackpropError: when the file cannot be read or is not ``name = value`` lines.
+        BackpropError: when the text is not such a document.
+    """
+    import json
+
+    def texts(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in pairs]
+        if len(set(keys)) != len(keys):
+            raise BackpropError(f"{source}: a key is given twice; keep one value per key")
+        return dict(pairs)
+
+    try:
+        document = json.loads(text, parse_float=_Written, parse_int=_Written, object_pairs_hook=texts,
+                              parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+    except (ValueError, RecursionError) as error:
+        raise BackpropError(f"{source}: not valid JSON ({str(error).splitlines()[0][:80]});"
+                            " give the layout of backprop step --format json") from None
+    if not isinstance(document, dict):
+        raise BackpropError(f"{source}: expected a JSON object like backprop step --format json writes")
+    answers: dict[str, Answer] = {}
+
+    def add(name: str, value: Any, where: str) -> None:
+        if value is None:
+            return
+        if not isinstance(value, _Written):
+            raise BackpropError(f"{source}: {where} should be a number, got {type(value).__name__}")
+        number, decimals = parse_number(str(value), f"{source}: {where}")
+        answers[name] = Answer(name, str(value), number, decimals)
+
+    for where, name, value in json_names(document, network, source):
+        add(name, value, where)
+    if not answers:
+        raise BackpropError(f"{source}: no values found; give the layout of backprop step --format json"
+                            " (loss, layers[i].z, .a, .grad_weight, …)")
+    return answers
+
+
+def json_names(document: Mapping[str, Any], network: Any, source: str) -> Iterator[tuple[str, str, Any]]:
+    """(where in the document, the page's ASCII name, the value) for every number of a step's JSON."""
+    allowed = ("loss", "loss_after", "output", "layers")
+    for key in document:
+        if key not in allowed:
+            raise BackpropError(f"{source}: unknown key {key!r}; the keys are {', '.join(allowed)}")
+    if "loss" in document:
+        yield "loss", "L", document["loss"]
+    layers = document.get("layers") or []
+    if not isinstance(layers, list):
+        raise BackpropError(f"{source}: layers should be a list, one entry per layer")
+    dense = network.dense_layers if network is not None else ()
+    if len(layers) > len(dense):
+        raise BackpropError(f"{source}: {len(layers)} layers given, the network has {len(dense)}")
+    samples = 1
+    for entry in layers:
+        if isinstance(entry, dict) and isinstance(entry.get("z"), list):
+            samples = max(samples, len(entry["z"]))
+    unit = weight = bias = 0
+    for index, (entry, layer) in enumerate(zip(layers, dense, strict=False)):
+        where = f"layers[{index}]"
+        if entry is None:
+            entry = {}
+        if not isinstance(entry, dict):
+            raise BackpropError(f"{source}: {where} should be an object (weight, z, a, grad_weight …)")
+        known = ("kind", "weight", "bias", "z", "a", "output", "grad_weight", "grad_bias", "new_weight",
+                 "new_bias")
+        for key in entry:
+            if key not in known:
+                raise BackpropError(f"{source}: {where}.{key}: unknown key; the keys are {', '.join(known)}")
+
+        def tag(n: int) -> str:
+            return f"[{n + 1}]" if samples > 1 else ""
+
+        for key in ("z", "a"):
+            for n, j, cell in _cells(entry, key, samples, layer.units, f"{source}: {where}"):
+                yield f"{where}.{key}[{n}][{j}]", f"{key}{unit + j + 1}{tag(n)}", cell
+        for key, name in (("grad_weight", "dL/dW{}"), ("new_weight", "W{}(t+1)")):
+            for j, k, cell in _cells(entry, key, layer.units, layer.inputs, f"{source}: {where}"):
+                yield f"{where}.{key}[{j}][{k}]", name.format(weight + j * layer.inputs + k + 1), cell
+        for key, name in (("grad_bias", "dL/db{}"), ("new_bias", "b{}(t+1)")):
+            for j, cell in _flat(entry, key, layer.units, f"{source}: {where}"):
+                yield f"{where}.{key}[{j}]", name.format(bias + j + 1), cell
+        unit += layer.units
+        weight += layer.units * layer.inputs
+        bias += layer.units if layer.bias is not None else 0
+    output = document.get("output")
+    if output is not None and dense:
+        if not isinstance(output, list):
+            raise BackpropError(f"{source}: output should be rows of numbers, one per sample")
+        first = sum(layer.units for layer in dense[:-1])
+        width = dense[-1].units
+        for n, row in enumerate(output):
+            if not isinstance(row, list) or len(row) > width:
+                raise BackpropError(f"{source}: output[{n}] should be a list of {width} numbers")
+            for j, cell in enumerate(row):
+                suffix = f"[{n + 1}]" if len(output) > 1 or samples > 1 else ""
+                yield f"output[{n}][{j}]", f"a{first + j + 1}{suffix}", cell
+
+
+def _cells(entry: Mapping[str, Any], key: str, rows: int, cols: int, where: str) -> Iterator[tuple[int, int, Any]]:
+    """(row, column, value) of a matrix entry, at most ``rows`` × ``cols``; nothing where absent."""
+    value = entry.get(key)
+    if value is None:
+        return
+    if not isinstance(value, list) or len(value) > rows or any(
+            not isinstance(r, list) or len(r) > cols for r in value if r is not None):
+        raise BackpropError(f"{where}.{key} should be {rows} × {cols} (rows of numbers)")
+    for i, row in enumerate(value):
+        for j, cell in enumerate(row or []):
+            yield i, j, cell
+
+
+def _flat(entry: Mapping[str, Any], key: str, size: int, where: str) -> Iterator[tuple[int, Any]]:
+    """(index, value) of a vector entry of at most ``size`` numbers; nothing where absent."""
+    value = entry.get(key)
+    if value is None:
+        return
+    if not isinstance(value, list) or len(value) > size:
+        raise BackpropError(f"{where}.{key} should be a list of {size} numbers")
+    yield from enumerate(value)
+
+
+class _Written(str):
+    """A JSON number as written (its digits are the tolerance)."""
+
+
+def read_answers(path: str, network: Any = None) -> dict[str, Answer]:
+    """The answers file at ``path``: ``name = value`` lines, or a JSON document in the layout of
+    ``backprop step --format json`` (``-`` reads standard input).
+
+    Raises:
+        BackpropError: when the file cannot be read or is neither.
     """
     if path == "-":
-        return parse_answers(sys.stdin.read(1_000_000), "stdin")
+        return _answers(sys.stdin.read(1_000_000), "stdin", network)
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read(1_000_000)
@@ -375,23 +511,65 @@ def read_answers(path: str) -> dict[str, Answer]:
     except (OSError, UnicodeDecodeError) as error:
         raise BackpropError(f"answers: cannot read {path} ({error.__class__.__name__});"
                             " give a UTF-8 text file of 'name = value' lines") from None
-    return parse_answers(text, path)
+    return _answers(text, path, network)
 
 
-def check_work(network: Any, xs: Any, ys: Any, answers: Mapping[str, Answer]) -> list[Result]:
-    """Check ``answers`` against the scalar page of one step of ``network`` on ``xs``, ``ys``."""
+def _answers(text: str, source: str, network: Any) -> dict[str, Answer]:
+    if text.lstrip().startswith("{"):
+        return parse_json_answers(text, network, source)
+    return parse_answers(text, source)
+
+
+def check_work(network: Any, xs: Any, ys: Any, answers: Mapping[str, Answer], lang: str = "en",
+               precision: int = 4) -> tuple[Derivation, list[Result]]:
+    """Check ``answers`` against the scalar page of one step of ``network`` on ``xs``, ``ys``:
+    the page (worked exactly, printed at ``precision``) and the checked lines."""
     from backprop_cli.build import build_derivation
     from backprop_cli.derivation import Options
 
-    exact = build_derivation(network, xs, ys, Options(form="scalar"))
+    exact = build_derivation(network, xs, ys, Options(precision, form="scalar", lang=lang))
 
     def build(digits: int) -> Derivation:
         return build_derivation(network, xs, ys, Options(min(digits, 15), "carry", "scalar"))
 
-    return check_answers(exact, answers, build)
+    return exact, check_answers(exact, answers, build, lang)
 
 
-def report_text(results: list[Result]) -> str:
+def marked(derivation: Derivation, results: list[Result]) -> Derivation:
+    """The page with a mark under each line the student gave: ✓, or ✗ with the value the line
+    has and the mistake found, the first wrong line said to be the first."""
+    from dataclasses import replace as replaced
+
+    from backprop_cli.derivation import Group, Section
+
+    by_name = {r.name: r for r in results}
+
+    def mark(step: Any) -> Any:
+        if not isinstance(step, Step):
+            return step
+        result = next((by_name[n] for n in step_names(step) if n in by_name), None)
+        if result is None:
+            return step
+        given = result.written or format_number(result.given, 6)
+        if result.ok:
+            note = say("check.right", given=given)
+        else:
+            key = "check.wrong.first" if result.first_wrong else "check.wrong"
+            digits = parse_number(given, result.name)[1] + 1
+            note = say(key, given=given, expected=format_number(result.expected, digits),
+                       why=result.explanation or "")
+        if step.note is not None:
+            note = say("check.joined", first=step.note, second=note)
+        return replaced(step, note=note)
+
+    sections = tuple(
+        Section(section.key, tuple(Group(g.title, tuple(mark(s) for s in g.steps), g.intro)
+                                   for g in section.groups), section.intro)
+        for section in derivation.sections)
+    return replaced(derivation, sections=sections)
+
+
+def report_text(results: list[Result], lang: str = "en") -> str:
     """The checked lines, ✓ or ✗, the first wrong one marked, with the mistake found."""
     width = max(len(r.name) for r in results)
     lines = []
@@ -399,11 +577,13 @@ def report_text(results: list[Result]) -> str:
         mark = "✓" if r.ok else "✗"
         line = f"{mark} {r.name:<{width}} = {r.written or format_number(r.given, 6)}"
         if not r.ok:
-            line += f"   expected {format_number(r.expected, 6)}"
+            line += "   " + say("check.expected", value=format_number(r.expected, 6)).text(lang)
             if r.first_wrong:
-                line += "   ← first wrong line"
-            line += f"\n  {'':<{width}}   {r.mistake or 'unknown'}: {r.explanation}"
+                line += "   " + say("check.first").text(lang)
+            line += f"\n  {'':<{width}}   {r.explanation}"
         lines.append(line)
     wrong = sum(not r.ok for r in results)
-    lines.append(f"{len(results) - wrong} of {len(results)} right" if wrong else f"all {len(results)} right")
+    total = say("check.some", right=len(results) - wrong, count=len(results)) if wrong else \
+        say("check.all", count=len(results))
+    lines.append(total.text(lang))
     return "\n".join(lines) + "\n"

@@ -383,13 +383,14 @@ def verify(
         raise typer.Exit(code=1)
 
 
-CHECK_FORMATS = ("rich", "json")
+CHECK_FORMATS = ("rich", "markdown", "latex", "html", "json")
 
 
 @app.command()
 def check(
     answers: Annotated[str, typer.Argument(
-        metavar="ANSWERS", help="File of 'name = value' lines, or - for standard input.")],
+        metavar="ANSWERS", help="File of 'name = value' lines or a JSON document in the layout of"
+                                " backprop step --format json; - for standard input.")],
     network: NetworkFile = None,
     layers: Layers = None,
     activation: ActivationOpt = None,
@@ -397,44 +398,222 @@ def check(
     lr: LrOpt = None,
     seed: SeedOpt = None,
     init: InitOpt = None,
+    optimizer: OptimizerOpt = None,
+    momentum: MomentumOpt = None,
+    beta1: Beta1Opt = None,
+    beta2: Beta2Opt = None,
+    eps: EpsOpt = None,
+    alpha: AlphaOpt = None,
+    weight_decay: WeightDecayOpt = None,
+    centered: CenteredOpt = None,
     x: XOpt = None,
     y: YOpt = None,
     data: DataOpt = None,
     targets: TargetsOpt = 1,
     fmt: Annotated[str | None, typer.Option(
-        "--format", "-f", metavar="rich|json", rich_help_panel=OUTPUT,
-        help="Output format (default: rich).")] = None,
+        "--format", "-f", metavar="rich|markdown|latex|html|json", rich_help_panel=OUTPUT,
+        help="Output format (default: rich; else from --output's extension).")] = None,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+    brief: Annotated[bool, typer.Option(
+        "--brief", rich_help_panel=OUTPUT,
+        help="Only the lines given, not the whole page with the marks.")] = False,
+    precision: PrecisionOpt = 4,
+    lang: LangOpt = "en",
 ) -> None:
     """Check a step worked by hand: each value against the page, and the mistake behind a wrong one.
 
     ANSWERS holds 'name = value' lines with the page's names in ASCII (z1, a1 or sigma1, yhat, L,
-    delta3, dL/dW5, W5(t+1)), any subset in any order. Each value is checked with the tolerance of
-    the digits written; a wrong one is recomputed under each known mistake (sign, missing
-    activation derivative, updated weight used, update sign, missing learning rate, mean vs sum,
-    mse factor, swapped index, z for a, rounding). Exit code 0 when all are right, 1 otherwise.
+    delta3, dL/dW5, W5(t+1); in a batch z1[2] for sample 2), or a JSON document in the layout of
+    `backprop step --format json`; any subset, in any order. Each value is checked with the
+    tolerance of the digits written (and what carrying them line by line moves it by). A wrong one
+    is recomputed under each known mistake (sign, missing activation derivative, updated weight
+    used, update sign, missing learning rate, mean vs sum, mse factor, swapped index, z for a,
+    rounding) and the one that gives the value is named. The page is printed with ✓ or ✗ under
+    each line given. Exit code 0 when all are right, 1 otherwise.
 
     \b
     Examples:
       backprop check answers.txt                    against the seed example
       backprop check answers.txt --x 1 0 --y 1 --format json
+      backprop check answers.txt --brief --lang ko  only the lines given, in Korean
+      backprop check answers.txt -o marked.md       the marked page as Markdown
+      backprop check answers.txt --network network.toml
+                                                    a sheet of backprop exercise
     """
-    from backprop_cli.check import check_work, read_answers, report_text
+    from backprop_cli.check import check_work, marked, read_answers, report_text
+    from backprop_cli.locales import check_language
     from backprop_cli.resolve import resolve
 
-    chosen = output_format(fmt, None, CHECK_FORMATS)
-    given = read_answers(answers)
+    chosen = output_format(fmt, output, CHECK_FORMATS)
+    check_language(lang)
+    check_precision(precision)
+    if output is not None:
+        from backprop_cli.io import check_writable
+
+        check_writable(output, force)
     net, xs, ys = resolve(network_options(
         network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
-        init=init, x=x, y=y, data=data, targets=targets))
-    results = check_work(net, xs, ys, given)
+        init=init, optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
+        alpha=alpha, weight_decay=weight_decay, centered=centered,
+        x=x, y=y, data=data, targets=targets))
+    given = read_answers(answers, net)
+    page, results = check_work(net, xs, ys, given, lang, precision)
     if chosen == "json":
         import json
 
-        sys.stdout.write(json.dumps([r.to_dict() for r in results], indent=1, ensure_ascii=False) + "\n")
+        text = json.dumps([r.to_dict() for r in results], indent=1, ensure_ascii=False) + "\n"
+    elif brief or chosen == "rich":
+        text = report_text(results, lang)
     else:
-        sys.stdout.write(report_text(results))
+        from backprop_cli.render import render
+
+        text = render(marked(page, results), chosen)
+    if chosen == "rich" and not brief and output is None:
+        from rich.console import Console
+
+        from backprop_cli.render import renderable
+
+        Console(highlight=False, emoji=False).print(renderable(marked(page, results)))
+    if output is not None:
+        from backprop_cli.io import write_atomic
+
+        write_atomic(output, text, force=force)
+        typer.echo(f"wrote {output}", err=True)
+    else:
+        sys.stdout.write(text)
     if not all(r.ok for r in results):
         raise typer.Exit(code=1)
+
+
+EXERCISE_FORMATS = ("markdown", "latex", "html")
+EXERCISE_PARTS = ("sheet", "key", "answers", "network")
+
+
+@app.command()
+def exercise(
+    network: NetworkFile = None,
+    layers: Layers = None,
+    activation: ActivationOpt = None,
+    loss: LossOpt = None,
+    lr: LrOpt = None,
+    seed: SeedOpt = None,
+    optimizer: OptimizerOpt = None,
+    momentum: MomentumOpt = None,
+    beta1: Beta1Opt = None,
+    beta2: Beta2Opt = None,
+    eps: EpsOpt = None,
+    alpha: AlphaOpt = None,
+    weight_decay: WeightDecayOpt = None,
+    centered: CenteredOpt = None,
+    x: XOpt = None,
+    y: YOpt = None,
+    data: DataOpt = None,
+    targets: TargetsOpt = 1,
+    ask: Annotated[str | None, typer.Option(
+        "--ask", metavar="forward,loss,backward,update",
+        help="The sections to ask, comma-separated (default: all four).")] = None,
+    variants: Annotated[int, typer.Option(
+        "--variants", metavar="N", help="How many different sheets, one per student (needs --output).")] = 1,
+    decimals: Annotated[int, typer.Option(
+        "--decimals", metavar="1|2", help="Decimals of the drawn weights and inputs.")] = 1,
+    show: Annotated[str, typer.Option(
+        "--show", metavar="sheet|key|answers|network", rich_help_panel=OUTPUT,
+        help="Without --output: what to print (the sheet, its answer key, the answer template"
+             " or the network's spec file).")] = "sheet",
+    fmt: Annotated[str | None, typer.Option(
+        "--format", "-f", metavar="markdown|latex|html", rich_help_panel=OUTPUT,
+        help="Format of the sheet and the key (default: markdown).")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", metavar="FOLDER", rich_help_panel=OUTPUT,
+        help="Write every variant's sheet, key, answer template and spec file into FOLDER.")] = None,
+    figure: Annotated[bool, typer.Option(
+        "--figure/--no-figure", rich_help_panel=OUTPUT, help="Draw the network at the top of the sheet.")] = True,
+    force: ForceOpt = False,
+    precision: PrecisionOpt = 4,
+    lang: LangOpt = "en",
+) -> None:
+    """Exercise sheets with answer keys: a network with numbers a person can work by hand.
+
+    The network's architecture comes from the usual options (default: the seed's 2-2-1 sigmoid
+    network); every weight, bias and input is drawn anew with one or two decimals (--seed), so
+    that no line of the page needs more than a calculator. The sheet gives the network's figure,
+    the numbers, and each line of the sections asked in symbols with its value left blank. The
+    key is the page `backprop step --network network.toml --form scalar` prints. The answer
+    template lists the blanks as 'name = ?' lines: fill them in and run `backprop check`.
+
+    \b
+    Examples:
+      backprop exercise                             a sheet for the seed network, Markdown
+      backprop exercise --show key                  its answer key
+      backprop exercise --ask forward,loss --layers 2 3 1 --activation tanh --loss mse
+      backprop exercise --variants 30 --seed 1 -f latex -o sheets
+                                                    30 sheets and keys; sheets/sheets.tex has them all
+      backprop exercise -o sheet --lang ko -f html  in Korean, as web pages
+      backprop check sheet/answers.txt --network sheet/network.toml
+                                                    check a filled-in answer template
+    """
+    from backprop_cli.exercise import exercises, parse_ask, spec
+    from backprop_cli.locales import check_language
+    from backprop_cli.render.sheet import combined_keys, combined_latex, sheet_text
+    from backprop_cli.resolve import resolve
+
+    chosen = fmt or "markdown"
+    if chosen not in EXERCISE_FORMATS:
+        raise BackpropError(f"format: unknown format {chosen!r}; choose one of {', '.join(EXERCISE_FORMATS)}")
+    if show not in EXERCISE_PARTS:
+        raise BackpropError(f"show: unknown part {show!r}; choose one of {', '.join(EXERCISE_PARTS)}")
+    check_language(lang)
+    check_precision(precision)
+    asked = parse_ask(ask)
+    if variants != 1 and output is None:
+        raise BackpropError(f"variants: {variants} sheets are written to a folder; add --output FOLDER")
+    files: dict[str, Path] = {}
+    if output is not None:
+        from backprop_cli.exercise import file_names
+        from backprop_cli.io import check_folder, check_writable
+
+        check_folder(output)
+        files = {name: output / name for name in file_names(variants, chosen)}
+        if output.is_dir():
+            for path in files.values():
+                check_writable(path, force)
+    keep = x is not None or y is not None or data is not None
+    with working(say("status.step", lang), _interactive()):
+        net, xs, ys = resolve(network_options(
+            network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
+            optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
+            alpha=alpha, weight_decay=weight_decay, centered=centered,
+            x=x, y=y, data=data, targets=targets))
+        made = exercises(net, xs, ys, variants=variants, seed=seed or 0, decimals=decimals, ask=asked,
+                         keep_samples=keep, lang=lang, precision=precision)
+    settings = {"lang": lang, "precision": precision}
+    sheet_settings = {**settings, "figure": figure}
+    if output is None:
+        from backprop_cli.render import render
+
+        one = made[0]
+        text = {"sheet": lambda: sheet_text(one, chosen, **sheet_settings),
+                "key": lambda: render(one.derivation, chosen),
+                "answers": lambda: one.template("network.toml"),
+                "network": lambda: spec(one)}[show]()
+        sys.stdout.write(text)
+        return
+    from backprop_cli.exercise import variant_files
+    from backprop_cli.io import write_atomic
+    from backprop_cli.render import render
+
+    output.mkdir(exist_ok=True)
+    for one in made:
+        names = variant_files(one.number, variants, chosen)
+        texts = {"sheet": sheet_text(one, chosen, **sheet_settings), "key": render(one.derivation, chosen),
+                 "answers": one.template(names["network"], names["answers"]), "network": spec(one)}
+        for part, name in names.items():
+            write_atomic(files[name], texts[part], force=force)
+    if chosen == "latex" and variants > 1:
+        write_atomic(files["sheets.tex"], combined_latex(made, **sheet_settings), force=force)
+        write_atomic(files["keys.tex"], combined_keys(made, **settings), force=force)
+    typer.echo(f"wrote {len(files)} files to {output}", err=True)
 
 
 @app.command()

@@ -369,6 +369,21 @@ def check_writable(path: str | Path, force: bool) -> Path:
     return target
 
 
+def check_folder(path: str | Path) -> Path:
+    """A folder to write files into: an existing folder, or a new one whose parent exists.
+
+    Raises:
+        OutputError: naming the problem and the fix.
+    """
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        if not path.is_dir():
+            raise OutputError(f"output: {path} is not a folder; give a folder to write the files into")
+    elif not path.parent.is_dir():
+        raise OutputError(f"output: the folder {path.parent} does not exist; create it first")
+    return path
+
+
 def check_distinct(paths: dict[str, Path | None]) -> None:
     """Refuse two output options that name the same file (one write would lose the other)."""
     seen: dict[str, str] = {}

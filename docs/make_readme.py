@@ -23,6 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 XOR = ROOT / "docs" / "xor.md"
+EXERCISE = ROOT / "docs" / "exercise.md"
+EXERCISE_ARGS = ["exercise", "--ask", "forward,loss", "--seed", "3"]
+"""The sheet README shows the beginning of (its command there adds --no-figure)."""
 BLOCK = re.compile(r"```\n(\$ backprop.*?)```", re.S)
 
 
@@ -66,6 +69,12 @@ def xor_page() -> str:
         return target.read_text(encoding="utf-8")
 
 
+def exercise_page() -> str:
+    run = subprocess.run([sys.executable, "-m", "backprop_cli", *EXERCISE_ARGS], check=True,
+                         capture_output=True, text=True, encoding="utf-8")
+    return run.stdout
+
+
 def regenerate() -> tuple[str, str]:
     """README.md and docs/xor.md as the commands print them now."""
     readme = README.read_text(encoding="utf-8")
@@ -78,9 +87,10 @@ def main() -> int:
     if "--write" in sys.argv:
         README.write_text(readme, encoding="utf-8")
         XOR.write_text(xor, encoding="utf-8")
+        EXERCISE.write_text(exercise_page(), encoding="utf-8")
         return 0
     problems = []
-    for path, now in ((README, readme), (XOR, xor)):
+    for path, now in ((README, readme), (XOR, xor), (EXERCISE, exercise_page())):
         before = path.read_text(encoding="utf-8")
         if mask(before) != mask(now):
             problems += difflib.unified_diff(before.splitlines(True), now.splitlines(True), str(path), "now")

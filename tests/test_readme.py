@@ -51,3 +51,4 @@ def test_readme_transcripts_and_the_xor_page_are_what_the_commands_print():
     readme, xor = make_readme.regenerate()
     assert make_readme.mask(README.read_text(encoding="utf-8")) == make_readme.mask(readme)
     assert make_readme.mask(make_readme.XOR.read_text(encoding="utf-8")) == make_readme.mask(xor)
+    assert make_readme.EXERCISE.read_text(encoding="utf-8") == make_readme.exercise_page()

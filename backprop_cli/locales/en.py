@@ -13,6 +13,16 @@ MESSAGES = {
     "section.batch": "Batch gradient",
     "section.update": "Update",
     "section.summary": "Summary",
+    "title.exercise": "Exercise {number}: one training step by hand",
+    "title.exercise.document": "Exercise sheet: backpropagation by hand",
+    "title.exercise.keys": "Answer keys: backpropagation by hand",
+    "exercise.key": "Answer key to exercise {number}.",
+    "exercise.instructions": (
+        "Work one training step of this network by hand: fill in every blank, rounded to"
+        " {precision} decimals. Check your answers with backprop check."
+    ),
+    "exercise.given": "Given",
+    "table.value": "value",
     "intro.forward": (
         "Each unit takes the weighted sum z of its inputs plus its bias, then applies its"
         " activation."
@@ -168,6 +178,26 @@ MESSAGES.update({
     "table.target": "y",
 })
 MESSAGES.update({
+    "check.expected": "expected {value}",
+    "check.first": "← first wrong line",
+    "check.right": "✓ you wrote {given}",
+    "check.wrong": "✗ you wrote {given}; this line is {expected}. {why}",
+    "check.wrong.first": "✗ first wrong line: you wrote {given}; this line is {expected}. {why}",
+    "check.joined": "{first} {second}",
+    "check.all": "all {count} right",
+    "check.some": "{right} of {count} right",
+    "check.unknown": "No known mistake gives this value.",
+    "check.implies": "Mistake: {mistake}; that gives {value}.",
+    "mistake.missing_activation_derivative": "the activation's derivative left out of the chain rule",
+    "mistake.updated_weight_used": "the backward pass using weights already updated",
+    "mistake.update_sign": "an update that adds the gradient (θ + α·∂𝓛/∂θ)",
+    "mistake.missing_learning_rate": "an update without the learning rate (θ − ∂𝓛/∂θ)",
+    "mistake.sign": "a sign slip (the line's value with the opposite sign)",
+    "mistake.mse_factor": "the 2 of (ŷ − y)² dropped, or kept where the loss halves it",
+    "mistake.mean_vs_sum": "the sum where the mean belongs (batch or loss reduction), or the reverse",
+    "mistake.swapped_index": "the weight or input of another unit in place of this one",
+    "mistake.z_for_a": "the weighted sum z where the activation belongs, or the reverse",
+    "mistake.rounding": "too few digits carried from earlier lines",
     "title.verify": "Gradient check: the derivation against independent references",
     "verify.loss": "Loss",
     "table.derivation": "∂𝓛/∂θ",

@@ -17,6 +17,16 @@ MESSAGES = {
     "section.batch": "배치 기울기",
     "section.update": "가중치와 편향 갱신",
     "section.summary": "요약",
+    "title.exercise": "연습 문제 {number}: 손으로 풀어 보는 한 번의 학습 단계",
+    "title.exercise.document": "연습 문제지: 손으로 풀어 보는 역전파",
+    "title.exercise.keys": "정답지: 손으로 풀어 보는 역전파",
+    "exercise.key": "연습 문제 {number}의 정답.",
+    "exercise.instructions": (
+        "이 신경망의 학습 단계 하나를 직접 계산하여 모든 빈칸을 채우세요. 값은 소수점 아래"
+        " {precision}자리로 반올림합니다. 답은 backprop check로 확인할 수 있습니다."
+    ),
+    "exercise.given": "주어진 값",
+    "table.value": "값",
     "intro.forward": (
         "가중합 z는 입력값과 가중치의 곱을 모두 더한 값에 편향을 더한 값이고, 각 유닛은 가중합에"
         " 활성화 함수를 적용합니다."
@@ -162,6 +172,26 @@ MESSAGES = {
     "table.target": "y",
 }
 MESSAGES.update({
+    "check.expected": "정답 {value}",
+    "check.first": "← 처음으로 틀린 줄",
+    "check.right": "✓ 적은 값 {given}",
+    "check.wrong": "✗ 적은 값 {given}, 이 줄의 값은 {expected}입니다. {why}",
+    "check.wrong.first": "✗ 처음으로 틀린 줄: 적은 값 {given}, 이 줄의 값은 {expected}입니다. {why}",
+    "check.joined": "{first} {second}",
+    "check.all": "{count}개 모두 맞았습니다",
+    "check.some": "{count}개 중 {right}개 맞았습니다",
+    "check.unknown": "알려진 실수 가운데 이 값이 나오는 것은 없습니다.",
+    "check.implies": "{mistake}에 해당합니다. 그렇게 계산하면 {value}입니다.",
+    "mistake.missing_activation_derivative": "연쇄 법칙에서 활성화 함수의 도함수를 빠뜨린 경우",
+    "mistake.updated_weight_used": "역전파에 이미 갱신된 가중치를 쓴 경우",
+    "mistake.update_sign": "갱신에서 기울기를 더한 경우(θ + α·∂𝓛/∂θ)",
+    "mistake.missing_learning_rate": "갱신에서 학습률을 빠뜨린 경우(θ − ∂𝓛/∂θ)",
+    "mistake.sign": "부호를 잘못 쓴 경우(이 줄의 값에 반대 부호)",
+    "mistake.mse_factor": "(ŷ − y)²의 2를 빠뜨렸거나, 반으로 나누는 오차에서 2를 남긴 경우",
+    "mistake.mean_vs_sum": "평균을 내야 할 곳에서 합을 쓴 경우(배치나 오차의 축약), 또는 그 반대",
+    "mistake.swapped_index": "이 유닛 대신 다른 유닛의 가중치나 입력을 쓴 경우",
+    "mistake.z_for_a": "활성화 값 자리에 가중합 z를 쓴 경우, 또는 그 반대",
+    "mistake.rounding": "앞 줄에서 자릿수를 너무 적게 남긴 경우",
     "title.verify": "기울기 검증: 풀이를 독립된 기준과 비교",
     "verify.loss": "손실",
     "table.derivation": "∂𝓛/∂θ",

@@ -28,7 +28,7 @@ _MATH = {
     "×": r"\times", "·": r"\cdot", "⋅": r"\cdot", "−": "-", "→": r"\to", "←": r"\leftarrow",
     "⋯": r"\cdots", "⋮": r"\vdots", "⋱": r"\ddots", "…": r"\ldots", "⊙": r"\odot", "√": r"\surd",
     "≤": r"\leq", "≥": r"\geq", "≠": r"\neq", "≈": r"\approx", "±": r"\pm", "∞": r"\infty",
-    "ŷ": r"\hat{y}", "Ŷ": r"\hat{Y}", "′": "'",
+    "ŷ": r"\hat{y}", "Ŷ": r"\hat{Y}", "′": "'", "✓": r"\checkmark", "✗": r"\times",
 }
 _MATH.update({text: rf"\tfrac{{{p}}}{{{q}}}" for (p, q), text in _VULGAR.items()})
 # Runs of superscript (subscript) characters become one ^{…} (_{…}): W⁽ˡ⁻¹⁾ is W^{(l-1)}.
