@@ -26,10 +26,11 @@ if TYPE_CHECKING:
     from backprop_cli.training import TrainResult
 
 __version__ = "0.1.0"
-__all__ = ["derive", "train"]
+__all__ = ["derive", "from_torch", "to_torch", "train"]
 
 _NETWORK_OPTIONS = ("layers", "activation", "loss", "lr", "seed", "init", "optimizer", "momentum", "beta1",
                     "beta2", "eps", "alpha", "weight_decay", "centered", "data", "targets")
+_LIVE_OPTIONS = ("criterion",)
 _PAGE_OPTIONS = ("precision", "rounding", "form", "lang")
 _TRAIN_OPTIONS = ("epochs", "batch_size", "shuffle", "backend", "device", "dtype", "log_every", "show_steps")
 _REPORT_OPTIONS = ("precision", "form", "lang")
@@ -42,12 +43,34 @@ def _check_options(function: str, options: dict[str, Any], allowed: tuple[str, .
         raise TypeError(f"{function}() got unknown option(s) {', '.join(unknown)}; the options are {known}")
 
 
-def _resolve(network: str | Network | None, x: Any, y: Any, options: dict[str, Any]
+def _resolve(network: Any, x: Any, y: Any, options: dict[str, Any]
              ) -> tuple[NetworkOptions, Network, tuple[Vector, ...], tuple[Vector, ...]]:
-    """The network options the keyword arguments give, and the network and samples they describe."""
+    """The network options the keyword arguments give, and the network and samples they describe.
+
+    ``network`` may be a live ``torch.nn.Module``: with ``criterion`` and an ``optimizer`` object in
+    ``options`` it is read as the page's network (``live.from_torch``), and one forward pass of it on
+    ``x`` checks that the page computes what it computes.
+    """
+    from backprop_cli.live import is_module
     from backprop_cli.model import Network
     from backprop_cli.resolve import NetworkOptions, resolve
 
+    model = network if is_module(network) else None
+    criterion = options.pop("criterion", None)
+    live_optimizer = options.get("optimizer")
+    if live_optimizer is not None and not isinstance(live_optimizer, str):
+        options.pop("optimizer")
+    else:
+        live_optimizer = None
+    if model is None and (criterion is not None or live_optimizer is not None):
+        raise TypeError("criterion= and an optimizer object go with a torch.nn.Module as the network;"
+                        " otherwise give loss= and optimizer= by name")
+    if model is not None:
+        from backprop_cli.live import from_torch
+
+        network = from_torch(model, criterion, live_optimizer)
+        if network.loss in ("cross_entropy", "nll") and y is not None:
+            y = _class_rows(y, x)
     given = {key: options[key] for key in _NETWORK_OPTIONS if key in options}
     if isinstance(given.get("activation"), str):
         given["activation"] = [given["activation"]]
@@ -56,13 +79,30 @@ def _resolve(network: str | Network | None, x: Any, y: Any, options: dict[str, A
     source = network if network is None or isinstance(network, Network) else str(network)
     chosen = NetworkOptions(network=source, x=_samples(x, "x"), y=_samples(y, "y"), **given)
     net, xs, ys = resolve(chosen)
+    if model is not None:
+        from backprop_cli.live import check_forward
+
+        check_forward(model, net, xs, criterion)
     return chosen, net, xs, ys
+
+
+def _class_rows(y: Any, x: Any) -> Any:
+    """Class indices as torch gives them to CrossEntropyLoss (shape (N,)): one row per sample."""
+    values = y.tolist() if hasattr(y, "tolist") else y
+    rows = x.tolist() if hasattr(x, "tolist") else x
+    many = isinstance(rows, (list, tuple)) and rows and isinstance(rows[0], (list, tuple))
+    if isinstance(values, (list, tuple)) and values and not isinstance(values[0], (list, tuple)) \
+            and many and len(values) == len(rows) and all(float(v).is_integer() for v in values):
+        return [[v] for v in values]
+    return values
 
 
 def _samples(values: Any, name: str) -> list[tuple[float, ...]] | None:
     """One sample (``[1, 1]``, a 1-D array) or several (``[[1, 1], [0, 1]]``) as tuples of floats."""
     if values is None:
         return None
+    if hasattr(values, "tolist"):  # a tensor or an array
+        values = values.tolist()
     rows = list(values) if hasattr(values, "__iter__") else [values]
     if not any(hasattr(row, "__len__") for row in rows):
         rows = [rows]
@@ -74,7 +114,7 @@ def _samples(values: Any, name: str) -> list[tuple[float, ...]] | None:
         raise DataError(f"{name}: expected numbers, one sequence per sample, got {values!r}") from None
 
 
-def derive(network: str | Network | None = None, x: Any = None, y: Any = None, **options: Any) -> Derivation:
+def derive(network: Any = None, x: Any = None, y: Any = None, **options: Any) -> Derivation:
     """Work out one training step, as ``backprop step`` does, and return it as a Derivation.
 
     The Derivation displays itself in Jupyter (``_repr_html_``: the page with MathML;
@@ -82,11 +122,13 @@ def derive(network: str | Network | None = None, x: Any = None, y: Any = None, *
     ``to_latex()``, ``to_html()``, ``to_json()`` and ``to_dict()`` (the JSON contract).
 
     Args:
-        network: a spec file (.toml, .json, .pt), a :class:`~backprop_cli.model.Network`, or None for
-            the seed network (or random weights with ``layers``).
-        x: the inputs of one sample (``[1, 1]``) or of several (``[[1, 1], [0, 1]]``).
-        y: the targets, likewise.
-        **options: the command line's options: ``layers``, ``activation`` (a name or formula, or
+        network: a spec file (.toml, .json, .pt), a :class:`~backprop_cli.model.Network`, a live
+            ``torch.nn.Module`` (with ``criterion=`` and ``optimizer=`` objects, read by
+            :func:`from_torch`), or None for the seed network (or random weights with ``layers``).
+        x: the inputs of one sample (``[1, 1]``) or of several (``[[1, 1], [0, 1]]``); a tensor too.
+        y: the targets, likewise (class indices of shape (N,) for CrossEntropyLoss).
+        **options: ``criterion`` (an ``nn`` loss module, with a model) and the command line's
+            options: ``layers``, ``activation`` (a name or formula, or
             one per layer), ``loss``, ``lr``, ``seed``, ``init``, ``optimizer``, ``momentum``,
             ``beta1``, ``beta2``, ``eps``, ``data``, ``targets``; and how the page is worked:
             ``precision``, ``rounding`` (``exact`` or ``carry``), ``form`` (``auto``, ``scalar``,
@@ -96,7 +138,7 @@ def derive(network: str | Network | None = None, x: Any = None, y: Any = None, *
         TypeError: for an option that does not exist.
         BackpropError: for a value that does not fit (the message names it), as on the command line.
     """
-    _check_options("derive", options, _NETWORK_OPTIONS + _PAGE_OPTIONS)
+    _check_options("derive", options, _NETWORK_OPTIONS + _PAGE_OPTIONS + _LIVE_OPTIONS)
     from backprop_cli.build import build_derivation
     from backprop_cli.derivation import Options
     from backprop_cli.locales import check_language
@@ -107,7 +149,27 @@ def derive(network: str | Network | None = None, x: Any = None, y: Any = None, *
     return build_derivation(net, xs, ys, page)
 
 
-def train(network: str | Network | None = None, x: Any = None, y: Any = None, **options: Any) -> TrainResult:
+def from_torch(model: Any, criterion: Any = None, optimizer: Any = None) -> Network:
+    """The page's network for a live ``torch.nn.Module`` (nested ``nn.Sequential`` and custom
+    modules whose forward is the chain of their children), with the loss of ``criterion`` and the
+    optimizer (class, lr, momentum, betas, eps, weight decay) of a fresh torch.optim ``optimizer``.
+
+    Raises:
+        SpecError: naming the module or setting the page does not work.
+    """
+    from backprop_cli.live import from_torch as read
+
+    return read(model, criterion, optimizer)
+
+
+def to_torch(network: Network) -> Any:
+    """``network`` as a float64 ``torch.nn.Sequential`` with its weights."""
+    from backprop_cli.live import to_torch as build
+
+    return build(network)
+
+
+def train(network: Any = None, x: Any = None, y: Any = None, **options: Any) -> TrainResult:
     """Train for many epochs, as ``backprop train`` does, and return the run as a TrainResult.
 
     The TrainResult holds the numbers (``history``: (epoch, loss) pairs, ``final_loss``, ``network``:
@@ -133,7 +195,7 @@ def train(network: str | Network | None = None, x: Any = None, y: Any = None, **
         TypeError: for an option that does not exist.
         BackpropError: for a value that does not fit (the message names it), as on the command line.
     """
-    _check_options("train", options, _NETWORK_OPTIONS + _TRAIN_OPTIONS + _REPORT_OPTIONS)
+    _check_options("train", options, _NETWORK_OPTIONS + _TRAIN_OPTIONS + _REPORT_OPTIONS + _LIVE_OPTIONS)
     from dataclasses import replace
 
     from backprop_cli.derivation import Options

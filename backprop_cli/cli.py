@@ -93,6 +93,10 @@ CenteredOpt = Annotated[bool | None, typer.Option("--centered", rich_help_panel=
 FormatOpt = Annotated[str | None, typer.Option(
     "--format", "-f", metavar="rich|markdown|latex|html|json", rich_help_panel=OUTPUT,
     help="Output format (default: rich, or from the --output file's extension).")]
+StepFormatOpt = Annotated[str | None, typer.Option(
+    "--format", "-f", metavar="rich|markdown|latex|html|json|torch", rich_help_panel=OUTPUT,
+    help="Output format (default: rich, or from the --output file's extension); torch: a runnable"
+         " PyTorch script of this step that prints its numbers as JSON.")]
 OutputOpt = Annotated[Path | None, typer.Option(
     "--output", "-o", metavar="FILE", rich_help_panel=OUTPUT,
     help="Write to FILE (.md, .tex, .html, .json, .txt); refuses to overwrite without --force.")]
@@ -223,7 +227,7 @@ def emit(obj: Any, fmt: str, output: Path | None, force: bool, **settings: Any) 
     sys.stdout.write(render(obj, fmt, **settings))
 
 
-STEP_FORMATS = ("rich", "markdown", "latex", "html", "json")
+STEP_FORMATS = ("rich", "markdown", "latex", "html", "json", "torch")
 
 
 @app.command()
@@ -248,7 +252,7 @@ def step(
     data: DataOpt = None,
     targets: TargetsOpt = 1,
     form: FormOpt = "auto",
-    fmt: FormatOpt = None,
+    fmt: StepFormatOpt = None,
     output: OutputOpt = None,
     force: ForceOpt = False,
     precision: PrecisionOpt = 4,
@@ -272,6 +276,7 @@ def step(
       backprop step --tree                          the computation graph as a tree
       backprop step --optimizer adam --lr 0.01      Adam's moments and bias correction
       backprop step --format json                   every number, float64
+      backprop step -o step.py                      the step in PyTorch (python step.py prints it)
     """
     from backprop_cli.build import build_derivation
     from backprop_cli.derivation import Options
@@ -319,6 +324,17 @@ def step(
         from backprop_cli.render.tree import tree as tree_panel
 
         Console(highlight=False).print(tree_panel(build_graph(derivation), precision, lang))
+        return
+    if chosen == "torch":
+        from backprop_cli.io import write_atomic
+        from backprop_cli.render.pytorch import script
+
+        text = script(derivation)
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            write_atomic(output, text, force=force)
+            typer.echo(f"wrote {output}; run it with python {output}", err=True)
         return
     emit(derivation, chosen, output, force)
 

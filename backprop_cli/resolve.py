@@ -205,7 +205,7 @@ def _override(network: Network, options: NetworkOptions, activations: list[str])
     lr = network.lr if options.lr is None else options.lr
     if not math.isfinite(lr) or lr <= 0:
         raise SpecError(f"lr: the learning rate must be a positive number, got {lr:g}")
-    return Network(layers=layers, loss=loss, lr=lr, optimizer=optimizer)
+    return replace(network, layers=layers, loss=loss, lr=lr, optimizer=optimizer)  # keeps the loss's beta
 
 
 def _optimizer_settings(optimizer: Optimizer) -> dict[str, Any]:

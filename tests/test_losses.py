@@ -31,6 +31,18 @@ def test_the_seed_with_each_loss_equals_pytorch(loss, beta):
         assert_step_close(ours, torch_step(network, xs, ys))
 
 
+@pytest.mark.parametrize("beta", [0.25, 0.5, 2.0])
+def test_a_spec_files_beta_reaches_the_page(tmp_path, capsys, beta):
+    """smooth_l1's beta read from a spec file is the page's beta (it was once dropped on loading)."""
+    from backprop_cli.io import spec_toml
+
+    network = replace(SEED, loss="smooth_l1", beta=beta)
+    path = tmp_path / "net.toml"
+    path.write_text(spec_toml(network, SEED_X, SEED_Y))
+    assert main(["step", "--network", str(path), "--format", "json"]) == 0
+    assert_step_close(json.loads(capsys.readouterr().out), torch_step(network, SEED_X, SEED_Y))
+
+
 @settings(deadline=None, max_examples=60)
 @given(networks(max_samples=3, max_depth=3, max_width=4), st.sampled_from(NEW[:4]))
 def test_random_networks_with_l1_and_smooth_l1_equal_pytorch(case, chosen):

@@ -12,7 +12,7 @@ from typing import Any
 FORMATS = ("rich", "markdown", "latex", "html", "json")
 TEXT_FORMATS = ("markdown", "latex", "html", "json")
 EXTENSIONS = {".md": "markdown", ".markdown": "markdown", ".tex": "latex", ".html": "html",
-              ".htm": "html", ".json": "json", ".txt": "rich"}
+              ".htm": "html", ".json": "json", ".txt": "rich", ".py": "torch"}
 
 
 def render(obj: Any, fmt: str, **settings: Any) -> str:

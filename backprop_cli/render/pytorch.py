@@ -1,0 +1,193 @@
+"""The step as a runnable PyTorch script (``backprop step --format torch``).
+
+The script builds the network with its weights, runs the step (``output = model(x)``,
+``loss = criterion(output, y)``, ``loss.backward()``, ``optimizer.step()``) in float64, and prints
+the step's numbers as JSON in the layout of ``backprop step --format json``, so the two can be
+compared. It is generated from the torch modules the layer kinds build (``Kind.torch_module``):
+each module is written as its ``torch.nn`` class called with the arguments its ``extra_repr``
+gives, and every parameter and buffer is loaded from a ``state_dict`` of numbers written with
+``repr``. No text of the user's reaches the script: a formula activation or loss, or a kind whose
+module is not a ``torch.nn`` class (dropout with its mask, residual), is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backprop_cli.errors import BackpropError
+
+LOSSES = {
+    "bce": ("nn.BCELoss()", "criterion(output, y)"),
+    "mse": ("nn.MSELoss()", "criterion(output, y)"),
+    "sse": ('nn.MSELoss(reduction="sum")', "criterion(output, y)"),
+    "half_sse": ('nn.MSELoss(reduction="sum")', "0.5 * criterion(output, y)"),
+    "l1": ("nn.L1Loss()", "criterion(output, y)"),
+    "smooth_l1": ("nn.SmoothL1Loss(beta={beta!r})", "criterion(output, y)"),
+    "cross_entropy": ("nn.CrossEntropyLoss()", "criterion(output, y)"),
+    "nll": ("nn.NLLLoss()", "criterion(output, y.argmax(dim=1))"),
+}
+"""Each loss as torch has it: the criterion, and the loss from ``output`` (for cross_entropy, the
+logits: nn.CrossEntropyLoss applies the softmax itself) and the targets ``y``."""
+
+
+def _refuse(what: str) -> BackpropError:
+    return BackpropError(f"format torch: {what}; the script is written for networks of torch.nn modules"
+                         " (dense, activation, batch_norm and layer_norm layers with named activations)")
+
+
+def _module_code(module: Any, indent: str) -> str:
+    """``module`` as the Python expression that builds it."""
+    cls = type(module)
+    if not cls.__module__.startswith("torch.nn.modules"):
+        raise _refuse(f"a layer runs as {cls.__name__}, which is not a torch.nn module")
+    if cls.__name__ == "Sequential":
+        inner = indent + "    "
+        children = "".join(f"\n{inner}{_module_code(child, inner)}," for child in module)
+        return f"nn.Sequential({children}\n{indent})"
+    arguments = module.extra_repr()
+    if cls.__name__ in ("Linear", "BatchNorm1d", "LayerNorm"):
+        arguments = ", ".join(part for part in arguments.split(", ") if not part.startswith("dtype="))
+    return f"nn.{cls.__name__}({arguments})"
+
+
+def _tensor(values: Any) -> str:
+    if isinstance(values, list):
+        return "[" + ", ".join(_tensor(v) for v in values) + "]"
+    return repr(float(values))
+
+
+def script(derivation: Any) -> str:
+    """The runnable PyTorch script of ``derivation``'s step.
+
+    Raises:
+        BackpropError: for a network the script cannot build from torch.nn modules.
+    """
+    import torch
+
+    from backprop_cli import losses
+    from backprop_cli.layers.torch_modules import sequential
+
+    network = derivation.network
+    if network.loss not in LOSSES:
+        raise _refuse("the loss is a formula")
+    loss = losses.of(network)
+    if any(layer.children() for layer in network.layers):
+        raise _refuse("a residual layer is not one torch.nn module")
+    fused = bool(loss.fused)
+    model = sequential(torch, network.layers, fuse_last=fused)
+    names = {id(p): name for name, p in model.named_parameters()}
+    layers = []
+    last = len(network.layers) - 1
+    for index, layer in enumerate(network.layers):
+        module = model[index]
+        present = layer.torch_parameters(module)
+        parameters = {name: names[id(present[name])] if name in present else None
+                      for name in (*layer.parameter_names, *(n for n in present if n not in layer.parameter_names))}
+        buffers = {name: f"{index}.{name}" for name in layer.torch_buffers(module)}
+        entry: dict[str, Any] = {"kind": layer.kind, "path": str(index), "parameters": parameters,
+                                 "buffers": buffers}
+        if layer.kind == "dense":
+            entry["z"] = f"{index}.0" if isinstance(module, torch.nn.Sequential) else str(index)
+            entry["softmax"] = fused and index == last
+        layers.append(entry)
+    frozen = sorted(names[id(tensor)] for index, layer in enumerate(network.layers)
+                    for name, tensor in layer.torch_parameters(model[index]).items() if layer.frozen(name))
+    state = model.state_dict()
+    criterion, call = LOSSES[network.loss]
+    optimizer = network.optimizer
+    settings = optimizer.settings()
+    make = {
+        "sgd": "torch.optim.SGD(params, lr={lr!r}, weight_decay={weight_decay!r})",
+        "momentum": "torch.optim.SGD(params, lr={lr!r}, momentum={momentum!r}, weight_decay={weight_decay!r})",
+        "adam": "torch.optim.Adam(params, lr={lr!r}, betas=({beta1!r}, {beta2!r}), eps={eps!r},"
+                " weight_decay={weight_decay!r})",
+        "adamw": "torch.optim.AdamW(params, lr={lr!r}, betas=({beta1!r}, {beta2!r}), eps={eps!r},"
+                 " weight_decay={weight_decay!r})",
+        "rmsprop": "torch.optim.RMSprop(params, lr={lr!r}, alpha={alpha!r}, eps={eps!r},"
+                   " weight_decay={weight_decay!r}, momentum={momentum!r}, centered={centered!r})",
+    }[optimizer.name]
+    values = {"weight_decay": 0.0, **settings, "lr": float(network.lr)}
+    state_lines = "".join(
+        f'    "{key}": torch.tensor({_tensor(value.tolist())}'
+        f'{", dtype=torch.long" if not value.is_floating_point() else ""}),\n'
+        for key, value in state.items())
+    lines = [
+        "# One training step in PyTorch, as backprop-cli works it on its page (backprop step --format torch).",
+        "# Run it with python: it prints the step's numbers as JSON, the layout of backprop step --format json.",
+        "import copy",
+        "import json",
+        "",
+        "import torch",
+        "from torch import nn",
+        "",
+        "torch.set_default_dtype(torch.float64)",
+        "",
+        f"model = {_module_code(model, '')}",
+        "model.load_state_dict({",
+        state_lines.rstrip("\n"),
+        "})",
+        f"criterion = {criterion.format(beta=float(network.beta))}",
+        f"frozen = {frozen!r}  # parameters the update leaves as they are",
+        "params = [p for name, p in model.named_parameters() if name not in frozen]",
+        f"optimizer = {make.format(**values)}",
+        "",
+        f"x = torch.tensor({_tensor([list(r) for r in derivation.xs])})",
+        f"y = torch.tensor({_tensor([list(r) for r in derivation.ys])})",
+        "",
+        "kept = {}",
+        "hooks = [module.register_forward_hook(lambda m, args, out, name=name: kept.__setitem__(name, out.detach()))",
+        "         for name, module in model.named_modules() if name]",
+        "before = {name: value.detach().clone() for name, value in model.state_dict().items()}",
+        "",
+        "output = model(x)  # 1. the forward pass",
+        f"loss = {call}  # 2. the loss",
+        "optimizer.zero_grad()",
+        "loss.backward()  # 3. the backward pass: every ∂𝓛/∂θ",
+        "grads = {name: p.grad.detach().clone() for name, p in model.named_parameters()}",
+        "optimizer.step()  # 4. the update",
+        "",
+        "for hook in hooks:",
+        "    hook.remove()",
+        "with torch.no_grad():",
+        "    output = copy.deepcopy(model)(x)  # the loss after the update (a copy keeps the running statistics)",
+        f"    loss_after = {call}",
+        "after = model.state_dict()",
+        "",
+        f"LAYERS = {layers!r}",
+        "",
+        "",
+        "def rows(tensor):",
+        "    return tensor.tolist()",
+        "",
+        "",
+        "results = []",
+        "for layer in LAYERS:",
+        "    out = kept[layer['path']]",
+        "    entry = {'kind': layer['kind']}",
+        "    if layer['kind'] == 'dense':",
+        "        z = kept[layer['z']]",
+        "        a = torch.softmax(z, dim=1) if layer['softmax'] else out",
+        "        p = layer['parameters']",
+        "        entry.update(weight=rows(before[p['weight']]),",
+        "                     bias=rows(before[p['bias']]) if p['bias'] else None, z=rows(z), a=rows(a),",
+        "                     grad_weight=rows(grads[p['weight']]),",
+        "                     grad_bias=rows(grads[p['bias']]) if p['bias'] else None,",
+        "                     new_weight=rows(after[p['weight']]),",
+        "                     new_bias=rows(after[p['bias']]) if p['bias'] else None, output=rows(a))",
+        "        out = a",
+        "    else:",
+        "        entry['output'] = rows(out)",
+        "        for name, key in layer['parameters'].items():",
+        "            if key is None:  # the module has no such parameter (elementwise_affine=False …)",
+        "                entry.update({name: None, 'grad_' + name: None, 'new_' + name: None})",
+        "            else:",
+        "                entry.update({name: rows(before[key]), 'grad_' + name: rows(grads[key]),",
+        "                              'new_' + name: rows(after[key])})",
+        "        for name, key in layer['buffers'].items():",
+        "            entry['new_' + name] = rows(after[key])",
+        "    results.append(entry)",
+        "",
+        "print(json.dumps({'loss': loss.item(), 'loss_after': loss_after.item(), 'output': rows(out),",
+        "                  'layers': results}, indent=1))",
+    ]
+    return "\n".join(lines) + "\n"

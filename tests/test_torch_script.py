@@ -1,0 +1,105 @@
+"""backprop step --format torch: the script runs and prints the step's JSON; its numbers equal the
+page's to 1e-12 (PyTorch autograd and torch.optim in the script against the derivation)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from backprop_cli.build import build_derivation
+from backprop_cli.cli import main
+from backprop_cli.derivation import Options
+from backprop_cli.errors import BackpropError
+from backprop_cli.model import SEED, SEED_X, Optimizer
+from backprop_cli.render.pytorch import script
+from tests.reference import assert_close, assert_step_close, magnitude, torch_step
+from tests.strategies import kind_networks, networks
+
+torch = pytest.importorskip("torch")
+
+
+def run(text: str) -> dict:
+    """The script run here (exec of the generated script, not of any user text) and its JSON."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(text, "step.py", "exec"), {"__name__": "__main__"})  # noqa: S102
+    return json.loads(out.getvalue())
+
+
+def test_the_script_runs_with_python_and_prints_the_steps_json(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "step.py"
+    assert main(["step", "-o", str(path)]) == 0
+    assert "run it with python" in capsys.readouterr().err
+    printed = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True).stdout
+    assert main(["step", "--format", "json"]) == 0
+    ours = json.loads(capsys.readouterr().out)
+    assert_close(json.loads(printed), ours, 1e-12)
+    text = path.read_text()
+    for marker in ("output = model(x)", "loss = criterion(output, y)", "loss.backward()", "optimizer.step()"):
+        assert marker in text
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(networks(max_samples=3, max_depth=3, max_width=4),
+       st.sampled_from(["sgd", "momentum", "rmsprop"]), st.sampled_from([0.0, 0.01]))
+def test_dense_networks_equal_the_page(case, optimizer, decay) -> None:
+    network, xs, ys = case
+    network = replace(network, optimizer=Optimizer(optimizer, weight_decay=decay))
+    try:
+        page = build_derivation(network, xs, ys, Options(form="matrix"))
+    except BackpropError:
+        return
+    printed = run(script(page))
+    reference = torch_step(network, xs, ys)
+    expected = {**printed, "_loss": reference["_loss"], "_output_after": reference["_output_after"]}
+    assert_step_close(page.to_dict(), expected)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(kind_networks())
+def test_networks_of_kinds_equal_the_page(case) -> None:
+    network, xs, ys = case
+    if any(layer.kind in ("dropout", "residual") for layer in network.layers):
+        with pytest.raises(BackpropError, match="format torch"):
+            script(build_derivation(network, xs, ys, Options(form="matrix")))
+        return
+    try:
+        page = build_derivation(network, xs, ys, Options(form="matrix"))
+    except BackpropError:
+        return
+    ours = page.to_dict()
+    assert_close(run(script(page)), ours, 1e-9, abs_tol=1e-9 * magnitude(ours))
+
+
+@pytest.mark.parametrize("loss, activation, y", [
+    ("l1", "identity", (0.3,)), ("smooth_l1", "identity", (0.3,)), ("nll", "log_softmax", (0.0, 1.0)),
+    ("half_sse", "tanh", (0.5,)), ("cross_entropy", "softmax", (1.0, 0.0))])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
+def test_every_loss_and_optimizer(loss, activation, y, optimizer) -> None:
+    width = len(y)
+    last = replace(SEED.layers[-1], weight=SEED.layers[-1].weight * width, bias=(0.1,) * width,
+                   activation=activation)
+    network = replace(SEED, layers=(SEED.layers[0], last), loss=loss, beta=0.5, lr=0.1,
+                      optimizer=Optimizer(optimizer))
+    page = build_derivation(network, SEED_X, (y,))
+    assert_close(run(script(page)), page.to_dict(), 1e-12)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--activation", "x/(1+abs(x))", "sigmoid"], "not a torch.nn module"),
+    (["--loss", "(yhat - y)**4"], "the loss is a formula"),
+])
+def test_what_the_script_cannot_build_is_refused(tmp_path: Path, capsys, args, message) -> None:
+    path = tmp_path / "step.py"
+    assert main(["step", *args, "-o", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: format torch:") and message in err and not path.exists()
