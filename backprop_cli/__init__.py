@@ -32,7 +32,8 @@ _NETWORK_OPTIONS = ("layers", "activation", "loss", "lr", "seed", "init", "optim
                     "beta2", "eps", "alpha", "weight_decay", "centered", "data", "targets")
 _LIVE_OPTIONS = ("criterion",)
 _PAGE_OPTIONS = ("precision", "rounding", "form", "lang")
-_TRAIN_OPTIONS = ("epochs", "batch_size", "shuffle", "backend", "device", "dtype", "log_every", "show_steps")
+_TRAIN_OPTIONS = ("epochs", "batch_size", "shuffle", "backend", "device", "dtype", "log_every", "show_steps",
+                  "schedule", "clip_norm", "clip_value", "validation", "early_stop", "patience")
 _REPORT_OPTIONS = ("precision", "form", "lang")
 
 
@@ -187,7 +188,9 @@ def train(network: Any = None, x: Any = None, y: Any = None, **options: Any) -> 
             ``activation``, ``loss``, ``lr``, ``seed``, ``init``, ``optimizer``, ``momentum``, ``beta1``,
             ``beta2``, ``eps``, ``data``, ``targets``); how to train: ``epochs`` (100), ``batch_size``,
             ``shuffle``, ``backend`` (``auto``, ``compiled``, ``numpy``, ``torch``), ``device``,
-            ``dtype``, ``log_every``, ``show_steps`` (an epoch or a list of them, derived in full);
+            ``dtype``, ``log_every``, ``show_steps`` (an epoch or a list of them, derived in full),
+            ``schedule`` (``"step:step_size=10,gamma=0.5"``, as ``--schedule``), ``clip_norm``,
+            ``clip_value``, ``validation`` (the share held out), ``early_stop`` and ``patience``;
             and how the report is printed: ``precision``, ``form`` (of the ``show_steps`` pages),
             ``lang``.
 
@@ -207,6 +210,10 @@ def train(network: Any = None, x: Any = None, y: Any = None, **options: Any) -> 
     page = Options(**{key: options[key] for key in _REPORT_OPTIONS if key in options})
     check_language(page.lang)
     settings = {key: options[key] for key in _TRAIN_OPTIONS if key in options}
+    from backprop_cli.schedules import parse_clip, parse_schedule
+
+    settings["schedule"] = parse_schedule(settings.get("schedule"))
+    settings["clip"] = parse_clip(settings.pop("clip_norm", None), settings.pop("clip_value", None))
     steps = settings.get("show_steps", ())
     settings["show_steps"] = tuple(int(e) for e in ((steps,) if isinstance(steps, int) else steps))
     chosen, net, xs, ys = _resolve(network, x, y, options)

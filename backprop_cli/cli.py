@@ -722,6 +722,29 @@ def train(
     show_steps: Annotated[str | None, typer.Option(
         "--show-steps", metavar="E,E …", rich_help_panel=TRAINING,
         help="Derive these epochs' steps in full, as backprop step does: --show-steps 1,100.")] = None,
+    schedule: Annotated[str | None, typer.Option(
+        "--schedule", metavar="NAME[:key=v,…]", rich_help_panel=TRAINING,
+        help="The learning rate epoch by epoch, as torch.optim.lr_scheduler (stepped after every epoch):"
+             " step:step_size=10,gamma=0.5 (StepLR), exponential:gamma=0.95, cosine:T_max=100,eta_min=0,"
+             " linear:start_factor=0.1,total_iters=10 (LinearLR warm-up).")] = None,
+    clip_norm: Annotated[float | None, typer.Option(
+        "--clip-norm", metavar="MAX", rich_help_panel=TRAINING,
+        help="Scale the gradients to a 2-norm of at most MAX before every update"
+             " (torch.nn.utils.clip_grad_norm_).")] = None,
+    clip_value: Annotated[float | None, typer.Option(
+        "--clip-value", metavar="V", rich_help_panel=TRAINING,
+        help="Clamp every gradient to [-V, V] before every update (clip_grad_value_).")] = None,
+    validation: Annotated[float, typer.Option(
+        "--validation", metavar="F", rich_help_panel=TRAINING,
+        help="Hold out this share of the samples (drawn by --seed) and record their loss beside the"
+             " training loss: --validation 0.2.")] = 0.0,
+    early_stop: Annotated[float | None, typer.Option(
+        "--early-stop", metavar="DELTA", rich_help_panel=TRAINING,
+        help="Stop when the loss (the validation loss with --validation) has not fallen by more than"
+             " DELTA for --patience epochs in a row.")] = None,
+    patience: Annotated[int, typer.Option(
+        "--patience", metavar="N", rich_help_panel=TRAINING,
+        help="Epochs without improvement before --early-stop stops.")] = 10,
     plot: Annotated[Path | None, typer.Option("--plot", metavar="FILE.png|svg", rich_help_panel=OUTPUT,
                                               help="Draw the loss curve into an image (needs matplotlib).")] = None,
     save: Annotated[Path | None, typer.Option(
@@ -749,6 +772,8 @@ def train(
       backprop train --save trained.toml            then: backprop step --network trained.toml
       backprop train --data xor -o report.html      the report as a web page (.md, .tex: Markdown, LaTeX)
       backprop train --format json --log-every 1    every epoch's loss, float64
+      backprop train --data xor --schedule step:step_size=500,gamma=0.5 --clip-norm 1 --epochs 2000
+      backprop train --data data.csv --validation 0.2 --early-stop 1e-4 --patience 20
     """
     from backprop_cli.derivation import Options
     from backprop_cli.io import check_distinct, check_writable, write_atomic
@@ -776,8 +801,12 @@ def train(
         optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
         alpha=alpha, weight_decay=weight_decay, centered=centered, x=x, y=y, data=data,
         targets=targets)
+    from backprop_cli.schedules import parse_clip, parse_schedule
+
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed, backend=backend,
-                             device=device, dtype=dtype, log_every=log_every, show_steps=_epoch_list(show_steps))
+                             device=device, dtype=dtype, log_every=log_every, show_steps=_epoch_list(show_steps),
+                             schedule=parse_schedule(schedule), clip=parse_clip(clip_norm, clip_value),
+                             validation=validation, early_stop=early_stop, patience=patience)
     from backprop_cli.render.train_terminal import ProgressBar
 
     live = chosen == "rich" and output is None and sys.stdout.isatty() and sys.stderr.isatty()

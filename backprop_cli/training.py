@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from backprop_cli.errors import BackpropError, DataError
 from backprop_cli.layers import layer_state
 from backprop_cli.model import Network, OptimizerSlots, Vector, check_samples
+from backprop_cli.schedules import Clip, Schedule
 
 if TYPE_CHECKING:
     from backprop_cli.derivation import Derivation, Options
@@ -65,6 +66,14 @@ class TrainSettings:
         log_every: record the loss every this many epochs (and at the first and last); None for
             about ten rows.
         show_steps: epochs whose steps to keep for a full derivation.
+        schedule: the learning rate epoch by epoch, as a torch.optim.lr_scheduler stepped after every
+            epoch (``schedules.Schedule``); None keeps the network's.
+        clip: gradient clipping before every update (``schedules.Clip``), or None.
+        validation: the share of the samples held out (0 ≤ f < 1), chosen by ``seed``; their loss is
+            recorded beside the training loss, before each logged epoch's updates.
+        early_stop: stop when the loss watched (the validation loss if held out, else the training
+            loss) has not fallen by more than this for ``patience`` epochs in a row; None trains on.
+        patience: epochs without such an improvement before stopping.
     """
 
     epochs: int = 100
@@ -76,6 +85,11 @@ class TrainSettings:
     dtype: str = "float64"
     log_every: int | None = None
     show_steps: tuple[int, ...] = ()
+    schedule: Schedule | None = None
+    clip: Clip | None = None
+    validation: float = 0.0
+    early_stop: float | None = None
+    patience: int = 10
 
     def every(self) -> int:
         """The logging interval: ``log_every``, or about a tenth of the epochs."""
@@ -145,6 +159,12 @@ class TrainResult:
     targets: tuple[Vector, ...]
     interrupted: bool = False
     snapshots: tuple[Snapshot, ...] = ()
+    validation: tuple[tuple[int, float], ...] = ()
+    """(epoch, loss of the held-out samples before its updates) for every logged epoch."""
+    final_validation: float | None = None
+    validation_samples: int = 0
+    stopped: int | None = None
+    """The epoch early stopping ended the run before (its updates not done), or None."""
     data: str = ""
     inputs: tuple[Vector, ...] = ()
     steps: tuple[EpochStep, ...] = ()
@@ -174,8 +194,16 @@ class TrainResult:
             "seconds": self.seconds,
             "history": [{"epoch": epoch, "loss": loss} for epoch, loss in self.history],
             "final_loss": self.final_loss,
+            **({"schedule": self.settings.schedule.describe()} if self.settings.schedule else {}),
+            **({"clip": self.settings.clip.describe()} if self.settings.clip else {}),
             "layers": [layer_state(layer) for layer in self.network.layers],
         }
+        if self.validation_samples:
+            out["validation_history"] = [{"epoch": epoch, "loss": loss} for epoch, loss in self.validation
+                                         if epoch in dict(self.history)]
+            out["final_validation_loss"] = self.final_validation
+        if self.settings.early_stop is not None:
+            out["stopped_early"] = self.stopped
         if self.steps:
             out["steps"] = [{"epoch": step.epoch, "batch": step.batch, **step.derivation.to_dict()}
                             for step in self.steps]
@@ -263,6 +291,16 @@ def check_settings(settings: TrainSettings, samples: int) -> None:
         raise BackpropError(f"device: unknown device {settings.device!r}; use cpu or cuda")
     if settings.device != "cpu" and settings.backend not in ("auto", "torch"):
         raise BackpropError(f"device: --device {settings.device} needs --backend torch (or auto)")
+    if not 0 <= settings.validation < 1 or not math.isfinite(settings.validation):
+        raise BackpropError("validation: the share held out must be at least 0 and below 1, got"
+                            f" {settings.validation:g}")
+    if settings.early_stop is not None and (not math.isfinite(settings.early_stop) or settings.early_stop < 0):
+        raise BackpropError(f"early-stop: the improvement must be a number of at least 0, got {settings.early_stop:g}")
+    if settings.patience < 1:
+        raise BackpropError(f"patience: must be at least 1 epoch, got {settings.patience}")
+    if settings.show_steps and settings.clip is not None:
+        raise BackpropError("show-steps: the page works an update without clipping; leave out"
+                            f" --clip-{settings.clip.kind} to derive a step, or --show-steps to clip")
     for epoch in settings.show_steps:
         if not 1 <= epoch <= settings.epochs:
             raise BackpropError(f"show-steps: epoch {epoch} is outside 1 … {settings.epochs}")
@@ -289,11 +327,15 @@ def create_engine(network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
 
     name, reason = settings.backend, None
     if name == "auto":
-        name, reason = engines.choose(network, len(xs), settings.shuffle, settings.device, settings.dtype)
+        scheduled = ("--schedule" if settings.schedule is not None else
+                     f"--clip-{settings.clip.kind}" if settings.clip is not None else None)
+        name, reason = engines.choose(network, len(xs), settings.shuffle, settings.device, settings.dtype,
+                                      scheduled)
     engines.check_size(name, network)
     batch = min(settings.batch_size or len(xs), len(xs))
     order = EpochOrder(len(xs), settings.seed or 0) if settings.shuffle else None
-    engine = engines.load(name)(network, xs, ys, EngineSettings(batch, order, settings.dtype, settings.device))
+    engine = engines.load(name)(network, xs, ys, EngineSettings(batch, order, settings.dtype, settings.device,
+                                                                settings.schedule, settings.clip))
     return engine, reason
 
 
@@ -340,6 +382,7 @@ def train(network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
     settings = settings or TrainSettings()
     check_samples(network, xs, ys)
     check_settings(settings, len(xs))
+    xs, ys, held_xs, held_ys = split(xs, ys, settings.validation, settings.seed or 0)
     engine, reason = create_engine(network, xs, ys, settings)
     check_bce_outputs(engine, network, len(xs))
     history_epochs, curve_epochs = logged_epochs(settings)
@@ -349,13 +392,30 @@ def train(network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
     stop = [False]
     done, chunk, seconds = 0, 1, 0.0
     latest: float | None = None
+    validation: list[tuple[int, float]] = []
+    watch = bool(held_xs) or settings.early_stop is not None
+    best, waited, stopped = math.inf, 0, None
     with _first_ctrl_c_stops(stop):
         try:
             while done < settings.epochs:
                 if snapshot_epochs and snapshot_epochs[0] == done + 1:
                     snapshots.append(_snapshot(engine, done + 1, xs, ys, settings))
                     snapshot_epochs.pop(0)
-                count = min(chunk, settings.epochs - done)
+                if watch:
+                    # One epoch at a time: the held-out loss, and the watched one, before its updates.
+                    held = loss_on(engine, held_xs, held_ys) if held_xs else None
+                    if settings.early_stop is not None:
+                        watched = held if held is not None else engine.evaluate(0)[0]
+                        if watched < best - settings.early_stop:
+                            best, waited = watched, 0
+                        else:
+                            waited += 1
+                        if waited >= settings.patience:
+                            stopped = done + 1
+                            break
+                    if held is not None and done + 1 in curve_epochs:
+                        validation.append((done + 1, held))
+                count = min(chunk, settings.epochs - done) if not watch else 1
                 if snapshot_epochs:
                     count = min(count, snapshot_epochs[0] - 1 - done)
                 began = time.perf_counter()
@@ -380,14 +440,48 @@ def train(network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
         except KeyboardInterrupt:
             pass  # from ``progress``, between chunks: the epochs done are whole
     final_loss, predictions = engine.evaluate(PREDICTION_ROWS)
+    final_validation = loss_on(engine, held_xs, held_ys) if held_xs else None
     return TrainResult(
         initial=network, network=_trained(engine, done, final_loss), settings=settings, epochs=done,
         backend=engine.name,
         reason=reason, seconds=seconds,
         history=tuple((e, loss) for e, loss in recorded if e in history_epochs),
         curve=tuple(recorded), final_loss=final_loss, samples=len(xs), predictions=predictions,
-        targets=tuple(ys[:PREDICTION_ROWS]), interrupted=done < settings.epochs, snapshots=tuple(snapshots), data=data,
-        inputs=tuple(xs[:PREDICTION_ROWS]))
+        targets=tuple(ys[:PREDICTION_ROWS]), interrupted=done < settings.epochs and stopped is None,
+        snapshots=tuple(snapshots), data=data, inputs=tuple(xs[:PREDICTION_ROWS]),
+        validation=tuple(validation), final_validation=final_validation, validation_samples=len(held_xs),
+        stopped=stopped)
+
+
+def split(xs: Sequence[Vector], ys: Sequence[Vector], share: float, seed: int
+          ) -> tuple[tuple[Vector, ...], tuple[Vector, ...], tuple[Vector, ...], tuple[Vector, ...]]:
+    """The samples trained on and those held out: ``round(share × N)`` of them (at least one where
+    ``share`` > 0), drawn by ``random.Random(seed)``; both keep the samples' order.
+
+    Raises:
+        BackpropError: when no sample would be left to train on.
+    """
+    if share <= 0:
+        return tuple(xs), tuple(ys), (), ()
+    count = max(1, round(share * len(xs)))
+    if count >= len(xs):
+        raise BackpropError(f"validation: holding out {count} of {len(xs)} samples leaves none to train on;"
+                            " use a smaller share or more samples")
+    import random
+
+    held = set(random.Random(seed).sample(range(len(xs)), count))
+    kept = [i for i in range(len(xs)) if i not in held]
+    chosen = sorted(held)
+    return (tuple(xs[i] for i in kept), tuple(ys[i] for i in kept), tuple(xs[i] for i in chosen),
+            tuple(ys[i] for i in chosen))
+
+
+def loss_on(engine: Engine, xs: Sequence[Vector], ys: Sequence[Vector]) -> float:
+    """The loss over ``xs``, ``ys`` with the engine's current parameters (the numpy engine's forward pass)."""
+    from backprop_cli.engines.base import EngineSettings
+    from backprop_cli.engines.numpy_engine import NumpyEngine
+
+    return NumpyEngine(engine.trained(), xs, ys, EngineSettings(len(xs))).evaluate(0)[0]
 
 
 def _trained(engine: Engine, epochs: int, loss: float) -> Network:
@@ -433,7 +527,9 @@ def _snapshot(engine: Engine, epoch: int, xs: Sequence[Vector], ys: Sequence[Vec
     permutation = list(range(len(xs))) if order is None else [int(i) for i in order(epoch)]
     batches = tuple((tuple(xs[i] for i in permutation[lo:hi]), tuple(ys[i] for i in permutation[lo:hi]))
                     for lo, hi in batch_bounds(len(xs), engine.settings.batch_size))
-    return Snapshot(epoch, engine.trained(), engine.optimizer_state(), batches)
+    # The epoch's learning rate, where a schedule sets it, is the one its page works with.
+    network = replace(engine.trained(), lr=engine.lr(epoch))
+    return Snapshot(epoch, network, engine.optimizer_state(), batches)
 
 
 def with_derivations(result: TrainResult, options: Options | None = None) -> TrainResult:

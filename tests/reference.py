@@ -226,20 +226,32 @@ def assert_close(actual: Any, expected: Any, tol: float = 1e-12, path: str = "",
 
 
 def torch_train(network: Network, xs: Any, ys: Any, epochs: int, batch_size: int | None = None,
-                shuffle_seed: int | None = None, activation: Any = torch_activation) -> dict[str, Any]:
+                shuffle_seed: int | None = None, activation: Any = torch_activation,
+                scheduler: Any = None, clip: tuple[str, float] | None = None) -> dict[str, Any]:
     """A plain PyTorch training loop in float64: the reference for ``backprop train``.
 
     History: the loss over all the data before each epoch's updates (``loss.item()`` of the
     forward pass with full batches). Shuffling: ``numpy.random.default_rng(seed).permutation``
-    once per epoch, as documented for ``--shuffle``.
+    once per epoch, as documented for ``--shuffle``. ``scheduler(optimizer)`` makes a
+    torch.optim.lr_scheduler object, stepped after every epoch; ``clip`` is ("norm", max_norm) for
+    ``clip_grad_norm_`` or ("value", v) for ``clip_grad_value_`` before every ``optimizer.step()``.
     """
     import numpy as np
 
     linears, activations = build_modules(network, activation)
     x = torch.tensor(xs, dtype=torch.float64)
     y = torch.tensor(ys, dtype=torch.float64)
-    optimizer = make_optimizer(network, trainable(linears, network))
+    params = trainable(linears, network)
+    optimizer = make_optimizer(network, params)
+    schedule = scheduler(optimizer) if scheduler is not None else None
     samples = len(xs)
+
+    def step() -> None:
+        if clip is not None and clip[0] == "norm":
+            torch.nn.utils.clip_grad_norm_(params, clip[1])
+        elif clip is not None:
+            torch.nn.utils.clip_grad_value_(params, clip[1])
+        optimizer.step()
     size = batch_size or samples
     generator = np.random.default_rng(shuffle_seed) if shuffle_seed is not None else None
 
@@ -255,7 +267,9 @@ def torch_train(network: Network, xs: Any, ys: Any, epochs: int, batch_size: int
             loss = loss_of(x, y)
             history.append(loss.item())
             loss.backward()
-            optimizer.step()
+            step()
+            if schedule is not None:
+                schedule.step()
             continue
         with torch.no_grad():
             history.append(loss_of(x, y).item())
@@ -263,7 +277,9 @@ def torch_train(network: Network, xs: Any, ys: Any, epochs: int, batch_size: int
             index = torch.as_tensor(order[lo:lo + size])
             optimizer.zero_grad()
             loss_of(x[index], y[index]).backward()
-            optimizer.step()
+            step()
+        if schedule is not None:
+            schedule.step()
     with torch.no_grad():
         final = loss_of(x, y).item()
     return {"history": history, "final_loss": final,

@@ -312,4 +312,7 @@ def test_the_new_optimizers_on_networks_of_kinds_equal_torch_optim(case, optimiz
     except BackpropError:
         return
     assume(not normalizes_constant(ours["layers"], xs))
-    assert_step_close(ours, expected)
+    # g/(√v + ε) turns the last-digit difference of two correct gradients that cancel to ~0 (a sum of
+    # terms of opposite sign) into an update up to lr/ε times larger: the tolerance grows with it.
+    adaptive = optimizer.name in ("rmsprop", "adam", "adamw")
+    assert_step_close(ours, expected, 1e-12 * (max(1.0, network.lr / optimizer.eps) if adaptive else 1.0))

@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from backprop_cli.build import build_derivation
@@ -23,6 +23,7 @@ from backprop_cli.model import SEED, SEED_X, Optimizer
 from backprop_cli.render.pytorch import script
 from tests.reference import assert_close, assert_step_close, magnitude, torch_step
 from tests.strategies import kind_networks, networks
+from tests.test_layers import normalizes_constant
 
 torch = pytest.importorskip("torch")
 
@@ -77,6 +78,7 @@ def test_networks_of_kinds_equal_the_page(case) -> None:
     except BackpropError:
         return
     ours = page.to_dict()
+    assume(not normalizes_constant(ours["layers"], xs))  # a kink met at a rounding of 0 (test_layers.py)
     assert_close(run(script(page)), ours, 1e-9, abs_tol=1e-9 * magnitude(ours))
 
 

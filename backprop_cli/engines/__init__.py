@@ -54,13 +54,19 @@ def load(name: str) -> type[Engine]:
     return engine
 
 
-def choose(network: Network, samples: int, shuffle: bool, device: str, dtype: str) -> tuple[str, Message]:
-    """The engine ``--backend auto`` runs, and why, in a few words (a Message, for any language)."""
+def choose(network: Network, samples: int, shuffle: bool, device: str, dtype: str,
+           scheduled: str | None = None) -> tuple[str, Message]:
+    """The engine ``--backend auto`` runs, and why, in a few words (a Message, for any language).
+
+    ``scheduled`` names an option the compiled engine does not run (``--schedule``, ``--clip-norm``).
+    """
     size = samples * network.parameter_count
     if device != "cpu":
         return "torch", Message("engine.reason.option", {"option": f"--device {device}"})
     if dtype != "float64":
         return "numpy", Message("engine.reason.option", {"option": f"--dtype {dtype}"})
+    if scheduled is not None:
+        return "numpy", Message("engine.reason.option", {"option": scheduled})
     if shuffle:
         return "numpy", Message("engine.reason.shuffle")
     if not network.scalar_form:

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from backprop_cli.errors import BackpropError
 from backprop_cli.model import Network, OptimizerSlots, Vector
+from backprop_cli.schedules import Clip, Schedule
 
 EpochOrder = Callable[[int], Sequence[int]]
 """The order of the samples in an epoch (1-based epoch number in, a permutation out)."""
@@ -31,12 +32,16 @@ class EngineSettings:
         order: the sample order of each epoch (``--shuffle``), or None for the order given.
         dtype: ``float64`` or ``float32``.
         device: ``cpu`` or ``cuda`` (torch only).
+        schedule: the learning rate epoch by epoch (``schedules.Schedule``), or None for a constant one.
+        clip: gradient clipping before every update (``schedules.Clip``), or None.
     """
 
     batch_size: int
     order: EpochOrder | None = None
     dtype: str = "float64"
     device: str = "cpu"
+    schedule: Schedule | None = None
+    clip: Clip | None = None
 
 
 class Engine(ABC):
@@ -74,6 +79,11 @@ class Engine(ABC):
     @property
     def dtype(self) -> str:
         return self.settings.dtype
+
+    def lr(self, epoch: int) -> float:
+        """The learning rate of epoch ``epoch`` (1-based): the schedule's, else the network's."""
+        schedule = self.settings.schedule
+        return self.network.lr if schedule is None else schedule.lr(self.network.lr, epoch - 1)
 
     @property
     def full_batch(self) -> bool:

@@ -138,6 +138,10 @@ class CompiledEngine(Engine):
     def __init__(self, network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
                  settings: EngineSettings) -> None:
         super().__init__(network, xs, ys, settings)
+        if settings.schedule is not None or settings.clip is not None:
+            raise BackpropError("backend: the compiled engine compiles the learning rate and the update into"
+                                " its code; --schedule and --clip-norm/--clip-value run on --backend numpy"
+                                " or torch (auto picks numpy)")
         self.xs, self.ys = tuple(xs), tuple(ys)
         self.floats = settings.order is None and len(xs) * network.parameter_count <= COMPILED_LIMIT
         if not network.scalar_form:

@@ -62,6 +62,7 @@ class NumpyEngine(Engine):
                 self._jacobian = [[array_function(entry, *ps) for entry in row] for row in row_wise.jacobian(units)]
         self.optimizer = network.optimizer
         self.steps = 0
+        self.epoch_lr = network.lr
         self.slots: dict[str, dict[tuple[Path, str], Array]] = {
             kind: {key: np.zeros_like(value) for key, value in self.params.items()}
             for kind in self.optimizer.rule.slots(self.optimizer)}
@@ -134,8 +135,12 @@ class NumpyEngine(Engine):
 
     def _update(self, grads: dict[tuple[Path, str], Array]) -> None:
         self.steps += 1
-        optimizer, lr = self.optimizer, self.network.lr
+        optimizer, lr = self.optimizer, self.epoch_lr
         rule = optimizer.rule
+        if self.settings.clip is not None:
+            from backprop_cli.schedules import clip_numpy
+
+            clip_numpy(self.settings.clip, {key: grads[key] for key in self.params if key not in self.frozen})
         for key, param in self.params.items():
             if key not in self.frozen:
                 slots = {kind: table[key] for kind, table in self.slots.items()}
@@ -152,6 +157,7 @@ class NumpyEngine(Engine):
         done = 0
         with np.errstate(all="ignore"):
             for epoch in range(start, start + count):
+                self.epoch_lr = self.lr(epoch)
                 if whole:
                     grads, z, yhat = self._gradients(self.X, self.Y)
                     if epoch in logged:

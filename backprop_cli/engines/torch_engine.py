@@ -55,7 +55,7 @@ class TorchEngine(Engine):
         self.tensors = parameter_tensors(self.model, network.layers)
         self.X = torch.tensor(xs, dtype=dtype, device=settings.device).reshape(len(xs), -1)
         self.Y = torch.tensor(ys, dtype=dtype, device=settings.device).reshape(len(ys), -1)
-        params = [tensor for _, tensor in self.tensors if tensor.requires_grad]
+        params = self.trainable = [tensor for _, tensor in self.tensors if tensor.requires_grad]
         opt = network.optimizer
         self.optimizer = opt.rule.torch_optimizer(torch, params, network.lr, opt)
         self.steps = 0
@@ -65,6 +65,10 @@ class TorchEngine(Engine):
         self.optimizer.zero_grad(set_to_none=True)
         loss = self._loss(self.model(X), Y)
         loss.backward()
+        if self.settings.clip is not None:
+            from backprop_cli.schedules import clip_torch
+
+            clip_torch(self.torch, self.settings.clip, self.trainable)
         self.optimizer.step()
         self.steps += 1
         return loss
@@ -77,6 +81,9 @@ class TorchEngine(Engine):
         bounds = batch_bounds(self.samples, self.settings.batch_size)
         done = 0
         for epoch in range(start, start + count):
+            if self.settings.schedule is not None:
+                for group in self.optimizer.param_groups:
+                    group["lr"] = self.lr(epoch)
             if whole:
                 loss = self._step(self.X, self.Y)
                 if epoch in logged:

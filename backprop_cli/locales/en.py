@@ -198,6 +198,17 @@ MESSAGES.update({
     "mistake.swapped_index": "the weight or input of another unit in place of this one",
     "mistake.z_for_a": "the weighted sum z where the activation belongs, or the reverse",
     "mistake.rounding": "too few digits carried from earlier lines",
+    "table.validation": "validation",
+    "train.validation.curve": "Validation loss curve",
+    "train.validation.final": ". Held-out samples ({count}): {loss}",
+    "train.stopped": (
+        "Stopped early before epoch {epoch}: the {loss} had not fallen by more than {delta} for"
+        " {patience} epochs."
+    ),
+    "train.watched.validation": "validation loss",
+    "train.watched.training": "loss",
+    "plot.training": "training",
+    "plot.validation": "validation",
     "title.verify": "Gradient check: the derivation against independent references",
     "verify.loss": "Loss",
     "table.derivation": "∂𝓛/∂θ",

@@ -61,7 +61,8 @@ class TrainPage(PagePrinter):
         rows = [
             (self.say("network"), self.say("train.network", widths=" → ".join(map(str, network.widths)),
                                            activations=", ".join(names), loss=network.loss)),
-            (self.say("train.optimizer"), optimizer.rule.summary(optimizer, lr).text(self.lang)),
+            (self.say("train.optimizer"), optimizer.rule.summary(optimizer, lr).text(self.lang)
+             + "".join(f"; {part.describe()}" for part in (settings.schedule, settings.clip) if part is not None)),
             (self.say("train.data"), self.say("train.data.summary", data=self.data_name(result.data),
                                               samples=self.say("samples.one") if result.samples == 1 else
                                               self.say("samples", count=result.samples), batches=batches)),
@@ -78,12 +79,34 @@ class TrainPage(PagePrinter):
         return self.say(key) if key in messages(self.lang) or key in messages("en") else data
 
     def interrupted(self, result: TrainResult) -> str | None:
+        if result.stopped is not None:
+            return self.say("train.stopped", epoch=result.stopped, delta=f"{result.settings.early_stop:g}",
+                            patience=result.settings.patience,
+                            loss=self.say("train.watched.validation" if result.validation_samples
+                                          else "train.watched.training"))
         if not result.interrupted:
             return None
         return self.say("train.interrupted", done=result.epochs, asked=result.settings.epochs)
 
-    def history_rows(self, result: TrainResult) -> list[tuple[str, str]]:
-        return [(str(epoch), self.number(loss)) for epoch, loss in result.history]
+    def history_header(self, result: TrainResult) -> list[str]:
+        """The loss table's columns: epoch, loss and, with samples held out, their loss."""
+        return [self.say("table.epoch"), self.say("table.loss")] + (
+            [self.say("table.validation")] if result.validation_samples else [])
+
+    def history_rows(self, result: TrainResult) -> list[tuple[str, ...]]:
+        held = dict(result.validation)
+        if not result.validation_samples:
+            return [(str(epoch), self.number(loss)) for epoch, loss in result.history]
+        return [(str(epoch), self.number(loss), self.number(held[epoch]) if epoch in held else "")
+                for epoch, loss in result.history]
+
+    def final_words(self, result: TrainResult) -> str:
+        """The loss after training, and the held-out samples' loss where there are some."""
+        text = self.say("train.loss.final", loss=self.number(result.final_loss))
+        if result.final_validation is not None:
+            text += self.say("train.validation.final", loss=self.number(result.final_validation),
+                             count=result.validation_samples)
+        return text
 
     def vector(self, values: Sequence[float] | None) -> str:
         return "—" if values is None else "[" + ", ".join(self.number(v) for v in values) + "]"

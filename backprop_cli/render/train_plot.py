@@ -84,8 +84,14 @@ def loss_plot(result: TrainResult, fmt: str, lang: str = "en") -> bytes:
     with matplotlib.rc_context({"font.family": ["DejaVu Sans", font]} if font else None):
         figure = Figure(figsize=(7, 4), dpi=120)
         axes = figure.subplots()
-        axes.plot([e for e, _ in points], [v for _, v in points], color="tab:blue", linewidth=1.5)
-        if log_scale([v for _, v in points]):
+        axes.plot([e for e, _ in points], [v for _, v in points], color="tab:blue", linewidth=1.5,
+                  label=say("plot.training").text(lang))
+        held = [(epoch, loss) for epoch, loss in result.validation if math.isfinite(loss)]
+        if held:
+            axes.plot([e for e, _ in held], [v for _, v in held], color="tab:orange", linewidth=1.5,
+                      label=say("plot.validation").text(lang))
+            axes.legend()
+        if log_scale([v for _, v in points + held]):
             axes.set_yscale("log")
         network = result.network
         axes.set_title(say("plot.title", widths=" → ".join(map(str, network.widths)), loss=network.loss,

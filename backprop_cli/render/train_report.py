@@ -12,6 +12,7 @@ image, linked), an SVG image in HTML, and a ``picture`` in LaTeX (``render/curve
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from html import escape
 from typing import Any
 
@@ -77,12 +78,20 @@ class TrainDocument(TrainPage, DocumentPrinter):
 
     def loss_section(self, result: TrainResult) -> list[str]:
         lines = self.heading(2, self.say("train.loss")) + self.paragraph(self.say("train.loss.intro"))
-        rows = [[self.cell_text(str(epoch)), self.cell_number(loss)] for epoch, loss in result.history]
-        lines += self.table([self.say("table.epoch"), self.say("table.loss")], rows, align="rr")
-        return lines + self.paragraph(self.say("train.loss.final", loss=self.number(result.final_loss)) + ".")
+        held = dict(result.validation)
+        rows = [[self.cell_text(str(epoch)), self.cell_number(loss)]
+                + ([self.cell_number(held[epoch]) if epoch in held else ""] if result.validation_samples else [])
+                for epoch, loss in result.history]
+        header = self.history_header(result)
+        lines += self.table(header, rows, align="r" * len(header))
+        return lines + self.paragraph(self.final_words(result) + ".")
 
     def curve_section(self, result: TrainResult) -> list[str]:
-        return self.heading(2, self.say("train.curve")) + self.curve(result)
+        lines = self.heading(2, self.say("train.curve")) + self.curve(result)
+        if result.validation:
+            lines += self.heading(2, self.say("train.validation.curve")) + self.curve(
+                replace(result, curve=result.validation))
+        return lines
 
     def axis_note(self, result: TrainResult) -> str:
         """Whether the curve's loss axis is logarithmic, in words."""

@@ -4,6 +4,7 @@ trained parameters and the predictions; before them the derivations of ``--show-
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from rich import box
@@ -39,7 +40,10 @@ class TrainTerminal(TrainPage):
                 page = page_renderable(step.derivation, lang=self._settings["lang"],
                                        precision=self._settings["precision"])
                 parts += [Rule(Text(title, style="bold")), page]
-        parts += [self.header(result), self.loss(result), self.curve(result), self.parameters(result),
+        parts += [self.header(result), self.loss(result), self.curve(result)]
+        if result.validation:
+            parts.append(self.curve(replace(result, curve=result.validation), "train.validation.curve"))
+        parts += [self.parameters(result),
                   self.predictions(result)]
         return Stack(*parts)
 
@@ -62,15 +66,15 @@ class TrainTerminal(TrainPage):
 
     def loss(self, result: TrainResult) -> RenderableType:
         table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False)
-        table.add_column(self.say("table.epoch"), justify="right")
-        table.add_column(self.say("table.loss"), justify="right")
+        for heading in self.history_header(result):
+            table.add_column(heading, justify="right")
         rows = self.history_rows(result)
         body: list[RenderableType] = [Text(self.say("train.loss.intro"), style="italic")]
         if len(rows) > TABLE_ROWS:
             half = TABLE_ROWS // 2
             for row in rows[:half]:
                 table.add_row(*row)
-            table.add_row("⋮", "⋮")
+            table.add_row(*["⋮"] * len(rows[0]))
             for row in rows[-half:]:
                 table.add_row(*row)
             body += [table, Text(self.say("train.rows.elided", count=len(rows) - 2 * half), style="dim")]
@@ -79,15 +83,15 @@ class TrainTerminal(TrainPage):
                 table.add_row(*row)
             body.append(table)
         final = Text()
-        final.append(self.say("train.loss.final", loss=self.number(result.final_loss)), style="bold green")
+        final.append(self.final_words(result), style="bold green")
         body += [Text(""), final]
         return self.panel(body, self.say("train.loss"), "blue")
 
-    def curve(self, result: TrainResult) -> RenderableType:
+    def curve(self, result: TrainResult, title: str = "train.curve") -> RenderableType:
         lines, logarithmic = curve_lines(result.curve, precision=self.precision)
         body: list[RenderableType] = [Text("\n".join(lines), style="cyan")]
         body.append(Text(self.say("train.curve.log" if logarithmic else "train.curve.linear"), style="dim"))
-        return self.panel(body, self.say("train.curve"), "blue")
+        return self.panel(body, self.say(title), "blue")
 
     def elided(self, rows: Sequence[Sequence[float]]) -> str:
         def cut(items: Sequence[Any], filler: Any) -> list[Any]:
