@@ -39,6 +39,18 @@ def test_python_example_runs():
     assert namespace["step"].loss > 0  # type: ignore[attr-defined]
 
 
+def test_pytorch_example_runs():
+    """README's "From PyTorch and back" example, as written."""
+    pytest.importorskip("torch")
+    section = README.read_text(encoding="utf-8").split("## From PyTorch and back", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, flags=re.S)
+    assert code
+    namespace: dict[str, object] = {}
+    exec(code.group(1), namespace)
+    assert round(namespace["step"].loss, 4) > 0  # type: ignore[attr-defined]
+    assert namespace["net"].widths == (2, 2, 1)  # type: ignore[attr-defined]
+
+
 def test_readme_transcripts_and_the_xor_page_are_what_the_commands_print():
     """Every ``$ backprop …`` transcript in README.md, and docs/xor.md, as the commands print them
     now (timings and other run-to-run numbers masked); docs/make_readme.py --write updates them."""
