@@ -24,9 +24,10 @@ if TYPE_CHECKING:
     from backprop_cli.model import Network, Vector
     from backprop_cli.resolve import NetworkOptions
     from backprop_cli.training import TrainResult
+    from backprop_cli.verify import Verification
 
 __version__ = "0.1.0"
-__all__ = ["derive", "from_torch", "to_torch", "train"]
+__all__ = ["derive", "from_torch", "to_torch", "train", "verify"]
 
 _NETWORK_OPTIONS = ("layers", "activation", "loss", "lr", "seed", "init", "optimizer", "momentum", "beta1",
                     "beta2", "eps", "alpha", "weight_decay", "centered", "data", "targets")
@@ -161,6 +162,23 @@ def from_torch(model: Any, criterion: Any = None, optimizer: Any = None) -> Netw
     from backprop_cli.live import from_torch as read
 
     return read(model, criterion, optimizer)
+
+
+def verify(network: Any = None, x: Any = None, y: Any = None, **options: Any) -> Verification:
+    """Check every gradient of the step against PyTorch autograd and finite differences, as
+    ``backprop verify`` does; ``network`` as for :func:`derive` (a live ``nn.Module`` too, with
+    ``criterion=``). The result's ``ok`` says whether all agree; ``to_dict()`` gives the table.
+
+    Raises:
+        TypeError: for an option that does not exist.
+        BackpropError: for a value that does not fit (the message names it), as on the command line.
+    """
+    _check_options("verify", options, _NETWORK_OPTIONS + ("form",) + _LIVE_OPTIONS)
+    from backprop_cli.verify import check_gradients
+
+    form = options.pop("form", "auto")
+    _, net, xs, ys = _resolve(network, x, y, options)
+    return check_gradients(net, xs, ys, form=form)
 
 
 def to_torch(network: Network) -> Any:

@@ -225,3 +225,24 @@ def test_a_forward_that_is_not_the_registered_chain_is_refused() -> None:
 def test_criterion_without_a_model_is_a_type_error() -> None:
     with pytest.raises(TypeError, match="torch.nn.Module"):
         backprop_cli.derive(x=[1, 1], y=[0], criterion=nn.BCELoss())
+
+
+def test_train_and_verify_take_the_live_objects() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1), nn.Sigmoid())
+    x = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    y = torch.tensor([[0.0], [1.0], [1.0], [0.0]])
+    optimizer = optim.Adam(model.parameters(), lr=0.05)
+    run = backprop_cli.train(model, x, y, criterion=nn.BCELoss(), optimizer=optimizer, epochs=30, log_every=1)
+    twin = copy.deepcopy(model).double()
+    twin_optimizer = optim.Adam(twin.parameters(), lr=0.05)
+    history = []
+    for _ in range(30):
+        twin_optimizer.zero_grad()
+        loss = nn.BCELoss()(twin(x.double()), y.double())
+        history.append(loss.item())
+        loss.backward()
+        twin_optimizer.step()
+    assert_close([loss for _, loss in run.history], history, 1e-10)
+    assert all(p.grad is None for p in model.parameters())  # the model itself untouched
+    assert backprop_cli.verify(model, x, y, criterion=nn.BCELoss()).ok
