@@ -260,6 +260,10 @@ def step(
     lang: LangOpt = "en",
     graph: GraphOpt = None,
     tree: TreeOpt = False,
+    with_code: Annotated[bool, typer.Option(
+        "--with-code", rich_help_panel=OUTPUT,
+        help="End the page with the PyTorch code of this step (model(x), criterion, backward, step),"
+             " which prints the page's numbers when run.")] = False,
 ) -> None:
     """One training step, derived line by line: forward pass, loss, chain rule, update.
 
@@ -277,6 +281,7 @@ def step(
       backprop step --optimizer adam --lr 0.01      Adam's moments and bias correction
       backprop step --format json                   every number, float64
       backprop step -o step.py                      the step in PyTorch (python step.py prints it)
+      backprop step --with-code -o step.md          the page, then its PyTorch code
     """
     from backprop_cli.build import build_derivation
     from backprop_cli.derivation import Options
@@ -310,6 +315,12 @@ def step(
             alpha=alpha, weight_decay=weight_decay, centered=centered,
             x=x, y=y, data=data, targets=targets))
         derivation = build_derivation(net, xs, ys, Options(precision, rounding, form, lang))
+    if with_code:
+        from dataclasses import replace
+
+        from backprop_cli.render.pytorch import script
+
+        derivation = replace(derivation, extra={**derivation.extra, "code": script(derivation)})
     if graph is not None:
         from backprop_cli.graph import build_graph
         from backprop_cli.io import write_atomic

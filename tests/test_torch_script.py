@@ -70,7 +70,7 @@ def test_dense_networks_equal_the_page(case, optimizer, decay) -> None:
 def test_networks_of_kinds_equal_the_page(case) -> None:
     network, xs, ys = case
     if any(layer.kind in ("dropout", "residual") for layer in network.layers):
-        with pytest.raises(BackpropError, match="format torch"):
+        with pytest.raises(BackpropError, match="PyTorch code"):
             script(build_derivation(network, xs, ys, Options(form="matrix")))
         return
     try:
@@ -104,4 +104,4 @@ def test_what_the_script_cannot_build_is_refused(tmp_path: Path, capsys, args, m
     path = tmp_path / "step.py"
     assert main(["step", *args, "-o", str(path)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: format torch:") and message in err and not path.exists()
+    assert err.startswith("error: PyTorch code:") and message in err and not path.exists()

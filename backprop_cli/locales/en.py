@@ -13,6 +13,12 @@ MESSAGES = {
     "section.batch": "Batch gradient",
     "section.update": "Update",
     "section.summary": "Summary",
+    "section.code": "The step in PyTorch",
+    "intro.code": (
+        "The same step in PyTorch, in float64: output = model(x) is the forward pass (section 1),"
+        " loss = criterion(output, y) the loss (2), loss.backward() the backward pass (3) and"
+        " optimizer.step() the update. Run it with python: it prints every number of this page as JSON."
+    ),
     "title.exercise": "Exercise {number}: one training step by hand",
     "title.exercise.document": "Exercise sheet: backpropagation by hand",
     "title.exercise.keys": "Answer keys: backpropagation by hand",

@@ -17,6 +17,12 @@ MESSAGES = {
     "section.batch": "배치 기울기",
     "section.update": "가중치와 편향 갱신",
     "section.summary": "요약",
+    "section.code": "파이토치 코드로 본 학습 단계",
+    "intro.code": (
+        "같은 학습 단계를 파이토치로 float64에서 계산하는 코드입니다. output = model(x)가 순전파(1절),"
+        " loss = criterion(output, y)가 오차 계산(2절), loss.backward()가 역전파(3절),"
+        " optimizer.step()이 가중치와 편향 갱신입니다. python으로 실행하면 이 풀이의 모든 값을 JSON으로 출력합니다."
+    ),
     "title.exercise": "연습 문제 {number}: 손으로 풀어 보는 한 번의 학습 단계",
     "title.exercise.document": "연습 문제지: 손으로 풀어 보는 역전파",
     "title.exercise.keys": "정답지: 손으로 풀어 보는 역전파",

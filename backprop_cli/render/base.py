@@ -167,8 +167,18 @@ class DocumentPrinter(PagePrinter):
         for number, section in enumerate(derivation.sections, start=1):
             lines += self._print_section(number, section)
         lines += self.summary(derivation, len(derivation.sections) + 1)
-        lines += self.appendix(derivation, len(derivation.sections) + 2)
+        code = derivation.extra.get("code")
+        if code:
+            lines += self.section_block(self.heading(2, f"{len(derivation.sections) + 2}. "
+                                                        f"{self.words_key('section.code')}")
+                                        + self.paragraph(self.words_key("intro.code"))
+                                        + self.code_block(code))
+        lines += self.appendix(derivation, len(derivation.sections) + (3 if code else 2))
         return lines
+
+    def code_block(self, code: str) -> list[str]:
+        """Python source, as this format sets code (``--with-code``)."""
+        raise NotImplementedError
 
     def _print_section(self, number: int, section: Section) -> list[str]:
         lines = self.heading(2, f"{number}. {self.words_key('section.' + section.key)}")

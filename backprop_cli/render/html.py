@@ -39,6 +39,8 @@ CSS = """
 .backprop th:first-child, .backprop td:first-child { text-align: left; }
 .backprop th, .backprop td.number { text-align: right; font-variant-numeric: tabular-nums; }
 .backprop mtable.matrix > mtr > mtd { padding: 0.1em 0.4em; }
+.backprop pre.code { background: #8881; padding: 0.6rem 0.8rem; border-radius: 0.3rem; overflow-x: auto;
+  font-size: 0.85em; line-height: 1.35; }
 """.strip()
 
 
@@ -123,6 +125,9 @@ class HtmlPrinter(DocumentPrinter):
             mark = ' class="value"' if value and i == len(parts) - 1 else ""
             rest.append(f"<math><mo>=</mo><mrow{mark}>{part}</mrow></math>")
         return [f'<div class="eq"><math>{parts[0]}</math><span class="rest">{"".join(rest)}</span></div>']
+
+    def code_block(self, code: str) -> list[str]:
+        return [f'<pre class="code"><code class="language-python">{escape(code.rstrip())}</code></pre>']
 
     def _print_Step(self, step: Step) -> list[str]:
         return self.equation(self.equation_parts(step, style="mathml")) + self.step_note(step)

@@ -190,6 +190,9 @@ class LatexPrinter(DocumentPrinter):
             out.append(text + (r" \\" if number < len(lines) - 1 else ""))
         return out + [r"\end{align*}", ""]
 
+    def code_block(self, code: str) -> list[str]:
+        return [r"{\small", r"\begin{verbatim}", *code.rstrip("\n").split("\n"), r"\end{verbatim}", "}", ""]
+
     def _print_Step(self, step: Step) -> list[str]:
         parts = self.equation_parts(step, latex=True)
         widths = [len(p) for p in self.equation_parts(step, latex=False)]

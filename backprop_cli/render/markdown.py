@@ -68,6 +68,9 @@ class MarkdownPrinter(DocumentPrinter):
         lines = self.heading(2, f"{number}. {self.words_key('section.graph')}") + self.paragraph(intro)
         return lines + ["```mermaid", *mermaid(graph, self.precision).splitlines(), "```", ""]
 
+    def code_block(self, code: str) -> list[str]:
+        return ["```python", *code.rstrip("\n").split("\n"), "```", ""]
+
     def _print_Step(self, step: Step) -> list[str]:
         return ["$$", " = ".join(self.equation_parts(step, latex=True)), "$$", ""] + self.step_note(step)
 

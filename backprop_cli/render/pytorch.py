@@ -31,7 +31,7 @@ logits: nn.CrossEntropyLoss applies the softmax itself) and the targets ``y``.""
 
 
 def _refuse(what: str) -> BackpropError:
-    return BackpropError(f"format torch: {what}; the script is written for networks of torch.nn modules"
+    return BackpropError(f"PyTorch code: {what}; the script is written for networks of torch.nn modules"
                          " (dense, activation, batch_norm and layer_norm layers with named activations)")
 
 
@@ -142,7 +142,7 @@ def script(derivation: Any) -> str:
         "output = model(x)  # 1. the forward pass",
         f"loss = {call}  # 2. the loss",
         "optimizer.zero_grad()",
-        "loss.backward()  # 3. the backward pass: every ∂𝓛/∂θ",
+        "loss.backward()  # 3. the backward pass: every gradient dL/dtheta",
         "grads = {name: p.grad.detach().clone() for name, p in model.named_parameters()}",
         "optimizer.step()  # 4. the update",
         "",

@@ -30,6 +30,15 @@ class TerminalPrinter(PagePrinter):
         for number, section in enumerate(derivation.sections, start=1):
             parts.append(self.section_panel(number, section))
         parts.append(self.summary_panel(derivation, len(derivation.sections) + 1))
+        code = derivation.extra.get("code")
+        if code:
+            from rich.syntax import Syntax
+
+            title = Text(f"{len(derivation.sections) + 2}. {self.words_key('section.code')}", style="bold")
+            parts.append(Panel(Stack(Text(self.words_key("intro.code"), style=STYLES["intro"]),
+                                     Syntax(code, "python", theme="ansi_dark", word_wrap=True)),
+                               title=title, title_align="left", box=box.ROUNDED, border_style="blue",
+                               padding=(0, 1)))
         return Stack(*parts)
 
     def header(self, derivation: Derivation) -> RenderableType:
