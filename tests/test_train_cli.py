@@ -395,3 +395,32 @@ def test_written_files_have_the_permissions_open_would_give(tmp_path, capsys):
         os.umask(old)
     capsys.readouterr()
     assert saved.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_placeholder_font_is_not_taken_for_hangul(monkeypatch):
+    """A fallback font such as "Last Resort" has every character, each drawn as one box: the Hangul
+    search passes it by (with a fresh MPLCONFIGDIR the font list is matplotlib's own scan)."""
+    pytest.importorskip("matplotlib")
+    from matplotlib import font_manager, ft2font
+
+    from backprop_cli.render import train_plot
+
+    class Entry:
+        def __init__(self, name):
+            self.name, self.fname = name, f"/fonts/{name}.ttf"
+
+    class Font:
+        def __init__(self, path):
+            self.path = path
+
+        def get_charmap(self):
+            if "LastResort" in self.path:  # every code point, one placeholder glyph per block
+                return {code: 7 for code in range(0x20, 0x10000)}
+            return {ord(c): i + 1 for i, c in enumerate("abc가나다한글오차")}
+
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", [Entry("LastResort")])
+    monkeypatch.setattr(ft2font, "FT2Font", Font)
+    assert train_plot.hangul_font() is None
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", [Entry("LastResort"), Entry("Some Hangul")])
+    assert train_plot.hangul_font() == "Some Hangul"
+    assert not train_plot.draws_hangul({ord(c): 3 for c in train_plot.SYLLABLES})

@@ -32,7 +32,6 @@ def import_pyplot() -> None:
 # Fonts with Hangul, tried in this order before any other installed font is looked into.
 HANGUL_FONTS = ("Noto Sans CJK KR", "Noto Sans KR", "NanumGothic", "NanumBarunGothic", "Malgun Gothic",
                 "Apple SD Gothic Neo", "AppleGothic", "UnDotum", "Baekmuk Gulim", "Baekmuk Dotum")
-HANGUL = ord("가")
 
 
 def hangul_font() -> str | None:
@@ -44,11 +43,23 @@ def hangul_font() -> str | None:
     preferred = [name for name in HANGUL_FONTS if name in fonts]
     for name in preferred + sorted(set(fonts) - set(preferred)):
         try:
-            if HANGUL in FT2Font(fonts[name]).get_charmap():
+            if draws_hangul(FT2Font(fonts[name]).get_charmap()):
                 return name
         except (OSError, RuntimeError, ValueError):
             continue
     return None
+
+
+SYLLABLES = "가나다한글오차"
+"""Hangul a font must draw, each with a glyph of its own."""
+
+
+def draws_hangul(charmap: dict[int, int]) -> bool:
+    """Whether a font's character map gives every syllable of ``SYLLABLES`` a glyph of its own. A
+    fallback font (Apple's "Last Resort") maps every character to one placeholder box per block:
+    it has the characters but not their letters."""
+    glyphs = [charmap.get(ord(c), 0) for c in SYLLABLES]
+    return all(glyphs) and len(set(glyphs)) == len(glyphs)
 
 
 def plot_language(lang: str) -> tuple[str, str | None]:
