@@ -415,7 +415,7 @@ def test_a_placeholder_font_is_not_taken_for_hangul(monkeypatch):
 
         def get_charmap(self):
             if "LastResort" in self.path:  # every code point, one placeholder glyph per block
-                return {code: 7 for code in range(0x20, 0x10000)}
+                return dict.fromkeys(range(32, 65536), 7)
             return {ord(c): i + 1 for i, c in enumerate("abc가나다한글오차")}
 
     monkeypatch.setattr(font_manager.fontManager, "ttflist", [Entry("LastResort")])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Mapping
+from typing import Any
 
 from backprop_cli.errors import BackpropError
 from backprop_cli.locales import say
@@ -54,7 +56,7 @@ SYLLABLES = "가나다한글오차"
 """Hangul a font must draw, each with a glyph of its own."""
 
 
-def draws_hangul(charmap: dict[int, int]) -> bool:
+def draws_hangul(charmap: Mapping[int, Any]) -> bool:
     """Whether a font's character map gives every syllable of ``SYLLABLES`` a glyph of its own. A
     fallback font (Apple's "Last Resort") maps every character to one placeholder box per block:
     it has the characters but not their letters."""
