@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from backprop_cli.model import Network, Vector
     from backprop_cli.resolve import NetworkOptions
     from backprop_cli.training import TrainResult
-    from backprop_cli.verify import Verification
+    from backprop_cli.verification import Verification
 
 __version__ = "0.1.0"
 __all__ = ["derive", "from_torch", "to_torch", "train", "verify"]
@@ -174,7 +174,7 @@ def verify(network: Any = None, x: Any = None, y: Any = None, **options: Any) ->
         BackpropError: for a value that does not fit (the message names it), as on the command line.
     """
     _check_options("verify", options, _NETWORK_OPTIONS + ("form",) + _LIVE_OPTIONS)
-    from backprop_cli.verify import check_gradients
+    from backprop_cli.verification import check_gradients
 
     form = options.pop("form", "auto")
     _, net, xs, ys = _resolve(network, x, y, options)

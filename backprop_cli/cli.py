@@ -387,7 +387,7 @@ def verify(
       backprop verify --activation "x*sigmoid(x)" --format json
     """
     from backprop_cli.resolve import resolve
-    from backprop_cli.verify import check_gradients
+    from backprop_cli.verification import check_gradients
 
     chosen = output_format(fmt, None, VERIFY_FORMATS)
     check_precision(precision)

@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from backprop_cli.model import SEED, SEED_X, SEED_Y, random_network  # noqa: E402
-from backprop_cli.verify import AUTOGRAD, CENTRAL, check_gradients  # noqa: E402
+from backprop_cli.verification import AUTOGRAD, CENTRAL, check_gradients  # noqa: E402
 
 HIDDEN = ("sigmoid", "tanh", "relu", "leaky_relu", "identity", "x/(1+abs(x))", "x*sigmoid(x)")
 

@@ -130,7 +130,7 @@ def test_the_layers_below_the_builders_and_engines():
     """DESIGN.md's direction: builders, engines and files use the layer kinds, never the reverse."""
     edges = graph()
     upper = {"backprop_cli.build", "backprop_cli.build_matrix", "backprop_cli.cli", "backprop_cli.training",
-             "backprop_cli.verify", "backprop_cli.io", "backprop_cli.torch_io"}
+             "backprop_cli.verification", "backprop_cli.io", "backprop_cli.torch_io"}
     for name, targets in edges.items():
         if name.startswith("backprop_cli.layers"):
             assert not (targets & upper), f"{name} imports {sorted(targets & upper)}"

@@ -23,7 +23,7 @@ from backprop_cli.layers.batch_norm import BatchNorm
 from backprop_cli.layers.dense import Layer
 from backprop_cli.model import Network, Optimizer
 from backprop_cli.training import TrainSettings, train
-from backprop_cli.verify import check_gradients
+from backprop_cli.verification import check_gradients
 from tests.reference import assert_close, assert_step_close, magnitude
 from tests.reference_kinds import torch_kinds_step, torch_kinds_train
 from tests.strategies import kind_networks

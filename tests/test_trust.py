@@ -236,7 +236,7 @@ def test_a_derived_step_refuses_more_samples_than_a_page_holds(tmp_path, capsys)
 
 def test_verify_of_a_large_network_takes_the_matrix_forward_and_says_so(tmp_path, capsys):
     from backprop_cli.model import random_network
-    from backprop_cli.verify import SCALAR_FORWARD_LIMIT, check_gradients
+    from backprop_cli.verification import SCALAR_FORWARD_LIMIT, check_gradients
 
     network = random_network([12, 12, 12, 2], seed=1, loss="mse")
     assert network.parameter_count > SCALAR_FORWARD_LIMIT
@@ -255,7 +255,7 @@ def test_verify_of_a_large_network_takes_the_matrix_forward_and_says_so(tmp_path
 def test_verify_catches_a_wrong_gradient_through_the_matrix_forward(monkeypatch):
     from backprop_cli.derivation import Derivation
     from backprop_cli.model import random_network
-    from backprop_cli.verify import check_gradients
+    from backprop_cli.verification import check_gradients
 
     original = Derivation.to_dict
 

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from backprop_cli.cli import main
 from backprop_cli.derivation import Derivation
 from backprop_cli.model import SEED, SEED_X, SEED_Y, Layer, Network, random_network
-from backprop_cli.verify import CENTRAL, check_gradients, finite_difference, parameters
+from backprop_cli.verification import CENTRAL, check_gradients, finite_difference, parameters
 from tests.strategies import networks
 
 
@@ -207,7 +207,7 @@ def test_matrix_form_is_verified_too(capsys):
 
 
 def test_torch_is_imported_only_when_used():
-    code = ("import sys\nimport backprop_cli.verify, backprop_cli.torch_io, backprop_cli.render.verify_terminal\n"
+    code = ("import sys\nimport backprop_cli.verification, backprop_cli.torch_io, backprop_cli.render.verify_terminal\n"
             "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from backprop_cli.model import Layer, Network
 from backprop_cli.render.verify_terminal import verification_renderable
-from backprop_cli.verify import check_gradients
+from backprop_cli.verification import check_gradients
 
 
 def page(report, lang: str) -> str:

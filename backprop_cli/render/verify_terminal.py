@@ -11,7 +11,7 @@ from rich.text import Text
 
 from backprop_cli.locales import Message
 from backprop_cli.render.base import PagePrinter
-from backprop_cli.verify import AUTOGRAD, CENTRAL, CENTRAL_STEP, Comparison, Verification
+from backprop_cli.verification import AUTOGRAD, CENTRAL, CENTRAL_STEP, Comparison, Verification
 
 
 def error_text(value: float) -> str:
