@@ -260,6 +260,10 @@ def step(
     lang: LangOpt = "en",
     graph: GraphOpt = None,
     tree: TreeOpt = False,
+    figure: Annotated[bool, typer.Option(
+        "--figure/--no-figure", rich_help_panel=OUTPUT,
+        help="Begin a Markdown, LaTeX or HTML page with the network's figure (networks of dense layers"
+             " up to 6 units wide).")] = True,
     with_code: Annotated[bool, typer.Option(
         "--with-code", rich_help_panel=OUTPUT,
         help="End the page with the PyTorch code of this step (model(x), criterion, backward, step),"
@@ -314,7 +318,7 @@ def step(
             init=init, optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
             alpha=alpha, weight_decay=weight_decay, centered=centered,
             x=x, y=y, data=data, targets=targets))
-        derivation = build_derivation(net, xs, ys, Options(precision, rounding, form, lang))
+        derivation = build_derivation(net, xs, ys, Options(precision, rounding, form, lang, figure))
     if with_code:
         from dataclasses import replace
 

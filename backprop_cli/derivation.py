@@ -185,12 +185,14 @@ class Options:
         rounding: ``exact`` keeps float64 throughout; ``carry`` rounds each line as on paper.
         form: ``scalar``, ``matrix`` or ``auto``.
         lang: language of the words.
+        figure: whether a document page (Markdown, LaTeX, HTML) begins with the network's figure.
     """
 
     precision: int = 4
     rounding: str = "exact"
     form: str = "auto"
     lang: str = "en"
+    figure: bool = True
 
 
 @dataclass(frozen=True)

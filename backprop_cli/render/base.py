@@ -11,6 +11,7 @@ import sympy as sp
 from backprop_cli.derivation import Derivation, Group, Matrix, MatrixStep, ParameterRow, Section, Step
 from backprop_cli.locales import Message
 from backprop_cli.printing import ATOM, ExprPrinter, Piece, elide, format_number, mathml_number
+from backprop_cli.render.figure import Figure
 
 INLINE_COLUMNS = 12
 """A matrix line writes its operands out inside the line when they have at most this many printed
@@ -164,6 +165,12 @@ class DocumentPrinter(PagePrinter):
         lines = self.title(self.words_key("title.step"))
         lines += self.facts([(self.words_key("network"), facts["network"]),
                              (self.words_key("sample"), facts["sample"]), (None, facts["rounding"])])
+        if derivation.options.figure:
+            from backprop_cli.render.figure import page_figure
+
+            drawn = page_figure(derivation.network)
+            if drawn is not None:
+                lines += self.figure(drawn)
         for number, section in enumerate(derivation.sections, start=1):
             lines += self._print_section(number, section)
         lines += self.summary(derivation, len(derivation.sections) + 1)
@@ -179,6 +186,10 @@ class DocumentPrinter(PagePrinter):
     def code_block(self, code: str) -> list[str]:
         """Python source, as this format sets code (``--with-code``)."""
         raise NotImplementedError
+
+    def figure(self, drawn: Figure) -> list[str]:
+        """The network's figure (``render/figure.py``) in this format."""
+        return []
 
     def _print_section(self, number: int, section: Section) -> list[str]:
         lines = self.heading(2, f"{number}. {self.words_key('section.' + section.key)}")

@@ -37,6 +37,18 @@ class Figure:
     rows: int
 
 
+PAGE_UNITS = 6
+"""A page begins with the figure while no layer is wider than this (wider ones draw a thicket)."""
+
+
+def page_figure(network: Network) -> Figure | None:
+    """The figure a page begins with: that of a dense network no layer of which is wider than
+    ``PAGE_UNITS``; None for others."""
+    if max(network.widths) > PAGE_UNITS:
+        return None
+    return figure(network)
+
+
 def figure(network: Network) -> Figure | None:
     """The figure of ``network``'s dense layers; None when it has other kinds."""
     from backprop_cli import functions
@@ -139,7 +151,7 @@ def svg(fig: Figure) -> list[str]:
     at = {k: (x + pad, (fig.rows - 1) * dy - y + pad) for k, (x, y) in _positions(fig, dx, dy).items()}
     width = (fig.columns - 1) * dx + 2 * pad
     height = (fig.rows - 1) * dy + 2 * pad + 10
-    lines = [f'<svg class="figure" xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}"'
+    lines = [f'<svg class="figure" width="{width:.0f}" height="{height:.0f}"'
              f' viewBox="0 0 {width:.0f} {height:.0f}" role="img" font-family="serif" font-size="15">']
     shares = _shares(fig)
     for index, (source, target, weight) in enumerate(fig.edges):

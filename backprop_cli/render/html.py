@@ -14,6 +14,7 @@ from typing import Any
 from backprop_cli.derivation import Matrix, MatrixStep, Step
 from backprop_cli.printing import elided_cells, mathml_number, to_mathml
 from backprop_cli.render.base import DocumentPrinter, PagePrinter
+from backprop_cli.render.figure import Figure
 
 CSS = """
 .backprop { word-break: keep-all; overflow-wrap: break-word; line-height: 1.5;
@@ -39,6 +40,7 @@ CSS = """
 .backprop th:first-child, .backprop td:first-child { text-align: left; }
 .backprop th, .backprop td.number { text-align: right; font-variant-numeric: tabular-nums; }
 .backprop mtable.matrix > mtr > mtd { padding: 0.1em 0.4em; }
+.backprop svg.figure { display: block; margin: 1rem auto; max-width: 100%; height: auto; }
 .backprop pre.code { background: #8881; padding: 0.6rem 0.8rem; border-radius: 0.3rem; overflow-x: auto;
   font-size: 0.85em; line-height: 1.35; }
 """.strip()
@@ -125,6 +127,11 @@ class HtmlPrinter(DocumentPrinter):
             mark = ' class="value"' if value and i == len(parts) - 1 else ""
             rest.append(f"<math><mo>=</mo><mrow{mark}>{part}</mrow></math>")
         return [f'<div class="eq"><math>{parts[0]}</math><span class="rest">{"".join(rest)}</span></div>']
+
+    def figure(self, drawn: Figure) -> list[str]:
+        from backprop_cli.render.figure import svg
+
+        return svg(drawn)
 
     def code_block(self, code: str) -> list[str]:
         return [f'<pre class="code"><code class="language-python">{escape(code.rstrip())}</code></pre>']

@@ -14,6 +14,7 @@ from backprop_cli.derivation import MatrixStep, Step
 from backprop_cli.locales import latex_packages
 from backprop_cli.printing import _VULGAR, to_latex
 from backprop_cli.render.base import DocumentPrinter
+from backprop_cli.render.figure import Figure
 
 LINE_WIDTH = 90
 """How many characters of an equation's plain-text form fit on one display line of the page."""
@@ -189,6 +190,11 @@ class LatexPrinter(DocumentPrinter):
                 text = "&= " + " = ".join(texts)
             out.append(text + (r" \\" if number < len(lines) - 1 else ""))
         return out + [r"\end{align*}", ""]
+
+    def figure(self, drawn: Figure) -> list[str]:
+        from backprop_cli.render.figure import latex_picture
+
+        return latex_picture(drawn)
 
     def code_block(self, code: str) -> list[str]:
         return [r"{\small", r"\begin{verbatim}", *code.rstrip("\n").split("\n"), r"\end{verbatim}", "}", ""]

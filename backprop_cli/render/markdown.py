@@ -8,6 +8,7 @@ from typing import Any
 from backprop_cli.derivation import Derivation, MatrixStep, Step
 from backprop_cli.printing import to_latex
 from backprop_cli.render.base import DocumentPrinter
+from backprop_cli.render.figure import Figure
 
 _LIQUID_OPENING = re.compile(r"\{(?=[{%])")
 
@@ -67,6 +68,11 @@ class MarkdownPrinter(DocumentPrinter):
                  else self.words_key("intro.graph.batch", count=graph.samples))
         lines = self.heading(2, f"{number}. {self.words_key('section.graph')}") + self.paragraph(intro)
         return lines + ["```mermaid", *mermaid(graph, self.precision).splitlines(), "```", ""]
+
+    def figure(self, drawn: Figure) -> list[str]:
+        from backprop_cli.render.figure import mermaid
+
+        return mermaid(drawn)
 
     def code_block(self, code: str) -> list[str]:
         return ["```python", *code.rstrip("\n").split("\n"), "```", ""]

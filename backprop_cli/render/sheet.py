@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from backprop_cli.derivation import Step
 from backprop_cli.printing import ExprPrinter, format_number
 from backprop_cli.render.base import DocumentPrinter
-from backprop_cli.render.figure import Figure, figure, latex_picture, mermaid, svg
+from backprop_cli.render.figure import figure
 from backprop_cli.render.html import HtmlPrinter
 from backprop_cli.render.latex import LatexPrinter
 from backprop_cli.render.markdown import MarkdownPrinter
@@ -100,16 +100,11 @@ class SheetBody(DocumentPrinter):
     def blank(self, step: Step) -> list[str]:
         raise NotImplementedError
 
-    def figure(self, drawn: Figure) -> list[str]:
-        raise NotImplementedError
-
 
 class MarkdownSheet(SheetBody, MarkdownPrinter):
     def blank(self, step: Step) -> list[str]:
         return ["$$", " = ".join([*self.symbols(step, "latex"), BLANK_LATEX]), "$$", ""]
 
-    def figure(self, drawn: Figure) -> list[str]:
-        return mermaid(drawn)
 
 
 class LatexSheet(SheetBody, LatexPrinter):
@@ -118,21 +113,16 @@ class LatexSheet(SheetBody, LatexPrinter):
         widths = [len(p) for p in self.symbols(step, "text")] + [8]
         return self.display(parts, widths)
 
-    def figure(self, drawn: Figure) -> list[str]:
-        return latex_picture(drawn)
 
 
 class HtmlSheet(SheetBody, HtmlPrinter):
     _default_settings = {**HtmlPrinter._default_settings, "figure": True}
     style = HtmlPrinter.style + """
-.backprop .blank { border-bottom: 1px solid currentColor; }
-.backprop svg.figure { display: block; margin: 1rem auto; max-width: 100%; height: auto; }"""
+.backprop .blank { border-bottom: 1px solid currentColor; }"""
 
     def blank(self, step: Step) -> list[str]:
         return self.equation([*self.symbols(step, "mathml"), BLANK_MATHML], value=False)
 
-    def figure(self, drawn: Figure) -> list[str]:
-        return svg(drawn)
 
 
 PRINTERS: dict[str, type[SheetBody]] = {"markdown": MarkdownSheet, "latex": LatexSheet, "html": HtmlSheet}
