@@ -80,6 +80,15 @@ def format_number(value: float, precision: int, latex: bool = False) -> str:
     return f"{value:.{precision}f}"
 
 
+def given_number(value: float, precision: int) -> str:
+    """A number the user gave (an input, a target, a learning rate) as given: no trailing zeros
+    (0.5, -1, 0.1, 0.4352), at most ``precision`` decimals; ``format_number``'s form otherwise."""
+    text = format_number(value, precision)
+    if "e" in text or "." not in text:
+        return text
+    return text.rstrip("0").rstrip(".")
+
+
 MATRIX_LIMIT = 8
 """Rows and columns shown of a matrix; beyond it the first 4 and the last 3, with ⋮ or ⋯ between
 (``elide``)."""

@@ -4,7 +4,7 @@ MESSAGES = {
     "title.step": "Backpropagation, worked out: one training step",
     "title.train": "Training report",
     "network": "Network",
-    "network.summary": "{widths}, {activations}; loss {loss}; learning rate α = {lr}",
+    "network.summary": "{layers}; loss {loss}; learning rate α = {lr}",
     "sample": "Sample",
     "samples": "{count} samples",
     "section.forward": "Forward pass",

@@ -8,7 +8,7 @@ MESSAGES = {
     "title.step": "역전파 풀이: 한 번의 학습 단계",
     "title.train": "학습 보고서",
     "network": "신경망",
-    "network.summary": "{widths}, {activations}; 손실 함수 {loss}; 학습률 α = {lr}",
+    "network.summary": "{layers}; 손실 함수 {loss}; 학습률 α = {lr}",
     "sample": "샘플",
     "samples": "샘플 {count}개",
     "section.forward": "순전파",

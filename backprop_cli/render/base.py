@@ -10,7 +10,7 @@ import sympy as sp
 
 from backprop_cli.derivation import Derivation, Group, Matrix, MatrixStep, ParameterRow, Section, Step
 from backprop_cli.locales import Message
-from backprop_cli.printing import ATOM, ExprPrinter, Piece, elide, format_number, mathml_number
+from backprop_cli.printing import ATOM, ExprPrinter, Piece, elide, format_number, given_number, mathml_number
 from backprop_cli.render.figure import Figure
 
 INLINE_COLUMNS = 12
@@ -121,14 +121,8 @@ class PagePrinter:
         assert self.derivation is not None
         d = self.derivation
         network = d.network
-        names: list[str] = []
-        for layer in network.layers:
-            if not names or names[-1] != layer.summary:
-                names.append(layer.summary)
-        widths = " → ".join(str(w) for w in network.widths)
         summary = Message("network.summary", {
-            "widths": widths, "activations": ", ".join(names), "loss": network.loss,
-            "lr": self.number(network.lr)})
+            "layers": layer_summary(network), "loss": network.loss, "lr": given_number(network.lr, self.precision)})
         if len(d.xs) == 1:
             sample = f"x = {_vector(d.xs[0], self)}, y = {_vector(d.ys[0], self)}"
         else:
@@ -138,7 +132,18 @@ class PagePrinter:
 
 
 def _vector(values: tuple[float, ...], printer: PagePrinter) -> str:
-    return "(" + ", ".join(printer.number(v) for v in values) + ")"
+    """Inputs or targets as given: (0.5, -1), not (0.5000, -1)."""
+    return "(" + ", ".join(given_number(v, printer.precision) for v in values) + ")"
+
+
+def layer_summary(network: Any) -> str:
+    """The widths and what each layer does: ``2 → 2 → 1, sigmoid`` where every layer ends alike,
+    else each layer's activation (or kind) beside its width: ``5 → 4 relu → 3 relu → 1 sigmoid``."""
+    names = [layer.summary for layer in network.layers]
+    widths = [str(w) for w in network.widths]
+    if len(set(names)) == 1:
+        return " → ".join(widths) + ", " + names[0]
+    return " → ".join([widths[0], *(f"{w} {name}" for w, name in zip(widths[1:], names, strict=True))])
 
 
 class DocumentPrinter(PagePrinter):
