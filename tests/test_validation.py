@@ -8,7 +8,7 @@ import math
 from dataclasses import replace
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from backprop_cli.cli import main
@@ -59,7 +59,7 @@ def torch_watch(network, xs, ys, held_xs, held_ys, epochs, early_stop=None, pati
        st.sampled_from([None, 0.0, 1e-3]), st.integers(1, 6), st.integers(0, 99))
 def test_held_out_loss_and_stopping_equal_torch(case, share, early_stop, patience, seed) -> None:
     network, xs, ys = case
-    network = replace(network, lr=min(network.lr, 0.5))
+    network = replace(network, lr=min(network.lr, 0.05))
     kept_xs, kept_ys, held_xs, held_ys = split(xs, ys, share, seed)
     try:
         ours = train(network, xs, ys, TrainSettings(epochs=25, log_every=1, seed=seed, validation=share,
@@ -67,6 +67,8 @@ def test_held_out_loss_and_stopping_equal_torch(case, share, early_stop, patienc
     except BackpropError:
         return
     history, held, stopped = torch_watch(network, kept_xs, kept_ys, held_xs, held_ys, 25, early_stop, patience)
+    # A run that diverges amplifies the last digits of two correct computations without bound.
+    assume(all(abs(v) < 1e3 for v in history + [h for h in held if h is not None]))
     assert ours.stopped == stopped
     assert ours.epochs == (25 if stopped is None else stopped - 1)
     assert_close([loss for _, loss in ours.history], history, 1e-10, abs_tol=1e-12)
