@@ -395,3 +395,28 @@ def test_written_files_have_the_permissions_open_would_give(tmp_path, capsys):
         os.umask(old)
     capsys.readouterr()
     assert saved.stat().st_mode & 0o777 == 0o644
+
+
+def test_hangul_font_search_never_picks_a_font_without_hangul_glyphs(tmp_path):
+    """matplotlib ships "Last Resort", whose charmap covers every code point with placeholder boxes.
+
+    Run with a fresh MPLCONFIGDIR (so the font list is built anew) and only matplotlib's own fonts:
+    none of them draws Hangul, so none may be picked.
+    """
+    pytest.importorskip("matplotlib")
+    script = (
+        "from pathlib import Path\n"
+        "import matplotlib\n"
+        "from matplotlib import font_manager\n"
+        "from backprop_cli.render.train_plot import hangul_font\n"
+        "own = Path(matplotlib.get_data_path())\n"
+        "names = {e.name for e in font_manager.fontManager.ttflist}\n"
+        "assert any('Last Resort' in name for name in names), sorted(names)\n"
+        "font_manager.fontManager.ttflist = [e for e in font_manager.fontManager.ttflist\n"
+        "                                    if Path(e.fname).is_relative_to(own)]\n"
+        "print(hangul_font())\n"
+    )
+    env = {**os.environ, "MPLCONFIGDIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "None"

@@ -32,7 +32,9 @@ def import_pyplot() -> None:
 # Fonts with Hangul, tried in this order before any other installed font is looked into.
 HANGUL_FONTS = ("Noto Sans CJK KR", "Noto Sans KR", "NanumGothic", "NanumBarunGothic", "Malgun Gothic",
                 "Apple SD Gothic Neo", "AppleGothic", "UnDotum", "Baekmuk Gulim", "Baekmuk Dotum")
-HANGUL = ord("가")
+# Two syllables a font with Hangul draws differently. A placeholder font (matplotlib ships "Last
+# Resort", which maps every code point to one box per block) maps both to the same glyph.
+HANGUL = (ord("가"), ord("힣"))
 
 
 def hangul_font() -> str | None:
@@ -44,10 +46,11 @@ def hangul_font() -> str | None:
     preferred = [name for name in HANGUL_FONTS if name in fonts]
     for name in preferred + sorted(set(fonts) - set(preferred)):
         try:
-            if HANGUL in FT2Font(fonts[name]).get_charmap():
-                return name
+            glyphs = [FT2Font(fonts[name]).get_charmap().get(code) for code in HANGUL]
         except (OSError, RuntimeError, ValueError):
             continue
+        if None not in glyphs and len(set(glyphs)) == len(glyphs):
+            return name
     return None
 
 
