@@ -283,7 +283,8 @@ class DocumentPrinter(PagePrinter):
         head = (lead + [target])[0]
         names = (lead + [target])[1:]
         if not step.operands or step.numbers is None:
-            return [(head, [*names, *forms, value])]
+            # A constant right side (id′(Z) = 1) is its own value.
+            return [(head, [*names, *forms] if forms and forms[-1] == value else [*names, *forms, value])]
         if operands_inline(step.operands):
             matrices = {symbol: self.matrix(matrix) for symbol, matrix in step.operands}
             values = self.derivation.values if self.derivation is not None else None
