@@ -80,6 +80,21 @@ def format_number(value: float, precision: int, latex: bool = False) -> str:
     return f"{value:.{precision}f}"
 
 
+def format_given(value: float) -> str:
+    """A number the user gave (an input, a target, a setting) as it was typed: 0.5, -1, 0.1, 1e-8.
+
+    Computed values print with ``format_number``'s fixed decimals; given ones are exact as they
+    stand, and padding them (0.5000 beside -1, α = 0.1000 beside μ = 0.9) says nothing more.
+    """
+    if math.isfinite(value) and value == int(value) and abs(value) < 1e16:
+        return str(int(value))
+    text = repr(float(value))
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        return f"{mantissa}e{int(exponent)}"
+    return text
+
+
 MATRIX_LIMIT = 8
 """Rows and columns shown of a matrix; beyond it the first 4 and the last 3, with ⋮ or ⋯ between
 (``elide``)."""

@@ -6,12 +6,14 @@ import io
 import re
 
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 
 from backprop_cli.build import build_derivation
 from backprop_cli.cli import main
 from backprop_cli.derivation import Derivation, MatrixStep, Options
 from backprop_cli.model import random_network
+from backprop_cli.printing import format_given
 from backprop_cli.render.equation import Equation
 from backprop_cli.render.html import HtmlPrinter
 from backprop_cli.render.latex import LatexPrinter
@@ -97,3 +99,23 @@ def test_terminal_rendering_of_the_equation_parts_is_what_the_page_prints():
         console.print(*matrix_step(printer, step))
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert "tanh(Z⁽¹⁾) = tanh(Z⁽¹⁾)" not in text and "= 1 = 1" not in text
+
+
+# --- given numbers print as typed -------------------------------------------------------------
+
+@given(st.one_of(st.integers(-10**6, 10**6).map(float), st.floats(-1e6, 1e6, allow_nan=False)))
+def test_a_given_number_prints_as_the_float_it_reads_back_as(value):
+    text = format_given(value)
+    assert float(text) == value
+    assert not re.search(r"\.\d*0(e|$)", text), text  # no padding zeros
+
+
+def test_given_numbers_in_the_header_print_as_typed_in_every_format(capsys):
+    args = ["step", "--optimizer", "momentum", "--lr", "0.1", "--x", "0.5", "-1", "--y", "0.25"]
+    for fmt, sample in (("rich", "x = (0.5, -1), y = (0.25)"), ("markdown", "x = (0.5, -1), y = (0.25)"),
+                        ("latex", "(0.5, -1)"), ("html", "x = (0.5, -1), y = (0.25)")):
+        page = terminal_page([*args, "--format", fmt], capsys)
+        assert sample in page, fmt
+        # The header and the update's intro name α as given, as they name μ.
+        assert not re.search(r"(α|alpha\W*) = 0\.1000", page), fmt
+        assert len(re.findall(r"(α|alpha\W*) = 0\.1\b", page)) == 2, fmt

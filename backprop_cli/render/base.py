@@ -10,7 +10,7 @@ import sympy as sp
 
 from backprop_cli.derivation import Derivation, Group, Matrix, MatrixStep, ParameterRow, Section, Step
 from backprop_cli.locales import Message
-from backprop_cli.printing import ATOM, ExprPrinter, Piece, elide, format_number, mathml_number
+from backprop_cli.printing import ATOM, ExprPrinter, Piece, elide, format_given, format_number, mathml_number
 
 INLINE_COLUMNS = 12
 """A matrix line writes its operands out inside the line when they have at most this many printed
@@ -127,7 +127,7 @@ class PagePrinter:
         widths = " → ".join(str(w) for w in network.widths)
         summary = Message("network.summary", {
             "widths": widths, "activations": ", ".join(names), "loss": network.loss,
-            "lr": self.number(network.lr)})
+            "lr": format_given(network.lr)})
         if len(d.xs) == 1:
             sample = f"x = {_vector(d.xs[0], self)}, y = {_vector(d.ys[0], self)}"
         else:
@@ -137,7 +137,7 @@ class PagePrinter:
 
 
 def _vector(values: tuple[float, ...], printer: PagePrinter) -> str:
-    return "(" + ", ".join(printer.number(v) for v in values) + ")"
+    return "(" + ", ".join(format_given(v) for v in values) + ")"
 
 
 class DocumentPrinter(PagePrinter):
