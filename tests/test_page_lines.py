@@ -119,3 +119,17 @@ def test_given_numbers_in_the_header_print_as_typed_in_every_format(capsys):
         # The header and the update's intro name α as given, as they name μ.
         assert not re.search(r"(α|alpha\W*) = 0\.1000", page), fmt
         assert len(re.findall(r"(α|alpha\W*) = 0\.1\b", page)) == 2, fmt
+
+
+def test_the_header_names_each_layers_function_beside_its_width(capsys):
+    # "5 → 4 → 3 → 1, relu, sigmoid" hid which layers were relu.
+    args = ["step", "--layers", "5", "4", "3", "1", "--activation", "relu", "relu", "sigmoid",
+            "--x", "1", "2", "3", "4", "5", "--y", "1"]
+    for fmt in ("markdown", "latex", "html"):
+        for lang in ("en", "ko"):
+            page = terminal_page([*args, "--format", fmt, "--lang", lang], capsys)
+            assert re.search(r"5 (→|\\ensuremath\{\\to\}) 4 \(relu\) (→|\\ensuremath\{\\to\}) 3 \(relu\)"
+                             r" (→|\\ensuremath\{\\to\}) 1 \(sigmoid\);", page), (fmt, lang)
+    # One function throughout still reads as one: the seed's header is as before.
+    page = terminal_page(["step", "--format", "markdown"], capsys)
+    assert "2 → 2 → 1, sigmoid; loss bce" in page

@@ -5,6 +5,7 @@ MESSAGES = {
     "title.train": "Training report",
     "network": "Network",
     "network.summary": "{widths}, {activations}; loss {loss}; learning rate α = {lr}",
+    "network.summary.layers": "{widths}; loss {loss}; learning rate α = {lr}",
     "sample": "Sample",
     "samples": "{count} samples",
     "section.forward": "Forward pass",

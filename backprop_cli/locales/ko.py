@@ -9,6 +9,7 @@ MESSAGES = {
     "title.train": "학습 보고서",
     "network": "신경망",
     "network.summary": "{widths}, {activations}; 손실 함수 {loss}; 학습률 α = {lr}",
+    "network.summary.layers": "{widths}; 손실 함수 {loss}; 학습률 α = {lr}",
     "sample": "샘플",
     "samples": "샘플 {count}개",
     "section.forward": "순전파",

@@ -120,14 +120,16 @@ class PagePrinter:
         assert self.derivation is not None
         d = self.derivation
         network = d.network
-        names: list[str] = []
-        for layer in network.layers:
-            if not names or names[-1] != layer.summary:
-                names.append(layer.summary)
-        widths = " → ".join(str(w) for w in network.widths)
-        summary = Message("network.summary", {
-            "widths": widths, "activations": ", ".join(names), "loss": network.loss,
-            "lr": format_given(network.lr)})
+        summaries = {layer.summary for layer in network.layers}
+        facts = {"loss": network.loss, "lr": format_given(network.lr)}
+        if len(summaries) == 1:
+            widths = " → ".join(str(w) for w in network.widths)
+            summary = Message("network.summary", {"widths": widths, "activations": summaries.pop(), **facts})
+        else:
+            # Each layer's function beside its width: "5 → 4, 3 → 1, relu, sigmoid" hid which is which.
+            widths = " → ".join([str(network.widths[0])] + [f"{w} ({layer.summary})" for w, layer in
+                                                            zip(network.widths[1:], network.layers, strict=True)])
+            summary = Message("network.summary.layers", {"widths": widths, **facts})
         if len(d.xs) == 1:
             sample = f"x = {_vector(d.xs[0], self)}, y = {_vector(d.ys[0], self)}"
         else:
