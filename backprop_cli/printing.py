@@ -431,8 +431,15 @@ class ExprPrinter:
                 parts.append(("<mo>+</mo>" if self.mathml else " + ") + text)
         return Piece("".join(parts), ADD, pieces[0].neg, "group")
 
+    def _argument(self, expr: sp.Basic) -> Piece:
+        """A function's argument; -z with z = 0 prints 0 (exp(0), not exp(-0))."""
+        if (self.values is not None and isinstance(expr, sp.Mul) and len(expr.args) == 2
+                and expr.args[0] == -1 and _is_zero(self.values.get(expr.args[1]))):
+            return self._print(expr.args[1])
+        return self._print(expr)
+
     def _print_exp(self, expr: sp.exp) -> Piece:
-        arg = self._print(expr.args[0])
+        arg = self._argument(expr.args[0])
         if self.mathml:
             return Piece(f"<msup><mi>e</mi><mrow>{arg.text}</mrow></msup>", POW, kind="func")
         if self.latex:
@@ -443,10 +450,10 @@ class ExprPrinter:
         name = type(expr).__name__
         name = _TEXT_NAMES.get(name, name)
         if self.mathml:
-            inside = "<mo>,</mo>".join(self._print(a).text for a in expr.args)
+            inside = "<mo>,</mo>".join(self._argument(a).text for a in expr.args)
             return Piece(f"<mi>{escape(name)}</mi><mo>&#x2061;</mo>{mathml_fence(inside)}",
                          FUNC, kind="func")
-        args = ", ".join(self._print(a).text for a in expr.args)
+        args = ", ".join(self._argument(a).text for a in expr.args)
         if self.latex:
             head = f"\\{name}" if name in _LATEX_FUNCTIONS else rf"\operatorname{{{name}}}"
             return Piece(rf"{head}{{\left({args}\right)}}", FUNC, kind="func")
@@ -575,6 +582,10 @@ class ExprPrinter:
         if left.kind == "number" and right.kind == "number":
             return " × "
         return ""
+
+
+def _is_zero(value: object) -> bool:
+    return isinstance(value, (int, float)) and value == 0
 
 
 def _atoms_first(factors: list[sp.Basic]) -> list[sp.Basic]:

@@ -133,3 +133,20 @@ def test_the_header_names_each_layers_function_beside_its_width(capsys):
     # One function throughout still reads as one: the seed's header is as before.
     page = terminal_page(["step", "--format", "markdown"], capsys)
     assert "2 → 2 → 1, sigmoid; loss bce" in page
+
+
+def test_minus_zero_is_not_printed_in_any_format(capsys, tmp_path):
+    # z₁ = 0 and z₃ = 0: the sigmoid lines printed exp(-0) before; 1 - y with y = 0 stays 1 - 0.
+    spec = tmp_path / "zero.toml"
+    spec.write_text('loss = "bce"\nlr = 1.0\n'
+                    '[[layers]]\nweight = [[0.5, -0.5], [0.25, 0.25]]\nbias = [0.0, 0.0]\nactivation = "sigmoid"\n'
+                    '[[layers]]\nweight = [[0.0, 0.0]]\nbias = [0.0]\nactivation = "sigmoid"\n')
+    args = ["step", "--network", str(spec), "--x", "1", "1", "--y", "0", "--form", "scalar"]
+    minus_zero = {"rich": r"exp\(-0\)", "markdown": r"\^\{-0\}", "latex": r"\^\{-0\}",
+                  "html": r"<mi>e</mi><mrow>(<mrow>)?<mo>−</mo><mn>0</mn>"}
+    zero = {"rich": "exp(0)", "markdown": "e^{0}", "latex": "e^{0}", "html": "<mi>e</mi><mrow><mn>0</mn>"}
+    for fmt, pattern in minus_zero.items():
+        page = terminal_page([*args, "--format", fmt], capsys)
+        assert not re.search(pattern, page), fmt
+        assert zero[fmt] in page, fmt
+    assert "(1 - 0) × log(1 - 0.5000)" in terminal_page([*args, "--format", "rich"], capsys)
