@@ -33,7 +33,7 @@ from backprop_cli.evaluate import Evaluator
 from backprop_cli.locales import Message, say
 from backprop_cli.model import Network, OptimizerSlots, Vector, check_samples
 from backprop_cli.notation import ALPHA, LOSS, Node, Partial, add, mul, replace, updated
-from backprop_cli.printing import format_number, given_number, round_printed
+from backprop_cli.printing import format_given, format_number, round_printed
 
 Values = dict[sp.Basic, float]
 
@@ -521,7 +521,7 @@ class _ScalarBuilder:
 
     def update_intro(self) -> Message:
         optimizer = self.network.optimizer
-        return optimizer.rule.intro(optimizer, given_number(self.network.lr, self.options.precision),
+        return optimizer.rule.intro(optimizer, format_given(self.network.lr),
                                     self.state.step)
 
     def updated_network(self, values: Values) -> Network:

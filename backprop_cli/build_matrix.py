@@ -49,7 +49,7 @@ from backprop_cli.notation import (
     updated,
 )
 from backprop_cli.optimizers.lines import OptimizerState, update_steps
-from backprop_cli.printing import given_number, round_printed, to_text
+from backprop_cli.printing import format_given, round_printed, to_text
 
 Values = dict[sp.Basic, Any]
 
@@ -426,7 +426,7 @@ class MatrixPage:
                             children, z)
 def _update_intro(network: Network, options: Options, step: int) -> Message:
     optimizer = network.optimizer
-    return optimizer.rule.intro(optimizer, given_number(network.lr, options.precision), step)
+    return optimizer.rule.intro(optimizer, format_given(network.lr), step)
 
 
 def _name(activation: functions.Activation) -> str:

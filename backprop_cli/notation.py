@@ -220,6 +220,16 @@ class Elementwise(sp.Expr):
         return bool(self.args[2])
 
 
+def activation_forms(applied: Elementwise, formula: sp.Basic) -> tuple[sp.Basic, ...]:
+    """The right sides of ``A = f(Z) = formula``: the formula left out where it only repeats f(Z).
+
+    tanh's formula is sympy's tanh(Z), which prints as the name applied: A = tanh(Z) = tanh(Z).
+    """
+    if isinstance(formula, sp.Function) and type(formula).__name__ == applied.name and formula.args == (applied.arg,):
+        return (applied,)
+    return (applied, hadamard_form(formula))
+
+
 class ElementSum(sp.Expr):
     """The sum over every element of a matrix: Σₙₖ (over samples n and outputs k)."""
 

@@ -80,13 +80,19 @@ def format_number(value: float, precision: int, latex: bool = False) -> str:
     return f"{value:.{precision}f}"
 
 
-def given_number(value: float, precision: int) -> str:
-    """A number the user gave (an input, a target, a learning rate) as given: no trailing zeros
-    (0.5, -1, 0.1, 0.4352), at most ``precision`` decimals; ``format_number``'s form otherwise."""
-    text = format_number(value, precision)
-    if "e" in text or "." not in text:
-        return text
-    return text.rstrip("0").rstrip(".")
+def format_given(value: float) -> str:
+    """A number the user gave (an input, a target, a setting) as it was typed: 0.5, -1, 0.1, 1e-8.
+
+    Computed values print with ``format_number``'s fixed decimals; given ones are exact as they
+    stand, and padding them (0.5000 beside -1, α = 0.1000 beside μ = 0.9) says nothing more.
+    """
+    if math.isfinite(value) and value == int(value) and abs(value) < 1e16:
+        return str(int(value))
+    text = repr(float(value))
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        return f"{mantissa}e{int(exponent)}"
+    return text
 
 
 MATRIX_LIMIT = 8
@@ -425,8 +431,15 @@ class ExprPrinter:
                 parts.append(("<mo>+</mo>" if self.mathml else " + ") + text)
         return Piece("".join(parts), ADD, pieces[0].neg, "group")
 
+    def _argument(self, expr: sp.Basic) -> Piece:
+        """A function's argument; -z with z = 0 prints 0 (exp(0), not exp(-0))."""
+        if (self.values is not None and isinstance(expr, sp.Mul) and len(expr.args) == 2
+                and expr.args[0] == -1 and _is_zero(self.values.get(expr.args[1]))):
+            return self._print(expr.args[1])
+        return self._print(expr)
+
     def _print_exp(self, expr: sp.exp) -> Piece:
-        arg = self._print(expr.args[0])
+        arg = self._argument(expr.args[0])
         if self.mathml:
             return Piece(f"<msup><mi>e</mi><mrow>{arg.text}</mrow></msup>", POW, kind="func")
         if self.latex:
@@ -437,10 +450,10 @@ class ExprPrinter:
         name = type(expr).__name__
         name = _TEXT_NAMES.get(name, name)
         if self.mathml:
-            inside = "<mo>,</mo>".join(self._print(a).text for a in expr.args)
+            inside = "<mo>,</mo>".join(self._argument(a).text for a in expr.args)
             return Piece(f"<mi>{escape(name)}</mi><mo>&#x2061;</mo>{mathml_fence(inside)}",
                          FUNC, kind="func")
-        args = ", ".join(self._print(a).text for a in expr.args)
+        args = ", ".join(self._argument(a).text for a in expr.args)
         if self.latex:
             head = f"\\{name}" if name in _LATEX_FUNCTIONS else rf"\operatorname{{{name}}}"
             return Piece(rf"{head}{{\left({args}\right)}}", FUNC, kind="func")
@@ -569,6 +582,10 @@ class ExprPrinter:
         if left.kind == "number" and right.kind == "number":
             return " × "
         return ""
+
+
+def _is_zero(value: object) -> bool:
+    return isinstance(value, (int, float)) and value == 0
 
 
 def _atoms_first(factors: list[sp.Basic]) -> list[sp.Basic]:

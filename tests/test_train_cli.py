@@ -397,30 +397,26 @@ def test_written_files_have_the_permissions_open_would_give(tmp_path, capsys):
     assert saved.stat().st_mode & 0o777 == 0o644
 
 
-def test_a_placeholder_font_is_not_taken_for_hangul(monkeypatch):
-    """A fallback font such as "Last Resort" has every character, each drawn as one box: the Hangul
-    search passes it by (with a fresh MPLCONFIGDIR the font list is matplotlib's own scan)."""
+def test_hangul_font_search_never_picks_a_font_without_hangul_glyphs(tmp_path):
+    """matplotlib ships "Last Resort", whose charmap covers every code point with placeholder boxes.
+
+    Run with a fresh MPLCONFIGDIR (so the font list is built anew) and only matplotlib's own fonts:
+    none of them draws Hangul, so none may be picked.
+    """
     pytest.importorskip("matplotlib")
-    from matplotlib import font_manager, ft2font
-
-    from backprop_cli.render import train_plot
-
-    class Entry:
-        def __init__(self, name):
-            self.name, self.fname = name, f"/fonts/{name}.ttf"
-
-    class Font:
-        def __init__(self, path):
-            self.path = path
-
-        def get_charmap(self):
-            if "LastResort" in self.path:  # every code point, one placeholder glyph per block
-                return dict.fromkeys(range(32, 65536), 7)
-            return {ord(c): i + 1 for i, c in enumerate("abc가나다한글오차")}
-
-    monkeypatch.setattr(font_manager.fontManager, "ttflist", [Entry("LastResort")])
-    monkeypatch.setattr(ft2font, "FT2Font", Font)
-    assert train_plot.hangul_font() is None
-    monkeypatch.setattr(font_manager.fontManager, "ttflist", [Entry("LastResort"), Entry("Some Hangul")])
-    assert train_plot.hangul_font() == "Some Hangul"
-    assert not train_plot.draws_hangul({ord(c): 3 for c in train_plot.SYLLABLES})
+    script = (
+        "from pathlib import Path\n"
+        "import matplotlib\n"
+        "from matplotlib import font_manager\n"
+        "from backprop_cli.render.train_plot import hangul_font\n"
+        "own = Path(matplotlib.get_data_path())\n"
+        "names = {e.name for e in font_manager.fontManager.ttflist}\n"
+        "assert any('Last Resort' in name for name in names), sorted(names)\n"
+        "font_manager.fontManager.ttflist = [e for e in font_manager.fontManager.ttflist\n"
+        "                                    if Path(e.fname).is_relative_to(own)]\n"
+        "print(hangul_font())\n"
+    )
+    env = {**os.environ, "MPLCONFIGDIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "None"

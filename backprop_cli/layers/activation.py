@@ -83,7 +83,7 @@ class Activation(Kind):
         from backprop_cli import functions
         from backprop_cli.evaluate_array import ArrayEvaluator
         from backprop_cli.locales import say
-        from backprop_cli.notation import Elementwise, hadamard_form
+        from backprop_cli.notation import Elementwise, activation_forms
 
         number = page.number(path)
         values = page.arrays
@@ -94,7 +94,7 @@ class Activation(Kind):
             return [page.record(values, page.A(number), (applied,), value=activation.array(values[inputs]),
                                 lead=lead, note=say(activation.note))]
         formula = activation.apply(inputs)
-        return [page.record(values, page.A(number), (applied, hadamard_form(formula)),
+        return [page.record(values, page.A(number), activation_forms(applied, formula),
                             value=ArrayEvaluator(values)(formula), numbers=applied, lead=lead,
                             note=say("matrix.elementwise"))]
 

@@ -296,11 +296,11 @@ class Layer(Kind):
             steps.append(page.record(values, page.A(number), (applied,), value=value, lead=lead,
                                      note=say(activation.note)))
         else:
-            from backprop_cli.notation import hadamard_form
+            from backprop_cli.notation import activation_forms
 
             formula = activation.apply(page.Z(number))
             value = ArrayEvaluator(values)(formula)
-            steps.append(page.record(values, page.A(number), (applied, hadamard_form(formula)),
+            steps.append(page.record(values, page.A(number), activation_forms(applied, formula),
                                      value=value, numbers=applied, lead=lead,
                                      note=say("matrix.elementwise")))
         return steps

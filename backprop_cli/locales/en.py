@@ -4,7 +4,8 @@ MESSAGES = {
     "title.step": "Backpropagation, worked out: one training step",
     "title.train": "Training report",
     "network": "Network",
-    "network.summary": "{layers}; loss {loss}; learning rate α = {lr}",
+    "network.summary": "{widths}, {activations}; loss {loss}; learning rate α = {lr}",
+    "network.summary.layers": "{widths}; loss {loss}; learning rate α = {lr}",
     "sample": "Sample",
     "samples": "{count} samples",
     "section.forward": "Forward pass",
@@ -228,6 +229,8 @@ MESSAGES.update({
         " numpy engine's matrix forward pass, not the derivation's lines."),
     "verify.fd": "Central differences, h = {step}·max(1, |θ|): tolerance {rtol}·|ref| + {atol}·s.",
     "verify.scale": "Agree: |Δ| ≤ tolerance, with s = max(1, |𝓛|, largest |∂𝓛/∂θ|) = {scale}.",
+    "verify.mark.kink": "kink",
+    "verify.mark.floor": "floor",
     "verify.kink": (
         "kink: a unit sits where its activation has no derivative (relu at 0, abs, max, min). The"
         " gradient there is PyTorch's convention: accepted when it lies between the left and right"

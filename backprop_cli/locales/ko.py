@@ -8,7 +8,8 @@ MESSAGES = {
     "title.step": "역전파 풀이: 한 번의 학습 단계",
     "title.train": "학습 보고서",
     "network": "신경망",
-    "network.summary": "{layers}; 손실 함수 {loss}; 학습률 α = {lr}",
+    "network.summary": "{widths}, {activations}; 손실 함수 {loss}; 학습률 α = {lr}",
+    "network.summary.layers": "{widths}; 손실 함수 {loss}; 학습률 α = {lr}",
     "sample": "샘플",
     "samples": "샘플 {count}개",
     "section.forward": "순전파",
@@ -207,7 +208,7 @@ MESSAGES.update({
     "plot.training": "학습",
     "plot.validation": "검증",
     "title.verify": "기울기 검증: 풀이를 독립된 기준과 비교",
-    "verify.loss": "손실",
+    "verify.loss": "오차",
     "table.derivation": "∂𝓛/∂θ",
     "table.autograd_abs": "autograd\n|Δ|",
     "table.fd_abs": "유한 차분\n|Δ|",
@@ -215,18 +216,20 @@ MESSAGES.update({
     "verify.autograd": "PyTorch {version} autograd (float64): 허용 오차 {rtol}·|기준| + {atol}·s.",
     "verify.no_torch": "PyTorch가 설치되어 있지 않아 autograd와는 비교하지 않았습니다 (pip install torch).",
     "verify.fd_numpy": (
-        "네트워크가 커서 유한 차분의 손실은 도출의 각 줄이 아니라"
+        "네트워크가 커서 유한 차분의 오차는 도출의 각 줄이 아니라"
         " numpy 엔진의 행렬 순전파로 계산합니다."),
     "verify.fd": "중앙 차분, h = {step}·max(1, |θ|): 허용 오차 {rtol}·|기준| + {atol}·s.",
     "verify.scale": "일치: |Δ| ≤ 허용 오차, s = max(1, |𝓛|, 가장 큰 |∂𝓛/∂θ|) = {scale}.",
+    "verify.mark.kink": "꺾인 점",
+    "verify.mark.floor": "하한",
     "verify.kink": (
-        "kink: 어떤 유닛이 활성화 함수가 미분 가능하지 않은 점에 있습니다 (0에서의 relu, abs, max, min)."
-        " 그곳의 기울기는 PyTorch의 관례이며, 손실의 왼쪽 미분과 오른쪽 미분 사이에 있으면(하방 기울기)"
+        "꺾인 점: 어떤 유닛이 활성화 함수가 미분 가능하지 않은 점에 있습니다 (0에서의 relu, abs, max, min)."
+        " 그곳의 기울기는 PyTorch의 관례이며, 오차의 왼쪽 미분과 오른쪽 미분 사이에 있으면(하방 기울기)"
         " 인정하고, 아니면 autograd로 판정합니다."
     ),
     "verify.floor": (
-        "floor: 출력이 0 또는 1에 1e-12 이내로 가까워, bce의 기울기가 PyTorch처럼 ŷ(1 − ŷ)를"
-        " 1e-12로 하한 처리합니다. 그곳의 기울기는 손실의 도함수가 아니므로 유한 차분은 적용되지"
+        "하한: 출력이 0 또는 1에 1e-12 이내로 가까워, bce의 기울기가 PyTorch처럼 ŷ(1 − ŷ)를"
+        " 1e-12로 하한 처리합니다. 그곳의 기울기는 오차의 도함수가 아니므로 유한 차분은 적용되지"
         " 않고 autograd로 판정합니다."
     ),
     "verify.ok.both": (

@@ -10,7 +10,7 @@ import sympy as sp
 
 from backprop_cli.derivation import Derivation, Group, Matrix, MatrixStep, ParameterRow, Section, Step
 from backprop_cli.locales import Message
-from backprop_cli.printing import ATOM, ExprPrinter, Piece, elide, format_number, given_number, mathml_number
+from backprop_cli.printing import ATOM, ExprPrinter, Piece, elide, format_given, format_number, mathml_number
 from backprop_cli.render.figure import Figure
 
 INLINE_COLUMNS = 12
@@ -121,8 +121,16 @@ class PagePrinter:
         assert self.derivation is not None
         d = self.derivation
         network = d.network
-        summary = Message("network.summary", {
-            "layers": layer_summary(network), "loss": network.loss, "lr": given_number(network.lr, self.precision)})
+        summaries = {layer.summary for layer in network.layers}
+        facts = {"loss": network.loss, "lr": format_given(network.lr)}
+        if len(summaries) == 1:
+            widths = " → ".join(str(w) for w in network.widths)
+            summary = Message("network.summary", {"widths": widths, "activations": summaries.pop(), **facts})
+        else:
+            # Each layer's function beside its width: "5 → 4, 3 → 1, relu, sigmoid" hid which is which.
+            widths = " → ".join([str(network.widths[0])] + [f"{w} ({layer.summary})" for w, layer in
+                                                            zip(network.widths[1:], network.layers, strict=True)])
+            summary = Message("network.summary.layers", {"widths": widths, **facts})
         if len(d.xs) == 1:
             sample = f"x = {_vector(d.xs[0], self)}, y = {_vector(d.ys[0], self)}"
         else:
@@ -132,18 +140,7 @@ class PagePrinter:
 
 
 def _vector(values: tuple[float, ...], printer: PagePrinter) -> str:
-    """Inputs or targets as given: (0.5, -1), not (0.5000, -1)."""
-    return "(" + ", ".join(given_number(v, printer.precision) for v in values) + ")"
-
-
-def layer_summary(network: Any) -> str:
-    """The widths and what each layer does: ``2 → 2 → 1, sigmoid`` where every layer ends alike,
-    else each layer's activation (or kind) beside its width: ``5 → 4 relu → 3 relu → 1 sigmoid``."""
-    names = [layer.summary for layer in network.layers]
-    widths = [str(w) for w in network.widths]
-    if len(set(names)) == 1:
-        return " → ".join(widths) + ", " + names[0]
-    return " → ".join([widths[0], *(f"{w} {name}" for w, name in zip(widths[1:], names, strict=True))])
+    return "(" + ", ".join(format_given(v) for v in values) + ")"
 
 
 class DocumentPrinter(PagePrinter):
@@ -309,7 +306,8 @@ class DocumentPrinter(PagePrinter):
         head = (lead + [target])[0]
         names = (lead + [target])[1:]
         if not step.operands or step.numbers is None:
-            return [(head, [*names, *forms, value])]
+            # A constant right side (id′(Z) = 1) is its own value.
+            return [(head, [*names, *forms] if forms and forms[-1] == value else [*names, *forms, value])]
         if operands_inline(step.operands):
             matrices = {symbol: self.matrix(matrix) for symbol, matrix in step.operands}
             values = self.derivation.values if self.derivation is not None else None

@@ -41,14 +41,16 @@ def matrix_step(printer: TerminalPrinter, step: MatrixStep) -> list[RenderableTy
     forms = [to_text(f) for f in step.forms]
     parts = [(n, STYLES["target"]) for n in names] + [(f, STYLES["form"]) for f in forms if f not in names]
     scalar = step.value.shape == (1, 1)
-    if scalar:
+    if scalar and printer.number(step.value.rows[0][0]) not in forms[-1:]:
+        # A constant right side (id′(Z) = 1) is its own value.
         parts.append((printer.number(step.value.rows[0][0]), STYLES["value"]))
     out: list[RenderableType] = [Equation(parts)]
     tables: list[RenderableType] = [matrix_table(printer, to_text(symbol), matrix)
                                     for symbol, matrix in step.operands]
     if not scalar:
         if tables:
-            tables.append(Text("\n\n=", style="dim"))
+            # On the value's middle row, below the names: one-row matrices keep it on their row.
+            tables.append(Text("\n" * (1 + (len(elide(step.value.shape[0])) - 1) // 2) + "=", style="dim"))
         tables.append(matrix_table(printer, names[-1], step.value, style="bold green"))
     if tables:
         out.append(Padding(Columns(tables, padding=(0, 3)), (0, 0, 0, 4)))

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping
-from typing import Any
 
 from backprop_cli.errors import BackpropError
 from backprop_cli.locales import say
@@ -34,6 +32,9 @@ def import_pyplot() -> None:
 # Fonts with Hangul, tried in this order before any other installed font is looked into.
 HANGUL_FONTS = ("Noto Sans CJK KR", "Noto Sans KR", "NanumGothic", "NanumBarunGothic", "Malgun Gothic",
                 "Apple SD Gothic Neo", "AppleGothic", "UnDotum", "Baekmuk Gulim", "Baekmuk Dotum")
+# Two syllables a font with Hangul draws differently. A placeholder font (matplotlib ships "Last
+# Resort", which maps every code point to one box per block) maps both to the same glyph.
+HANGUL = (ord("가"), ord("힣"))
 
 
 def hangul_font() -> str | None:
@@ -45,23 +46,12 @@ def hangul_font() -> str | None:
     preferred = [name for name in HANGUL_FONTS if name in fonts]
     for name in preferred + sorted(set(fonts) - set(preferred)):
         try:
-            if draws_hangul(FT2Font(fonts[name]).get_charmap()):
-                return name
+            glyphs = [FT2Font(fonts[name]).get_charmap().get(code) for code in HANGUL]
         except (OSError, RuntimeError, ValueError):
             continue
+        if None not in glyphs and len(set(glyphs)) == len(glyphs):
+            return name
     return None
-
-
-SYLLABLES = "가나다한글오차"
-"""Hangul a font must draw, each with a glyph of its own."""
-
-
-def draws_hangul(charmap: Mapping[int, Any]) -> bool:
-    """Whether a font's character map gives every syllable of ``SYLLABLES`` a glyph of its own. A
-    fallback font (Apple's "Last Resort") maps every character to one placeholder box per block:
-    it has the characters but not their letters."""
-    glyphs = [charmap.get(ord(c), 0) for c in SYLLABLES]
-    return all(glyphs) and len(set(glyphs)) == len(glyphs)
 
 
 def plot_language(lang: str) -> tuple[str, str | None]:

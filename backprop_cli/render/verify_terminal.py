@@ -57,7 +57,7 @@ class VerificationPrinter(PagePrinter):
                 cells += self.errors(comparison)
             mark = "✓" if check.ok else "✗"
             if check.finite_difference.method in ("kink", "floor"):
-                mark += " " + check.finite_difference.method
+                mark += " " + self.say(f"verify.mark.{check.finite_difference.method}")
             cells.append(Text(mark, style="green" if check.ok else "bold red"))
             table.add_row(*cells, style=None if check.ok else "red")
         return table
