@@ -4,14 +4,16 @@ the outline of a document page (Markdown, LaTeX, HTML) and how a large matrix is
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sympy as sp
 
 from backprop_cli.derivation import Derivation, Group, Matrix, MatrixStep, ParameterRow, Section, Step
 from backprop_cli.locales import Message
 from backprop_cli.printing import ATOM, ExprPrinter, Piece, elide, format_given, format_number, mathml_number
-from backprop_cli.render.figure import Figure
+
+if TYPE_CHECKING:
+    from backprop_cli.render.figure import Figure
 
 INLINE_COLUMNS = 12
 """A matrix line writes its operands out inside the line when they have at most this many printed

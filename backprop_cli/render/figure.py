@@ -9,7 +9,6 @@ formats: Mermaid (Markdown), a LaTeX ``picture`` (no package beyond LaTeX itself
 from __future__ import annotations
 
 from dataclasses import dataclass
-from html import escape
 
 import sympy as sp
 
@@ -147,6 +146,8 @@ def latex_picture(fig: Figure) -> list[str]:
 
 def svg(fig: Figure) -> list[str]:
     """Inline SVG: circles, lines and text labels, sized to the network."""
+    from html import escape
+
     dx, dy, r, pad = 150.0, 72.0, 20.0, 34.0
     at = {k: (x + pad, (fig.rows - 1) * dy - y + pad) for k, (x, y) in _positions(fig, dx, dy).items()}
     width = (fig.columns - 1) * dx + 2 * pad

@@ -9,12 +9,14 @@ aligned under the first ``=``, as on the terminal page. ``fragment=True`` gives 
 from __future__ import annotations
 
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backprop_cli.derivation import Matrix, MatrixStep, Step
 from backprop_cli.printing import elided_cells, mathml_number, to_mathml
 from backprop_cli.render.base import DocumentPrinter, PagePrinter
-from backprop_cli.render.figure import Figure
+
+if TYPE_CHECKING:
+    from backprop_cli.render.figure import Figure
 
 CSS = """
 .backprop { word-break: keep-all; overflow-wrap: break-word; line-height: 1.5;

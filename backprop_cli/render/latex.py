@@ -8,13 +8,15 @@ whose letters need a package names it in its locale file (``LATEX_PACKAGES``: ``
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backprop_cli.derivation import MatrixStep, Step
 from backprop_cli.locales import latex_packages
 from backprop_cli.printing import _VULGAR, to_latex
 from backprop_cli.render.base import DocumentPrinter
-from backprop_cli.render.figure import Figure
+
+if TYPE_CHECKING:
+    from backprop_cli.render.figure import Figure
 
 LINE_WIDTH = 90
 """How many characters of an equation's plain-text form fit on one display line of the page."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backprop_cli.derivation import Derivation, MatrixStep, Step
 from backprop_cli.printing import to_latex
 from backprop_cli.render.base import DocumentPrinter
-from backprop_cli.render.figure import Figure
+
+if TYPE_CHECKING:
+    from backprop_cli.render.figure import Figure
 
 _LIQUID_OPENING = re.compile(r"\{(?=[{%])")
 
