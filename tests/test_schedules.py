@@ -75,7 +75,8 @@ def test_random_networks_with_schedules_and_clipping(case, text, clip, optimizer
         return
     theirs = torch_train(network, xs, ys, 15, scheduler=SCHEDULES[text], clip=clip)
     assume(all(abs(v) < 1e3 for v in theirs["history"]))  # a diverging run amplifies the last digits
-    assert_close([loss for _, loss in ours.history], theirs["history"], 1e-9, abs_tol=1e-10)
+    # 1e-8: bce near a saturated output and Adam's g/(√v + ε) amplify the last digits of two correct runs.
+    assert_close([loss for _, loss in ours.history], theirs["history"], 1e-8, abs_tol=1e-10)
 
 
 def test_the_command_line_and_its_json(capsys) -> None:
