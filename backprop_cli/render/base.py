@@ -134,14 +134,14 @@ class PagePrinter:
                                                             zip(network.widths[1:], network.layers, strict=True)])
             summary = Message("network.summary.layers", {"widths": widths, **facts})
         if len(d.xs) == 1:
-            sample = f"x = {_vector(d.xs[0], self)}, y = {_vector(d.ys[0], self)}"
+            sample = f"x = {given_vector(d.xs[0], self)}, y = {given_vector(d.ys[0], self)}"
         else:
             sample = Message("samples", {"count": len(d.xs)}).text(self.lang)
         rounding = Message(f"rounding.{d.options.rounding}", {"precision": self.precision})
         return {"network": self.words(summary), "sample": sample, "rounding": self.words(rounding)}
 
 
-def _vector(values: tuple[float, ...], printer: PagePrinter) -> str:
+def given_vector(values: tuple[float, ...], printer: PagePrinter) -> str:
     return "(" + ", ".join(format_given(v) for v in values) + ")"
 
 

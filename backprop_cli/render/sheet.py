@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from backprop_cli.derivation import Step
-from backprop_cli.printing import ExprPrinter, format_number
-from backprop_cli.render.base import DocumentPrinter
+from backprop_cli.printing import ExprPrinter, format_given, format_number
+from backprop_cli.render.base import DocumentPrinter, given_vector
 from backprop_cli.render.figure import figure
 from backprop_cli.render.html import HtmlPrinter
 from backprop_cli.render.latex import LatexPrinter
@@ -54,7 +54,7 @@ class SheetBody(DocumentPrinter):
             givens.append((self.words_key("sample"), facts["sample"]))
         else:
             givens += [(f"{self.words_key('sample')} {n}",
-                        f"x = {self.vector(x)}, y = {self.vector(y)}")
+                        f"x = {given_vector(x, self)}, y = {given_vector(y, self)}")
                        for n, (x, y) in enumerate(zip(derivation.xs, derivation.ys, strict=True), 1)]
         lines += self.facts(givens)
         header = [self.words_key("table.parameter"), self.words_key("table.value")]
@@ -79,13 +79,7 @@ class SheetBody(DocumentPrinter):
 
     def number(self, value: float, latex: bool = False) -> str:
         """A given number as drawn (0.3, -1, 0.25); another with the page's precision."""
-        for decimals in (0, 1, 2):
-            if round(value, decimals) == value:
-                return format_number(value, decimals, latex)
-        return format_number(value, self.precision, latex)
-
-    def vector(self, values: Sequence[float]) -> str:
-        return "(" + ", ".join(self.number(v) for v in values) + ")"
+        return format_given(value) if round(value, 2) == value else format_number(value, self.precision, latex)
 
     def symbols(self, step: Step, style: str) -> list[str]:
         """The line's sides in symbols (``lead = target = forms…``), repeats dropped."""
