@@ -33,7 +33,7 @@ from backprop_cli.derivation import (
 )
 from backprop_cli.errors import BackpropError, after_update
 from backprop_cli.evaluate import Evaluator
-from backprop_cli.layers import leaves, numbered
+from backprop_cli.layers import leaves, numbered, shapes_of
 from backprop_cli.layers.base import Kind, Path
 from backprop_cli.locales import Message, say
 from backprop_cli.model import Network, OptimizerSlots, Vector
@@ -60,6 +60,9 @@ class KindsScalarPage:
         self.samples = len(xs)
         self.numbers = {path: number for number, path, _ in numbered(network.layers)}
         self.last = (len(network.layers) - 1,)
+        self.input_shape = network.input_shape
+        self.shapes = {(index,): shape for index, shape in enumerate(shapes_of(network.layers, self.input_shape))}
+        """The shape of a sample after each top-level layer: units are indexed by it (z⁽¹⁾₂,₁,₃)."""
         self.values: Values = {ALPHA: network.lr}
         self.definitions: dict[sp.Basic, sp.Basic] = {}
         self.locals: dict[tuple[sp.Basic, sp.Basic], sp.Basic] = {}
@@ -93,8 +96,9 @@ class KindsScalarPage:
         return sample + 1 if self.samples > 1 else None
 
     def node(self, base: str, path: Path, unit: int | None, sample: int | None) -> Node:
-        """The node ``base`` of layer ``path``'s unit (from 0) for a sample (from 0, or None)."""
-        return Node(base, None if unit is None else unit + 1, layer=self.number(path),
+        """The node ``base`` of layer ``path``'s unit (from 0) for a sample (from 0, or None); a unit
+        of feature maps is written by its place, channel first (z⁽¹⁾₂,₁,₃)."""
+        return Node(base, None if unit is None else place(unit, self.shapes.get(path, ())), layer=self.number(path),
                     sample=None if sample is None else self.mark(sample))
 
     def parameter(self, path: Path, name: str) -> Any:
@@ -171,7 +175,8 @@ class KindsScalarPage:
         for n, x in enumerate(self.xs):
             row: list[sp.Basic] = []
             for k, value in enumerate(x):
-                symbol = Node("x", k + 1 if self.network.inputs > 1 else None, sample=self.mark(n))
+                symbol = Node("x", place(k, self.input_shape) if self.network.inputs > 1 else None,
+                              sample=self.mark(n))
                 self.values[symbol] = value
                 row.append(symbol)
             inputs.append(row)
@@ -335,11 +340,27 @@ class KindsScalarPage:
         return layer.result(outputs, gradient, new_layer, self.buffers.get(path, {}), children, z)
 
 
+def place(unit: int, shape: tuple[int, ...]) -> int | str:
+    """A unit's index on the page, from 1: its number, or in feature maps its place ``c,i,j``."""
+    if len(shape) < 2:
+        return unit + 1
+    out = []
+    for size in reversed(shape):
+        unit, rest = divmod(unit, size)
+        out.append(rest + 1)
+    return ",".join(map(str, reversed(out)))
+
+
 def at_layer_parameters(page: KindsScalarPage, path: Path) -> list[str]:
     return [name for (where, name) in page.symbols if where == path]
 
 
-def _parameter_nodes(glyph: str, number: int, value: Any) -> Any:
+def _parameter_nodes(glyph: str, number: int, value: Any, at: tuple[int, ...] = ()) -> Any:
+    if at or value and isinstance(value[0], (tuple, list)) and isinstance(value[0][0], (tuple, list)):
+        # Kernels (out, in, kernel…): each index written out, K⁽¹⁾₁,₁,₂,₃.
+        if not isinstance(value, (tuple, list)):
+            return Node(glyph, ",".join(str(i + 1) for i in at), layer=number)
+        return tuple(_parameter_nodes(glyph, number, item, (*at, i)) for i, item in enumerate(value))
     if value and isinstance(value[0], (tuple, list)):
         return tuple(tuple(Node(glyph, f"{j + 1}{k + 1}", layer=number) for k in range(len(row)))
                      for j, row in enumerate(value))

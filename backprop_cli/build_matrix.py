@@ -91,7 +91,7 @@ class MatrixPage:
         for path, layer in leaves(network.layers):
             present = layer.parameters()
             for name, symbol in layer.page_parameters(self, path):
-                self.arrays[symbol] = np.atleast_2d(np.array(present[name], dtype=float))
+                self.arrays[symbol] = page_array(present[name])
         self.arrays[self.X] = np.array(xs, dtype=float)
         self.arrays[self.A(0)] = self.arrays[self.X]
         self.arrays[self.Y] = np.array(ys, dtype=float)
@@ -137,7 +137,7 @@ class MatrixPage:
                 symbols = dict(layer.page_parameters(self, path))
                 for name, value in zip(("weight", "bias"), pair, strict=True):
                     if name in symbols and value is not None:
-                        table[symbols[name]] = np.atleast_2d(np.array(value, dtype=float))
+                        table[symbols[name]] = page_array(value)
         return OptimizerState(self.slots.steps + 1, by_symbol)
 
     def state_after(self, values: Values, state: OptimizerState) -> OptimizerSlots:
@@ -154,11 +154,8 @@ class MatrixPage:
                     if name not in symbols:
                         pair.append(None)
                         continue
-                    shape = np.shape(present[name])
-                    array = values.get(State(kind, symbols[name], times[1]), np.zeros((1, *shape[-1:])))
-                    array = np.atleast_2d(array)
-                    pair.append(tuple(map(tuple, array.tolist())) if len(shape) == 2
-                                else tuple(float(v) for v in array[0]))
+                    array = values.get(State(kind, symbols[name], times[1]), np.zeros(np.shape(present[name])))
+                    pair.append(_like(present[name], array))
                 layers.append((pair[0], pair[1]))
             slots[kind] = tuple(layers)
         return OptimizerSlots(state.step, slots)
@@ -461,10 +458,22 @@ def _nodes_in_order(expr: sp.Basic, values: Values) -> list[sp.Basic]:
     return seen
 
 
+def page_array(value: Any) -> Any:
+    """A parameter as the matrix form writes it: a vector as one row, kernels (out, in, kernel…) as
+    one row per output channel."""
+    array = np.atleast_2d(np.array(value, dtype=float))
+    return array.reshape(array.shape[0], -1) if array.ndim > 2 else array
+
+
 def _like(template: Any, array: Any) -> Any:
-    """``array`` as nested tuples shaped like ``template`` (a vector parameter is a one-row matrix here)."""
+    """``array`` as nested tuples shaped like ``template`` (a vector parameter is a one-row matrix here,
+    kernels a row per output channel)."""
     array = np.asarray(array, dtype=float)
-    if template and isinstance(template[0], (tuple, list)):
-        return tuple(tuple(float(v) for v in row) for row in np.atleast_2d(array).tolist())
-    return tuple(float(v) for v in array.reshape(-1).tolist())
+    if array.size == 1 and np.size(template) > 1:  # an optimizer's state still at its start: 0
+        array = np.broadcast_to(array.reshape(()), np.shape(template))
+    return _tuples(array.reshape(np.shape(template)).tolist())
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else float(value)
 

@@ -26,7 +26,7 @@ from backprop_cli.model import ACTIVATIONS, INITS, OPTIMIZERS, Network, Optimize
 from backprop_cli.optimizers.base import SETTINGS
 
 TOP_KEYS = ("loss", "beta", "lr", "optimizer", *SETTINGS, "layers", "data",
-            "inputs", "seed", "init")
+            "inputs", "input_shape", "seed", "init")
 LAYER_KEYS = Layer.keys
 """The keys of a dense layer's table (each kind's are its class's ``keys``)."""
 DATA_KEYS = ("x", "y")
@@ -74,10 +74,16 @@ def parse_spec(document: dict[str, Any]) -> Spec:
     if init not in INITS:
         raise SpecError(f"init: unknown initialisation {init!r}; choose one of {', '.join(INITS)}")
     previous = integer(document["inputs"], "inputs") if "inputs" in document else None
+    shape = sample_shape(document["input_shape"]) if "input_shape" in document else None
+    if shape is not None:
+        if previous is not None and previous != math.prod(shape):
+            raise SpecError(f"inputs: is {previous} but input_shape {list(shape)} holds {math.prod(shape)} values;"
+                            " give one of them")
+        previous = math.prod(shape)
     for index, layer_doc in enumerate(layers_doc):
         if not isinstance(layer_doc, dict):
             raise SpecError(f"layers[{index}]: expected a table with weight/bias or units")
-    layers = parse_layers(layers_doc, "layers", previous, SpecContext(previous, seed=seed, init=init))
+    layers = parse_layers(layers_doc, "layers", previous, SpecContext(previous, seed=seed, init=init, in_shape=shape))
     beta = number(document.get("beta", 1.0), "beta")
     network = Network(layers=tuple(layers), loss=loss, lr=lr, optimizer=optimizer, beta=beta)
     xs = ys = None
@@ -90,13 +96,38 @@ def parse_spec(document: dict[str, Any]) -> Spec:
                 raise unknown_key(key, DATA_KEYS, "data.")
         if "x" not in data or "y" not in data:
             raise SpecError("data: needs both x and y, one row per sample")
-        xs = matrix(data["x"], "data.x")
+        xs = matrix([flat_sample(row, f"data.x[{i}]") for i, row in enumerate(data["x"])]
+                    if shape is not None and isinstance(data["x"], list) else data["x"], "data.x")
         raw = data["y"]
         # One number per sample (a class index, or a single output): a column of them.
         flat = isinstance(raw, list) and raw and all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                      for v in raw)
         ys = matrix([[v] for v in raw] if flat else raw, "data.y")
     return Spec(network, xs, ys)
+
+
+def sample_shape(value: Any) -> tuple[int, ...]:
+    """``input_shape``: [C, L] or [C, H, W] (one sample's shape, as torch's without the batch axis)."""
+    if not isinstance(value, list) or not 1 <= len(value) <= 3:
+        raise SpecError(f"input_shape: expected [C, L] or [C, H, W] (channels, then length or height and width),"
+                        f" got {shown(value)}")
+    shape = tuple(integer(v, f"input_shape[{i}]") for i, v in enumerate(value))
+    if math.prod(shape) > 1_000_000:
+        raise SpecError(f"input_shape: {list(shape)} holds more than 1,000,000 values a sample")
+    return shape
+
+
+def flat_sample(row: Any, key: str) -> Any:
+    """A sample given nested to its shape ([[[…]]]) as one row in C order; a flat row as it is."""
+    if not isinstance(row, list):
+        return row
+    out: list[Any] = []
+    for index, item in enumerate(row):
+        if isinstance(item, list):
+            out.extend(flat_sample(item, f"{key}[{index}]"))
+        else:
+            out.append(item)
+    return out
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -475,6 +506,8 @@ def spec_toml(network: Network, xs: Sequence[Vector] | None = None,
     for key, item in _written_settings(network).items():
         text = ("true" if item else "false") if isinstance(item, bool) else repr(item) if key == "eps" else number(item)
         lines.append(f"{key} = {text}")
+    if len(network.input_shape) > 1:
+        lines.append(f"input_shape = {list(network.input_shape)}")
     widths = network.widths
 
     def value(item: Any) -> str:
@@ -485,7 +518,7 @@ def spec_toml(network: Network, xs: Sequence[Vector] | None = None,
         if isinstance(item, (int, float)):
             return number(item) if isinstance(item, float) else str(item)
         if item and isinstance(item[0], (list, tuple)):
-            return "[" + ", ".join(row(r) for r in item) + "]"
+            return "[" + ", ".join(value(r) for r in item) + "]"
         return row(item)
 
     def table(entry: dict[str, Any], name: str, comment: str, first: bool) -> None:
@@ -533,6 +566,8 @@ def spec_document(network: Network, xs: Sequence[Vector] | None = None,
     document: dict[str, Any] = {"loss": network.loss, **({"beta": network.beta} if network.beta != 1.0 else {}),
                                 "lr": network.lr, "optimizer": network.optimizer.name}
     document.update(_written_settings(network))
+    if len(network.input_shape) > 1:
+        document["input_shape"] = list(network.input_shape)
     document["layers"] = layers
     if xs is not None and ys is not None:
         document["data"] = {"x": [list(r) for r in xs], "y": [list(r) for r in ys]}

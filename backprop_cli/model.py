@@ -52,6 +52,18 @@ class Network:
         return self.widths[-1]
 
     @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one sample: ``(C, H, W)`` or ``(C, L)`` for a network that starts with
+        convolution or pooling (after element-wise layers, if any), else ``(inputs,)``."""
+        for layer in self.layers:
+            shape = layer.input_shape()
+            if shape is not None:
+                return shape
+            if layer.shapes != "any":
+                break
+        return (self.inputs,)
+
+    @property
     def widths(self) -> tuple[int, ...]:
         """The input width, then each layer's output width."""
         width = self.inputs

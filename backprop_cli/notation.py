@@ -54,6 +54,7 @@ _BASES: dict[str, tuple[str, str]] = {
     "rvar": ("σ̄²", r"\bar{\sigma}^2"),
     "M": ("M", "M"),
     "p": ("p", "p"),
+    "K": ("K", "K"),
 }
 
 
@@ -196,6 +197,15 @@ class Hadamard(MatrixOperation):
 
 class ColumnSum(MatrixOperation):
     """The sums of a matrix's columns, 1ᵀX: the bias gradient of a batch."""
+
+
+class Correlate(MatrixOperation):
+    """A ⋆ K: the cross-correlation of feature maps with kernels (what nn.Conv2d computes)."""
+
+
+class Convolve(MatrixOperation):
+    """δ ∗ K: the full convolution (δ padded by the kernel's size less one, the kernel flipped):
+    what a convolution hands back to its input."""
 
 
 class Elementwise(sp.Expr):

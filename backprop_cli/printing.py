@@ -18,6 +18,8 @@ import sympy as sp
 from backprop_cli.derivation import Matrix
 from backprop_cli.notation import (
     ColumnSum,
+    Convolve,
+    Correlate,
     ElementSum,
     Elementwise,
     Glyph,
@@ -247,7 +249,7 @@ class ExprPrinter:
             return self._print_partial(expr)
         if isinstance(expr, State):
             return self._print_state(expr)
-        if isinstance(expr, (MatMul, Transpose, Hadamard, ColumnSum, Elementwise)):
+        if isinstance(expr, (MatMul, Transpose, Hadamard, ColumnSum, Elementwise, Correlate, Convolve)):
             return self._print_matrix_op(expr)
         if isinstance(expr, ElementSum):
             inner = self._print(expr.args[0])
@@ -362,10 +364,11 @@ class ExprPrinter:
             pieces = [self._print(f) for f in expr.args]
             texts = [p.text if p.prec >= MUL else self._paren(p) for p in pieces]
             return Piece((" " if self.latex else "").join(texts), MUL, kind="group")
-        if isinstance(expr, Hadamard):
+        if isinstance(expr, (Hadamard, Correlate, Convolve)):
             pieces = [self._print(f) for f in expr.args]
             texts = [p.text if p.prec > MUL or p.kind in ("partial", "number") else self._paren(p) for p in pieces]
-            operator = {"text": " ⊙ ", "latex": r" \odot ", "mathml": "<mo>⊙</mo>"}[self.style]
+            signs = {Hadamard: ("⊙", r"\odot"), Correlate: ("⋆", r"\star"), Convolve: ("∗", r"\ast")}[type(expr)]
+            operator = {"text": f" {signs[0]} ", "latex": f" {signs[1]} ", "mathml": f"<mo>{signs[0]}</mo>"}[self.style]
             return Piece(operator.join(texts), MUL, kind="group")
         if isinstance(expr, ColumnSum):
             inner = self._print(expr.args[0])

@@ -21,6 +21,13 @@ KINDS: dict[str, str] = {
     "batch_norm": "backprop_cli.layers.batch_norm:BatchNorm",
     "layer_norm": "backprop_cli.layers.layer_norm:LayerNorm",
     "residual": "backprop_cli.layers.residual:Residual",
+    "conv1d": "backprop_cli.layers.conv:Conv1d",
+    "conv2d": "backprop_cli.layers.conv:Conv2d",
+    "max_pool1d": "backprop_cli.layers.pool:MaxPool1d",
+    "max_pool2d": "backprop_cli.layers.pool:MaxPool2d",
+    "avg_pool1d": "backprop_cli.layers.pool:AvgPool1d",
+    "avg_pool2d": "backprop_cli.layers.pool:AvgPool2d",
+    "flatten": "backprop_cli.layers.pool:Flatten",
 }
 """Spec name → ``module:class``; a kind's module is imported only when a spec names it."""
 
@@ -40,9 +47,11 @@ def kind_class(name: str, where: str = "kind") -> type[Kind]:
 
 def parse_layers(documents: Sequence[Any], where: str, in_features: int | None,
                  context: SpecContext) -> list[Kind]:
-    """The layers of ``[[layers]]`` tables, input side first, each checked against the one before."""
+    """The layers of ``[[layers]]`` tables, input side first, each checked against the one before
+    (its width, and the shape of a sample where the input has one: ``context.in_shape``)."""
     layers: list[Kind] = []
     width = in_features
+    shape = context.in_shape
     for index, document in enumerate(documents):
         key = f"{where}[{index}]"
         if not isinstance(document, dict):
@@ -51,8 +60,11 @@ def parse_layers(documents: Sequence[Any], where: str, in_features: int | None,
         if not isinstance(name, str):
             raise SpecError(f"{key}.kind: expected a name such as \"dense\", got {shown(name)}")
         cls = kind_class(name, f"{key}.kind")
-        local = replace(context, in_features=width, seed=context.seed + index,
-                        parse=lambda docs, w, f, c=context: parse_layers(docs, w, f, c))
+        if shape is not None and len(shape) > 1 and cls.shapes == "flat":
+            raise SpecError(f"{key}: {name} takes one vector per sample, but the layer before gives"
+                            f" {shape_text(shape)}; put a [[layers]] table with kind = \"flatten\" before it")
+        local = replace(context, in_features=width, in_shape=shape, seed=context.seed + index,
+                        parse=lambda docs, w, f, c=context: parse_layers(docs, w, f, replace(c, in_shape=None)))
         layer = cls.from_spec(document, key, local)
         if width is not None:
             layer.check(key, width)
@@ -61,8 +73,28 @@ def parse_layers(documents: Sequence[Any], where: str, in_features: int | None,
             fixed = layer.in_features()
             if fixed is not None:
                 width = layer.out_features(fixed)
+        if shape is not None:
+            shape = layer.out_shape(shape)
+        elif layer.input_shape() is not None:
+            shape = layer.out_shape(layer.input_shape() or ())
         layers.append(layer)
     return layers
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    """A sample's shape in words: ``2×4×4 feature maps``, ``5 values``."""
+    if len(shape) == 1:
+        return f"{shape[0]} value{'s' if shape[0] != 1 else ''}"
+    return "×".join(map(str, shape)) + " feature maps"
+
+
+def shapes_of(layers: Sequence[Kind], in_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """The shape of a sample after each layer, from ``in_shape`` at the input."""
+    out = []
+    for layer in layers:
+        in_shape = layer.out_shape(in_shape)
+        out.append(in_shape)
+    return out
 
 
 def layer_spec(layer: Kind) -> dict[str, Any]:

@@ -30,6 +30,7 @@ class Activation(Kind):
     activation: str = "relu"
 
     kind = "activation"
+    shapes = "any"
     keys = ("kind", "activation")
 
     @classmethod
@@ -122,12 +123,22 @@ def scalar_activation(page: KindsScalarPage, path: Path, name: str, zs: list[Any
     local derivative a textbook writes (σ(1 − σ)); the outputs' symbols."""
     from backprop_cli import functions
 
+    from backprop_cli.notation import replace
+
     activation = functions.activation(name)
     out = []
+    if isinstance(activation, functions.Softmax):
+        # ∂aⱼ/∂zᵢ in the outputs (aⱼ(1 − aⱼ), −aⱼaᵢ), as the textbook writes it, not sympy's
+        # derivative of the stable form PyTorch computes.
+        outputs = [page.output(path, j, sample) for j in range(len(zs))]
+        _, ps, _ = activation._symbols(len(zs))
+        by_output = dict(zip(ps, outputs, strict=True))
+        jacobian = activation.jacobian(len(zs))
     for j, z in enumerate(zs):
         a = page.output(path, j, sample)
         if isinstance(activation, functions.Softmax):
-            steps.append(page.define(path, a, activation.apply(zs, j), numeric=activation.stable(zs, j)))
+            local = {zi: replace(jacobian[j][i], by_output) for i, zi in enumerate(zs)}
+            steps.append(page.define(path, a, activation.apply(zs, j), numeric=activation.stable(zs, j), local=local))
         else:
             steps.append(page.define(path, a, activation.apply(z), local={z: activation.local_derivative(z, a)}))
         out.append(a)

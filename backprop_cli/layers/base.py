@@ -120,6 +120,8 @@ class SpecContext:
     seed: int = 0
     init: str = "xavier"
     samples: int | None = None
+    in_shape: tuple[int, ...] | None = None
+    """The shape of each sample at the layer's input (``(C, H, W)``, ``(C, L)``) where it has one."""
     parse: Any = field(default=None, compare=False)
     """``parse(document, where, in_features) -> list of layers``: for kinds that hold layers."""
 
@@ -141,6 +143,10 @@ class Kind:
     """The element-wise function the layer ends with, if it ends with one (the loss may fuse with it)."""
     scalar_form: ClassVar[bool] = False
     """Whether the scalar form (a line per unit, ``build.py``) works this kind; else the matrix form."""
+    shapes: ClassVar[str] = "flat"
+    """What the kind does with a sample's shape: ``flat`` takes one vector per sample (as nn.Linear
+    does, on the last axis); ``any`` works element by element and keeps the shape; ``shaped``
+    reads the shape (convolution, pooling, flatten) and says its output's (``out_shape``)."""
 
     @property
     def summary(self) -> str:
@@ -156,6 +162,16 @@ class Kind:
     def in_features(self) -> int | None:
         """The input width the layer's parameters fix, or None where any width fits."""
         return None
+
+    def input_shape(self) -> tuple[int, ...] | None:
+        """The shape of a sample this layer reads, for a kind that reads one (``shapes = "shaped"``)."""
+        return None
+
+    def out_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of a sample at the output for one of ``in_shape`` at the input."""
+        if self.shapes == "any":
+            return in_shape
+        return (self.out_features(math.prod(in_shape)),)
 
     def validate(self, where: str) -> None:
         """Raise SpecError naming the key when the layer's own numbers do not hold together."""

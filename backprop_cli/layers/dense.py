@@ -269,11 +269,8 @@ class Layer(Kind):
         return steps
 
     def matrix_forward(self, page: MatrixPage, path: Path, inputs: sp.Basic) -> list[MatrixStep]:
-
-        from backprop_cli import functions
-        from backprop_cli.evaluate_array import ArrayEvaluator
         from backprop_cli.locales import say
-        from backprop_cli.notation import Elementwise, MatMul, Transpose, add
+        from backprop_cli.notation import MatMul, Transpose, add
         from backprop_cli.printing import to_text
 
         number = page.number(path)
@@ -288,58 +285,62 @@ class Layer(Kind):
         else:
             weighted = product
         steps.append(page.record(values, page.Z(number), (weighted,), note=note))
-        activation = functions.activation(self.activation)
-        applied = Elementwise(activation.name if activation.name in functions.NAMES else "f", page.Z(number))
-        lead = page.output_lead(path)
-        if isinstance(activation, functions.Softmax):
-            value = activation.array(values[page.Z(number)])
-            steps.append(page.record(values, page.A(number), (applied,), value=value, lead=lead,
-                                     note=say(activation.note)))
-        else:
-            from backprop_cli.notation import activation_forms
-
-            formula = activation.apply(page.Z(number))
-            value = ArrayEvaluator(values)(formula)
-            steps.append(page.record(values, page.A(number), activation_forms(applied, formula),
-                                     value=value, numbers=applied, lead=lead,
-                                     note=say("matrix.elementwise")))
-        return steps
+        return steps + matrix_activation(page, path, self.activation)
 
     def matrix_backward(self, page: MatrixPage, path: Path, inputs: sp.Basic,
                         upstream: sp.Basic, pre_activation: bool = False) -> tuple[list[MatrixStep], sp.Basic]:
-        from backprop_cli import functions
         from backprop_cli.locales import say
-        from backprop_cli.notation import (
-            LOSS,
-            ColumnSum,
-            Elementwise,
-            Hadamard,
-            MatMul,
-            Partial,
-            Transpose,
-            hadamard_form,
-        )
+        from backprop_cli.notation import LOSS, ColumnSum, MatMul, Partial, Transpose
 
         number = page.number(path)
         values = page.arrays
-        steps = []
         delta = page.delta(number)
-        if not pre_activation:
-            activation = functions.activation(self.activation)
-            Z = page.Z(number)
-            # Softmax ends the output layer only, whose δ the loss works out (pre_activation).
-            assert isinstance(activation, functions.Activation)
-            name = activation.name if activation.name in functions.NAMES else "f"
-            prime = Elementwise(name, Z, prime=True)
-            local = activation.local_derivative(Z, page.A(number))
-            steps.append(page.record(values, prime, (hadamard_form(local),), note=say("matrix.elementwise")))
-            steps.append(page.record(values, delta, (Partial(LOSS, Z), Hadamard(upstream, prime)),
-                                     also=(Partial(LOSS, Z),)))
+        steps = [] if pre_activation else matrix_delta(page, path, self.activation, upstream)
         steps.append(page.record(values, Partial(LOSS, page.W(number)), (MatMul(Transpose(delta), inputs),)))
         if self.bias is not None:
             note = say("matrix.column_sums", samples=page.samples) if page.samples > 1 else None
             steps.append(page.record(values, Partial(LOSS, page.b(number)), (ColumnSum(delta),), note=note))
         return steps, MatMul(delta, page.W(number))
+
+
+def matrix_activation(page: MatrixPage, path: Path, name: str) -> list[MatrixStep]:
+    """The line A⁽ˡ⁾ = f(Z⁽ˡ⁾) of a layer that ends with the activation ``name`` (Z⁽ˡ⁾ on the page)."""
+    from backprop_cli import functions
+    from backprop_cli.evaluate_array import ArrayEvaluator
+    from backprop_cli.locales import say
+    from backprop_cli.notation import Elementwise, activation_forms
+
+    number = page.number(path)
+    values = page.arrays
+    activation = functions.activation(name)
+    applied = Elementwise(activation.name if activation.name in functions.NAMES else "f", page.Z(number))
+    lead = page.output_lead(path)
+    if isinstance(activation, functions.Softmax):
+        value = activation.array(values[page.Z(number)])
+        return [page.record(values, page.A(number), (applied,), value=value, lead=lead, note=say(activation.note))]
+    formula = activation.apply(page.Z(number))
+    return [page.record(values, page.A(number), activation_forms(applied, formula), value=ArrayEvaluator(values)(formula),
+                        numbers=applied, lead=lead, note=say("matrix.elementwise"))]
+
+
+def matrix_delta(page: MatrixPage, path: Path, name: str, upstream: sp.Basic) -> list[MatrixStep]:
+    """The lines f′(Z⁽ˡ⁾) and δ⁽ˡ⁾ = ∂𝓛/∂A⁽ˡ⁾ ⊙ f′(Z⁽ˡ⁾) of a layer that ends with the activation ``name``,
+    from ``upstream`` (an expression of ∂𝓛/∂A⁽ˡ⁾)."""
+    from backprop_cli import functions
+    from backprop_cli.locales import say
+    from backprop_cli.notation import LOSS, Elementwise, Hadamard, Partial, hadamard_form
+
+    number = page.number(path)
+    values = page.arrays
+    activation = functions.activation(name)
+    Z = page.Z(number)
+    # Softmax ends the output layer only, whose δ the loss works out (pre_activation).
+    assert isinstance(activation, functions.Activation)
+    prime = Elementwise(activation.name if activation.name in functions.NAMES else "f", Z, prime=True)
+    local = activation.local_derivative(Z, page.A(number))
+    return [page.record(values, prime, (hadamard_form(local),), note=say("matrix.elementwise")),
+            page.record(values, page.delta(number), (Partial(LOSS, Z), Hadamard(upstream, prime)),
+                        also=(Partial(LOSS, Z),))]
 
 
 def _finite(values: tuple[float, ...], key: str) -> None:

@@ -41,6 +41,7 @@ class Dropout(Kind):
     seed: int = 0
 
     kind = "dropout"
+    shapes = "any"
     keys = ("kind", "p", "mask", "seed", "inplace")
 
     @classmethod

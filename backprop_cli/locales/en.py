@@ -298,6 +298,47 @@ MESSAGES.update({
         "through X̂, σ² and μ of each sample (row) at once, the compact form of batch norm's three paths,"
         " over the {features} features of a row"
     ),
+    "kind.conv.title": "Layer {layer} ({kind}: {inputs} → {outputs}, {channels} kernel(s) {kernel}, stride {stride}, padding {padding}, {activation})",
+    "kind.conv.scalar": (
+        "each output element is the sum of a {kernel} window of the input times the kernel, over {channels}"
+        " input channel(s), plus the channel's bias; z⁽ˡ⁾_c,i,j is output channel c at row i, column j"
+    ),
+    "kind.conv.matrix": (
+        "⋆ is cross-correlation, as nn.Conv2d computes it: {channels} kernel(s) of {kernel} slide over the"
+        " {inputs} input; each row of K holds one kernel (input channel, row, column), each row of A and"
+        " Z one sample's maps ({outputs} for Z), flattened channel by channel, row by row"
+    ),
+    "kind.conv.kernel_gradient": (
+        "the kernel is shared by all {positions} positions: each of its weights sums δ times the input it"
+        " met, over every position and the {samples} sample(s): the correlation of the input with δ"
+    ),
+    "kind.conv.bias_gradient": "each channel's bias sums that channel's δ over every position and sample",
+    "kind.conv.input_gradient": (
+        "∗ is the full convolution: each input gathers δ·K from every window it was in (δ padded, the"
+        " kernel flipped)"
+    ),
+    "kind.pool.title": "Layer {layer} ({kind}: {inputs} → {outputs}, window {kernel}, stride {stride})",
+    "kind.pool.max_scalar": (
+        "the largest value of each window; ∂a/∂x is 1 for the input that was the maximum (the first on a"
+        " tie) and 0 for the others: the gradient goes to the maximum only"
+    ),
+    "kind.pool.avg_scalar": "the mean of each window of {size}: every input gets an equal share of the gradient",
+    "kind.pool.max_matrix": "the largest value of each {kernel} window (stride {stride}), channel by channel",
+    "kind.pool.avg_matrix": "the mean of each {kernel} window (stride {stride}), channel by channel",
+    "kind.pool.max_backward": (
+        "each window's gradient goes to the input that was its maximum (the first on a tie), 0 to the"
+        " others; overlapping windows add"
+    ),
+    "kind.pool.avg_backward": "each window's gradient shared equally by its {size} inputs; overlapping windows add",
+    "kind.flatten.title": "Layer {layer} (flatten: {inputs} → {units})",
+    "kind.flatten.scalar": (
+        "the maps read as one vector, channel by channel, row by row: the numbers are unchanged and the"
+        " gradient passes straight back"
+    ),
+    "kind.flatten.matrix": (
+        "each sample's {shape} maps as one row, channel by channel, row by row: the numbers (and, backward,"
+        " the gradient) are unchanged"
+    ),
     "kind.residual.title": "Layer {layer} (residual connection, {units} units)",
     "intro.forward.kinds": (
         "Unit by unit: each layer's nodes from the nodes before them; layer l's unit j is a⁽ˡ⁾ⱼ, a"

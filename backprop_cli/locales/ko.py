@@ -285,6 +285,45 @@ MESSAGES.update({
         "각 샘플(행)의 X̂, σ², μ를 한꺼번에 거치는, 배치 정규화의 세 경로를 간결하게 쓴 형태"
         " (한 행의 특성 {features}개에 대해)"
     ),
+    "kind.conv.title": "{layer}층 ({kind}: {inputs} → {outputs}, 커널 {channels}개 {kernel}, 스트라이드 {stride}, 패딩 {padding}, {activation})",
+    "kind.conv.scalar": (
+        "출력의 각 원소는 입력 채널 {channels}개에 걸쳐 입력의 {kernel} 창과 커널을 곱해 더한 값에 그 채널의 편향을"
+        " 더한 것입니다. z⁽ˡ⁾_c,i,j는 출력 채널 c의 i행 j열입니다"
+    ),
+    "kind.conv.matrix": (
+        "⋆는 nn.Conv2d가 계산하는 교차 상관입니다. {kernel} 커널 {channels}개가 {inputs} 입력 위를 움직입니다."
+        " K의 각 행은 커널 하나(입력 채널, 행, 열)이고, A와 Z의 각 행은 샘플 하나의 특성 맵(Z는 {outputs})을"
+        " 채널별, 행별로 펼친 것입니다"
+    ),
+    "kind.conv.kernel_gradient": (
+        "커널은 {positions}개 위치 모두에서 공유됩니다. 커널의 각 가중치는 모든 위치와 샘플 {samples}개에 걸쳐"
+        " δ와 그때 만난 입력의 곱을 더합니다. 즉 입력과 δ의 교차 상관입니다"
+    ),
+    "kind.conv.bias_gradient": "채널마다 편향은 그 채널의 δ를 모든 위치와 샘플에 걸쳐 더합니다",
+    "kind.conv.input_gradient": (
+        "∗는 완전 합성곱입니다. 각 입력은 자신이 들어 있던 모든 창에서 δ·K를 모읍니다(δ에 패딩을 붙이고"
+        " 커널을 뒤집습니다)"
+    ),
+    "kind.pool.title": "{layer}층 ({kind}: {inputs} → {outputs}, 창 {kernel}, 스트라이드 {stride})",
+    "kind.pool.max_scalar": (
+        "각 창의 최댓값입니다. ∂a/∂x는 최댓값이었던 입력(같으면 첫 번째)에 1, 나머지에 0이므로"
+        " 기울기는 최댓값으로만 갑니다"
+    ),
+    "kind.pool.avg_scalar": "{size}개짜리 창의 평균입니다. 모든 입력이 기울기를 똑같이 나눠 받습니다",
+    "kind.pool.max_matrix": "채널마다 {kernel} 창(스트라이드 {stride})의 최댓값",
+    "kind.pool.avg_matrix": "채널마다 {kernel} 창(스트라이드 {stride})의 평균",
+    "kind.pool.max_backward": (
+        "각 창의 기울기는 그 창의 최댓값이었던 입력(같으면 첫 번째)으로 가고 나머지는 0입니다."
+        " 창이 겹치면 더합니다"
+    ),
+    "kind.pool.avg_backward": "각 창의 기울기를 입력 {size}개가 똑같이 나눕니다. 창이 겹치면 더합니다",
+    "kind.flatten.title": "{layer}층 (평탄화: {inputs} → {units})",
+    "kind.flatten.scalar": (
+        "특성 맵을 채널별, 행별로 읽어 벡터 하나로 만듭니다. 값은 그대로이고 기울기도 그대로 돌아갑니다"
+    ),
+    "kind.flatten.matrix": (
+        "샘플마다 {shape} 특성 맵을 채널별, 행별로 한 행에 펼칩니다. 값(역방향에서는 기울기)은 그대로입니다"
+    ),
     "kind.residual.title": "{layer}층 (잔차 연결, 유닛 {units}개)",
     "intro.forward.kinds": (
         "유닛 하나씩: 각 층의 노드를 앞선 노드로 계산합니다. l층의 j번째 유닛은 a⁽ˡ⁾ⱼ이고, 그 뒤의 번호는 샘플입니다."
