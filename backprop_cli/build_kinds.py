@@ -61,7 +61,8 @@ class KindsScalarPage:
         self.numbers = {path: number for number, path, _ in numbered(network.layers)}
         self.last = (len(network.layers) - 1,)
         self.input_shape = network.input_shape
-        self.shapes = {(index,): shape for index, shape in enumerate(shapes_of(network.layers, self.input_shape))}
+        self.shapes: dict[Path, tuple[int, ...]] = {
+            (index,): shape for index, shape in enumerate(shapes_of(network.layers, self.input_shape))}
         """The shape of a sample after each top-level layer: units are indexed by it (z⁽¹⁾₂,₁,₃)."""
         self.values: Values = {ALPHA: network.lr}
         self.definitions: dict[sp.Basic, sp.Basic] = {}
@@ -223,6 +224,9 @@ class KindsScalarPage:
 
     def gradient_step(self, node: sp.Basic) -> Step:
         users = self.users.get(node, [])
+        if not users:  # an input no window reads (a stride that steps over it): nothing reaches it
+            return self.record(self.values, Partial(LOSS, node), (sp.S.Zero,), substitute=False,
+                               note=say("kind.unused"))
         chain: list[sp.Basic] = []
         terms: list[sp.Basic] = []
         computed: list[sp.Basic] = []
@@ -251,8 +255,7 @@ class KindsScalarPage:
             by_layer.setdefault(self.layer_of[node], []).append(node)
         groups = []
         for path in sorted(by_layer, key=self.number, reverse=True):
-            steps = [self.gradient_step(node) for node in reversed(by_layer[path]) if node != LOSS
-                     and node in self.users]
+            steps = [self.gradient_step(node) for node in reversed(by_layer[path]) if node != LOSS]
             for name in at_layer_parameters(self, path):
                 steps += [self.gradient_step(symbol) for symbol in _flat(self.symbols[(path, name)])]
             key = "group.output_delta" if path == self.last else "group.hidden_delta"

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import sympy as sp
 
@@ -125,6 +126,17 @@ def elided_cells(matrix: Matrix, cell: Callable[[float], str], dots: tuple[str, 
         else:
             out.append([horizontal if j is None else cell(matrix.rows[i][j]) for j in columns])
     return out
+
+
+def kernel_rows(value: Any) -> Any:
+    """A parameter of more than two axes (a convolution's kernels) as rows, one per output channel
+    (its other axes read in C order); other values as they are."""
+    if value and isinstance(value[0], (tuple, list)) and value[0] and isinstance(value[0][0], (tuple, list)):
+        def flat(item: Any) -> list[float]:
+            return [v for part in item for v in flat(part)] if isinstance(item, (tuple, list)) else [item]
+
+        return tuple(tuple(flat(row)) for row in value)
+    return value
 
 
 def round_printed(value: float, precision: int) -> float:

@@ -80,6 +80,12 @@ class Parameter:
     number: int
     glyph: str = ""
     """The page's letter for a matrix-form name (γ⁽²⁾[1]); empty for the scalar form's W₁, b₃."""
+    more: tuple[int, ...] = ()
+    """Indices after the column, for kernels (out, in, kernel_h, kernel_w)."""
+
+    @property
+    def index(self) -> tuple[int, ...]:
+        return (self.row,) if self.column is None else (self.row, self.column, *self.more)
 
     @property
     def layer(self) -> int:
@@ -88,9 +94,8 @@ class Parameter:
     @property
     def key(self) -> str:
         """The spec-file path: ``layers[0].weight[1][0]``, ``layers[1].bias[0]``."""
-        column = "" if self.column is None else f"[{self.column}]"
         where = "].layers[".join(map(str, self.path))
-        return f"layers[{where}].{self.kind}[{self.row}]{column}"
+        return f"layers[{where}].{self.kind}" + "".join(f"[{i}]" for i in self.index)
 
     @property
     def name(self) -> str:
@@ -99,11 +104,13 @@ class Parameter:
 
         if not self.glyph:
             return to_text(Node("W" if self.kind == "weight" else "b", self.number))
-        index = f"{self.row + 1}" if self.column is None else f"{self.row + 1},{self.column + 1}"
+        index = ",".join(str(i + 1) for i in self.index)
         return f"{to_text(Node(self.glyph, layer=self.number))}[{index}]"
 
     def _element(self, value: Any) -> float:
-        return float(value[self.row] if self.column is None else value[self.row][self.column])
+        for i in self.index:
+            value = value[i]
+        return float(value)
 
     def value(self, network: Network) -> float:
         return self._element(at(network.layers, self.path).parameters()[self.kind])
@@ -117,13 +124,13 @@ class Parameter:
 
     def set(self, network: Network, value: float) -> Network:
         """``network`` with this parameter set to ``value``."""
+        def put(current: Any, index: tuple[int, ...]) -> Any:
+            if not index:
+                return value
+            return tuple(put(v, index[1:]) if j == index[0] else v for j, v in enumerate(current))
+
         current = at(network.layers, self.path).parameters()[self.kind]
-        if self.column is None:
-            changed: Any = tuple(value if j == self.row else v for j, v in enumerate(current))
-        else:
-            changed = tuple(tuple(value if (j, k) == (self.row, self.column) else w for k, w in enumerate(row))
-                            for j, row in enumerate(current))
-        return network.with_values({(self.path, self.kind): changed})
+        return network.with_values({(self.path, self.kind): put(current, self.index)})
 
 
 def parameters(network: Network) -> list[Parameter]:
@@ -134,13 +141,14 @@ def parameters(network: Network) -> list[Parameter]:
     scalar = network.scalar_form
     for number, path, layer in numbered(network.layers):
         for name, value in layer.parameters().items():
-            rows = value if value and isinstance(value[0], (tuple, list)) else None
-            cells = ([(j, k) for j in range(len(rows)) for k in range(len(rows[0]))] if rows is not None
-                     else [(j, None) for j in range(len(value))])
-            for j, k in cells:
+            import numpy as np
+
+            shape = np.shape(value)
+            for index in np.ndindex(*shape):
                 counts[name] = counts.get(name, 0) + 1
-                out.append(Parameter(path, name, j, k, counts[name] if scalar else number,
-                                     "" if scalar else layer.glyphs[name]))
+                out.append(Parameter(path, name, index[0], index[1] if len(index) > 1 else None,
+                                     counts[name] if scalar else number, "" if scalar else layer.glyphs[name],
+                                     tuple(index[2:])))
     return out
 
 

@@ -155,7 +155,14 @@ class CompiledEngine(Engine):
         slots = network.optimizer.rule.slots(network.optimizer)
         self.bounds = batch_bounds(self.samples, settings.batch_size)
         lo, hi = self.bounds[0] if self.floats else (0, 1)
-        first = self._derivation(lo, hi)
+        try:
+            first = self._derivation(lo, hi)
+        except BackpropError as error:
+            if not str(error).startswith("form:"):
+                raise
+            raise BackpropError("backend: the compiled engine compiles the network's scalar page, and this"
+                                " network's is too long for it; use --backend numpy or torch (auto picks"
+                                " numpy)") from None
         self.parameter_symbols: dict[tuple[tuple[int, ...], str], Any] = first.extra["parameter_symbols"]
         self.buffer_symbols: dict[tuple[tuple[int, ...], str], list[tuple[Any, Any]]] = first.extra.get(
             "buffer_symbols", {})

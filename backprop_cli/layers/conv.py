@@ -108,7 +108,8 @@ class Convolution(Kind):
     @property
     def summary(self) -> str:
         kernel = "×".join(map(str, self.window.kernel[2 - self.dims:]))
-        return f"{self.kind} {self.out_channels}@{kernel}" + (f" ({self.activation})" if self.activation != "identity" else "")
+        activation = f" ({self.activation})" if self.activation != "identity" else ""
+        return f"{self.kind} {self.out_channels}@{kernel}{activation}"
 
     @classmethod
     def recognizes_state(cls, shapes: Mapping[str, tuple[int, ...]]) -> bool:

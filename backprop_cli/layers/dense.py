@@ -319,7 +319,8 @@ def matrix_activation(page: MatrixPage, path: Path, name: str) -> list[MatrixSte
         value = activation.array(values[page.Z(number)])
         return [page.record(values, page.A(number), (applied,), value=value, lead=lead, note=say(activation.note))]
     formula = activation.apply(page.Z(number))
-    return [page.record(values, page.A(number), activation_forms(applied, formula), value=ArrayEvaluator(values)(formula),
+    value = ArrayEvaluator(values)(formula)
+    return [page.record(values, page.A(number), activation_forms(applied, formula), value=value,
                         numbers=applied, lead=lead, note=say("matrix.elementwise"))]
 
 

@@ -83,7 +83,8 @@ class Window:
             maps = np.pad(maps, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
         windows = np.lib.stride_tricks.sliding_window_view(maps, self.kernel, axis=(2, 3))
         oh, ow = self.out
-        return windows[:, :, : (oh - 1) * self.stride[0] + 1: self.stride[0], : (ow - 1) * self.stride[1] + 1: self.stride[1]]
+        (sh, sw) = self.stride
+        return windows[:, :, : (oh - 1) * sh + 1: sh, : (ow - 1) * sw + 1: sw]
 
     def fold(self, G: Array) -> Array:
         """The flat rows (N × C·H·W) that ``G`` (N, C, out_h, out_w, kernel_h, kernel_w), a value per
@@ -106,7 +107,8 @@ def pair(value: Any, key: str, dims: int, minimum: int) -> tuple[int, int]:
     """A size setting as torch takes it (one number for every axis, or one per axis) as (height, width)."""
     if isinstance(value, list):
         if len(value) != dims:
-            raise SpecError(f"{key}: expected {dims} number{'s' if dims > 1 else ''} (one per axis), got {shown(value)}")
+            raise SpecError(f"{key}: expected {dims} number{'s' if dims > 1 else ''} (one per axis), got"
+                            f" {shown(value)}")
         values = tuple(integer(v, f"{key}[{i}]", minimum) for i, v in enumerate(value))
     else:
         values = (integer(value, key, minimum),) * dims

@@ -298,7 +298,10 @@ MESSAGES.update({
         "through X̂, σ² and μ of each sample (row) at once, the compact form of batch norm's three paths,"
         " over the {features} features of a row"
     ),
-    "kind.conv.title": "Layer {layer} ({kind}: {inputs} → {outputs}, {channels} kernel(s) {kernel}, stride {stride}, padding {padding}, {activation})",
+    "kind.conv.title": (
+        "Layer {layer} ({kind}: {inputs} → {outputs}, {channels} kernel(s) {kernel}, stride {stride},"
+        " padding {padding}, {activation})"
+    ),
     "kind.conv.scalar": (
         "each output element is the sum of a {kernel} window of the input times the kernel, over {channels}"
         " input channel(s), plus the channel's bias; z⁽ˡ⁾_c,i,j is output channel c at row i, column j"
@@ -339,6 +342,7 @@ MESSAGES.update({
         "each sample's {shape} maps as one row, channel by channel, row by row: the numbers (and, backward,"
         " the gradient) are unchanged"
     ),
+    "kind.unused": "no later node uses it (the window steps over it): its gradient is 0",
     "kind.residual.title": "Layer {layer} (residual connection, {units} units)",
     "intro.forward.kinds": (
         "Unit by unit: each layer's nodes from the nodes before them; layer l's unit j is a⁽ˡ⁾ⱼ, a"

@@ -285,7 +285,10 @@ MESSAGES.update({
         "각 샘플(행)의 X̂, σ², μ를 한꺼번에 거치는, 배치 정규화의 세 경로를 간결하게 쓴 형태"
         " (한 행의 특성 {features}개에 대해)"
     ),
-    "kind.conv.title": "{layer}층 ({kind}: {inputs} → {outputs}, 커널 {channels}개 {kernel}, 스트라이드 {stride}, 패딩 {padding}, {activation})",
+    "kind.conv.title": (
+        "{layer}층 ({kind}: {inputs} → {outputs}, 커널 {channels}개 {kernel}, 스트라이드 {stride},"
+        " 패딩 {padding}, {activation})"
+    ),
     "kind.conv.scalar": (
         "출력의 각 원소는 입력 채널 {channels}개에 걸쳐 입력의 {kernel} 창과 커널을 곱해 더한 값에 그 채널의 편향을"
         " 더한 것입니다. z⁽ˡ⁾_c,i,j는 출력 채널 c의 i행 j열입니다"
@@ -324,6 +327,7 @@ MESSAGES.update({
     "kind.flatten.matrix": (
         "샘플마다 {shape} 특성 맵을 채널별, 행별로 한 행에 펼칩니다. 값(역방향에서는 기울기)은 그대로입니다"
     ),
+    "kind.unused": "이 값을 쓰는 다음 노드가 없으므로(창이 건너뜁니다) 기울기는 0입니다",
     "kind.residual.title": "{layer}층 (잔차 연결, 유닛 {units}개)",
     "intro.forward.kinds": (
         "유닛 하나씩: 각 층의 노드를 앞선 노드로 계산합니다. l층의 j번째 유닛은 a⁽ˡ⁾ⱼ이고, 그 뒤의 번호는 샘플입니다."

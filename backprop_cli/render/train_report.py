@@ -19,7 +19,7 @@ from typing import Any
 from backprop_cli.derivation import Matrix
 from backprop_cli.layers import numbered
 from backprop_cli.layers.base import parameter_symbols
-from backprop_cli.printing import ExprPrinter
+from backprop_cli.printing import ExprPrinter, kernel_rows
 from backprop_cli.render.base import DocumentPrinter
 from backprop_cli.render.curve import curve_lines, frame, latex_picture, log_scale, mermaid_xychart, svg_chart
 from backprop_cli.render.html import CSS, HtmlPrinter
@@ -104,7 +104,7 @@ class TrainDocument(TrainPage, DocumentPrinter):
         for index, _, layer in numbered(result.network.layers):
             parts = []
             for name, symbol in parameter_symbols(layer, index):
-                value = layer.parameters()[name]
+                value = kernel_rows(layer.parameters()[name])
                 rows = value if value and isinstance(value[0], (tuple, list)) else tuple((v,) for v in value)
                 parts.append([symbols.doprint(symbol), self.matrix(Matrix(tuple(map(tuple, rows))))])
             if parts:

@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from backprop_cli.layers import numbered
+from backprop_cli.printing import kernel_rows
 from backprop_cli.render.curve import curve_lines
 from backprop_cli.render.terminal import page_renderable, plain_text
 from backprop_cli.render.train_base import TrainPage
@@ -115,7 +116,7 @@ class TrainTerminal(TrainPage):
             present = layer.parameters()
             if not present:
                 continue
-            weight = present.get("weight")
+            weight = kernel_rows(present.get("weight"))
             rows: Any = weight if weight and isinstance(weight[0], (tuple, list)) else (weight,)
             bias = present.get("bias")
             table.add_row(str(index), "—" if weight is None else self.elided(rows),
