@@ -47,6 +47,10 @@ NetworkFile = Annotated[str | None, typer.Option(
 Layers = Annotated[list[str] | None, typer.Option(
     "--layers", metavar="N N …", rich_help_panel=NETWORK,
     help="Widths, inputs first, for random weights: --layers 2 3 1.")]
+InputShapeOpt = Annotated[list[str] | None, typer.Option(
+    "--input-shape", metavar="C [H] W", rich_help_panel=NETWORK,
+    help="Images (channels, height, width) or signals (channels, length): a small random convolutional"
+         " network, conv → relu → max pool → flatten → dense, seeded by --seed.")]
 ActivationOpt = Annotated[list[str] | None, typer.Option(
     "--activation", metavar="NAME|FORMULA", rich_help_panel=NETWORK,
     help="sigmoid, tanh, relu, leaky_relu, identity, softmax (output layer) or a formula in x such"
@@ -139,16 +143,16 @@ def _numbers(values: list[str] | None, name: str) -> list[tuple[float, ...]] | N
     return samples
 
 
-def _widths(values: list[str] | None) -> list[int] | None:
-    rows = _numbers(values, "layers")
+def _widths(values: list[str] | None, name: str = "layers", example: str = "2 3 1") -> list[int] | None:
+    rows = _numbers(values, name)
     if rows is None:
         return None
     widths = [w for row in rows for w in row]
     for w in widths:
         if not math.isfinite(w) or w != int(w) or w < 1:
             raise BackpropError(
-                f"layers: every width must be a whole number of at least 1, got {w:g};"
-                " e.g. --layers 2 3 1")
+                f"{name}: every {'width' if name == 'layers' else 'size'} must be a whole number of at least 1,"
+                f" got {w:g}; e.g. --{name.replace('_', '-')} {example}")
     return [int(w) for w in widths]
 
 
@@ -159,6 +163,7 @@ def network_options(**given: Any) -> Any:
     return NetworkOptions(
         network=given.get("network"),
         layers=_widths(given.get("layers")),
+        input_shape=_widths(given.get("input_shape"), "input_shape", "1 6 6"),
         activation=given.get("activation"),
         loss=given.get("loss"),
         lr=given.get("lr"),
@@ -234,6 +239,7 @@ STEP_FORMATS = ("rich", "markdown", "latex", "html", "json", "torch")
 def step(
     network: NetworkFile = None,
     layers: Layers = None,
+    input_shape: InputShapeOpt = None,
     activation: ActivationOpt = None,
     loss: LossOpt = None,
     lr: LrOpt = None,
@@ -314,7 +320,7 @@ def step(
         check_distinct({"--output": output, "--graph": graph})
     with working(say("status.step", lang), _interactive()):
         net, xs, ys = resolve(network_options(
-            network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
+            network=network, layers=layers, input_shape=input_shape, activation=activation, loss=loss, lr=lr, seed=seed,
             init=init, optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
             alpha=alpha, weight_decay=weight_decay, centered=centered,
             x=x, y=y, data=data, targets=targets))
@@ -361,6 +367,7 @@ VERIFY_FORMATS = ("rich", "json")
 def verify(
     network: NetworkFile = None,
     layers: Layers = None,
+    input_shape: InputShapeOpt = None,
     activation: ActivationOpt = None,
     loss: LossOpt = None,
     lr: LrOpt = None,
@@ -397,7 +404,7 @@ def verify(
     check_precision(precision)
     with working(say("status.verify", lang), _interactive()):
         net, xs, ys = resolve(network_options(
-            network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
+            network=network, layers=layers, input_shape=input_shape, activation=activation, loss=loss, lr=lr, seed=seed,
             init=init, x=x, y=y, data=data, targets=targets))
         report = check_gradients(net, xs, ys, form=form)
     if chosen == "json":
@@ -424,6 +431,7 @@ def check(
                                 " backprop step --format json; - for standard input.")],
     network: NetworkFile = None,
     layers: Layers = None,
+    input_shape: InputShapeOpt = None,
     activation: ActivationOpt = None,
     loss: LossOpt = None,
     lr: LrOpt = None,
@@ -484,7 +492,7 @@ def check(
 
         check_writable(output, force)
     net, xs, ys = resolve(network_options(
-        network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
+        network=network, layers=layers, input_shape=input_shape, activation=activation, loss=loss, lr=lr, seed=seed,
         init=init, optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
         alpha=alpha, weight_decay=weight_decay, centered=centered,
         x=x, y=y, data=data, targets=targets))
@@ -525,6 +533,7 @@ EXERCISE_PARTS = ("sheet", "key", "answers", "network")
 def exercise(
     network: NetworkFile = None,
     layers: Layers = None,
+    input_shape: InputShapeOpt = None,
     activation: ActivationOpt = None,
     loss: LossOpt = None,
     lr: LrOpt = None,
@@ -612,7 +621,7 @@ def exercise(
     keep = x is not None or y is not None or data is not None
     with working(say("status.step", lang), _interactive()):
         net, xs, ys = resolve(network_options(
-            network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
+            network=network, layers=layers, input_shape=input_shape, activation=activation, loss=loss, lr=lr, seed=seed,
             optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
             alpha=alpha, weight_decay=weight_decay, centered=centered,
             x=x, y=y, data=data, targets=targets))
@@ -654,6 +663,7 @@ def init(
     force: ForceOpt = False,
     network: NetworkFile = None,
     layers: Layers = None,
+    input_shape: InputShapeOpt = None,
     activation: ActivationOpt = None,
     loss: LossOpt = None,
     lr: LrOpt = None,
@@ -677,7 +687,7 @@ def init(
         raise BackpropError(f"init: {file.name} should end in .toml or .json")
     check_writable(file, force)
     net, xs, ys = resolve(network_options(
-        network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed,
+        network=network, layers=layers, input_shape=input_shape, activation=activation, loss=loss, lr=lr, seed=seed,
         init=init, x=x, y=y))
     from backprop_cli.io import spec_text
 
@@ -699,6 +709,7 @@ SAVE_SAMPLES = 64
 def train(
     network: NetworkFile = None,
     layers: Layers = None,
+    input_shape: InputShapeOpt = None,
     activation: ActivationOpt = None,
     loss: LossOpt = None,
     lr: LrOpt = None,
@@ -812,7 +823,8 @@ def train(
         plot_format = check_plot_format(plot.suffix)
         import_pyplot()
     given = network_options(
-        network=network, layers=layers, activation=activation, loss=loss, lr=lr, seed=seed, init=init,
+        network=network, layers=layers, input_shape=input_shape, activation=activation, loss=loss, lr=lr,
+        seed=seed, init=init,
         optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
         alpha=alpha, weight_decay=weight_decay, centered=centered, x=x, y=y, data=data,
         targets=targets)
@@ -868,7 +880,7 @@ def _epoch_list(text: str | None) -> tuple[int, ...]:
 # --- argv: several numbers after one flag ------------------------------------------------------
 
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^[-+]?(nan|inf|infinity)$", re.IGNORECASE)
-_VALUES = {"--x": "any", "--y": "any", "--layers": "numbers", "--show-steps": "numbers"}
+_VALUES = {"--x": "any", "--y": "any", "--layers": "numbers", "--input-shape": "numbers", "--show-steps": "numbers"}
 _REPEATED = {"--activation"}
 
 

@@ -74,6 +74,15 @@ class Network:
         return tuple(out)
 
     @property
+    def sizes(self) -> tuple[str, ...]:
+        """The input's and each layer's output's size as pages write them: ``36``, or ``1×6×6`` for
+        feature maps."""
+        from backprop_cli.layers import shapes_of
+
+        shapes = [self.input_shape, *shapes_of(self.layers, self.input_shape)]
+        return tuple("×".join(map(str, shape)) for shape in shapes)
+
+    @property
     def parameter_count(self) -> int:
         return sum(_size(value) for _, layer in leaves(self.layers) for value in layer.parameters().values())
 
@@ -207,6 +216,35 @@ DATASETS: dict[str, tuple[tuple[Vector, ...], tuple[Vector, ...]]] = {
     "and": (_GATE_INPUTS, ((0.0,), (0.0,), (0.0,), (1.0,))),
     "or": (_GATE_INPUTS, ((0.0,), (1.0,), (1.0,), (1.0,))),
 }
+
+
+def convolutional_network(shape: Sequence[int], outputs: int, *, seed: int = 0, channels: int = 2) -> Network:
+    """A small random network for samples of ``shape`` ((C, L) or (C, H, W)), LeNet's order:
+    convolution (``channels`` kernels of 3, or the input's size if smaller) with relu, max pooling
+    by 2 where the maps are wide enough, flatten, and a dense output layer: softmax and
+    cross-entropy for several outputs, sigmoid and bce for one. Kernels as torch initialises them,
+    to 4 decimals."""
+    from backprop_cli.layers import parse_layers
+    from backprop_cli.layers.base import SpecContext
+
+    shape = tuple(shape)
+    if len(shape) not in (2, 3):
+        raise SpecError(f"input-shape: give C L (a signal) or C H W (an image), got {len(shape)} number(s)")
+    dims = len(shape) - 1
+    kernel = min(3, *shape[1:])
+    after = [n - kernel + 1 for n in shape[1:]]
+    tables: list[dict[str, object]] = [
+        {"kind": f"conv{dims}d", "out_channels": channels, "kernel_size": kernel, "activation": "relu"}]
+    if min(after) >= 2:
+        tables.append({"kind": f"max_pool{dims}d", "kernel_size": 2})
+    tables.append({"kind": "flatten"})
+    activation = "softmax" if outputs > 1 else "sigmoid"
+    tables.append({"units": outputs, "activation": activation})
+    width = math.prod(shape)
+    if width * channels > MAX_PARAMETERS:
+        raise SpecError(f"input-shape: {'×'.join(map(str, shape))} is too large for a random network")
+    layers = parse_layers(tables, "layers", width, SpecContext(width, seed=seed, init="uniform", in_shape=shape))
+    return Network(layers=tuple(layers), loss="cross_entropy" if outputs > 1 else "bce", lr=0.5)
 
 
 def random_network(

@@ -26,8 +26,11 @@ from backprop_cli.model import (
     Network,
     Optimizer,
     Vector,
+    convolutional_network,
     random_network,
 )
+from backprop_cli.shapes import CLASSES as SHAPE_CLASSES
+from backprop_cli.shapes import SIZE as SHAPE_SIZE
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class NetworkOptions:
     Args:
         network: a spec file (.toml, .json) or a torch state_dict (.pt), or a Network itself.
         layers: widths, inputs first, for a randomly initialised network.
+        input_shape: (C, L) or (C, H, W): a small random convolutional network for such samples.
         activation: one name or formula for every layer, or one per layer.
         loss: the loss name.
         lr: the learning rate.
@@ -51,6 +55,7 @@ class NetworkOptions:
 
     network: str | Network | None = None
     layers: Sequence[int] | None = None
+    input_shape: Sequence[int] | None = None
     activation: Sequence[str] | None = None
     loss: str | None = None
     lr: float | None = None
@@ -110,6 +115,9 @@ def resolve(options: NetworkOptions) -> tuple[Network, tuple[Vector, ...], tuple
     file_xs: tuple[Vector, ...] | None = None
     file_ys: tuple[Vector, ...] | None = None
     activations = list(options.activation or [])
+    if options.network is not None and (options.layers or options.input_shape):
+        raise SpecError(f"{'layers' if options.layers else 'input-shape'}: give either --network FILE or"
+                        f" --{'layers' if options.layers else 'input-shape'}, not both")
     if options.network is not None and options.layers:
         raise SpecError("layers: give either --network FILE or --layers, not both")
     if isinstance(options.network, Network):
@@ -117,6 +125,12 @@ def resolve(options: NetworkOptions) -> tuple[Network, tuple[Vector, ...], tuple
     elif options.network is not None:
         spec = load_network_file(options.network)
         network, file_xs, file_ys = spec.network, spec.xs, spec.ys
+    elif options.input_shape or (options.data or "").lower() == "shapes" and not options.layers:
+        if options.layers:
+            raise SpecError("layers: give either --input-shape (a convolutional network) or --layers, not both")
+        shape = tuple(options.input_shape or (1, SHAPE_SIZE, SHAPE_SIZE))
+        outputs = len(SHAPE_CLASSES) if (options.data or "").lower() == "shapes" else _outputs(options)
+        network = convolutional_network(shape, outputs, seed=options.seed or 0)
     elif options.layers:
         widths = list(options.layers)
         hidden = activations[0] if activations else "sigmoid"
@@ -212,6 +226,12 @@ def _optimizer_settings(optimizer: Optimizer) -> dict[str, Any]:
     return {key: getattr(optimizer, key) for key in SETTINGS}
 
 
+def _outputs(options: NetworkOptions) -> int:
+    """The outputs the targets given ask for: a one-hot row's width, else one."""
+    ys = options.y or ()
+    return max((len(y) for y in ys), default=1)
+
+
 def _samples(options: NetworkOptions, network: Network, file_xs: tuple[Vector, ...] | None,
              file_ys: tuple[Vector, ...] | None) -> tuple[tuple[Vector, ...], tuple[Vector, ...]]:
     given_x, given_y = options.x, options.y
@@ -227,6 +247,10 @@ def _samples(options: NetworkOptions, network: Network, file_xs: tuple[Vector, .
         name = options.data.lower()
         if name in DATASETS:
             return DATASETS[name]
+        if name == "shapes":
+            from backprop_cli.shapes import shapes
+
+            return shapes()
         from backprop_cli.io import load_data
 
         return load_data(options.data, options.targets)
@@ -234,6 +258,13 @@ def _samples(options: NetworkOptions, network: Network, file_xs: tuple[Vector, .
         return file_xs, file_ys
     if network.inputs == SEED.inputs and network.outputs == SEED.outputs:
         return SEED_X, SEED_Y
+    if options.input_shape and options.network is None:
+        # A random convolutional network: one random sample from the same seed, of the first class.
+        import random
+
+        rng = random.Random(options.seed or 0)
+        x = tuple(round(rng.uniform(0.0, 1.0), 1) for _ in range(network.inputs))
+        return (x,), (tuple(1.0 if k == 0 else 0.0 for k in range(network.outputs)),)
     raise DataError(
         f"x: no sample given; add --x with {network.inputs} value(s) and --y with"
         f" {network.outputs} value(s), or --data, or a [data] table in the spec")

@@ -77,7 +77,9 @@ def load_state_dict_spec(path: str | Path) -> Spec:
     try:
         return parse_spec(document)
     except SpecError as error:
-        raise SpecError(f"{where} {error}") from None
+        message = str(error).replace("at the top of the spec", f"in {path.with_suffix('.toml').name} beside {path.name}"
+                                     if sidecar is None else f"in {sidecar.name}")
+        raise SpecError(f"{where} {message}") from None
 
 
 def sidecar_path(path: Path) -> Path | None:
@@ -209,7 +211,8 @@ def _layers(torch: Any, state: Any, path: Path) -> list[tuple[str, dict[str, Any
         if found is None:
             described = ", ".join(f"{name}{key} {shape}" for key, shape in shapes.items())
             raise SpecError(f"network: {path}: {described}: no layer kind read from .pt files has these"
-                            " (dense: a 2-D weight; batch_norm: running statistics; layer_norm: a 1-D weight)")
+                            " (dense: a 2-D weight; conv1d, conv2d: a 3-D, 4-D weight; batch_norm: running"
+                            " statistics; layer_norm: a 1-D weight)")
         owned = kind_class(found).state_names
         values = {key: _floats(torch, tensor, f"{name}{key}", path).tolist()
                   for key, tensor in tensors.items() if key in owned}

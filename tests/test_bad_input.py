@@ -93,6 +93,10 @@ def convolution(torch):
     return {"0.weight": torch.ones(2, 1, 3, 3)}
 
 
+def convolution3d(torch):
+    return {"0.weight": torch.ones(2, 1, 3, 3, 3)}
+
+
 def unchained(torch):
     return {"a.weight": torch.ones(3, 2), "b.weight": torch.ones(1, 2)}
 
@@ -236,7 +240,9 @@ CASES: list[tuple[str, list[str | Case], str]] = [
     ("pt garbage", ["step", "--network", text("m.pt", b"not a torch file")], "torch's safe loader accepts"),
     ("pt truncated zip", ["step", "--network", text("m.pt", b"PK\x03\x04broken")], "is not a file torch.save wrote"),
     ("pt convolution", ["step", "--network", state_dict("m.pt", convolution)],
-     "0.weight (2, 1, 3, 3): no layer kind read from .pt files has these"),
+     "conv2d needs the shape of each sample; give input_shape = [C, H, W] in m.toml beside m.pt"),
+    ("pt convolution 3d", ["step", "--network", state_dict("m.pt", convolution3d)],
+     "0.weight (2, 1, 3, 3, 3): no layer kind read from .pt files has these"),
     ("pt unchained", ["step", "--network", state_dict("m.pt", unchained)],
      "b.weight takes 2 inputs but a.weight has 3 units; the layers do not chain"),
     ("pt not finite", ["step", "--network", state_dict("m.pt", nan_tensor)], "weight holds values that are not finite"),

@@ -351,3 +351,29 @@ def test_a_convolution_needs_an_input_shape():
     del document["input_shape"]
     with pytest.raises(SpecError, match="give input_shape"):
         parse_spec(document)
+
+
+def test_a_pytorch_state_dict_of_a_convolutional_model(tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.ReLU(), torch.nn.AvgPool2d(2),
+                                torch.nn.Flatten(), torch.nn.Linear(8, 3)).double()
+    torch.save(model.state_dict(), tmp_path / "lenet.pt")
+    (tmp_path / "lenet.toml").write_text(
+        'loss = "cross_entropy"\nlr = 0.1\ninput_shape = [1, 4, 4]\n'
+        '[[layers]]\nkind = "conv2d"\npadding = 1\nactivation = "relu"\n'
+        '[[layers]]\nkind = "avg_pool2d"\nkernel_size = 2\n[[layers]]\nkind = "flatten"\n'
+        '[[layers]]\nactivation = "softmax"\n'
+        '[data]\nx = [[0.5, 1.0, -0.5, 0.0, 0.2, -0.3, 0.8, 0.1, 1.0, 0.4, -0.2, 0.6, 0.0, 0.3, 0.7, -0.4]]\ny = [2]\n')
+    from backprop_cli.resolve import load_network_file
+
+    spec = load_network_file(tmp_path / "lenet.pt")
+    assert spec.xs is not None and spec.ys is not None
+    result = json.loads(build_derivation(spec.network, spec.xs, spec.ys.__class__(((0.0, 0.0, 1.0),)),
+                                         Options()).to_json())
+    X = torch.tensor(spec.xs, dtype=T).reshape(1, 1, 4, 4)
+    logits = model(X)
+    loss = torch.nn.CrossEntropyLoss()(logits, torch.tensor([2]))
+    loss.backward()
+    assert math.isclose(result["loss"], loss.item(), rel_tol=1e-12)
+    assert_close(result["layers"][0]["grad_weight"], model[0].weight.grad.tolist(), tol=1e-12)
+    assert_close(result["layers"][3]["grad_weight"], model[4].weight.grad.tolist(), tol=1e-12)

@@ -108,7 +108,7 @@ class Convolution(Kind):
     @property
     def summary(self) -> str:
         kernel = "×".join(map(str, self.window.kernel[2 - self.dims:]))
-        activation = f" ({self.activation})" if self.activation != "identity" else ""
+        activation = f", {self.activation}" if self.activation != "identity" else ""
         return f"{self.kind} {self.out_channels}@{kernel}{activation}"
 
     @classmethod

@@ -126,12 +126,12 @@ class PagePrinter:
         summaries = {layer.summary for layer in network.layers}
         facts = {"loss": network.loss, "lr": format_given(network.lr)}
         if len(summaries) == 1:
-            widths = " → ".join(str(w) for w in network.widths)
+            widths = " → ".join(network.sizes)
             summary = Message("network.summary", {"widths": widths, "activations": summaries.pop(), **facts})
         else:
             # Each layer's function beside its width: "5 → 4, 3 → 1, relu, sigmoid" hid which is which.
-            widths = " → ".join([str(network.widths[0])] + [f"{w} ({layer.summary})" for w, layer in
-                                                            zip(network.widths[1:], network.layers, strict=True)])
+            widths = " → ".join([network.sizes[0]] + [f"{w} ({layer.summary})" for w, layer in
+                                                      zip(network.sizes[1:], network.layers, strict=True)])
             summary = Message("network.summary.layers", {"widths": widths, **facts})
         if len(d.xs) == 1:
             sample = f"x = {given_vector(d.xs[0], self)}, y = {given_vector(d.ys[0], self)}"

@@ -59,7 +59,7 @@ class TrainPage(PagePrinter):
         rate = result.epochs / result.seconds if result.seconds > 0 else math.inf
         engine_key = "train.engine.auto" if result.reason else "train.engine.summary"
         rows = [
-            (self.say("network"), self.say("train.network", widths=" → ".join(map(str, network.widths)),
+            (self.say("network"), self.say("train.network", widths=" → ".join(network.sizes),
                                            activations=", ".join(names), loss=network.loss)),
             (self.say("train.optimizer"), optimizer.rule.summary(optimizer, lr).text(self.lang)
              + "".join(f"; {part.describe()}" for part in (settings.schedule, settings.clip) if part is not None)),
@@ -109,7 +109,12 @@ class TrainPage(PagePrinter):
         return text
 
     def vector(self, values: Sequence[float] | None) -> str:
-        return "—" if values is None else "[" + ", ".join(self.number(v) for v in values) + "]"
+        """A sample's numbers; past 8 (an image), the first 6 and how many there are."""
+        if values is None:
+            return "—"
+        if len(values) > 8:
+            return "[" + ", ".join(self.number(v) for v in values[:6]) + f", … {len(values)} values]"
+        return "[" + ", ".join(self.number(v) for v in values) + "]"
 
     def prediction_rows(self, result: TrainResult) -> list[tuple[str, str, str]]:
         return [(str(n), self.vector(prediction), self.vector(target))

@@ -97,7 +97,7 @@ def loss_plot(result: TrainResult, fmt: str, lang: str = "en") -> bytes:
         if log_scale([v for _, v in points + held]):
             axes.set_yscale("log")
         network = result.network
-        axes.set_title(say("plot.title", widths=" → ".join(map(str, network.widths)), loss=network.loss,
+        axes.set_title(say("plot.title", widths=" → ".join(network.sizes), loss=network.loss,
                            optimizer=network.optimizer.name, lr=f"{network.lr:g}",
                            final=f"{result.final_loss:.4g}").text(lang))
         axes.set_xlabel(say("plot.epoch").text(lang))
