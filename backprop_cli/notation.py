@@ -55,6 +55,8 @@ _BASES: dict[str, tuple[str, str]] = {
     "M": ("M", "M"),
     "p": ("p", "p"),
     "K": ("K", "K"),
+    "U": ("U", "U"),
+    "Ztilde": ("Z̃", r"\tilde{Z}"),
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from typing import Any
 
 import pytest
@@ -377,3 +378,75 @@ def test_a_pytorch_state_dict_of_a_convolutional_model(tmp_path):
     assert math.isclose(result["loss"], loss.item(), rel_tol=1e-12)
     assert_close(result["layers"][0]["grad_weight"], model[0].weight.grad.tolist(), tol=1e-12)
     assert_close(result["layers"][3]["grad_weight"], model[4].weight.grad.tolist(), tol=1e-12)
+
+
+# --- published examples ---------------------------------------------------------------------
+# Zhang, Lipton, Li and Smola, "Dive into Deep Learning" (d2l.ai), chapter 7 "Convolutional Neural
+# Networks": §7.2.1 (conv-layer.md) works X = [[0,1,2],[3,4,5],[6,7,8]] ⋆ K = [[0,1],[2,3]] =
+# [[19, 25], [37, 43]]; §7.4.1 (channels.md) two input channels, [[56, 72], [104, 120]]; §7.5.1
+# (pooling.md) max pooling 2×2 with stride 1, [[4, 5], [7, 8]], and average pooling, [[2, 3], [5, 6]].
+# Their backward (∂𝓛/∂K the correlation of X with δ) is checked against autograd above.
+
+D2L_X = [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0]]
+
+
+def _d2l(layers: list[dict[str, Any]], x: Any, channels: int = 1) -> dict[str, Any]:
+    document = {"loss": "mse", "input_shape": [channels, 3, 3], "layers": [*layers, {"kind": "flatten"}],
+                "data": {"x": [x], "y": [[0.0] * 4]}}
+    return ours(document)
+
+
+def test_dive_into_deep_learning_cross_correlation():
+    result = _d2l([{"kind": "conv2d", "weight": [[[[0.0, 1.0], [2.0, 3.0]]]]}], [D2L_X])
+    assert result["layers"][0]["output"] == [[19.0, 25.0, 37.0, 43.0]]
+    # 𝓛 = mean(z²): δ = z/2, and ∂𝓛/∂K[p][q] sums δ times the input each position met.
+    delta = [19 / 2, 25 / 2, 37 / 2, 43 / 2]
+    windows = [[0, 1, 3, 4], [1, 2, 4, 5], [3, 4, 6, 7], [4, 5, 7, 8]]  # X's values under K[p][q]
+    grad = [sum(d * windows[k][i] for i, d in enumerate(delta)) for k in range(4)]
+    assert_close(result["layers"][0]["grad_weight"], [[[grad[:2], grad[2:]]]], tol=1e-15)
+
+
+def test_dive_into_deep_learning_two_input_channels():
+    second = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]
+    result = _d2l([{"kind": "conv2d", "weight": [[[[0.0, 1.0], [2.0, 3.0]], [[1.0, 2.0], [3.0, 4.0]]]]}],
+                  [D2L_X, second], channels=2)
+    assert result["layers"][0]["output"] == [[56.0, 72.0, 104.0, 120.0]]
+
+
+@pytest.mark.parametrize(("kind", "expected"), [("max_pool2d", [4.0, 5.0, 7.0, 8.0]),
+                                                ("avg_pool2d", [2.0, 3.0, 5.0, 6.0])])
+def test_dive_into_deep_learning_pooling(kind, expected):
+    result = _d2l([{"kind": kind, "kernel_size": 2, "stride": 1}], [D2L_X])
+    assert result["layers"][0]["output"] == [expected]
+
+
+LENET = "docs/examples/lenet.toml"
+
+
+@pytest.mark.parametrize("form", ["scalar", "matrix"])
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_the_lenet_page_in_every_format(form, lang):
+    from backprop_cli import derive
+    from backprop_cli.render import render
+
+    step = derive(LENET, form=form, lang=lang)
+    pages = {fmt: render(step, fmt, lang=lang) for fmt in ("rich", "markdown", "latex", "html", "json")}
+    assert json.loads(pages["json"])["layers"][0]["kind"] == "conv2d"
+    if form == "matrix":
+        # The maps as grids (input, kernels, outputs, δ, the kernels' gradients) and the im2col view.
+        for text in ("A₁⁽⁰⁾", "K₁,₁⁽¹⁾", "A₂⁽¹⁾", "δ₁⁽¹⁾", "∂𝓛/∂K₂,₁⁽¹⁾", "U⁽¹⁾ = unfold(A⁽⁰⁾)", "Z̃⁽¹⁾ = U⁽¹⁾K⁽¹⁾ᵀ"):
+            assert text in pages["rich"], text
+        assert r"\begin{bmatrix} 0 & 0 & 0 & 1 & 0 & 0 \\ 0 & 0 & 0 & 1 & 0 & 0" in pages["markdown"]
+    else:
+        assert "max(a₁,₁,₁⁽¹⁾, a₁,₁,₂⁽¹⁾, a₁,₂,₁⁽¹⁾, a₁,₂,₂⁽¹⁾)" in pages["rich"]
+    assert "{{" not in pages["markdown"] and "{%" not in pages["markdown"]
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed (Debian: texlive-latex-base)")
+@pytest.mark.parametrize("form", ["scalar", "matrix"])
+def test_the_lenet_page_compiles_with_pdflatex(form, tmp_path):
+    from backprop_cli import derive
+    from tests.test_render_latex import compile_pdf
+
+    log = compile_pdf(derive(LENET, form=form).to_latex(), tmp_path)
+    assert "LaTeX Warning" not in log

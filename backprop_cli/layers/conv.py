@@ -32,7 +32,7 @@ from backprop_cli.layers.base import (
     shown,
     vector,
 )
-from backprop_cli.layers.windows import Window, input_shape, pair, window, written
+from backprop_cli.layers.windows import Window, input_shape, kernel_steps, map_steps, pair, window, written
 
 if TYPE_CHECKING:
     import sympy as sp
@@ -332,8 +332,29 @@ class Convolution(Kind):
         note = say("kind.conv.matrix", inputs="×".join(map(str, w.in_shape)), channels=self.out_channels,
                    kernel="×".join(map(str, w.kernel[2 - self.dims:])),
                    outputs="×".join(map(str, self.out_shape(w.in_shape))))
-        steps = [page.record(values, page.Z(number), (expr,), value=z.reshape(z.shape[0], -1), note=note)]
-        return steps + matrix_activation(page, path, self.activation)
+        steps = map_steps(page, "A", 0, values[inputs], w.in_shape) if inputs == page.A(0) else []
+        steps += kernel_steps(page, number, values[page_symbol(page, path, "weight")], w.kernel[2 - self.dims:])
+        steps.append(page.record(values, page.Z(number), (expr,), value=z.reshape(z.shape[0], -1), note=note))
+        steps += self.unfolded(page, path, inputs)
+        steps += matrix_activation(page, path, self.activation)
+        return steps + map_steps(page, "A", number, values[page.A(number)], self.out_shape(w.in_shape))
+
+    def unfolded(self, page: MatrixPage, path: Path, inputs: sp.Basic) -> list[MatrixStep]:
+        """The im2col view: the input unfolded, a row per position (and sample), then the
+        convolution as one matrix product with the kernels."""
+        from backprop_cli.locales import say
+        from backprop_cli.notation import Elementwise, MatMul, Node, Transpose, add
+
+        number = page.number(path)
+        values = page.arrays
+        windows = self.window.view(values[inputs])
+        unfolded = windows.transpose(0, 2, 3, 1, 4, 5).reshape(-1, self.window.channels * math.prod(self.window.kernel))
+        U, K = Node("U", layer=number), page_symbol(page, path, "weight")
+        product = MatMul(U, Transpose(K))
+        expr = product if self.bias is None else add(product, page_symbol(page, path, "bias"))
+        return [page.record(values, U, (Elementwise("unfold", inputs),), value=unfolded, substitute=False,
+                            note=say("kind.conv.unfold", positions=self.window.positions, samples=page.samples)),
+                page.record(values, Node("Ztilde", layer=number), (expr,), note=say("kind.conv.im2col"))]
 
     def matrix_backward(self, page: MatrixPage, path: Path, inputs: sp.Basic, upstream: sp.Basic,
                         pre_activation: bool = False) -> tuple[list[MatrixStep], sp.Basic]:
@@ -350,9 +371,13 @@ class Convolution(Kind):
         wants = page.wants_gradient(inputs)
         grad_k, grad_b, grad_x = self.gradients(values[inputs], values[K],
                                                 values[delta].reshape(-1, self.out_channels, oh, ow), wants)
+        shape = self.out_shape(self.window.in_shape)
+        steps += map_steps(page, "delta", number, values[delta], shape)
         steps.append(page.record(values, Partial(LOSS, K), (Correlate(inputs, delta),),
                                  value=grad_k.reshape(self.out_channels, -1),
                                  note=say("kind.conv.kernel_gradient", positions=oh * ow, samples=page.samples)))
+        steps += kernel_steps(page, number, values[Partial(LOSS, K)], self.window.kernel[2 - self.dims:],
+                              gradient=True)
         if self.bias is not None:
             b = page_symbol(page, path, "bias")
             steps.append(page.record(values, Partial(LOSS, b), (ElementSum(delta, "n,i,j"),),

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from backprop_cli.errors import SpecError
 from backprop_cli.layers.base import Array, Kind, NumpyRun, Path, SpecContext, check_keys
-from backprop_cli.layers.windows import Window, input_shape, pair, window, written
+from backprop_cli.layers.windows import Window, input_shape, map_steps, pair, window, written
 
 if TYPE_CHECKING:
     import sympy as sp
@@ -176,13 +176,15 @@ class Pool(Kind):
         note = say("kind.pool.max_matrix" if self.largest else "kind.pool.avg_matrix",
                    kernel="×".join(map(str, w.kernel[2 - self.dims:])), stride=written(w.stride, self.dims))
         name = "maxpool" if self.largest else "avgpool"
-        return [page.record(values, page.A(page.number(path)), (Elementwise(name, inputs),), value=out,
-                            lead=page.output_lead(path), note=note)]
+        number = page.number(path)
+        step = page.record(values, page.A(number), (Elementwise(name, inputs),), value=out,
+                           lead=page.output_lead(path), note=note)
+        return [step, *map_steps(page, "A", number, out, self.out_shape(w.in_shape))]
 
     def matrix_backward(self, page: MatrixPage, path: Path, inputs: sp.Basic, upstream: sp.Basic,
                         pre_activation: bool = False) -> tuple[list[MatrixStep], sp.Basic]:
         from backprop_cli.locales import say
-        from backprop_cli.notation import LOSS, Elementwise, Partial
+        from backprop_cli.notation import LOSS, Elementwise, Node, Partial
 
         if not page.wants_gradient(inputs):
             return [], upstream
@@ -194,6 +196,8 @@ class Pool(Kind):
         note = say("kind.pool.max_backward" if self.largest else "kind.pool.avg_backward", size=self.size)
         steps.append(page.record(values, target, (Elementwise(name, gradient, prime=True),),
                                  value=self.routed(values[gradient], choice), note=note))
+        if isinstance(inputs, Node) and inputs.glyph.base == "A" and inputs.glyph.layer is not None:
+            steps += map_steps(page, "A", int(inputs.glyph.layer), values[target], self.window.in_shape, gradient=True)
         return steps, target
 
 

@@ -144,3 +144,55 @@ def window(shape: Sequence[int], kernel: tuple[int, int], stride: tuple[int, int
             raise SpecError(f"{where}.kernel_size: {k} is wider than the input ({n}"
                             f"{f' + 2×{p} padding' if p else ''}); use a smaller kernel or more padding")
     return Window(shape[0], size, kernel, stride, padding, dims)
+
+
+MAX_MAPS = 8
+"""The most feature maps (samples × channels) the matrix form draws as grids after a layer's line."""
+
+
+def map_steps(page: Any, base: str, number: int, value: Array, shape: tuple[int, ...],
+              gradient: bool = False) -> list[Any]:
+    """Lines drawing a layer's output (or input) of ``shape`` as grids, a channel of a sample each:
+    ``A⁽¹⁾₂`` is channel 2 (of sample n, after the layer's number, where the batch has several);
+    with ``gradient``, the maps of ∂𝓛/∂ (that symbol)."""
+    import numpy as np
+
+    from backprop_cli.locales import say
+    from backprop_cli.notation import LOSS, Node, Partial
+
+    if len(shape) < 2 or page.samples * shape[0] > MAX_MAPS:
+        return []
+    maps = np.asarray(value).reshape(page.samples, shape[0], -1, shape[-1])
+    steps: list[Any] = []
+    for n in range(page.samples):
+        for c in range(shape[0]):
+            target: Any = Node(base, c + 1, layer=number, sample=n + 1 if page.samples > 1 else None)
+            if gradient:
+                target = Partial(LOSS, target)
+            note = say("kind.conv.maps", shape="×".join(map(str, shape))) if not steps else None
+            steps.append(page.record({}, target, (), value=maps[n, c], substitute=False, note=note))
+    return steps
+
+
+def kernel_steps(page: Any, number: int, value: Array, kernel: tuple[int, ...], gradient: bool = False) -> list[Any]:
+    """Lines drawing kernels (out × in·kernel…, a row per output channel) as grids: K⁽¹⁾₁,₂ is the kernel
+    from input channel 2 to output channel 1 (with ``gradient``, ∂𝓛/∂ of it)."""
+    import numpy as np
+
+    from backprop_cli.locales import say
+    from backprop_cli.notation import LOSS, Node, Partial
+
+    array = np.asarray(value)
+    inputs = array.shape[1] // int(np.prod(kernel))
+    if array.shape[0] * inputs > MAX_MAPS:
+        return []
+    grids = array.reshape(array.shape[0], inputs, -1, kernel[-1])
+    steps: list[Any] = []
+    for o in range(grids.shape[0]):
+        for c in range(inputs):
+            target: Any = Node("K", f"{o + 1},{c + 1}", layer=number)
+            if gradient:
+                target = Partial(LOSS, target)
+            note = say("kind.conv.kernels") if not steps else None
+            steps.append(page.record({}, target, (), value=grids[o, c], substitute=False, note=note))
+    return steps

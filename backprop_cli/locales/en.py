@@ -316,6 +316,17 @@ MESSAGES.update({
         " met, over every position and the {samples} sample(s): the correlation of the input with δ"
     ),
     "kind.conv.bias_gradient": "each channel's bias sums that channel's δ over every position and sample",
+    "kind.conv.maps": (
+        "the same numbers as {shape} feature maps, a grid per channel (the sample's number after the layer's)"
+    ),
+    "kind.conv.unfold": (
+        "im2col: the input unfolded, a row per position of the kernel ({positions} per sample, {samples}"
+        " sample(s)), holding the window's inputs in the order of K's columns"
+    ),
+    "kind.conv.im2col": (
+        "the same numbers as Z, now as one matrix product: a row per position, a column per output channel"
+    ),
+    "kind.conv.kernels": "each kernel as a grid; its subscript o,c: from input channel c to output channel o",
     "kind.conv.input_gradient": (
         "∗ is the full convolution: each input gathers δ·K from every window it was in (δ padded, the"
         " kernel flipped)"

@@ -30,6 +30,7 @@ _MATH = {
     "Σ": r"\Sigma", "Δ": r"\Delta", "ℓ": r"\ell", "∂": r"\partial", "𝓛": r"\mathcal{L}",
     "×": r"\times", "·": r"\cdot", "⋅": r"\cdot", "−": "-", "→": r"\to", "←": r"\leftarrow",
     "⋯": r"\cdots", "⋮": r"\vdots", "⋱": r"\ddots", "…": r"\ldots", "⊙": r"\odot", "√": r"\surd",
+    "⋆": r"\star", "∗": r"\ast",
     "≤": r"\leq", "≥": r"\geq", "≠": r"\neq", "≈": r"\approx", "±": r"\pm", "∞": r"\infty",
     "ŷ": r"\hat{y}", "Ŷ": r"\hat{Y}", "′": "'", "✓": r"\checkmark", "✗": r"\times",
 }

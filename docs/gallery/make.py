@@ -54,6 +54,18 @@ def pages() -> dict[str, str]:
             f"tree.{lang}.txt": f"COLUMNS={WIDTH} backprop step --lang {lang} --tree",
         }
         rows += list(commands.items())
+    lenet = str(HERE.parent / "examples" / "lenet.toml")
+    for lang in LANGUAGES:
+        step = backprop_cli.derive(lenet, form="scalar", lang=lang)
+        files[f"conv.{lang}.md"] = step.to_markdown()
+        files[f"conv.{lang}.tex"] = step.to_latex()
+        files[f"conv.{lang}.html"] = step.to_html()
+        files[f"conv.{lang}.txt"] = render(step, "rich", width=WIDTH)
+        spec = "--network docs/examples/lenet.toml --form scalar"
+        rows += [(f"conv.{lang}.md", f"backprop step {spec} --lang {lang} --output conv.md"),
+                 (f"conv.{lang}.tex", f"backprop step {spec} --lang {lang} --output conv.tex"),
+                 (f"conv.{lang}.html", f"backprop step {spec} --lang {lang} --output conv.html"),
+                 (f"conv.{lang}.txt", f"COLUMNS={WIDTH} backprop step {spec} --lang {lang}")]
     run = backprop_cli.train(epochs=100)
     for lang in LANGUAGES:
         files[f"report.{lang}.md"] = run.to_markdown(lang=lang, timings=False)
@@ -75,7 +87,9 @@ def pages() -> dict[str, str]:
         "",
         "The seed example (a 2-2-1 sigmoid network, binary cross-entropy, x = (1, 1), y = 0, SGD with",
         "learning rate 1) in every format and language: one step derived (`step.*`), and 100 epochs of",
-        "training (`report.*`). Every file is written by `make.py` from the code",
+        "training (`report.*`). `conv.*` is one step of a tiny LeNet (`docs/examples/lenet.toml`: a 6×6",
+        "image, two 3×3 kernels with relu, 2×2 max pooling, flatten, a softmax over three classes),",
+        "worked element by element. Every file is written by `make.py` from the code",
         "(`python docs/gallery/make.py`); the tests check that they are what the code prints now.",
         "The training reports leave out the run time (seconds, epochs per second), which differs from run",
         "to run: the command prints it in the Run line, where these files say only `100 epochs`.",
