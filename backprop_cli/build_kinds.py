@@ -37,13 +37,17 @@ from backprop_cli.layers import leaves, numbered, shapes_of
 from backprop_cli.layers.base import Kind, Path
 from backprop_cli.locales import Message, say
 from backprop_cli.model import Network, OptimizerSlots, Vector
-from backprop_cli.notation import ALPHA, LOSS, Node, Partial, add, mul, replace, updated
+from backprop_cli.notation import ALPHA, LOSS, Elided, Node, Partial, add, mul, replace, updated
 from backprop_cli.printing import round_printed, to_text
 
 Values = dict[sp.Basic, float]
 Rows = list[list[sp.Basic]]
 """Symbols, samples × features."""
 
+MAX_TERMS = 24
+"""A sum of more terms than this (a kernel weight's gradient over positions and samples) is printed
+with its first and last terms and the count."""
+SHOWN_TERMS = 8
 MAX_NODES = 600
 """The most lines of a forward pass the scalar form writes; past it, ``--form matrix``."""
 
@@ -241,12 +245,21 @@ class KindsScalarPage:
             chain.append(mul(Partial(LOSS, u), Partial(u, node)))
             terms.append(Partial(LOSS, u) if derivative == 1 else mul(Partial(LOSS, u), derivative))
             computed.append(Partial(LOSS, u) if numeric == 1 else mul(Partial(LOSS, u), numeric))
+        note = None
+        numeric_form = add(*computed)
+        if len(terms) > MAX_TERMS:
+            # A shared kernel weight over many positions and samples: the first terms and the last,
+            # the count said; the value sums every term.
+            left = len(terms) - SHOWN_TERMS
+            head, tail = SHOWN_TERMS - 2, -2
+            chain = [*chain[:head], Elided(left), *chain[tail:]]
+            terms = [*terms[:head], Elided(left), *terms[tail:]]
+            note = say("kind.elided", total=len(computed), shown=SHOWN_TERMS)
         forms: tuple[sp.Basic, ...] = (add(*chain), add(*terms))
         if forms[0] == Partial(LOSS, node):
             forms = (forms[1],)
-        numeric_form = add(*computed)
         return self.record(self.values, Partial(LOSS, node), forms,
-                           numeric=None if numeric_form == forms[-1] else numeric_form)
+                           numeric=None if numeric_form == forms[-1] else numeric_form, note=note)
 
     def backward(self) -> list[Group]:
         self.values[Partial(LOSS, LOSS)] = 1.0

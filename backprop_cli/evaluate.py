@@ -14,7 +14,7 @@ from typing import Any
 
 import sympy as sp
 
-from backprop_cli.notation import Partial, clamp_min
+from backprop_cli.notation import FirstMax, Partial, clamp_min
 
 Values = Mapping[sp.Basic, Any]
 
@@ -130,6 +130,9 @@ class Evaluator:
             return value if self.log_floor is None else self._floor(value, self.log_floor)
         if isinstance(expr, sp.Piecewise):
             return self._piecewise(expr)
+        if isinstance(expr, FirstMax):
+            x, m, *earlier = (self(arg) for arg in expr.args)
+            return 1.0 if x == m and all(e != m for e in earlier) else 0.0
         if isinstance(expr, (sp.Max, sp.Min)):
             return self._extreme([self(arg) for arg in expr.args], isinstance(expr, sp.Max))
         if isinstance(expr, sp.Heaviside):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sympy as sp
 
@@ -170,7 +171,7 @@ def _layer_graph(derivation: Derivation) -> Graph:
                 edges.append((inner, key))
             for name, symbol in parameter_symbols(layer, number):
                 value = layer.parameters()[name]
-                shape = f"{len(value)}×{len(value[0])}" if isinstance(value[0], tuple) else f"1×{len(value)}"
+                shape = "×".join(map(str, _shape(value))) if isinstance(value[0], tuple) else f"1×{len(value)}"
                 nodes.append(GraphNode(f"P{number}{name}", symbol, "weight" if name == "weight" else "bias",
                                        (), layer=number, label=f"{to_text(symbol)}: {shape}"))
                 edges.append((f"P{number}{name}", key))
@@ -193,3 +194,8 @@ def to_text(symbol: sp.Basic) -> str:
     from backprop_cli.printing import to_text as printed
 
     return printed(symbol)
+
+
+def _shape(value: Any) -> tuple[int, ...]:
+    """The shape of nested tuples (a kernel's: out × in × height × width)."""
+    return (len(value), *_shape(value[0])) if isinstance(value, tuple) else ()

@@ -530,9 +530,11 @@ def spec_toml(network: Network, xs: Sequence[Vector] | None = None,
         for index, layer in enumerate(nested or ()):
             table(dict(layer), f"{name}.layers", f"{name}.layers[{index}]: {layer.get('kind', 'dense')}", False)
 
+    sizes = network.sizes
     for index, layer in enumerate(network.layers):
-        inputs = f"{widths[index]} input{'s' if widths[index] != 1 else ''}"
-        units = f"{widths[index + 1]} unit{'s' if widths[index + 1] != 1 else ''}"
+        inputs = sizes[index] if "×" in sizes[index] else f"{widths[index]} input{'s' if widths[index] != 1 else ''}"
+        units = (sizes[index + 1] if "×" in sizes[index + 1]
+                 else f"{widths[index + 1]} unit{'s' if widths[index + 1] != 1 else ''}")
         table(layer_spec(layer), "layers", f"layer {index + 1}: {inputs} -> {units}", index == 0)
     if xs is not None and ys is not None:
         lines += ["", "[data]                  # one row per sample",

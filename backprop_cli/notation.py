@@ -242,6 +242,31 @@ def activation_forms(applied: Elementwise, formula: sp.Basic) -> tuple[sp.Basic,
     return (applied, hadamard_form(formula))
 
 
+class FirstMax(sp.Expr):
+    """``𝟙[x = m]``: 1 where ``x`` is the maximum ``m`` of its window and none of the window's
+    ``earlier`` entries is (the first maximum on a tie, as torch's max pooling routes), else 0."""
+
+    is_commutative = True
+    is_real = True
+
+    def __new__(cls, x: sp.Basic, maximum: sp.Basic, *earlier: sp.Basic) -> FirstMax:
+        obj: FirstMax = sp.Expr.__new__(cls, x, maximum, *earlier)
+        return obj
+
+    def _eval_derivative(self, s: sp.Symbol) -> sp.Expr:
+        return sp.S.Zero
+
+
+class Elided(sp.Expr):
+    """``⋯``: terms of a long sum left out of the printed line (the value counts every one)."""
+
+    is_commutative = True
+
+    def __new__(cls, count: int) -> Elided:
+        obj: Elided = sp.Expr.__new__(cls, sp.Integer(count))
+        return obj
+
+
 class ElementSum(sp.Expr):
     """The sum over every element of a matrix: Σₙₖ (over samples n and outputs k)."""
 

@@ -23,6 +23,8 @@ from backprop_cli.notation import (
     Correlate,
     ElementSum,
     Elementwise,
+    Elided,
+    FirstMax,
     Glyph,
     Hadamard,
     MatMul,
@@ -257,6 +259,15 @@ class ExprPrinter:
                 return self._number(value)
         if isinstance(expr, Node):
             return self._print_node(expr)
+        if isinstance(expr, FirstMax):
+            x, m = (self._print(arg).text for arg in expr.args[:2])
+            if self.mathml:
+                return Piece(f"<mn>𝟙</mn><mo>[</mo>{x}<mo>=</mo>{m}<mo>]</mo>", ATOM)
+            if self.latex:
+                return Piece(rf"\mathbf{{1}}[{x} = {m}]", ATOM)
+            return Piece(f"𝟙[{x} = {m}]", ATOM)
+        if isinstance(expr, Elided):
+            return Piece({"text": "⋯", "latex": r"\cdots", "mathml": "<mi>⋯</mi>"}[self.style], ATOM)
         if isinstance(expr, Partial):
             return self._print_partial(expr)
         if isinstance(expr, State):

@@ -68,6 +68,11 @@ class ScalarPrinter(PythonCodePrinter):
     def _print_total(self, expr: sp.Basic) -> str:
         return f"total({self._print(expr.args[0])})"
 
+    def _print_FirstMax(self, expr: sp.Basic) -> str:  # noqa: N802 - sympy's printer naming
+        x, m, *earlier = (self._print(arg) for arg in expr.args)
+        others = "".join(f" and {e} != {m}" for e in earlier)
+        return f"(1.0 if {x} == {m}{others} else 0.0)"
+
 
 class ArrayPrinter(ScalarPrinter):
     """Python source over numpy arrays: ``where`` for branches, ``maximum`` for max."""
@@ -94,6 +99,13 @@ class ArrayPrinter(ScalarPrinter):
         value = self._print(expr.args[0])
         middle = self._print(expr.args[1]) if len(expr.args) > 1 else "0.5"
         return f"where({value} > 0, 1.0, where({value} == 0, {middle}, 0.0))"
+
+    def _print_FirstMax(self, expr: sp.Basic) -> str:  # noqa: N802 - sympy's printer naming
+        x, m, *earlier = (self._print(arg) for arg in expr.args)
+        text = f"({x} == {m})"
+        for e in earlier:
+            text = f"logical_and({text}, {e} != {m})"
+        return f"where({text}, 1.0, 0.0)"
 
     def _print_Piecewise(self, expr: sp.Piecewise) -> str:
         *branches, (last, condition) = expr.args
@@ -124,7 +136,8 @@ def array_functions() -> dict[str, Any]:
 
     table = scalar_ieee()
     table.update(atan=np.arctan, erf=np.vectorize(math.erf, otypes=[float]), maximum=np.maximum,
-                 minimum=np.minimum, where=np.where, sign=np.sign, nan=math.nan, dot=np.dot, total=np.sum)
+                 minimum=np.minimum, where=np.where, sign=np.sign, nan=math.nan, dot=np.dot, total=np.sum,
+                 logical_and=np.logical_and)
     return table
 
 

@@ -133,7 +133,7 @@ class Pool(Kind):
         import sympy as sp
 
         from backprop_cli.locales import say
-        from backprop_cli.notation import add, mul
+        from backprop_cli.notation import FirstMax, add, mul
 
         w = self.window
         H, W = w.size
@@ -150,11 +150,13 @@ class Pool(Kind):
                         note = None
                         if self.largest:
                             numbers = [page.values[s] for s in taken]
-                            first = numbers.index(max(numbers))
-                            local = {s: sp.S.One if k == first else sp.S.Zero for k, s in enumerate(taken)}
+                            # ∂a/∂x is 1 for the first entry equal to the maximum, as an expression
+                            # (the compiled engine reruns the page with other numbers).
+                            local = {s: FirstMax(s, a, *taken[:k]) if len(taken) > 1 else sp.S.One
+                                     for k, s in enumerate(taken)}
                             if not steps:
                                 note = say("kind.pool.max_scalar")
-                            steps.append(page.define(path, a, sp.Max(*taken, evaluate=False), value=numbers[first],
+                            steps.append(page.define(path, a, sp.Max(*taken, evaluate=False), value=max(numbers),
                                                      local=local, note=note))
                         else:
                             if not steps:

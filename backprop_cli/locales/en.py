@@ -354,6 +354,7 @@ MESSAGES.update({
         " the gradient) are unchanged"
     ),
     "kind.unused": "no later node uses it (the window steps over it): its gradient is 0",
+    "kind.elided": "{total} terms, {shown} of them shown (⋯ stands for the others); the value sums all {total}",
     "kind.residual.title": "Layer {layer} (residual connection, {units} units)",
     "intro.forward.kinds": (
         "Unit by unit: each layer's nodes from the nodes before them; layer l's unit j is a⁽ˡ⁾ⱼ, a"

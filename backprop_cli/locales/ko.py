@@ -335,6 +335,7 @@ MESSAGES.update({
         "샘플마다 {shape} 특성 맵을 채널별, 행별로 한 행에 펼칩니다. 값(역방향에서는 기울기)은 그대로입니다"
     ),
     "kind.unused": "이 값을 쓰는 다음 노드가 없으므로(창이 건너뜁니다) 기울기는 0입니다",
+    "kind.elided": "항 {total}개 중 {shown}개만 보입니다(⋯는 나머지). 값은 {total}개를 모두 더한 것입니다",
     "kind.residual.title": "{layer}층 (잔차 연결, 유닛 {units}개)",
     "intro.forward.kinds": (
         "유닛 하나씩: 각 층의 노드를 앞선 노드로 계산합니다. l층의 j번째 유닛은 a⁽ˡ⁾ⱼ이고, 그 뒤의 번호는 샘플입니다."
