@@ -310,3 +310,34 @@ MESSAGES.update({
     "kind.residual.forward": "the block's input added to its output: the skip connection",
     "kind.residual.backward": "two paths meet here: straight along the skip connection, and back through the block",
 })
+
+# Names of functions, losses and layer kinds as the page's sentences put them (locales.name).
+MESSAGES.update({
+    "name.sigmoid": "sigmoid",
+    "name.tanh": "tanh",
+    "name.relu": "relu",
+    "name.leaky_relu": "leaky_relu",
+    "name.identity": "identity",
+    "name.softmax": "softmax",
+    "name.log_softmax": "log_softmax",
+    "name.bce": "bce",
+    "name.mse": "mse",
+    "name.sse": "sse",
+    "name.half_sse": "half_sse",
+    "name.cross_entropy": "cross_entropy",
+    "name.nll": "nll",
+    "name.l1": "l1",
+    "name.smooth_l1": "smooth_l1",
+    "name.dropout": "dropout",
+    "name.batch_norm": "batch norm",
+    "name.layer_norm": "layer norm",
+    "name.residual": "residual",
+    # A function defined piece by piece (relu's derivative): the words around its conditions.
+    "math.cases.separator": " ",
+    "math.case.text": "{value} if {condition}",
+    "math.otherwise.text": "else {value}",
+    "math.case.latex": r"{value} & \text{{if }} {condition}",
+    "math.otherwise.latex": r"{value} & \text{{otherwise}}",
+    "math.case.mathml": "<mtd>{value}</mtd><mtd><mtext>if </mtext>{condition}</mtd>",
+    "math.otherwise.mathml": "<mtd>{value}</mtd><mtd><mtext>otherwise</mtext></mtd>",
+})

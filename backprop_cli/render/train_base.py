@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from backprop_cli.locales import Message, messages
+from backprop_cli.locales import Message, messages, named
 from backprop_cli.render.base import PagePrinter
 from backprop_cli.training import TrainResult
 
@@ -60,7 +60,8 @@ class TrainPage(PagePrinter):
         engine_key = "train.engine.auto" if result.reason else "train.engine.summary"
         rows = [
             (self.say("network"), self.say("train.network", widths=" → ".join(map(str, network.widths)),
-                                           activations=", ".join(names), loss=network.loss)),
+                                           activations=", ".join(named(n, self.lang) for n in names),
+                                           loss=named(network.loss, self.lang))),
             (self.say("train.optimizer"), optimizer.rule.summary(optimizer, lr).text(self.lang)
              + "".join(f"; {part.describe()}" for part in (settings.schedule, settings.clip) if part is not None)),
             (self.say("train.data"), self.say("train.data.summary", data=self.data_name(result.data),
