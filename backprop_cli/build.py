@@ -30,7 +30,8 @@ from backprop_cli.derivation import (
 )
 from backprop_cli.errors import BackpropError, DataError, after_update
 from backprop_cli.evaluate import Evaluator
-from backprop_cli.locales import Message, name, say
+from backprop_cli.locales import Message, say
+from backprop_cli.locales import name as function_name
 from backprop_cli.model import Network, OptimizerSlots, Vector, check_samples
 from backprop_cli.notation import ALPHA, LOSS, Node, Partial, add, mul, replace, updated
 from backprop_cli.printing import format_given, format_number, round_printed
@@ -278,7 +279,7 @@ class _ScalarBuilder:
                                              numeric=numeric))
             title_key = "group.output_layer" if index == last else "group.layer"
             groups.append(Group(say(title_key, layer=index + 1, inputs=layer.inputs,
-                                    units=layer.units, activation=name(activation.name)), tuple(steps)))
+                                    units=layer.units, activation=function_name(activation.name)), tuple(steps)))
         return groups
 
     def check_predictions(self, values: Values, n: int) -> None:

@@ -204,7 +204,9 @@ MESSAGES.update({
     "table.validation": "검증",
     "train.validation.curve": "검증 오차 곡선",
     "train.validation.final": ". 따로 떼어 둔 샘플({count}개)의 오차: {loss}",
-    "train.stopped": "{patience}에폭 동안 {loss:가} {delta}보다 크게 줄지 않아 {epoch}번째 에폭 전에 조기 종료했습니다.",
+    "train.stopped": (
+        "{patience}에폭 동안 {loss:가} {delta}보다 크게 줄지 않아 {epoch}번째 에폭 전에 조기 종료했습니다."
+    ),
     "train.watched.validation": "검증 오차",
     "train.watched.training": "오차",
     "plot.training": "학습",
