@@ -31,7 +31,8 @@ _FINAL = {
     "f": 17, "l": _RIEUL, "m": 16, "n": 4, "r": _RIEUL, "s": _NO_FINAL,  # 에프, 엘, 엠, 엔, 알, 에스
     "0": 21, "1": _RIEUL, "2": _NO_FINAL, "3": 16, "4": _NO_FINAL, "5": _NO_FINAL,  # 영, 일, 이, 삼, 사, 오
     "6": 1, "7": _RIEUL, "8": _RIEUL, "9": _NO_FINAL,  # 육, 칠, 팔, 구
-    "α": _NO_FINAL, "β": _NO_FINAL, "γ": 16, "δ": _NO_FINAL, "ε": 4, "θ": _NO_FINAL,  # 알파, 베타, 감마, 델타, 엡실론, 세타
+    # 알파, 베타, 감마, 델타, 엡실론, 세타
+    "α": _NO_FINAL, "β": _NO_FINAL, "γ": 16, "δ": _NO_FINAL, "ε": 4, "θ": _NO_FINAL,
     # 람다, 뮤, 로, 시그마, 엘
     "λ": _NO_FINAL, "μ": _NO_FINAL, "ρ": _NO_FINAL, "σ": _NO_FINAL, "𝓛": _RIEUL,
     "ŷ": 19, "Ŷ": 19, "\u0302": 19, "ᵀ": _NO_FINAL,  # 와이 햇 (also y and a combining hat), 티 (transposed)
