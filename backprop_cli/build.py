@@ -13,6 +13,7 @@ grows linearly with the number of parameters: no line expands the whole network.
 from __future__ import annotations
 
 import math
+from dataclasses import replace as replace_step
 from collections.abc import Sequence
 from typing import Any
 
@@ -309,8 +310,28 @@ class _ScalarBuilder:
             if not self.carry:
                 logs = functions.ROW_WISE["log_softmax"].values([values[z] for z in zs])
                 value = -sum(self.ys[n][k] * logs[k] for k in range(self.outputs)) / self.sample_divisor
-        return self.record(values, self.sample_loss(n), (expr,), value=value,
+        step = self.record(values, self.sample_loss(n), (expr,), value=value,
                            log_floor=self.loss.log_floor, numeric=numeric if numeric != expr else None)
+        if self.loss.probabilities:
+            step = replace_step(step, reduced=self.worked(expr, {y: values[y] for _, y in pairs}, values))
+        return step
+
+    def worked(self, expr: sp.Basic, targets: dict[Node, float], values: Values) -> sp.Basic | None:
+        """The loss's numbers one line further, where a target of 0 or 1 removes a term: the seed's
+        −(0 log(0.4154) + (1 − 0) log(1 − 0.4154)) = −log(0.5846); None where none drops out."""
+        known = {y: sp.Integer(int(v)) if v == int(v) else sp.Float(v) for y, v in targets.items()}
+        reduced = expr.xreplace(known)  # evaluated: 0 · log(ŷ) vanishes, (1 − 0) is 1
+        if len(reduced.atoms(sp.log)) >= len(expr.atoms(sp.log)):
+            return None
+        arguments = {}
+        for log in reduced.atoms(sp.log):
+            if not isinstance(log.args[0], Node):
+                # log(1 − ŷ) is written with the number 1 − ŷ is: log(0.5846).
+                value = Evaluator(values)(log.args[0])
+                number = sp.Dummy("worked")
+                values[number] = round_printed(value, self.options.precision) if self.carry else value
+                arguments[log] = sp.log(number, evaluate=False)
+        return reduced.xreplace(arguments)
 
     def total_loss_step(self, values: Values) -> Step:
         body = add(*(self.sample_loss(n) for n in range(self.samples)))

@@ -34,6 +34,8 @@ class Step:
         numeric: where the number is not computed from the last form as printed, the expression
             it is computed from (PyTorch's floors written out, softmax with its maximum subtracted);
             the compiled engine runs this.
+        reduced: the numbers worked one line further, printed after them: the terms a target of 0
+            or 1 removes gone, as the seed writes its loss: = −log(0.5846).
     """
 
     target: sp.Basic
@@ -43,6 +45,7 @@ class Step:
     substitute: bool = True
     note: Message | None = None
     numeric: sp.Basic | None = None
+    reduced: sp.Basic | None = None
 
     @property
     def definition(self) -> sp.Basic:

@@ -333,6 +333,11 @@ MESSAGES.update({
     "name.layer_norm": "layer norm",
     "name.residual": "residual",
     # A function defined piece by piece (relu's derivative): the words around its conditions.
+    "intro.update.order": (
+        "The output layer first, in the reverse order of the layers, as the backward pass went: every"
+        " update uses the gradients worked out above, before any parameter changed, so the order changes"
+        " no number."
+    ),
     "math.cases.separator": " ",
     "math.case.text": "{value} if {condition}",
     "math.otherwise.text": "else {value}",

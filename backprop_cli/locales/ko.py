@@ -323,6 +323,10 @@ MESSAGES.update({
     "name.layer_norm": "층 정규화",
     "name.residual": "잔차 연결",
     # 조건에 따라 정의가 나뉘는 함수 (ReLU의 도함수): 조건을 둘러싼 말.
+    "intro.update.order": (
+        "역전파와 같이 계층의 역순으로, 출력층부터 갱신합니다. 모든 갱신은 매개변수가 바뀌기 전에 위에서 구한"
+        " 기울기를 쓰므로, 순서가 달라도 값은 같습니다."
+    ),
     "math.cases.separator": ", ",
     "math.case.text": "{condition}일 때 {value}",
     "math.otherwise.text": "그 외 {value}",

@@ -112,6 +112,9 @@ class PagePrinter:
             numbers = ExprPrinter(latex, self.derivation.values, self.precision, style=style,
                                   lang=self.lang).doprint(step.forms[-1])
             parts.append(numbers)
+            if step.reduced is not None:
+                parts.append(ExprPrinter(latex, self.derivation.values, self.precision, style=style,
+                                         lang=self.lang).doprint(step.reduced))
         parts.append(value)
         out: list[str] = []
         for part in parts:

@@ -67,6 +67,8 @@ class TerminalPrinter(PagePrinter):
         out.append(Text(""))
         if group.title is not None:
             out.append(Text(self.words(group.title), style=STYLES["title"]))
+        if group.intro is not None:
+            out.append(Text(self.words(group.intro), style=STYLES["intro"]))
         for step in group.steps:
             out.extend(self._print(step))
         return out
@@ -80,7 +82,7 @@ class TerminalPrinter(PagePrinter):
                 style = STYLES["target"]
             elif i == len(parts) - 1:
                 style = STYLES["value"]
-            elif i == len(parts) - 2 and step.substitute and len(parts) > names + len(step.forms):
+            elif i >= names + len(step.forms) and step.substitute:
                 style = STYLES["numbers"]
             else:
                 style = STYLES["form"]
