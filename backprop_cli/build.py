@@ -13,8 +13,8 @@ grows linearly with the number of parameters: no line expands the whole network.
 from __future__ import annotations
 
 import math
-from dataclasses import replace as replace_step
 from collections.abc import Sequence
+from dataclasses import replace as replace_step
 from typing import Any
 
 import sympy as sp
