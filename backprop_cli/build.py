@@ -499,6 +499,10 @@ class _ScalarBuilder:
         backward_groups: list[Group] = []
         for n in range(self.samples):
             backward_groups += self.backward(values, n)
+        if not self.options.brief:
+            from backprop_cli.why import annotate_backward
+
+            backward_groups = annotate_backward(self, backward_groups, values)
         sections = [
             Section("forward", tuple(forward_groups), say("intro.forward")),
             Section("loss", tuple(loss_groups), say("intro.loss")),

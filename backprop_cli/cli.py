@@ -268,6 +268,10 @@ def step(
         "--with-code", rich_help_panel=OUTPUT,
         help="End the page with the PyTorch code of this step (model(x), criterion, backward, step),"
              " which prints the page's numbers when run.")] = False,
+    brief: Annotated[bool, typer.Option(
+        "--brief", rich_help_panel=OUTPUT,
+        help="Leave out the \"why\" lines (the chain rule in general, why δ is ŷ − y, dead units, shrinking"
+             " |δ|): the lines and their numbers alone.")] = False,
 ) -> None:
     """One training step, derived line by line: forward pass, loss, chain rule, update.
 
@@ -318,7 +322,7 @@ def step(
             init=init, optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
             alpha=alpha, weight_decay=weight_decay, centered=centered,
             x=x, y=y, data=data, targets=targets))
-        derivation = build_derivation(net, xs, ys, Options(precision, rounding, form, lang, figure))
+        derivation = build_derivation(net, xs, ys, Options(precision, rounding, form, lang, figure, brief))
     if with_code:
         from dataclasses import replace
 

@@ -89,11 +89,22 @@ class MatrixStep:
 
 @dataclass(frozen=True)
 class Group:
-    """Steps under one heading (a layer, a sample)."""
+    """Steps under one heading (a layer, a sample).
+
+    Args:
+        title: the heading.
+        steps: the lines.
+        intro: a sentence before the lines.
+        why: what a textbook says before these lines (the chain rule's general form); ``--brief``
+            leaves it out (``why.py``).
+        remarks: what a textbook says after them (why δ is ŷ − y, a unit whose δ is 0).
+    """
 
     title: Message | None
     steps: tuple[Step | MatrixStep, ...]
     intro: Message | None = None
+    why: tuple[Message, ...] = ()
+    remarks: tuple[Message, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -189,6 +200,7 @@ class Options:
         form: ``scalar``, ``matrix`` or ``auto``.
         lang: language of the words.
         figure: whether a document page (Markdown, LaTeX, HTML) begins with the network's figure.
+        brief: leave out the "why" lines (``why.py``): the lines and their numbers alone.
     """
 
     precision: int = 4
@@ -196,6 +208,7 @@ class Options:
     form: str = "auto"
     lang: str = "en"
     figure: bool = True
+    brief: bool = False
 
 
 @dataclass(frozen=True)

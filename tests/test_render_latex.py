@@ -47,9 +47,11 @@ def test_prose_becomes_latex():
     assert latex_text("순전파 ŷ") == r"순전파 \ensuremath{\hat{y}}"
     # A run of superscripts is one superscript: W⁽ˡ⁻¹⁾ is W^{(l-1)}, not W^{(}^{l}….
     assert latex_text("δ⁽ˡ⁻¹⁾ = (δ⁽ˡ⁾W⁽ˡ⁾) ⊙ f′(Z⁽ˡ⁻¹⁾), 1ᵀδ") == (
-        r"\ensuremath{\delta^{(l-1)}} = (\ensuremath{\delta^{(l)}}W\ensuremath{^{(l)}}) \ensuremath{\odot}"
-        r" f\ensuremath{'}(Z\ensuremath{^{(l-1)}}), 1\ensuremath{^{\top}\delta}")
-    assert latex_text("Aᵀˡ ½") == r"A\ensuremath{^{\top l}} \ensuremath{\tfrac{1}{2}}"
+        r"\ensuremath{\delta^{(l-1)}} = (\ensuremath{\delta^{(l)}W^{(l)}}) \ensuremath{\odot}"
+        r" \ensuremath{f'}(\ensuremath{Z^{(l-1)}}), 1\ensuremath{^{\top}\delta}")
+    # A one-letter symbol before its subscript, superscript or prime is math with them; a word is not.
+    assert latex_text("Aᵀˡ ½") == r"\ensuremath{A^{\top l}} \ensuremath{\tfrac{1}{2}}"
+    assert latex_text("Wₖⱼ, units′") == r"\ensuremath{W_{kj}}, units\ensuremath{'}"
 
 
 def test_english_pages_are_ascii():

@@ -88,7 +88,7 @@ def test_the_update_goes_output_layer_first_as_the_seed_does(form):
     derivation = build_derivation(network, ((1.0, 2.0),), ((1.0,),), Options(form=form))
     assert update_layers(derivation) == [3, 2, 1]
     (section,) = [s for s in derivation.sections if s.key == "update"]
-    assert section.groups[0].intro is not None and all(g.intro is None for g in section.groups[1:])
+    assert section.groups[0].why and not any(g.why for g in section.groups[1:])
     if form == "scalar":
         assert [to_text(s.target) for s in section.groups[0].steps] == ["W₁₃(t+1)", "W₁₄(t+1)", "b₆(t+1)"]
     # The order changes no number: every update uses the gradient worked out before any parameter moved.

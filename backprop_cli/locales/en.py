@@ -338,6 +338,32 @@ MESSAGES.update({
         " update uses the gradients worked out above, before any parameter changed, so the order changes"
         " no number."
     ),
+    "why.chain_rule": (
+        "The chain rule in general: a hidden unit j passes back the errors of the units k it feeds, each"
+        " through the weight between them, times its own slope: δⱼ = f′(zⱼ) Σₖ Wₖⱼ δₖ (Wₖⱼ the weight"
+        " from unit j to unit k). Each δ below is this sum worked out: ∂𝓛/∂a first, then times ∂a/∂z."
+    ),
+    "why.sigmoid_bce": (
+        "Why δ is {result}: the sigmoid's slope cancels the denominator of bce's derivative,"
+        " δ = ∂𝓛/∂ŷ · ∂ŷ/∂z = {derivative} · {slope} = {result}."
+    ),
+    "why.softmax_ce": (
+        "Why δᵢ = ŷᵢ − yᵢ: with ŷᵢ = exp(zᵢ)/Σⱼ exp(zⱼ), the loss is −Σₖ yₖ log ŷₖ = −Σₖ yₖzₖ + (Σₖ yₖ)"
+        " log Σⱼ exp(zⱼ), so ∂𝓛/∂zᵢ = −yᵢ + (Σₖ yₖ) exp(zᵢ)/Σⱼ exp(zⱼ) = ŷᵢ Σₖ yₖ − yᵢ, which is ŷᵢ − yᵢ"
+        " when the targets sum to 1."
+    ),
+    "why.dead_unit": (
+        "{delta} = 0: the activation is flat at {z} = {value} (its slope there is 0, a dead ReLU), so no"
+        " error passes through this unit: {parameters} get zero gradients and do not move this step."
+    ),
+    "why.no_error": (
+        "{delta} = 0: no error reaches this unit, so {parameters} get zero gradients and do not move this step."
+    ),
+    "why.vanishing": (
+        "|δ| shrinks layer after layer on the way back: the mean |δ| of each layer, from the output back,"
+        " is {sizes}. Each step back multiplies the errors by the weights and by the activation's slope"
+        " (a sigmoid's is at most 0.25), so the layers nearest the input change least: the vanishing gradient."
+    ),
     "math.cases.separator": " ",
     "math.case.text": "{value} if {condition}",
     "math.otherwise.text": "else {value}",

@@ -26,6 +26,7 @@ class Page(Protocol):
     """What the update lines need of a page (the scalar builder, the matrix page, the kinds' page)."""
 
     network: Any
+    options: Any
 
     def record(self, values: Any, target: sp.Basic, forms: tuple[sp.Basic, ...], **options: Any) -> Any: ...
 
@@ -121,6 +122,6 @@ def update_steps(builder: Page, values: Values, state: OptimizerState | None = N
         expr = rule.lines(builder, values, steps, symbol, Partial(LOSS, symbol), state, optimizer)
         steps.append(builder.record(values, updated(symbol), (expr,)))
     for layer, steps in reversed(by_layer.items()):
-        intro = say("intro.update.order") if not groups and len(by_layer) > 1 else None
-        groups.append(Group(say("group.update_layer", layer=layer + 1), tuple(steps), intro))
+        why = (say("intro.update.order"),) if not groups and len(by_layer) > 1 and not builder.options.brief else ()
+        groups.append(Group(say("group.update_layer", layer=layer + 1), tuple(steps), why=why))
     return groups

@@ -213,9 +213,17 @@ class DocumentPrinter(PagePrinter):
             lines += self.heading(3, self.words(group.title))
         if group.intro is not None:
             lines += self.paragraph(self.words(group.intro))
+        for message in group.why:
+            lines += self.why(self.words(message))
         for step in group.steps:
             lines += self._print(step)
+        for message in group.remarks:
+            lines += self.why(self.words(message))
         return lines
+
+    def why(self, text: str) -> list[str]:
+        """A "why" line: what a textbook says beside the numbers (``why.py``)."""
+        return self.paragraph(text)
 
     def summary(self, derivation: Derivation, number: int) -> list[str]:
         lines = self.heading(2, f"{number}. {self.words_key('section.summary')}")

@@ -36,6 +36,7 @@ CSS = """
 .backprop .eq math { math-style: normal; }
 .backprop .eq .value { background: #3c9d5b22; border-radius: 0.25rem; padding: 0 0.2rem; }
 .backprop .note { font-style: italic; opacity: 0.75; margin: -0.3rem 0 0.7rem 1.5rem; }
+.backprop .why { border-left: 3px solid #d4a72c; padding-left: 0.6rem; font-style: italic; }
 .backprop table { border-collapse: collapse; margin: 0.5rem 0 1rem; }
 .backprop th, .backprop td { padding: 0.15rem 0.9rem; }
 .backprop thead th { border-bottom: 1px solid #8886; }
@@ -88,6 +89,9 @@ class HtmlPrinter(DocumentPrinter):
 
     def note(self, text: str) -> list[str]:
         return [f'<p class="note">{escape(text)}</p>']
+
+    def why(self, text: str) -> list[str]:
+        return [f'<p class="why">{escape(text)}</p>']
 
     def footnote(self, text: str) -> list[str]:
         return [f'<p class="note">*&#8201;{escape(text)}</p>']

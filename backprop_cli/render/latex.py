@@ -55,8 +55,10 @@ def latex_text(text: str) -> str:
         if i + 1 < len(text) and text[i + 1] == _HAT:
             pieces.append((True, rf"\hat{{{_MATH.get(char, char)}}}"))
         elif char in _MATH:
+            _letter_into_math(pieces, text, i, char)
             pieces.append((True, _MATH[char]))
         elif char in _SCRIPTS["^"] or char in _SCRIPTS["_"]:
+            _letter_into_math(pieces, text, i, char)
             mark = "^" if char in _SCRIPTS["^"] else "_"
             inner = _SCRIPTS[mark][char]
             if i > 0 and text[i - 1] in _SCRIPTS[mark] and pieces and pieces[-1][1].startswith(mark + "{"):
@@ -80,6 +82,15 @@ def latex_text(text: str) -> str:
             math = []
         out.append(piece)
     return "".join(out)
+
+
+def _letter_into_math(pieces: list[tuple[bool, str]], text: str, i: int, char: str) -> None:
+    """A one-letter symbol before a subscript or a prime joins the math: Wₖⱼ is W_{kj}, f′ is f'."""
+    if char not in "′" and char not in _SCRIPTS["^"] and char not in _SCRIPTS["_"]:
+        return
+    if (i > 0 and text[i - 1].isascii() and text[i - 1].isalpha() and pieces and not pieces[-1][0]
+            and (i < 2 or not (text[i - 2].isascii() and text[i - 2].isalpha()))):
+        pieces[-1] = (True, text[i - 1])
 
 
 def _join_math(pieces: list[str]) -> str:

@@ -69,8 +69,12 @@ class TerminalPrinter(PagePrinter):
             out.append(Text(self.words(group.title), style=STYLES["title"]))
         if group.intro is not None:
             out.append(Text(self.words(group.intro), style=STYLES["intro"]))
+        for message in group.why:
+            out.append(Text(self.words(message), style=STYLES["why"]))
         for step in group.steps:
             out.extend(self._print(step))
+        for message in group.remarks:
+            out.append(Text(self.words(message), style=STYLES["why"]))
         return out
 
     def _print_Step(self, step: Step) -> Iterable[RenderableType]:
