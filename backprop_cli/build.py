@@ -70,6 +70,7 @@ def build_derivation(
     if not 0 <= options.precision <= 15:
         raise BackpropError(f"precision: must be between 0 and 15, got {options.precision}")
     form = choose_form(network, len(xs), options.form)
+    check_conventions(options, form, network)
     if form == "scalar" and not network.scalar_form:
         from backprop_cli.build_kinds import KindsScalarPage
 
@@ -79,6 +80,21 @@ def build_derivation(
 
         return build_matrix_derivation(network, tuple(xs), tuple(ys), options, state)
     return _ScalarBuilder(network, tuple(xs), tuple(ys), options, state).build()
+
+
+LAYOUTS = ("torch", "transposed")
+MOMENTUM_FORMS = ("torch", "textbook")
+
+
+def check_conventions(options: Options, form: str, network: Network) -> None:
+    """Refuse a layout or momentum form the page cannot write, naming the fix."""
+    if options.layout not in LAYOUTS:
+        raise BackpropError(f"layout: must be torch or transposed, not {options.layout!r}")
+    if options.momentum_form not in MOMENTUM_FORMS:
+        raise BackpropError(f"momentum-form: must be torch or textbook, not {options.momentum_form!r}")
+    if options.layout == "transposed" and (form != "scalar" or not network.scalar_form):
+        raise BackpropError("layout: --layout transposed numbers the weights of the scalar form of dense"
+                            " layers (z = Wᵀx); the matrix form writes torch's W (Z = XWᵀ + b); add --form scalar")
 
 
 def network_loss(
@@ -161,16 +177,18 @@ class _ScalarBuilder:
         self.weights: list[list[list[Node]]] = []
         self.biases: list[list[Node] | None] = []
         self.units: list[list[int]] = []
+        self.transposed = options.layout == "transposed"
         w = b = u = 0
         for layer in self.layers:
             rows = []
             for j in range(layer.units):
                 row = []
                 for k in range(layer.inputs):
-                    w += 1
-                    row.append(Node("W", w))
+                    # z = Wx numbers torch's weight row by row; z = Wᵀx numbers Wᵀ row by row, input by input.
+                    row.append(Node("W", w + 1 + (k * layer.units + j if self.transposed else j * layer.inputs + k)))
                     self.values[row[-1]] = layer.weight[j][k]
                 rows.append(row)
+            w += layer.units * layer.inputs
             self.weights.append(rows)
             if layer.bias is not None:
                 nodes = []
@@ -461,7 +479,8 @@ class _ScalarBuilder:
         """(layer, symbol, is a frozen bias) for every parameter, in update order."""
         out: list[tuple[int, Node, bool]] = []
         for index, layer in enumerate(self.layers):
-            for row in self.weights[index]:
+            rows = self.weights[index]
+            for row in (list(zip(*rows, strict=True)) if self.transposed else rows):
                 out.extend((index, w, False) for w in row)
             bias = self.biases[index]
             if bias is not None:
@@ -504,7 +523,8 @@ class _ScalarBuilder:
 
             backward_groups = annotate_backward(self, backward_groups, values)
         sections = [
-            Section("forward", tuple(forward_groups), say("intro.forward")),
+            Section("forward", tuple(forward_groups), say("intro.forward.transposed" if self.transposed
+                                                          else "intro.forward")),
             Section("loss", tuple(loss_groups), say("intro.loss")),
             Section("backward", tuple(backward_groups), say("intro.backward")),
         ]
@@ -547,8 +567,7 @@ class _ScalarBuilder:
 
     def update_intro(self) -> Message:
         optimizer = self.network.optimizer
-        return optimizer.rule.intro(optimizer, format_given(self.network.lr),
-                                    self.state.step)
+        return optimizer.rule.page_intro(optimizer, format_given(self.network.lr), self.state.step, self.options)
 
     def updated_network(self, values: Values) -> Network:
         weights = [tuple(tuple(values[updated(w)] for w in row) for row in rows) for rows in self.weights]

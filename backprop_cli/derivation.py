@@ -201,6 +201,11 @@ class Options:
         lang: language of the words.
         figure: whether a document page (Markdown, LaTeX, HTML) begins with the network's figure.
         brief: leave out the "why" lines (``why.py``): the lines and their numbers alone.
+        layout: ``torch`` numbers the scalar form's weights row by row of torch's weight (z = Wx);
+            ``transposed`` as books that write z = Wᵀx do, input by input (W₁ from x₁ to unit 1,
+            W₂ from x₁ to unit 2 …). The numbers are the same.
+        momentum_form: ``torch`` writes SGD with momentum as torch.optim.SGD does (v = μv + g,
+            θ = θ − αv); ``textbook`` as v = μv − αg, θ = θ + v, the same numbers while α is constant.
     """
 
     precision: int = 4
@@ -209,6 +214,8 @@ class Options:
     lang: str = "en"
     figure: bool = True
     brief: bool = False
+    layout: str = "torch"
+    momentum_form: str = "torch"
 
 
 @dataclass(frozen=True)

@@ -364,6 +364,20 @@ MESSAGES.update({
         " is {sizes}. Each step back multiplies the errors by the weights and by the activation's slope"
         " (a sigmoid's is at most 0.25), so the layers nearest the input change least: the vanishing gradient."
     ),
+    "intro.forward.transposed": (
+        "Each unit takes the weighted sum z of its inputs plus its bias, then applies its activation."
+        " The weights are numbered as for z = Wᵀx, input by input: W₁ from x₁ to the first unit, W₂ from"
+        " x₁ to the second … (torch's weight transposed)."
+    ),
+    "intro.update.momentum.textbook": (
+        "SGD with momentum μ = {momentum}, written v(t+1) = μ v(t) − α ∂𝓛/∂θ, θ(t+1) = θ(t) + v(t+1)"
+        " (v = βv − αg in many books), with α = {lr}{decay}; v is 0 before the first step. The numbers are"
+        " torch.optim.SGD's: its v = μv + g is this v divided by −α, the same method while α stays the same."
+    ),
+    "table.iteration": "after iteration",
+    "train.loss.intro.after": (
+        "The loss over all the data after iteration i: i updates done, 0 is the start."
+    ),
     "math.cases.separator": " ",
     "math.case.text": "{value} if {condition}",
     "math.otherwise.text": "else {value}",

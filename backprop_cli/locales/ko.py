@@ -355,6 +355,18 @@ MESSAGES.update({
         " 한 계층을 거슬러 갈 때마다 오차에 가중치와 활성화 함수의 기울기(시그모이드 함수는 최대 0.25)가"
         " 곱해지므로, 입력에 가까운 계층일수록 적게 갱신됩니다. 이것이 기울기 소실입니다."
     ),
+    "intro.forward.transposed": (
+        "가중합 z는 입력값(x)과 가중치(W)의 곱을 모두 더한 값에 편향(b)을 더한 값이며, 각 유닛은 가중합에"
+        " 활성화 함수를 적용합니다. 가중치 번호는 z = Wᵀx의 순서로, 입력값마다 매깁니다: W₁은 x₁에서 첫 번째"
+        " 유닛으로, W₂는 x₁에서 두 번째 유닛으로 가는 가중치입니다 (torch의 가중치를 전치한 배치)."
+    ),
+    "intro.update.momentum.textbook": (
+        "모멘텀 SGD, 모멘텀 μ = {momentum}: v(t+1) = μ v(t) − α ∂𝓛/∂θ, θ(t+1) = θ(t) + v(t+1)"
+        " (많은 교재의 v = βv − αg), 학습률 α = {lr}{decay}, v의 초깃값은 0. 값은 torch.optim.SGD와 같습니다:"
+        " torch의 v = μv + g는 이 v를 −α로 나눈 값이며, α가 바뀌지 않는 한 같은 방법입니다."
+    ),
+    "table.iteration": "반복 횟수",
+    "train.loss.intro.after": "i번 갱신한 뒤 전체 데이터로 계산한 오차입니다 (0은 학습 전).",
     "math.cases.separator": ", ",
     "math.case.text": "{condition}일 때 {value}",
     "math.otherwise.text": "그 외 {value}",
