@@ -262,8 +262,8 @@ def step(
     tree: TreeOpt = False,
     figure: Annotated[bool, typer.Option(
         "--figure/--no-figure", rich_help_panel=OUTPUT,
-        help="Begin a Markdown, LaTeX or HTML page with the network's figure (networks of dense layers"
-             " up to 6 units wide).")] = True,
+        help="Begin the page with the network's figure (networks of dense layers up to 6 units wide):"
+             " a text drawing in the terminal, Mermaid, LaTeX or SVG in the documents.")] = True,
     with_code: Annotated[bool, typer.Option(
         "--with-code", rich_help_panel=OUTPUT,
         help="End the page with the PyTorch code of this step (model(x), criterion, backward, step),"

@@ -378,6 +378,9 @@ MESSAGES.update({
     "train.loss.intro.after": (
         "The loss over all the data after iteration i: i updates done, 0 is the start."
     ),
+    "figure.title": "The network",
+    "figure.too_many": "No figure: a layer has more than {units} units (--no-figure leaves out this line).",
+    "figure.too_wide": "No figure: the drawing is wider than the page.",
     "math.cases.separator": " ",
     "math.case.text": "{value} if {condition}",
     "math.otherwise.text": "else {value}",

@@ -176,7 +176,7 @@ class DocumentPrinter(PagePrinter):
         if derivation.options.figure:
             from backprop_cli.render.figure import page_figure
 
-            drawn = page_figure(derivation.network)
+            drawn = page_figure(derivation.network, derivation.options.layout == "transposed")
             if drawn is not None:
                 lines += self.figure(drawn)
         for number, section in enumerate(derivation.sections, start=1):

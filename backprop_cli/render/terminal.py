@@ -27,6 +27,8 @@ class TerminalPrinter(PagePrinter):
 
     def _print_Derivation(self, derivation: Derivation) -> RenderableType:
         parts: list[RenderableType] = [self.header(derivation)]
+        if derivation.options.figure:
+            parts += self.figure(derivation)
         for number, section in enumerate(derivation.sections, start=1):
             parts.append(self.section_panel(number, section))
         parts.append(self.summary_panel(derivation, len(derivation.sections) + 1))
@@ -51,6 +53,21 @@ class TerminalPrinter(PagePrinter):
         grid.add_row("", Text(facts["rounding"], style="dim"))
         return Panel(grid, title=Text(self.words_key("title.step"), style="bold"), box=box.ROUNDED,
                      border_style="magenta", padding=(0, 1))
+
+    def figure(self, derivation: Derivation) -> list[RenderableType]:
+        """The network drawn in text (``figure_terminal.py``) for a small dense network, a line saying
+        why not for a wider one, nothing for a network of other kinds."""
+        from backprop_cli.render.figure import PAGE_UNITS, figure
+        from backprop_cli.render.figure_terminal import TextFigure
+
+        drawn = figure(derivation.network, derivation.options.layout == "transposed")
+        if drawn is None:
+            return []
+        if max(derivation.network.widths) > PAGE_UNITS:
+            return [Text(self.words_key("figure.too_many", units=PAGE_UNITS), style="dim")]
+        body = TextFigure(drawn, self.words_key("figure.too_wide"))
+        return [Panel(body, title=Text(self.words_key("figure.title"), style="bold"), title_align="left",
+                      box=box.ROUNDED, border_style="blue", padding=(0, 1))]
 
     def section_panel(self, number: int, section: Section) -> RenderableType:
         body: list[RenderableType] = []
