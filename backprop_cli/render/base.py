@@ -215,8 +215,7 @@ class DocumentPrinter(PagePrinter):
             lines += self.paragraph(self.words(group.intro))
         for message in group.why:
             lines += self.why(self.words(message))
-        for step in group.steps:
-            lines += self._print(step)
+        lines += self.steps(group.steps)
         for message in group.remarks:
             lines += self.why(self.words(message))
         return lines
@@ -224,6 +223,10 @@ class DocumentPrinter(PagePrinter):
     def why(self, text: str) -> list[str]:
         """A "why" line: what a textbook says beside the numbers (``why.py``)."""
         return self.paragraph(text)
+
+    def steps(self, steps: tuple[Step | MatrixStep, ...]) -> list[str]:
+        """A group's lines (LaTeX sets them in one ``align*``, HTML aligns them on ``=``)."""
+        return [line for step in steps for line in self._print(step)]
 
     def summary(self, derivation: Derivation, number: int) -> list[str]:
         lines = self.heading(2, f"{number}. {self.words_key('section.summary')}")
