@@ -50,7 +50,8 @@ def test_the_seed_page_says_why_in_every_format_and_language():
             chain = {"latex": (r"\ensuremath{\delta_{j}} = \ensuremath{f'}(\ensuremath{z_{j}}) \ensuremath{\Sigma_{k}}"
                                 r" \ensuremath{W_{kj}} \ensuremath{\delta_{k}}")}
             assert chain.get(fmt, "δⱼ = f′(zⱼ) Σₖ Wₖⱼ δₖ") in page, (lang, fmt)
-            assert ("ŷ - y" if fmt != "latex" else r"\ensuremath{\hat{y}} - y") in page
+            minus = {"latex": r"\ensuremath{\hat{y}} - \ensuremath{y}", "html": "ŷ − y"}
+            assert minus.get(fmt, "ŷ - y") in page
 
 
 def test_the_seed_says_why_delta_is_yhat_minus_y_and_it_is():
