@@ -32,7 +32,7 @@ __all__ = ["derive", "from_torch", "to_torch", "train", "verify"]
 _NETWORK_OPTIONS = ("layers", "activation", "loss", "lr", "seed", "init", "optimizer", "momentum", "beta1",
                     "beta2", "eps", "alpha", "weight_decay", "centered", "data", "targets")
 _LIVE_OPTIONS = ("criterion",)
-_PAGE_OPTIONS = ("precision", "rounding", "form", "lang", "figure")
+_PAGE_OPTIONS = ("precision", "rounding", "form", "lang", "figure", "brief", "layout", "momentum_form")
 _TRAIN_OPTIONS = ("epochs", "batch_size", "shuffle", "backend", "device", "dtype", "log_every", "show_steps",
                   "schedule", "clip_norm", "clip_value", "validation", "early_stop", "patience")
 _REPORT_OPTIONS = ("precision", "form", "lang")

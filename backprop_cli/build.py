@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace as replace_step
 from typing import Any
 
 import sympy as sp
@@ -31,6 +32,7 @@ from backprop_cli.derivation import (
 from backprop_cli.errors import BackpropError, DataError, after_update
 from backprop_cli.evaluate import Evaluator
 from backprop_cli.locales import Message, say
+from backprop_cli.locales import name as function_name
 from backprop_cli.model import Network, OptimizerSlots, Vector, check_samples
 from backprop_cli.notation import ALPHA, LOSS, Node, Partial, add, mul, replace, updated
 from backprop_cli.printing import format_given, format_number, round_printed
@@ -68,6 +70,7 @@ def build_derivation(
     if not 0 <= options.precision <= 15:
         raise BackpropError(f"precision: must be between 0 and 15, got {options.precision}")
     form = choose_form(network, len(xs), options.form)
+    check_conventions(options, form, network)
     if form == "scalar" and not network.scalar_form:
         from backprop_cli.build_kinds import KindsScalarPage
 
@@ -77,6 +80,21 @@ def build_derivation(
 
         return build_matrix_derivation(network, tuple(xs), tuple(ys), options, state)
     return _ScalarBuilder(network, tuple(xs), tuple(ys), options, state).build()
+
+
+LAYOUTS = ("torch", "transposed")
+MOMENTUM_FORMS = ("torch", "textbook")
+
+
+def check_conventions(options: Options, form: str, network: Network) -> None:
+    """Refuse a layout or momentum form the page cannot write, naming the fix."""
+    if options.layout not in LAYOUTS:
+        raise BackpropError(f"layout: must be torch or transposed, not {options.layout!r}")
+    if options.momentum_form not in MOMENTUM_FORMS:
+        raise BackpropError(f"momentum-form: must be torch or textbook, not {options.momentum_form!r}")
+    if options.layout == "transposed" and (form != "scalar" or not network.scalar_form):
+        raise BackpropError("layout: --layout transposed numbers the weights of the scalar form of dense"
+                            " layers (z = Wᵀx); the matrix form writes torch's W (Z = XWᵀ + b); add --form scalar")
 
 
 def network_loss(
@@ -159,16 +177,18 @@ class _ScalarBuilder:
         self.weights: list[list[list[Node]]] = []
         self.biases: list[list[Node] | None] = []
         self.units: list[list[int]] = []
+        self.transposed = options.layout == "transposed"
         w = b = u = 0
         for layer in self.layers:
             rows = []
             for j in range(layer.units):
                 row = []
                 for k in range(layer.inputs):
-                    w += 1
-                    row.append(Node("W", w))
+                    # z = Wx numbers torch's weight row by row; z = Wᵀx numbers Wᵀ row by row, input by input.
+                    row.append(Node("W", w + 1 + (k * layer.units + j if self.transposed else j * layer.inputs + k)))
                     self.values[row[-1]] = layer.weight[j][k]
                 rows.append(row)
+            w += layer.units * layer.inputs
             self.weights.append(rows)
             if layer.bias is not None:
                 nodes = []
@@ -278,7 +298,7 @@ class _ScalarBuilder:
                                              numeric=numeric))
             title_key = "group.output_layer" if index == last else "group.layer"
             groups.append(Group(say(title_key, layer=index + 1, inputs=layer.inputs,
-                                    units=layer.units, activation=activation.name), tuple(steps)))
+                                    units=layer.units, activation=function_name(activation.name)), tuple(steps)))
         return groups
 
     def check_predictions(self, values: Values, n: int) -> None:
@@ -308,8 +328,28 @@ class _ScalarBuilder:
             if not self.carry:
                 logs = functions.ROW_WISE["log_softmax"].values([values[z] for z in zs])
                 value = -sum(self.ys[n][k] * logs[k] for k in range(self.outputs)) / self.sample_divisor
-        return self.record(values, self.sample_loss(n), (expr,), value=value,
+        step = self.record(values, self.sample_loss(n), (expr,), value=value,
                            log_floor=self.loss.log_floor, numeric=numeric if numeric != expr else None)
+        if self.loss.probabilities:
+            step = replace_step(step, reduced=self.worked(expr, {y: values[y] for _, y in pairs}, values))
+        return step
+
+    def worked(self, expr: sp.Basic, targets: dict[Node, float], values: Values) -> sp.Basic | None:
+        """The loss's numbers one line further, where a target of 0 or 1 removes a term: the seed's
+        −(0 log(0.4154) + (1 − 0) log(1 − 0.4154)) = −log(0.5846); None where none drops out."""
+        known = {y: sp.Integer(int(v)) if v == int(v) else sp.Float(v) for y, v in targets.items()}
+        reduced = expr.xreplace(known)  # evaluated: 0 · log(ŷ) vanishes, (1 − 0) is 1
+        if len(reduced.atoms(sp.log)) >= len(expr.atoms(sp.log)):
+            return None
+        arguments = {}
+        for log in reduced.atoms(sp.log):
+            if not isinstance(log.args[0], Node):
+                # log(1 − ŷ) is written with the number 1 − ŷ is: log(0.5846).
+                value = Evaluator(values)(log.args[0])
+                number = sp.Dummy("worked")
+                values[number] = round_printed(value, self.options.precision) if self.carry else value
+                arguments[log] = sp.log(number, evaluate=False)
+        return reduced.xreplace(arguments)
 
     def total_loss_step(self, values: Values) -> Step:
         body = add(*(self.sample_loss(n) for n in range(self.samples)))
@@ -439,7 +479,8 @@ class _ScalarBuilder:
         """(layer, symbol, is a frozen bias) for every parameter, in update order."""
         out: list[tuple[int, Node, bool]] = []
         for index, layer in enumerate(self.layers):
-            for row in self.weights[index]:
+            rows = self.weights[index]
+            for row in (list(zip(*rows, strict=True)) if self.transposed else rows):
                 out.extend((index, w, False) for w in row)
             bias = self.biases[index]
             if bias is not None:
@@ -477,8 +518,13 @@ class _ScalarBuilder:
         backward_groups: list[Group] = []
         for n in range(self.samples):
             backward_groups += self.backward(values, n)
+        if not self.options.brief:
+            from backprop_cli.why import annotate_backward
+
+            backward_groups = annotate_backward(self, backward_groups, values)
         sections = [
-            Section("forward", tuple(forward_groups), say("intro.forward")),
+            Section("forward", tuple(forward_groups), say("intro.forward.transposed" if self.transposed
+                                                          else "intro.forward")),
             Section("loss", tuple(loss_groups), say("intro.loss")),
             Section("backward", tuple(backward_groups), say("intro.backward")),
         ]
@@ -521,8 +567,7 @@ class _ScalarBuilder:
 
     def update_intro(self) -> Message:
         optimizer = self.network.optimizer
-        return optimizer.rule.intro(optimizer, format_given(self.network.lr),
-                                    self.state.step)
+        return optimizer.rule.page_intro(optimizer, format_given(self.network.lr), self.state.step, self.options)
 
     def updated_network(self, values: Values) -> Network:
         weights = [tuple(tuple(values[updated(w)] for w in row) for row in rows) for rows in self.weights]

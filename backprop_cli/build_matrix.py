@@ -423,7 +423,7 @@ class MatrixPage:
                             children, z)
 def _update_intro(network: Network, options: Options, step: int) -> Message:
     optimizer = network.optimizer
-    return optimizer.rule.intro(optimizer, format_given(network.lr), step)
+    return optimizer.rule.page_intro(optimizer, format_given(network.lr), step, options)
 
 
 def _name(activation: functions.Activation) -> str:

@@ -268,12 +268,24 @@ def step(
     tree: TreeOpt = False,
     figure: Annotated[bool, typer.Option(
         "--figure/--no-figure", rich_help_panel=OUTPUT,
-        help="Begin a Markdown, LaTeX or HTML page with the network's figure (networks of dense layers"
-             " up to 6 units wide).")] = True,
+        help="Begin the page with the network's figure (networks of dense layers up to 6 units wide):"
+             " a text drawing in the terminal, Mermaid, LaTeX or SVG in the documents.")] = True,
     with_code: Annotated[bool, typer.Option(
         "--with-code", rich_help_panel=OUTPUT,
         help="End the page with the PyTorch code of this step (model(x), criterion, backward, step),"
              " which prints the page's numbers when run.")] = False,
+    brief: Annotated[bool, typer.Option(
+        "--brief", rich_help_panel=OUTPUT,
+        help="Leave out the \"why\" lines (the chain rule in general, why δ is ŷ − y, dead units, shrinking"
+             " |δ|): the lines and their numbers alone.")] = False,
+    layout: Annotated[str, typer.Option(
+        "--layout", rich_help_panel=OUTPUT, metavar="torch|transposed",
+        help="Number the weights as torch stores them (z = Wx, row by row: the default) or as books that"
+             " write z = Wᵀx do (input by input); the numbers are the same. Scalar form.")] = "torch",
+    momentum_form: Annotated[str, typer.Option(
+        "--momentum-form", rich_help_panel=OUTPUT, metavar="torch|textbook",
+        help="Write SGD with momentum as torch does (v = μv + g, θ = θ − αv) or as v = μv − αg,"
+             " θ = θ + v; the same numbers.")] = "torch",
 ) -> None:
     """One training step, derived line by line: forward pass, loss, chain rule, update.
 
@@ -324,7 +336,8 @@ def step(
             init=init, optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
             alpha=alpha, weight_decay=weight_decay, centered=centered,
             x=x, y=y, data=data, targets=targets))
-        derivation = build_derivation(net, xs, ys, Options(precision, rounding, form, lang, figure))
+        derivation = build_derivation(net, xs, ys, Options(precision, rounding, form, lang, figure, brief,
+                                                           layout, momentum_form))
     if with_code:
         from dataclasses import replace
 
@@ -782,6 +795,10 @@ def train(
     force: ForceOpt = False,
     precision: PrecisionOpt = 4,
     lang: LangOpt = "en",
+    history: Annotated[str, typer.Option(
+        "--history", metavar="before|after", rich_help_panel=OUTPUT,
+        help="Label the loss table by epoch, the loss before its updates (as a PyTorch loop prints it),"
+             " or 'after iteration i', the loss after i updates, as books do. JSON is unchanged.")] = "before",
 ) -> int:
     """Train for many epochs: progress, the loss table and curve, trained weights, predictions.
 
@@ -811,6 +828,8 @@ def train(
     chosen = output_format(fmt, output, TRAIN_FORMATS)
     check_language(lang)
     check_precision(precision)
+    if history not in ("before", "after"):
+        raise BackpropError(f"history: must be before or after, not {history!r}")
     check_distinct({"--output": output, "--plot": plot, "--save": save})
     for path in (output, plot, save):
         if path is not None:
@@ -847,6 +866,8 @@ def train(
     extra: dict[str, Any] = {}
     if plot is not None and chosen == "markdown":
         extra["plot"] = os.path.relpath(plot, output.parent) if output is not None else str(plot)
+    if history != "before" and chosen != "json":
+        extra["history"] = history
     emit(result, chosen, output, force, lang=lang, precision=precision, **extra)
     if plot is not None:
         from backprop_cli.render.train_plot import loss_plot

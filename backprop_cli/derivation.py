@@ -34,6 +34,8 @@ class Step:
         numeric: where the number is not computed from the last form as printed, the expression
             it is computed from (PyTorch's floors written out, softmax with its maximum subtracted);
             the compiled engine runs this.
+        reduced: the numbers worked one line further, printed after them: the terms a target of 0
+            or 1 removes gone, as the seed writes its loss: = −log(0.5846).
     """
 
     target: sp.Basic
@@ -43,6 +45,7 @@ class Step:
     substitute: bool = True
     note: Message | None = None
     numeric: sp.Basic | None = None
+    reduced: sp.Basic | None = None
 
     @property
     def definition(self) -> sp.Basic:
@@ -86,11 +89,22 @@ class MatrixStep:
 
 @dataclass(frozen=True)
 class Group:
-    """Steps under one heading (a layer, a sample)."""
+    """Steps under one heading (a layer, a sample).
+
+    Args:
+        title: the heading.
+        steps: the lines.
+        intro: a sentence before the lines.
+        why: what a textbook says before these lines (the chain rule's general form); ``--brief``
+            leaves it out (``why.py``).
+        remarks: what a textbook says after them (why δ is ŷ − y, a unit whose δ is 0).
+    """
 
     title: Message | None
     steps: tuple[Step | MatrixStep, ...]
     intro: Message | None = None
+    why: tuple[Message, ...] = ()
+    remarks: tuple[Message, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -186,6 +200,12 @@ class Options:
         form: ``scalar``, ``matrix`` or ``auto``.
         lang: language of the words.
         figure: whether a document page (Markdown, LaTeX, HTML) begins with the network's figure.
+        brief: leave out the "why" lines (``why.py``): the lines and their numbers alone.
+        layout: ``torch`` numbers the scalar form's weights row by row of torch's weight (z = Wx);
+            ``transposed`` as books that write z = Wᵀx do, input by input (W₁ from x₁ to unit 1,
+            W₂ from x₁ to unit 2 …). The numbers are the same.
+        momentum_form: ``torch`` writes SGD with momentum as torch.optim.SGD does (v = μv + g,
+            θ = θ − αv); ``textbook`` as v = μv − αg, θ = θ + v, the same numbers while α is constant.
     """
 
     precision: int = 4
@@ -193,6 +213,9 @@ class Options:
     form: str = "auto"
     lang: str = "en"
     figure: bool = True
+    brief: bool = False
+    layout: str = "torch"
+    momentum_form: str = "torch"
 
 
 @dataclass(frozen=True)

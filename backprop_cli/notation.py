@@ -32,6 +32,7 @@ _BASES: dict[str, tuple[str, str]] = {
     "A": ("A", "A"),
     "Delta": ("δ", r"\delta"),
     "v": ("v", "v"),
+    "velocity": ("v", "v"),  # momentum's velocity in the textbook form v = μv − αg
     "m": ("m", "m"),
     "mhat": ("m̂", r"\hat{m}"),
     "vhat": ("v̂", r"\hat{v}"),

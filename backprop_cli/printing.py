@@ -216,10 +216,11 @@ class ExprPrinter:
         precision: decimals of printed numbers.
         style: ``text``, ``latex`` or ``mathml`` (presentation MathML, the inside of a ``<math>``
             element); when given it overrides ``latex``.
+        lang: the language of the words around a function's cases (``1 if x > 0 else 0``).
     """
 
     def __init__(self, latex: bool = False, values: Mapping[sp.Basic, float] | None = None,
-                 precision: int = 4, style: str | None = None) -> None:
+                 precision: int = 4, style: str | None = None, lang: str = "en") -> None:
         style = style or ("latex" if latex else "text")
         if style not in STYLES:
             raise ValueError(f"style must be one of {', '.join(STYLES)}, not {style!r}")
@@ -229,6 +230,7 @@ class ExprPrinter:
         self.minus = _MATHML_MINUS if self.mathml else "-"
         self.values = values
         self.precision = precision
+        self.lang = lang
 
     def doprint(self, expr: sp.Basic) -> str:
         return self._print(expr).text
@@ -312,10 +314,6 @@ class ExprPrinter:
             return self._print_function(expr)
         if isinstance(expr, sp.Symbol):
             return self._print_symbol(expr)
-        if expr is sp.true:
-            if self.mathml:
-                return Piece("<mtext>otherwise</mtext>", ATOM)
-            return Piece(r"\text{otherwise}" if self.latex else "otherwise", ATOM)
         if self.mathml:
             return Piece(f"<mtext>{escape(sp.sstr(expr))}</mtext>", ATOM)
         return Piece(sp.latex(expr) if self.latex else sp.sstr(expr), ATOM)
@@ -493,18 +491,17 @@ class ExprPrinter:
         return Piece(f"{lhs} {latex_op if self.latex else text_op} {rhs}", REL)
 
     def _print_piecewise(self, expr: sp.Piecewise) -> Piece:
-        pieces = [(self._print(e).text, self._print(c).text, c is sp.true) for e, c in expr.args]
+        from backprop_cli.locales import Message
+
+        rows = [Message(f"math.{'otherwise' if c is sp.true else 'case'}.{self.style}",
+                        {"value": self._print(e).text, "condition": "" if c is sp.true else self._print(c).text}
+                        ).text(self.lang) for e, c in expr.args]
         if self.mathml:
-            cells = "".join(f"<mtr><mtd>{e}</mtd><mtd>{c if other else '<mtext>if </mtext>' + c}</mtd></mtr>"
-                            for e, c, other in pieces)
+            cells = "".join(f"<mtr>{row}</mtr>" for row in rows)
             return Piece(f'<mrow><mo>{{</mo><mtable class="cases">{cells}</mtable></mrow>', ATOM, kind="group")
         if self.latex:
-            rows = [rf"{e} & {c}" if other else rf"{e} & \text{{if }} {c}" for e, c, other in pieces]
             return Piece(r"\begin{cases} " + r" \\ ".join(rows) + r" \end{cases}", ATOM, kind="group")
-        parts = []
-        for e, c, other in pieces:
-            parts.append(f"else {e}" if other else f"{e} if {c}")
-        return Piece("(" + " ".join(parts) + ")", ATOM, kind="group")
+        return Piece("(" + Message("math.cases.separator").text(self.lang).join(rows) + ")", ATOM, kind="group")
 
     def _print_pow(self, expr: sp.Pow) -> Piece:
         base, exponent = expr.args
@@ -621,16 +618,19 @@ def _atoms_first(factors: list[sp.Basic]) -> list[sp.Basic]:
     return sorted(factors, key=lambda f: 1 if isinstance(f.as_base_exp()[0], sp.Add) else 0)
 
 
-def to_text(expr: sp.Basic, values: Mapping[sp.Basic, float] | None = None, precision: int = 4) -> str:
+def to_text(expr: sp.Basic, values: Mapping[sp.Basic, float] | None = None, precision: int = 4,
+            lang: str = "en") -> str:
     """Plain-text form of ``expr``; with ``values``, nodes that have one are drawn as numbers."""
-    return ExprPrinter(False, values, precision).doprint(expr)
+    return ExprPrinter(False, values, precision, lang=lang).doprint(expr)
 
 
-def to_latex(expr: sp.Basic, values: Mapping[sp.Basic, float] | None = None, precision: int = 4) -> str:
+def to_latex(expr: sp.Basic, values: Mapping[sp.Basic, float] | None = None, precision: int = 4,
+            lang: str = "en") -> str:
     """LaTeX form of ``expr``; with ``values``, nodes that have one are drawn as numbers."""
-    return ExprPrinter(True, values, precision).doprint(expr)
+    return ExprPrinter(True, values, precision, lang=lang).doprint(expr)
 
 
-def to_mathml(expr: sp.Basic, values: Mapping[sp.Basic, float] | None = None, precision: int = 4) -> str:
+def to_mathml(expr: sp.Basic, values: Mapping[sp.Basic, float] | None = None, precision: int = 4,
+            lang: str = "en") -> str:
     """Presentation MathML of ``expr`` (the inside of a ``<math>`` element)."""
-    return ExprPrinter(False, values, precision, style="mathml").doprint(expr)
+    return ExprPrinter(False, values, precision, style="mathml", lang=lang).doprint(expr)

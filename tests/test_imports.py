@@ -151,7 +151,8 @@ def _third_party(name: str) -> set[str]:
 
 def test_only_the_command_line_knows_typer_and_only_it_and_the_terminal_printers_know_rich():
     terminal = {"backprop_cli.cli", *(f"backprop_cli.render.{name}" for name in (
-        "terminal", "equation", "matrix_terminal", "train_terminal", "tree", "verify_terminal", "status"))}
+        "terminal", "equation", "matrix_terminal", "train_terminal", "tree", "verify_terminal", "status",
+        "figure_terminal"))}
     for name in MODULES:
         packages = _third_party(name)
         if name != "backprop_cli.cli":

@@ -62,4 +62,4 @@ def test_terminal_page_is_aligned_at_80_columns(lang):
     assert len(lines) > 80
     assert all(cell_len(line) == 80 for line in lines), [line for line in lines if cell_len(line) != 80][:3]
     if lang == "ko":
-        assert "╭─ 1. 순전파 ─" in text and "출력층부터 거꾸로 연쇄법칙을 적용합니다" in text
+        assert "╭─ 1. 순전파 ─" in text and "출력층부터 계층의 역순으로 연쇄법칙을 적용합니다" in text

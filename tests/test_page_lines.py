@@ -126,10 +126,10 @@ def test_the_header_names_each_layers_function_beside_its_width(capsys):
     args = ["step", "--layers", "5", "4", "3", "1", "--activation", "relu", "relu", "sigmoid",
             "--x", "1", "2", "3", "4", "5", "--y", "1"]
     for fmt in ("markdown", "latex", "html"):
-        for lang in ("en", "ko"):
+        for lang, relu, sigmoid in (("en", "relu", "sigmoid"), ("ko", "ReLU 함수", "시그모이드 함수")):
             page = terminal_page([*args, "--format", fmt, "--lang", lang], capsys)
-            assert re.search(r"5 (→|\\ensuremath\{\\to\}) 4 \(relu\) (→|\\ensuremath\{\\to\}) 3 \(relu\)"
-                             r" (→|\\ensuremath\{\\to\}) 1 \(sigmoid\);", page), (fmt, lang)
+            assert re.search(rf"5 (→|\\ensuremath\{{\\to\}}) 4 \({relu}\) (→|\\ensuremath\{{\\to\}}) 3 \({relu}\)"
+                             rf" (→|\\ensuremath\{{\\to\}}) 1 \({sigmoid}\);", page), (fmt, lang)
     # One function throughout still reads as one: the seed's header is as before.
     page = terminal_page(["step", "--format", "markdown"], capsys)
     assert "2 → 2 → 1, sigmoid; loss bce" in page

@@ -70,7 +70,7 @@ def test_signs_of_substituted_numbers():
     # z₁ = … − 0.1419 (negative bias), z₂ = … + 0.0439 (positive bias): never "− 0.0439".
     assert to_mathml(z1.forms[-1], derivation.values).endswith("<mo>−</mo><mn>0.1419</mn>")
     assert to_mathml(z2.forms[-1], derivation.values).endswith("<mo>+</mo><mn>0.0439</mn>")
-    update = derivation.sections[-1].groups[0].steps[0]  # W₁(t+1) = 0.4352 − 1 × (−0.0162)
+    update = derivation.sections[-1].groups[-1].steps[0]  # W₁(t+1) = 0.4352 − 1 × (−0.0162), layer 1 last
     numbers = to_mathml(update.forms[-1], derivation.values)
     assert '<mo stretchy="false">(</mo><mrow><mo>−</mo><mn>0.0162</mn></mrow>' in numbers
 

@@ -124,3 +124,43 @@ def test_chromium_lays_the_math_out(name, width, tmp_path):
     shot = tmp_path / f"{name}-{width}.png"
     chromium([f"--window-size={width},2400", f"--screenshot={shot}", plain.as_uri()], tmp_path)
     assert shot.exists() and shot.stat().st_size > 20_000
+
+
+def test_each_group_is_one_grid_and_the_minus_is_a_true_one():
+    derivation = seed()
+    page = derivation.to_html()
+    groups = [g for s in derivation.sections for g in s.groups if g.steps]
+    assert page.count('<div class="eqs">') == len(groups) == 7
+    table = page.split("<table>")[1].split("</table>")[0]
+    assert "−0.0162" in table and not re.search(r">-\d", table)
+    assert "ŷ − y" in page.split('<p class="why">')[1].split("</p>")[0]
+
+
+ALIGNMENT = """
+<script>
+addEventListener("load", () => {
+  const groups = [...document.querySelectorAll(".eqs")].map(g =>
+    [...g.querySelectorAll(":scope > .eq > .rest > math:first-child > mo:first-child")]
+      .map(e => Math.round(e.getBoundingClientRect().left)));
+  const out = document.createElement("pre");
+  out.id = "report";
+  out.textContent = JSON.stringify(groups);
+  document.body.append(out);
+});
+</script>
+"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: chromium)")
+def test_chromium_aligns_a_groups_lines_on_their_first_equals_sign(tmp_path):
+    page = tmp_path / "page.html"
+    page.write_text(seed().to_html().replace("</body>", ALIGNMENT + "</body>"), encoding="utf-8")
+    result = chromium(["--window-size=1000,900", "--virtual-time-budget=5000", "--dump-dom", page.as_uri()], tmp_path)
+    found = re.search(r'<pre id="report">(.*?)</pre>', result.stdout)
+    assert found, result.stderr[-2000:]
+    groups = json.loads(found.group(1))
+    assert len(groups) == 7 and all(len(g) >= 1 for g in groups)
+    for lefts in groups:
+        assert max(lefts) - min(lefts) <= 1, lefts
+    # The left sides differ in width (z₁, σ₁, ∂𝓛/∂W₅): aligning them is what the grid does.
+    assert len({g[0] for g in groups}) > 1

@@ -66,9 +66,9 @@ class Activation(Kind):
         return torch.nn.Identity() if without_activation else activation_module(torch, self.activation)
 
     def title(self, number: int, in_features: int, last: bool) -> Message:
-        from backprop_cli.locales import say
+        from backprop_cli.locales import name, say
 
-        return say("kind.activation.title", layer=number, units=in_features, activation=self.activation)
+        return say("kind.activation.title", layer=number, units=in_features, activation=name(self.activation))
 
     def pre_activation(self, page: MatrixPage, path: Path, inputs: sp.Basic) -> sp.Basic:
         return inputs

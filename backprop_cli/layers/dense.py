@@ -241,10 +241,10 @@ class Layer(Kind):
     # --- the page (matrix form) -------------------------------------------------------------
 
     def title(self, number: int, in_features: int, last: bool) -> Message:
-        from backprop_cli.locales import say
+        from backprop_cli.locales import name, say
 
         key = "group.output_layer" if last else "group.layer"
-        return say(key, layer=number, inputs=self.inputs, units=self.units, activation=self.activation)
+        return say(key, layer=number, inputs=self.inputs, units=self.units, activation=name(self.activation))
 
     def pre_activation(self, page: MatrixPage, path: Path, inputs: sp.Basic) -> sp.Basic:
         """The symbol of what the activation is applied to: Z⁽ˡ⁾."""

@@ -7,6 +7,7 @@ Adding a language is adding a file beside these with every key of ``en.py``.
 from __future__ import annotations
 
 import importlib
+import string
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -23,6 +24,29 @@ def messages(lang: str) -> dict[str, str]:
     module = importlib.import_module(f"backprop_cli.locales.{lang}")
     table: dict[str, str] = module.MESSAGES
     return table
+
+
+@cache
+def formatter(lang: str) -> string.Formatter:
+    """How a language's templates are filled in: its file's ``FORMATTER`` (Korean chooses the
+    particle after a blank by the word put in it), else ``str.format``'s."""
+    messages(lang)
+    found: string.Formatter = getattr(importlib.import_module(f"backprop_cli.locales.{lang}"), "FORMATTER",
+                                      None) or string.Formatter()
+    return found
+
+
+def name(word: str) -> Message | str:
+    """A function's, loss's or layer kind's name as a sentence puts it (``sigmoid`` is 시그모이드 함수
+    in Korean): the message ``name.<word>`` where there is one, else the word as written (a formula)."""
+    key = "name." + word.replace(" ", "_")
+    return Message(key) if key in messages("en") else word
+
+
+def named(word: str, lang: str) -> str:
+    """``name(word)`` in ``lang``'s words."""
+    found = name(word)
+    return found.text(lang) if isinstance(found, Message) else found
 
 
 def check_language(lang: str) -> None:
@@ -52,7 +76,7 @@ class Message:
         """The sentence in ``lang``; a parameter that is itself a Message is put into words first."""
         template = messages(lang).get(self.key) or messages("en")[self.key]
         params = {k: v.text(lang) if isinstance(v, Message) else v for k, v in self.params.items()}
-        return template.format(**params)
+        return formatter(lang).format(template, **params)
 
 
 def say(key: str, **params: Any) -> Message:

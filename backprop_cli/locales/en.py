@@ -367,3 +367,82 @@ MESSAGES.update({
     "kind.residual.forward": "the block's input added to its output: the skip connection",
     "kind.residual.backward": "two paths meet here: straight along the skip connection, and back through the block",
 })
+
+# Names of functions, losses and layer kinds as the page's sentences put them (locales.name).
+MESSAGES.update({
+    "name.sigmoid": "sigmoid",
+    "name.tanh": "tanh",
+    "name.relu": "relu",
+    "name.leaky_relu": "leaky_relu",
+    "name.identity": "identity",
+    "name.softmax": "softmax",
+    "name.log_softmax": "log_softmax",
+    "name.bce": "bce",
+    "name.mse": "mse",
+    "name.sse": "sse",
+    "name.half_sse": "half_sse",
+    "name.cross_entropy": "cross_entropy",
+    "name.nll": "nll",
+    "name.l1": "l1",
+    "name.smooth_l1": "smooth_l1",
+    "name.dropout": "dropout",
+    "name.batch_norm": "batch norm",
+    "name.layer_norm": "layer norm",
+    "name.residual": "residual",
+    # A function defined piece by piece (relu's derivative): the words around its conditions.
+    "intro.update.order": (
+        "The output layer first, in the reverse order of the layers, as the backward pass went: every"
+        " update uses the gradients worked out above, before any parameter changed, so the order changes"
+        " no number."
+    ),
+    "why.chain_rule": (
+        "The chain rule in general: a hidden unit j passes back the errors of the units k it feeds, each"
+        " through the weight between them, times its own slope: δⱼ = f′(zⱼ) Σₖ Wₖⱼ δₖ (Wₖⱼ the weight"
+        " from unit j to unit k). Each δ below is this sum worked out: ∂𝓛/∂a first, then times ∂a/∂z."
+    ),
+    "why.sigmoid_bce": (
+        "Why δ is {result}: the sigmoid's slope cancels the denominator of bce's derivative,"
+        " δ = ∂𝓛/∂ŷ · ∂ŷ/∂z = {derivative} · {slope} = {result}."
+    ),
+    "why.softmax_ce": (
+        "Why δᵢ = ŷᵢ − yᵢ: with ŷᵢ = exp(zᵢ)/Σⱼ exp(zⱼ), the loss is −Σₖ yₖ log ŷₖ = −Σₖ yₖzₖ + (Σₖ yₖ)"
+        " log Σⱼ exp(zⱼ), so ∂𝓛/∂zᵢ = −yᵢ + (Σₖ yₖ) exp(zᵢ)/Σⱼ exp(zⱼ) = ŷᵢ Σₖ yₖ − yᵢ, which is ŷᵢ − yᵢ"
+        " when the targets sum to 1."
+    ),
+    "why.dead_unit": (
+        "{delta} = 0: the activation is flat at {z} = {value} (its slope there is 0, a dead ReLU), so no"
+        " error passes through this unit: {parameters} get zero gradients and do not move this step."
+    ),
+    "why.no_error": (
+        "{delta} = 0: no error reaches this unit, so {parameters} get zero gradients and do not move this step."
+    ),
+    "why.vanishing": (
+        "|δ| shrinks layer after layer on the way back: the mean |δ| of each layer, from the output back,"
+        " is {sizes}. Each step back multiplies the errors by the weights and by the activation's slope"
+        " (a sigmoid's is at most 0.25), so the layers nearest the input change least: the vanishing gradient."
+    ),
+    "intro.forward.transposed": (
+        "Each unit takes the weighted sum z of its inputs plus its bias, then applies its activation."
+        " The weights are numbered as for z = Wᵀx, input by input: W₁ from x₁ to the first unit, W₂ from"
+        " x₁ to the second … (torch's weight transposed)."
+    ),
+    "intro.update.momentum.textbook": (
+        "SGD with momentum μ = {momentum}, written v(t+1) = μ v(t) − α ∂𝓛/∂θ, θ(t+1) = θ(t) + v(t+1)"
+        " (v = βv − αg in many books), with α = {lr}{decay}; v is 0 before the first step. The numbers are"
+        " torch.optim.SGD's: its v = μv + g is this v divided by −α, the same method while α stays the same."
+    ),
+    "table.iteration": "after iteration",
+    "train.loss.intro.after": (
+        "The loss over all the data after iteration i: i updates done, 0 is the start."
+    ),
+    "figure.title": "The network",
+    "figure.too_many": "No figure: a layer has more than {units} units (--no-figure leaves out this line).",
+    "figure.too_wide": "No figure: the drawing is wider than the page.",
+    "math.cases.separator": " ",
+    "math.case.text": "{value} if {condition}",
+    "math.otherwise.text": "else {value}",
+    "math.case.latex": r"{value} & \text{{if }} {condition}",
+    "math.otherwise.latex": r"{value} & \text{{otherwise}}",
+    "math.case.mathml": "<mtd>{value}</mtd><mtd><mtext>if </mtext>{condition}</mtd>",
+    "math.otherwise.mathml": "<mtd>{value}</mtd><mtd><mtext>otherwise</mtext></mtd>",
+})

@@ -1,6 +1,8 @@
 """한국어 (Korean), in the terms of the seed page: 순전파, 가중합, 활성화 함수, 오차 계산, 역전파,
 연쇄법칙, 학습률, 갱신."""
 
+from backprop_cli.locales.hangul import KoreanFormatter
+
 # pdflatex sets Hangul with ko.TeX (Debian: texlive-lang-korean).
 LATEX_PACKAGES = ("kotex",)
 
@@ -8,8 +10,8 @@ MESSAGES = {
     "title.step": "역전파 풀이: 한 번의 학습 단계",
     "title.train": "학습 보고서",
     "network": "신경망",
-    "network.summary": "{widths}, {activations}; 손실 함수 {loss}; 학습률 α = {lr}",
-    "network.summary.layers": "{widths}; 손실 함수 {loss}; 학습률 α = {lr}",
+    "network.summary": "{widths}, {activations}; {loss}; 학습률 α = {lr}",
+    "network.summary.layers": "{widths}; {loss}; 학습률 α = {lr}",
     "sample": "샘플",
     "samples": "샘플 {count}개",
     "section.forward": "순전파",
@@ -35,17 +37,17 @@ MESSAGES = {
     "exercise.given": "주어진 값",
     "table.value": "값",
     "intro.forward": (
-        "가중합 z는 입력값과 가중치의 곱을 모두 더한 값에 편향을 더한 값이고, 각 유닛은 가중합에"
-        " 활성화 함수를 적용합니다."
+        "가중합 z는 입력값(x)과 가중치(W)의 곱을 모두 더한 값에 편향(b)을 더한 값이며, 각 유닛은"
+        " 가중합에 활성화 함수를 적용합니다."
     ),
-    "intro.loss": "손실 함수로 예측값 ŷ와 실젯값 y의 오차를 계산합니다.",
+    "intro.loss": "실젯값(y)과 예측값(ŷ)으로 오차를 계산합니다.",
     "intro.backward": (
-        "출력층부터 거꾸로 연쇄법칙을 적용합니다. 모든 유닛의 δ = ∂𝓛/∂z를 구하고,"
-        " ∂𝓛/∂W = δ × (그 가중치가 곱해지는 입력값), ∂𝓛/∂b = δ입니다. 은닉 유닛의 ∂𝓛/∂a는"
-        " 다음 계층을 지나는 모든 경로의 합이며, 이미 구한 δ를 다시 사용합니다."
+        "출력층부터 계층의 역순으로 연쇄법칙을 적용합니다. 모든 유닛의 δ = ∂𝓛/∂z를 구하면"
+        " ∂𝓛/∂W = δ × (그 가중치에 곱해지는 입력값), ∂𝓛/∂b = δ입니다. 은닉 유닛의 ∂𝓛/∂a는"
+        " 다음 계층으로 이어지는 모든 경로를 더한 값이며, 이미 구한 δ를 다시 씁니다."
     ),
     "intro.batch": "샘플마다 기울기를 구한 뒤, 갱신에 쓰는 배치 기울기를 계산합니다.",
-    "intro.update": "경사 하강법으로 갱신합니다: θ(t+1) = θ(t) − α ∂𝓛/∂θ(t), 학습률 α = {lr}.",
+    "intro.update": "경사 하강법으로 갱신합니다: θ(t+1) = θ(t) − α ∂𝓛/∂θ(t). t는 갱신 횟수, α = {lr:은} 학습률입니다.",
     "intro.update.momentum": (
         "모멘텀 SGD (torch.optim.SGD)로 갱신합니다: v(t+1) = μ v(t) + ∂𝓛/∂θ,"
         " θ(t+1) = θ(t) − α v(t+1), 학습률 α = {lr}, 모멘텀 μ = {momentum}{decay}, v의 초깃값은 0."
@@ -74,12 +76,12 @@ MESSAGES = {
         " θ(t+1) = θ(t) − α g/(√(v − ḡ²) + ε) (모멘텀 μ > 0이면 B = μB + g/(√(v − ḡ²) + ε)를 거쳐);"
         " 학습률 α = {lr}, ρ = {alpha}, ε = {eps}, μ = {momentum}{decay}."
     ),
-    "group.layer": "계층 {layer} ({inputs} → {units}, {activation})",
-    "group.output_layer": "출력층: 계층 {layer} ({inputs} → {units}, {activation})",
+    "group.layer": "{layer:번째} 계층 ({inputs} → {units}, {activation})",
+    "group.output_layer": "{layer:번째} 계층: 출력층 ({inputs} → {units}, {activation})",
     "group.sample": "샘플 {sample}: x = {x}, y = {y}",
     "group.loss": "오차",
-    "group.output_delta": "출력층: 계층 {layer}",
-    "group.hidden_delta": "계층 {layer}",
+    "group.output_delta": "{layer:번째} 계층: 출력층",
+    "group.hidden_delta": "{layer:번째} 계층",
     "note.frozen": "고정: 편향은 갱신하지 않습니다",
     "note.sum_to_one": "{total} = 1이므로",
     "note.bce_sigmoid": "출력이 시그모이드이면 δ는 (ŷ − y)/N으로 간단해집니다",
@@ -93,9 +95,9 @@ MESSAGES = {
     "form.matrix": "행렬 형식",
     "matrix.shape": "{rows} × {cols}",
     "matrix.elided": "{limit}개를 넘는 행과 열은 가운데를 생략합니다 (⋯, ⋮)",
-    "group.output_delta.sample": "샘플 {sample}: 출력층 (계층 {layer})",
-    "group.hidden_delta.sample": "샘플 {sample}: 계층 {layer}",
-    "group.update_layer": "계층 {layer}",
+    "group.output_delta.sample": "샘플 {sample}: {layer:번째} 계층 (출력층)",
+    "group.hidden_delta.sample": "샘플 {sample}: {layer:번째} 계층",
+    "group.update_layer": "{layer:번째} 계층",
     "section.graph": "계산 그래프",
     "title.graph": "계산 그래프: 오차와 오차가 의존하는 모든 값",
     "intro.graph": (
@@ -116,7 +118,7 @@ MESSAGES = {
         " ∂𝓛/∂W⁽ˡ⁾ = δ⁽ˡ⁾ᵀA⁽ˡ⁻¹⁾ (행렬곱이 샘플들에 대해 더합니다), ∂𝓛/∂b⁽ˡ⁾ = 1ᵀδ⁽ˡ⁾"
         " (열의 합), δ⁽ˡ⁻¹⁾ = (δ⁽ˡ⁾W⁽ˡ⁾) ⊙ f′(Z⁽ˡ⁻¹⁾)."
     ),
-    "matrix.broadcast": "{bias}는 한 행이며, {samples}개의 행 각각에 더해집니다 (브로드캐스트)",
+    "matrix.broadcast": "{bias:는} 한 행이며, {samples}개의 행 각각에 더해집니다 (브로드캐스트)",
     "matrix.elementwise": "원소별 계산",
     "matrix.softmax": "소프트맥스는 행마다 적용합니다: Z의 각 행이 한 샘플의 로짓입니다",
     "matrix.log_softmax": "log_softmax는 행마다 적용합니다: Z에서 각 행의 exp 합의 로그를 뺍니다 (최댓값을 먼저 빼서)",
@@ -128,7 +130,7 @@ MESSAGES = {
     ),
     "matrix.delta_softmax_ce_general": (
         "소프트맥스와 교차 엔트로피를 함께 미분합니다: Ŷ의 각 행에 Y의 그 행의 합을 곱하고,"
-        " Y를 뺀 뒤 {n}으로 나눕니다"
+        " Y를 뺀 뒤 {n:으로} 나눕니다"
     ),
     "matrix.delta_softmax": "소프트맥스의 야코비 행렬 diag(ŷ) − ŷŷᵀ을 행마다 적용합니다",
     "matrix.delta_sigmoid_bce": "출력이 시그모이드이고 손실이 bce이면 Ŷ(1 − Ŷ)가 약분됩니다: δ = {simplified}",
@@ -138,14 +140,14 @@ MESSAGES = {
     "train.optimizer.adam": "Adam, β₁ = {beta1}, β₂ = {beta2}, ε = {eps}, 학습률 α = {lr}{decay}",
     "train.optimizer.adamw": "AdamW, β₁ = {beta1}, β₂ = {beta2}, ε = {eps}, 학습률 α = {lr}{decay}",
     "train.optimizer.rmsprop": "RMSprop, ρ = {alpha}, ε = {eps}, μ = {momentum}, {decay}학습률 α = {lr}",
-    "train.network": "{widths}, {activations}; 손실 함수 {loss}",
+    "train.network": "{widths}, {activations}; {loss}",
     "train.optimizer": "최적화 함수",
     "train.data": "데이터",
     "train.data.summary": "{data}, {samples}; {batches}",
     "samples.one": "샘플 1개",
     "train.batches.full": "전체 배치, 에폭마다 한 번 갱신",
     "train.batches.size": "배치 크기 {size}, 에폭마다 {updates}번 갱신",
-    "train.batches.shuffled": "배치 크기 {size}, 시드 {seed}로 섞음, 에폭마다 {updates}번 갱신",
+    "train.batches.shuffled": "배치 크기 {size}, 시드 {seed:으로} 섞음, 에폭마다 {updates}번 갱신",
     "train.engine": "엔진",
     "train.engine.summary": "{backend}, {device}, {dtype}",
     "train.engine.auto": "{backend}, {device}, {dtype} (자동 선택: {reason})",
@@ -202,7 +204,9 @@ MESSAGES.update({
     "table.validation": "검증",
     "train.validation.curve": "검증 오차 곡선",
     "train.validation.final": ". 따로 떼어 둔 샘플({count}개)의 오차: {loss}",
-    "train.stopped": "{patience}에폭 동안 {loss}가 {delta}보다 크게 줄지 않아 {epoch}번째 에폭 전에 조기 종료했습니다.",
+    "train.stopped": (
+        "{patience}에폭 동안 {loss:가} {delta}보다 크게 줄지 않아 {epoch}번째 에폭 전에 조기 종료했습니다."
+    ),
     "train.watched.validation": "검증 오차",
     "train.watched.training": "오차",
     "plot.training": "학습",
@@ -259,14 +263,14 @@ MESSAGES.update({
     "status.step": "한 단계를 계산하는 중…",
     "status.train": "학습하는 중…",
     "status.verify": "모든 기울기를 확인하는 중…",
-    "kind.activation.title": "{layer}층 (활성화 함수 {activation}, 유닛 {units}개)",
-    "kind.dropout.title": "{layer}층 (드롭아웃, p = {p}, 유닛 {units}개)",
+    "kind.activation.title": "{layer:번째} 계층 (활성화 함수 {activation}, 유닛 {units}개)",
+    "kind.dropout.title": "{layer:번째} 계층 (드롭아웃, p = {p}, 유닛 {units}개)",
     "kind.dropout.mask": "M은 샘플마다 남기는 유닛(1)의 마스크이고, 학습 때처럼 남은 유닛에 1/(1 − p)를 곱합니다",
     "kind.dropout.mask_drawn": (
         "M은 샘플마다 남기는 유닛(1)의 마스크로, 시드 {seed}에서 확률 1 − p로 뽑았고,"
         " 학습 때처럼 남은 유닛에 1/(1 − p)를 곱합니다"
     ),
-    "kind.batch_norm.title": "{layer}층 (배치 정규화, 특성 {units}개, ε = {eps})",
+    "kind.batch_norm.title": "{layer:번째} 계층 (배치 정규화, 특성 {units}개, ε = {eps})",
     "kind.batch_norm.mean": "배치의 샘플 {samples}개에 대한 특성별 평균",
     "kind.batch_norm.variance": "편향 분산 (개수 − 1이 아니라 개수로 나눕니다)",
     "kind.batch_norm.running": (
@@ -279,14 +283,14 @@ MESSAGES.update({
     "kind.batch_norm.through_mean": "μ는 X̂를 거쳐 곧바로, 그리고 σ²를 거쳐 𝓛에 닿습니다",
     "kind.batch_norm.three_paths": "각 입력은 X̂, σ², μ의 세 경로로 𝓛에 닿습니다",
     "kind.batch_norm.compact": "같은 값을 간결한 형태로",
-    "kind.layer_norm.title": "{layer}층 (층 정규화, 특성 {units}개, ε = {eps})",
+    "kind.layer_norm.title": "{layer:번째} 계층 (층 정규화, 특성 {units}개, ε = {eps})",
     "kind.layer_norm.mean": "샘플마다 특성 {features}개에 대한 평균",
     "kind.layer_norm.backward": (
         "각 샘플(행)의 X̂, σ², μ를 한꺼번에 거치는, 배치 정규화의 세 경로를 간결하게 쓴 형태"
         " (한 행의 특성 {features}개에 대해)"
     ),
     "kind.conv.title": (
-        "{layer}층 ({kind}: {inputs} → {outputs}, 커널 {channels}개 {kernel}, 스트라이드 {stride},"
+        "{layer:번째} 계층 ({kind}: {inputs} → {outputs}, 커널 {channels}개 {kernel}, 스트라이드 {stride},"
         " 패딩 {padding}, {activation})"
     ),
     "kind.conv.scalar": (
@@ -314,7 +318,7 @@ MESSAGES.update({
         "∗는 완전 합성곱입니다. 각 입력은 자신이 들어 있던 모든 창에서 δ·K를 모읍니다(δ에 패딩을 붙이고"
         " 커널을 뒤집습니다)"
     ),
-    "kind.pool.title": "{layer}층 ({kind}: {inputs} → {outputs}, 창 {kernel}, 스트라이드 {stride})",
+    "kind.pool.title": "{layer:번째} 계층 ({kind}: {inputs} → {outputs}, 창 {kernel}, 스트라이드 {stride})",
     "kind.pool.max_scalar": (
         "각 창의 최댓값입니다. ∂a/∂x는 최댓값이었던 입력(같으면 첫 번째)에 1, 나머지에 0이므로"
         " 기울기는 최댓값으로만 갑니다"
@@ -327,7 +331,7 @@ MESSAGES.update({
         " 창이 겹치면 더합니다"
     ),
     "kind.pool.avg_backward": "각 창의 기울기를 입력 {size}개가 똑같이 나눕니다. 창이 겹치면 더합니다",
-    "kind.flatten.title": "{layer}층 (평탄화: {inputs} → {units})",
+    "kind.flatten.title": "{layer:번째} 계층 (평탄화: {inputs} → {units})",
     "kind.flatten.scalar": (
         "특성 맵을 채널별, 행별로 읽어 벡터 하나로 만듭니다. 값은 그대로이고 기울기도 그대로 돌아갑니다"
     ),
@@ -336,7 +340,7 @@ MESSAGES.update({
     ),
     "kind.unused": "이 값을 쓰는 다음 노드가 없으므로(창이 건너뜁니다) 기울기는 0입니다",
     "kind.elided": "항 {total}개 중 {shown}개만 보입니다(⋯는 나머지). 값은 {total}개를 모두 더한 것입니다",
-    "kind.residual.title": "{layer}층 (잔차 연결, 유닛 {units}개)",
+    "kind.residual.title": "{layer:번째} 계층 (잔차 연결, 유닛 {units}개)",
     "intro.forward.kinds": (
         "유닛 하나씩: 각 층의 노드를 앞선 노드로 계산합니다. l층의 j번째 유닛은 a⁽ˡ⁾ⱼ이고, 그 뒤의 번호는 샘플입니다."
     ),
@@ -347,3 +351,83 @@ MESSAGES.update({
     "kind.residual.forward": "블록의 입력을 출력에 더합니다: 건너뛰는 연결",
     "kind.residual.backward": "두 경로가 여기서 만납니다: 건너뛰는 연결을 곧장 지나는 경로와 블록을 거꾸로 지나는 경로",
 })
+
+# 함수, 손실 함수, 층 종류의 이름 (locales.name): 원래 예제처럼 시그모이드 함수, 이진 교차 엔트로피.
+MESSAGES.update({
+    "name.sigmoid": "시그모이드 함수",
+    "name.tanh": "하이퍼볼릭 탄젠트 함수",
+    "name.relu": "ReLU 함수",
+    "name.leaky_relu": "Leaky ReLU 함수",
+    "name.identity": "항등 함수",
+    "name.softmax": "소프트맥스 함수",
+    "name.log_softmax": "로그 소프트맥스 함수",
+    "name.bce": "이진 교차 엔트로피",
+    "name.mse": "평균 제곱 오차",
+    "name.sse": "오차 제곱합",
+    "name.half_sse": "오차 제곱합의 절반",
+    "name.cross_entropy": "교차 엔트로피",
+    "name.nll": "음의 로그 가능도",
+    "name.l1": "평균 절대 오차",
+    "name.smooth_l1": "스무스 L1 오차",
+    "name.dropout": "드롭아웃",
+    "name.batch_norm": "배치 정규화",
+    "name.layer_norm": "층 정규화",
+    "name.residual": "잔차 연결",
+    # 조건에 따라 정의가 나뉘는 함수 (ReLU의 도함수): 조건을 둘러싼 말.
+    "intro.update.order": (
+        "역전파와 같이 계층의 역순으로, 출력층부터 갱신합니다. 모든 갱신은 매개변수가 바뀌기 전에 위에서 구한"
+        " 기울기를 쓰므로, 순서가 달라도 값은 같습니다."
+    ),
+    "why.chain_rule": (
+        "연쇄법칙의 일반형: 은닉 유닛 j의 오차는 j의 출력을 입력으로 받는 유닛 k들의 오차에 그 사이의 가중치를"
+        " 곱해 모두 더한 뒤, 자신의 활성화 함수의 기울기를 곱한 값입니다: δⱼ = f′(zⱼ) Σₖ Wₖⱼ δₖ"
+        " (Wₖⱼ는 유닛 j에서 유닛 k로 가는 가중치). 아래의 δ는 모두 이 합을 계산한 것으로, ∂𝓛/∂a를 먼저 구하고"
+        " ∂a/∂z를 곱합니다."
+    ),
+    "why.sigmoid_bce": (
+        "δ가 {result:이} 되는 이유: 시그모이드 함수의 기울기가 이진 교차 엔트로피 도함수의 분모와 약분되기"
+        " 때문입니다. δ = ∂𝓛/∂ŷ · ∂ŷ/∂z = {derivative} · {slope} = {result}."
+    ),
+    "why.softmax_ce": (
+        "δᵢ = ŷᵢ − yᵢ인 이유: ŷᵢ = exp(zᵢ)/Σⱼ exp(zⱼ)이므로 오차는 −Σₖ yₖ log ŷₖ = −Σₖ yₖzₖ + (Σₖ yₖ)"
+        " log Σⱼ exp(zⱼ)이고, 이를 미분하면 ∂𝓛/∂zᵢ = −yᵢ + (Σₖ yₖ) exp(zᵢ)/Σⱼ exp(zⱼ) = ŷᵢ Σₖ yₖ − yᵢ입니다."
+        " 실젯값의 합이 1이면 ŷᵢ − yᵢ가 됩니다."
+    ),
+    "why.dead_unit": (
+        "{delta} = 0: {z} = {value}에서 활성화 함수가 평평하므로(기울기 0, 죽은 ReLU) 이 유닛으로는 오차가"
+        " 전달되지 않습니다. {parameters}의 기울기는 0이고, 이번 단계에서 갱신되지 않습니다."
+    ),
+    "why.no_error": (
+        "{delta} = 0: 이 유닛에 전달되는 오차가 없으므로 {parameters}의 기울기는 0이고, 이번 단계에서"
+        " 갱신되지 않습니다."
+    ),
+    "why.vanishing": (
+        "역전파가 계층을 거슬러 올라갈수록 |δ|가 작아집니다. 출력층부터 각 계층의 |δ| 평균은 {sizes}입니다."
+        " 한 계층을 거슬러 갈 때마다 오차에 가중치와 활성화 함수의 기울기(시그모이드 함수는 최대 0.25)가"
+        " 곱해지므로, 입력에 가까운 계층일수록 적게 갱신됩니다. 이것이 기울기 소실입니다."
+    ),
+    "intro.forward.transposed": (
+        "가중합 z는 입력값(x)과 가중치(W)의 곱을 모두 더한 값에 편향(b)을 더한 값이며, 각 유닛은 가중합에"
+        " 활성화 함수를 적용합니다. 가중치 번호는 z = Wᵀx의 순서로, 입력값마다 매깁니다: W₁은 x₁에서 첫 번째"
+        " 유닛으로, W₂는 x₁에서 두 번째 유닛으로 가는 가중치입니다 (torch의 가중치를 전치한 배치)."
+    ),
+    "intro.update.momentum.textbook": (
+        "모멘텀 SGD, 모멘텀 μ = {momentum}: v(t+1) = μ v(t) − α ∂𝓛/∂θ, θ(t+1) = θ(t) + v(t+1)"
+        " (많은 교재의 v = βv − αg), 학습률 α = {lr}{decay}, v의 초깃값은 0. 값은 torch.optim.SGD와 같습니다:"
+        " torch의 v = μv + g는 이 v를 −α로 나눈 값이며, α가 바뀌지 않는 한 같은 방법입니다."
+    ),
+    "table.iteration": "반복 횟수",
+    "train.loss.intro.after": "i번 갱신한 뒤 전체 데이터로 계산한 오차입니다 (0은 학습 전).",
+    "figure.title": "신경망 구조",
+    "figure.too_many": "그림 생략: 유닛이 {units}개보다 많은 계층이 있습니다 (--no-figure로 이 줄도 뺍니다).",
+    "figure.too_wide": "그림 생략: 그림이 페이지보다 넓습니다.",
+    "math.cases.separator": ", ",
+    "math.case.text": "{condition}일 때 {value}",
+    "math.otherwise.text": "그 외 {value}",
+    "math.case.latex": r"{value} & {condition}\text{{일 때}}",
+    "math.otherwise.latex": r"{value} & \text{{그 외}}",
+    "math.case.mathml": "<mtd>{value}</mtd><mtd>{condition}<mtext>일 때</mtext></mtd>",
+    "math.otherwise.mathml": "<mtd>{value}</mtd><mtd><mtext>그 외</mtext></mtd>",
+})
+
+FORMATTER = KoreanFormatter()

@@ -141,6 +141,11 @@ class Rule:
         """The update section's introduction."""
         raise NotImplementedError
 
+    def page_intro(self, optimizer: Optimizer, lr: str, step: int, options: Any) -> Message:
+        """The introduction for a page with these ``Options`` (a rule written another way on request
+        says so: momentum's textbook form)."""
+        return self.intro(optimizer, lr, step)
+
     def summary(self, optimizer: Optimizer, lr: str) -> Message:
         """The training report's line."""
         raise NotImplementedError

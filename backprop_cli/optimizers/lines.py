@@ -26,6 +26,7 @@ class Page(Protocol):
     """What the update lines need of a page (the scalar builder, the matrix page, the kinds' page)."""
 
     network: Any
+    options: Any
 
     def record(self, values: Any, target: sp.Basic, forms: tuple[sp.Basic, ...], **options: Any) -> Any: ...
 
@@ -105,7 +106,8 @@ def slots_after(optimizer: Any, step: int, values: Mapping[sp.Basic, float],
 
 
 def update_steps(builder: Page, values: Values, state: OptimizerState | None = None) -> list[Group]:
-    """One group of update lines per layer, each parameter's by the optimizer's rule."""
+    """One group of update lines per layer, each parameter's by the optimizer's rule: the output layer
+    first, in the reverse order of the layers, as the seed page updates them (계층의 역순으로)."""
     state = state or OptimizerState()
     optimizer = builder.network.optimizer
     rule = optimizer.rule
@@ -119,6 +121,7 @@ def update_steps(builder: Page, values: Values, state: OptimizerState | None = N
             continue
         expr = rule.lines(builder, values, steps, symbol, Partial(LOSS, symbol), state, optimizer)
         steps.append(builder.record(values, updated(symbol), (expr,)))
-    for layer, steps in by_layer.items():
-        groups.append(Group(say("group.update_layer", layer=layer + 1), tuple(steps)))
+    for layer, steps in reversed(by_layer.items()):
+        why = (say("intro.update.order"),) if not groups and len(by_layer) > 1 and not builder.options.brief else ()
+        groups.append(Group(say("group.update_layer", layer=layer + 1), tuple(steps), why=why))
     return groups

@@ -32,11 +32,19 @@ class Momentum(Rule):
         g = decayed(page, values, steps, symbol, gradient, optimizer)
         mu = Node("mu")
         values[mu] = optimizer.momentum
+        current = at_time(symbol)
+        values[current] = values[symbol]
+        if page.options.momentum_form == "textbook":
+            # v = μv − αg, θ = θ + v: torch's v times −α, so the same θ while α stays the same.
+            lr = page.network.lr
+            before, after = (State("velocity", symbol, time) for time in ("t", "t+1"))
+            values[before] = -lr * state.get("v", symbol)
+            steps.append(page.record(values, after, (add(mul(mu, before), mul(-1, ALPHA, g)),)))
+            values[State("v", symbol, "t+1")] = values[after] / -lr  # the state torch carries on
+            return add(current, after)
         before, after = (State("v", symbol, time) for time in ("t", "t+1"))
         values[before] = state.get("v", symbol)
         steps.append(page.record(values, after, (add(mul(mu, before), g),)))
-        current = at_time(symbol)
-        values[current] = values[symbol]
         return add(current, mul(-1, ALPHA, after))
 
     def numpy_update(self, optimizer: Optimizer, lr: float, param: Array, grad: Array,
@@ -54,6 +62,14 @@ class Momentum(Rule):
         from backprop_cli.locales import say
 
         return say("intro.update.momentum", lr=lr, momentum=optimizer.momentum,
+                   decay=decay_words(optimizer))
+
+    def page_intro(self, optimizer: Optimizer, lr: str, step: int, options: Any) -> Message:
+        if options.momentum_form != "textbook":
+            return self.intro(optimizer, lr, step)
+        from backprop_cli.locales import say
+
+        return say("intro.update.momentum.textbook", lr=lr, momentum=optimizer.momentum,
                    decay=decay_words(optimizer))
 
     def summary(self, optimizer: Optimizer, lr: str) -> Message:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import sympy as sp
 
 from backprop_cli.derivation import Derivation, Group, Matrix, MatrixStep, ParameterRow, Section, Step
-from backprop_cli.locales import Message
+from backprop_cli.locales import Message, named
 from backprop_cli.printing import ATOM, ExprPrinter, Piece, elide, format_given, format_number, mathml_number
 
 if TYPE_CHECKING:
@@ -31,8 +31,8 @@ class MatrixSubstitution(ExprPrinter):
     """
 
     def __init__(self, matrices: Mapping[sp.Basic, str], values: Mapping[sp.Basic, float] | None,
-                 precision: int, style: str) -> None:
-        super().__init__(values=values, precision=precision, style=style)
+                 precision: int, style: str, lang: str = "en") -> None:
+        super().__init__(values=values, precision=precision, style=style, lang=lang)
         self.matrices = matrices
 
     def _print(self, expr: sp.Basic) -> Piece:
@@ -103,14 +103,18 @@ class PagePrinter:
             style: ``text``, ``latex`` or ``mathml``; overrides ``latex`` when given.
         """
         assert self.derivation is not None
-        symbols = ExprPrinter(latex, None, self.precision, style=style)
+        symbols = ExprPrinter(latex, None, self.precision, style=style, lang=self.lang)
         parts = [symbols.doprint(e) for e in (*step.lead, step.target, *step.forms)]
         value = self.number(step.value, symbols.latex)
         if symbols.mathml:
             value = mathml_number(value)
         if step.substitute and step.forms:
-            numbers = ExprPrinter(latex, self.derivation.values, self.precision, style=style).doprint(step.forms[-1])
+            numbers = ExprPrinter(latex, self.derivation.values, self.precision, style=style,
+                                  lang=self.lang).doprint(step.forms[-1])
             parts.append(numbers)
+            if step.reduced is not None:
+                parts.append(ExprPrinter(latex, self.derivation.values, self.precision, style=style,
+                                         lang=self.lang).doprint(step.reduced))
         parts.append(value)
         out: list[str] = []
         for part in parts:
@@ -123,14 +127,14 @@ class PagePrinter:
         assert self.derivation is not None
         d = self.derivation
         network = d.network
-        summaries = {layer.summary for layer in network.layers}
-        facts = {"loss": network.loss, "lr": format_given(network.lr)}
+        summaries = {named(layer.summary, self.lang) for layer in network.layers}
+        facts = {"loss": named(network.loss, self.lang), "lr": format_given(network.lr)}
         if len(summaries) == 1:
             widths = " → ".join(network.sizes)
             summary = Message("network.summary", {"widths": widths, "activations": summaries.pop(), **facts})
         else:
             # Each layer's function beside its width: "5 → 4, 3 → 1, relu, sigmoid" hid which is which.
-            widths = " → ".join([network.sizes[0]] + [f"{w} ({layer.summary})" for w, layer in
+            widths = " → ".join([network.sizes[0]] + [f"{w} ({named(layer.summary, self.lang)})" for w, layer in
                                                       zip(network.sizes[1:], network.layers, strict=True)])
             summary = Message("network.summary.layers", {"widths": widths, **facts})
         if len(d.xs) == 1:
@@ -172,7 +176,7 @@ class DocumentPrinter(PagePrinter):
         if derivation.options.figure:
             from backprop_cli.render.figure import page_figure
 
-            drawn = page_figure(derivation.network)
+            drawn = page_figure(derivation.network, derivation.options.layout == "transposed")
             if drawn is not None:
                 lines += self.figure(drawn)
         for number, section in enumerate(derivation.sections, start=1):
@@ -209,9 +213,20 @@ class DocumentPrinter(PagePrinter):
             lines += self.heading(3, self.words(group.title))
         if group.intro is not None:
             lines += self.paragraph(self.words(group.intro))
-        for step in group.steps:
-            lines += self._print(step)
+        for message in group.why:
+            lines += self.why(self.words(message))
+        lines += self.steps(group.steps)
+        for message in group.remarks:
+            lines += self.why(self.words(message))
         return lines
+
+    def why(self, text: str) -> list[str]:
+        """A "why" line: what a textbook says beside the numbers (``why.py``)."""
+        return self.paragraph(text)
+
+    def steps(self, steps: tuple[Step | MatrixStep, ...]) -> list[str]:
+        """A group's lines (LaTeX sets them in one ``align*``, HTML aligns them on ``=``)."""
+        return [line for step in steps for line in self._print(step)]
 
     def summary(self, derivation: Derivation, number: int) -> list[str]:
         lines = self.heading(2, f"{number}. {self.words_key('section.summary')}")
@@ -297,7 +312,7 @@ class DocumentPrinter(PagePrinter):
         (``operands_inline``); else ``target = forms…``, a line ``operand = matrix`` for each
         operand, and ``target = value``. A 1 × 1 value (the loss) is a number.
         """
-        symbols = ExprPrinter(precision=self.precision, style=self.math_style)
+        symbols = ExprPrinter(precision=self.precision, style=self.math_style, lang=self.lang)
         target = symbols.doprint(step.target)
         lead = [symbols.doprint(e) for e in step.lead]
         forms = [symbols.doprint(e) for e in step.forms]
@@ -313,7 +328,8 @@ class DocumentPrinter(PagePrinter):
         if operands_inline(step.operands):
             matrices = {symbol: self.matrix(matrix) for symbol, matrix in step.operands}
             values = self.derivation.values if self.derivation is not None else None
-            numbers = MatrixSubstitution(matrices, values, self.precision, self.math_style).doprint(step.numbers)
+            numbers = MatrixSubstitution(matrices, values, self.precision, self.math_style,
+                                         self.lang).doprint(step.numbers)
             return [(head, [*names, *forms, numbers, value])]
         rows = [(head, [*names, *forms])]
         rows += [(symbols.doprint(symbol), [self.matrix(matrix)]) for symbol, matrix in step.operands]

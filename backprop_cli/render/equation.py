@@ -10,7 +10,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
 STYLES = {"target": "bold", "form": "", "numbers": "cyan", "value": "bold green", "eq": "dim",
-          "note": "italic dim", "intro": "italic", "title": "bold"}
+          "note": "italic dim", "intro": "italic", "title": "bold", "why": "italic yellow"}
 
 
 def split_terms(text: str) -> list[str]:

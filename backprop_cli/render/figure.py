@@ -40,16 +40,17 @@ PAGE_UNITS = 6
 """A page begins with the figure while no layer is wider than this (wider ones draw a thicket)."""
 
 
-def page_figure(network: Network) -> Figure | None:
+def page_figure(network: Network, transposed: bool = False) -> Figure | None:
     """The figure a page begins with: that of a dense network no layer of which is wider than
     ``PAGE_UNITS``; None for others."""
     if max(network.widths) > PAGE_UNITS:
         return None
-    return figure(network)
+    return figure(network, transposed)
 
 
-def figure(network: Network) -> Figure | None:
-    """The figure of ``network``'s dense layers; None when it has other kinds."""
+def figure(network: Network, transposed: bool = False) -> Figure | None:
+    """The figure of ``network``'s dense layers; None when it has other kinds. ``transposed``
+    numbers the weights as ``--layout transposed`` does (input by input, for z = Wᵀx)."""
     from backprop_cli import functions
 
     if not network.scalar_form or len(network.dense_layers) != len(network.layers):
@@ -67,8 +68,8 @@ def figure(network: Network) -> Figure | None:
             n += 1
             key = f"u{n}"
             for k in range(layer.inputs):
-                w += 1
-                edges.append((previous[k], key, Node("W", w)))
+                number = w + 1 + (k * layer.units + j if transposed else j * layer.inputs + k)
+                edges.append((previous[k], key, Node("W", number)))
             bias = None
             if layer.bias is not None:
                 b += 1
@@ -76,6 +77,7 @@ def figure(network: Network) -> Figure | None:
             symbol = Node("yhat", j + 1 if network.outputs > 1 else None) if index == last else Node(glyph, n)
             units.append(Unit(key, symbol, index + 1, j, bias))
             current.append(key)
+        w += layer.units * layer.inputs
         previous = current
     rows = max(network.widths)
     return Figure(tuple(units), tuple(edges), len(network.layers) + 1, rows)

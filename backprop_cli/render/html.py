@@ -34,8 +34,13 @@ CSS = """
 .backprop .eq > .rest { display: flex; flex-wrap: wrap; align-items: baseline; column-gap: 0.3em;
   row-gap: 0.5rem; margin-left: 0.3em; }
 .backprop .eq math { math-style: normal; }
+.backprop .eqs { display: grid; grid-template-columns: max-content minmax(0, 1fr); margin: 0.7rem 0 0.7rem 1.5rem; }
+.backprop .eqs > .eq { display: grid; grid-template-columns: subgrid; grid-column: 1 / -1; margin: 0.35rem 0; }
+.backprop .eqs > .eq > math:first-child { justify-self: end; }
+.backprop .eqs > p { grid-column: 1 / -1; }
 .backprop .eq .value { background: #3c9d5b22; border-radius: 0.25rem; padding: 0 0.2rem; }
 .backprop .note { font-style: italic; opacity: 0.75; margin: -0.3rem 0 0.7rem 1.5rem; }
+.backprop .why { border-left: 3px solid #d4a72c; padding-left: 0.6rem; font-style: italic; }
 .backprop table { border-collapse: collapse; margin: 0.5rem 0 1rem; }
 .backprop th, .backprop td { padding: 0.15rem 0.9rem; }
 .backprop thead th { border-bottom: 1px solid #8886; }
@@ -89,6 +94,10 @@ class HtmlPrinter(DocumentPrinter):
     def note(self, text: str) -> list[str]:
         return [f'<p class="note">{escape(text)}</p>']
 
+    def why(self, text: str) -> list[str]:
+        # The formulas of a why line are written as on the terminal; here the minus is a true one.
+        return [f'<p class="why">{escape(text).replace(" - ", " − ")}</p>']
+
     def footnote(self, text: str) -> list[str]:
         return [f'<p class="note">*&#8201;{escape(text)}</p>']
 
@@ -109,8 +118,6 @@ class HtmlPrinter(DocumentPrinter):
     def inline_math(self, expr: Any) -> str:
         return f"<math>{to_mathml(expr)}</math>"
 
-    def cell_number(self, value: float) -> str:
-        return escape(self.number(value))
 
     def frozen_mark(self) -> str:
         return " *"
@@ -140,6 +147,14 @@ class HtmlPrinter(DocumentPrinter):
 
     def _print_Step(self, step: Step) -> list[str]:
         return self.equation(self.equation_parts(step, style="mathml")) + self.step_note(step)
+
+    def steps(self, steps: tuple[Step | MatrixStep, ...]) -> list[str]:
+        """A group's lines in one grid, their first ``=`` one under the other."""
+        lines = super().steps(steps)
+        return ['<div class="eqs">', *lines, "</div>"] if lines else []
+
+    def cell_number(self, value: float) -> str:
+        return escape(self.number(value)).replace("-", "−")
 
     def mtable(self, matrix: Matrix) -> str:
         """``matrix`` in brackets, its shape under it; a large one elided in the middle."""

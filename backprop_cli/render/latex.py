@@ -56,8 +56,10 @@ def latex_text(text: str) -> str:
         if i + 1 < len(text) and text[i + 1] == _HAT:
             pieces.append((True, rf"\hat{{{_MATH.get(char, char)}}}"))
         elif char in _MATH:
+            _letter_into_math(pieces, text, i, char)
             pieces.append((True, _MATH[char]))
         elif char in _SCRIPTS["^"] or char in _SCRIPTS["_"]:
+            _letter_into_math(pieces, text, i, char)
             mark = "^" if char in _SCRIPTS["^"] else "_"
             inner = _SCRIPTS[mark][char]
             if i > 0 and text[i - 1] in _SCRIPTS[mark] and pieces and pieces[-1][1].startswith(mark + "{"):
@@ -68,6 +70,8 @@ def latex_text(text: str) -> str:
                 pieces.append((True, f"{mark}{{{inner}}}"))
         elif char.isascii() and char.isalpha() and i > 0 and text[i - 1] == "∂":
             pieces.append((True, char))  # the z of ∂𝓛/∂z
+        elif _symbol_letter(text, i):
+            pieces.append((True, char))  # the z of "the weighted sum z"
         else:
             pieces.append((False, _ESCAPES.get(char, char)))
     out: list[str] = []
@@ -81,6 +85,30 @@ def latex_text(text: str) -> str:
             math = []
         out.append(piece)
     return "".join(out)
+
+
+def _symbol_letter(text: str, i: int) -> bool:
+    """Whether ``text[i]`` is a letter standing alone as a symbol (z, y, W, N), not a word (a, I) or
+    part of a name (--x, e.g., x.csv)."""
+    char = text[i]
+    if not (char.isascii() and char.isalpha()) or char in "aAI":
+        return False
+    before = text[i - 1] if i > 0 else " "
+    after = text[i + 1] if i + 1 < len(text) else " "
+    beyond = text[i + 2] if i + 2 < len(text) else " "
+    if before == "/" and i > 1 and text[i - 2].isascii() and text[i - 2].isalpha():
+        return False  # a unit: epochs/s
+    return not (before.isascii() and (before.isalnum() or before in "-_.\\")) and not (
+        after.isascii() and (after.isalnum() or after in "-_'" or (after == "." and beyond.isalnum())))
+
+
+def _letter_into_math(pieces: list[tuple[bool, str]], text: str, i: int, char: str) -> None:
+    """A one-letter symbol before a subscript or a prime joins the math: Wₖⱼ is W_{kj}, f′ is f'."""
+    if char not in "′" and char not in _SCRIPTS["^"] and char not in _SCRIPTS["_"]:
+        return
+    if (i > 0 and text[i - 1].isascii() and text[i - 1].isalpha() and pieces and not pieces[-1][0]
+            and (i < 2 or not (text[i - 2].isascii() and text[i - 2].isalpha()))):
+        pieces[-1] = (True, text[i - 1])
 
 
 def _join_math(pieces: list[str]) -> str:
@@ -193,6 +221,47 @@ class LatexPrinter(DocumentPrinter):
                 text = "&= " + " = ".join(texts)
             out.append(text + (r" \\" if number < len(lines) - 1 else ""))
         return out + [r"\end{align*}", ""]
+
+    def steps(self, steps: tuple[Step | MatrixStep, ...]) -> list[str]:
+        """A group's lines: each run of scalar lines in one ``align*``, every ``=`` that begins a
+        line under the first; a matrix line as it is."""
+        out: list[str] = []
+        run: list[Step] = []
+        for step in (*steps, None):
+            if isinstance(step, Step):
+                run.append(step)
+                continue
+            if run:
+                out += self.aligned(run)
+                run = []
+            if step is not None:
+                out += self._print(step)
+        return out
+
+    def aligned(self, steps: list[Step]) -> list[str]:
+        """Scalar lines in one ``align*``, a long one broken before an ``=``; a remark under a line
+        is ``\\intertext`` (after the last line, a paragraph)."""
+        rows: list[tuple[str, bool]] = []  # (row, is text)
+        for step in steps:
+            parts = self.equation_parts(step, latex=True)
+            widths = [len(p) for p in self.equation_parts(step, latex=False)]
+            if len(widths) != len(parts):
+                widths = [LINE_WIDTH] * len(parts)
+            for number, indices in enumerate(line_breaks(widths)):
+                texts = [parts[i] for i in indices]
+                rows.append((texts[0] + " &= " + " = ".join(texts[1:]) if number == 0 else "&= " + " = ".join(texts),
+                             False))
+            if step.note is not None:
+                rows.append((rf"\intertext{{\emph{{{latex_text(self.words(step.note))}}}}}", True))
+        after: list[str] = []
+        if rows[-1][1]:
+            after = self.step_note(steps[-1])
+            rows.pop()
+        out = [r"\begin{align*}"]
+        for index, (row, text) in enumerate(rows):
+            last = index == len(rows) - 1
+            out.append(row if text or last else row + r" \\")
+        return [*out, r"\end{align*}", "", *after]
 
     def figure(self, drawn: Figure) -> list[str]:
         from backprop_cli.render.figure import latex_picture

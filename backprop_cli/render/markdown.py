@@ -42,6 +42,9 @@ class MarkdownPrinter(DocumentPrinter):
     def note(self, text: str) -> list[str]:
         return [f"*{text}*", ""]
 
+    def why(self, text: str) -> list[str]:
+        return [f"> {text}", ""]
+
     def footnote(self, text: str) -> list[str]:
         return [f"\\* {text}", ""]
 

@@ -37,8 +37,8 @@ def matrix_table(printer: TerminalPrinter, name: str, matrix: Matrix, style: str
 
 def matrix_step(printer: TerminalPrinter, step: MatrixStep) -> list[RenderableType]:
 
-    names = [to_text(e) for e in (*step.lead, step.target)]
-    forms = [to_text(f) for f in step.forms]
+    names = [to_text(e, lang=printer.lang) for e in (*step.lead, step.target)]
+    forms = [to_text(f, lang=printer.lang) for f in step.forms]
     parts = [(n, STYLES["target"]) for n in names] + [(f, STYLES["form"]) for f in forms if f not in names]
     scalar = step.value.shape == (1, 1)
     if scalar and printer.number(step.value.rows[0][0]) not in forms[-1:]:

@@ -83,7 +83,7 @@ class SheetBody(DocumentPrinter):
 
     def symbols(self, step: Step, style: str) -> list[str]:
         """The line's sides in symbols (``lead = target = forms…``), repeats dropped."""
-        printer = ExprPrinter(precision=self.precision, style=style)
+        printer = ExprPrinter(precision=self.precision, style=style, lang=self.lang)
         out: list[str] = []
         for expr in (*step.lead, step.target, *step.forms):
             text = printer.doprint(expr)

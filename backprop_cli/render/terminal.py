@@ -27,6 +27,8 @@ class TerminalPrinter(PagePrinter):
 
     def _print_Derivation(self, derivation: Derivation) -> RenderableType:
         parts: list[RenderableType] = [self.header(derivation)]
+        if derivation.options.figure:
+            parts += self.figure(derivation)
         for number, section in enumerate(derivation.sections, start=1):
             parts.append(self.section_panel(number, section))
         parts.append(self.summary_panel(derivation, len(derivation.sections) + 1))
@@ -52,6 +54,21 @@ class TerminalPrinter(PagePrinter):
         return Panel(grid, title=Text(self.words_key("title.step"), style="bold"), box=box.ROUNDED,
                      border_style="magenta", padding=(0, 1))
 
+    def figure(self, derivation: Derivation) -> list[RenderableType]:
+        """The network drawn in text (``figure_terminal.py``) for a small dense network, a line saying
+        why not for a wider one, nothing for a network of other kinds."""
+        from backprop_cli.render.figure import PAGE_UNITS, figure
+        from backprop_cli.render.figure_terminal import TextFigure
+
+        drawn = figure(derivation.network, derivation.options.layout == "transposed")
+        if drawn is None:
+            return []
+        if max(derivation.network.widths) > PAGE_UNITS:
+            return [Text(self.words_key("figure.too_many", units=PAGE_UNITS), style="dim")]
+        body = TextFigure(drawn, self.words_key("figure.too_wide"))
+        return [Panel(body, title=Text(self.words_key("figure.title"), style="bold"), title_align="left",
+                      box=box.ROUNDED, border_style="blue", padding=(0, 1))]
+
     def section_panel(self, number: int, section: Section) -> RenderableType:
         body: list[RenderableType] = []
         if section.intro is not None:
@@ -67,8 +84,14 @@ class TerminalPrinter(PagePrinter):
         out.append(Text(""))
         if group.title is not None:
             out.append(Text(self.words(group.title), style=STYLES["title"]))
+        if group.intro is not None:
+            out.append(Text(self.words(group.intro), style=STYLES["intro"]))
+        for message in group.why:
+            out.append(Text(self.words(message), style=STYLES["why"]))
         for step in group.steps:
             out.extend(self._print(step))
+        for message in group.remarks:
+            out.append(Text(self.words(message), style=STYLES["why"]))
         return out
 
     def _print_Step(self, step: Step) -> Iterable[RenderableType]:
@@ -80,7 +103,7 @@ class TerminalPrinter(PagePrinter):
                 style = STYLES["target"]
             elif i == len(parts) - 1:
                 style = STYLES["value"]
-            elif i == len(parts) - 2 and step.substitute and len(parts) > names + len(step.forms):
+            elif i >= names + len(step.forms) and step.substitute:
                 style = STYLES["numbers"]
             else:
                 style = STYLES["form"]

@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from backprop_cli.locales import Message, messages
+from backprop_cli.locales import Message, messages, named
 from backprop_cli.render.base import PagePrinter
 from backprop_cli.training import TrainResult
 
@@ -16,10 +16,12 @@ class TrainPage(PagePrinter):
     """Words and numbers of a training run; subclasses lay them out.
 
     Settings: ``lang`` and ``precision`` (by default the result's ``options``, else English and 4),
-    and ``timings``: False leaves the run time out, for a report that is the same on every run.
+    ``timings``: False leaves the run time out, for a report that is the same on every run, and
+    ``history``: ``before`` labels the loss table by epoch (the loss before that epoch's updates, as
+    a PyTorch loop prints it), ``after`` by iteration, as books do: the loss after i updates.
     """
 
-    _default_settings: dict[str, Any] = {"lang": None, "precision": None, "timings": True}
+    _default_settings: dict[str, Any] = {"lang": None, "precision": None, "timings": True, "history": "before"}
 
     result: TrainResult | None = None
 
@@ -60,7 +62,8 @@ class TrainPage(PagePrinter):
         engine_key = "train.engine.auto" if result.reason else "train.engine.summary"
         rows = [
             (self.say("network"), self.say("train.network", widths=" → ".join(network.sizes),
-                                           activations=", ".join(names), loss=network.loss)),
+                                           activations=", ".join(named(n, self.lang) for n in names),
+                                           loss=named(network.loss, self.lang))),
             (self.say("train.optimizer"), optimizer.rule.summary(optimizer, lr).text(self.lang)
              + "".join(f"; {part.describe()}" for part in (settings.schedule, settings.clip) if part is not None)),
             (self.say("train.data"), self.say("train.data.summary", data=self.data_name(result.data),
@@ -88,17 +91,43 @@ class TrainPage(PagePrinter):
             return None
         return self.say("train.interrupted", done=result.epochs, asked=result.settings.epochs)
 
+    @property
+    def after(self) -> bool:
+        """Whether the loss table is labelled "after iteration i" (``history="after"``)."""
+        history = self._settings["history"]
+        if history not in ("before", "after"):
+            from backprop_cli.errors import BackpropError
+
+            raise BackpropError(f"history: must be before or after, not {history!r}")
+        return bool(history == "after")
+
     def history_header(self, result: TrainResult) -> list[str]:
-        """The loss table's columns: epoch, loss and, with samples held out, their loss."""
-        return [self.say("table.epoch"), self.say("table.loss")] + (
+        """The loss table's columns: epoch (or iteration), loss and, with samples held out, their loss."""
+        return [self.say("table.iteration" if self.after else "table.epoch"), self.say("table.loss")] + (
             [self.say("table.validation")] if result.validation_samples else [])
 
-    def history_rows(self, result: TrainResult) -> list[tuple[str, ...]]:
+    def history_entries(self, result: TrainResult) -> list[tuple[str, float, float | None]]:
+        """(label, loss, held-out loss) rows: by epoch, the loss before its updates; or after i updates,
+        from 0 (the start) to the last, where the loss is the final one."""
         held = dict(result.validation)
+        if not self.after:
+            return [(str(epoch), loss, held.get(epoch)) for epoch, loss in result.history]
+        batch = min(result.settings.batch_size or result.samples, result.samples)
+        updates = math.ceil(result.samples / batch)
+        rows = [(str((epoch - 1) * updates), loss, held.get(epoch)) for epoch, loss in result.history]
+        last = str(result.epochs * updates)
+        if result.epochs and (not rows or rows[-1][0] != last):
+            rows.append((last, result.final_loss, result.final_validation))
+        return rows
+
+    def loss_intro(self) -> str:
+        return self.say("train.loss.intro.after" if self.after else "train.loss.intro")
+
+    def history_rows(self, result: TrainResult) -> list[tuple[str, ...]]:
+        rows = self.history_entries(result)
         if not result.validation_samples:
-            return [(str(epoch), self.number(loss)) for epoch, loss in result.history]
-        return [(str(epoch), self.number(loss), self.number(held[epoch]) if epoch in held else "")
-                for epoch, loss in result.history]
+            return [(label, self.number(loss)) for label, loss, _ in rows]
+        return [(label, self.number(loss), "" if other is None else self.number(other)) for label, loss, other in rows]
 
     def final_words(self, result: TrainResult) -> str:
         """The loss after training, and the held-out samples' loss where there are some."""

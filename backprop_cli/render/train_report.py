@@ -77,11 +77,10 @@ class TrainDocument(TrainPage, DocumentPrinter):
         return self.document(lines)
 
     def loss_section(self, result: TrainResult) -> list[str]:
-        lines = self.heading(2, self.say("train.loss")) + self.paragraph(self.say("train.loss.intro"))
-        held = dict(result.validation)
-        rows = [[self.cell_text(str(epoch)), self.cell_number(loss)]
-                + ([self.cell_number(held[epoch]) if epoch in held else ""] if result.validation_samples else [])
-                for epoch, loss in result.history]
+        lines = self.heading(2, self.say("train.loss")) + self.paragraph(self.loss_intro())
+        rows = [[self.cell_text(label), self.cell_number(loss)]
+                + (["" if other is None else self.cell_number(other)] if result.validation_samples else [])
+                for label, loss, other in self.history_entries(result)]
         header = self.history_header(result)
         lines += self.table(header, rows, align="r" * len(header))
         return lines + self.paragraph(self.final_words(result) + ".")

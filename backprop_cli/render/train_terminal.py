@@ -70,7 +70,7 @@ class TrainTerminal(TrainPage):
         for heading in self.history_header(result):
             table.add_column(heading, justify="right")
         rows = self.history_rows(result)
-        body: list[RenderableType] = [Text(self.say("train.loss.intro"), style="italic")]
+        body: list[RenderableType] = [Text(self.loss_intro(), style="italic")]
         if len(rows) > TABLE_ROWS:
             half = TABLE_ROWS // 2
             for row in rows[:half]:
