@@ -480,3 +480,37 @@ def test_a_long_kernel_gradient_is_elided_and_says_its_count():
         layer.pop("z", None), layer.pop("a", None)
     assert_step_close(result, expected_of(document))
     assert r"\cdots" in render(step, "latex")
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def test_input_shape_and_shapes_on_the_command_line(tmp_path, capsys):
+    from backprop_cli.cli import main
+
+    assert main(["step", "--input-shape", "1", "5", "5", "--seed", "2", "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [layer["kind"] for layer in result["layers"]] == ["conv2d", "max_pool2d", "flatten", "dense"]
+    assert main(["step", "--input-shape", "2", "7", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["layers"][0]["kind"] == "conv1d"
+    assert main(["init", str(tmp_path / "net.toml"), "--input-shape", "1", "6", "6"]) == 0
+    capsys.readouterr()
+    text = (tmp_path / "net.toml").read_text()
+    assert "input_shape = [1, 6, 6]" in text and "# layer 1: 1×6×6 -> 2×4×4" in text
+    assert main(["train", "--data", "shapes", "--epochs", "60", "--format", "json"]) == 0
+    history = json.loads(capsys.readouterr().out)["history"]
+    assert history[-1]["loss"] < 0.8 * history[0]["loss"]
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--input-shape", "0", "5"], "input_shape: every size must be a whole number of at least 1"),
+    (["--input-shape", "1", "2", "3", "4"], "input-shape: give C L (a signal) or C H W (an image)"),
+    (["--input-shape", "1", "6", "6", "--layers", "2", "1"], "give either --input-shape"),
+    (["--input-shape", "1", "4", "4", "--x", "1", "2", "--y", "1"], "2 values but the network has 16 inputs"),
+])
+def test_bad_shapes_on_the_command_line(arguments, message, capsys):
+    from backprop_cli.cli import main
+
+    assert main(["step", *arguments]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
