@@ -83,7 +83,19 @@ class MarkdownPrinter(DocumentPrinter):
         return ["```python", *code.rstrip("\n").split("\n"), "```", ""]
 
     def _print_Step(self, step: Step) -> list[str]:
-        return ["$$", " = ".join(self.equation_parts(step, latex=True)), "$$", ""] + self.step_note(step)
+        """One display; a long one broken before an ``=`` onto ``aligned`` lines, so that MathJax
+        without automatic line breaking (GitHub's, most blogs') shows it whole."""
+        from backprop_cli.render.latex import line_breaks
+
+        parts = self.equation_parts(step, latex=True)
+        widths = [len(p) for p in self.equation_parts(step, latex=False)]
+        lines = line_breaks(widths) if len(widths) == len(parts) else [list(range(len(parts)))]
+        if len(lines) == 1:
+            return ["$$", " = ".join(parts), "$$", ""] + self.step_note(step)
+        body = [(parts[i[0]] + " &= " + " = ".join(parts[j] for j in i[1:])) if n == 0 else
+                "&= " + " = ".join(parts[j] for j in i) for n, i in enumerate(lines)]
+        return ["$$", r"\begin{aligned}", *(line + r" \\" for line in body[:-1]), body[-1], r"\end{aligned}", "$$",
+                ""] + self.step_note(step)
 
     def _print_MatrixStep(self, step: MatrixStep) -> list[str]:
         from backprop_cli.render.matrix_latex import matrix_step_lines
