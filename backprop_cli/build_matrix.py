@@ -373,6 +373,10 @@ class MatrixPage:
         forward = self.forward(values)
         loss_steps, loss = self.loss_steps(values)
         backward = self.backward(values)
+        if not self.options.brief:
+            from backprop_cli.why import annotate_matrix
+
+            backward = annotate_matrix(self, backward, values)
         state = self.optimizer_state()
         update = update_steps(self, values, state)
         sections = [

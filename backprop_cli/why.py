@@ -25,6 +25,7 @@ from backprop_cli.printing import format_number, to_text
 
 if TYPE_CHECKING:
     from backprop_cli.build import _ScalarBuilder
+    from backprop_cli.build_matrix import MatrixPage
 
 SHRINK = 0.5
 """|δ| "shrinks" when each layer's mean |δ| is at most this fraction of the layer's after it."""
@@ -105,6 +106,49 @@ def _shrinking(builder: _ScalarBuilder, n: int, values: dict[sp.Basic, Any]) -> 
         return []
     sizes = " → ".join(format_number(m, builder.options.precision) for m in means)
     return [say("why.vanishing", sizes=sizes)]
+
+
+def annotate_matrix(page: MatrixPage, groups: Sequence[Group], values: dict[sp.Basic, Any]) -> list[Group]:
+    """The matrix form's backward groups with the remarks that hold for the whole batch: units of a
+    dense layer whose δ is 0 for every sample (their weights do not move), and mean |δ| shrinking
+    layer after layer."""
+    import numpy as np
+
+    from backprop_cli.layers.dense import Layer
+
+    out = list(groups)
+    means: list[tuple[int, float]] = []
+    for index, layer in enumerate(page.network.layers):
+        if not isinstance(layer, Layer):
+            continue
+        number = page.number((index,))
+        delta = values.get(page.delta(number))
+        if not isinstance(delta, np.ndarray):
+            continue
+        means.append((number, float(np.abs(delta).mean())))
+        dead = [j for j in range(delta.shape[1]) if not np.any(delta[:, j])]
+        if not dead or len(dead) == delta.shape[1] and number == page.number(page.last):
+            continue
+        units = ", ".join(str(j + 1) for j in dead)
+        remark = say("why.dead_units_batch", delta=to_text(page.delta(number)), units=units,
+                     weight=to_text(page.W(number)), samples=page.samples)
+        out = _remark(out, number, remark)
+    ordered = [mean for _, mean in sorted(means, reverse=True)]
+    if len(ordered) >= 2 and min(ordered) > 0 and all(
+            after <= SHRINK * before for before, after in zip(ordered, ordered[1:], strict=False)):
+        sizes = " → ".join(format_number(m, page.options.precision) for m in ordered)
+        out = _remark(out, min(number for number, _ in means), say("why.vanishing", sizes=sizes))
+    return out
+
+
+def _remark(groups: list[Group], number: int, remark: Message) -> list[Group]:
+    """``groups`` with ``remark`` after the last group of layer ``number``'s backward lines."""
+    for position in range(len(groups) - 1, -1, -1):
+        title = groups[position].title
+        if title is not None and title.params.get("layer") == number:
+            groups[position] = replace(groups[position], remarks=groups[position].remarks + (remark,))
+            break
+    return groups
 
 
 def _text(expr: sp.Basic) -> str:

@@ -131,3 +131,30 @@ def test_every_why_remark_holds_against_autograd(case):
                                            in zip(means, means[1:], strict=False))
     zero = sum(d == 0.0 for layer in deltas for d in layer)
     assert len([m for m in messages if m.key in ("why.dead_unit", "why.no_error")]) == zero
+
+
+def torch_batch_deltas(network: Network, xs, ys) -> list[list[list[float]]]:
+    """∂𝓛/∂Z of every layer, samples × units, by autograd."""
+    linears, activations = build_modules(network)
+    zs, outputs = forward(linears, activations, torch.tensor(xs, dtype=torch.float64))
+    torch_loss(network.loss, outputs[-1], zs[-1], torch.tensor(ys, dtype=torch.float64), network.beta).backward()
+    return [z.grad.tolist() for z in zs]
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None, max_examples=40)
+@given(networks(min_samples=2, max_samples=3, max_depth=3, max_width=4, activations=("sigmoid", "tanh", "relu")))
+def test_the_matrix_form_names_units_dead_for_the_whole_batch_as_autograd_does(case):
+    network, xs, ys = case
+    derivation = build_derivation(network, xs, ys, Options(form="matrix"))
+    deltas = torch_batch_deltas(network, xs, ys)
+    claimed = {int(m.params["delta"].translate(str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789"))[2:-1]):
+               [int(u) for u in m.params["units"].split(", ")]
+               for m in whys(derivation) if m.key == "why.dead_units_batch"}
+    for number, layer in enumerate(deltas, start=1):
+        dead = [j + 1 for j in range(len(layer[0])) if all(row[j] == 0.0 for row in layer)]
+        if number == len(deltas) and len(dead) == len(layer[0]):
+            dead = []  # a whole output layer at 0 is a loss at its minimum, not a dead unit
+        assert claimed.get(number, []) == dead, (number, claimed, dead)
+    brief = build_derivation(network, xs, ys, Options(form="matrix", brief=True))
+    assert not [m for m in whys(brief) if m.key in ("why.dead_units_batch", "why.vanishing")]
+    assert brief.to_json() == derivation.to_json()

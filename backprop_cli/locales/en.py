@@ -416,6 +416,11 @@ MESSAGES.update({
     "why.no_error": (
         "{delta} = 0: no error reaches this unit, so {parameters} get zero gradients and do not move this step."
     ),
+    "why.dead_units_batch": (
+        "Column(s) {units} of {delta} are 0 for every one of the {samples} sample(s): no error passes through"
+        " those units (a dead ReLU, or nothing reaching them), so their rows of {weight} and their biases"
+        " get zero gradients and do not move this step."
+    ),
     "why.vanishing": (
         "|δ| shrinks layer after layer on the way back: the mean |δ| of each layer, from the output back,"
         " is {sizes}. Each step back multiplies the errors by the weights and by the activation's slope"
