@@ -92,9 +92,9 @@ def check_conventions(options: Options, form: str, network: Network) -> None:
         raise BackpropError(f"layout: must be torch or transposed, not {options.layout!r}")
     if options.momentum_form not in MOMENTUM_FORMS:
         raise BackpropError(f"momentum-form: must be torch or textbook, not {options.momentum_form!r}")
-    if options.layout == "transposed" and (form != "scalar" or not network.scalar_form):
-        raise BackpropError("layout: --layout transposed numbers the weights of the scalar form of dense"
-                            " layers (z = Wᵀx); the matrix form writes torch's W (Z = XWᵀ + b); add --form scalar")
+    if options.layout == "transposed" and form == "scalar" and not network.scalar_form:
+        raise BackpropError("layout: --layout transposed numbers the weights of dense layers (z = Wᵀx); the"
+                            " scalar form of other kinds writes torch's; use --form matrix (Z = AW + b)")
 
 
 def network_loss(

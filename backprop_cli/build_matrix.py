@@ -91,7 +91,7 @@ class MatrixPage:
         for path, layer in leaves(network.layers):
             present = layer.parameters()
             for name, symbol in layer.page_parameters(self, path):
-                self.arrays[symbol] = page_array(present[name])
+                self.arrays[symbol] = self.on_page(layer, name, present[name])
         self.arrays[self.X] = np.array(xs, dtype=float)
         self.arrays[self.A(0)] = self.arrays[self.X]
         self.arrays[self.Y] = np.array(ys, dtype=float)
@@ -137,7 +137,7 @@ class MatrixPage:
                 symbols = dict(layer.page_parameters(self, path))
                 for name, value in zip(("weight", "bias"), pair, strict=True):
                     if name in symbols and value is not None:
-                        table[symbols[name]] = page_array(value)
+                        table[symbols[name]] = self.on_page(layer, name, value)
         return OptimizerState(self.slots.steps + 1, by_symbol)
 
     def state_after(self, values: Values, state: OptimizerState) -> OptimizerSlots:
@@ -155,10 +155,27 @@ class MatrixPage:
                         pair.append(None)
                         continue
                     array = values.get(State(kind, symbols[name], times[1]), np.zeros(np.shape(present[name])))
-                    pair.append(_like(present[name], array))
+                    pair.append(self.as_torch(layer, name, present[name], array))
                 layers.append((pair[0], pair[1]))
             slots[kind] = tuple(layers)
         return OptimizerSlots(state.step, slots)
+
+    @property
+    def transposed(self) -> bool:
+        """``--layout transposed``: a dense layer's W is written inputs × units, Z = AW + b."""
+        return self.options.layout == "transposed"
+
+    def on_page(self, layer: Kind, name: str, value: Any) -> Any:
+        """A parameter (or its optimizer state) as the page writes it."""
+        array = page_array(value)
+        return array.T if self.transposed and name == "weight" and layer.kind == "dense" else array
+
+    def as_torch(self, layer: Kind, name: str, template: Any, array: Any) -> Any:
+        """A page's matrix of a parameter back in torch's layout, shaped like ``template``."""
+        array = np.asarray(array, dtype=float)
+        if self.transposed and name == "weight" and layer.kind == "dense" and array.ndim == 2:
+            array = array.T
+        return _like(template, array)
 
     def parameters(self) -> list[tuple[int, Node, bool]]:
         """(layer number − 1, symbol, frozen) of every parameter, in update order."""
@@ -380,16 +397,18 @@ class MatrixPage:
         state = self.optimizer_state()
         update = update_steps(self, values, state)
         sections = [
-            Section("forward", tuple(forward), say("intro.forward.matrix", samples=self.samples)),
+            Section("forward", tuple(forward), say("intro.forward.matrix" + ("_transposed" if self.transposed else ""),
+                                                   samples=self.samples)),
             Section("loss", (Group(None, tuple(loss_steps)),), say("intro.loss")),
-            Section("backward", tuple(backward), say("intro.backward.matrix")),
+            Section("backward", tuple(backward), say("intro.backward.matrix"
+                                                     + ("_transposed" if self.transposed else ""))),
             Section("update", tuple(update), _update_intro(self.network, self.options, state.step)),
         ]
         new_values: dict[tuple[Path, str], Any] = {}
         for path, layer in leaves(self.network.layers):
             present = layer.parameters()
             for name, symbol in layer.page_parameters(self, path):
-                new_values[(path, name)] = _like(present[name], values[updated(symbol)])
+                new_values[(path, name)] = self.as_torch(layer, name, present[name], values[updated(symbol)])
             for name, buffer in self.buffers.get(path, {}).items():
                 new_values[(path, name)] = buffer
         new_network = self.network.with_values(new_values)
@@ -418,7 +437,7 @@ class MatrixPage:
 
         n = self.number(path)
         present = layer.parameters()
-        gradients = {name: _like(present[name], values[Partial(LOSS, symbol)])
+        gradients = {name: self.as_torch(layer, name, present[name], values[Partial(LOSS, symbol)])
                      for name, symbol in layer.page_parameters(self, path)}
         children = tuple(self._result(values, new_network, (*path, i), child)
                          for i, child in enumerate(layer.children()))

@@ -14,7 +14,7 @@ from backprop_cli.build import build_derivation
 from backprop_cli.cli import main
 from backprop_cli.derivation import Options
 from backprop_cli.model import SEED, SEED_X, SEED_Y, Network, Optimizer
-from backprop_cli.notation import State
+from backprop_cli.notation import Node, State
 from backprop_cli.printing import to_text
 from backprop_cli.render import render
 
@@ -66,11 +66,15 @@ def test_the_transposed_pages_W_is_torchs_weight_transposed(case):
             assert [next(rows).before for _ in layer["bias"]] == layer["bias"]
 
 
-def test_the_matrix_form_refuses_the_transposed_layout(capsys):
-    assert main(["step", "--layout", "transposed", "--form", "matrix"]) == 2
+def test_the_transposed_layout_refuses_a_scalar_page_of_other_kinds_and_unknown_layouts(capsys, tmp_path):
+    spec = tmp_path / "norm.toml"
+    spec.write_text('loss = "mse"\n[[layers]]\nweight = [[0.5, -0.3], [0.2, 0.8]]\nbias = [0.1, 0.0]\n'
+                    'activation = "identity"\n[[layers]]\nkind = "layer_norm"\n[data]\nx = [[1.0, 2.0]]\n'
+                    'y = [[0.0, 1.0]]\n')
+    assert main(["step", "--network", str(spec), "--layout", "transposed", "--form", "scalar"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: layout: --layout transposed numbers the weights of the scalar form") and \
-        "--form scalar" in err and err.count("\n") == 1
+    assert err.startswith("error: layout: --layout transposed numbers the weights of dense layers") and \
+        "--form matrix" in err and err.count("\n") == 1
     assert main(["step", "--layout", "sideways"]) == 2
     assert capsys.readouterr().err == "error: layout: must be torch or transposed, not 'sideways'\n"
     assert main(["step", "--momentum-form", "nesterov"]) == 2
@@ -92,6 +96,23 @@ def torch_two_steps(network: Network, xs, ys):
         out.append([(p.detach().clone().flatten().tolist(),
                      optimizer.state[p]["momentum_buffer"].flatten().tolist()) for p in params])
     return out
+
+
+@SLOW
+@given(networks(max_depth=3, max_width=4, max_samples=3), st.sampled_from(["sgd", "momentum", "adam"]))
+def test_the_transposed_matrix_page_writes_W_transposed_and_changes_no_number(case, optimizer):
+    network, xs, ys = case
+    network = Network(network.layers, loss=network.loss, lr=network.lr, optimizer=Optimizer(optimizer))
+    torch_page = build_derivation(network, xs, ys, Options(form="matrix"))
+    page = build_derivation(network, xs, ys, Options(form="matrix", layout="transposed"))
+    assert page.to_json() == torch_page.to_json()
+    for number, layer in enumerate(network.layers, start=1):
+        written = page.values[Node("W", layer=number)]
+        assert [list(row) for row in written.rows] == [list(column) for column in zip(*layer.weight, strict=True)]
+    # A second step from the first's optimizer state: the state goes through the page's layout and back.
+    second = [build_derivation(d.extra["network_after"], xs, ys, d.options, state=d.extra["optimizer_state"])
+              for d in (torch_page, page)]
+    assert second[1].to_json() == second[0].to_json()
 
 
 @SLOW

@@ -276,7 +276,7 @@ class Layer(Kind):
         number = page.number(path)
         values = page.arrays
         steps = []
-        product = MatMul(inputs, Transpose(page.W(number)))
+        product = MatMul(inputs, page.W(number)) if page.transposed else MatMul(inputs, Transpose(page.W(number)))
         note = None
         if self.bias is not None:
             weighted = add(product, page.b(number))
@@ -296,11 +296,12 @@ class Layer(Kind):
         values = page.arrays
         delta = page.delta(number)
         steps = [] if pre_activation else matrix_delta(page, path, self.activation, upstream)
-        steps.append(page.record(values, Partial(LOSS, page.W(number)), (MatMul(Transpose(delta), inputs),)))
+        gradient = MatMul(Transpose(inputs), delta) if page.transposed else MatMul(Transpose(delta), inputs)
+        steps.append(page.record(values, Partial(LOSS, page.W(number)), (gradient,)))
         if self.bias is not None:
             note = say("matrix.column_sums", samples=page.samples) if page.samples > 1 else None
             steps.append(page.record(values, Partial(LOSS, page.b(number)), (ColumnSum(delta),), note=note))
-        return steps, MatMul(delta, page.W(number))
+        return steps, MatMul(delta, Transpose(page.W(number)) if page.transposed else page.W(number))
 
 
 def matrix_activation(page: MatrixPage, path: Path, name: str) -> list[MatrixStep]:

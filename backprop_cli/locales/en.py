@@ -109,6 +109,16 @@ MESSAGES.update({
         " ∂𝓛/∂W⁽ˡ⁾ = δ⁽ˡ⁾ᵀA⁽ˡ⁻¹⁾ (summed over the samples by the product), ∂𝓛/∂b⁽ˡ⁾ = 1ᵀδ⁽ˡ⁾"
         " (column sums) and δ⁽ˡ⁻¹⁾ = (δ⁽ˡ⁾W⁽ˡ⁾) ⊙ f′(Z⁽ˡ⁻¹⁾)."
     ),
+    "intro.forward.matrix_transposed": (
+        "The whole batch at once: row n of every matrix is sample n ({samples} samples). W⁽ˡ⁾ is written"
+        " inputs × units (z = Wᵀx for one sample, torch's weight transposed): each layer multiplies its"
+        " inputs by the weights, adds the bias row, then applies its activation element by element."
+    ),
+    "intro.backward.matrix_transposed": (
+        "The chain rule in matrices, from the output back: δ⁽ˡ⁾ = ∂𝓛/∂Z⁽ˡ⁾, then"
+        " ∂𝓛/∂W⁽ˡ⁾ = A⁽ˡ⁻¹⁾ᵀδ⁽ˡ⁾ (summed over the samples by the product), ∂𝓛/∂b⁽ˡ⁾ = 1ᵀδ⁽ˡ⁾"
+        " (column sums) and δ⁽ˡ⁻¹⁾ = (δ⁽ˡ⁾W⁽ˡ⁾ᵀ) ⊙ f′(Z⁽ˡ⁻¹⁾)."
+    ),
     "matrix.broadcast": "{bias} is one row, added to each of the {samples} rows (broadcast)",
     "matrix.elementwise": "element by element",
     "matrix.softmax": "softmax row by row: each row of Z is one sample's logits",
