@@ -142,9 +142,12 @@ addEventListener("load", () => {
   const groups = [...document.querySelectorAll(".eqs")].map(g =>
     [...g.querySelectorAll(":scope > .eq > .rest > math:first-child > mo:first-child")]
       .map(e => Math.round(e.getBoundingClientRect().left)));
+  const figure = document.querySelector("svg.figure");
+  const box = figure ? figure.getBoundingClientRect() : null;
+  const labels = figure ? [...figure.querySelectorAll("text")].map(t => t.textContent) : [];
   const out = document.createElement("pre");
   out.id = "report";
-  out.textContent = JSON.stringify(groups);
+  out.textContent = JSON.stringify({groups, figure: box && [box.width, box.height, box.top], labels});
   document.body.append(out);
 });
 </script>
@@ -158,7 +161,14 @@ def test_chromium_aligns_a_groups_lines_on_their_first_equals_sign(tmp_path):
     result = chromium(["--window-size=1000,900", "--virtual-time-budget=5000", "--dump-dom", page.as_uri()], tmp_path)
     found = re.search(r'<pre id="report">(.*?)</pre>', result.stdout)
     assert found, result.stderr[-2000:]
-    groups = json.loads(found.group(1))
+    report = json.loads(found.group(1))
+    groups = report["groups"]
+    # The network's figure heads the page, drawn at its size, with every weight's label.
+    width, height, top = report["figure"]
+    assert width > 300 and height > 100 and top < 600, report["figure"]
+    assert {f"W{i}" for i in range(1, 7)} <= {label.replace("₁", "1").replace("₂", "2").replace("₃", "3")
+                                              .replace("₄", "4").replace("₅", "5").replace("₆", "6")
+                                              for label in report["labels"]}, report["labels"]
     assert len(groups) == 7 and all(len(g) >= 1 for g in groups)
     for lefts in groups:
         assert max(lefts) - min(lefts) <= 1, lefts
