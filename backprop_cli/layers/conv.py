@@ -271,13 +271,14 @@ class Convolution(Kind):
     # --- the page ---------------------------------------------------------------------------
 
     def title(self, number: int, in_features: int, last: bool) -> Message:
-        from backprop_cli.locales import say
+        from backprop_cli.locales import name, say
 
         w = self.window
-        return say("kind.conv.title", layer=number, kind=self.kind, inputs="×".join(map(str, w.in_shape)),
+        activation = name(self.activation)
+        return say("kind.conv.title", layer=number, kind=name(self.kind), inputs="×".join(map(str, w.in_shape)),
                    outputs="×".join(map(str, self.out_shape(w.in_shape))), channels=self.out_channels,
                    kernel="×".join(map(str, w.kernel[2 - self.dims:])), stride=written(w.stride, self.dims),
-                   padding=written(w.padding, self.dims), activation=self.activation)
+                   padding=written(w.padding, self.dims), activation=activation)
 
     def pre_activation(self, page: MatrixPage, path: Path, inputs: sp.Basic) -> sp.Basic:
         return page.Z(page.number(path))

@@ -122,10 +122,10 @@ class Pool(Kind):
     # --- the page ---------------------------------------------------------------------------
 
     def title(self, number: int, in_features: int, last: bool) -> Message:
-        from backprop_cli.locales import say
+        from backprop_cli.locales import name, say
 
         w = self.window
-        return say("kind.pool.title", layer=number, kind=self.kind, inputs="×".join(map(str, w.in_shape)),
+        return say("kind.pool.title", layer=number, kind=name(self.kind), inputs="×".join(map(str, w.in_shape)),
                    outputs="×".join(map(str, self.out_shape(w.in_shape))),
                    kernel="×".join(map(str, w.kernel[2 - self.dims:])), stride=written(w.stride, self.dims))
 

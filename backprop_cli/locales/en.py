@@ -398,6 +398,13 @@ MESSAGES.update({
     "name.dropout": "dropout",
     "name.batch_norm": "batch norm",
     "name.layer_norm": "layer norm",
+    "name.conv1d": "conv1d",
+    "name.conv2d": "conv2d",
+    "name.max_pool1d": "max_pool1d",
+    "name.max_pool2d": "max_pool2d",
+    "name.avg_pool1d": "avg_pool1d",
+    "name.avg_pool2d": "avg_pool2d",
+    "name.flatten": "flatten",
     "name.residual": "residual",
     # A function defined piece by piece (relu's derivative): the words around its conditions.
     "intro.update.order": (

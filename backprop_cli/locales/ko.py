@@ -382,6 +382,13 @@ MESSAGES.update({
     "name.dropout": "드롭아웃",
     "name.batch_norm": "배치 정규화",
     "name.layer_norm": "층 정규화",
+    "name.conv1d": "1차원 합성곱",
+    "name.conv2d": "2차원 합성곱",
+    "name.max_pool1d": "1차원 최대 풀링",
+    "name.max_pool2d": "2차원 최대 풀링",
+    "name.avg_pool1d": "1차원 평균 풀링",
+    "name.avg_pool2d": "2차원 평균 풀링",
+    "name.flatten": "평탄화",
     "name.residual": "잔차 연결",
     # 조건에 따라 정의가 나뉘는 함수 (ReLU의 도함수): 조건을 둘러싼 말.
     "intro.update.order": (
