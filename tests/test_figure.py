@@ -30,7 +30,7 @@ def test_each_edge_carries_the_weight_the_page_multiplies_it_by(widths, seed) ->
     for source, weight, unit in edges:
         w = weight.translate(digits)
         # The unit's weighted sum on the page multiplies W_w by the source: x_i, or the unit's activation.
-        line = re.search(rf"\nz_\{{{unit}\}} = [^\n]*", text).group(0)
+        line = re.search(rf"\nz_\{{{unit}\}} &?= [^\n]*", text).group(0)  # a long line is set in aligned
         if source.startswith("x"):
             factor = rf"x_\{{{source[1:]}\}}" if widths[0] > 1 else r"x(?![_\w])"
         else:
