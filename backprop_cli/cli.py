@@ -230,6 +230,16 @@ def emit(obj: Any, fmt: str, output: Path | None, force: bool, **settings: Any) 
 STEP_FORMATS = ("rich", "markdown", "latex", "html", "json", "torch")
 
 
+def json_form(chosen: str, rounding: str, graph: Path | None, form: str) -> str:
+    """The form whose page computes step's numbers: JSON prints no page, so its exact values come
+    from the matrix form (one numpy pass over each layer) whichever form is asked, identical in
+    both and never paying for a line per weight and unit. Carried values are the page's own
+    rounding, and a graph is drawn from the page asked for, so those keep the form."""
+    if chosen == "json" and rounding == "exact" and graph is None and form in ("auto", "scalar"):
+        return "matrix"
+    return form
+
+
 @app.command()
 def step(
     network: NetworkFile = None,
@@ -318,7 +328,8 @@ def step(
             init=init, optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
             alpha=alpha, weight_decay=weight_decay, centered=centered,
             x=x, y=y, data=data, targets=targets))
-        derivation = build_derivation(net, xs, ys, Options(precision, rounding, form, lang, figure))
+        page_form = json_form(chosen, rounding, graph, form)
+        derivation = build_derivation(net, xs, ys, Options(precision, rounding, page_form, lang, figure))
     if with_code:
         from dataclasses import replace
 
