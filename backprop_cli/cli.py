@@ -735,9 +735,10 @@ def train(
     shuffle: Annotated[bool, typer.Option("--shuffle", rich_help_panel=TRAINING,
                                           help="A new sample order every epoch, drawn from --seed.")] = False,
     backend: Annotated[str, typer.Option(
-        "--backend", metavar="auto|compiled|numpy|torch", rich_help_panel=TRAINING,
-        help="compiled: the derivation compiled to one Python function (small problems); numpy:"
-             " matrix operations; torch: PyTorch. auto picks by size and says which.")] = "auto",
+        "--backend", metavar="auto|compiled|numba|numpy|torch", rich_help_panel=TRAINING,
+        help="compiled: the derivation compiled to one Python function (small problems); numba: the"
+             " same compiled to machine code (pip install 'backprop-cli[fast]'); numpy: matrix operations;"
+             " torch: PyTorch. auto picks by size and says which.")] = "auto",
     device: Annotated[str, typer.Option("--device", metavar="cpu|cuda", rich_help_panel=TRAINING,
                                         help="Where the torch backend runs.")] = "cpu",
     dtype: Annotated[str, typer.Option("--dtype", metavar="float64|float32", rich_help_panel=TRAINING,
