@@ -205,7 +205,7 @@ def train(network: Any = None, x: Any = None, y: Any = None, **options: Any) -> 
         **options: the command line's options: the network's, as for :func:`derive` (``layers``,
             ``activation``, ``loss``, ``lr``, ``seed``, ``init``, ``optimizer``, ``momentum``, ``beta1``,
             ``beta2``, ``eps``, ``data``, ``targets``); how to train: ``epochs`` (100), ``batch_size``,
-            ``shuffle``, ``backend`` (``auto``, ``compiled``, ``numpy``, ``torch``), ``device``,
+            ``shuffle``, ``backend`` (``auto``, ``compiled``, ``numba``, ``numpy``, ``torch``), ``device``,
             ``dtype``, ``log_every``, ``show_steps`` (an epoch or a list of them, derived in full),
             ``schedule`` (``"step:step_size=10,gamma=0.5"``, as ``--schedule``), ``clip_norm``,
             ``clip_value``, ``validation`` (the share held out), ``early_stop`` and ``patience``;

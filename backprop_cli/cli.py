@@ -235,6 +235,16 @@ def emit(obj: Any, fmt: str, output: Path | None, force: bool, **settings: Any) 
 STEP_FORMATS = ("rich", "markdown", "latex", "html", "json", "torch")
 
 
+def json_form(chosen: str, rounding: str, graph: Path | None, form: str) -> str:
+    """The form whose page computes step's numbers: JSON prints no page, so its exact values come
+    from the matrix form (one numpy pass over each layer) whichever form is asked, identical in
+    both and never paying for a line per weight and unit. Carried values are the page's own
+    rounding, and a graph is drawn from the page asked for, so those keep the form."""
+    if chosen == "json" and rounding == "exact" and graph is None and form in ("auto", "scalar"):
+        return "matrix"
+    return form
+
+
 @app.command()
 def step(
     network: NetworkFile = None,
@@ -336,7 +346,8 @@ def step(
             init=init, optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
             alpha=alpha, weight_decay=weight_decay, centered=centered,
             x=x, y=y, data=data, targets=targets))
-        derivation = build_derivation(net, xs, ys, Options(precision, rounding, form, lang, figure, brief,
+        page_form = json_form(chosen, rounding, graph, form)
+        derivation = build_derivation(net, xs, ys, Options(precision, rounding, page_form, lang, figure, brief,
                                                            layout, momentum_form))
     if with_code:
         from dataclasses import replace
@@ -748,9 +759,10 @@ def train(
     shuffle: Annotated[bool, typer.Option("--shuffle", rich_help_panel=TRAINING,
                                           help="A new sample order every epoch, drawn from --seed.")] = False,
     backend: Annotated[str, typer.Option(
-        "--backend", metavar="auto|compiled|numpy|torch", rich_help_panel=TRAINING,
-        help="compiled: the derivation compiled to one Python function (small problems); numpy:"
-             " matrix operations; torch: PyTorch. auto picks by size and says which.")] = "auto",
+        "--backend", metavar="auto|compiled|numba|numpy|torch", rich_help_panel=TRAINING,
+        help="compiled: the derivation compiled to one Python function (small problems); numba: the"
+             " same compiled to machine code (pip install 'backprop-cli[fast]'); numpy: matrix operations;"
+             " torch: PyTorch. auto picks by size and says which.")] = "auto",
     device: Annotated[str, typer.Option("--device", metavar="cpu|cuda", rich_help_panel=TRAINING,
                                         help="Where the torch backend runs.")] = "cpu",
     dtype: Annotated[str, typer.Option("--dtype", metavar="float64|float32", rich_help_panel=TRAINING,

@@ -62,7 +62,12 @@ def test_dense_networks_equal_the_page(case, optimizer, decay) -> None:
     printed = run(script(page))
     reference = torch_step(network, xs, ys)
     expected = {**printed, "_loss": reference["_loss"], "_output_after": reference["_output_after"]}
-    assert_step_close(page.to_dict(), expected)
+    # RMSprop's first update is lr·g/(√((1 − α)g²) + ε): it divides a gradient by its own size, so a
+    # tiny gradient's relative error becomes an absolute one of order lr. Through a saturated unit
+    # (1 − tanh² near 0) two correct float64 runs agree on such a gradient to ~1e-10 relative only
+    # (an update of 6.68 differed by 7.8e-11); the gradients themselves are held to 1e-12 with the
+    # other optimizers.
+    assert_step_close(page.to_dict(), expected, tol=1e-8 if optimizer == "rmsprop" else 1e-12)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))

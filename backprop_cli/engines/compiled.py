@@ -134,16 +134,19 @@ class CompiledEngine(Engine):
 
     name = "compiled"
     dtypes = ("float64",)
+    unrolls = True
+    """Small problems get every sample of every batch unrolled over Python floats (``floats``)."""
 
     def __init__(self, network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
                  settings: EngineSettings) -> None:
         super().__init__(network, xs, ys, settings)
         if settings.schedule is not None or settings.clip is not None:
-            raise BackpropError("backend: the compiled engine compiles the learning rate and the update into"
+            raise BackpropError(f"backend: the {self.name} engine compiles the learning rate and the update into"
                                 " its code; --schedule and --clip-norm/--clip-value run on --backend numpy"
                                 " or torch (auto picks numpy)")
         self.xs, self.ys = tuple(xs), tuple(ys)
-        self.floats = settings.order is None and len(xs) * network.parameter_count <= COMPILED_LIMIT
+        self.floats = (self.unrolls and settings.order is None
+                       and len(xs) * network.parameter_count <= COMPILED_LIMIT)
         if not network.scalar_form:
             # Kinds beyond dense: their scalar page works the whole batch at once (batch norm's
             # statistics, dropout's mask rows), compiled straight.

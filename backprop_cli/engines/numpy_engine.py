@@ -84,12 +84,23 @@ class NumpyEngine(Engine):
         return self.loss.divisor(samples, self.network.outputs)
 
     def _loss(self, z: Array, yhat: Array, Y: Array) -> float:
+        return float(self._elements(z, yhat, Y).sum() / self._divisor(len(Y)))
+
+    def _elements(self, z: Array, yhat: Array, Y: Array) -> Array:
+        """The loss's terms, one per output element, before the reduction."""
         if self.fused:
             # From the logits, as torch.nn.CrossEntropyLoss: log softmax by log-sum-exp.
             top = z.max(axis=1, keepdims=True)
             log_softmax = z - top - np.log(np.exp(z - top).sum(axis=1, keepdims=True))
-            return float(-(Y * log_softmax).sum() / self._divisor(len(Y)))
-        return float(broadcast(self._loss_value(yhat, Y), yhat).sum() / self._divisor(len(Y)))
+            return -(Y * log_softmax)
+        return broadcast(self._loss_value(yhat, Y), yhat)
+
+    def copy_losses(self, z: Array, yhat: Array, copies: int) -> Array:
+        """The loss of each of ``copies`` networks whose outputs on all the samples are stacked
+        copy by copy in ``z`` (pre-activation) and ``yhat`` (``backprop verify``'s perturbations)."""
+        Y = np.tile(self.Y, (copies, 1))
+        terms = self._elements(z, yhat, Y).reshape(copies, -1)
+        return terms.sum(axis=1) / self._divisor(self.samples)
 
     def _output_delta(self, z: Array, yhat: Array, Y: Array) -> Array:
         scale = 1.0 / self._divisor(len(Y))

@@ -257,6 +257,8 @@ MESSAGES.update({
 MESSAGES.update({
     "engine.reason.option": "{option}",
     "engine.reason.shuffle": "섞은 배치",
+    "engine.reason.numba": ("{epochs} 에포크 × 에포크마다 {other}보다 {saving} µs 절약이"
+                            " {engine} 컴파일 시간(약 {compile}초)보다 큼"),
     "engine.reason.compiled": "매개변수 {parameters}개 × {samples}: 컴파일하기에 충분히 작음",
     "engine.reason.numpy": "매개변수 {parameters}개 × {samples}: 행렬 연산이 유리함",
     "train.run.epochs": "{epochs} 에폭",

@@ -1,0 +1,57 @@
+"""How long `backprop verify` takes on wide networks (issue: verify in linear time), whole commands.
+
+    python benchmarks/verify.py            # 5 rounds; --rounds N to change
+
+Each command runs as a fresh process (start-up, torch's import, the derivation, autograd, the
+central differences and the printed table of every parameter), the cases interleaved round by
+round, medians in seconds; ``import torch`` alone is timed alongside, as it is most of a small
+case's time. The report's verdict is checked: every gradient agrees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CASES = {
+    "2-30-30-1 (1,051 parameters)": ["--layers", "2", "30", "30", "1", "--seed", "0"],
+    "2-100-100-1 (10,501 parameters)": ["--layers", "2", "100", "100", "1", "--seed", "0"],
+    "2-100-100-1, --format json": ["--layers", "2", "100", "100", "1", "--seed", "0", "--format", "json"],
+}
+GOALS = {"2-30-30-1 (1,051 parameters)": 2.0, "2-100-100-1 (10,501 parameters)": 10.0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    backprop = [str(Path(sys.executable).with_name("backprop")), "verify"]
+    commands = {name: backprop + case for name, case in CASES.items()}
+    commands["import torch (for comparison)"] = [sys.executable, "-c", "import torch"]
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "BACKPROP_CACHE_DIR": str(Path(tmp) / "cache")}
+        subprocess.run(backprop, check=True, stdout=subprocess.DEVNULL, env=env)  # fill the cache
+        for _ in range(args.rounds):
+            for name, command in commands.items():
+                start = time.perf_counter()
+                done = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=env)
+                times[name].append(time.perf_counter() - start)
+                assert done.returncode == 0, (name, done.stdout[-500:])
+    print("| command | median (s) | goal |")
+    print("|---|---:|---|")
+    for name, values in times.items():
+        median = statistics.median(values)
+        goal = GOALS.get(name)
+        verdict = "" if goal is None else f"< {goal:g} s {'✓' if median < goal else '✗'}"
+        print(f"| {name} | {median:.2f} | {verdict} |")
+
+
+if __name__ == "__main__":
+    main()
