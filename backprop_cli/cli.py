@@ -126,6 +126,20 @@ FormOpt = Annotated[str, typer.Option(
          " batch or a layer wider than 8 units.")]
 
 
+BriefOpt = Annotated[bool, typer.Option(
+    "--brief", rich_help_panel=OUTPUT,
+    help="Leave out the \"why\" lines (the chain rule in general, why δ is ŷ − y, dead units, shrinking"
+         " |δ|): the lines and their numbers alone.")]
+LayoutOpt = Annotated[str, typer.Option(
+    "--layout", rich_help_panel=OUTPUT, metavar="torch|transposed",
+    help="Write the weights as torch stores them (z = Wx, W units × inputs: the default) or as books that"
+         " write z = Wᵀx do (W inputs × units, numbered input by input); the numbers are the same.")]
+MomentumFormOpt = Annotated[str, typer.Option(
+    "--momentum-form", rich_help_panel=OUTPUT, metavar="torch|textbook",
+    help="Write SGD with momentum as torch does (v = μv + g, θ = θ − αv) or as v = μv − αg,"
+         " θ = θ + v; the same numbers.")]
+
+
 def _numbers(values: list[str] | None, name: str) -> list[tuple[float, ...]] | None:
     if not values:
         return None
@@ -284,18 +298,9 @@ def step(
         "--with-code", rich_help_panel=OUTPUT,
         help="End the page with the PyTorch code of this step (model(x), criterion, backward, step),"
              " which prints the page's numbers when run.")] = False,
-    brief: Annotated[bool, typer.Option(
-        "--brief", rich_help_panel=OUTPUT,
-        help="Leave out the \"why\" lines (the chain rule in general, why δ is ŷ − y, dead units, shrinking"
-             " |δ|): the lines and their numbers alone.")] = False,
-    layout: Annotated[str, typer.Option(
-        "--layout", rich_help_panel=OUTPUT, metavar="torch|transposed",
-        help="Number the weights as torch stores them (z = Wx, row by row: the default) or as books that"
-             " write z = Wᵀx do (input by input); the numbers are the same. Scalar form.")] = "torch",
-    momentum_form: Annotated[str, typer.Option(
-        "--momentum-form", rich_help_panel=OUTPUT, metavar="torch|textbook",
-        help="Write SGD with momentum as torch does (v = μv + g, θ = θ − αv) or as v = μv − αg,"
-             " θ = θ + v; the same numbers.")] = "torch",
+    brief: BriefOpt = False,
+    layout: LayoutOpt = "torch",
+    momentum_form: MomentumFormOpt = "torch",
 ) -> None:
     """One training step, derived line by line: forward pass, loss, chain rule, update.
 
@@ -811,6 +816,9 @@ def train(
         "--history", metavar="before|after", rich_help_panel=OUTPUT,
         help="Label the loss table by epoch, the loss before its updates (as a PyTorch loop prints it),"
              " or 'after iteration i', the loss after i updates, as books do. JSON is unchanged.")] = "before",
+    brief: BriefOpt = False,
+    layout: LayoutOpt = "torch",
+    momentum_form: MomentumFormOpt = "torch",
 ) -> int:
     """Train for many epochs: progress, the loss table and curve, trained weights, predictions.
 
@@ -874,7 +882,8 @@ def train(
         net, xs, ys = resolve(given)
         result = run_training(net, xs, ys, settings, progress=progress, data=data_label(given, xs, ys))
     if result.snapshots:
-        result = with_derivations(result, Options(precision, "exact", form, lang))
+        result = with_derivations(result, Options(precision, "exact", form, lang, brief=brief, layout=layout,
+                                                  momentum_form=momentum_form))
     extra: dict[str, Any] = {}
     if plot is not None and chosen == "markdown":
         extra["plot"] = os.path.relpath(plot, output.parent) if output is not None else str(plot)

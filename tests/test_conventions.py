@@ -184,3 +184,14 @@ def test_the_history_after_iteration_counts_the_updates_of_each_epoch(capsys):
     assert main(["train", "--history", "between"]) == 2
     assert capsys.readouterr().err == "error: history: must be before or after, not 'between'\n"
     assert math.isfinite(float(after[-1][1]))
+
+
+def test_train_shows_its_steps_in_the_conventions_asked(capsys):
+    common = ["train", "--optimizer", "momentum", "--lr", "0.5", "--epochs", "3", "--show-steps", "2"]
+    assert main([*common, "--momentum-form", "textbook", "--layout", "transposed"]) == 0
+    page = capsys.readouterr().out
+    assert "v[W₅](t+1) = μv[W₅](t) - α ∂𝓛/∂W₅" in page and "z₁ = W₁x₁ + W₃x₂ + b₁" in page
+    assert main(common) == 0
+    torch_page = capsys.readouterr().out
+    # The trained parameters (and every loss) are the same whichever way the step is written.
+    assert page.split("Trained parameters")[1] == torch_page.split("Trained parameters")[1]
