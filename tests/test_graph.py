@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import html
 import io
-import os
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 from cases import batch, seed
 from reference import build_modules, forward, torch_loss
 from rich.console import Console
 from rich.text import Text
+from test_markdown_render import CHROMIUM, MERMAID_JS, mermaid_drawn
 
 from backprop_cli.build import build_derivation
 from backprop_cli.derivation import Options
@@ -115,24 +113,10 @@ def test_graphviz_reads_the_dot_file(tmp_path):
     assert "∂𝓛/∂W₅ = 0.2727" in result.stdout
 
 
-MERMAID_JS = os.environ.get("MERMAID_JS")  # mermaid.min.js (npm package mermaid), to draw the flowchart
-CHROMIUM = shutil.which("chromium")
-
-
 @pytest.mark.skipif(not (MERMAID_JS and CHROMIUM), reason="set MERMAID_JS to mermaid.min.js; needs chromium")
 def test_mermaid_draws_the_flowchart(tmp_path):
-    charts = "".join(f'<pre class="mermaid">{html.escape(mermaid(build_graph(d)))}</pre>' for d in (seed(), batch()))
-    page = tmp_path / "mermaid.html"
-    page.write_text(
-        f'<!DOCTYPE html><meta charset="utf-8"><script src="{Path(MERMAID_JS).as_uri()}"></script>{charts}'
-        '<div id="status"></div><script>mermaid.initialize({startOnLoad: false}); mermaid.run().then('
-        '() => document.getElementById("status").textContent = "drawn " + document.querySelectorAll("svg").length,'
-        ' e => document.getElementById("status").textContent = "error " + e);</script>', encoding="utf-8")
-    result = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                             "--disable-background-networking", f"--user-data-dir={tmp_path / 'profile'}",
-                             "--allow-file-access-from-files", "--virtual-time-budget=10000", "--dump-dom",
-                             page.as_uri()], capture_output=True, text=True, timeout=120)
-    assert '<div id="status">drawn 2</div>' in result.stdout, result.stdout[-2000:]
+    drawn, dom = mermaid_drawn([mermaid(build_graph(d)) for d in (seed(), batch())], tmp_path)
+    assert drawn == 2, dom
 
 
 def draw(renderable, width=80) -> str:

@@ -32,7 +32,16 @@ from backprop_cli.layers.base import (
     shown,
     vector,
 )
-from backprop_cli.layers.windows import Window, input_shape, kernel_steps, map_steps, pair, window, written
+from backprop_cli.layers.windows import (
+    Window,
+    Windowed,
+    input_shape,
+    kernel_steps,
+    map_steps,
+    pair,
+    window,
+    written,
+)
 
 if TYPE_CHECKING:
     import sympy as sp
@@ -59,7 +68,7 @@ def tensor(value: Any, key: str, depth: int) -> tuple[Any, tuple[int, ...]]:
 
 
 @dataclass(frozen=True)
-class Convolution(Kind):
+class Convolution(Windowed, Kind):
     """A convolution over ``window`` with ``weight`` (out, in, kernel…) and ``bias`` (one per output channel).
 
     Args:
@@ -80,7 +89,6 @@ class Convolution(Kind):
     parameter_names = ("weight", "bias")
     state_names = ("weight", "bias")
     glyphs = {"weight": "K", "bias": "b"}
-    shapes = "shaped"
 
     @property
     def out_channels(self) -> int:
@@ -93,17 +101,9 @@ class Convolution(Kind):
 
         return np.array(self.weight, dtype=float).reshape(self.out_channels, self.window.channels, *self.window.kernel)
 
-    def in_features(self) -> int:
-        return math.prod(self.window.in_shape)
-
-    def input_shape(self) -> tuple[int, ...]:
-        return self.window.in_shape
-
-    def out_features(self, in_features: int) -> int:
-        return math.prod(self.out_shape(self.window.in_shape))
-
-    def out_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
-        return self.window.out_shape(self.out_channels)
+    @property
+    def maps_out(self) -> int:
+        return self.out_channels
 
     @property
     def summary(self) -> str:

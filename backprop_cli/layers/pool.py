@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from backprop_cli.errors import SpecError
 from backprop_cli.layers.base import Array, Kind, NumpyRun, Path, SpecContext, check_keys
-from backprop_cli.layers.windows import Window, input_shape, map_steps, pair, window, written
+from backprop_cli.layers.windows import Window, Windowed, input_shape, map_steps, pair, window, written
 
 if TYPE_CHECKING:
     import sympy as sp
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class Pool(Kind):
+class Pool(Windowed, Kind):
     """Pooling over ``window`` (the input's maps, the kernel's size and stride)."""
 
     window: Window
@@ -36,7 +36,6 @@ class Pool(Kind):
     dims: ClassVar[int] = 2
     largest: ClassVar[bool] = True
     keys = ("kind", "kernel_size", "stride")
-    shapes = "shaped"
 
     @property
     def size(self) -> int:
@@ -45,18 +44,6 @@ class Pool(Kind):
     @property
     def summary(self) -> str:
         return f"{self.kind} {'×'.join(map(str, self.window.kernel[2 - self.dims:]))}"
-
-    def in_features(self) -> int:
-        return math.prod(self.window.in_shape)
-
-    def input_shape(self) -> tuple[int, ...]:
-        return self.window.in_shape
-
-    def out_features(self, in_features: int) -> int:
-        return math.prod(self.out_shape(self.window.in_shape))
-
-    def out_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
-        return self.window.out_shape(self.window.channels)
 
     @classmethod
     def from_spec(cls, document: Mapping[str, Any], where: str, context: SpecContext) -> Pool:

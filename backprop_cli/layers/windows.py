@@ -10,6 +10,7 @@ dimension (``(C, L)``, ``nn.Conv1d``) is worked as two with a height of 1.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -144,6 +145,30 @@ def window(shape: Sequence[int], kernel: tuple[int, int], stride: tuple[int, int
             raise SpecError(f"{where}.kernel_size: {k} is wider than the input ({n}"
                             f"{f' + 2×{p} padding' if p else ''}); use a smaller kernel or more padding")
     return Window(shape[0], size, kernel, stride, padding, dims)
+
+
+class Windowed:
+    """What convolution and pooling say about shapes: their input is the window's maps, their output
+    ``maps_out`` channels of the window's output size (a mixin of ``base.Kind``)."""
+
+    window: Window
+    shapes = "shaped"
+
+    @property
+    def maps_out(self) -> int:
+        return self.window.channels
+
+    def in_features(self) -> int:
+        return math.prod(self.window.in_shape)
+
+    def input_shape(self) -> tuple[int, ...]:
+        return self.window.in_shape
+
+    def out_features(self, in_features: int) -> int:
+        return math.prod(self.out_shape(self.window.in_shape))
+
+    def out_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return self.window.out_shape(self.maps_out)
 
 
 MAX_MAPS = 8
