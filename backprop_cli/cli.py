@@ -71,8 +71,9 @@ XOpt = Annotated[list[str] | None, typer.Option(
 YOpt = Annotated[list[str] | None, typer.Option(
     "--y", metavar="V …", rich_help_panel=DATA, help="Targets of one sample: --y 0.")]
 DataOpt = Annotated[str | None, typer.Option(
-    "--data", metavar="xor|and|or|FILE", rich_help_panel=DATA,
-    help="A built-in truth table, or a .csv (last --targets columns are y) / .npz / .npy file.")]
+    "--data", metavar="xor|and|or|shapes|FILE", rich_help_panel=DATA,
+    help="A built-in truth table, shapes (300 6×6 images of bars and crosses, three classes), or a .csv"
+         " (last --targets columns are y) / .npz / .npy file.")]
 TargetsOpt = Annotated[int, typer.Option("--targets", metavar="K", rich_help_panel=DATA,
                                          help="How many trailing columns of a .csv are targets.")]
 OptimizerOpt = Annotated[str | None, typer.Option(
@@ -316,6 +317,7 @@ def step(
       backprop step -o step.html --graph step.dot   a web page, and the graph for Graphviz
       backprop step --tree                          the computation graph as a tree
       backprop step --optimizer adam --lr 0.01      Adam's moments and bias correction
+      backprop step --input-shape 1 5 5 --seed 1    a small convolutional network, one image
       backprop step --format json                   every number, float64
       backprop step -o step.py                      the step in PyTorch (python step.py prints it)
       backprop step --with-code -o step.md          the page, then its PyTorch code
@@ -831,6 +833,7 @@ def train(
       backprop train --data xor --epochs 10000      the XOR gate from the seed's weights
       backprop train --data xor --optimizer adam --lr 0.1 --plot loss.png
       backprop train --data data.csv --layers 2 16 16 1 --batch-size 32 --shuffle
+      backprop train --data shapes --epochs 300     a tiny LeNet learns bars and crosses (6×6 images)
       backprop train --show-steps 1,100             the full derivation of epochs 1 and 100
       backprop train --save trained.toml            then: backprop step --network trained.toml
       backprop train --data xor -o report.html      the report as a web page (.md, .tex: Markdown, LaTeX)
