@@ -397,8 +397,7 @@ class MatrixPage:
         state = self.optimizer_state()
         update = update_steps(self, values, state)
         sections = [
-            Section("forward", tuple(forward), say("intro.forward.matrix" + ("_transposed" if self.transposed else ""),
-                                                   samples=self.samples)),
+            Section("forward", tuple(forward), self.forward_intro()),
             Section("loss", (Group(None, tuple(loss_steps)),), say("intro.loss")),
             Section("backward", tuple(backward), say("intro.backward.matrix"
                                                      + ("_transposed" if self.transposed else ""))),
@@ -426,6 +425,12 @@ class MatrixPage:
             layers=self.layer_results(values, new_network), parameters=(),
             extra={"optimizer_state": self.state_after(values, state), "network_after": new_network},
         )
+
+    def forward_intro(self) -> Message:
+        """What the forward section says first: how the batch sits in the matrices, and the weights' layout."""
+        if any(layer.shapes == "shaped" for _, layer in walk(self.network.layers)):
+            return say("intro.forward.maps", samples=self.samples)
+        return say("intro.forward.matrix" + ("_transposed" if self.transposed else ""), samples=self.samples)
 
     def layer_results(self, values: Values, new_network: Network) -> tuple[LayerResult | KindResult, ...]:
         return tuple(self._result(values, new_network, (index,), layer)

@@ -119,6 +119,12 @@ MESSAGES.update({
         " ∂𝓛/∂W⁽ˡ⁾ = A⁽ˡ⁻¹⁾ᵀδ⁽ˡ⁾ (summed over the samples by the product), ∂𝓛/∂b⁽ˡ⁾ = 1ᵀδ⁽ˡ⁾"
         " (column sums) and δ⁽ˡ⁻¹⁾ = (δ⁽ˡ⁾W⁽ˡ⁾ᵀ) ⊙ f′(Z⁽ˡ⁻¹⁾)."
     ),
+    "intro.forward.maps": (
+        "The whole batch at once: row n of every matrix is sample n ({samples} samples), its feature maps"
+        " flattened channel by channel, row by row (and drawn again as grids where there are few). Each"
+        " layer's lines say what it computes: a convolution slides its kernels over the maps, a pooling"
+        " layer takes each window's largest value or mean, a dense layer multiplies by its weights."
+    ),
     "matrix.broadcast": "{bias} is one row, added to each of the {samples} rows (broadcast)",
     "matrix.elementwise": "element by element",
     "matrix.softmax": "softmax row by row: each row of Z is one sample's logits",
