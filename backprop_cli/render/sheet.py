@@ -71,9 +71,7 @@ class SheetBody(DocumentPrinter):
             for group in section.groups:
                 if group.title is not None:
                     part += self.heading(3, self.words(group.title))
-                for step in group.steps:
-                    if isinstance(step, Step):
-                        part += self.blank(step)
+                part += self.blanks([step for step in group.steps if isinstance(step, Step)])
             lines += self.section_block(part)
         return lines
 
@@ -94,6 +92,10 @@ class SheetBody(DocumentPrinter):
     def blank(self, step: Step) -> list[str]:
         raise NotImplementedError
 
+    def blanks(self, steps: list[Step]) -> list[str]:
+        """A group's lines, each with its blank."""
+        return [line for step in steps for line in self.blank(step)]
+
 
 class MarkdownSheet(SheetBody, MarkdownPrinter):
     def blank(self, step: Step) -> list[str]:
@@ -106,6 +108,22 @@ class LatexSheet(SheetBody, LatexPrinter):
         parts = [*self.symbols(step, "latex"), BLANK_LATEX]
         widths = [len(p) for p in self.symbols(step, "text")] + [8]
         return self.display(parts, widths)
+
+    def blanks(self, steps: list[Step]) -> list[str]:
+        """A group's lines in one ``align*``, every first ``=`` under the others, as the key sets them;
+        a long line broken before an ``=``."""
+        from backprop_cli.render.latex import line_breaks
+
+        if not steps:
+            return []
+        rows: list[str] = []
+        for step in steps:
+            parts = [*self.symbols(step, "latex"), BLANK_LATEX]
+            widths = [len(p) for p in self.symbols(step, "text")] + [8]
+            for number, indices in enumerate(line_breaks(widths)):
+                texts = [parts[i] for i in indices]
+                rows.append(texts[0] + " &= " + " = ".join(texts[1:]) if number == 0 else "&= " + " = ".join(texts))
+        return [r"\begin{align*}", *(row + r" \\" for row in rows[:-1]), rows[-1], r"\end{align*}", ""]
 
 
 
