@@ -100,7 +100,7 @@ MESSAGES.update({
 })
 MESSAGES.update({
     "intro.forward.matrix": (
-        "The whole batch at once: row n of every matrix is sample n ({samples} samples). Each"
+        "The whole batch at once: row n of every matrix is sample n ({samples}). Each"
         " layer multiplies its inputs by the transposed weights, adds the bias row, then applies"
         " its activation element by element."
     ),
@@ -110,7 +110,7 @@ MESSAGES.update({
         " (column sums) and δ⁽ˡ⁻¹⁾ = (δ⁽ˡ⁾W⁽ˡ⁾) ⊙ f′(Z⁽ˡ⁻¹⁾)."
     ),
     "intro.forward.matrix_transposed": (
-        "The whole batch at once: row n of every matrix is sample n ({samples} samples). W⁽ˡ⁾ is written"
+        "The whole batch at once: row n of every matrix is sample n ({samples}). W⁽ˡ⁾ is written"
         " inputs × units (z = Wᵀx for one sample, torch's weight transposed): each layer multiplies its"
         " inputs by the weights, adds the bias row, then applies its activation element by element."
     ),
@@ -120,7 +120,7 @@ MESSAGES.update({
         " (column sums) and δ⁽ˡ⁻¹⁾ = (δ⁽ˡ⁾W⁽ˡ⁾ᵀ) ⊙ f′(Z⁽ˡ⁻¹⁾)."
     ),
     "intro.forward.maps": (
-        "The whole batch at once: row n of every matrix is sample n ({samples} samples), its feature maps"
+        "The whole batch at once: row n of every matrix is sample n ({samples}), its feature maps"
         " flattened channel by channel, row by row (and drawn again as grids where there are few). Each"
         " layer's lines say what it computes: a convolution slides its kernels over the maps, a pooling"
         " layer takes each window's largest value or mean, a dense layer multiplies by its weights."
