@@ -28,6 +28,9 @@ KINDS: dict[str, str] = {
     "avg_pool1d": "backprop_cli.layers.pool:AvgPool1d",
     "avg_pool2d": "backprop_cli.layers.pool:AvgPool2d",
     "flatten": "backprop_cli.layers.pool:Flatten",
+    "rnn": "backprop_cli.layers.recurrent:RNN",
+    "lstm": "backprop_cli.layers.recurrent:LSTM",
+    "gru": "backprop_cli.layers.recurrent:GRU",
 }
 """Spec name → ``module:class``; a kind's module is imported only when a spec names it."""
 

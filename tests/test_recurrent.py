@@ -1,0 +1,205 @@
+"""Recurrent layers (layers/recurrent.py): every number of a step equal to PyTorch.
+
+The reference is built here from the spec's own tables, not from the package's kinds: the input
+reshaped to (N, T, F), nn.RNN / nn.LSTM / nn.GRU with ``batch_first`` and the table's weights
+(``weight_ih_l0`` …), h0 (and c0) as (1, N, H), the last step or every step, then nn.Linear (on
+(N, H), or on every step of (N, T, H)), the loss, autograd and torch.optim, in float64.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backprop_cli.build import build_derivation
+from backprop_cli.derivation import Options
+from backprop_cli.errors import BackpropError, SpecError
+from backprop_cli.io import parse_spec
+from tests.reference import assert_step_close, torch_loss
+
+torch = pytest.importorskip("torch")
+T = torch.float64
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+def torch_recurrent_step(document: dict[str, Any]) -> dict[str, Any]:
+    """``step --format json``'s numbers for the spec ``document``, by PyTorch."""
+    steps, features = document["input_shape"]
+    table = document["layers"][0]
+    kind = table["kind"]
+    weight_ih = torch.tensor(table["weight_ih"], dtype=T)
+    hidden = weight_ih.shape[0] // GATES[kind]
+    cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind]
+    extra = {"nonlinearity": table.get("nonlinearity", "tanh")} if kind == "rnn" else {}
+    has_bias = "bias_ih" in table
+    rnn = cls(features, hidden, batch_first=True, bias=has_bias, dtype=T, **extra)
+    with torch.no_grad():
+        rnn.weight_ih_l0.copy_(weight_ih)
+        rnn.weight_hh_l0.copy_(torch.tensor(table["weight_hh"], dtype=T))
+        if has_bias:
+            rnn.bias_ih_l0.copy_(torch.tensor(table["bias_ih"], dtype=T))
+            rnn.bias_hh_l0.copy_(torch.tensor(table["bias_hh"], dtype=T))
+    rnn_params = [("weight_ih", rnn.weight_ih_l0), ("weight_hh", rnn.weight_hh_l0)]
+    if has_bias:
+        rnn_params += [("bias_ih", rnn.bias_ih_l0), ("bias_hh", rnn.bias_hh_l0)]
+    dense = document["layers"][1] if len(document["layers"]) > 1 else None
+    linear = None
+    if dense is not None:
+        w = torch.tensor(dense["weight"], dtype=T)
+        linear = torch.nn.Linear(w.shape[1], w.shape[0], dtype=T)
+        with torch.no_grad():
+            linear.weight.copy_(w)
+            linear.bias.copy_(torch.tensor(dense["bias"], dtype=T))
+    X = torch.tensor(document["data"]["x"], dtype=T)
+    N = X.shape[0]
+    Y = torch.tensor(document["data"]["y"], dtype=T)
+    all_steps = table.get("output", "last") == "all"
+
+    def state(key: str) -> Any:
+        if key not in table:
+            return torch.zeros(1, N, hidden, dtype=T)
+        rows = torch.tensor(table[key], dtype=T)
+        return (rows if len(rows) > 1 else rows.expand(N, -1)).unsqueeze(0)
+
+    def run() -> tuple[Any, Any]:
+        sequence = X.reshape(N, steps, features)
+        initial = (state("h0"), state("c0")) if kind == "lstm" else state("h0")
+        out, _ = rnn(sequence, initial)
+        first = out[:, -1] if not all_steps else out
+        second = linear(first) if linear is not None else first
+        return first.reshape(N, -1), second.reshape(N, -1)
+
+    first, output = run()
+    loss = torch_loss(document["loss"], output, output, Y)
+    loss.backward()
+    every = [p for _, p in rnn_params] + ([linear.weight, linear.bias] if linear is not None else [])
+    befores = {id(p): p.detach().tolist() for p in every}
+    grads = {id(p): p.grad.tolist() for p in every}
+    optimizer = {"sgd": lambda: torch.optim.SGD(every, lr=document["lr"]),
+                 "momentum": lambda: torch.optim.SGD(every, lr=document["lr"], momentum=0.9),
+                 "adam": lambda: torch.optim.Adam(every, lr=document["lr"])}[document["optimizer"]]()
+    optimizer.step()
+    with torch.no_grad():
+        _, after = run()
+        loss_after = torch_loss(document["loss"], after, after, Y).item()
+    layers = [{"output": first.detach().tolist(),
+               **{key: value for name, p in rnn_params
+                  for key, value in ((name, befores[id(p)]), (f"grad_{name}", grads[id(p)]),
+                                     (f"new_{name}", p.detach().tolist()))}}]
+    if linear is not None:
+        layers.append({"output": output.detach().tolist(),
+                       **{key: value for name, p in (("weight", linear.weight), ("bias", linear.bias))
+                          for key, value in ((name, befores[id(p)]), (f"grad_{name}", grads[id(p)]),
+                                             (f"new_{name}", p.detach().tolist()))}})
+    return {"loss": loss.item(), "loss_after": loss_after, "output": output.detach().tolist(), "layers": layers}
+
+
+def _numbers(draw: Any, shape: tuple[int, ...]) -> Any:
+    if not shape:
+        return draw(st.integers(-100, 100)) / 100
+    return [_numbers(draw, shape[1:]) for _ in range(shape[0])]
+
+
+@st.composite
+def recurrent_specs(draw: Any, dense: bool = True) -> dict[str, Any]:
+    """Hidden 1–4, features 1–3, T 1–5, batch 1–3, both outputs, with and without h0 (and c0)."""
+    kind = draw(st.sampled_from(sorted(GATES)))
+    hidden, features, steps, batch = (draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 5)),
+                                      draw(st.integers(1, 3)))
+    rows = GATES[kind] * hidden
+    table: dict[str, Any] = {"kind": kind, "weight_ih": _numbers(draw, (rows, features)),
+                             "weight_hh": _numbers(draw, (rows, hidden))}
+    if draw(st.booleans()):
+        table["bias_ih"], table["bias_hh"] = _numbers(draw, (rows,)), _numbers(draw, (rows,))
+    if kind == "rnn":
+        table["nonlinearity"] = draw(st.sampled_from(["tanh", "relu"]))
+    # A dense layer after every step is nn.Linear on (N, T, H); this page takes the last step into
+    # dense, or every step straight into the loss.
+    output = draw(st.sampled_from(["last", "all"])) if not dense else "last"
+    table["output"] = output
+    for key in ("h0", "c0") if kind == "lstm" else ("h0",):
+        if draw(st.booleans()):
+            table[key] = _numbers(draw, (draw(st.sampled_from([1, batch])), hidden))
+    layers: list[dict[str, Any]] = [table]
+    width = hidden * (steps if output == "all" else 1)
+    if dense:
+        outputs = draw(st.integers(1, 3))
+        layers.append({"weight": _numbers(draw, (outputs, hidden)), "bias": _numbers(draw, (outputs,)),
+                       "activation": "identity"})
+        width = outputs
+    xs = [_numbers(draw, (steps * features,)) for _ in range(batch)]
+    ys = [_numbers(draw, (width,)) for _ in range(batch)]
+    return {"loss": "mse", "lr": draw(st.sampled_from([0.1, 0.5])),
+            "optimizer": draw(st.sampled_from(["sgd", "momentum", "adam"])),
+            "input_shape": [steps, features], "layers": layers, "data": {"x": xs, "y": ys}}
+
+
+def ours(document: dict[str, Any], form: str = "auto", language: str = "en") -> dict[str, Any]:
+    spec = parse_spec(json.loads(json.dumps(document)))
+    assert spec.xs is not None and spec.ys is not None
+    return json.loads(build_derivation(spec.network, spec.xs, spec.ys, Options(form=form)).to_json())
+
+
+def check(document: dict[str, Any]) -> None:
+    expected = torch_recurrent_step(document)
+    expected["_loss"] = document["loss"]
+    result = ours(document)
+    for layer in result["layers"]:
+        layer.pop("z", None), layer.pop("a", None)
+    assert_step_close(result, expected)
+
+
+@settings(deadline=None, max_examples=60)
+@given(recurrent_specs(dense=True))
+def test_recurrent_then_dense_equals_pytorch(document):
+    check(document)
+
+
+@settings(deadline=None, max_examples=60)
+@given(recurrent_specs(dense=False))
+def test_recurrent_alone_both_outputs_equals_pytorch(document):
+    check(document)
+
+
+def test_random_weights_follow_torchs_init_and_round_to_four_decimals():
+    document = {"loss": "mse", "input_shape": [3, 2], "layers": [{"kind": "lstm", "hidden_size": 4}, {"units": 1}],
+                "data": {"x": [[0.0] * 6], "y": [[0.0]]}}
+    layer = parse_spec(document).network.layers[0]
+    values = [v for row in layer.weight_ih + layer.weight_hh for v in row] + list(layer.bias_ih or ())
+    assert len(layer.weight_ih) == 16 and len(layer.weight_ih[0]) == 2 and len(layer.weight_hh[0]) == 4
+    assert all(abs(v) <= 0.5 and round(v, 4) == v for v in values)
+    assert len(set(values)) > len(values) // 2
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"input_size": 3}, "input_size: is 3 but each step of the input has 2"),
+    ({"hidden_size": 5}, "hidden_size: is 5 but weight_hh has 1"),
+    ({"output": "every"}, 'output: expected "last" or "all"'),
+    ({"weight_hh": [[0.1], [0.2]]}, "weight_hh: has 2 rows and 1 columns"),
+    ({"h0": [[0.1, 0.2]]}, "h0: rows have 2 values but hidden_size is 1"),
+    ({"bias_ih": [0.1]}, "give both bias_ih and bias_hh"),
+])
+def test_bad_tables_name_the_key(change, message):
+    table = {"kind": "rnn", "weight_ih": [[0.1, 0.2]], "weight_hh": [[0.3]], **change}
+    document = {"loss": "mse", "input_shape": [2, 2], "layers": [table, {"weight": [[1.0]], "bias": [0.0], "activation": "identity"}],
+                "data": {"x": [[0.0] * 4], "y": [[0.0]]}}
+    with pytest.raises(SpecError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_spec(document)
+
+
+def test_a_sequence_kind_needs_the_input_shape():
+    document = {"loss": "mse", "inputs": 4, "layers": [{"kind": "gru", "hidden_size": 2}, {"units": 1}],
+                "data": {"x": [[0.0] * 4], "y": [[0.0]]}}
+    with pytest.raises(SpecError, match=r"input_shape = \[T, features\]"):
+        parse_spec(document)
+
+
+def test_the_scalar_form_is_refused_with_the_fix():
+    document = {"loss": "mse", "input_shape": [2, 1], "layers": [{"kind": "rnn", "hidden_size": 1}, {"units": 1}],
+                "data": {"x": [[0.5, -0.5]], "y": [[1.0]]}}
+    with pytest.raises(BackpropError, match="--form matrix"):
+        ours(document, "scalar")
