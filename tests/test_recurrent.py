@@ -185,7 +185,8 @@ def test_random_weights_follow_torchs_init_and_round_to_four_decimals():
 ])
 def test_bad_tables_name_the_key(change, message):
     table = {"kind": "rnn", "weight_ih": [[0.1, 0.2]], "weight_hh": [[0.3]], **change}
-    document = {"loss": "mse", "input_shape": [2, 2], "layers": [table, {"weight": [[1.0]], "bias": [0.0], "activation": "identity"}],
+    dense = {"weight": [[1.0]], "bias": [0.0], "activation": "identity"}
+    document = {"loss": "mse", "input_shape": [2, 2], "layers": [table, dense],
                 "data": {"x": [[0.0] * 4], "y": [[0.0]]}}
     with pytest.raises(SpecError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_spec(document)

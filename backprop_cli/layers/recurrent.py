@@ -177,7 +177,7 @@ class Recurrent(Kind):
             if "hidden_size" in document and integer(document["hidden_size"], f"{where}.hidden_size") != hidden:
                 raise SpecError(f"{where}.hidden_size: is {document['hidden_size']} but weight_hh has {hidden}"
                                 " column(s)")
-            biases = []
+            biases: list[tuple[float, ...] | None] = []
             for key in ("bias_ih", "bias_hh"):
                 raw = document.get(key)
                 if raw is None or raw is False:
@@ -200,17 +200,17 @@ class Recurrent(Kind):
                 raise SpecError(f"{where}.hidden_size: the layer would have more than {MAX_PARAMETERS:,} parameters")
             bias = flag(document.get("bias", True), f"{where}.bias")
             rows = cls.random(features, hidden, random.Random(context.seed), bias)
-        states = {}
+        states: dict[str, Any] = {}
         for key in ("h0", "c0"):
             if key not in document:
                 continue
-            value = matrix(document[key], f"{where}.{key}")
-            if len(value[0]) != hidden:
-                raise SpecError(f"{where}.{key}: rows have {len(value[0])} values but hidden_size is {hidden}")
-            if len(value) != 1 and context.samples is not None and len(value) != context.samples:
-                raise SpecError(f"{where}.{key}: has {len(value)} rows; give one row for every sample"
+            given = matrix(document[key], f"{where}.{key}")
+            if len(given[0]) != hidden:
+                raise SpecError(f"{where}.{key}: rows have {len(given[0])} values but hidden_size is {hidden}")
+            if len(given) != 1 and context.samples is not None and len(given) != context.samples:
+                raise SpecError(f"{where}.{key}: has {len(given)} rows; give one row for every sample"
                                 f" ({context.samples}) or one for all")
-            states[key] = value
+            states[key] = given
         extra: dict[str, Any] = {"nonlinearity": nonlinearity} if cls.kind == "rnn" else {}
         return cls(**rows, steps=steps, output=output, **states, **extra)
 
@@ -260,11 +260,11 @@ class Recurrent(Kind):
             return np.repeat(array, samples, axis=0)
         return array[rows] if rows is not None and len(rows) == samples else array
 
-    def run(self, X: Array, P: Mapping[str, Array | None], rows: Array | None = None) -> dict[str, Any]:
+    def run(self, X: Array, P: Mapping[str, Any], rows: Array | None = None) -> dict[str, Any]:
         """The forward pass over every step: what the backward pass and the page read."""
         raise NotImplementedError
 
-    def back(self, cache: Mapping[str, Any], P: Mapping[str, Array | None], G: Array,
+    def back(self, cache: Mapping[str, Any], P: Mapping[str, Any], G: Array,
              wants_input: bool) -> dict[str, Any]:
         """BPTT from ``G`` = ∂𝓛/∂output: the parameters' gradients, ∂𝓛/∂h_t and each step's δ."""
         raise NotImplementedError
@@ -283,7 +283,7 @@ class Recurrent(Kind):
         out[:, -1] = G
         return out
 
-    def arrays(self, run: NumpyRun, path: Path) -> dict[str, Array | None]:
+    def arrays(self, run: NumpyRun, path: Path) -> dict[str, Any]:
         return {name: run.param(path, name) for name in PARAMETERS}
 
     def np_forward(self, run: NumpyRun, path: Path, X: Array) -> Array:
@@ -313,7 +313,7 @@ class Recurrent(Kind):
         layer = self
         base: Any = torch.nn.Module
 
-        class Sequence(base):
+        class Sequence(base):  # type: ignore[misc]
             """The recurrent module on flat rows (N × T·F in, N × H or N × T·H out)."""
 
             def __init__(self) -> None:
@@ -368,8 +368,7 @@ class Recurrent(Kind):
 
         number = page.number(path)
         values = page.arrays
-        P = {name: values[symbol] for name, symbol in self.page_parameters(page, path)}
-        P = {name: (P[name].reshape(-1) if name.startswith("bias") and name in P else P.get(name)) for name in PARAMETERS}
+        P = self.page_arrays(page, path)
         X = np.asarray(values[inputs], dtype=float)
         N = X.shape[0]
         cache = self.run(X, P, None)
@@ -381,16 +380,16 @@ class Recurrent(Kind):
         for t in range(1, self.steps + 1):
             steps.append(page.record(values, Node("X", t, layer=number), (), value=xs[:, t - 1], substitute=False,
                                      note=say("kind.recurrent.inputs", steps=self.steps) if t == 1 else None))
-        steps.append(page.record(values, self.state("H", number, 0), (), value=cache["h"][:, 0], substitute=False,
+        steps.append(page.record(values, self.symbol_at("H", number, 0), (), value=cache["h"][:, 0], substitute=False,
                                  note=say("kind.recurrent.h0" if self.h0 is not None else "kind.recurrent.zero")))
         if self.kind == "lstm":
-            steps.append(page.record(values, self.state("C", number, 0), (), value=cache["c"][:, 0],
+            steps.append(page.record(values, self.symbol_at("C", number, 0), (), value=cache["c"][:, 0],
                                      substitute=False))
         for t in range(1, self.steps + 1):
             steps += self.forward_lines(page, path, t, cache)
         hs = cache["h"][:, 1:]
         if self.output == "last":
-            expr: tuple[sp.Basic, ...] = (self.state("H", number, self.steps),)
+            expr: tuple[sp.Basic, ...] = (self.symbol_at("H", number, self.steps),)
             note = say("kind.recurrent.last")
         else:
             expr = ()
@@ -399,7 +398,13 @@ class Recurrent(Kind):
                                  lead=page.output_lead(path), note=note))
         return steps
 
-    def state(self, base: str, number: int, t: int) -> Any:
+    def page_arrays(self, page: MatrixPage, path: Path) -> dict[str, Any]:
+        """The parameters' arrays as the page holds them (biases as vectors), None where absent."""
+        held = {name: page.arrays[symbol] for name, symbol in self.page_parameters(page, path)}
+        return {name: (held[name].reshape(-1) if name.startswith("bias") else held[name]) if name in held else None
+                for name in PARAMETERS}
+
+    def symbol_at(self, base: str, number: int, t: int) -> Any:
         from backprop_cli.notation import Node
 
         return Node(base, t, layer=number)
@@ -426,8 +431,7 @@ class Recurrent(Kind):
         values = page.arrays
         steps, gradient = page.materialize(Partial(LOSS, page.A(number)), upstream)
         G = np.asarray(values[gradient], dtype=float)
-        P = {name: values[symbol] for name, symbol in self.page_parameters(page, path)}
-        P = {name: (P[name].reshape(-1) if name.startswith("bias") and name in P else P.get(name)) for name in PARAMETERS}
+        P = self.page_arrays(page, path)
         cache = page_cache(page)[path]
         wants = page.wants_gradient(inputs)
         out = self.back(cache, P, G, wants)
@@ -436,7 +440,7 @@ class Recurrent(Kind):
         W_hh = Node("W", "hh", layer=number)
         norms = []
         for t in range(self.steps, 0, -1):
-            H_t = self.state("H", number, t)
+            H_t = self.symbol_at("H", number, t)
             terms: list[sp.Basic] = []
             if self.output == "all" or t == self.steps:
                 part = Partial(LOSS, Node("A", t, layer=number)) if self.output == "all" else gradient
@@ -458,7 +462,7 @@ class Recurrent(Kind):
                                  substitute=False, note=say("kind.recurrent.vanishing",
                                                             ratios=", ".join(ratio_text(norms[::-1])))))
         X_t = [Node("X", t, layer=number) for t in range(1, self.steps + 1)]
-        H_prev = [self.state("H", number, t - 1) for t in range(1, self.steps + 1)]
+        H_prev = [self.symbol_at("H", number, t - 1) for t in range(1, self.steps + 1)]
         deltas = [Node("delta", t, layer=number) for t in range(1, self.steps + 1)]
         for name, symbol in self.page_parameters(page, path):
             if name == "weight_ih":
@@ -529,7 +533,7 @@ class RNN(Recurrent):
     kind = "rnn"
     keys = (*Recurrent.keys, "nonlinearity")
 
-    def run(self, X: Array, P: Mapping[str, Array | None], rows: Array | None = None) -> dict[str, Any]:
+    def run(self, X: Array, P: Mapping[str, Any], rows: Array | None = None) -> dict[str, Any]:
         import numpy as np
 
         N = X.shape[0]
@@ -543,7 +547,7 @@ class RNN(Recurrent):
             h[:, t + 1] = np.tanh(z[:, t]) if self.nonlinearity == "tanh" else np.maximum(z[:, t], 0.0)
         return {"x": xs, "h": h, "z": z}
 
-    def back(self, cache: Mapping[str, Any], P: Mapping[str, Array | None], G: Array,
+    def back(self, cache: Mapping[str, Any], P: Mapping[str, Any], G: Array,
              wants_input: bool) -> dict[str, Any]:
         import numpy as np
 
@@ -576,12 +580,12 @@ class RNN(Recurrent):
         terms: list[sp.Basic] = [MatMul(Node("X", t, layer=n), Transpose(Node("W", "ih", layer=n)))]
         if self.bias_ih is not None:
             terms.append(Node("b", "ih", layer=n))
-        terms.append(MatMul(self.state("H", n, t - 1), Transpose(Node("W", "hh", layer=n))))
+        terms.append(MatMul(self.symbol_at("H", n, t - 1), Transpose(Node("W", "hh", layer=n))))
         if self.bias_hh is not None:
             terms.append(Node("b", "hh", layer=n))
         return [page.record(values, Z, (add(*terms),), value=cache["z"][:, t - 1],
                             note=say("kind.rnn.step") if t == 1 else None),
-                page.record(values, self.state("H", n, t), (Elementwise(self.nonlinearity, Z),),
+                page.record(values, self.symbol_at("H", n, t), (Elementwise(self.nonlinearity, Z),),
                             value=cache["h"][:, t])]
 
     def backward_lines(self, page: MatrixPage, path: Path, t: int, out: Mapping[str, Any],
@@ -607,7 +611,7 @@ class LSTM(Recurrent):
     gate_names = ("i", "f", "g", "o")
     keys = (*Recurrent.keys, "c0")
 
-    def run(self, X: Array, P: Mapping[str, Array | None], rows: Array | None = None) -> dict[str, Any]:
+    def run(self, X: Array, P: Mapping[str, Any], rows: Array | None = None) -> dict[str, Any]:
         import numpy as np
 
         N, H = X.shape[0], self.hidden
@@ -626,7 +630,7 @@ class LSTM(Recurrent):
             h[:, t + 1] = o * np.tanh(c[:, t + 1])
         return {"x": xs, "h": h, "c": c, "gates": gates}
 
-    def back(self, cache: Mapping[str, Any], P: Mapping[str, Array | None], G: Array,
+    def back(self, cache: Mapping[str, Any], P: Mapping[str, Any], G: Array,
              wants_input: bool) -> dict[str, Any]:
         import numpy as np
 
@@ -668,14 +672,14 @@ class LSTM(Recurrent):
         steps = []
         functions = {"i": "sigmoid", "f": "sigmoid", "g": "tanh", "o": "sigmoid"}
         for k, gate in enumerate(self.gate_names):
-            steps.append(page.record(values, self.state(gate.upper(), n, t),
+            steps.append(page.record(values, self.symbol_at(gate.upper(), n, t),
                                      (Elementwise(functions[gate], gate_sum(self, n, t, gate)),),
                                      value=cache["gates"][:, t - 1, k * H:(k + 1) * H],
                                      note=say(f"kind.lstm.{gate}") if t == 1 else None))
-        C, I, F, G, O = (self.state(letter, n, t) for letter in "CIFGO")
-        steps.append(page.record(values, C, (add(Hadamard(F, self.state("C", n, t - 1)), Hadamard(I, G)),),
+        C, I, F, G, O = (self.symbol_at(letter, n, t) for letter in "CIFGO")  # noqa: E741
+        steps.append(page.record(values, C, (add(Hadamard(F, self.symbol_at("C", n, t - 1)), Hadamard(I, G)),),
                                  value=cache["c"][:, t], note=say("kind.lstm.c") if t == 1 else None))
-        steps.append(page.record(values, self.state("H", n, t), (Hadamard(O, Elementwise("tanh", C)),),
+        steps.append(page.record(values, self.symbol_at("H", n, t), (Hadamard(O, Elementwise("tanh", C)),),
                                  value=cache["h"][:, t]))
         return steps
 
@@ -687,17 +691,17 @@ class LSTM(Recurrent):
         n = page.number(path)
         values = page.arrays
         H = self.hidden
-        C, I, F, G, O = (self.state(letter, n, t) for letter in "CIFGO")
+        C, I, F, G, O = (self.symbol_at(letter, n, t) for letter in "CIFGO")  # noqa: E741
         dC = Partial(LOSS, C)
         terms: list[sp.Basic] = [Hadamard(dh, Hadamard(O, Elementwise("tanh", C, prime=True)))]
         if t < self.steps:
-            terms.append(Hadamard(Partial(LOSS, self.state("C", n, t + 1)), self.state("F", n, t + 1)))
+            terms.append(Hadamard(Partial(LOSS, self.symbol_at("C", n, t + 1)), self.symbol_at("F", n, t + 1)))
         steps = [page.record(values, dC, (add(*terms),), value=out["dc"][:, t - 1],
                              note=say("kind.lstm.dc") if t == self.steps else None)]
         one = 1
         forms = {
             "i": Hadamard(dC, Hadamard(G, Hadamard(I, add(one, neg(I))))),
-            "f": Hadamard(dC, Hadamard(self.state("C", n, t - 1), Hadamard(F, add(one, neg(F))))),
+            "f": Hadamard(dC, Hadamard(self.symbol_at("C", n, t - 1), Hadamard(F, add(one, neg(F))))),
             "g": Hadamard(dC, Hadamard(I, add(one, neg(Hadamard(G, G))))),
             "o": Hadamard(dh, Hadamard(Elementwise("tanh", C), Hadamard(O, add(one, neg(O))))),
         }
@@ -721,7 +725,7 @@ class GRU(Recurrent):
     gates = 3
     gate_names = ("r", "z", "n")
 
-    def run(self, X: Array, P: Mapping[str, Array | None], rows: Array | None = None) -> dict[str, Any]:
+    def run(self, X: Array, P: Mapping[str, Any], rows: Array | None = None) -> dict[str, Any]:
         import numpy as np
 
         N, H = X.shape[0], self.hidden
@@ -744,7 +748,7 @@ class GRU(Recurrent):
             h[:, t + 1] = (1.0 - z) * new + z * h[:, t]
         return {"x": xs, "h": h, "gates": gates, "hn": hn}
 
-    def back(self, cache: Mapping[str, Any], P: Mapping[str, Array | None], G: Array,
+    def back(self, cache: Mapping[str, Any], P: Mapping[str, Any], G: Array,
              wants_input: bool) -> dict[str, Any]:
         import numpy as np
 
@@ -782,12 +786,12 @@ class GRU(Recurrent):
         values = page.arrays
         H = self.hidden
         steps = []
-        R, Z, N_ = (self.state(letter, n, t) for letter in "RZN")
+        R, Z, N_ = (self.symbol_at(letter, n, t) for letter in "RZN")
         for k, (gate, symbol) in enumerate(zip(self.gate_names[:2], (R, Z), strict=True)):
             steps.append(page.record(values, symbol, (Elementwise("sigmoid", gate_sum(self, n, t, gate)),),
                                      value=cache["gates"][:, t - 1, k * H:(k + 1) * H],
                                      note=say(f"kind.gru.{gate}") if t == 1 else None))
-        inner: list[sp.Basic] = [MatMul(self.state("H", n, t - 1), Transpose(Node("W", "hn", layer=n)))]
+        inner: list[sp.Basic] = [MatMul(self.symbol_at("H", n, t - 1), Transpose(Node("W", "hn", layer=n)))]
         if self.bias_hh is not None:
             inner.append(Node("b", "hn", layer=n))
         outer: list[sp.Basic] = [MatMul(Node("X", t, layer=n), Transpose(Node("W", "in", layer=n)))]
@@ -796,8 +800,8 @@ class GRU(Recurrent):
         outer.append(Hadamard(R, add(*inner)))
         steps.append(page.record(values, N_, (Elementwise("tanh", add(*outer)),),
                                  value=cache["gates"][:, t - 1, 2 * H:], note=say("kind.gru.n") if t == 1 else None))
-        steps.append(page.record(values, self.state("H", n, t),
-                                 (add(Hadamard(add(1, neg(Z)), N_), Hadamard(Z, self.state("H", n, t - 1))),),
+        steps.append(page.record(values, self.symbol_at("H", n, t),
+                                 (add(Hadamard(add(1, neg(Z)), N_), Hadamard(Z, self.symbol_at("H", n, t - 1))),),
                                  value=cache["h"][:, t], note=say("kind.gru.h") if t == 1 else None))
         return steps
 
@@ -809,8 +813,8 @@ class GRU(Recurrent):
         n = page.number(path)
         values = page.arrays
         H = self.hidden
-        R, Z, N_ = (self.state(letter, n, t) for letter in "RZN")
-        H_prev = self.state("H", n, t - 1)
+        R, Z, N_ = (self.symbol_at(letter, n, t) for letter in "RZN")
+        H_prev = self.symbol_at("H", n, t - 1)
         d_n, d_z, d_r = (Node("delta", f"{gate},{t}", layer=n) for gate in ("n", "z", "r"))
         hn: list[sp.Basic] = [MatMul(H_prev, Transpose(Node("W", "hn", layer=n)))]
         if self.bias_hh is not None:
@@ -820,7 +824,8 @@ class GRU(Recurrent):
             page.record(values, d_n, (Hadamard(dh, Hadamard(add(1, neg(Z)), Elementwise("tanh", N_, prime=True))),),
                         value=delta[:, 2 * H:], substitute=False,
                         note=say("kind.gru.backward") if t == self.steps else None),
-            page.record(values, d_z, (Hadamard(dh, Hadamard(add(H_prev, neg(N_)), Elementwise("sigmoid", Z, prime=True))),),
+            page.record(values, d_z,
+                        (Hadamard(dh, Hadamard(add(H_prev, neg(N_)), Elementwise("sigmoid", Z, prime=True))),),
                         value=delta[:, H:2 * H], substitute=False),
             page.record(values, d_r, (Hadamard(d_n, Hadamard(add(*hn), Elementwise("sigmoid", R, prime=True))),),
                         value=delta[:, :H], substitute=False),
@@ -834,7 +839,7 @@ class GRU(Recurrent):
     def recurrence(self, number: int, t: int, W_hh: sp.Basic) -> sp.Basic:
         from backprop_cli.notation import Hadamard, MatMul, Node, add
 
-        return add(Hadamard(Partial_of(number, t), self.state("Z", number, t)),
+        return add(Hadamard(Partial_of(number, t), self.symbol_at("Z", number, t)),
                    MatMul(Node("delta", f"h,{t}", layer=number), W_hh))
 
     def hidden_delta(self, number: int, t: int) -> sp.Basic:
@@ -857,7 +862,7 @@ def gate_sum(layer: Recurrent, n: int, t: int, gate: str) -> Any:
     terms: list[Any] = [MatMul(Node("X", t, layer=n), Transpose(Node("W", f"i{gate}", layer=n)))]
     if layer.bias_ih is not None:
         terms.append(Node("b", f"i{gate}", layer=n))
-    terms.append(MatMul(layer.state("H", n, t - 1), Transpose(Node("W", f"h{gate}", layer=n))))
+    terms.append(MatMul(layer.symbol_at("H", n, t - 1), Transpose(Node("W", f"h{gate}", layer=n))))
     if layer.bias_hh is not None:
         terms.append(Node("b", f"h{gate}", layer=n))
     return add(*terms)
@@ -873,13 +878,13 @@ def gate_slices(layer: Recurrent, page: MatrixPage, path: Path) -> list[MatrixSt
     n = page.number(path)
     values = page.arrays
     H = layer.hidden
-    steps = []
+    steps: list[MatrixStep] = []
     for name, symbol in layer.page_parameters(page, path):
         array = np.atleast_2d(values[symbol])
         letter, side = ("W" if name.startswith("weight") else "b"), name[-2]
         for k, gate in enumerate(layer.gate_names):
             part = array[k * H:(k + 1) * H] if letter == "W" else array[:, k * H:(k + 1) * H]
-            note = say("kind.recurrent.gates", kind=layer.kind, gates=", ".join(layer.gate_names)) if not steps else None
+            note = None if steps else say("kind.recurrent.gates", kind=layer.kind, gates=", ".join(layer.gate_names))
             steps.append(page.record(values, Node(letter, f"{side}{gate}", layer=n), (), value=part,
                                      substitute=False, note=note))
     return steps
