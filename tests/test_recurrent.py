@@ -19,7 +19,7 @@ from backprop_cli.build import build_derivation
 from backprop_cli.derivation import Options
 from backprop_cli.errors import BackpropError, SpecError
 from backprop_cli.io import parse_spec
-from tests.reference import assert_step_close, torch_loss
+from tests.reference import assert_close, assert_step_close, torch_loss
 
 torch = pytest.importorskip("torch")
 T = torch.float64
@@ -204,3 +204,106 @@ def test_the_scalar_form_is_refused_with_the_fix():
                 "data": {"x": [[0.5, -0.5]], "y": [[1.0]]}}
     with pytest.raises(BackpropError, match="--form matrix"):
         ours(document, "scalar")
+
+
+# --- training, verify, files ----------------------------------------------------------------
+
+
+def torch_recurrent_train(document: dict[str, Any], epochs: int) -> tuple[list[float], list[Any]]:
+    """A plain PyTorch loop, full batch, SGD: the loss before each update, and the parameters after."""
+    steps, features = document["input_shape"]
+    table, dense = document["layers"]
+    kind = table["kind"]
+    hidden = len(table["weight_hh"][0])
+    rnn = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind](
+        features, hidden, batch_first=True, dtype=T)
+    linear = torch.nn.Linear(hidden, len(dense["weight"]), dtype=T)
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(rnn, f"{name}_l0").copy_(torch.tensor(table[name], dtype=T))
+        linear.weight.copy_(torch.tensor(dense["weight"], dtype=T))
+        linear.bias.copy_(torch.tensor(dense["bias"], dtype=T))
+    params = [rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0, linear.weight, linear.bias]
+    optimizer = torch.optim.SGD(params, lr=document["lr"])
+    X = torch.tensor(document["data"]["x"], dtype=T).reshape(-1, steps, features)
+    Y = torch.tensor(document["data"]["y"], dtype=T)
+    history = []
+    for _ in range(epochs):
+        optimizer.zero_grad()
+        out, _ = rnn(X)
+        loss = torch.nn.MSELoss()(linear(out[:, -1]), Y)
+        history.append(loss.item())
+        loss.backward()
+        optimizer.step()
+    return history, [p.detach().tolist() for p in params]
+
+
+SEQUENCE = {
+    "loss": "mse", "lr": 0.5, "optimizer": "sgd", "input_shape": [3, 2],
+    "layers": [{"kind": "lstm", "hidden_size": 3},
+               {"units": 1, "activation": "identity"}],
+    "data": {"x": [[0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [0.6, 0.5, 0.4, 0.3, 0.2, 0.1], [1.0, -1.0, 0.5, 0.0, -0.5, 1.0]],
+             "y": [[1.0], [0.0], [0.5]]},
+}
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_training_on_numpy_and_torch_equals_a_torch_loop_and_compiled_declines(kind):
+    from backprop_cli.io import spec_document
+    from backprop_cli.training import TrainSettings, train
+
+    document = json.loads(json.dumps(SEQUENCE))
+    document["layers"][0]["kind"] = kind
+    spec = parse_spec(document)
+    assert spec.xs is not None and spec.ys is not None
+    written = spec_document(spec.network, spec.xs, spec.ys)
+    assert parse_spec(written) == spec
+    history, parameters = torch_recurrent_train(written, epochs=5)
+    for backend in ("numpy", "torch", "auto"):
+        result = train(spec.network, spec.xs, spec.ys, TrainSettings(epochs=5, backend=backend))
+        assert_close([loss for _, loss in result.history], history, tol=1e-10, path=backend)
+        assert_close(list(result.network.parameter_values().values()), parameters, tol=1e-10, path=backend)
+    with pytest.raises(BackpropError, match=f"{kind} layers do not have; use --backend numpy or torch"):
+        train(spec.network, spec.xs, spec.ys, TrainSettings(epochs=5, backend="compiled"))
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_verify_agrees_with_autograd_and_finite_differences(kind):
+    from backprop_cli.verification import check_gradients
+
+    document = json.loads(json.dumps(SEQUENCE))
+    document["layers"][0]["kind"] = kind
+    document["layers"][0]["output"] = "all"
+    document["layers"][0]["h0"] = [[0.1, -0.2, 0.3]]
+    del document["layers"][1]
+    document["data"]["y"] = [[0.1 * k for k in range(9)]] * 3
+    spec = parse_spec(document)
+    assert spec.xs is not None and spec.ys is not None
+    result = check_gradients(spec.network, spec.xs, spec.ys)
+    assert result.ok and result.torch_version is not None
+    assert len(result.checks) == spec.network.parameter_count
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_a_pytorch_state_dict_of_a_recurrent_model(tmp_path, kind):
+    torch.manual_seed(0)
+    rnn = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind](2, 3, batch_first=True).double()
+    linear = torch.nn.Linear(3, 1).double()
+    state = {**{f"0.{k}": v for k, v in rnn.state_dict().items()},
+             **{f"1.{k}": v for k, v in linear.state_dict().items()}}
+    assert "0.weight_ih_l0" in state
+    torch.save(state, tmp_path / "seq.pt")
+    (tmp_path / "seq.toml").write_text(
+        f'loss = "mse"\nlr = 0.1\ninput_shape = [3, 2]\n[[layers]]\nkind = "{kind}"\n'
+        '[[layers]]\nactivation = "identity"\n[data]\nx = [[0.1, 0.2, 0.3, 0.4, 0.5, 0.6]]\ny = [[1.0]]\n')
+    from backprop_cli.resolve import load_network_file
+
+    spec = load_network_file(tmp_path / "seq.pt")
+    assert spec.xs is not None and spec.ys is not None
+    result = json.loads(build_derivation(spec.network, spec.xs, spec.ys, Options()).to_json())
+    out, _ = rnn(torch.tensor(spec.xs, dtype=T).reshape(1, 3, 2))
+    loss = torch.nn.MSELoss()(linear(out[:, -1]), torch.tensor([[1.0]], dtype=T))
+    loss.backward()
+    assert abs(result["loss"] - loss.item()) <= 1e-12 * max(1.0, loss.item())
+    assert_close(result["layers"][0]["grad_weight_hh"], rnn.weight_hh_l0.grad.tolist(), tol=1e-12)
+    assert_close(result["layers"][1]["grad_weight"], linear.weight.grad.tolist(), tol=1e-12)

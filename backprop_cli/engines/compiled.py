@@ -142,6 +142,10 @@ class CompiledEngine(Engine):
             raise BackpropError("backend: the compiled engine compiles the learning rate and the update into"
                                 " its code; --schedule and --clip-norm/--clip-value run on --backend numpy"
                                 " or torch (auto picks numpy)")
+        declined = sorted({layer.kind for layer in network.layers if not layer.compiles})
+        if declined:
+            raise BackpropError(f"backend: the compiled engine compiles the scalar page, which {', '.join(declined)}"
+                                " layers do not have; use --backend numpy or torch (auto picks numpy)")
         self.xs, self.ys = tuple(xs), tuple(ys)
         self.floats = settings.order is None and len(xs) * network.parameter_count <= COMPILED_LIMIT
         if not network.scalar_form:

@@ -143,6 +143,8 @@ class Kind:
     """The element-wise function the layer ends with, if it ends with one (the loss may fuse with it)."""
     scalar_form: ClassVar[bool] = False
     """Whether the scalar form (a line per unit, ``build.py``) works this kind; else the matrix form."""
+    compiles: ClassVar[bool] = True
+    """Whether the compiled engine runs the kind (it compiles the scalar page; recurrent kinds have none)."""
     shapes: ClassVar[str] = "flat"
     """What the kind does with a sample's shape: ``flat`` takes one vector per sample (as nn.Linear
     does, on the last axis); ``any`` works element by element and keeps the shape; ``shaped``

@@ -89,9 +89,10 @@ class Recurrent(Kind):
     keys: ClassVar[tuple[str, ...]] = ("kind", "input_size", "hidden_size", "bias", "weight_ih", "weight_hh",
                                        "bias_ih", "bias_hh", "h0", "output")
     parameter_names = PARAMETERS
-    state_names = PARAMETERS
+    state_names = tuple(f"{name}_l0" for name in PARAMETERS)
     glyphs = {"weight_ih": "W", "weight_hh": "W", "bias_ih": "b", "bias_hh": "b"}
     shapes = "shaped"
+    compiles = False
 
     @property
     def hidden(self) -> int:

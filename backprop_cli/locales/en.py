@@ -331,10 +331,16 @@ MESSAGES.update({
         "∗ is the full convolution: each input gathers δ·K from every window it was in (δ padded, the"
         " kernel flipped)"
     ),
-    "kind.rnn.title": "Layer {layer} (rnn, {nonlinearity}: {steps} steps of {features} → hidden {hidden}, output {output})",
+    "kind.rnn.title": (
+        "Layer {layer} (rnn, {nonlinearity}: {steps} steps of {features} → hidden"
+        " {hidden}, output {output})"
+    ),
     "kind.lstm.title": "Layer {layer} (lstm: {steps} steps of {features} → hidden {hidden}, output {output})",
     "kind.gru.title": "Layer {layer} (gru: {steps} steps of {features} → hidden {hidden}, output {output})",
-    "kind.recurrent.inputs": "the input unrolled in time: X_t holds step t of every sample (a row per sample), t = 1…{steps}",
+    "kind.recurrent.inputs": (
+        "the input unrolled in time: X_t holds step t of every sample (a row per"
+        " sample), t = 1…{steps}"
+    ),
     "kind.recurrent.h0": "the initial hidden state, as given (h0)",
     "kind.recurrent.zero": "the initial state: zeros, as torch starts without h0",
     "kind.recurrent.gates": (
@@ -342,7 +348,10 @@ MESSAGES.update({
         " by name"
     ),
     "kind.recurrent.last": "output = \"last\": the layer's output is the last hidden state",
-    "kind.recurrent.all": "output = \"all\": the layer's output is every hidden state, H_1 … H_{steps} side by side ({hidden} each)",
+    "kind.recurrent.all": (
+        "output = \"all\": the layer's output is every hidden state, H_1 … H_{steps}"
+        " side by side ({hidden} each)"
+    ),
     "kind.recurrent.backward_last": "backpropagation through time, from the last step down to the first",
     "kind.recurrent.backward_sum": (
         "∂𝓛/∂H_t sums what comes from the output at t and what step t + 1 hands back through W_hh"
