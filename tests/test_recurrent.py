@@ -71,6 +71,8 @@ def torch_recurrent_step(document: dict[str, Any]) -> dict[str, Any]:
         out, _ = rnn(sequence, initial)
         first = out[:, -1] if not all_steps else out
         second = linear(first) if linear is not None else first
+        if dense is not None and dense.get("activation") == "tanh":
+            second = torch.tanh(second)
         return first.reshape(N, -1), second.reshape(N, -1)
 
     first, output = run()
@@ -106,7 +108,8 @@ def _numbers(draw: Any, shape: tuple[int, ...]) -> Any:
 
 @st.composite
 def recurrent_specs(draw: Any, dense: bool = True) -> dict[str, Any]:
-    """Hidden 1–4, features 1–3, T 1–5, batch 1–3, both outputs, with and without h0 (and c0)."""
+    """Hidden 1–4, features 1–3, T 1–5, batch 1–3, both outputs (then nn.Linear on (N, H) or on every
+    step of (N, T, H), or the loss straight on the states), with and without h0 (and c0)."""
     kind = draw(st.sampled_from(sorted(GATES)))
     hidden, features, steps, batch = (draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 5)),
                                       draw(st.integers(1, 3)))
@@ -117,20 +120,18 @@ def recurrent_specs(draw: Any, dense: bool = True) -> dict[str, Any]:
         table["bias_ih"], table["bias_hh"] = _numbers(draw, (rows,)), _numbers(draw, (rows,))
     if kind == "rnn":
         table["nonlinearity"] = draw(st.sampled_from(["tanh", "relu"]))
-    # A dense layer after every step is nn.Linear on (N, T, H); this page takes the last step into
-    # dense, or every step straight into the loss.
-    output = draw(st.sampled_from(["last", "all"])) if not dense else "last"
+    output = draw(st.sampled_from(["last", "all"]))
     table["output"] = output
     for key in ("h0", "c0") if kind == "lstm" else ("h0",):
         if draw(st.booleans()):
             table[key] = _numbers(draw, (draw(st.sampled_from([1, batch])), hidden))
     layers: list[dict[str, Any]] = [table]
     width = hidden * (steps if output == "all" else 1)
-    if dense:
+    if dense:  # nn.Linear on (N, H), or on every step of (N, T, H)
         outputs = draw(st.integers(1, 3))
         layers.append({"weight": _numbers(draw, (outputs, hidden)), "bias": _numbers(draw, (outputs,)),
-                       "activation": "identity"})
-        width = outputs
+                       "activation": draw(st.sampled_from(["identity", "tanh"]))})
+        width = outputs * (steps if output == "all" else 1)
     xs = [_numbers(draw, (steps * features,)) for _ in range(batch)]
     ys = [_numbers(draw, (width,)) for _ in range(batch)]
     return {"loss": "mse", "lr": draw(st.sampled_from([0.1, 0.5])),
@@ -307,3 +308,28 @@ def test_a_pytorch_state_dict_of_a_recurrent_model(tmp_path, kind):
     assert abs(result["loss"] - loss.item()) <= 1e-12 * max(1.0, loss.item())
     assert_close(result["layers"][0]["grad_weight_hh"], rnn.weight_hh_l0.grad.tolist(), tol=1e-12)
     assert_close(result["layers"][1]["grad_weight"], linear.weight.grad.tolist(), tol=1e-12)
+
+
+def test_a_dense_layer_after_every_step_trains_and_verifies():
+    from backprop_cli.training import TrainSettings, train
+    from backprop_cli.verification import check_gradients
+
+    document = json.loads(json.dumps(SEQUENCE))
+    document["layers"][0].update(kind="gru", output="all")
+    document["data"]["y"] = [[0.5, -0.5, 0.2], [0.0, 0.1, 0.2], [0.3, 0.3, -0.3]]
+    spec = parse_spec(document)
+    assert spec.xs is not None and spec.ys is not None
+    assert spec.network.layers[1].out_shape((3, 3)) == (3, 1)
+    assert check_gradients(spec.network, spec.xs, spec.ys).ok
+    runs = [train(spec.network, spec.xs, spec.ys, TrainSettings(epochs=30, backend=backend))
+            for backend in ("numpy", "torch")]
+    assert_close([loss for _, loss in runs[0].history], [loss for _, loss in runs[1].history], tol=1e-10)
+    assert runs[0].history[-1][1] < 0.5 * runs[0].history[0][1]
+
+
+def test_softmax_after_every_step_is_refused_with_the_fix():
+    document = json.loads(json.dumps(SEQUENCE))
+    document["layers"][0]["output"] = "all"
+    document["layers"][1]["activation"] = "softmax"
+    with pytest.raises(SpecError, match=r'layers\[1\].activation: softmax after a sequence'):
+        parse_spec(document)

@@ -175,6 +175,11 @@ class Kind:
             return in_shape
         return (self.out_features(math.prod(in_shape)),)
 
+    def time_steps(self, before: int | None) -> int | None:
+        """The number of time steps of the output, for a sequence (T, features) whose steps a
+        following dense layer works one by one; ``before``: the input's (None: not a sequence)."""
+        return before if self.shapes == "any" else None
+
     def validate(self, where: str) -> None:
         """Raise SpecError naming the key when the layer's own numbers do not hold together."""
 

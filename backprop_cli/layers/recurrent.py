@@ -40,6 +40,7 @@ from backprop_cli.layers.base import (
     shown,
     vector,
 )
+from backprop_cli.layers.dense import Layer
 
 if TYPE_CHECKING:
     import sympy as sp
@@ -108,6 +109,9 @@ class Recurrent(Kind):
 
     def in_features(self) -> int:
         return self.steps * self.features
+
+    def time_steps(self, before: int | None) -> int | None:
+        return self.steps if self.output == "all" else None
 
     def input_shape(self) -> tuple[int, ...]:
         return (self.steps, self.features)
@@ -889,3 +893,135 @@ def gate_slices(layer: Recurrent, page: MatrixPage, path: Path) -> list[MatrixSt
             steps.append(page.record(values, Node(letter, f"{side}{gate}", layer=n), (), value=part,
                                      substitute=False, note=note))
     return steps
+
+
+@dataclass(frozen=True)
+class StepDense(Layer):
+    """A dense layer after a sequence ((T, H) a sample): the same weights at every time step, as
+    ``nn.Linear`` on an (N, T, H) tensor; the output is (T, units), time major. Its spec table is a
+    dense one: the sequence before it makes it work step by step."""
+
+    steps: int = 1
+    scalar_form = False
+    compiles = False
+    shapes = "shaped"
+
+    def in_features(self) -> int:
+        return self.steps * self.inputs
+
+    def out_features(self, in_features: int) -> int:
+        return self.steps * self.units
+
+    def out_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (self.steps, self.units)
+
+    def time_steps(self, before: int | None) -> int | None:
+        return self.steps
+
+    def check(self, where: str, in_features: int) -> None:
+        if self.steps * self.inputs != in_features:
+            raise SpecError(f"{where}.weight: has {self.inputs} columns but each step of the layer before has"
+                            f" {in_features // self.steps} values")
+
+    def affine(self, X: Array, W: Array, b: Array | None) -> Array:
+        """Z for the flat rows ``X`` (N × T·inputs), step by step: N × T·units."""
+        z = X.reshape(-1, self.inputs) @ W.T
+        if b is not None:
+            z = z + b.reshape(-1)
+        return z.reshape(X.shape[0], -1)
+
+    def step_gradients(self, X: Array, W: Array, delta: Array) -> tuple[Array, Array, Array]:
+        """∂𝓛/∂W, ∂𝓛/∂b (summed over samples and steps) and ∂𝓛/∂X from δ (N × T·units)."""
+        d = delta.reshape(-1, self.units)
+        return d.T @ X.reshape(-1, self.inputs), d.sum(axis=0), (d @ W).reshape(X.shape[0], -1)
+
+    def np_forward(self, run: NumpyRun, path: Path, X: Array) -> Array:
+        from backprop_cli.layers.elementwise import numpy_activation
+
+        z = self.affine(X, run.params[(path, "weight")], run.param(path, "bias"))
+        function = numpy_activation(self.activation)
+        a = function.forward(z)
+        run.cache[path] = {"x": X, "z": z, "a": a, "f": function}
+        return a
+
+    def np_backward(self, run: NumpyRun, path: Path, G: Array, pre_activation: bool = False) -> Array:
+        cache = run.cache[path]
+        delta = G if pre_activation else cache["f"].backward(cache["z"], cache["a"], G)
+        grad_w, grad_b, grad_x = self.step_gradients(cache["x"], run.params[(path, "weight")], delta)
+        run.grads[(path, "weight")] = grad_w
+        if self.bias is not None:
+            run.grads[(path, "bias")] = grad_b
+        return grad_x
+
+    def torch_module(self, torch: Any, without_activation: bool = False) -> Any:
+        from backprop_cli.layers.torch_modules import activation_module
+
+        linear = Layer.torch_module(self, torch, without_activation=True)
+        parts = [torch.nn.Unflatten(1, (self.steps, self.inputs)), linear, torch.nn.Flatten()]
+        if not without_activation:
+            parts.append(activation_module(torch, self.activation))
+        return torch.nn.Sequential(*parts)
+
+    def torch_parameters(self, module: Any) -> dict[str, Any]:
+        return {name: getattr(module[1], name) for name in self.parameters()}
+
+    def title(self, number: int, in_features: int, last: bool) -> Message:
+        from backprop_cli.locales import name, say
+
+        return say("kind.recurrent.dense_title", layer=number, inputs=self.inputs, units=self.units,
+                   steps=self.steps, activation=name(self.activation))
+
+    def matrix_forward(self, page: MatrixPage, path: Path, inputs: sp.Basic) -> list[MatrixStep]:
+        import numpy as np
+
+        from backprop_cli.layers.dense import matrix_activation
+        from backprop_cli.locales import say
+        from backprop_cli.notation import MatMul, Transpose, add
+
+        number = page.number(path)
+        values = page.arrays
+        W, b = page.W(number), page.b(number)
+        z = self.affine(np.asarray(values[inputs]), values[W], values[b] if self.bias is not None else None)
+        product = MatMul(inputs, Transpose(W))
+        expr = add(product, b) if self.bias is not None else product
+        steps = [page.record(values, page.Z(number), (expr,), value=z, substitute=False,
+                             note=say("kind.recurrent.dense_steps", steps=self.steps, inputs=self.inputs))]
+        return steps + matrix_activation(page, path, self.activation)
+
+    def matrix_backward(self, page: MatrixPage, path: Path, inputs: sp.Basic,
+                        upstream: sp.Basic, pre_activation: bool = False) -> tuple[list[MatrixStep], sp.Basic]:
+        import numpy as np
+
+        from backprop_cli.layers.dense import matrix_delta
+        from backprop_cli.locales import say
+        from backprop_cli.notation import LOSS, ColumnSum, MatMul, Partial, Transpose
+
+        number = page.number(path)
+        values = page.arrays
+        delta = page.delta(number)
+        steps = [] if pre_activation else matrix_delta(page, path, self.activation, upstream)
+        grad_w, grad_b, grad_x = self.step_gradients(np.asarray(values[inputs]), values[page.W(number)],
+                                                     np.asarray(values[delta]))
+        note = say("kind.recurrent.dense_shared", steps=self.steps)
+        steps.append(page.record(values, Partial(LOSS, page.W(number)), (MatMul(Transpose(delta), inputs),),
+                                 value=grad_w, substitute=False, note=note))
+        if self.bias is not None:
+            steps.append(page.record(values, Partial(LOSS, page.b(number)), (ColumnSum(delta),),
+                                     value=grad_b.reshape(1, -1), substitute=False))
+        if not page.wants_gradient(inputs):
+            return steps, delta
+        target = Partial(LOSS, inputs)
+        steps.append(page.record(values, target, (MatMul(delta, page.W(number)),), value=grad_x, substitute=False))
+        return steps, target
+
+
+def per_step(layer: Kind, steps: int, where: str) -> StepDense:
+    """The dense layer ``layer`` after a sequence of ``steps`` steps: applied at every step."""
+    from dataclasses import fields
+
+    assert isinstance(layer, Layer)
+    if layer.activation in ("softmax", "log_softmax"):
+        raise SpecError(f"{where}.activation: {layer.activation} after a sequence (output = \"all\") is not"
+                        " worked per time step here; use output = \"last\", or an element-wise activation"
+                        " with mse or bce")
+    return StepDense(**{f.name: getattr(layer, f.name) for f in fields(layer)}, steps=steps)

@@ -377,6 +377,16 @@ MESSAGES.update({
     "kind.gru.h": "the new state: (1 − z) of the candidate, z of the old state",
     "kind.gru.backward": "each gate's δ (before its activation), from ∂𝓛/∂H_t",
     "kind.gru.delta_h": "what reaches W_hh and b_hh: r, z as above, and δ_n ⊙ R_t for the n gate's hidden part",
+    "kind.recurrent.dense_title": (
+        "Layer {layer} ({inputs} → {units} at each of {steps} steps, {activation})"
+    ),
+    "kind.recurrent.dense_steps": (
+        "the same weights at every time step, as nn.Linear on (N, T, H): each row holds {steps} steps of"
+        " {inputs} side by side, and each step's block is multiplied by Wᵀ on its own"
+    ),
+    "kind.recurrent.dense_shared": (
+        "W is shared by all {steps} steps: its gradient sums δ_tᵀ A_t over the steps and the samples"
+    ),
     "kind.pool.title": "Layer {layer} ({kind}: {inputs} → {outputs}, window {kernel}, stride {stride})",
     "kind.pool.max_scalar": (
         "the largest value of each window; ∂a/∂x is 1 for the input that was the maximum (the first on a"

@@ -355,6 +355,14 @@ MESSAGES.update({
     "kind.gru.h": "새 상태: 후보의 (1 − z)와 이전 상태의 z",
     "kind.gru.backward": "∂𝓛/∂H_t에서 구한 각 게이트의 δ(활성화 전)",
     "kind.gru.delta_h": "W_hh와 b_hh에 가는 값: r, z는 위와 같고, n 게이트의 은닉 부분은 δ_n ⊙ R_t",
+    "kind.recurrent.dense_title": "{layer:번째} 계층 ({steps}단계마다 {inputs} → {units}, {activation})",
+    "kind.recurrent.dense_steps": (
+        "모든 시간 단계에 같은 가중치를 씁니다(nn.Linear를 (N, T, H)에 적용). 각 행에는 {inputs}개씩"
+        " {steps}단계가 나란히 있고, 단계마다 따로 Wᵀ를 곱합니다"
+    ),
+    "kind.recurrent.dense_shared": (
+        "W는 {steps}단계 모두가 공유합니다. 기울기는 단계와 샘플에 걸쳐 δ_tᵀ A_t를 더한 것입니다"
+    ),
     "kind.pool.title": "{layer:번째} 계층 ({kind}: {inputs} → {outputs}, 창 {kernel}, 스트라이드 {stride})",
     "kind.pool.max_scalar": (
         "각 창의 최댓값입니다. ∂a/∂x는 최댓값이었던 입력(같으면 첫 번째)에 1, 나머지에 0이므로"
