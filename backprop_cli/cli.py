@@ -71,8 +71,9 @@ XOpt = Annotated[list[str] | None, typer.Option(
 YOpt = Annotated[list[str] | None, typer.Option(
     "--y", metavar="V …", rich_help_panel=DATA, help="Targets of one sample: --y 0.")]
 DataOpt = Annotated[str | None, typer.Option(
-    "--data", metavar="xor|and|or|FILE", rich_help_panel=DATA,
-    help="A built-in truth table, or a .csv (last --targets columns are y) / .npz / .npy file.")]
+    "--data", metavar="xor|and|or|shapes|hello|FILE", rich_help_panel=DATA,
+    help="A built-in truth table, shapes (images), hello (next character, a recurrent network), or a .csv"
+         " (last --targets columns are y) / .npz / .npy file.")]
 TargetsOpt = Annotated[int, typer.Option("--targets", metavar="K", rich_help_panel=DATA,
                                          help="How many trailing columns of a .csv are targets.")]
 OptimizerOpt = Annotated[str | None, typer.Option(

@@ -333,3 +333,36 @@ def test_softmax_after_every_step_is_refused_with_the_fix():
     document["layers"][1]["activation"] = "softmax"
     with pytest.raises(SpecError, match=r'layers\[1\].activation: softmax after a sequence'):
         parse_spec(document)
+
+
+def test_the_hello_data_set_learns_the_next_character():
+    import numpy as np
+
+    from backprop_cli.resolve import NetworkOptions, resolve
+    from backprop_cli.sequences import ALPHABET, WORD
+    from backprop_cli.training import TrainSettings, train
+
+    network, xs, ys = resolve(NetworkOptions(data="hello"))
+    assert network.input_shape == (4, 4) and len(xs[0]) == len(ys[0]) == 16
+    runs = [train(network, xs, ys, TrainSettings(epochs=300, backend=backend)) for backend in ("numpy", "torch")]
+    assert_close([loss for _, loss in runs[0].history], [loss for _, loss in runs[1].history], tol=1e-10)
+    trained = runs[0].network
+    spec = parse_spec({"loss": "bce", "input_shape": [4, 4], "layers": [
+        trained.layers[0].to_spec(), trained.layers[1].to_spec()],
+        "data": {"x": [list(xs[0])], "y": [list(ys[0])]}})
+    assert spec.xs is not None and spec.ys is not None
+    output = json.loads(build_derivation(spec.network, spec.xs, spec.ys, Options()).to_json())["output"][0]
+    predicted = "".join(ALPHABET[int(np.argmax(output[4 * t:4 * t + 4]))] for t in range(4))
+    assert predicted == WORD[1:]
+    assert runs[0].history[-1][1] < 0.02 < runs[0].history[0][1]
+
+
+def test_train_hello_on_the_command_line(capsys):
+    from backprop_cli.cli import main
+
+    assert main(["train", "--data", "hello", "--epochs", "50", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["backend"] == "numpy"
+    assert main(["train", "--data", "hello", "--epochs", "5", "--backend", "compiled"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: backend:") and "use --backend numpy or torch" in err and "Traceback" not in err

@@ -318,7 +318,7 @@ class Recurrent(Kind):
         layer = self
         base: Any = torch.nn.Module
 
-        class Sequence(base):  # type: ignore[misc]
+        class Sequence(base):
             """The recurrent module on flat rows (N × T·F in, N × H or N × T·H out)."""
 
             def __init__(self) -> None:
