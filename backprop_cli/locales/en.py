@@ -370,7 +370,7 @@ MESSAGES.update({
     "kind.lstm.g": "the candidate g (tanh)",
     "kind.lstm.o": "the output gate o: how much of the cell is shown",
     "kind.lstm.c": "the cell: kept part plus new part",
-    "kind.lstm.dc": "∂𝓛/∂C_t: through H_t = O_t ⊙ tanh(C_t), plus what C_{t+1} = F_{t+1} ⊙ C_t + … hands back",
+    "kind.lstm.dc": "∂𝓛/∂C_t: through H_t = O_t ⊙ tanh(C_t), plus what Cₜ₊₁ = Fₜ₊₁ ⊙ C_t + … hands back",
     "kind.gru.r": "the reset gate r",
     "kind.gru.z": "the update gate z",
     "kind.gru.n": "the candidate n, torch's form: r multiplies the hidden part after its bias",

@@ -348,7 +348,7 @@ MESSAGES.update({
     "kind.lstm.g": "후보 g (tanh)",
     "kind.lstm.o": "출력 게이트 o: 셀을 얼마나 내보내는지",
     "kind.lstm.c": "셀: 남긴 부분과 새 부분의 합",
-    "kind.lstm.dc": "∂𝓛/∂C_t: H_t = O_t ⊙ tanh(C_t)를 거친 값과 C_{t+1} = F_{t+1} ⊙ C_t + …가 돌려주는 값의 합",
+    "kind.lstm.dc": "∂𝓛/∂C_t: H_t = O_t ⊙ tanh(C_t)를 거친 값과 Cₜ₊₁ = Fₜ₊₁ ⊙ C_t + …가 돌려주는 값의 합",
     "kind.gru.r": "리셋 게이트 r",
     "kind.gru.z": "업데이트 게이트 z",
     "kind.gru.n": "후보 n, torch의 형태: r은 편향을 더한 은닉 부분에 곱합니다",
