@@ -406,3 +406,51 @@ def test_gomez_lstm_example():
     assert round(at("H_1^(1)"), 5) == 0.53631
     assert round(derivation.output[0][0] - 0.5, 5) == 0.03631
     check(json.loads(json.dumps(GOMEZ)))
+
+
+@pytest.mark.parametrize(("kind", "clip"), [("rnn", "norm"), ("lstm", "value"), ("gru", "norm")])
+def test_training_with_clipping_equals_torchs_clip_grad(kind, clip):
+    """Clipping is applied by train (numpy and torch engines) as clip_grad_norm_/clip_grad_value_ do."""
+    from backprop_cli.schedules import Clip
+    from backprop_cli.training import TrainSettings, train
+
+    document = json.loads(json.dumps(SEQUENCE))
+    document["layers"][0]["kind"] = kind
+    spec = parse_spec(document)
+    assert spec.xs is not None and spec.ys is not None
+    from backprop_cli.io import spec_document
+
+    written = spec_document(spec.network, spec.xs, spec.ys)
+    steps, features = written["input_shape"]
+    table, dense = written["layers"]
+    hidden = len(table["weight_hh"][0])
+    rnn = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind](
+        features, hidden, batch_first=True, dtype=T)
+    linear = torch.nn.Linear(hidden, 1, dtype=T)
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(rnn, f"{name}_l0").copy_(torch.tensor(table[name], dtype=T))
+        linear.weight.copy_(torch.tensor(dense["weight"], dtype=T))
+        linear.bias.copy_(torch.tensor(dense["bias"], dtype=T))
+    params = [rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0, linear.weight, linear.bias]
+    optimizer = torch.optim.SGD(params, lr=document["lr"])
+    X = torch.tensor(written["data"]["x"], dtype=T).reshape(-1, steps, features)
+    Y = torch.tensor(written["data"]["y"], dtype=T)
+    limit = 0.05 if clip == "norm" else 0.01
+    history = []
+    for _ in range(5):
+        optimizer.zero_grad()
+        out, _ = rnn(X)
+        loss = torch.nn.MSELoss()(linear(out[:, -1]), Y)
+        history.append(loss.item())
+        loss.backward()
+        if clip == "norm":
+            torch.nn.utils.clip_grad_norm_(params, limit)
+        else:
+            torch.nn.utils.clip_grad_value_(params, limit)
+        optimizer.step()
+    for backend in ("numpy", "torch"):
+        result = train(spec.network, spec.xs, spec.ys, TrainSettings(epochs=5, backend=backend, clip=Clip(clip, limit)))
+        assert_close([loss for _, loss in result.history], history, tol=1e-10, path=backend)
+        assert_close(list(result.network.parameter_values().values()), [p.detach().tolist() for p in params],
+                     tol=1e-10, path=backend)
