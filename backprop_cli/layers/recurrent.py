@@ -349,7 +349,7 @@ class Recurrent(Kind):
     def title(self, number: int, in_features: int, last: bool) -> Message:
         from backprop_cli.locales import say
 
-        return say(f"kind.{self.kind}.title", layer=number, steps=self.steps, features=self.features,
+        return say(f"kind.{self.kind}.title", layer=number, kind=self.kind, steps=self.steps, features=self.features,
                    hidden=self.hidden, output=self.output, nonlinearity=self.nonlinearity)
 
     def scalar_forward(self, page: KindsScalarPage, path: Path, inputs: list[list[Any]]) -> list[Step]:
@@ -395,10 +395,10 @@ class Recurrent(Kind):
         hs = cache["h"][:, 1:]
         if self.output == "last":
             expr: tuple[sp.Basic, ...] = (self.symbol_at("H", number, self.steps),)
-            note = say("kind.recurrent.last")
+            note = say("kind.recurrent.last", setting='output = "last"')
         else:
             expr = ()
-            note = say("kind.recurrent.all", steps=self.steps, hidden=self.hidden)
+            note = say("kind.recurrent.all", setting='output = "all"', steps=self.steps, hidden=self.hidden)
         steps.append(page.record(values, page.A(number), expr, value=self.outputs(hs), substitute=False,
                                  lead=page.output_lead(path), note=note))
         return steps

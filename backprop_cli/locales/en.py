@@ -332,11 +332,11 @@ MESSAGES.update({
         " kernel flipped)"
     ),
     "kind.rnn.title": (
-        "Layer {layer} (rnn, {nonlinearity}: {steps} steps of {features} → hidden"
+        "Layer {layer} ({kind}, {nonlinearity}: {steps} steps of {features} → hidden"
         " {hidden}, output {output})"
     ),
-    "kind.lstm.title": "Layer {layer} (lstm: {steps} steps of {features} → hidden {hidden}, output {output})",
-    "kind.gru.title": "Layer {layer} (gru: {steps} steps of {features} → hidden {hidden}, output {output})",
+    "kind.lstm.title": "Layer {layer} ({kind}: {steps} steps of {features} → hidden {hidden}, output {output})",
+    "kind.gru.title": "Layer {layer} ({kind}: {steps} steps of {features} → hidden {hidden}, output {output})",
     "kind.recurrent.inputs": (
         "the input unrolled in time: X_t holds step t of every sample (a row per"
         " sample), t = 1…{steps}"
@@ -347,9 +347,9 @@ MESSAGES.update({
         "torch stacks the gates' rows in W_ih, W_hh, b_ih and b_hh in the order {gates}; each gate's rows"
         " by name"
     ),
-    "kind.recurrent.last": "output = \"last\": the layer's output is the last hidden state",
+    "kind.recurrent.last": "{setting}: the layer's output is the last hidden state",
     "kind.recurrent.all": (
-        "output = \"all\": the layer's output is every hidden state, H_1 … H_{steps}"
+        "{setting}: the layer's output is every hidden state, H_1 … H_{steps}"
         " side by side ({hidden} each)"
     ),
     "kind.recurrent.backward_last": "backpropagation through time, from the last step down to the first",

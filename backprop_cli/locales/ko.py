@@ -319,11 +319,11 @@ MESSAGES.update({
         " 커널을 뒤집습니다)"
     ),
     "kind.rnn.title": (
-        "{layer:번째} 계층 (rnn, {nonlinearity}: 특성"
+        "{layer:번째} 계층 ({kind}, {nonlinearity}: 특성"
         " {features}개 × {steps}단계 → 은닉 {hidden}, 출력 {output})"
     ),
-    "kind.lstm.title": "{layer:번째} 계층 (lstm: 특성 {features}개 × {steps}단계 → 은닉 {hidden}, 출력 {output})",
-    "kind.gru.title": "{layer:번째} 계층 (gru: 특성 {features}개 × {steps}단계 → 은닉 {hidden}, 출력 {output})",
+    "kind.lstm.title": "{layer:번째} 계층 ({kind}: 특성 {features}개 × {steps}단계 → 은닉 {hidden}, 출력 {output})",
+    "kind.gru.title": "{layer:번째} 계층 ({kind}: 특성 {features}개 × {steps}단계 → 은닉 {hidden}, 출력 {output})",
     "kind.recurrent.inputs": "시간에 따라 펼친 입력: X_t는 모든 샘플의 t단계입니다(샘플마다 한 행), t = 1…{steps}",
     "kind.recurrent.h0": "주어진 초기 은닉 상태(h0)",
     "kind.recurrent.zero": "초기 상태: h0가 없을 때 torch처럼 0",
@@ -331,9 +331,9 @@ MESSAGES.update({
         "torch는 W_ih, W_hh, b_ih, b_hh에 게이트의 행을 {gates}"
         " 순서로 쌓습니다. 게이트마다 그 행에 이름을 붙입니다"
     ),
-    "kind.recurrent.last": "output = \"last\": 이 계층의 출력은 마지막 은닉 상태입니다",
+    "kind.recurrent.last": "{setting}: 이 계층의 출력은 마지막 은닉 상태입니다",
     "kind.recurrent.all": (
-        "output = \"all\": 이 계층의 출력은 모든 은닉 상태 H_1 …"
+        "{setting}: 이 계층의 출력은 모든 은닉 상태 H_1 …"
         " H_{steps}를 나란히 둔 것입니다(각 {hidden}개)"
     ),
     "kind.recurrent.backward_last": "시간을 거슬러 역전파합니다. 마지막 단계에서 첫 단계까지",
