@@ -287,6 +287,14 @@ def step(
         "--momentum-form", rich_help_panel=OUTPUT, metavar="torch|textbook",
         help="Write SGD with momentum as torch does (v = μv + g, θ = θ − αv) or as v = μv − αg,"
              " θ = θ + v; the same numbers.")] = "torch",
+    clip_norm: Annotated[float | None, typer.Option(
+        "--clip-norm", metavar="MAX", rich_help_panel=OPTIMIZER,
+        help="Scale the gradients to a 2-norm of at most MAX before the update"
+             " (torch.nn.utils.clip_grad_norm_), shown on the page with the norm before and after."
+             " Matrix form.")] = None,
+    clip_value: Annotated[float | None, typer.Option(
+        "--clip-value", metavar="V", rich_help_panel=OPTIMIZER,
+        help="Clamp every gradient to [-V, V] before the update (clip_grad_value_). Matrix form.")] = None,
 ) -> None:
     """One training step, derived line by line: forward pass, loss, chain rule, update.
 
@@ -337,8 +345,14 @@ def step(
             init=init, optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
             alpha=alpha, weight_decay=weight_decay, centered=centered,
             x=x, y=y, data=data, targets=targets))
+        from backprop_cli.schedules import parse_clip
+
+        clip = parse_clip(clip_norm, clip_value)
+        if clip is not None and (with_code or chosen == "torch"):
+            raise BackpropError("clip: the PyTorch script of a step does not clip; leave out --clip-norm/--clip-value"
+                                " or --with-code/--format torch")
         derivation = build_derivation(net, xs, ys, Options(precision, rounding, form, lang, figure, brief,
-                                                           layout, momentum_form))
+                                                           layout, momentum_form, clip))
     if with_code:
         from dataclasses import replace
 

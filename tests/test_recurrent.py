@@ -79,6 +79,13 @@ def torch_recurrent_step(document: dict[str, Any]) -> dict[str, Any]:
     loss = torch_loss(document["loss"], output, output, Y)
     loss.backward()
     every = [p for _, p in rnn_params] + ([linear.weight, linear.bias] if linear is not None else [])
+    clip = document.get("_clip")
+    if clip is not None:
+        how, limit = clip
+        if how == "norm":
+            torch.nn.utils.clip_grad_norm_(every, limit)
+        else:
+            torch.nn.utils.clip_grad_value_(every, limit)
     befores = {id(p): p.detach().tolist() for p in every}
     grads = {id(p): p.grad.tolist() for p in every}
     optimizer = {"sgd": lambda: torch.optim.SGD(every, lr=document["lr"]),
@@ -109,7 +116,8 @@ def _numbers(draw: Any, shape: tuple[int, ...]) -> Any:
 @st.composite
 def recurrent_specs(draw: Any, dense: bool = True) -> dict[str, Any]:
     """Hidden 1–4, features 1–3, T 1–5, batch 1–3, both outputs (then nn.Linear on (N, H) or on every
-    step of (N, T, H), or the loss straight on the states), with and without h0 (and c0)."""
+    step of (N, T, H), or the loss straight on the states), with and without h0 (and c0), with and
+    without clipping (clip_grad_norm_ or clip_grad_value_ before the update)."""
     kind = draw(st.sampled_from(sorted(GATES)))
     hidden, features, steps, batch = (draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 5)),
                                       draw(st.integers(1, 3)))
@@ -134,15 +142,20 @@ def recurrent_specs(draw: Any, dense: bool = True) -> dict[str, Any]:
         width = outputs * (steps if output == "all" else 1)
     xs = [_numbers(draw, (steps * features,)) for _ in range(batch)]
     ys = [_numbers(draw, (width,)) for _ in range(batch)]
+    clip = draw(st.sampled_from([None, ("norm", 0.05), ("norm", 10.0), ("value", 0.02)]))
     return {"loss": "mse", "lr": draw(st.sampled_from([0.1, 0.5])),
             "optimizer": draw(st.sampled_from(["sgd", "momentum", "adam"])),
-            "input_shape": [steps, features], "layers": layers, "data": {"x": xs, "y": ys}}
+            "input_shape": [steps, features], "layers": layers, "data": {"x": xs, "y": ys}, "_clip": clip}
 
 
-def ours(document: dict[str, Any], form: str = "auto", language: str = "en") -> dict[str, Any]:
-    spec = parse_spec(json.loads(json.dumps(document)))
+def ours(document: dict[str, Any], form: str = "auto") -> dict[str, Any]:
+    from backprop_cli.schedules import Clip
+
+    clip = document.get("_clip")
+    spec = parse_spec(json.loads(json.dumps({k: v for k, v in document.items() if not k.startswith("_")})))
     assert spec.xs is not None and spec.ys is not None
-    return json.loads(build_derivation(spec.network, spec.xs, spec.ys, Options(form=form)).to_json())
+    options = Options(form=form, clip=None if clip is None else Clip(*clip))
+    return json.loads(build_derivation(spec.network, spec.xs, spec.ys, options).to_json())
 
 
 def check(document: dict[str, Any]) -> None:
@@ -454,3 +467,15 @@ def test_training_with_clipping_equals_torchs_clip_grad(kind, clip):
         assert_close([loss for _, loss in result.history], history, tol=1e-10, path=backend)
         assert_close(list(result.network.parameter_values().values()), [p.detach().tolist() for p in params],
                      tol=1e-10, path=backend)
+
+
+def test_clipping_on_the_page_says_the_norm_before_and_after(capsys):
+    from backprop_cli.cli import main
+
+    assert main(["step", "--network", "docs/examples/rnn.toml", "--clip-norm", "0.5"]) == 0
+    page = capsys.readouterr().out
+    assert "clip_grad_norm_(0.5)" in page and "g_clipped = 0.5000" in page
+    assert main(["step", "--clip-norm", "1", "--form", "scalar"]) == 2
+    assert "add --form matrix" in capsys.readouterr().err
+    assert main(["step", "--network", "docs/examples/rnn.toml", "--clip-value", "0.1", "--with-code"]) == 2
+    assert "does not clip" in capsys.readouterr().err

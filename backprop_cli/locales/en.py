@@ -387,6 +387,11 @@ MESSAGES.update({
     "kind.recurrent.dense_shared": (
         "W is shared by all {steps} steps: its gradient sums δ_tᵀ A_t over the steps and the samples"
     ),
+    "group.clip": "Gradient clipping, {how}",
+    "clip.norm": "the 2-norm of the {count} gradients together, as torch's clipping measures it",
+    "clip.scale": "clip_grad_norm_ multiplies every gradient by min(1, {limit} / (norm + 1e-6))",
+    "clip.value": "clip_grad_value_ clamps every gradient to [−{limit}, {limit}]",
+    "clip.after": "the 2-norm after clipping; the update uses the clipped gradients",
     "kind.pool.title": "Layer {layer} ({kind}: {inputs} → {outputs}, window {kernel}, stride {stride})",
     "kind.pool.max_scalar": (
         "the largest value of each window; ∂a/∂x is 1 for the input that was the maximum (the first on a"

@@ -363,6 +363,11 @@ MESSAGES.update({
     "kind.recurrent.dense_shared": (
         "W는 {steps}단계 모두가 공유합니다. 기울기는 단계와 샘플에 걸쳐 δ_tᵀ A_t를 더한 것입니다"
     ),
+    "group.clip": "기울기 클리핑, {how}",
+    "clip.norm": "기울기 {count}개 전체의 2-노름(torch의 클리핑이 재는 값)",
+    "clip.scale": "clip_grad_norm_은 모든 기울기에 min(1, {limit} / (노름 + 1e-6))을 곱합니다",
+    "clip.value": "clip_grad_value_는 모든 기울기를 [−{limit}, {limit}]로 자릅니다",
+    "clip.after": "클리핑한 뒤의 2-노름. 갱신에는 클리핑한 기울기를 씁니다",
     "kind.pool.title": "{layer:번째} 계층 ({kind}: {inputs} → {outputs}, 창 {kernel}, 스트라이드 {stride})",
     "kind.pool.max_scalar": (
         "각 창의 최댓값입니다. ∂a/∂x는 최댓값이었던 입력(같으면 첫 번째)에 1, 나머지에 0이므로"
