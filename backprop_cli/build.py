@@ -71,6 +71,8 @@ def build_derivation(
         raise BackpropError(f"precision: must be between 0 and 15, got {options.precision}")
     form = choose_form(network, len(xs), options.form)
     check_conventions(options, form, network)
+    if options.clip is not None and form != "matrix":
+        raise BackpropError("clip: the step shows gradient clipping in the matrix form; add --form matrix")
     if form == "scalar" and not network.scalar_form:
         from backprop_cli.build_kinds import KindsScalarPage
 

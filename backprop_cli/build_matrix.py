@@ -340,6 +340,36 @@ class MatrixPage:
                                  note=say("matrix.elementwise")))
         return gradient
 
+    def clip_steps(self, values: Values) -> list[MatrixStep]:
+        """``torch.nn.utils.clip_grad_norm_`` or ``clip_grad_value_`` on every gradient, before the
+        update: the 2-norm of all of them together before and after, and each gradient clipped (as
+        torch leaves ``.grad``; the JSON's gradients and the update are the clipped ones)."""
+        clip = self.options.clip
+        gradients = [Partial(LOSS, symbol) for _, symbol, frozen in self.parameters() if not frozen]
+
+        def norm() -> float:
+            return float(np.sqrt(sum(float(np.sum(np.square(values[g]))) for g in gradients)))
+
+        before = norm()
+        steps = [self.record(values, Node("g", "total"), (), value=before, substitute=False,
+                             note=say("clip.norm", count=len(gradients)))]
+        if clip.kind == "norm":
+            scale = min(1.0, clip.limit / (before + 1e-6))
+            factor = Node("g", "scale")
+            steps.append(self.record(values, factor, (), value=scale, substitute=False,
+                                     note=say("clip.scale", limit=f"{clip.limit:g}")))
+            for g in gradients:
+                clipped = np.asarray(values[g]) * scale
+                steps.append(self.record(values, g, (mul(factor, g),), value=clipped, substitute=False))
+        else:
+            for index, g in enumerate(gradients):
+                clipped = np.clip(np.asarray(values[g]), -clip.limit, clip.limit)
+                note = say("clip.value", limit=f"{clip.limit:g}") if index == 0 else None
+                steps.append(self.record(values, g, (), value=clipped, substitute=False, note=note))
+        steps.append(self.record(values, Node("g", "clipped"), (), value=norm(), substitute=False,
+                                 note=say("clip.after")))
+        return steps
+
     def _backward_title(self, path: Path) -> Message:
         key = "group.output_delta" if path == self.last else "group.hidden_delta"
         return say(key, layer=self.number(path))
@@ -394,6 +424,8 @@ class MatrixPage:
             from backprop_cli.why import annotate_matrix
 
             backward = annotate_matrix(self, backward, values)
+        if self.options.clip is not None:
+            backward.append(Group(say("group.clip", how=self.options.clip.describe()), tuple(self.clip_steps(values))))
         state = self.optimizer_state()
         update = update_steps(self, values, state)
         sections = [

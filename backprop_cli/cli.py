@@ -71,8 +71,9 @@ XOpt = Annotated[list[str] | None, typer.Option(
 YOpt = Annotated[list[str] | None, typer.Option(
     "--y", metavar="V …", rich_help_panel=DATA, help="Targets of one sample: --y 0.")]
 DataOpt = Annotated[str | None, typer.Option(
-    "--data", metavar="xor|and|or|shapes|FILE", rich_help_panel=DATA,
-    help="A built-in truth table, shapes (300 6×6 images of bars and crosses, three classes), or a .csv"
+    "--data", metavar="xor|and|or|shapes|hello|FILE", rich_help_panel=DATA,
+    help="A built-in truth table, shapes (300 6×6 images of bars and crosses, three classes), hello (the"
+         " next character of \"hello\", a recurrent network), or a .csv"
          " (last --targets columns are y) / .npz / .npy file.")]
 TargetsOpt = Annotated[int, typer.Option("--targets", metavar="K", rich_help_panel=DATA,
                                          help="How many trailing columns of a .csv are targets.")]
@@ -302,6 +303,14 @@ def step(
     brief: BriefOpt = False,
     layout: LayoutOpt = "torch",
     momentum_form: MomentumFormOpt = "torch",
+    clip_norm: Annotated[float | None, typer.Option(
+        "--clip-norm", metavar="MAX", rich_help_panel=OPTIMIZER,
+        help="Scale the gradients to a 2-norm of at most MAX before the update"
+             " (torch.nn.utils.clip_grad_norm_), shown on the page with the norm before and after."
+             " Matrix form.")] = None,
+    clip_value: Annotated[float | None, typer.Option(
+        "--clip-value", metavar="V", rich_help_panel=OPTIMIZER,
+        help="Clamp every gradient to [-V, V] before the update (clip_grad_value_). Matrix form.")] = None,
 ) -> None:
     """One training step, derived line by line: forward pass, loss, chain rule, update.
 
@@ -353,9 +362,15 @@ def step(
             init=init, optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
             alpha=alpha, weight_decay=weight_decay, centered=centered,
             x=x, y=y, data=data, targets=targets))
+        from backprop_cli.schedules import parse_clip
+
+        clip = parse_clip(clip_norm, clip_value)
+        if clip is not None and (with_code or chosen == "torch"):
+            raise BackpropError("clip: the PyTorch script of a step does not clip; leave out --clip-norm/--clip-value"
+                                " or --with-code/--format torch")
         page_form = json_form(chosen, rounding, graph, form)
         derivation = build_derivation(net, xs, ys, Options(precision, rounding, page_form, lang, figure, brief,
-                                                           layout, momentum_form))
+                                                           layout, momentum_form, clip))
     if with_code:
         from dataclasses import replace
 

@@ -216,6 +216,9 @@ class Options:
     brief: bool = False
     layout: str = "torch"
     momentum_form: str = "torch"
+    clip: Any = None
+    """``schedules.Clip`` (clip_grad_norm_ or clip_grad_value_ before the update; the matrix form
+    shows it), or None."""
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,10 @@ def resolve(options: NetworkOptions) -> tuple[Network, tuple[Vector, ...], tuple
     elif options.network is not None:
         spec = load_network_file(options.network)
         network, file_xs, file_ys = spec.network, spec.xs, spec.ys
+    elif (options.data or "").lower() == "hello" and not options.layers and not options.input_shape:
+        from backprop_cli.sequences import hello_network
+
+        network = hello_network(seed=options.seed or 0)
     elif options.input_shape or (options.data or "").lower() == "shapes" and not options.layers:
         if options.layers:
             raise SpecError("layers: give either --input-shape (a convolutional network) or --layers, not both")
@@ -251,6 +255,10 @@ def _samples(options: NetworkOptions, network: Network, file_xs: tuple[Vector, .
             from backprop_cli.shapes import shapes
 
             return shapes()
+        if name == "hello":
+            from backprop_cli.sequences import hello
+
+            return hello()
         from backprop_cli.io import load_data
 
         return load_data(options.data, options.targets)

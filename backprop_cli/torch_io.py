@@ -168,7 +168,8 @@ def _detail(message: str) -> str:
     return lines[0][:100] if lines else "no detail"
 
 
-_KEY = re.compile(r"^(?:(?P<prefix>.+)\.)?(?P<kind>weight|bias|running_mean|running_var|num_batches_tracked)$")
+_KEY = re.compile(r"^(?:(?P<prefix>.+)\.)?(?P<kind>weight|bias|running_mean|running_var|num_batches_tracked"
+                  r"|(?:weight|bias)_(?:ih|hh)_l0)$")
 
 
 def _holds_parameters(kind: Any) -> bool:
@@ -204,7 +205,7 @@ def _layers(torch: Any, state: Any, path: Path) -> list[tuple[str, dict[str, Any
     layers = []
     for prefix, tensors in groups.items():
         name = f"{prefix}." if prefix else ""
-        if "weight" not in tensors and "running_mean" not in tensors:
+        if not {"weight", "running_mean", "weight_ih_l0"} & set(tensors):
             raise SpecError(f"network: {path}: {name}{next(iter(tensors))} has no {name}weight beside it")
         shapes = {key: tuple(tensor.shape) for key, tensor in tensors.items()}
         found = next((k for k in KINDS if kind_class(k).recognizes_state(shapes)), None)
@@ -212,7 +213,8 @@ def _layers(torch: Any, state: Any, path: Path) -> list[tuple[str, dict[str, Any
             described = ", ".join(f"{name}{key} {shape}" for key, shape in shapes.items())
             raise SpecError(f"network: {path}: {described}: no layer kind read from .pt files has these"
                             " (dense: a 2-D weight; conv1d, conv2d: a 3-D, 4-D weight; batch_norm: running"
-                            " statistics; layer_norm: a 1-D weight)")
+                            " statistics; layer_norm: a 1-D weight; rnn, lstm, gru: weight_ih_l0 and"
+                            " weight_hh_l0 of one layer)")
         owned = kind_class(found).state_names
         values = {key: _floats(torch, tensor, f"{name}{key}", path).tolist()
                   for key, tensor in tensors.items() if key in owned}

@@ -144,6 +144,10 @@ class CompiledEngine(Engine):
             raise BackpropError(f"backend: the {self.name} engine compiles the learning rate and the update into"
                                 " its code; --schedule and --clip-norm/--clip-value run on --backend numpy"
                                 " or torch (auto picks numpy)")
+        declined = sorted({layer.kind for layer in network.layers if not layer.compiles})
+        if declined:
+            raise BackpropError(f"backend: the compiled engine compiles the scalar page, which {', '.join(declined)}"
+                                " layers do not have; use --backend numpy or torch (auto picks numpy)")
         self.xs, self.ys = tuple(xs), tuple(ys)
         self.floats = (self.unrolls and settings.order is None
                        and len(xs) * network.parameter_count <= COMPILED_LIMIT)

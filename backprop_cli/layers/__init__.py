@@ -28,6 +28,9 @@ KINDS: dict[str, str] = {
     "avg_pool1d": "backprop_cli.layers.pool:AvgPool1d",
     "avg_pool2d": "backprop_cli.layers.pool:AvgPool2d",
     "flatten": "backprop_cli.layers.pool:Flatten",
+    "rnn": "backprop_cli.layers.recurrent:RNN",
+    "lstm": "backprop_cli.layers.recurrent:LSTM",
+    "gru": "backprop_cli.layers.recurrent:GRU",
 }
 """Spec name → ``module:class``; a kind's module is imported only when a spec names it."""
 
@@ -52,6 +55,8 @@ def parse_layers(documents: Sequence[Any], where: str, in_features: int | None,
     layers: list[Kind] = []
     width = in_features
     shape = context.in_shape
+    steps: int | None = None
+    """The time steps of a sequence output ((T, H), ``output = "all"``): a dense layer then works each step."""
     for index, document in enumerate(documents):
         key = f"{where}[{index}]"
         if not isinstance(document, dict):
@@ -60,6 +65,15 @@ def parse_layers(documents: Sequence[Any], where: str, in_features: int | None,
         if not isinstance(name, str):
             raise SpecError(f"{key}.kind: expected a name such as \"dense\", got {shown(name)}")
         cls = kind_class(name, f"{key}.kind")
+        if shape is not None and len(shape) == 2 and steps is not None and name == "dense":
+            from backprop_cli.layers.recurrent import per_step
+
+            stepped = per_step(cls.from_spec(document, key, replace(context, in_features=shape[1], in_shape=None,
+                                                                    seed=context.seed + index)), steps, key)
+            width = stepped.out_features(width or 0)
+            shape = stepped.out_shape(shape)
+            layers.append(stepped)
+            continue
         if shape is not None and len(shape) > 1 and cls.shapes == "flat":
             raise SpecError(f"{key}: {name} takes one vector per sample, but the layer before gives"
                             f" {shape_text(shape)}; put a [[layers]] table with kind = \"flatten\" before it")
@@ -77,6 +91,7 @@ def parse_layers(documents: Sequence[Any], where: str, in_features: int | None,
             shape = layer.out_shape(shape)
         elif layer.input_shape() is not None:
             shape = layer.out_shape(layer.input_shape() or ())
+        steps = layer.time_steps(steps)
         layers.append(layer)
     return layers
 

@@ -143,6 +143,8 @@ class Kind:
     """The element-wise function the layer ends with, if it ends with one (the loss may fuse with it)."""
     scalar_form: ClassVar[bool] = False
     """Whether the scalar form (a line per unit, ``build.py``) works this kind; else the matrix form."""
+    compiles: ClassVar[bool] = True
+    """Whether the compiled engine runs the kind (it compiles the scalar page; recurrent kinds have none)."""
     shapes: ClassVar[str] = "flat"
     """What the kind does with a sample's shape: ``flat`` takes one vector per sample (as nn.Linear
     does, on the last axis); ``any`` works element by element and keeps the shape; ``shaped``
@@ -172,6 +174,11 @@ class Kind:
         if self.shapes == "any":
             return in_shape
         return (self.out_features(math.prod(in_shape)),)
+
+    def time_steps(self, before: int | None) -> int | None:
+        """The number of time steps of the output, for a sequence (T, features) whose steps a
+        following dense layer works one by one; ``before``: the input's (None: not a sequence)."""
+        return before if self.shapes == "any" else None
 
     def validate(self, where: str) -> None:
         """Raise SpecError naming the key when the layer's own numbers do not hold together."""

@@ -349,6 +349,67 @@ MESSAGES.update({
         "∗ is the full convolution: each input gathers δ·K from every window it was in (δ padded, the"
         " kernel flipped)"
     ),
+    "kind.rnn.title": (
+        "Layer {layer} ({kind}, {nonlinearity}: {steps} steps of {features} → hidden"
+        " {hidden}, output {output})"
+    ),
+    "kind.lstm.title": "Layer {layer} ({kind}: {steps} steps of {features} → hidden {hidden}, output {output})",
+    "kind.gru.title": "Layer {layer} ({kind}: {steps} steps of {features} → hidden {hidden}, output {output})",
+    "kind.recurrent.inputs": (
+        "the input unrolled in time: X_t holds step t of every sample (a row per"
+        " sample), t = 1…{steps}"
+    ),
+    "kind.recurrent.h0": "the initial hidden state, as given (h0)",
+    "kind.recurrent.zero": "the initial state: zeros, as torch starts without h0",
+    "kind.recurrent.gates": (
+        "torch stacks the gates' rows in W_ih, W_hh, b_ih and b_hh in the order {gates}; each gate's rows"
+        " by name"
+    ),
+    "kind.recurrent.last": "{setting}: the layer's output is the last hidden state",
+    "kind.recurrent.all": (
+        "{setting}: the layer's output is every hidden state, H_1 … H_{steps}"
+        " side by side ({hidden} each)"
+    ),
+    "kind.recurrent.backward_last": "backpropagation through time, from the last step down to the first",
+    "kind.recurrent.backward_sum": (
+        "∂𝓛/∂H_t sums what comes from the output at t and what step t + 1 hands back through W_hh"
+    ),
+    "kind.recurrent.vanishing": (
+        "|∂𝓛/∂H_t| for t = 1…T (the norm over the batch): each step back multiplies it by {ratios}"
+    ),
+    "kind.recurrent.shared": (
+        "the weights are shared by all {steps} steps: each gradient is the sum of one term per step"
+    ),
+    "kind.recurrent.stacked": "the gates' δ side by side ({gates}), as W_ih's rows stack them",
+    "kind.recurrent.input_gradient": "each step's input gets δ_t W_ih, side by side as the input's rows hold them",
+    "kind.rnn.step": "each step: the input's part and the previous state's part, then the nonlinearity",
+    "kind.lstm.i": "the input gate i: how much of the candidate g enters the cell",
+    "kind.lstm.f": "the forget gate f: how much of the cell is kept",
+    "kind.lstm.g": "the candidate g (tanh)",
+    "kind.lstm.o": "the output gate o: how much of the cell is shown",
+    "kind.lstm.c": "the cell: kept part plus new part",
+    "kind.lstm.dc": "∂𝓛/∂C_t: through H_t = O_t ⊙ tanh(C_t), plus what Cₜ₊₁ = Fₜ₊₁ ⊙ C_t + … hands back",
+    "kind.gru.r": "the reset gate r",
+    "kind.gru.z": "the update gate z",
+    "kind.gru.n": "the candidate n, torch's form: r multiplies the hidden part after its bias",
+    "kind.gru.h": "the new state: (1 − z) of the candidate, z of the old state",
+    "kind.gru.backward": "each gate's δ (before its activation), from ∂𝓛/∂H_t",
+    "kind.gru.delta_h": "what reaches W_hh and b_hh: r, z as above, and δ_n ⊙ R_t for the n gate's hidden part",
+    "kind.recurrent.dense_title": (
+        "Layer {layer} ({inputs} → {units} at each of {steps} steps, {activation})"
+    ),
+    "kind.recurrent.dense_steps": (
+        "the same weights at every time step, as nn.Linear on (N, T, H): each row holds {steps} steps of"
+        " {inputs} side by side, and each step's block is multiplied by Wᵀ on its own"
+    ),
+    "kind.recurrent.dense_shared": (
+        "W is shared by all {steps} steps: its gradient sums δ_tᵀ A_t over the steps and the samples"
+    ),
+    "group.clip": "Gradient clipping, {how}",
+    "clip.norm": "the 2-norm of the {count} gradients together, as torch's clipping measures it",
+    "clip.scale": "clip_grad_norm_ multiplies every gradient by min(1, {limit} / (norm + 1e-6))",
+    "clip.value": "clip_grad_value_ clamps every gradient to [−{limit}, {limit}]",
+    "clip.after": "the 2-norm after clipping; the update uses the clipped gradients",
     "kind.pool.title": "Layer {layer} ({kind}: {inputs} → {outputs}, window {kernel}, stride {stride})",
     "kind.pool.max_scalar": (
         "the largest value of each window; ∂a/∂x is 1 for the input that was the maximum (the first on a"

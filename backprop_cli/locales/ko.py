@@ -336,6 +336,56 @@ MESSAGES.update({
         "∗는 완전 합성곱입니다. 각 입력은 자신이 들어 있던 모든 창에서 δ·K를 모읍니다(δ에 패딩을 붙이고"
         " 커널을 뒤집습니다)"
     ),
+    "kind.rnn.title": (
+        "{layer:번째} 계층 ({kind}, {nonlinearity}: 특성"
+        " {features}개 × {steps}단계 → 은닉 {hidden}, 출력 {output})"
+    ),
+    "kind.lstm.title": "{layer:번째} 계층 ({kind}: 특성 {features}개 × {steps}단계 → 은닉 {hidden}, 출력 {output})",
+    "kind.gru.title": "{layer:번째} 계층 ({kind}: 특성 {features}개 × {steps}단계 → 은닉 {hidden}, 출력 {output})",
+    "kind.recurrent.inputs": "시간에 따라 펼친 입력: X_t는 모든 샘플의 t단계입니다(샘플마다 한 행), t = 1…{steps}",
+    "kind.recurrent.h0": "주어진 초기 은닉 상태(h0)",
+    "kind.recurrent.zero": "초기 상태: h0가 없을 때 torch처럼 0",
+    "kind.recurrent.gates": (
+        "torch는 W_ih, W_hh, b_ih, b_hh에 게이트의 행을 {gates}"
+        " 순서로 쌓습니다. 게이트마다 그 행에 이름을 붙입니다"
+    ),
+    "kind.recurrent.last": "{setting}: 이 계층의 출력은 마지막 은닉 상태입니다",
+    "kind.recurrent.all": (
+        "{setting}: 이 계층의 출력은 모든 은닉 상태 H_1 …"
+        " H_{steps}를 나란히 둔 것입니다(각 {hidden}개)"
+    ),
+    "kind.recurrent.backward_last": "시간을 거슬러 역전파합니다. 마지막 단계에서 첫 단계까지",
+    "kind.recurrent.backward_sum": "∂𝓛/∂H_t는 t에서 출력이 주는 값과 t + 1단계가 W_hh를 거쳐 돌려주는 값의 합입니다",
+    "kind.recurrent.vanishing": "t = 1…T의 |∂𝓛/∂H_t|(배치 전체의 노름). 한 단계 거슬러 갈 때마다 {ratios} 배가 됩니다",
+    "kind.recurrent.shared": "가중치는 {steps}단계 모두가 공유합니다. 기울기는 단계마다 한 항씩 더한 합입니다",
+    "kind.recurrent.stacked": "게이트들의 δ를 W_ih의 행 순서({gates})대로 나란히 둔 것",
+    "kind.recurrent.input_gradient": "각 단계의 입력은 δ_t W_ih를 받습니다. 입력의 행처럼 나란히 둡니다",
+    "kind.rnn.step": "각 단계: 입력 부분과 이전 상태 부분을 더한 뒤 비선형 함수",
+    "kind.lstm.i": "입력 게이트 i: 후보 g가 셀에 얼마나 들어가는지",
+    "kind.lstm.f": "망각 게이트 f: 셀을 얼마나 남기는지",
+    "kind.lstm.g": "후보 g (tanh)",
+    "kind.lstm.o": "출력 게이트 o: 셀을 얼마나 내보내는지",
+    "kind.lstm.c": "셀: 남긴 부분과 새 부분의 합",
+    "kind.lstm.dc": "∂𝓛/∂C_t: H_t = O_t ⊙ tanh(C_t)를 거친 값과 Cₜ₊₁ = Fₜ₊₁ ⊙ C_t + …가 돌려주는 값의 합",
+    "kind.gru.r": "리셋 게이트 r",
+    "kind.gru.z": "업데이트 게이트 z",
+    "kind.gru.n": "후보 n, torch의 형태: r은 편향을 더한 은닉 부분에 곱합니다",
+    "kind.gru.h": "새 상태: 후보의 (1 − z)와 이전 상태의 z",
+    "kind.gru.backward": "∂𝓛/∂H_t에서 구한 각 게이트의 δ(활성화 전)",
+    "kind.gru.delta_h": "W_hh와 b_hh에 가는 값: r, z는 위와 같고, n 게이트의 은닉 부분은 δ_n ⊙ R_t",
+    "kind.recurrent.dense_title": "{layer:번째} 계층 ({steps}단계마다 {inputs} → {units}, {activation})",
+    "kind.recurrent.dense_steps": (
+        "모든 시간 단계에 같은 가중치를 씁니다(nn.Linear를 (N, T, H)에 적용). 각 행에는 {inputs}개씩"
+        " {steps}단계가 나란히 있고, 단계마다 따로 Wᵀ를 곱합니다"
+    ),
+    "kind.recurrent.dense_shared": (
+        "W는 {steps}단계 모두가 공유합니다. 기울기는 단계와 샘플에 걸쳐 δ_tᵀ A_t를 더한 것입니다"
+    ),
+    "group.clip": "기울기 클리핑, {how}",
+    "clip.norm": "기울기 {count}개 전체의 2-노름(torch의 클리핑이 재는 값)",
+    "clip.scale": "clip_grad_norm_은 모든 기울기에 min(1, {limit} / (노름 + 1e-6))을 곱합니다",
+    "clip.value": "clip_grad_value_는 모든 기울기를 [−{limit}, {limit}]로 자릅니다",
+    "clip.after": "클리핑한 뒤의 2-노름. 갱신에는 클리핑한 기울기를 씁니다",
     "kind.pool.title": "{layer:번째} 계층 ({kind}: {inputs} → {outputs}, 창 {kernel}, 스트라이드 {stride})",
     "kind.pool.max_scalar": (
         "각 창의 최댓값입니다. ∂a/∂x는 최댓값이었던 입력(같으면 첫 번째)에 1, 나머지에 0이므로"

@@ -66,6 +66,21 @@ def pages() -> dict[str, str]:
                  (f"conv.{lang}.tex", f"backprop step {spec} --lang {lang} --output conv.tex"),
                  (f"conv.{lang}.html", f"backprop step {spec} --lang {lang} --output conv.html"),
                  (f"conv.{lang}.txt", f"COLUMNS={WIDTH} backprop step {spec} --lang {lang}")]
+    for name in ("rnn", "lstm"):
+        example = str(HERE.parent / "examples" / f"{name}.toml")
+        spec = f"--network docs/examples/{name}.toml"
+        for lang in LANGUAGES:
+            step = backprop_cli.derive(example, lang=lang)
+            files[f"{name}.{lang}.md"] = step.to_markdown()
+            files[f"{name}.{lang}.tex"] = step.to_latex()
+            files[f"{name}.{lang}.html"] = step.to_html()
+            files[f"{name}.{lang}.txt"] = render(step, "rich", width=WIDTH)
+            rows += [(f"{name}.{lang}.md", f"backprop step {spec} --lang {lang} --output {name}.md"),
+                     (f"{name}.{lang}.tex", f"backprop step {spec} --lang {lang} --output {name}.tex"),
+                     (f"{name}.{lang}.html", f"backprop step {spec} --lang {lang} --output {name}.html"),
+                     (f"{name}.{lang}.txt", f"COLUMNS={WIDTH} backprop step {spec} --lang {lang}")]
+        files[f"{name}.json"] = backprop_cli.derive(example).to_json()
+        rows.append((f"{name}.json", f"backprop step {spec} --format json"))
     run = backprop_cli.train(epochs=100)
     for lang in LANGUAGES:
         files[f"report.{lang}.md"] = run.to_markdown(lang=lang, timings=False)
@@ -89,7 +104,11 @@ def pages() -> dict[str, str]:
         "learning rate 1) in every format and language: one step derived (`step.*`), and 100 epochs of",
         "training (`report.*`). `conv.*` is one step of a tiny LeNet (`docs/examples/lenet.toml`: a 6×6",
         "image, two 3×3 kernels with relu, 2×2 max pooling, flatten, a softmax over three classes),",
-        "worked element by element. Every file is written by `make.py` from the code",
+        "worked element by element. `rnn.*` is one step of a recurrent network through time",
+        "(`docs/examples/rnn.toml`: three numbers in, their sum out, nn.RNN with two tanh units, then a",
+        "dense layer), `lstm.*` Aidan Gomez's numerical LSTM example (`docs/examples/lstm.toml`: one unit,",
+        "two steps of two features, a label at each step), both in the matrix form, a group of lines per",
+        "time step. Every file is written by `make.py` from the code",
         "(`python docs/gallery/make.py`); the tests check that they are what the code prints now.",
         "The training reports leave out the run time (seconds, epochs per second), which differs from run",
         "to run: the command prints it in the Run line, where these files say only `100 epochs`.",

@@ -1,0 +1,481 @@
+"""Recurrent layers (layers/recurrent.py): every number of a step equal to PyTorch.
+
+The reference is built here from the spec's own tables, not from the package's kinds: the input
+reshaped to (N, T, F), nn.RNN / nn.LSTM / nn.GRU with ``batch_first`` and the table's weights
+(``weight_ih_l0`` …), h0 (and c0) as (1, N, H), the last step or every step, then nn.Linear (on
+(N, H), or on every step of (N, T, H)), the loss, autograd and torch.optim, in float64.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backprop_cli.build import build_derivation
+from backprop_cli.derivation import Options
+from backprop_cli.errors import BackpropError, SpecError
+from backprop_cli.io import parse_spec
+from tests.reference import assert_close, assert_step_close, torch_loss
+
+torch = pytest.importorskip("torch")
+T = torch.float64
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+def torch_recurrent_step(document: dict[str, Any]) -> dict[str, Any]:
+    """``step --format json``'s numbers for the spec ``document``, by PyTorch."""
+    steps, features = document["input_shape"]
+    table = document["layers"][0]
+    kind = table["kind"]
+    weight_ih = torch.tensor(table["weight_ih"], dtype=T)
+    hidden = weight_ih.shape[0] // GATES[kind]
+    cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind]
+    extra = {"nonlinearity": table.get("nonlinearity", "tanh")} if kind == "rnn" else {}
+    has_bias = "bias_ih" in table
+    rnn = cls(features, hidden, batch_first=True, bias=has_bias, dtype=T, **extra)
+    with torch.no_grad():
+        rnn.weight_ih_l0.copy_(weight_ih)
+        rnn.weight_hh_l0.copy_(torch.tensor(table["weight_hh"], dtype=T))
+        if has_bias:
+            rnn.bias_ih_l0.copy_(torch.tensor(table["bias_ih"], dtype=T))
+            rnn.bias_hh_l0.copy_(torch.tensor(table["bias_hh"], dtype=T))
+    rnn_params = [("weight_ih", rnn.weight_ih_l0), ("weight_hh", rnn.weight_hh_l0)]
+    if has_bias:
+        rnn_params += [("bias_ih", rnn.bias_ih_l0), ("bias_hh", rnn.bias_hh_l0)]
+    dense = document["layers"][1] if len(document["layers"]) > 1 else None
+    linear = None
+    if dense is not None:
+        w = torch.tensor(dense["weight"], dtype=T)
+        linear = torch.nn.Linear(w.shape[1], w.shape[0], dtype=T)
+        with torch.no_grad():
+            linear.weight.copy_(w)
+            linear.bias.copy_(torch.tensor(dense["bias"], dtype=T))
+    X = torch.tensor(document["data"]["x"], dtype=T)
+    N = X.shape[0]
+    Y = torch.tensor(document["data"]["y"], dtype=T)
+    all_steps = table.get("output", "last") == "all"
+
+    def state(key: str) -> Any:
+        if key not in table:
+            return torch.zeros(1, N, hidden, dtype=T)
+        rows = torch.tensor(table[key], dtype=T)
+        return (rows if len(rows) > 1 else rows.expand(N, -1)).unsqueeze(0)
+
+    def run() -> tuple[Any, Any]:
+        sequence = X.reshape(N, steps, features)
+        initial = (state("h0"), state("c0")) if kind == "lstm" else state("h0")
+        out, _ = rnn(sequence, initial)
+        first = out[:, -1] if not all_steps else out
+        second = linear(first) if linear is not None else first
+        if dense is not None and dense.get("activation") == "tanh":
+            second = torch.tanh(second)
+        return first.reshape(N, -1), second.reshape(N, -1)
+
+    first, output = run()
+    loss = torch_loss(document["loss"], output, output, Y)
+    loss.backward()
+    every = [p for _, p in rnn_params] + ([linear.weight, linear.bias] if linear is not None else [])
+    clip = document.get("_clip")
+    if clip is not None:
+        how, limit = clip
+        if how == "norm":
+            torch.nn.utils.clip_grad_norm_(every, limit)
+        else:
+            torch.nn.utils.clip_grad_value_(every, limit)
+    befores = {id(p): p.detach().tolist() for p in every}
+    grads = {id(p): p.grad.tolist() for p in every}
+    optimizer = {"sgd": lambda: torch.optim.SGD(every, lr=document["lr"]),
+                 "momentum": lambda: torch.optim.SGD(every, lr=document["lr"], momentum=0.9),
+                 "adam": lambda: torch.optim.Adam(every, lr=document["lr"])}[document["optimizer"]]()
+    optimizer.step()
+    with torch.no_grad():
+        _, after = run()
+        loss_after = torch_loss(document["loss"], after, after, Y).item()
+    layers = [{"output": first.detach().tolist(),
+               **{key: value for name, p in rnn_params
+                  for key, value in ((name, befores[id(p)]), (f"grad_{name}", grads[id(p)]),
+                                     (f"new_{name}", p.detach().tolist()))}}]
+    if linear is not None:
+        layers.append({"output": output.detach().tolist(),
+                       **{key: value for name, p in (("weight", linear.weight), ("bias", linear.bias))
+                          for key, value in ((name, befores[id(p)]), (f"grad_{name}", grads[id(p)]),
+                                             (f"new_{name}", p.detach().tolist()))}})
+    return {"loss": loss.item(), "loss_after": loss_after, "output": output.detach().tolist(), "layers": layers}
+
+
+def _numbers(draw: Any, shape: tuple[int, ...]) -> Any:
+    if not shape:
+        return draw(st.integers(-100, 100)) / 100
+    return [_numbers(draw, shape[1:]) for _ in range(shape[0])]
+
+
+@st.composite
+def recurrent_specs(draw: Any, dense: bool = True) -> dict[str, Any]:
+    """Hidden 1–4, features 1–3, T 1–5, batch 1–3, both outputs (then nn.Linear on (N, H) or on every
+    step of (N, T, H), or the loss straight on the states), with and without h0 (and c0), with and
+    without clipping (clip_grad_norm_ or clip_grad_value_ before the update)."""
+    kind = draw(st.sampled_from(sorted(GATES)))
+    hidden, features, steps, batch = (draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 5)),
+                                      draw(st.integers(1, 3)))
+    rows = GATES[kind] * hidden
+    table: dict[str, Any] = {"kind": kind, "weight_ih": _numbers(draw, (rows, features)),
+                             "weight_hh": _numbers(draw, (rows, hidden))}
+    if draw(st.booleans()):
+        table["bias_ih"], table["bias_hh"] = _numbers(draw, (rows,)), _numbers(draw, (rows,))
+    if kind == "rnn":
+        table["nonlinearity"] = draw(st.sampled_from(["tanh", "relu"]))
+    output = draw(st.sampled_from(["last", "all"]))
+    table["output"] = output
+    for key in ("h0", "c0") if kind == "lstm" else ("h0",):
+        if draw(st.booleans()):
+            table[key] = _numbers(draw, (draw(st.sampled_from([1, batch])), hidden))
+    layers: list[dict[str, Any]] = [table]
+    width = hidden * (steps if output == "all" else 1)
+    if dense:  # nn.Linear on (N, H), or on every step of (N, T, H)
+        outputs = draw(st.integers(1, 3))
+        layers.append({"weight": _numbers(draw, (outputs, hidden)), "bias": _numbers(draw, (outputs,)),
+                       "activation": draw(st.sampled_from(["identity", "tanh"]))})
+        width = outputs * (steps if output == "all" else 1)
+    xs = [_numbers(draw, (steps * features,)) for _ in range(batch)]
+    ys = [_numbers(draw, (width,)) for _ in range(batch)]
+    clip = draw(st.sampled_from([None, ("norm", 0.05), ("norm", 10.0), ("value", 0.02)]))
+    return {"loss": "mse", "lr": draw(st.sampled_from([0.1, 0.5])),
+            "optimizer": draw(st.sampled_from(["sgd", "momentum", "adam"])),
+            "input_shape": [steps, features], "layers": layers, "data": {"x": xs, "y": ys}, "_clip": clip}
+
+
+def ours(document: dict[str, Any], form: str = "auto") -> dict[str, Any]:
+    from backprop_cli.schedules import Clip
+
+    clip = document.get("_clip")
+    spec = parse_spec(json.loads(json.dumps({k: v for k, v in document.items() if not k.startswith("_")})))
+    assert spec.xs is not None and spec.ys is not None
+    options = Options(form=form, clip=None if clip is None else Clip(*clip))
+    return json.loads(build_derivation(spec.network, spec.xs, spec.ys, options).to_json())
+
+
+def check(document: dict[str, Any]) -> None:
+    expected = torch_recurrent_step(document)
+    expected["_loss"] = document["loss"]
+    result = ours(document)
+    for layer in result["layers"]:
+        layer.pop("z", None), layer.pop("a", None)
+    assert_step_close(result, expected)
+
+
+@settings(deadline=None, max_examples=60)
+@given(recurrent_specs(dense=True))
+def test_recurrent_then_dense_equals_pytorch(document):
+    check(document)
+
+
+@settings(deadline=None, max_examples=60)
+@given(recurrent_specs(dense=False))
+def test_recurrent_alone_both_outputs_equals_pytorch(document):
+    check(document)
+
+
+def test_random_weights_follow_torchs_init_and_round_to_four_decimals():
+    document = {"loss": "mse", "input_shape": [3, 2], "layers": [{"kind": "lstm", "hidden_size": 4}, {"units": 1}],
+                "data": {"x": [[0.0] * 6], "y": [[0.0]]}}
+    layer = parse_spec(document).network.layers[0]
+    values = [v for row in layer.weight_ih + layer.weight_hh for v in row] + list(layer.bias_ih or ())
+    assert len(layer.weight_ih) == 16 and len(layer.weight_ih[0]) == 2 and len(layer.weight_hh[0]) == 4
+    assert all(abs(v) <= 0.5 and round(v, 4) == v for v in values)
+    assert len(set(values)) > len(values) // 2
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"input_size": 3}, "input_size: is 3 but each step of the input has 2"),
+    ({"hidden_size": 5}, "hidden_size: is 5 but weight_hh has 1"),
+    ({"output": "every"}, 'output: expected "last" or "all"'),
+    ({"weight_hh": [[0.1], [0.2]]}, "weight_hh: has 2 rows and 1 columns"),
+    ({"h0": [[0.1, 0.2]]}, "h0: rows have 2 values but hidden_size is 1"),
+    ({"bias_ih": [0.1]}, "give both bias_ih and bias_hh"),
+])
+def test_bad_tables_name_the_key(change, message):
+    table = {"kind": "rnn", "weight_ih": [[0.1, 0.2]], "weight_hh": [[0.3]], **change}
+    dense = {"weight": [[1.0]], "bias": [0.0], "activation": "identity"}
+    document = {"loss": "mse", "input_shape": [2, 2], "layers": [table, dense],
+                "data": {"x": [[0.0] * 4], "y": [[0.0]]}}
+    with pytest.raises(SpecError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_spec(document)
+
+
+def test_a_sequence_kind_needs_the_input_shape():
+    document = {"loss": "mse", "inputs": 4, "layers": [{"kind": "gru", "hidden_size": 2}, {"units": 1}],
+                "data": {"x": [[0.0] * 4], "y": [[0.0]]}}
+    with pytest.raises(SpecError, match=r"input_shape = \[T, features\]"):
+        parse_spec(document)
+
+
+def test_the_scalar_form_is_refused_with_the_fix():
+    document = {"loss": "mse", "input_shape": [2, 1], "layers": [{"kind": "rnn", "hidden_size": 1}, {"units": 1}],
+                "data": {"x": [[0.5, -0.5]], "y": [[1.0]]}}
+    with pytest.raises(BackpropError, match="--form matrix"):
+        ours(document, "scalar")
+
+
+# --- training, verify, files ----------------------------------------------------------------
+
+
+def torch_recurrent_train(document: dict[str, Any], epochs: int) -> tuple[list[float], list[Any]]:
+    """A plain PyTorch loop, full batch, SGD: the loss before each update, and the parameters after."""
+    steps, features = document["input_shape"]
+    table, dense = document["layers"]
+    kind = table["kind"]
+    hidden = len(table["weight_hh"][0])
+    rnn = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind](
+        features, hidden, batch_first=True, dtype=T)
+    linear = torch.nn.Linear(hidden, len(dense["weight"]), dtype=T)
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(rnn, f"{name}_l0").copy_(torch.tensor(table[name], dtype=T))
+        linear.weight.copy_(torch.tensor(dense["weight"], dtype=T))
+        linear.bias.copy_(torch.tensor(dense["bias"], dtype=T))
+    params = [rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0, linear.weight, linear.bias]
+    optimizer = torch.optim.SGD(params, lr=document["lr"])
+    X = torch.tensor(document["data"]["x"], dtype=T).reshape(-1, steps, features)
+    Y = torch.tensor(document["data"]["y"], dtype=T)
+    history = []
+    for _ in range(epochs):
+        optimizer.zero_grad()
+        out, _ = rnn(X)
+        loss = torch.nn.MSELoss()(linear(out[:, -1]), Y)
+        history.append(loss.item())
+        loss.backward()
+        optimizer.step()
+    return history, [p.detach().tolist() for p in params]
+
+
+SEQUENCE = {
+    "loss": "mse", "lr": 0.5, "optimizer": "sgd", "input_shape": [3, 2],
+    "layers": [{"kind": "lstm", "hidden_size": 3},
+               {"units": 1, "activation": "identity"}],
+    "data": {"x": [[0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [0.6, 0.5, 0.4, 0.3, 0.2, 0.1], [1.0, -1.0, 0.5, 0.0, -0.5, 1.0]],
+             "y": [[1.0], [0.0], [0.5]]},
+}
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_training_on_numpy_and_torch_equals_a_torch_loop_and_compiled_declines(kind):
+    from backprop_cli.io import spec_document
+    from backprop_cli.training import TrainSettings, train
+
+    document = json.loads(json.dumps(SEQUENCE))
+    document["layers"][0]["kind"] = kind
+    spec = parse_spec(document)
+    assert spec.xs is not None and spec.ys is not None
+    written = spec_document(spec.network, spec.xs, spec.ys)
+    assert parse_spec(written) == spec
+    history, parameters = torch_recurrent_train(written, epochs=5)
+    for backend in ("numpy", "torch", "auto"):
+        result = train(spec.network, spec.xs, spec.ys, TrainSettings(epochs=5, backend=backend))
+        assert_close([loss for _, loss in result.history], history, tol=1e-10, path=backend)
+        assert_close(list(result.network.parameter_values().values()), parameters, tol=1e-10, path=backend)
+    with pytest.raises(BackpropError, match=f"{kind} layers do not have; use --backend numpy or torch"):
+        train(spec.network, spec.xs, spec.ys, TrainSettings(epochs=5, backend="compiled"))
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_verify_agrees_with_autograd_and_finite_differences(kind):
+    from backprop_cli.verification import check_gradients
+
+    document = json.loads(json.dumps(SEQUENCE))
+    document["layers"][0]["kind"] = kind
+    document["layers"][0]["output"] = "all"
+    document["layers"][0]["h0"] = [[0.1, -0.2, 0.3]]
+    del document["layers"][1]
+    document["data"]["y"] = [[0.1 * k for k in range(9)]] * 3
+    spec = parse_spec(document)
+    assert spec.xs is not None and spec.ys is not None
+    result = check_gradients(spec.network, spec.xs, spec.ys)
+    assert result.ok and result.torch_version is not None
+    assert len(result.checks) == spec.network.parameter_count
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_a_pytorch_state_dict_of_a_recurrent_model(tmp_path, kind):
+    torch.manual_seed(0)
+    rnn = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind](2, 3, batch_first=True).double()
+    linear = torch.nn.Linear(3, 1).double()
+    state = {**{f"0.{k}": v for k, v in rnn.state_dict().items()},
+             **{f"1.{k}": v for k, v in linear.state_dict().items()}}
+    assert "0.weight_ih_l0" in state
+    torch.save(state, tmp_path / "seq.pt")
+    (tmp_path / "seq.toml").write_text(
+        f'loss = "mse"\nlr = 0.1\ninput_shape = [3, 2]\n[[layers]]\nkind = "{kind}"\n'
+        '[[layers]]\nactivation = "identity"\n[data]\nx = [[0.1, 0.2, 0.3, 0.4, 0.5, 0.6]]\ny = [[1.0]]\n')
+    from backprop_cli.resolve import load_network_file
+
+    spec = load_network_file(tmp_path / "seq.pt")
+    assert spec.xs is not None and spec.ys is not None
+    result = json.loads(build_derivation(spec.network, spec.xs, spec.ys, Options()).to_json())
+    out, _ = rnn(torch.tensor(spec.xs, dtype=T).reshape(1, 3, 2))
+    loss = torch.nn.MSELoss()(linear(out[:, -1]), torch.tensor([[1.0]], dtype=T))
+    loss.backward()
+    assert abs(result["loss"] - loss.item()) <= 1e-12 * max(1.0, loss.item())
+    assert_close(result["layers"][0]["grad_weight_hh"], rnn.weight_hh_l0.grad.tolist(), tol=1e-12)
+    assert_close(result["layers"][1]["grad_weight"], linear.weight.grad.tolist(), tol=1e-12)
+
+
+def test_a_dense_layer_after_every_step_trains_and_verifies():
+    from backprop_cli.training import TrainSettings, train
+    from backprop_cli.verification import check_gradients
+
+    document = json.loads(json.dumps(SEQUENCE))
+    document["layers"][0].update(kind="gru", output="all")
+    document["data"]["y"] = [[0.5, -0.5, 0.2], [0.0, 0.1, 0.2], [0.3, 0.3, -0.3]]
+    spec = parse_spec(document)
+    assert spec.xs is not None and spec.ys is not None
+    assert spec.network.layers[1].out_shape((3, 3)) == (3, 1)
+    assert check_gradients(spec.network, spec.xs, spec.ys).ok
+    runs = [train(spec.network, spec.xs, spec.ys, TrainSettings(epochs=30, backend=backend))
+            for backend in ("numpy", "torch")]
+    assert_close([loss for _, loss in runs[0].history], [loss for _, loss in runs[1].history], tol=1e-10)
+    assert runs[0].history[-1][1] < 0.5 * runs[0].history[0][1]
+
+
+def test_softmax_after_every_step_is_refused_with_the_fix():
+    document = json.loads(json.dumps(SEQUENCE))
+    document["layers"][0]["output"] = "all"
+    document["layers"][1]["activation"] = "softmax"
+    with pytest.raises(SpecError, match=r'layers\[1\].activation: softmax after a sequence'):
+        parse_spec(document)
+
+
+def test_the_hello_data_set_learns_the_next_character():
+    import numpy as np
+
+    from backprop_cli.resolve import NetworkOptions, resolve
+    from backprop_cli.sequences import ALPHABET, WORD
+    from backprop_cli.training import TrainSettings, train
+
+    network, xs, ys = resolve(NetworkOptions(data="hello"))
+    assert network.input_shape == (4, 4) and len(xs[0]) == len(ys[0]) == 16
+    runs = [train(network, xs, ys, TrainSettings(epochs=300, backend=backend)) for backend in ("numpy", "torch")]
+    assert_close([loss for _, loss in runs[0].history], [loss for _, loss in runs[1].history], tol=1e-10)
+    trained = runs[0].network
+    spec = parse_spec({"loss": "bce", "input_shape": [4, 4], "layers": [
+        trained.layers[0].to_spec(), trained.layers[1].to_spec()],
+        "data": {"x": [list(xs[0])], "y": [list(ys[0])]}})
+    assert spec.xs is not None and spec.ys is not None
+    output = json.loads(build_derivation(spec.network, spec.xs, spec.ys, Options()).to_json())["output"][0]
+    predicted = "".join(ALPHABET[int(np.argmax(output[4 * t:4 * t + 4]))] for t in range(4))
+    assert predicted == WORD[1:]
+    assert runs[0].history[-1][1] < 0.02 < runs[0].history[0][1]
+
+
+def test_train_hello_on_the_command_line(capsys):
+    from backprop_cli.cli import main
+
+    assert main(["train", "--data", "hello", "--epochs", "50", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["backend"] == "numpy"
+    assert main(["train", "--data", "hello", "--epochs", "5", "--backend", "compiled"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: backend:") and "use --backend numpy or torch" in err and "Traceback" not in err
+
+
+# --- a published example ----------------------------------------------------------------------
+# Aidan Gomez, "Backpropogating an LSTM: A Numerical Example" (17 April 2016,
+# https://blog.aidangomez.ca/2016/04/17/Backpropogating-an-LSTM-A-Numerical-Example/, also on Medium):
+# one LSTM unit, two inputs, a sequence of two steps x₀ = (1, 2), x₁ = (0.5, 3) with labels 0.5 and
+# 1.25, W_a = (0.45, 0.25), U_a = 0.15, b_a = 0.2 (torch's g), W_i = (0.95, 0.8), U_i = 0.8,
+# b_i = 0.65, W_f = (0.7, 0.45), U_f = 0.1, b_f = 0.15, W_o = (0.6, 0.4), U_o = 0.25, b_o = 0.1, and
+# the loss ½ Σ_t (out_t − label_t)², which is mse over the two outputs. Its forward pass at t = 0
+# prints a = 0.81775, i = 0.96083, f = 0.85195, o = 0.81757, state = 0.78572 and out = 0.53631, and its
+# backward pass starts from out − label = 0.03631 at t = 0. Its gradients are checked against
+# autograd by the property tests above; here, the page's numbers.
+
+GOMEZ = {
+    "loss": "mse", "lr": 0.1, "optimizer": "sgd", "input_shape": [2, 2],
+    "layers": [{"kind": "lstm", "output": "all",
+                "weight_ih": [[0.95, 0.8], [0.7, 0.45], [0.45, 0.25], [0.6, 0.4]],
+                "weight_hh": [[0.8], [0.1], [0.15], [0.25]],
+                "bias_ih": [0.65, 0.15, 0.2, 0.1], "bias_hh": [0.0, 0.0, 0.0, 0.0]}],
+    "data": {"x": [[1.0, 2.0, 0.5, 3.0]], "y": [[0.5, 1.25]]},
+}
+
+
+def test_gomez_lstm_example():
+    spec = parse_spec(json.loads(json.dumps(GOMEZ)))
+    assert spec.xs is not None and spec.ys is not None
+    derivation = build_derivation(spec.network, spec.xs, spec.ys, Options(form="matrix"))
+    values = {str(key): value for key, value in derivation.values.items()}
+
+    def at(name: str) -> float:
+        return float(values[name].rows[0][0])
+
+    assert round(at("G_1^(1)"), 5) == 0.81775
+    assert round(at("I_1^(1)"), 5) == 0.96083
+    assert round(at("F_1^(1)"), 5) == 0.85195
+    assert round(at("O_1^(1)"), 5) == 0.81757
+    assert abs(at("C_1^(1)") - 0.78572) < 1e-5  # 0.785725…, printed rounded from rounded factors
+    assert round(at("H_1^(1)"), 5) == 0.53631
+    assert round(derivation.output[0][0] - 0.5, 5) == 0.03631
+    check(json.loads(json.dumps(GOMEZ)))
+
+
+@pytest.mark.parametrize(("kind", "clip"), [("rnn", "norm"), ("lstm", "value"), ("gru", "norm")])
+def test_training_with_clipping_equals_torchs_clip_grad(kind, clip):
+    """Clipping is applied by train (numpy and torch engines) as clip_grad_norm_/clip_grad_value_ do."""
+    from backprop_cli.schedules import Clip
+    from backprop_cli.training import TrainSettings, train
+
+    document = json.loads(json.dumps(SEQUENCE))
+    document["layers"][0]["kind"] = kind
+    spec = parse_spec(document)
+    assert spec.xs is not None and spec.ys is not None
+    from backprop_cli.io import spec_document
+
+    written = spec_document(spec.network, spec.xs, spec.ys)
+    steps, features = written["input_shape"]
+    table, dense = written["layers"]
+    hidden = len(table["weight_hh"][0])
+    rnn = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind](
+        features, hidden, batch_first=True, dtype=T)
+    linear = torch.nn.Linear(hidden, 1, dtype=T)
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(rnn, f"{name}_l0").copy_(torch.tensor(table[name], dtype=T))
+        linear.weight.copy_(torch.tensor(dense["weight"], dtype=T))
+        linear.bias.copy_(torch.tensor(dense["bias"], dtype=T))
+    params = [rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0, linear.weight, linear.bias]
+    optimizer = torch.optim.SGD(params, lr=document["lr"])
+    X = torch.tensor(written["data"]["x"], dtype=T).reshape(-1, steps, features)
+    Y = torch.tensor(written["data"]["y"], dtype=T)
+    limit = 0.05 if clip == "norm" else 0.01
+    history = []
+    for _ in range(5):
+        optimizer.zero_grad()
+        out, _ = rnn(X)
+        loss = torch.nn.MSELoss()(linear(out[:, -1]), Y)
+        history.append(loss.item())
+        loss.backward()
+        if clip == "norm":
+            torch.nn.utils.clip_grad_norm_(params, limit)
+        else:
+            torch.nn.utils.clip_grad_value_(params, limit)
+        optimizer.step()
+    for backend in ("numpy", "torch"):
+        result = train(spec.network, spec.xs, spec.ys, TrainSettings(epochs=5, backend=backend, clip=Clip(clip, limit)))
+        assert_close([loss for _, loss in result.history], history, tol=1e-10, path=backend)
+        assert_close(list(result.network.parameter_values().values()), [p.detach().tolist() for p in params],
+                     tol=1e-10, path=backend)
+
+
+def test_clipping_on_the_page_says_the_norm_before_and_after(capsys):
+    from backprop_cli.cli import main
+
+    assert main(["step", "--network", "docs/examples/rnn.toml", "--clip-norm", "0.5"]) == 0
+    page = capsys.readouterr().out
+    assert "clip_grad_norm_(0.5)" in page and "g_clipped = 0.5000" in page
+    assert main(["step", "--clip-norm", "1", "--form", "scalar"]) == 2
+    assert "add --form matrix" in capsys.readouterr().err
+    assert main(["step", "--network", "docs/examples/rnn.toml", "--clip-value", "0.1", "--with-code"]) == 2
+    assert "does not clip" in capsys.readouterr().err
