@@ -461,7 +461,9 @@ class MatrixPage:
     def forward_intro(self) -> Message:
         """What the forward section says first: how the batch sits in the matrices, and the weights' layout."""
         samples = say("samples.one") if self.samples == 1 else say("samples", count=self.samples)
-        if any(layer.shapes == "shaped" for _, layer in walk(self.network.layers)):
+        from backprop_cli.layers.windows import Windowed
+
+        if any(isinstance(layer, Windowed) for _, layer in walk(self.network.layers)):
             return say("intro.forward.maps", samples=samples)
         return say("intro.forward.matrix" + ("_transposed" if self.transposed else ""), samples=samples)
 
