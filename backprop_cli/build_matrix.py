@@ -168,12 +168,12 @@ class MatrixPage:
     def on_page(self, layer: Kind, name: str, value: Any) -> Any:
         """A parameter (or its optimizer state) as the page writes it."""
         array = page_array(value)
-        return array.T if self.transposed and name == "weight" and layer.kind == "dense" else array
+        return array.T if self.transposed and name == "weight" and layer.transposable else array
 
     def as_torch(self, layer: Kind, name: str, template: Any, array: Any) -> Any:
         """A page's matrix of a parameter back in torch's layout, shaped like ``template``."""
         array = np.asarray(array, dtype=float)
-        if self.transposed and name == "weight" and layer.kind == "dense" and array.ndim == 2:
+        if self.transposed and name == "weight" and layer.transposable and array.ndim == 2:
             array = array.T
         return _like(template, array)
 

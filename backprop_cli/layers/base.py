@@ -145,6 +145,8 @@ class Kind:
     """Whether the scalar form (a line per unit, ``build.py``) works this kind; else the matrix form."""
     compiles: ClassVar[bool] = True
     """Whether the compiled engine runs the kind (it compiles the scalar page; recurrent kinds have none)."""
+    transposable: ClassVar[bool] = False
+    """Whether ``--layout transposed`` writes this kind's ``weight`` transposed (dense: inputs × units)."""
     shapes: ClassVar[str] = "flat"
     """What the kind does with a sample's shape: ``flat`` takes one vector per sample (as nn.Linear
     does, on the last axis); ``any`` works element by element and keeps the shape; ``shaped``

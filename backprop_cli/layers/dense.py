@@ -64,6 +64,7 @@ class Layer(Kind):
     parameter_names = ("weight", "bias")
     state_names = ("weight", "bias")
     scalar_form = True
+    transposable = True
 
     @classmethod
     def recognizes_state(cls, shapes: Mapping[str, tuple[int, ...]]) -> bool:
