@@ -29,8 +29,16 @@ from backprop_cli.model import (
     convolutional_network,
     random_network,
 )
-from backprop_cli.shapes import CLASSES as SHAPE_CLASSES
-from backprop_cli.shapes import SIZE as SHAPE_SIZE
+
+GENERATED = {"shapes": "backprop_cli.shapes", "hello": "backprop_cli.sequences"}
+"""Data sets a module makes (``samples()``), each with the network it is shown with (``network(seed)``)."""
+
+
+def generated(name: str) -> Any:
+    """The module of the generated data set ``name``."""
+    import importlib
+
+    return importlib.import_module(GENERATED[name])
 
 
 @dataclass(frozen=True)
@@ -115,26 +123,22 @@ def resolve(options: NetworkOptions) -> tuple[Network, tuple[Vector, ...], tuple
     file_xs: tuple[Vector, ...] | None = None
     file_ys: tuple[Vector, ...] | None = None
     activations = list(options.activation or [])
+    data = (options.data or "").lower()
     if options.network is not None and (options.layers or options.input_shape):
-        raise SpecError(f"{'layers' if options.layers else 'input-shape'}: give either --network FILE or"
-                        f" --{'layers' if options.layers else 'input-shape'}, not both")
-    if options.network is not None and options.layers:
-        raise SpecError("layers: give either --network FILE or --layers, not both")
+        option = "layers" if options.layers else "input-shape"
+        raise SpecError(f"{option}: give either --network FILE or --{option}, not both")
+    if options.layers and options.input_shape:
+        raise SpecError("layers: give either --input-shape (a convolutional network) or --layers, not both")
     if isinstance(options.network, Network):
         network = options.network
     elif options.network is not None:
         spec = load_network_file(options.network)
         network, file_xs, file_ys = spec.network, spec.xs, spec.ys
-    elif (options.data or "").lower() == "hello" and not options.layers and not options.input_shape:
-        from backprop_cli.sequences import hello_network
-
-        network = hello_network(seed=options.seed or 0)
-    elif options.input_shape or (options.data or "").lower() == "shapes" and not options.layers:
-        if options.layers:
-            raise SpecError("layers: give either --input-shape (a convolutional network) or --layers, not both")
-        shape = tuple(options.input_shape or (1, SHAPE_SIZE, SHAPE_SIZE))
-        outputs = len(SHAPE_CLASSES) if (options.data or "").lower() == "shapes" else _outputs(options)
-        network = convolutional_network(shape, outputs, seed=options.seed or 0)
+    elif options.input_shape:
+        outputs = len(generated(data).samples()[1][0]) if data in GENERATED else _outputs(options)
+        network = convolutional_network(options.input_shape, outputs, seed=options.seed or 0)
+    elif data in GENERATED and not options.layers:
+        network = generated(data).network(seed=options.seed or 0)
     elif options.layers:
         widths = list(options.layers)
         hidden = activations[0] if activations else "sigmoid"
@@ -251,14 +255,9 @@ def _samples(options: NetworkOptions, network: Network, file_xs: tuple[Vector, .
         name = options.data.lower()
         if name in DATASETS:
             return DATASETS[name]
-        if name == "shapes":
-            from backprop_cli.shapes import shapes
-
-            return shapes()
-        if name == "hello":
-            from backprop_cli.sequences import hello
-
-            return hello()
+        if name in GENERATED:
+            samples: tuple[tuple[Vector, ...], tuple[Vector, ...]] = generated(name).samples()
+            return samples
         from backprop_cli.io import load_data
 
         return load_data(options.data, options.targets)

@@ -44,3 +44,13 @@ def hello_network(seed: int = 0, kind: str = "rnn", hidden: int = 8) -> Network:
                    {"units": len(ALPHABET), "activation": "sigmoid"}],
     }
     return parse_spec(document).network
+
+
+def samples() -> tuple[tuple[Vector, ...], tuple[Vector, ...]]:
+    """``--data hello``: its one sample."""
+    return hello()
+
+
+def network(seed: int = 0) -> Network:
+    """The network ``--data hello`` trains without ``--network``."""
+    return hello_network(seed=seed)

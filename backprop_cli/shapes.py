@@ -9,6 +9,10 @@ same images.
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from backprop_cli.model import Network
 
 SIZE = 6
 CLASSES = ("horizontal bar", "vertical bar", "cross")
@@ -42,3 +46,16 @@ def shapes(count: int = SAMPLES, seed: int = 0) -> tuple[tuple[Vector, ...], tup
         xs.append(image(kind, rng))
         ys.append(tuple(1.0 if k == kind else 0.0 for k in range(len(CLASSES))))
     return tuple(xs), tuple(ys)
+
+
+def samples() -> tuple[tuple[Vector, ...], tuple[Vector, ...]]:
+    """``--data shapes``: the images and their targets."""
+    return shapes()
+
+
+def network(seed: int = 0) -> Network:
+    """The network ``--data shapes`` trains without ``--network``: a small random LeNet for 1×6×6 images
+    over the three classes (``model.convolutional_network``)."""
+    from backprop_cli.model import convolutional_network
+
+    return convolutional_network((1, SIZE, SIZE), len(CLASSES), seed=seed)
