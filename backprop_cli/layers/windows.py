@@ -183,20 +183,14 @@ def map_steps(page: Any, base: str, number: int, value: Array, shape: tuple[int,
     import numpy as np
 
     from backprop_cli.locales import say
-    from backprop_cli.notation import LOSS, Node, Partial
+    from backprop_cli.notation import Node
 
     if len(shape) < 2 or page.samples * shape[0] > MAX_MAPS:
         return []
     maps = np.asarray(value).reshape(page.samples, shape[0], -1, shape[-1])
-    steps: list[Any] = []
-    for n in range(page.samples):
-        for c in range(shape[0]):
-            target: Any = Node(base, c + 1, layer=number, sample=n + 1 if page.samples > 1 else None)
-            if gradient:
-                target = Partial(LOSS, target)
-            note = say("kind.conv.maps", shape="×".join(map(str, shape))) if not steps else None
-            steps.append(page.record({}, target, (), value=maps[n, c], substitute=False, note=note))
-    return steps
+    grids = [(Node(base, c + 1, layer=number, sample=n + 1 if page.samples > 1 else None), maps[n, c])
+             for n in range(page.samples) for c in range(shape[0])]
+    return _grid_steps(page, grids, gradient, say("kind.conv.maps", shape="×".join(map(str, shape))))
 
 
 def kernel_steps(page: Any, number: int, value: Array, kernel: tuple[int, ...], gradient: bool = False) -> list[Any]:
@@ -205,19 +199,21 @@ def kernel_steps(page: Any, number: int, value: Array, kernel: tuple[int, ...], 
     import numpy as np
 
     from backprop_cli.locales import say
-    from backprop_cli.notation import LOSS, Node, Partial
+    from backprop_cli.notation import Node
 
     array = np.asarray(value)
     inputs = array.shape[1] // int(np.prod(kernel))
     if array.shape[0] * inputs > MAX_MAPS:
         return []
-    grids = array.reshape(array.shape[0], inputs, -1, kernel[-1])
-    steps: list[Any] = []
-    for o in range(grids.shape[0]):
-        for c in range(inputs):
-            target: Any = Node("K", f"{o + 1},{c + 1}", layer=number)
-            if gradient:
-                target = Partial(LOSS, target)
-            note = say("kind.conv.kernels") if not steps else None
-            steps.append(page.record({}, target, (), value=grids[o, c], substitute=False, note=note))
-    return steps
+    kernels = array.reshape(array.shape[0], inputs, -1, kernel[-1])
+    grids = [(Node("K", f"{o + 1},{c + 1}", layer=number), kernels[o, c])
+             for o in range(kernels.shape[0]) for c in range(inputs)]
+    return _grid_steps(page, grids, gradient, say("kind.conv.kernels"))
+
+
+def _grid_steps(page: Any, grids: list[tuple[Any, Array]], gradient: bool, note: Any) -> list[Any]:
+    """A line per (symbol, grid), the symbol's ∂𝓛/∂ with ``gradient``; ``note`` under the first."""
+    from backprop_cli.notation import LOSS, Partial
+
+    return [page.record({}, Partial(LOSS, symbol) if gradient else symbol, (), value=grid, substitute=False,
+                        note=note if i == 0 else None) for i, (symbol, grid) in enumerate(grids)]
