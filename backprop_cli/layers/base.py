@@ -157,6 +157,12 @@ class Kind:
         """The layer in a word or two for the page's header: its activation, or its kind."""
         return self.activation or self.kind.replace("_", " ")
 
+    def summary_in(self, lang: str) -> str:
+        """``summary`` in ``lang``'s words (시그모이드 함수 for sigmoid)."""
+        from backprop_cli.locales import named
+
+        return named(self.summary, lang)
+
     # --- shapes -----------------------------------------------------------------------------
 
     def out_features(self, in_features: int) -> int:

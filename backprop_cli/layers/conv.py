@@ -107,9 +107,14 @@ class Convolution(Windowed, Kind):
 
     @property
     def summary(self) -> str:
+        return self.summary_in("en")
+
+    def summary_in(self, lang: str) -> str:
+        from backprop_cli.locales import named
+
         kernel = "×".join(map(str, self.window.kernel[2 - self.dims:]))
-        activation = f", {self.activation}" if self.activation != "identity" else ""
-        return f"{self.kind} {self.out_channels}@{kernel}{activation}"
+        activation = f", {named(self.activation, lang)}" if self.activation != "identity" else ""
+        return f"{named(self.kind, lang)} {self.out_channels}@{kernel}{activation}"
 
     @classmethod
     def recognizes_state(cls, shapes: Mapping[str, tuple[int, ...]]) -> bool:

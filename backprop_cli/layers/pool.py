@@ -43,7 +43,12 @@ class Pool(Windowed, Kind):
 
     @property
     def summary(self) -> str:
-        return f"{self.kind} {'×'.join(map(str, self.window.kernel[2 - self.dims:]))}"
+        return self.summary_in("en")
+
+    def summary_in(self, lang: str) -> str:
+        from backprop_cli.locales import named
+
+        return f"{named(self.kind, lang)} {'×'.join(map(str, self.window.kernel[2 - self.dims:]))}"
 
     @classmethod
     def from_spec(cls, document: Mapping[str, Any], where: str, context: SpecContext) -> Pool:

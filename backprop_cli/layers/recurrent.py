@@ -105,7 +105,12 @@ class Recurrent(Kind):
 
     @property
     def summary(self) -> str:
-        return f"{self.kind} {self.hidden}, {self.output}"
+        return self.summary_in("en")
+
+    def summary_in(self, lang: str) -> str:
+        from backprop_cli.locales import named
+
+        return f"{named(self.kind, lang)} {self.hidden}, {named(self.output, lang)}"
 
     def in_features(self) -> int:
         return self.steps * self.features

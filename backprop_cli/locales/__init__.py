@@ -44,16 +44,9 @@ def name(word: str) -> Message | str:
 
 
 def named(word: str, lang: str) -> str:
-    """``name(word)`` in ``lang``'s words; a layer's summary (``conv2d 2@3×3, relu``) part by part."""
+    """``name(word)`` in ``lang``'s words."""
     found = name(word)
-    if isinstance(found, Message):
-        return found.text(lang)
-    if " " in word and not any(c in word for c in "()*+-/^"):
-        head, _, size = word.partition(", ")[0].partition(" ")
-        rest = word.partition(", ")[2]
-        text = named(head, lang) + (f" {size}" if size else "")
-        return text + (f", {named(rest, lang)}" if rest else "")
-    return found
+    return found.text(lang) if isinstance(found, Message) else found
 
 
 def check_language(lang: str) -> None:

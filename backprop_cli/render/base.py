@@ -127,14 +127,14 @@ class PagePrinter:
         assert self.derivation is not None
         d = self.derivation
         network = d.network
-        summaries = {named(layer.summary, self.lang) for layer in network.layers}
+        summaries = {layer.summary_in(self.lang) for layer in network.layers}
         facts = {"loss": named(network.loss, self.lang), "lr": format_given(network.lr)}
         if len(summaries) == 1:
             widths = " → ".join(network.sizes)
             summary = Message("network.summary", {"widths": widths, "activations": summaries.pop(), **facts})
         else:
             # Each layer's function beside its width: "5 → 4, 3 → 1, relu, sigmoid" hid which is which.
-            widths = " → ".join([network.sizes[0]] + [f"{w} ({named(layer.summary, self.lang)})" for w, layer in
+            widths = " → ".join([network.sizes[0]] + [f"{w} ({layer.summary_in(self.lang)})" for w, layer in
                                                       zip(network.sizes[1:], network.layers, strict=True)])
             summary = Message("network.summary.layers", {"widths": widths, **facts})
         if len(d.xs) == 1:

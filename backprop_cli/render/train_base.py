@@ -45,8 +45,8 @@ class TrainPage(PagePrinter):
         network = result.network
         names: list[str] = []
         for layer in network.layers:
-            if not names or names[-1] != layer.summary:
-                names.append(layer.summary)
+            if not names or names[-1] != layer.summary_in(self.lang):
+                names.append(layer.summary_in(self.lang))
         optimizer = network.optimizer
         lr = f"{network.lr:g}"
         settings = result.settings
@@ -62,7 +62,7 @@ class TrainPage(PagePrinter):
         engine_key = "train.engine.auto" if result.reason else "train.engine.summary"
         rows = [
             (self.say("network"), self.say("train.network", widths=" → ".join(network.sizes),
-                                           activations=", ".join(named(n, self.lang) for n in names),
+                                           activations=", ".join(names),
                                            loss=named(network.loss, self.lang))),
             (self.say("train.optimizer"), optimizer.rule.summary(optimizer, lr).text(self.lang)
              + "".join(f"; {part.describe()}" for part in (settings.schedule, settings.clip) if part is not None)),
