@@ -20,33 +20,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from pairs import ROOT, machine, process_seconds, training_medians  # noqa: E402
 
 from backprop_cli.io import load_spec  # noqa: E402
 from backprop_cli.shapes import shapes  # noqa: E402
-from backprop_cli.training import TrainSettings, train  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 LENET = ROOT / "docs" / "examples" / "lenet.toml"
-
-
-def process_seconds(arguments: list[str]) -> float:
-    """One ``backprop`` process from start to exit."""
-    command = [sys.executable, "-m", "backprop_cli", *arguments]
-    began = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
-    return time.perf_counter() - began
 
 
 def pytorch_loop(network: Any, x: Any, y: Any, epochs: int) -> tuple[float, list[Any]]:
@@ -75,11 +63,6 @@ def pytorch_loop(network: Any, x: Any, y: Any, epochs: int) -> tuple[float, list
     return seconds, [p.detach().numpy() for p in model.parameters()]
 
 
-def ours(network: Any, x: Any, y: Any, epochs: int, backend: str) -> tuple[float, list[Any]]:
-    result = train(network, x, y, TrainSettings(epochs=epochs, backend=backend, log_every=1))
-    return result.seconds, [np.asarray(v) for v in result.network.parameter_values().values()]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -101,29 +84,17 @@ def main() -> None:
     # sums) would otherwise be broken by each side's last-digit rounding, and the weights compared
     # would differ by where one tie went.
     x = tuple(map(tuple, np.asarray(images) + np.random.default_rng(0).uniform(0, 1e-3, (args.samples, 36))))
-    times: dict[str, list[float]] = {"pytorch": [], "torch": [], "numpy": []}
-    weights: dict[str, list[Any]] = {}
-    for _ in range(args.repeat):
-        seconds, weights["pytorch"] = pytorch_loop(network, x, y, args.epochs)
-        times["pytorch"].append(seconds)
-        for backend in ("torch", "numpy"):
-            seconds, weights[backend] = ours(network, x, y, args.epochs, backend)
-            times[backend].append(seconds)
-    for backend in ("torch", "numpy"):
-        for ours_w, theirs in zip(weights[backend], weights["pytorch"], strict=True):
-            assert np.allclose(np.asarray(ours_w).reshape(theirs.shape), theirs, rtol=1e-9, atol=1e-12), backend
+    per = {name: seconds * 1000 for name, seconds in
+           training_medians(network, x, y, args.epochs, args.repeat, pytorch_loop).items()}
 
-    median = {name: statistics.median(values) for name, values in {**pages, **times}.items()}
-    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python"
-          f" {platform.python_version()}, torch {torch.__version__}, numpy {np.__version__};"
-          f" medians of {args.repeat} alternating runs.\n")
+    median = {name: statistics.median(values) for name, values in pages.items()}
+    print(machine(args.repeat))
     print("| case | time | against | ratio | goal |")
     print("|---|---:|---|---:|---|")
     seed = median["seed"]
     for name in ("lenet", "lenet scalar"):
         print(f"| `backprop step` {name} (process) | {median[name]:.2f} s | seed step {seed:.2f} s |"
               f" {median[name] / seed:.2f}× | ≤ 3× |")
-    per = {name: median[name] / args.epochs * 1000 for name in times}
     print(f"| train {args.samples:,} shapes, torch engine | {per['torch']:.1f} ms/epoch | PyTorch loop"
           f" {per['pytorch']:.1f} ms/epoch | {per['torch'] / per['pytorch']:.2f}× | ≤ 1.1× |")
     print(f"| train {args.samples:,} shapes, numpy engine | {per['numpy']:.1f} ms/epoch | torch engine"

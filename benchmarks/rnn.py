@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,25 +33,16 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from pairs import machine, process_seconds, training_medians  # noqa: E402
 
 from backprop_cli.io import parse_spec  # noqa: E402
-from backprop_cli.training import TrainSettings, train  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 STEPS, FEATURES, HIDDEN = 5, 2, 4
 SPEC = {
     "loss": "mse", "lr": 0.1, "input_shape": [STEPS, FEATURES],
     "layers": [{"kind": "lstm", "hidden_size": HIDDEN}, {"units": 1, "activation": "identity"}],
     "data": {"x": [[round(0.1 * k - 0.4, 1) for k in range(STEPS * FEATURES)]], "y": [[0.5]]},
 }
-
-
-def process_seconds(arguments: list[str]) -> float:
-    """One ``backprop`` process from start to exit."""
-    command = [sys.executable, "-m", "backprop_cli", *arguments]
-    began = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
-    return time.perf_counter() - began
 
 
 def pytorch_loop(network: Any, x: Any, y: Any, epochs: int) -> tuple[float, list[Any]]:
@@ -84,11 +73,6 @@ def pytorch_loop(network: Any, x: Any, y: Any, epochs: int) -> tuple[float, list
     return seconds, [p.detach().numpy() for p in params]
 
 
-def ours(network: Any, x: Any, y: Any, epochs: int, backend: str) -> tuple[float, list[Any]]:
-    result = train(network, x, y, TrainSettings(epochs=epochs, backend=backend, log_every=1))
-    return result.seconds, [np.asarray(v) for v in result.network.parameter_values().values()]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -111,28 +95,16 @@ def main() -> None:
     sequences = rng.uniform(-1.0, 1.0, (args.samples, STEPS, FEATURES))
     x = tuple(map(tuple, sequences.reshape(args.samples, -1)))
     y = tuple((float(v),) for v in sequences[:, :, 0].sum(axis=1))
-    times: dict[str, list[float]] = {"pytorch": [], "torch": [], "numpy": []}
-    weights: dict[str, list[Any]] = {}
-    for _ in range(args.repeat):
-        seconds, weights["pytorch"] = pytorch_loop(network, x, y, args.epochs)
-        times["pytorch"].append(seconds)
-        for backend in ("torch", "numpy"):
-            seconds, weights[backend] = ours(network, x, y, args.epochs, backend)
-            times[backend].append(seconds)
-    for backend in ("torch", "numpy"):
-        for ours_w, theirs in zip(weights[backend], weights["pytorch"], strict=True):
-            assert np.allclose(np.asarray(ours_w).reshape(theirs.shape), theirs, rtol=1e-9, atol=1e-12), backend
+    per = {name: seconds * 1000 for name, seconds in
+           training_medians(network, x, y, args.epochs, args.repeat, pytorch_loop).items()}
 
-    median = {name: statistics.median(values) for name, values in {**pages, **times}.items()}
-    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python"
-          f" {platform.python_version()}, torch {torch.__version__}, numpy {np.__version__};"
-          f" medians of {args.repeat} alternating runs.\n")
+    median = {name: statistics.median(values) for name, values in pages.items()}
+    print(machine(args.repeat))
     print("| case | time | against | ratio | goal |")
     print("|---|---:|---|---:|---|")
     seed = median["seed"]
     print(f"| `backprop step` lstm {HIDDEN} units, T = {STEPS} (process) | {median['lstm']:.2f} s |"
           f" seed step {seed:.2f} s | {median['lstm'] / seed:.2f}× | ≤ 3× |")
-    per = {name: median[name] / args.epochs * 1000 for name in times}
     print(f"| train {args.samples:,} sequences, torch engine | {per['torch']:.1f} ms/epoch | PyTorch loop"
           f" {per['pytorch']:.1f} ms/epoch | {per['torch'] / per['pytorch']:.2f}× | ≤ 1.1× |")
     print(f"| train {args.samples:,} sequences, numpy engine | {per['numpy']:.1f} ms/epoch | torch engine"
