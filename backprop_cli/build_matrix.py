@@ -190,7 +190,7 @@ class MatrixPage:
     def record(self, values: Values, target: sp.Basic, forms: tuple[sp.Basic, ...], *,
                value: Any = None, numbers: sp.Basic | None = None, substitute: bool = True,
                also: tuple[sp.Basic, ...] = (), lead: tuple[sp.Basic, ...] = (),
-               note: Message | None = None, **evaluator: Any) -> MatrixStep:
+               note: Message | None = None, heat: bool = False, **evaluator: Any) -> MatrixStep:
         if numbers is None and substitute and forms:
             numbers = forms[-1]
         if value is None:
@@ -210,7 +210,7 @@ class MatrixPage:
             for node in _nodes_in_order(numbers, values):
                 if node != target:
                     operands.append((node, _matrix(values[node])))
-        return MatrixStep(target, forms, _matrix(array), numbers, tuple(operands), lead, note)
+        return MatrixStep(target, forms, _matrix(array), numbers, tuple(operands), lead, note, heat)
 
     def materialize(self, target: sp.Basic, expr: sp.Basic) -> tuple[list[MatrixStep], sp.Basic]:
         """``expr`` (a gradient handed down) as a line of its own named ``target``, unless it is

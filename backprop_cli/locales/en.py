@@ -537,3 +537,55 @@ MESSAGES.update({
     "math.case.mathml": "<mtd>{value}</mtd><mtd><mtext>if </mtext>{condition}</mtd>",
     "math.otherwise.mathml": "<mtd>{value}</mtd><mtd><mtext>otherwise</mtext></mtd>",
 })
+
+# Attention (layers/attention.py): Q, K, V, the scores, the softmax by rows, the heads.
+MESSAGES.update({
+    "kind.attention.title": (
+        "Layer {layer} (self-attention: {steps} tokens of d = {d}, {heads} head(s) of d_k = {dk})"
+    ),
+    "kind.attention.title_causal": (
+        "Layer {layer} (causal self-attention: {steps} tokens of d = {d}, {heads} head(s) of d_k = {dk})"
+    ),
+    "kind.attention.tokens": (
+        "the input as tokens: a row per token ({steps} per sample, {samples} sample(s)), d = {d} features each"
+    ),
+    "kind.attention.in_proj": (
+        "in_proj_weight stacks W_Q, W_K and W_V (and in_proj_bias b_Q, b_K, b_V), as nn.MultiheadAttention"
+        " holds them"
+    ),
+    "kind.attention.query": "the queries: what each token looks for",
+    "kind.attention.key": "the keys: what each token offers to be found by",
+    "kind.attention.value": "the values: what each token passes on",
+    "kind.attention.split": (
+        "one sample's tokens and one head's columns ({heads} head(s) of d_k = {dk}: head h takes columns"
+        " (h − 1)·d_k + 1 … h·d_k), {steps} rows"
+    ),
+    "kind.attention.scores": "the scores: every query against every key, scaled by 1/√d_k (d_k = {dk})",
+    "kind.attention.softmax": (
+        "the attention weights: softmax by rows, so that each token's weights over the tokens sum to 1"
+    ),
+    "kind.attention.causal": (
+        "the causal mask M: 0 on and below the diagonal, −∞ above, so a token sees itself and the tokens"
+        " before it; softmax by rows (a masked weight is 0)"
+    ),
+    "kind.attention.weighted": "each token's output: the values mixed by its weights",
+    "kind.attention.join": "the {heads} head(s) side by side, the samples' tokens one under the other",
+    "kind.attention.output": "the output projection W_O (out_proj)",
+    "kind.attention.flat": "each sample's {steps} tokens of {d} side by side in its row, as the next layer reads them",
+    "kind.attention.back_rows": "∂𝓛/∂O, a row per token ({steps} per sample, {d} each)",
+    "kind.attention.back_output": "the output projection's gradients, summed over every token of every sample",
+    "kind.attention.back_split": "∂𝓛/∂H, one sample's tokens and one head's columns",
+    "kind.attention.back_weights": "H = AV: ∂𝓛/∂A = ∂𝓛/∂H Vᵀ and ∂𝓛/∂V = Aᵀ ∂𝓛/∂H",
+    "kind.attention.back_softmax": (
+        "the softmax's Jacobian, row by row: ∂𝓛/∂S = A ⊙ (∂𝓛/∂A − rowsum(∂𝓛/∂A ⊙ A)); a masked weight"
+        " is 0, and so is its gradient"
+    ),
+    "kind.attention.back_scores": "S = QKᵀ/√d_k: ∂𝓛/∂Q = ∂𝓛/∂S K/√d_k and ∂𝓛/∂K = ∂𝓛/∂Sᵀ Q/√d_k",
+    "kind.attention.back_join": "the {heads} head(s) joined side by side again, the samples one under the other",
+    "kind.attention.back_projections": "each projection's gradient sums over every token of every sample",
+    "kind.attention.back_stacked": "∂𝓛/∂W_Q, ∂𝓛/∂W_K, ∂𝓛/∂W_V stacked, as in_proj_weight holds them",
+    "kind.attention.back_input": "X feeds Q, K and V: three paths, summed",
+    "kind.attention.flat_back": "each sample's {steps} tokens of {d} side by side again",
+    "name.attention": "attention",
+    "name.causal": "causal",
+})

@@ -1,0 +1,286 @@
+"""Self-attention and the transformer block (layers/attention.py, layer norm, residual and dense at
+every token): every number of a step equal to PyTorch.
+
+The reference is built here from the spec's own tables, not from the package's kinds: the input
+reshaped to (N, T, d); nn.MultiheadAttention(d, heads, batch_first=True) called as attn(x, x, x) with
+the table's in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias and, where causal,
+attn_mask = nn.Transformer.generate_square_subsequent_mask(T); nn.LayerNorm(d) and nn.Linear on
+(N, T, d), which work each token; residual sums x + block(x); the loss, autograd and torch.optim, in
+float64.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backprop_cli.build import build_derivation
+from backprop_cli.derivation import Options
+from backprop_cli.io import parse_spec
+from tests.reference import assert_step_close, torch_activation
+
+torch = pytest.importorskip("torch")
+T = torch.float64
+
+
+class _Attention(torch.nn.Module):
+    def __init__(self, table: dict[str, Any], d: int, steps: int) -> None:
+        super().__init__()
+        self.attn = torch.nn.MultiheadAttention(d, table.get("num_heads", 1), bias="in_proj_bias" in table,
+                                                batch_first=True, dtype=T)
+        with torch.no_grad():
+            self.attn.in_proj_weight.copy_(torch.tensor(table["in_proj_weight"], dtype=T))
+            self.attn.out_proj.weight.copy_(torch.tensor(table["out_proj_weight"], dtype=T))
+            if "in_proj_bias" in table:
+                self.attn.in_proj_bias.copy_(torch.tensor(table["in_proj_bias"], dtype=T))
+                self.attn.out_proj.bias.copy_(torch.tensor(table["out_proj_bias"], dtype=T))
+        self.mask = torch.nn.Transformer.generate_square_subsequent_mask(steps, dtype=T) if table.get("causal") \
+            else None
+
+    def forward(self, x: Any) -> Any:
+        return self.attn(x, x, x, attn_mask=self.mask)[0]
+
+    def named(self) -> list[tuple[str, Any]]:
+        names = [("in_proj_weight", self.attn.in_proj_weight)]
+        if self.attn.in_proj_bias is not None:
+            names.append(("in_proj_bias", self.attn.in_proj_bias))
+        names.append(("out_proj_weight", self.attn.out_proj.weight))
+        if self.attn.out_proj.bias is not None:
+            names.append(("out_proj_bias", self.attn.out_proj.bias))
+        return names
+
+
+class _Residual(torch.nn.Module):
+    def __init__(self, block: list[Any]) -> None:
+        super().__init__()
+        self.block = torch.nn.ModuleList(block)
+
+    def forward(self, x: Any) -> Any:
+        out = x
+        for module in self.block:
+            out = module(out)
+        return x + out
+
+
+class _Dense(torch.nn.Module):
+    def __init__(self, table: dict[str, Any]) -> None:
+        super().__init__()
+        w = torch.tensor(table["weight"], dtype=T)
+        self.linear = torch.nn.Linear(w.shape[1], w.shape[0], dtype=T)
+        with torch.no_grad():
+            self.linear.weight.copy_(w)
+            self.linear.bias.copy_(torch.tensor(table["bias"], dtype=T))
+        self.f = torch_activation(table.get("activation", "sigmoid"))
+
+    def forward(self, x: Any) -> Any:
+        return self.f(self.linear(x))
+
+
+def build(table: dict[str, Any], d: int, steps: int) -> tuple[Any, int]:
+    """The torch module of one spec table on (N, T, d), and the width it gives."""
+    kind = table.get("kind", "dense")
+    if kind == "attention":
+        return _Attention(table, d, steps), d
+    if kind == "layer_norm":
+        ln = torch.nn.LayerNorm(d, dtype=T)
+        with torch.no_grad():
+            ln.weight.copy_(torch.tensor(table["weight"], dtype=T))
+            ln.bias.copy_(torch.tensor(table["bias"], dtype=T))
+        return ln, d
+    if kind == "residual":
+        block, width = [], d
+        for inner in table["layers"]:
+            module, width = build(inner, width, steps)
+            block.append(module)
+        return _Residual(block), d
+    assert kind == "dense"
+    return _Dense(table), len(table["weight"])
+
+
+def named(module: Any) -> list[tuple[str, Any]]:
+    if isinstance(module, _Attention):
+        return module.named()
+    if isinstance(module, torch.nn.LayerNorm):
+        return [("weight", module.weight), ("bias", module.bias)]
+    if isinstance(module, _Dense):
+        return [("weight", module.linear.weight), ("bias", module.linear.bias)]
+    return []
+
+
+def torch_step(document: dict[str, Any]) -> dict[str, Any]:
+    """``step --format json``'s numbers for the spec ``document``, by PyTorch."""
+    steps, d = document["input_shape"]
+    modules, width = [], d
+    for table in document["layers"]:
+        module, width = build(table, width, steps)
+        modules.append(module)
+    X = torch.tensor(document["data"]["x"], dtype=T)
+    N = X.shape[0]
+    Y = torch.tensor(document["data"]["y"], dtype=T)
+    outputs: dict[int, Any] = {}
+
+    def hook(module: Any, _: Any, out: Any) -> None:
+        outputs[id(module)] = out.detach().reshape(N, -1).tolist()
+
+    everything = [m for module in modules for m in module.modules()
+                  if isinstance(m, (_Attention, _Residual, _Dense, torch.nn.LayerNorm))]
+    for module in everything:
+        module.register_forward_hook(hook)
+    model = torch.nn.Sequential(*modules)
+
+    def loss_of(out: Any) -> Any:
+        return torch.nn.MSELoss()(out.reshape(N, -1), Y)
+
+    out = model(X.reshape(N, steps, d))
+    loss = loss_of(out)
+    loss.backward()
+    params = [p for module in everything for _, p in named(module)]
+    befores = {id(p): p.detach().tolist() for p in params}
+    grads = {id(p): p.grad.tolist() for p in params}
+    optimizer = {"sgd": lambda: torch.optim.SGD(params, lr=document["lr"]),
+                 "adam": lambda: torch.optim.Adam(params, lr=document["lr"])}[document["optimizer"]]()
+    optimizer.step()
+
+    kinds = {_Attention: "attention", _Residual: "residual", _Dense: "dense", torch.nn.LayerNorm: "layer_norm"}
+
+    def entry(module: Any) -> dict[str, Any]:
+        result: dict[str, Any] = {"kind": kinds[type(module)], "output": outputs[id(module)]}
+        for name, p in named(module):
+            result.update({name: befores[id(p)], f"grad_{name}": grads[id(p)], f"new_{name}": p.detach().tolist()})
+        if isinstance(module, _Residual):
+            result["layers"] = [entry(inner) for inner in module.block]
+        return result
+
+    layers = [entry(module) for module in modules]
+    with torch.no_grad():
+        loss_after = loss_of(model(X.reshape(N, steps, d))).item()
+    return {"loss": loss.item(), "loss_after": loss_after, "output": out.detach().reshape(N, -1).tolist(),
+            "layers": layers}
+
+
+def ours(document: dict[str, Any], form: str = "auto", **options: Any) -> dict[str, Any]:
+    spec = parse_spec(json.loads(json.dumps(document)))
+    assert spec.xs is not None and spec.ys is not None
+    return json.loads(build_derivation(spec.network, spec.xs, spec.ys, Options(form=form, **options)).to_json())
+
+
+def _strip(layers: list[dict[str, Any]]) -> None:
+    for layer in layers:
+        layer.pop("z", None), layer.pop("a", None)
+        _strip(layer.get("layers", []))
+
+
+def _flat(value: Any) -> list[float]:
+    return [v for item in value for v in _flat(item)] if isinstance(value, list) else [value]
+
+
+def _zero_gradients(document: dict[str, Any], result: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:
+    """Adam's first update is lr·g/(|g| + 1e-8): a gradient that is 0 in exact arithmetic (b_K's
+    always, since softmax by rows ignores a constant added to a row's scores and b_K adds one; others
+    on degenerate inputs) holds rounding noise, ~1e-17, in both computations, which that division
+    turns into updates of up to lr·1e-4 that no two orders of summation share. Where torch's gradient
+    is below 1e-12, the gradients are compared as usual and the updates checked to be that small
+    (both within lr·1e-4 of the value before), then taken as equal; the rest of the step is compared
+    as usual."""
+    bound = document["lr"] * 1e-4
+    for mine, theirs in zip(result, expected, strict=True):
+        _zero_gradients(document, mine.get("layers", []), theirs.get("layers", []))
+        for key in [k for k in theirs if k.startswith("grad_")]:
+            name = key.removeprefix("grad_")
+            grads = _flat(theirs[key])
+            if not any(abs(g) < 1e-12 for g in grads):
+                continue
+            olds, a, b = _flat(theirs[name]), _flat(mine[f"new_{name}"]), _flat(theirs[f"new_{name}"])
+            for i, g in enumerate(grads):
+                if abs(g) < 1e-12:
+                    assert abs(a[i] - olds[i]) <= bound and abs(b[i] - olds[i]) <= bound, (name, i)
+                    a[i] = b[i]
+            mine[f"new_{name}"] = a
+            theirs[f"new_{name}"] = b
+
+
+def check(document: dict[str, Any]) -> None:
+    expected = torch_step(document)
+    result = ours(document)
+    _strip(result["layers"])
+    if document["optimizer"] == "adam":
+        _zero_gradients(document, result["layers"], expected["layers"])
+    assert_step_close(result, expected)
+
+
+# --- specs ------------------------------------------------------------------------------------
+
+
+def _numbers(draw: Any, shape: tuple[int, ...], scale: int = 100) -> Any:
+    if not shape:
+        return draw(st.integers(-scale, scale)) / 100
+    return [_numbers(draw, shape[1:], scale) for _ in range(shape[0])]
+
+
+def attention_table(draw: Any, d: int, bias: bool = True) -> dict[str, Any]:
+    heads = draw(st.sampled_from([h for h in (1, 2) if d % h == 0]))
+    table: dict[str, Any] = {"kind": "attention", "num_heads": heads, "causal": draw(st.booleans()),
+                             "in_proj_weight": _numbers(draw, (3 * d, d)), "out_proj_weight": _numbers(draw, (d, d))}
+    if bias:
+        table["in_proj_bias"], table["out_proj_bias"] = _numbers(draw, (3 * d,)), _numbers(draw, (d,))
+    return table
+
+
+def norm_table(draw: Any, d: int) -> dict[str, Any]:
+    return {"kind": "layer_norm", "weight": _numbers(draw, (d,)), "bias": _numbers(draw, (d,))}
+
+
+def dense_table(draw: Any, inputs: int, units: int, activation: str) -> dict[str, Any]:
+    return {"weight": _numbers(draw, (units, inputs)), "bias": _numbers(draw, (units,)), "activation": activation}
+
+
+@st.composite
+def block_specs(draw: Any, block: str | None = None) -> dict[str, Any]:
+    """d 2–4, heads 1–2 dividing d, T 2–4, batch 1–2, causal or not; attention alone, or a pre-norm
+    block (x + attn(LN(x)), then x + FFN(LN(x))) or a post-norm one (LN(x + attn(x)), then
+    LN(x + FFN(x))), then nn.Linear at every token; SGD or Adam."""
+    d, steps, batch = draw(st.integers(2, 4)), draw(st.integers(2, 4)), draw(st.integers(1, 2))
+    kind = block or draw(st.sampled_from(["alone", "pre", "post"]))
+    attention = attention_table(draw, d, bias=kind != "alone" or draw(st.booleans()))
+    hidden = draw(st.integers(1, 3))
+    ffn = [dense_table(draw, d, hidden, "relu"), dense_table(draw, hidden, d, "identity")]
+    outputs = d
+    if kind == "alone":
+        layers = [attention]
+    elif kind == "pre":
+        outputs = draw(st.integers(1, 3))
+        layers = [{"kind": "residual", "layers": [norm_table(draw, d), attention]},
+                  {"kind": "residual", "layers": [norm_table(draw, d), *ffn]},
+                  dense_table(draw, d, outputs, "identity")]
+    else:
+        outputs = draw(st.integers(1, 3))
+        layers = [{"kind": "residual", "layers": [attention]}, norm_table(draw, d),
+                  {"kind": "residual", "layers": ffn}, norm_table(draw, d),
+                  dense_table(draw, d, outputs, "identity")]
+    xs = [_numbers(draw, (steps * d,), 200) for _ in range(batch)]
+    ys = [_numbers(draw, (steps * outputs,)) for _ in range(batch)]
+    return {"loss": "mse", "lr": draw(st.sampled_from([0.1, 0.5])),
+            "optimizer": draw(st.sampled_from(["sgd", "adam"])),
+            "input_shape": [steps, d], "layers": layers, "data": {"x": xs, "y": ys}}
+
+
+@settings(deadline=None, max_examples=40)
+@given(block_specs("alone"))
+def test_attention_step_equals_pytorch(document):
+    check(document)
+
+
+@settings(deadline=None, max_examples=25)
+@given(block_specs("pre"))
+def test_pre_norm_block_step_equals_pytorch(document):
+    check(document)
+
+
+@settings(deadline=None, max_examples=25)
+@given(block_specs("post"))
+def test_post_norm_block_step_equals_pytorch(document):
+    check(document)
