@@ -122,6 +122,8 @@ class SpecContext:
     samples: int | None = None
     in_shape: tuple[int, ...] | None = None
     """The shape of each sample at the layer's input (``(C, H, W)``, ``(C, L)``) where it has one."""
+    steps: int | None = None
+    """The tokens of a sequence input ((T, features) a sample) for a kind that works token by token."""
     parse: Any = field(default=None, compare=False)
     """``parse(document, where, in_features) -> list of layers``: for kinds that hold layers."""
 
@@ -147,6 +149,9 @@ class Kind:
     """Whether the compiled engine runs the kind (it compiles the scalar page; recurrent kinds have none)."""
     transposable: ClassVar[bool] = False
     """Whether ``--layout transposed`` writes this kind's ``weight`` transposed (dense: inputs × units)."""
+    tokenwise: ClassVar[bool] = False
+    """Whether the kind works a sequence ((T, features) a sample) token by token, as its torch module
+    does on the last axis of (N, T, features): ``layer_norm``, ``residual``."""
     shapes: ClassVar[str] = "flat"
     """What the kind does with a sample's shape: ``flat`` takes one vector per sample (as nn.Linear
     does, on the last axis); ``any`` works element by element and keeps the shape; ``shaped``

@@ -586,6 +586,11 @@ MESSAGES.update({
     "kind.attention.back_stacked": "∂𝓛/∂W_Q, ∂𝓛/∂W_K, ∂𝓛/∂W_V stacked, as in_proj_weight holds them",
     "kind.attention.back_input": "X feeds Q, K and V: three paths, summed",
     "kind.attention.flat_back": "each sample's {steps} tokens of {d} side by side again",
+    "kind.layer_norm.title_tokens": "Layer {layer} (layer norm at each of {steps} tokens, {units} features, ε = {eps})",
+    "kind.layer_norm.tokens": (
+        "a row per token ({steps} per sample): nn.LayerNorm on (N, T, d) normalizes each token on its own"
+    ),
+    "kind.layer_norm.flat": "each sample's {steps} tokens side by side in its row again",
     "name.attention": "attention",
     "name.causal": "causal",
 })

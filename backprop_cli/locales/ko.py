@@ -556,6 +556,11 @@ MESSAGES.update({
     "kind.attention.back_stacked": "in_proj_weight처럼 ∂𝓛/∂W_Q, ∂𝓛/∂W_K, ∂𝓛/∂W_V를 쌓습니다",
     "kind.attention.back_input": "X는 Q, K, V에 모두 쓰이므로 세 경로를 더합니다",
     "kind.attention.flat_back": "각 샘플의 토큰 {steps}개({d}개씩)를 다시 한 행에 나란히",
+    "kind.layer_norm.title_tokens": "{layer:번째} 계층 (토큰 {steps}개마다 층 정규화, 특성 {units}개, ε = {eps})",
+    "kind.layer_norm.tokens": (
+        "토큰마다 한 행 (샘플마다 {steps}개): (N, T, d)에 적용한 nn.LayerNorm은 토큰을 하나씩 정규화합니다"
+    ),
+    "kind.layer_norm.flat": "각 샘플의 토큰 {steps}개를 다시 한 행에 나란히",
     "name.attention": "어텐션",
     "name.causal": "인과",
 })
