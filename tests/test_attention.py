@@ -12,6 +12,7 @@ float64.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 
 from backprop_cli.build import build_derivation
 from backprop_cli.derivation import Options
+from backprop_cli.errors import BackpropError, SpecError
 from backprop_cli.io import parse_spec
 from tests.reference import assert_step_close, magnitude, torch_activation
 
@@ -283,3 +285,88 @@ def test_pre_norm_block_step_equals_pytorch(document):
 @given(block_specs("post"))
 def test_post_norm_block_step_equals_pytorch(document):
     check(document)
+
+
+# --- a published worked example -----------------------------------------------------------------
+
+
+def test_karims_illustrated_self_attention_is_reproduced():
+    """Raimi Karim, "Illustrated: Self-Attention" (Towards Data Science, 2019,
+    https://towardsdatascience.com/illustrated-self-attention-2d627e33b20a): three inputs of 4
+    features, projections to 3, scores Q Kᵀ without the 1/√d_k, its printed keys, values, scores,
+    softmax (tensor([[6.3379e-02, 4.6831e-01, 4.6831e-01], …])) and outputs (tensor([[1.9366, 6.6831,
+    1.5951], …])). Its weights multiply from the right (x @ w, 4 × 3): torch's rows are their
+    columns, here with a fourth row of zeros (d = 4 in nn.MultiheadAttention); W_Q is doubled to
+    undo the 1/√4 that the article leaves out, W_O is the identity."""
+    w_query = [[1, 0, 1], [1, 0, 0], [0, 0, 1], [0, 1, 1]]
+    w_key = [[0, 0, 1], [1, 1, 0], [0, 1, 0], [1, 1, 0]]
+    w_value = [[0, 2, 0], [0, 3, 0], [1, 0, 3], [1, 1, 0]]
+
+    def rows(w: list[list[int]], factor: int = 1) -> list[list[float]]:
+        return [[factor * w[i][j] for i in range(4)] for j in range(3)] + [[0.0] * 4]
+
+    x = [1, 0, 1, 0, 0, 2, 0, 2, 1, 1, 1, 1]
+    document = {"loss": "mse", "lr": 0.1, "input_shape": [3, 4],
+                "layers": [{"kind": "attention", "in_proj_weight": rows(w_query, 2) + rows(w_key) + rows(w_value),
+                            "out_proj_weight": [[float(i == j) for j in range(4)] for i in range(4)],
+                            "bias": False}],
+                "data": {"x": [x], "y": [[0.0] * 12]}}
+    spec = parse_spec(document)
+    page = build_derivation(spec.network, spec.xs, spec.ys, Options())
+    values = {str(symbol): matrix.rows for symbol, matrix in page.values.items() if hasattr(matrix, "rows")}
+    assert values["K^(1)"] == ((0, 1, 1, 0), (4, 4, 0, 0), (2, 3, 1, 0))
+    assert values["V^(1)"] == ((1, 2, 3, 0), (2, 8, 0, 0), (2, 6, 3, 0))
+    assert values["S^(1)"][0] == (2, 4, 4)  # the article's scores for input 1
+    weights = [[6.3379e-02, 4.6831e-01, 4.6831e-01], [6.0337e-06, 9.8201e-01, 1.7986e-02],
+               [2.9539e-04, 8.8054e-01, 1.1917e-01]]
+    for ours_row, theirs in zip(values["A_1^(1)"], weights, strict=True):
+        assert ours_row == pytest.approx(theirs, rel=1e-4)
+    outputs = [[1.9366, 6.6831, 1.5951, 0.0], [2.0000, 7.9640, 0.0540, 0.0], [1.9997, 7.7599, 0.3584, 0.0]]
+    for ours_row, theirs in zip(values["H^(1)"], outputs, strict=True):
+        assert ours_row == pytest.approx(theirs, abs=5e-5)
+    assert json.loads(page.to_json())["output"][0] == pytest.approx([v for row in outputs for v in row], abs=5e-5)
+
+
+# --- bad input, forms -------------------------------------------------------------------------
+
+
+def _table(**change: Any) -> dict[str, Any]:
+    d = 2
+    table = {"kind": "attention", "in_proj_weight": [[0.1] * d] * (3 * d), "out_proj_weight": [[0.2] * d] * d,
+             **change}
+    return {"loss": "mse", "input_shape": [2, d], "layers": [table], "data": {"x": [[0.0] * 4], "y": [[0.0] * 4]}}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"num_heads": 3}, "num_heads: 3 heads do not divide embed_dim 2"),
+    ({"embed_dim": 3}, "embed_dim: is 3 but each token of the input has 2"),
+    ({"in_proj_weight": [[0.1, 0.1]] * 5}, r"in_proj_weight: is 5×2; .* \(6×2\)"),
+    ({"out_proj_weight": [[0.1, 0.1, 0.1]] * 2}, r"out_proj_weight: is 2×3"),
+    ({"in_proj_bias": [0.0] * 6}, "give both in_proj_bias and out_proj_bias"),
+    ({"causal": "yes"}, "causal: expected true or false"),
+    ({"heads": 2}, "heads: unknown key; did you mean 'num_heads'"),
+])
+def test_bad_tables_name_the_key(change, message):
+    with pytest.raises(SpecError, match=message):
+        parse_spec(_table(**change))
+
+
+def test_attention_needs_a_sequence():
+    document = {"loss": "mse", "inputs": 4, "layers": [{"kind": "attention"}], "data": {"x": [[0.0] * 4],
+                                                                                       "y": [[0.0] * 4]}}
+    with pytest.raises(SpecError, match=r"input_shape = \[T, embed_dim\]"):
+        parse_spec(document)
+
+
+def test_the_scalar_form_is_refused_with_the_fix():
+    with pytest.raises(BackpropError, match="--form matrix"):
+        ours(_table(), "scalar")
+
+
+def test_random_weights_follow_torchs_init():
+    layer = parse_spec(_table(in_proj_weight=None, out_proj_weight=None) | {
+        "layers": [{"kind": "attention", "num_heads": 2}]}).network.layers[0]
+    bound = math.sqrt(6 / (4 * 2))
+    assert all(abs(v) <= bound and round(v, 4) == v for row in layer.in_proj_weight for v in row)
+    assert layer.in_proj_bias == (0.0,) * 6 and layer.out_proj_bias == (0.0,) * 2
+    assert len({v for row in layer.in_proj_weight for v in row}) > 6
