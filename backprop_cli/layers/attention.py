@@ -238,11 +238,11 @@ class Attention(Kind):
         A = e / e.sum(axis=-1, keepdims=True)
         heads = A @ v
         H = heads.transpose(0, 2, 1, 3).reshape(N, T, d)
-        O = H @ P["out_proj_weight"].T
+        output = H @ P["out_proj_weight"].T
         if P["out_proj_bias"] is not None:
-            O = O + P["out_proj_bias"].reshape(-1)
+            output = output + P["out_proj_bias"].reshape(-1)
         return {"x": x, "projected": projected, "q": q, "k": k, "v": v, "S": S, "A": A, "heads": heads, "H": H,
-                "O": O}
+                "O": output}
 
     def back(self, cache: Mapping[str, Any], P: Mapping[str, Any], G: Array) -> dict[str, Any]:
         """From ``G`` = ∂𝓛/∂O (N × T·d): every gradient, per head where the page shows it per head."""
@@ -422,11 +422,11 @@ class Attention(Kind):
         steps.append(page.record(values, H, (), value=cache["H"].reshape(N * T, d), substitute=False,
                                  note=say("kind.attention.join", heads=self.num_heads) if self.num_heads > 1 or N > 1
                                  else None))
-        O = Node("O", layer=n)
+        output = Node("O", layer=n)
         product = MatMul(H, Transpose(Node("W", "O", layer=n)))
         expr = add(product, held["out_proj_bias"]) if "out_proj_bias" in held else product
-        steps.append(page.record(values, O, (expr,), note=say("kind.attention.output")))
-        steps.append(flat_output(page, path, O, d, say("kind.attention.flat", steps=T, d=d)))
+        steps.append(page.record(values, output, (expr,), note=say("kind.attention.output")))
+        steps.append(flat_output(page, path, output, d, say("kind.attention.flat", steps=T, d=d)))
         return steps
 
     def page_arrays(self, page: MatrixPage, path: Path) -> dict[str, Any]:
@@ -457,10 +457,10 @@ class Attention(Kind):
 
         n = page.number(path)
         values = page.arrays
-        d, T, dk = self.embed_dim, self.steps, self.head_dim
+        d, T = self.embed_dim, self.steps
         held = dict(self.page_parameters(page, path))
-        X, H, O = Node("X", layer=n), Node("H", layer=n), Node("O", layer=n)
-        steps, dO = upstream_rows(page, path, upstream, O, d, say("kind.attention.back_rows", steps=T, d=d))
+        X, H, output = Node("X", layer=n), Node("H", layer=n), Node("O", layer=n)
+        steps, dO = upstream_rows(page, path, upstream, output, d, say("kind.attention.back_rows", steps=T, d=d))
         G = np.asarray(values[Partial(LOSS, page.A(n))], dtype=float)
         N = G.shape[0]
         P = self.page_arrays(page, path)
