@@ -6,7 +6,7 @@ pickle payload (a class, ``os.system``, a whole pickled model) is refused before
 
 Accepted: the ``state_dict()`` of a module made of the layer kinds that read .pt files (each
 kind's ``state_names`` and ``recognizes_state``: ``nn.Linear``, ``nn.BatchNorm1d``,
-``nn.LayerNorm``) and parameter-free modules, such as an ``nn.Sequential`` (``0.weight``,
+``nn.LayerNorm``, ``nn.MultiheadAttention``) and parameter-free modules, such as an ``nn.Sequential`` (``0.weight``,
 ``0.bias``, ``1.running_mean`` …) or a module with named submodules (``fc1.weight`` …). Layers are
 taken in the dict's order, which is the order the module registered them.
 
@@ -169,7 +169,19 @@ def _detail(message: str) -> str:
 
 
 _KEY = re.compile(r"^(?:(?P<prefix>.+)\.)?(?P<kind>weight|bias|running_mean|running_var|num_batches_tracked"
-                  r"|(?:weight|bias)_(?:ih|hh)_l0)$")
+                  r"|(?:weight|bias)_(?:ih|hh)_l0|in_proj_(?:weight|bias))$")
+_OUT_PROJ = re.compile(r"^(?:(?P<prefix>.+)\.)?(?P<kind>out_proj\.(?:weight|bias))$")
+"""nn.MultiheadAttention's output projection, ``out_proj.weight`` beside ``in_proj_weight``: one layer."""
+
+
+def _match(key: str, state: Any) -> Any:
+    """The key's module prefix and tensor name; an attention's ``out_proj.*`` goes with its ``in_proj_weight``."""
+    attention = _OUT_PROJ.match(key)
+    if attention is not None:
+        prefix = attention.group("prefix")
+        if (f"{prefix}." if prefix else "") + "in_proj_weight" in state:
+            return attention
+    return _KEY.match(key)
 
 
 def _holds_parameters(kind: Any) -> bool:
@@ -193,7 +205,7 @@ def _layers(torch: Any, state: Any, path: Path) -> list[tuple[str, dict[str, Any
             kind = "a dict" if isinstance(value, dict) else f"a {type(value).__name__}"
             hint = (" (a checkpoint? save the model's state_dict() alone)" if isinstance(value, dict) else "")
             raise SpecError(f"network: {path}: {key!r} holds {kind}, not a tensor{hint}")
-        match = _KEY.match(key)
+        match = _match(key, state)
         if match is None:
             raise SpecError(
                 f"network: {path}: {key!r} is not a parameter of a layer kind read from .pt files"
@@ -205,7 +217,7 @@ def _layers(torch: Any, state: Any, path: Path) -> list[tuple[str, dict[str, Any
     layers = []
     for prefix, tensors in groups.items():
         name = f"{prefix}." if prefix else ""
-        if not {"weight", "running_mean", "weight_ih_l0"} & set(tensors):
+        if not {"weight", "running_mean", "weight_ih_l0", "in_proj_weight"} & set(tensors):
             raise SpecError(f"network: {path}: {name}{next(iter(tensors))} has no {name}weight beside it")
         shapes = {key: tuple(tensor.shape) for key, tensor in tensors.items()}
         found = next((k for k in KINDS if kind_class(k).recognizes_state(shapes)), None)
@@ -214,7 +226,7 @@ def _layers(torch: Any, state: Any, path: Path) -> list[tuple[str, dict[str, Any
             raise SpecError(f"network: {path}: {described}: no layer kind read from .pt files has these"
                             " (dense: a 2-D weight; conv1d, conv2d: a 3-D, 4-D weight; batch_norm: running"
                             " statistics; layer_norm: a 1-D weight; rnn, lstm, gru: weight_ih_l0 and"
-                            " weight_hh_l0 of one layer)")
+                            " weight_hh_l0 of one layer; attention: in_proj_weight and out_proj.weight)")
         owned = kind_class(found).state_names
         values = {key: _floats(torch, tensor, f"{name}{key}", path).tolist()
                   for key, tensor in tensors.items() if key in owned}

@@ -370,3 +370,98 @@ def test_random_weights_follow_torchs_init():
     assert all(abs(v) <= bound and round(v, 4) == v for row in layer.in_proj_weight for v in row)
     assert layer.in_proj_bias == (0.0,) * 6 and layer.out_proj_bias == (0.0,) * 2
     assert len({v for row in layer.in_proj_weight for v in row}) > 6
+
+
+# --- training, verify, files ----------------------------------------------------------------
+
+
+BLOCK = {
+    "loss": "mse", "lr": 0.1, "optimizer": "sgd", "input_shape": [3, 4],
+    "layers": [
+        {"kind": "residual", "layers": [{"kind": "layer_norm"}, {"kind": "attention", "num_heads": 2, "causal": True}]},
+        {"kind": "residual", "layers": [{"kind": "layer_norm"}, {"units": 6, "activation": "relu"},
+                                        {"units": 4, "activation": "identity"}]},
+        {"units": 2, "activation": "identity"},
+    ],
+    "data": {"x": [[0.1 * ((3 * k + j) % 7) - 0.3 for j in range(12)] for k in range(3)],
+             "y": [[0.1 * ((k + j) % 3) for j in range(6)] for k in range(3)]},
+}
+
+
+def torch_train(document: dict[str, Any], epochs: int) -> tuple[list[float], list[Any]]:
+    """A plain PyTorch loop over the spec's modules (built above), full batch, SGD."""
+    steps, d = document["input_shape"]
+    modules, width = [], d
+    for table in document["layers"]:
+        module, width = build(table, width, steps)
+        modules.append(module)
+    model = torch.nn.Sequential(*modules)
+    params = [p for module in model.modules() for _, p in named(module)]
+    optimizer = torch.optim.SGD(params, lr=document["lr"])
+    X = torch.tensor(document["data"]["x"], dtype=T)
+    N = X.shape[0]
+    Y = torch.tensor(document["data"]["y"], dtype=T)
+    history = []
+    for _ in range(epochs):
+        optimizer.zero_grad()
+        loss = torch.nn.MSELoss()(model(X.reshape(N, steps, d)).reshape(N, -1), Y)
+        history.append(loss.item())
+        loss.backward()
+        optimizer.step()
+    return history, [p.detach().tolist() for p in params]
+
+
+def test_training_on_numpy_and_torch_equals_a_torch_loop_and_compiled_declines():
+    from backprop_cli.io import spec_document
+    from backprop_cli.training import TrainSettings, train
+    from tests.reference import assert_close
+
+    spec = parse_spec(json.loads(json.dumps(BLOCK)))
+    assert spec.xs is not None and spec.ys is not None
+    written = spec_document(spec.network, spec.xs, spec.ys)
+    assert parse_spec(written) == spec
+    history, parameters = torch_train(written, epochs=5)
+    for backend in ("numpy", "torch", "auto"):
+        result = train(spec.network, spec.xs, spec.ys, TrainSettings(epochs=5, backend=backend))
+        assert_close([loss for _, loss in result.history], history, tol=1e-10, path=backend)
+        assert_close(list(result.network.parameter_values().values()), parameters, tol=1e-10, path=backend)
+    with pytest.raises(BackpropError, match="use --backend numpy or torch"):
+        train(spec.network, spec.xs, spec.ys, TrainSettings(epochs=5, backend="compiled"))
+
+
+def test_verify_agrees_with_autograd_and_finite_differences():
+    from backprop_cli.verification import check_gradients
+
+    spec = parse_spec(json.loads(json.dumps(BLOCK)))
+    assert spec.xs is not None and spec.ys is not None
+    result = check_gradients(spec.network, spec.xs, spec.ys)
+    assert result.ok and result.torch_version is not None
+    assert len(result.checks) == spec.network.parameter_count
+
+
+def test_a_multihead_attention_state_dict_is_read(tmp_path):
+    """nn.MultiheadAttention's state_dict (in_proj_weight, out_proj.weight …) inside a module, with
+    a sidecar for the settings torch does not save (the sequence's shape, causal, the loss)."""
+    from backprop_cli.torch_io import load_state_dict_spec
+
+    torch.manual_seed(0)
+
+    class Block(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.attn = torch.nn.MultiheadAttention(4, 2, batch_first=True)
+            self.out = torch.nn.Linear(4, 2)
+
+    model = Block()
+    torch.save(model.state_dict(), tmp_path / "model.pt")
+    (tmp_path / "model.toml").write_text('loss = "mse"\ninput_shape = [3, 4]\n[[layers]]\nkind = "attention"\n'
+                                         'num_heads = 2\ncausal = true\n[[layers]]\nactivation = "identity"\n')
+    layers = load_state_dict_spec(tmp_path / "model.pt").network.layers
+    attention, dense = layers
+    assert attention.kind == "attention" and attention.num_heads == 2 and attention.causal
+    for ours_value, tensor in ((attention.in_proj_weight, model.attn.in_proj_weight),
+                               (attention.in_proj_bias, model.attn.in_proj_bias),
+                               (attention.out_proj_weight, model.attn.out_proj.weight),
+                               (attention.out_proj_bias, model.attn.out_proj.bias), (dense.weight, model.out.weight)):
+        assert _flat(list(map(list, ours_value)) if isinstance(ours_value[0], tuple) else list(ours_value)) \
+            == pytest.approx(tensor.detach().double().flatten().tolist())

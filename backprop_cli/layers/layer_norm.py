@@ -68,6 +68,9 @@ class LayerNorm(Kind):
     def out_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (self.steps, self.features) if self.steps else (self.features,)
 
+    def input_shape(self) -> tuple[int, ...] | None:
+        return (self.steps, self.features) if self.steps else None
+
     def time_steps(self, before: int | None) -> int | None:
         return self.steps
 

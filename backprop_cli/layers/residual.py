@@ -39,6 +39,9 @@ class Residual(Kind):
     def out_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
         return in_shape
 
+    def input_shape(self) -> tuple[int, ...] | None:
+        return self.layers[0].input_shape()
+
     def time_steps(self, before: int | None) -> int | None:
         for layer in self.layers:
             before = layer.time_steps(before)
