@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from backprop_cli.derivation import MatrixStep, Step
     from backprop_cli.locales import Message
 
-from backprop_cli.layers.tokens import flat_output, hand_back, token_rows, upstream_rows
+from backprop_cli.layers.token_rows import flat_output, hand_back, token_rows, upstream_rows
 
 Matrix = tuple[tuple[float, ...], ...]
 Vector = tuple[float, ...]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from backprop_cli.errors import SpecError
 from backprop_cli.layers.base import Array, Kind, NumpyRun, Path, SpecContext
 from backprop_cli.layers.batch_norm import normalization_settings
-from backprop_cli.layers.tokens import flat_output, hand_back, token_rows, upstream_rows
+from backprop_cli.layers.token_rows import flat_output, hand_back, token_rows, upstream_rows
 
 if TYPE_CHECKING:
     import sympy as sp
