@@ -66,6 +66,7 @@ _BASES: dict[str, tuple[str, str]] = {
     "O": ("O", "O"),
     "R": ("R", "R"),
     "N": ("N", "N"),
+    "E": ("E", "E"),
 }
 
 

@@ -159,15 +159,19 @@ def class_targets(network: Network, ys: Sequence[Vector]) -> tuple[Vector, ...]:
     """Targets given as class indices (one integer per sample, as torch's CrossEntropyLoss and
     NLLLoss take them) as the one-hot rows the page works with; other targets as they are."""
     entry = LOSSES.get(network.loss)
-    outputs = network.outputs
-    if entry is None or not entry.classes or outputs == 1 or not ys or any(len(y) != 1 for y in ys):
+    outputs, positions = network.classes, network.positions
+    if entry is None or not entry.classes or outputs == 1 or not ys or any(len(y) != positions for y in ys):
         return tuple(ys)
+    each = "per sample" if positions == 1 else f"per position ({positions} a sample)"
     rows = []
-    for n, (value,) in enumerate(ys, start=1):
-        if value != int(value) or not 0 <= value < outputs:
-            raise DataError(f"y (sample {n}): {value:g} is not a class index of the {outputs} outputs (0 to"
-                            f" {outputs - 1}); give one class index per sample, or a one-hot row")
-        rows.append(tuple(1.0 if k == int(value) else 0.0 for k in range(outputs)))
+    for n, values in enumerate(ys, start=1):
+        row: list[float] = []
+        for value in values:
+            if value != int(value) or not 0 <= value < outputs:
+                raise DataError(f"y (sample {n}): {value:g} is not a class index of the {outputs} outputs (0 to"
+                                f" {outputs - 1}); give one class index {each}, or one-hot rows")
+            row += [1.0 if k == int(value) else 0.0 for k in range(outputs)]
+        rows.append(tuple(row))
     return tuple(rows)
 
 

@@ -31,6 +31,7 @@ KINDS: dict[str, str] = {
     "rnn": "backprop_cli.layers.recurrent:RNN",
     "lstm": "backprop_cli.layers.recurrent:LSTM",
     "gru": "backprop_cli.layers.recurrent:GRU",
+    "embedding": "backprop_cli.layers.embedding:Embedding",
 }
 """Spec name → ``module:class``; a kind's module is imported only when a spec names it."""
 

@@ -147,6 +147,8 @@ class Kind:
     """Whether the compiled engine runs the kind (it compiles the scalar page; recurrent kinds have none)."""
     transposable: ClassVar[bool] = False
     """Whether ``--layout transposed`` writes this kind's ``weight`` transposed (dense: inputs × units)."""
+    reads_tokens: ClassVar[bool] = False
+    """Whether the layer reads token ids (``embedding``): then it is the network's first layer."""
     shapes: ClassVar[str] = "flat"
     """What the kind does with a sample's shape: ``flat`` takes one vector per sample (as nn.Linear
     does, on the last axis); ``any`` works element by element and keeps the shape; ``shaped``
@@ -187,6 +189,9 @@ class Kind:
         """The number of time steps of the output, for a sequence (T, features) whose steps a
         following dense layer works one by one; ``before``: the input's (None: not a sequence)."""
         return before if self.shapes == "any" else None
+
+    def check_sample(self, values: Sequence[float], where: str) -> None:
+        """Raise DataError when a sample's input values are not ones this first layer reads (token ids)."""
 
     def validate(self, where: str) -> None:
         """Raise SpecError naming the key when the layer's own numbers do not hold together."""
