@@ -67,6 +67,7 @@ _BASES: dict[str, tuple[str, str]] = {
     "R": ("R", "R"),
     "N": ("N", "N"),
     "E": ("E", "E"),
+    "P": ("P", "P"),
 }
 
 

@@ -10,6 +10,7 @@ mean over N·T — then autograd and torch.optim, in float64.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pytest
@@ -38,7 +39,8 @@ def _numbers(draw: Any, shape: tuple[int, ...]) -> Any:
 
 def reference(document: dict[str, Any]) -> dict[str, Any]:
     """``step --format json``'s numbers for the spec ``document``, by PyTorch."""
-    first, dense = document["layers"]
+    first, dense = document["layers"][0], document["layers"][-1]
+    positional = document["layers"][1] if len(document["layers"]) == 3 else None
     X = document["data"]["x"]
     N = len(X)
     if first["kind"] == "embedding":
@@ -52,6 +54,32 @@ def reference(document: dict[str, Any]) -> dict[str, Any]:
 
         def sequence() -> Any:
             return module(inputs)
+        dim = weight.shape[1]
+        if positional is not None and positional.get("learned"):
+            # nn.Embedding(T, d) looked up at the positions 0 … T − 1
+            table = torch.nn.Embedding(steps, dim, dtype=T)
+            with torch.no_grad():
+                table.weight.copy_(torch.tensor(positional["weight"], dtype=T))
+            named_positions = [("weight", table.weight)]
+
+            def encoding() -> Any:
+                return table(torch.arange(steps))
+        elif positional is not None:
+            # the PyTorch tutorial's PositionalEncoding ("Attention is all you need")
+            position = torch.arange(steps, dtype=T).unsqueeze(1)
+            div_term = torch.exp(torch.arange(0, dim, 2, dtype=T) * (-math.log(10000.0) / dim))
+            fixed = torch.zeros(steps, dim, dtype=T)
+            fixed[:, 0::2] = torch.sin(position * div_term)
+            fixed[:, 1::2] = torch.cos(position * div_term[: dim // 2])
+            named_positions = []
+
+            def encoding() -> Any:
+                return fixed
+        if positional is not None:
+            looked_up = sequence
+
+            def sequence() -> Any:
+                return looked_up() + encoding()
     else:
         steps, features = document["input_shape"]
         cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM}[first["kind"]]
@@ -85,8 +113,10 @@ def reference(document: dict[str, Any]) -> dict[str, Any]:
         return hidden.reshape(N, -1), logits.reshape(N, -1), loss
 
     hidden, logits, loss = run()
+    looked = module(inputs).reshape(N, -1).detach() if positional is not None else None
     loss.backward()
-    every = [p for _, p in named] + [linear.weight, linear.bias]
+    extra = named_positions if positional is not None else []
+    every = [p for _, p in named + extra] + [linear.weight, linear.bias]
     befores = {id(p): p.detach().tolist() for p in every}
     grads = {id(p): p.grad.tolist() for p in every}
     OPTIMIZERS[document["optimizer"]](every, document["lr"]).step()
@@ -100,19 +130,29 @@ def reference(document: dict[str, Any]) -> dict[str, Any]:
             out |= {name: befores[id(p)], f"grad_{name}": grads[id(p)], f"new_{name}": p.detach().tolist()}
         return out
 
+    layers = [entry(looked if looked is not None else hidden, named)]
+    if positional is not None:
+        layers.append(entry(hidden, extra))
+    layers.append(entry(probabilities, [("weight", linear.weight), ("bias", linear.bias)]))
     return {"loss": loss.item(), "loss_after": after.item(), "output": probabilities.detach().tolist(),
-            "layers": [entry(hidden, named), entry(probabilities, [("weight", linear.weight), ("bias", linear.bias)])]}
+            "layers": layers}
 
 
 @st.composite
-def token_specs(draw: Any) -> dict[str, Any]:
-    """Vocabulary 3–6, d 2–4, T 2–4, batch 1–2; next-token classes over the vocabulary."""
+def token_specs(draw: Any, positions: bool = False) -> dict[str, Any]:
+    """Vocabulary 3–6, d 2–4, T 2–4, batch 1–2; next-token classes over the vocabulary; with
+    ``positions`` a sinusoidal or learned positional layer after the embedding."""
     vocabulary, dim, steps, batch = (draw(st.integers(3, 6)), draw(st.integers(2, 4)), draw(st.integers(2, 4)),
                                      draw(st.integers(1, 2)))
     ids = st.integers(0, vocabulary - 1)
+    middle: list[dict[str, Any]] = []
+    if positions:
+        learned = draw(st.booleans())
+        middle = [{"kind": "positional", "learned": True, "weight": _numbers(draw, (steps, dim))} if learned
+                  else {"kind": "positional"}]
     return {"loss": "cross_entropy", "lr": draw(st.sampled_from([0.1, 0.5])),
             "optimizer": draw(st.sampled_from(sorted(OPTIMIZERS))), "input_shape": [steps],
-            "layers": [{"kind": "embedding", "weight": _numbers(draw, (vocabulary, dim))},
+            "layers": [{"kind": "embedding", "weight": _numbers(draw, (vocabulary, dim))}, *middle,
                        {"weight": _numbers(draw, (vocabulary, dim)), "bias": _numbers(draw, (vocabulary,)),
                         "activation": "softmax"}],
             "data": {"x": [[draw(ids) for _ in range(steps)] for _ in range(batch)],
@@ -154,6 +194,12 @@ def check(document: dict[str, Any]) -> None:
 @settings(deadline=None, max_examples=40)
 @given(token_specs())
 def test_embedding_then_softmax_at_every_position_equals_pytorch(document):
+    check(document)
+
+
+@settings(deadline=None, max_examples=30)
+@given(token_specs(positions=True))
+def test_positions_sinusoidal_or_learned_equal_pytorch(document):
     check(document)
 
 
@@ -248,3 +294,13 @@ def test_class_indices_per_position_are_checked_in_one_line():
     assert spec.ys is not None
     with pytest.raises(DataError, match=r"5 is not a class index of the 3 outputs .* per position \(2 a sample\)"):
         class_targets(spec.network, spec.ys)
+
+
+def test_the_sinusoidal_table_is_the_papers_formula_at_a_few_entries():
+    """Vaswani et al. 2017, section 3.5: PE(pos, 2i) = sin(pos/10000^(2i/d)), PE(pos, 2i+1) = cos(…)."""
+    from backprop_cli.layers.positional import sinusoidal
+
+    table = sinusoidal(3, 4)
+    assert table[0] == (0.0, 1.0, 0.0, 1.0)
+    assert table[1][0] == math.sin(1.0) and table[1][1] == math.cos(1.0)
+    assert table[2][2] == math.sin(2 / 100.0) and table[2][3] == math.cos(2 / 100.0)

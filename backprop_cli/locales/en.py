@@ -419,6 +419,19 @@ MESSAGES.update({
     "kind.recurrent.dense_shared": (
         "W is shared by all {steps} steps: its gradient sums δ_tᵀ A_t over the steps and the samples"
     ),
+    "kind.positional.title": "Layer {layer} (sinusoidal positions added, {steps} positions × {dim})",
+    "kind.positional.title_learned": "Layer {layer} (learned positions added, {steps} positions × {dim})",
+    "kind.positional.sinusoidal": (
+        "fixed: P[pos, 2i] = sin(pos / 10000^(2i/{dim})), P[pos, 2i+1] = cos(pos / 10000^(2i/{dim})),"
+        " one row per position"
+    ),
+    "kind.positional.learned": (
+        "learned: one row per position, as nn.Embedding({steps}, d) looked up at the positions 0 … {steps} − 1"
+    ),
+    "kind.positional.added": "row t of P is added to position t of every sample ({steps} positions side by side)",
+    "kind.positional.gradient": (
+        "each position's block of ∂𝓛/∂A summed over the samples; ∂𝓛/∂(input) is ∂𝓛/∂A itself"
+    ),
     "kind.embedding.title": "Layer {layer} (embedding: {vocabulary} tokens × {dim}, over {steps} positions)",
     "kind.embedding.one_hot": (
         "the tokens at position t as one-hot rows of {vocabulary}: a 1 in the column of each sample's token id"
@@ -506,6 +519,9 @@ MESSAGES.update({
     "name.flatten": "flatten",
     "name.residual": "residual",
     "name.embedding": "embedding",
+    "name.positional_sinusoidal": "sinusoidal positions",
+    "name.positional_learned": "learned positions",
+    "name.positional": "positional",
     # A function defined piece by piece (relu's derivative): the words around its conditions.
     "intro.update.order": (
         "The output layer first, in the reverse order of the layers, as the backward pass went: every"

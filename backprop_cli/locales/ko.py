@@ -393,6 +393,16 @@ MESSAGES.update({
     "kind.recurrent.dense_shared": (
         "W는 {steps}단계 모두가 공유합니다. 기울기는 단계와 샘플에 걸쳐 δ_tᵀ A_t를 더한 것입니다"
     ),
+    "kind.positional.title": "{layer:번째} 계층 (사인파 위치 더하기, 위치 {steps}개 × {dim})",
+    "kind.positional.title_learned": "{layer:번째} 계층 (학습하는 위치 더하기, 위치 {steps}개 × {dim})",
+    "kind.positional.sinusoidal": (
+        "고정: P[pos, 2i] = sin(pos / 10000^(2i/{dim})), P[pos, 2i+1] = cos(pos / 10000^(2i/{dim})), 위치마다 한 행"
+    ),
+    "kind.positional.learned": (
+        "학습: 위치마다 한 행, nn.Embedding({steps}, d)을 위치 0 … {steps} − 1에서 찾아 읽는 것과 같습니다"
+    ),
+    "kind.positional.added": "P의 t번째 행을 모든 샘플의 위치 t에 더합니다(위치 {steps}개가 나란히)",
+    "kind.positional.gradient": "위치마다의 ∂𝓛/∂A 블록을 샘플에 걸쳐 더합니다. ∂𝓛/∂(입력)은 ∂𝓛/∂A 그대로입니다",
     "kind.embedding.title": "{layer:번째} 계층 (임베딩: 토큰 {vocabulary}개 × {dim}, 위치 {steps}개)",
     "kind.embedding.one_hot": "위치 t의 토큰을 {vocabulary}칸 원-핫 행으로: 각 샘플의 토큰 번호 열에 1",
     "kind.embedding.rows": "원-핫 행에 E를 곱하면 그 토큰의 E 행이 골라집니다(nn.Embedding은 그 행을 찾아 읽습니다)",
@@ -473,6 +483,9 @@ MESSAGES.update({
     "name.flatten": "평탄화",
     "name.residual": "잔차 연결",
     "name.embedding": "임베딩",
+    "name.positional_sinusoidal": "사인파 위치 인코딩",
+    "name.positional_learned": "학습하는 위치 인코딩",
+    "name.positional": "위치 인코딩",
     # 조건에 따라 정의가 나뉘는 함수 (ReLU의 도함수): 조건을 둘러싼 말.
     "intro.update.order": (
         "역전파와 같이 계층의 역순으로, 출력층부터 갱신합니다. 모든 갱신은 매개변수가 바뀌기 전에 위에서 구한"
