@@ -38,7 +38,8 @@ def words(text: str, option: str) -> list[str]:
     """The words of ``text`` (split on whitespace); a DataError when there are none or too many."""
     found = text.split()
     if not found:
-        raise DataError(f"{option}: the text has no words; give words separated by spaces, e.g. --{option} \"i love you\"")
+        raise DataError(f"{option}: the text has no words; give words separated by spaces, e.g."
+                        f" --{option} \"i love you\"")
     if len(found) > MAX_TOKENS:
         raise DataError(f"{option}: {len(found):,} words are more than the {MAX_TOKENS:,} this tool reads")
     return found

@@ -304,3 +304,30 @@ def test_the_sinusoidal_table_is_the_papers_formula_at_a_few_entries():
     assert table[0] == (0.0, 1.0, 0.0, 1.0)
     assert table[1][0] == math.sin(1.0) and table[1][1] == math.cos(1.0)
     assert table[2][2] == math.sin(2 / 100.0) and table[2][3] == math.cos(2 / 100.0)
+
+
+def test_a_pt_file_of_an_embedding_model_with_its_sidecar_is_read_and_stepped_as_pytorch(tmp_path):
+    from backprop_cli.resolve import load_network_file
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Embedding(5, 3), torch.nn.Embedding(2, 3), torch.nn.Linear(3, 5))
+    torch.save(model.state_dict(), tmp_path / "lm.pt")
+    (tmp_path / "lm.toml").write_text(
+        'loss = "cross_entropy"\nlr = 0.5\ninput_shape = [2]\n[[layers]]\nkind = "embedding"\n'
+        '[[layers]]\nkind = "positional"\nlearned = true\n[[layers]]\nactivation = "softmax"\n'
+        '[data]\nx = [[4, 1]]\ny = [[1, 2]]\n')
+    spec = load_network_file(tmp_path / "lm.pt")
+    assert [layer.kind for layer in spec.network.layers] == ["embedding", "positional", "dense"]
+    state = model.state_dict()
+    document = {"loss": "cross_entropy", "lr": 0.5, "optimizer": "sgd", "input_shape": [2],
+                "layers": [{"kind": "embedding", "weight": state["0.weight"].double().tolist()},
+                           {"kind": "positional", "learned": True, "weight": state["1.weight"].double().tolist()},
+                           {"weight": state["2.weight"].double().tolist(), "bias": state["2.bias"].double().tolist(),
+                            "activation": "softmax"}],
+                "data": {"x": [[4, 1]], "y": [[1, 2]]}}
+    assert spec.xs is not None and spec.ys is not None
+    result = json.loads(build_derivation(spec.network, spec.xs, class_targets(spec.network, spec.ys),
+                                         Options()).to_json())
+    for layer in result["layers"]:
+        layer.pop("z", None), layer.pop("a", None)
+    assert_step_close(result, reference(document))

@@ -237,6 +237,11 @@ class Kind:
         return False
 
     @classmethod
+    def holds_state(cls, table: Mapping[str, Any]) -> bool:
+        """Whether a layer of this spec ``table`` takes tensors of a .pt file (it has ``state_names``)."""
+        return bool(cls.state_names)
+
+    @classmethod
     def state_table(cls, values: Mapping[str, Any]) -> dict[str, Any]:
         """The spec table's entries for a .pt file's tensors of this kind (state_dict key → values)."""
         return dict(values)

@@ -102,7 +102,9 @@ class Positional(Kind):
 
     @classmethod
     def recognizes_state(cls, shapes: Mapping[str, tuple[int, ...]]) -> bool:
-        return False  # a learned table's state_dict is an nn.Embedding's: the sidecar names the kind
+        # A learned table's tensor is an nn.Embedding's (and a bias-less nn.Linear's, which KINDS
+        # lists first): a .pt file's layer is read as positional where the sidecar names the kind.
+        return set(shapes) == {"weight"} and len(shapes["weight"]) == 2
 
     # --- files ------------------------------------------------------------------------------
 
@@ -135,6 +137,10 @@ class Positional(Kind):
             entry["learned"] = True
             entry["weight"] = [list(row) for row in self.weight]
         return entry
+
+    @classmethod
+    def holds_state(cls, table: Mapping[str, Any]) -> bool:
+        return table.get("learned") is True
 
     @classmethod
     def state_table(cls, values: Mapping[str, Any]) -> dict[str, Any]:
