@@ -70,6 +70,8 @@ _BASES: dict[str, tuple[str, str]] = {
     "S": ("S", "S"),
     "V": ("V", "V"),
     "d": ("d", "d"),
+    "E": ("E", "E"),
+    "P": ("P", "P"),
 }
 
 

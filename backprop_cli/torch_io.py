@@ -46,7 +46,7 @@ def load_state_dict_spec(path: str | Path) -> Spec:
     torch = _import_torch(path)
     check_readable(path, "network")
     state = _load(torch, path)
-    layers = _layers(torch, state, path)
+    layers, prefixes = _layers(torch, state, path)
     sidecar = sidecar_path(path)
     document: dict[str, Any] = read_document(sidecar) if sidecar is not None else {}
     where = f"network: {sidecar} (beside {path.name}):" if sidecar is not None else f"network: {path}:"
@@ -55,14 +55,20 @@ def load_state_dict_spec(path: str | Path) -> Spec:
         raise SpecError(f"{where} layers must be [[layers]] tables, one per layer")
     # Tables of kinds without parameters (activation, dropout) hold no tensors; the others take the
     # state_dict's layers in order.
-    holders = [index for index, table in enumerate(tables) if _holds_parameters(table.get("kind", "dense"))]
+    holders = [index for index, table in enumerate(tables) if _holds_parameters(table)]
     if len(holders) != len(layers):
         raise SpecError(f"{where} has {len(holders)} [[layers]] tables for layers with parameters but"
                         f" {path.name} has {len(layers)} ({', '.join(kind for kind, _ in layers)}); give one"
                         " table (activation = …) per layer")
-    for index, (kind, tensors) in zip(holders, layers, strict=True):
+    for position, (index, (kind, tensors)) in enumerate(zip(holders, layers, strict=True)):
         table = tables[index]
         named = table.get("kind", "dense")
+        if named != kind and _holds_parameters(table) and kind_class(named).recognizes_state(
+                {key: _shape(value) for key, value in tensors.items()}):
+            # The same tensors fit several kinds (nn.Embedding's weight is a bias-less nn.Linear's):
+            # the sidecar's kind says which.
+            kind = named
+            layers[position] = (kind, tensors)
         if named != kind:
             raise SpecError(f"{where} layers[{index}].kind: is {named!r} but {path.name}'s layer there is a {kind}")
         for key in (*tensors, "units"):
@@ -71,6 +77,7 @@ def load_state_dict_spec(path: str | Path) -> Spec:
                                 " give only the settings here (activation, freeze_bias, eps …)")
         table["kind"] = kind
         table.update(kind_class(kind).state_table(tensors))
+    _check_chain(layers, prefixes, path)
     for key in ("inputs", "seed", "init"):
         if key in document:
             raise SpecError(f"{where} {key}: applies to random weights, not to {path.name}")
@@ -184,11 +191,17 @@ def _match(key: str, state: Any) -> Any:
     return _KEY.match(key)
 
 
-def _holds_parameters(kind: Any) -> bool:
-    return isinstance(kind, str) and bool(kind_class(kind).state_names)
+def _shape(value: Any) -> tuple[int, ...]:
+    """The shape of nested lists of numbers."""
+    return (len(value), *_shape(value[0])) if isinstance(value, list) and value else ()
 
 
-def _layers(torch: Any, state: Any, path: Path) -> list[tuple[str, dict[str, Any]]]:
+def _holds_parameters(table: dict[str, Any]) -> bool:
+    kind = table.get("kind", "dense")
+    return isinstance(kind, str) and kind_class(kind).holds_state(table)
+
+
+def _layers(torch: Any, state: Any, path: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
     """(kind, spec values by state_dict key) for each layer with parameters, in the state_dict's
     order; the kind is the one whose ``recognizes_state`` the tensors' names and shapes fit."""
     if not isinstance(state, dict):
@@ -231,8 +244,7 @@ def _layers(torch: Any, state: Any, path: Path) -> list[tuple[str, dict[str, Any
         values = {key: _floats(torch, tensor, f"{name}{key}", path).tolist()
                   for key, tensor in tensors.items() if key in owned}
         layers.append((found, values))
-    _check_chain(layers, list(groups), path)
-    return layers
+    return layers, list(groups)
 
 
 def _check_chain(layers: list[tuple[str, dict[str, Any]]], prefixes: list[str], path: Path) -> None:

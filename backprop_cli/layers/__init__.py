@@ -32,6 +32,8 @@ KINDS: dict[str, str] = {
     "lstm": "backprop_cli.layers.recurrent:LSTM",
     "gru": "backprop_cli.layers.recurrent:GRU",
     "attention": "backprop_cli.layers.attention:Attention",
+    "embedding": "backprop_cli.layers.embedding:Embedding",
+    "positional": "backprop_cli.layers.positional:Positional",
 }
 """Spec name → ``module:class``; a kind's module is imported only when a spec names it."""
 

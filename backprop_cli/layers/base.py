@@ -152,6 +152,8 @@ class Kind:
     tokenwise: ClassVar[bool] = False
     """Whether the kind works a sequence ((T, features) a sample) token by token, as its torch module
     does on the last axis of (N, T, features): ``layer_norm``, ``residual``."""
+    reads_tokens: ClassVar[bool] = False
+    """Whether the layer reads token ids (``embedding``): then it is the network's first layer."""
     shapes: ClassVar[str] = "flat"
     """What the kind does with a sample's shape: ``flat`` takes one vector per sample (as nn.Linear
     does, on the last axis); ``any`` works element by element and keeps the shape; ``shaped``
@@ -192,6 +194,9 @@ class Kind:
         """The number of time steps of the output, for a sequence (T, features) whose steps a
         following dense layer works one by one; ``before``: the input's (None: not a sequence)."""
         return before if self.shapes == "any" else None
+
+    def check_sample(self, values: Sequence[float], where: str) -> None:
+        """Raise DataError when a sample's input values are not ones this first layer reads (token ids)."""
 
     def validate(self, where: str) -> None:
         """Raise SpecError naming the key when the layer's own numbers do not hold together."""
@@ -235,6 +240,11 @@ class Kind:
     def recognizes_state(cls, shapes: Mapping[str, tuple[int, ...]]) -> bool:
         """Whether a .pt file's tensors of one module (names → shapes) are this kind's."""
         return False
+
+    @classmethod
+    def holds_state(cls, table: Mapping[str, Any]) -> bool:
+        """Whether a layer of this spec ``table`` takes tensors of a .pt file (it has ``state_names``)."""
+        return bool(cls.state_names)
 
     @classmethod
     def state_table(cls, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -139,6 +139,16 @@ MESSAGES.update({
         "softmax and cross-entropy differentiated together: each row of Ŷ is scaled by the sum"
         " of that row of Y, then Y is subtracted and the result divided by {n}"
     ),
+    "matrix.delta_softmax_ce_positions": (
+        "softmax and cross-entropy differentiated together at every position: ∂𝓛/∂Z = (Ŷ − Y)/{n}"
+        " ({samples} sample(s) × {positions} positions, the mean CrossEntropyLoss takes), because each"
+        " position's block of Y sums to 1"
+    ),
+    "matrix.delta_softmax_ce_positions_general": (
+        "softmax and cross-entropy differentiated together at every position: each position's block of Ŷ"
+        " is scaled by the sum of that block of Y, then Y is subtracted and the result divided by {n}"
+        " ({samples} sample(s) × {positions} positions)"
+    ),
     "matrix.delta_softmax": "softmax's Jacobian diag(ŷ) − ŷŷᵀ, applied row by row",
     "matrix.delta_sigmoid_bce": (
         "with a sigmoid output and bce the factors Ŷ(1 − Ŷ) cancel: δ = {simplified}"
@@ -402,8 +412,41 @@ MESSAGES.update({
         "the same weights at every time step, as nn.Linear on (N, T, H): each row holds {steps} steps of"
         " {inputs} side by side, and each step's block is multiplied by Wᵀ on its own"
     ),
+    "kind.recurrent.softmax_steps": (
+        "softmax at each of the {steps} steps: each step's block of {units} logits on its own, as"
+        " nn.Softmax(dim=-1) on (N, T, {units})"
+    ),
     "kind.recurrent.dense_shared": (
         "W is shared by all {steps} steps: its gradient sums δ_tᵀ A_t over the steps and the samples"
+    ),
+    "kind.positional.title": "Layer {layer} (sinusoidal positions added, {steps} positions × {dim})",
+    "kind.positional.title_learned": "Layer {layer} (learned positions added, {steps} positions × {dim})",
+    "kind.positional.sinusoidal": (
+        "fixed: P[pos, 2i] = sin(pos / 10000^(2i/{dim})), P[pos, 2i+1] = cos(pos / 10000^(2i/{dim})),"
+        " one row per position"
+    ),
+    "kind.positional.learned": (
+        "learned: one row per position, as nn.Embedding({steps}, d) looked up at the positions 0 … {steps} − 1"
+    ),
+    "kind.positional.added": "row t of P is added to position t of every sample ({steps} positions side by side)",
+    "kind.positional.gradient": (
+        "each position's block of ∂𝓛/∂A summed over the samples; ∂𝓛/∂(input) is ∂𝓛/∂A itself"
+    ),
+    "kind.embedding.title": "Layer {layer} (embedding: {vocabulary} tokens × {dim}, over {steps} positions)",
+    "kind.embedding.one_hot": (
+        "the tokens at position t as one-hot rows of {vocabulary}: a 1 in the column of each sample's token id"
+    ),
+    "kind.embedding.rows": "a one-hot row times E picks the token's row of E (nn.Embedding looks it up)",
+    "kind.embedding.output": (
+        "the layer's output is every position's vector, A_1 … A_{steps} side by side ({dim} each)"
+    ),
+    "kind.embedding.blocks": "each position's block of ∂𝓛/∂A ({dim} values)",
+    "kind.embedding.unused": (
+        "row v of ∂𝓛/∂E sums ∂𝓛/∂A_t over the positions whose token is v; rows {rows} (tokens not in the"
+        " batch) get no gradient"
+    ),
+    "kind.embedding.all_used": (
+        "row v of ∂𝓛/∂E sums ∂𝓛/∂A_t over the positions whose token is v; every token is in the batch"
     ),
     "group.clip": "Gradient clipping, {how}",
     "clip.norm": "the 2-norm of the {count} gradients together, as torch's clipping measures it",
@@ -475,6 +518,10 @@ MESSAGES.update({
     "name.avg_pool2d": "avg_pool2d",
     "name.flatten": "flatten",
     "name.residual": "residual",
+    "name.embedding": "embedding",
+    "name.positional_sinusoidal": "sinusoidal positions",
+    "name.positional_learned": "learned positions",
+    "name.positional": "positional",
     # A function defined piece by piece (relu's derivative): the words around its conditions.
     "intro.update.order": (
         "The output layer first, in the reverse order of the layers, as the backward pass went: every"

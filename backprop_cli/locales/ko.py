@@ -148,6 +148,14 @@ MESSAGES = {
         "소프트맥스와 교차 엔트로피를 함께 미분합니다: Ŷ의 각 행에 Y의 그 행의 합을 곱하고,"
         " Y를 뺀 뒤 {n:으로} 나눕니다"
     ),
+    "matrix.delta_softmax_ce_positions": (
+        "소프트맥스와 교차 엔트로피를 위치마다 함께 미분합니다: ∂𝓛/∂Z = (Ŷ − Y)/{n}(샘플 {samples}개 × 위치"
+        " {positions}개, CrossEntropyLoss가 평균을 내는 수). Y의 위치마다의 블록은 합이 1이기 때문입니다"
+    ),
+    "matrix.delta_softmax_ce_positions_general": (
+        "소프트맥스와 교차 엔트로피를 위치마다 함께 미분합니다: Ŷ의 위치마다의 블록에 Y의 같은 블록의 합을"
+        " 곱하고, Y를 뺀 뒤 {n:으로} 나눕니다(샘플 {samples}개 × 위치 {positions}개)"
+    ),
     "matrix.delta_softmax": "소프트맥스의 야코비 행렬 diag(ŷ) − ŷŷᵀ을 행마다 적용합니다",
     "matrix.delta_sigmoid_bce": "출력이 시그모이드이고 손실이 bce이면 Ŷ(1 − Ŷ)가 약분됩니다: δ = {simplified}",
     "train.title": "학습",
@@ -378,8 +386,34 @@ MESSAGES.update({
         "모든 시간 단계에 같은 가중치를 씁니다(nn.Linear를 (N, T, H)에 적용). 각 행에는 {inputs}개씩"
         " {steps}단계가 나란히 있고, 단계마다 따로 Wᵀ를 곱합니다"
     ),
+    "kind.recurrent.softmax_steps": (
+        "{steps}단계 각각에서 소프트맥스: 단계마다 로짓 {units}개 블록에 따로 적용합니다((N, T, {units})에"
+        " nn.Softmax(dim=-1))"
+    ),
     "kind.recurrent.dense_shared": (
         "W는 {steps}단계 모두가 공유합니다. 기울기는 단계와 샘플에 걸쳐 δ_tᵀ A_t를 더한 것입니다"
+    ),
+    "kind.positional.title": "{layer:번째} 계층 (사인파 위치 더하기, 위치 {steps}개 × {dim})",
+    "kind.positional.title_learned": "{layer:번째} 계층 (학습하는 위치 더하기, 위치 {steps}개 × {dim})",
+    "kind.positional.sinusoidal": (
+        "고정: P[pos, 2i] = sin(pos / 10000^(2i/{dim})), P[pos, 2i+1] = cos(pos / 10000^(2i/{dim})), 위치마다 한 행"
+    ),
+    "kind.positional.learned": (
+        "학습: 위치마다 한 행, nn.Embedding({steps}, d)을 위치 0 … {steps} − 1에서 찾아 읽는 것과 같습니다"
+    ),
+    "kind.positional.added": "P의 t번째 행을 모든 샘플의 위치 t에 더합니다(위치 {steps}개가 나란히)",
+    "kind.positional.gradient": "위치마다의 ∂𝓛/∂A 블록을 샘플에 걸쳐 더합니다. ∂𝓛/∂(입력)은 ∂𝓛/∂A 그대로입니다",
+    "kind.embedding.title": "{layer:번째} 계층 (임베딩: 토큰 {vocabulary}개 × {dim}, 위치 {steps}개)",
+    "kind.embedding.one_hot": "위치 t의 토큰을 {vocabulary}칸 원-핫 행으로: 각 샘플의 토큰 번호 열에 1",
+    "kind.embedding.rows": "원-핫 행에 E를 곱하면 그 토큰의 E 행이 골라집니다(nn.Embedding은 그 행을 찾아 읽습니다)",
+    "kind.embedding.output": "계층의 출력은 모든 위치의 벡터 A_1 … A_{steps}를 나란히 놓은 것입니다(각각 {dim}개)",
+    "kind.embedding.blocks": "위치마다의 ∂𝓛/∂A 블록(값 {dim}개)",
+    "kind.embedding.unused": (
+        "∂𝓛/∂E의 v번째 행은 토큰이 v인 위치들의 ∂𝓛/∂A_t를 더한 것입니다. {rows}번 행(배치에 없는 토큰)은"
+        " 기울기를 받지 않습니다"
+    ),
+    "kind.embedding.all_used": (
+        "∂𝓛/∂E의 v번째 행은 토큰이 v인 위치들의 ∂𝓛/∂A_t를 더한 것입니다. 모든 토큰이 배치에 있습니다"
     ),
     "group.clip": "기울기 클리핑, {how}",
     "clip.norm": "기울기 {count}개 전체의 2-노름(torch의 클리핑이 재는 값)",
@@ -448,6 +482,10 @@ MESSAGES.update({
     "name.avg_pool2d": "2차원 평균 풀링",
     "name.flatten": "평탄화",
     "name.residual": "잔차 연결",
+    "name.embedding": "임베딩",
+    "name.positional_sinusoidal": "사인파 위치 인코딩",
+    "name.positional_learned": "학습하는 위치 인코딩",
+    "name.positional": "위치 인코딩",
     # 조건에 따라 정의가 나뉘는 함수 (ReLU의 도함수): 조건을 둘러싼 말.
     "intro.update.order": (
         "역전파와 같이 계층의 역순으로, 출력층부터 갱신합니다. 모든 갱신은 매개변수가 바뀌기 전에 위에서 구한"
