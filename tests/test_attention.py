@@ -85,6 +85,12 @@ class _Dense(torch.nn.Module):
 def build(table: dict[str, Any], d: int, steps: int) -> tuple[Any, int]:
     """The torch module of one spec table on (N, T, d), and the width it gives."""
     kind = table.get("kind", "dense")
+    if kind == "embedding":
+        weight = torch.tensor(table["weight"], dtype=T)
+        embedding = torch.nn.Embedding(*weight.shape, dtype=T)
+        with torch.no_grad():
+            embedding.weight.copy_(weight)
+        return embedding, weight.shape[1]
     if kind == "attention":
         return _Attention(table, d, steps), d
     if kind == "layer_norm":
@@ -110,35 +116,52 @@ def named(module: Any) -> list[tuple[str, Any]]:
         return [("weight", module.weight), ("bias", module.bias)]
     if isinstance(module, _Dense):
         return [("weight", module.linear.weight), ("bias", module.linear.bias)]
+    if isinstance(module, torch.nn.Embedding):
+        return [("weight", module.weight)]
     return []
 
 
 def torch_step(document: dict[str, Any]) -> dict[str, Any]:
     """``step --format json``'s numbers for the spec ``document``, by PyTorch."""
-    steps, d = document["input_shape"]
+    tokens = document["layers"][0].get("kind") == "embedding"
+    steps, d = (document["input_shape"][0], None) if tokens else document["input_shape"]
     modules, width = [], d
     for table in document["layers"]:
+        if tokens and table is document["layers"][-1]:
+            table = {**table, "activation": "identity"}  # the logits: CrossEntropyLoss takes them
         module, width = build(table, width, steps)
         modules.append(module)
-    X = torch.tensor(document["data"]["x"], dtype=T)
-    N = X.shape[0]
-    Y = torch.tensor(document["data"]["y"], dtype=T)
+    if tokens:  # nn.Embedding on the (N, T) ids; CrossEntropyLoss on the (N·T, V) logits, class indices
+        X = torch.tensor(document["data"]["x"], dtype=torch.long)
+        N = X.shape[0]
+        inputs = X
+        Y = torch.tensor(document["data"]["y"], dtype=torch.long).reshape(-1)
+    else:
+        X = torch.tensor(document["data"]["x"], dtype=T)
+        N = X.shape[0]
+        inputs = X.reshape(N, steps, d)
+        Y = torch.tensor(document["data"]["y"], dtype=T)
     outputs: dict[int, Any] = {}
 
     def hook(module: Any, _: Any, out: Any) -> None:
         outputs[id(module)] = out.detach().reshape(N, -1).tolist()
 
     everything = [m for module in modules for m in module.modules()
-                  if isinstance(m, (_Attention, _Residual, _Dense, torch.nn.LayerNorm))]
+                  if isinstance(m, (_Attention, _Residual, _Dense, torch.nn.LayerNorm, torch.nn.Embedding))]
     for module in everything:
         module.register_forward_hook(hook)
     model = torch.nn.Sequential(*modules)
 
     def loss_of(out: Any) -> Any:
+        if tokens:
+            return torch.nn.CrossEntropyLoss()(out.reshape(N * steps, -1), Y)
         return torch.nn.MSELoss()(out.reshape(N, -1), Y)
 
-    out = model(X.reshape(N, steps, d))
+    out = model(inputs)
     loss = loss_of(out)
+    if tokens:  # the page's output: softmax at every position
+        out = torch.softmax(out, dim=-1)
+        outputs[id(modules[-1])] = out.detach().reshape(N, -1).tolist()
     loss.backward()
     params = [p for module in everything for _, p in named(module)]
     befores = {id(p): p.detach().tolist() for p in params}
@@ -147,7 +170,8 @@ def torch_step(document: dict[str, Any]) -> dict[str, Any]:
                  "adam": lambda: torch.optim.Adam(params, lr=document["lr"])}[document["optimizer"]]()
     optimizer.step()
 
-    kinds = {_Attention: "attention", _Residual: "residual", _Dense: "dense", torch.nn.LayerNorm: "layer_norm"}
+    kinds = {_Attention: "attention", _Residual: "residual", _Dense: "dense", torch.nn.LayerNorm: "layer_norm",
+             torch.nn.Embedding: "embedding"}
 
     def entry(module: Any) -> dict[str, Any]:
         result: dict[str, Any] = {"kind": kinds[type(module)], "output": outputs[id(module)]}
@@ -159,15 +183,18 @@ def torch_step(document: dict[str, Any]) -> dict[str, Any]:
 
     layers = [entry(module) for module in modules]
     with torch.no_grad():
-        loss_after = loss_of(model(X.reshape(N, steps, d))).item()
+        loss_after = loss_of(model(inputs)).item()
     return {"loss": loss.item(), "loss_after": loss_after, "output": out.detach().reshape(N, -1).tolist(),
             "layers": layers}
 
 
 def ours(document: dict[str, Any], form: str = "auto", **options: Any) -> dict[str, Any]:
+    from backprop_cli.resolve import class_targets
+
     spec = parse_spec(json.loads(json.dumps(document)))
     assert spec.xs is not None and spec.ys is not None
-    return json.loads(build_derivation(spec.network, spec.xs, spec.ys, Options(form=form, **options)).to_json())
+    ys = class_targets(spec.network, spec.ys)
+    return json.loads(build_derivation(spec.network, spec.xs, ys, Options(form=form, **options)).to_json())
 
 
 def _strip(layers: list[dict[str, Any]]) -> None:
@@ -267,6 +294,29 @@ def block_specs(draw: Any, block: str | None = None) -> dict[str, Any]:
     return {"loss": "mse", "lr": draw(st.sampled_from([0.1, 0.5])),
             "optimizer": draw(st.sampled_from(["sgd", "adam"])),
             "input_shape": [steps, d], "layers": layers, "data": {"x": xs, "y": ys}}
+
+
+@st.composite
+def token_block_specs(draw: Any) -> dict[str, Any]:
+    """The issue's case: nn.Embedding (vocabulary 3–6, d 2–4) → a pre- or post-norm block (heads 1–2,
+    causal or not) → nn.Linear to the vocabulary, CrossEntropyLoss over every position with class
+    indices; T 2–4, batch 1–2, SGD or Adam."""
+    block = draw(block_specs(draw(st.sampled_from(["pre", "post"]))))
+    steps, d = block["input_shape"]
+    vocabulary, batch = draw(st.integers(3, 6)), len(block["data"]["x"])
+    ids = st.integers(0, vocabulary - 1)
+    layers = block["layers"]
+    layers[-1] = {**dense_table(draw, d, vocabulary, "softmax")}
+    return {**block, "loss": "cross_entropy", "input_shape": [steps],
+            "layers": [{"kind": "embedding", "weight": _numbers(draw, (vocabulary, d), 200)}, *layers],
+            "data": {"x": [[draw(ids) for _ in range(steps)] for _ in range(batch)],
+                     "y": [[draw(ids) for _ in range(steps)] for _ in range(batch)]}}
+
+
+@settings(deadline=None, max_examples=25)
+@given(token_block_specs())
+def test_embedding_block_linear_cross_entropy_at_every_position_equals_pytorch(document):
+    check(document)
 
 
 @settings(deadline=None, max_examples=40)
