@@ -70,10 +70,15 @@ def next_token_sample(ids: Sequence[int], option: str = "tokens") -> tuple[Vecto
 
 
 def token_tables(vocabulary: int, steps: int, dim: int = 4) -> list[dict[str, Any]]:
-    """The default token network's ``[[layers]]`` tables: embedding, sinusoidal positions, and a dense
-    layer with softmax over the vocabulary at every position."""
+    """The default token network's ``[[layers]]`` tables: embedding, sinusoidal positions, one pre-norm
+    transformer block (x + attention(LN(x)) with 2 causal heads, then x + FFN(LN(x)), the FFN
+    dim → 2·dim → dim), and a dense layer with softmax over the vocabulary at every position."""
     return [{"kind": "embedding", "num_embeddings": vocabulary, "embedding_dim": dim},
             {"kind": "positional"},
+            {"kind": "residual", "layers": [{"kind": "layer_norm"},
+                                            {"kind": "attention", "num_heads": 2, "causal": True}]},
+            {"kind": "residual", "layers": [{"kind": "layer_norm"}, {"units": 2 * dim, "activation": "relu"},
+                                            {"units": dim, "activation": "identity"}]},
             {"units": vocabulary, "activation": "softmax"}]
 
 

@@ -68,6 +68,21 @@ class _Residual(torch.nn.Module):
         return x + out
 
 
+class _Sinusoidal(torch.nn.Module):
+    """The PyTorch tutorial's PositionalEncoding ("Attention is all you need"), added to (N, T, d)."""
+
+    def __init__(self, steps: int, d: int) -> None:
+        super().__init__()
+        position = torch.arange(steps, dtype=T).unsqueeze(1)
+        div_term = torch.exp(torch.arange(0, d, 2, dtype=T) * (-math.log(10000.0) / d))
+        self.table = torch.zeros(steps, d, dtype=T)
+        self.table[:, 0::2] = torch.sin(position * div_term)
+        self.table[:, 1::2] = torch.cos(position * div_term[: d // 2])
+
+    def forward(self, x: Any) -> Any:
+        return x + self.table
+
+
 class _Dense(torch.nn.Module):
     def __init__(self, table: dict[str, Any]) -> None:
         super().__init__()
@@ -93,6 +108,9 @@ def build(table: dict[str, Any], d: int, steps: int) -> tuple[Any, int]:
         return embedding, weight.shape[1]
     if kind == "attention":
         return _Attention(table, d, steps), d
+    if kind == "positional":
+        assert not table.get("learned")
+        return _Sinusoidal(steps, d), d
     if kind == "layer_norm":
         ln = torch.nn.LayerNorm(d, dtype=T)
         with torch.no_grad():
@@ -147,7 +165,8 @@ def torch_step(document: dict[str, Any]) -> dict[str, Any]:
         outputs[id(module)] = out.detach().reshape(N, -1).tolist()
 
     everything = [m for module in modules for m in module.modules()
-                  if isinstance(m, (_Attention, _Residual, _Dense, torch.nn.LayerNorm, torch.nn.Embedding))]
+                  if isinstance(m, (_Attention, _Residual, _Dense, torch.nn.LayerNorm, torch.nn.Embedding,
+                                    _Sinusoidal))]
     for module in everything:
         module.register_forward_hook(hook)
     model = torch.nn.Sequential(*modules)
@@ -171,7 +190,7 @@ def torch_step(document: dict[str, Any]) -> dict[str, Any]:
     optimizer.step()
 
     kinds = {_Attention: "attention", _Residual: "residual", _Dense: "dense", torch.nn.LayerNorm: "layer_norm",
-             torch.nn.Embedding: "embedding"}
+             torch.nn.Embedding: "embedding", _Sinusoidal: "positional"}
 
     def entry(module: Any) -> dict[str, Any]:
         result: dict[str, Any] = {"kind": kinds[type(module)], "output": outputs[id(module)]}
@@ -231,13 +250,17 @@ def _adam_conditioning(document: dict[str, Any], result: list[dict[str, Any]], e
             mine[f"new_{name}"], theirs[f"new_{name}"] = a, b
 
 
-def check(document: dict[str, Any]) -> None:
+def compare(document: dict[str, Any], result: dict[str, Any]) -> None:
+    """The step's JSON ``result`` against ``torch_step(document)``."""
     expected = torch_step(document)
-    result = ours(document)
     _strip(result["layers"])
     if document["optimizer"] == "adam":
         _adam_conditioning(document, result["layers"], expected["layers"], magnitude(expected))
     assert_step_close(result, expected)
+
+
+def check(document: dict[str, Any]) -> None:
+    compare(document, ours(document))
 
 
 # --- specs ------------------------------------------------------------------------------------

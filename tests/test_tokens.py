@@ -35,7 +35,7 @@ def test_the_corpus_is_every_window_of_t_plus_one_words_shifted_by_one():
 
 def test_step_on_tokens_equals_pytorch(capsys):
     pytest.importorskip("torch")
-    from tests.test_embedding import reference
+    from tests.test_attention import compare
 
     code, out, err = run(["step", "--tokens", "i love you so", "--seed", "3", "--format", "json"], capsys)
     assert code == 0, err
@@ -45,9 +45,7 @@ def test_step_on_tokens_equals_pytorch(capsys):
                 "input_shape": [3], "layers": [layer.to_spec() for layer in network.layers],
                 "data": {"x": [[0, 1, 3]], "y": [[1, 3, 2]]}}
     result = json.loads(out)
-    for layer in result["layers"]:
-        layer.pop("z", None), layer.pop("a", None)
-    assert_step_close(result, reference(document))
+    compare(document, result)
 
 
 def test_token_ids_with_a_vocabulary_text_give_the_same_step_as_the_words(capsys):
@@ -84,7 +82,10 @@ def test_train_on_the_corpus_learns_next_tokens_on_numpy_and_torch_alike(capsys)
         assert code == 0, err
         runs[backend] = json.loads(out)
     history = [[entry["loss"] for entry in runs[b]["history"]] for b in ("numpy", "torch")]
-    assert_close(history[0], history[1], tol=1e-9)
+    # numpy and torch add in other orders; Adam through the attention block amplifies those last-place
+    # differences as training goes on (~1e-10 of the loss by epoch 50, ~1e-8 by epoch 100).
+    assert_close(history[0][:50], history[1][:50], tol=1e-9)
+    assert_close(history[0], history[1], tol=1e-6)
     assert runs["numpy"]["final_loss"] < 0.4 * history[0][0]
     code, out, err = run(["train", "--data", "corpus", "--epochs", "10", "--backend", "compiled"], capsys)
     assert code == 2 and "compiled engine" in err and "numpy or torch" in err
