@@ -203,7 +203,7 @@ class LayerNorm(Kind):
         centered = add(inputs, neg(mu))
         steps = tokens + [
             page.record(values, mu, (mul(sp.Rational(1, F), Elementwise("rowsum", inputs)),),
-                        note=say("kind.layer_norm.mean", features=F)),
+                        note=say("kind.layer_norm.mean" + ("_tokens" if self.steps else ""), features=F)),
             page.record(values, var, (mul(sp.Rational(1, F), Elementwise("rowsum", Hadamard(centered, centered))),),
                         note=say("kind.batch_norm.variance")),
             page.record(values, xhat, (Hadamard(centered, power(add(var, eps), sp.Rational(-1, 2))),)),

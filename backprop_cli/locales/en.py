@@ -637,6 +637,7 @@ MESSAGES.update({
     "kind.layer_norm.tokens": (
         "a row per token ({steps} per sample): nn.LayerNorm on (N, T, d) normalizes each token on its own"
     ),
+    "kind.layer_norm.mean_tokens": "the mean of each token over its {features} features",
     "kind.layer_norm.flat": "each sample's {steps} tokens side by side in its row again",
     "name.attention": "attention",
     "name.causal": "causal",

@@ -598,6 +598,7 @@ MESSAGES.update({
     "kind.layer_norm.tokens": (
         "토큰마다 한 행 (샘플마다 {steps}개): (N, T, d)에 적용한 nn.LayerNorm은 토큰을 하나씩 정규화합니다"
     ),
+    "kind.layer_norm.mean_tokens": "토큰마다 특성 {features}개에 대한 평균",
     "kind.layer_norm.flat": "각 샘플의 토큰 {steps}개를 다시 한 행에 나란히",
     "name.attention": "어텐션",
     "name.causal": "인과",
