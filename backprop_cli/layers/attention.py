@@ -377,14 +377,11 @@ class Attention(Kind):
         page_cache(page)[path] = cache
         first_line, X = token_rows(page, path, inputs, d, say("kind.attention.tokens", steps=T, d=d, samples=N))
         steps = [first_line]
+        # W_Q, W_K, W_V (b_Q …): in_proj_weight's rows, shown where Q, K, V are worked out
         for i, letter in enumerate(PROJECTIONS):
-            W = self.projection(page, path, letter, "W")
-            steps.append(page.record(values, W, (), value=P["in_proj_weight"][i * d:(i + 1) * d], substitute=False,
-                                     note=say("kind.attention.in_proj") if i == 0 else None))
+            hold(page, self.projection(page, path, letter, "W"), P["in_proj_weight"][i * d:(i + 1) * d])
             if P["in_proj_bias"] is not None:
-                b = self.projection(page, path, letter, "b")
-                steps.append(page.record(values, b, (), value=P["in_proj_bias"][i * d:(i + 1) * d].reshape(1, -1),
-                                         substitute=False))
+                hold(page, self.projection(page, path, letter, "b"), P["in_proj_bias"][i * d:(i + 1) * d])
         notes = {"Q": "kind.attention.query", "K": "kind.attention.key", "V": "kind.attention.value"}
         for letter in PROJECTIONS:
             product = MatMul(X, Transpose(self.projection(page, path, letter, "W")))
@@ -395,20 +392,18 @@ class Attention(Kind):
         M = Node("M", layer=n)
         if self.causal:
             values[M] = mask(T)
+        split = self.num_heads > 1 or N > 1
         for s in range(N):
             for h in range(self.num_heads):
                 first = s == 0 and h == 0
                 parts = {letter: self.symbol(page, path, letter, h, s) for letter in PROJECTIONS}
-                if self.num_heads > 1 or N > 1:
-                    for i, letter in enumerate(PROJECTIONS):
-                        part = cache[letter.lower()][s, h]
-                        note = say("kind.attention.split", heads=self.num_heads, dk=dk, steps=T) \
-                            if first and i == 0 else None
-                        steps.append(page.record(values, parts[letter], (), value=part, substitute=False, note=note))
+                for letter in PROJECTIONS:  # one sample's rows and one head's columns, shown where used
+                    hold(page, parts[letter], cache[letter.lower()][s, h])
                 S = self.symbol(page, path, "S", h, s)
+                note = say("kind.attention.scores" + ("_heads" if split else ""), dk=dk, heads=self.num_heads,
+                           steps=T) if first else None
                 steps.append(page.record(values, S, (mul(MatMul(parts["Q"], Transpose(parts["K"])), scale),),
-                                         value=cache["S"][s, h],
-                                         note=say("kind.attention.scores", dk=dk) if first else None))
+                                         value=cache["S"][s, h], note=note))
                 A = self.symbol(page, path, "A", h, s)
                 scores: sp.Basic = add(S, M) if self.causal else S
                 note = None
@@ -419,13 +414,12 @@ class Attention(Kind):
                 steps.append(page.record(values, self.symbol(page, path, "H", h, s), (MatMul(A, parts["V"]),),
                                          note=say("kind.attention.weighted") if first else None))
         H = Node("H", layer=n)
-        steps.append(page.record(values, H, (), value=cache["H"].reshape(N * T, d), substitute=False,
-                                 note=say("kind.attention.join", heads=self.num_heads) if self.num_heads > 1 or N > 1
-                                 else None))
+        hold(page, H, cache["H"].reshape(N * T, d))  # the heads side by side, shown in the next line
         output = Node("O", layer=n)
         product = MatMul(H, Transpose(Node("W", "O", layer=n)))
         expr = add(product, held["out_proj_bias"]) if "out_proj_bias" in held else product
-        steps.append(page.record(values, output, (expr,), note=say("kind.attention.output")))
+        note = say("kind.attention.output" + ("_heads" if split else ""), heads=self.num_heads)
+        steps.append(page.record(values, output, (expr,), note=note))
         steps.append(flat_output(page, path, output, d, say("kind.attention.flat", steps=T, d=d)))
         return steps
 
@@ -473,19 +467,16 @@ class Attention(Kind):
             steps.append(page.record(values, Partial(LOSS, held["out_proj_bias"]), (ColumnSum(dO),)))
         steps.append(page.record(values, dH, (MatMul(dO, held["out_proj_weight"]),)))
         scale = power(Node("d", "k"), -sp_half())
+        split = self.num_heads > 1 or N > 1
         for s in range(N):
             for h in range(self.num_heads):
                 first = s == 0 and h == 0
                 Q, K, V, A, S, Hh = (self.symbol(page, path, letter, h, s) for letter in ("Q", "K", "V", "A", "S", "H"))
                 dHh = Partial(LOSS, Hh)
-                if self.num_heads > 1 or N > 1:
-                    steps.append(page.record(values, dHh, (), value=out["d_heads"][s, h], substitute=False,
-                                             note=say("kind.attention.back_split") if first else None))
-                else:
-                    values[dHh] = values[dH]
+                hold(page, dHh, out["d_heads"][s, h])
                 dA, dS = Partial(LOSS, A), Partial(LOSS, S)
-                steps.append(page.record(values, dA, (MatMul(dHh, Transpose(V)),),
-                                         note=say("kind.attention.back_weights") if first else None))
+                note = say("kind.attention.back_weights" + ("_heads" if split else "")) if first else None
+                steps.append(page.record(values, dA, (MatMul(dHh, Transpose(V)),), note=note))
                 steps.append(page.record(values, Partial(LOSS, V), (MatMul(Transpose(A), dHh),)))
                 jacobian = Hadamard(A, add(dA, neg(Elementwise("rowsum", Hadamard(dA, A)))))
                 steps.append(page.record(values, dS, (jacobian,), value=out["dS"][s, h],
@@ -494,18 +485,13 @@ class Attention(Kind):
                                          note=say("kind.attention.back_scores") if first else None))
                 steps.append(page.record(values, Partial(LOSS, K), (mul(MatMul(Transpose(dS), Q), scale),)))
         whole = [Partial(LOSS, Node(letter, layer=n)) for letter in PROJECTIONS]
-        for i, symbol in enumerate(whole):
-            note = say("kind.attention.back_join", heads=self.num_heads) if i == 0 and (self.num_heads > 1 or N > 1) \
-                else None
-            if self.num_heads > 1 or N > 1:
-                steps.append(page.record(values, symbol, (), value=out["joined"][i].reshape(N * T, d),
-                                         substitute=False, note=note))
-            else:
-                values[symbol] = values[Partial(LOSS, self.symbol(page, path, PROJECTIONS[i], 0, 0))]
+        for i, symbol in enumerate(whole):  # the heads joined side by side again, shown where used
+            hold(page, symbol, out["joined"][i].reshape(N * T, d))
         for i, letter in enumerate(PROJECTIONS):
+            note = say("kind.attention.back_projections" + ("_heads" if split else ""), heads=self.num_heads) \
+                if i == 0 else None
             steps.append(page.record(values, Partial(LOSS, self.projection(page, path, letter, "W")),
-                                     (MatMul(Transpose(whole[i]), X),),
-                                     note=say("kind.attention.back_projections") if i == 0 else None))
+                                     (MatMul(Transpose(whole[i]), X),), note=note))
         steps.append(page.record(values, Partial(LOSS, held["in_proj_weight"]), (), value=out["in_proj_weight"],
                                  substitute=False, note=say("kind.attention.back_stacked")))
         if "in_proj_bias" in held:
@@ -522,6 +508,14 @@ class Attention(Kind):
                                  note=say("kind.attention.back_input")))
         more, gradient = hand_back(page, inputs, dX, d, say("kind.attention.flat_back", steps=T, d=d))
         return steps + more, gradient
+
+
+def hold(page: MatrixPage, symbol: Any, value: Any) -> None:
+    """A matrix the page knows without a line of its own (a head's columns, in_proj's rows): it is
+    shown with its numbers in the lines that use it."""
+    import numpy as np
+
+    page.arrays[symbol] = np.atleast_2d(np.asarray(value, dtype=float))
 
 
 def sp_half() -> Any:

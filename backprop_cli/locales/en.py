@@ -596,18 +596,17 @@ MESSAGES.update({
     "kind.attention.tokens": (
         "the input as tokens: a row per token ({steps} per sample, {samples} sample(s)), d = {d} features each"
     ),
-    "kind.attention.in_proj": (
-        "in_proj_weight stacks W_Q, W_K and W_V (and in_proj_bias b_Q, b_K, b_V), as nn.MultiheadAttention"
-        " holds them"
+    "kind.attention.query": (
+        "the queries: what each token looks for; W_Q, W_K, W_V are in_proj_weight's rows, b_Q, b_K, b_V"
+        " in_proj_bias's, as nn.MultiheadAttention stacks them"
     ),
-    "kind.attention.query": "the queries: what each token looks for",
     "kind.attention.key": "the keys: what each token offers to be found by",
     "kind.attention.value": "the values: what each token passes on",
-    "kind.attention.split": (
-        "one sample's tokens and one head's columns ({heads} head(s) of d_k = {dk}: head h takes columns"
-        " (h − 1)·d_k + 1 … h·d_k), {steps} rows"
-    ),
     "kind.attention.scores": "the scores: every query against every key, scaled by 1/√d_k (d_k = {dk})",
+    "kind.attention.scores_heads": (
+        "the scores of one sample and one head: its {steps} tokens' rows of Q and K, the head's d_k = {dk}"
+        " columns (head h: columns (h − 1)·d_k + 1 … h·d_k); every query against every key, scaled by 1/√d_k"
+    ),
     "kind.attention.softmax": (
         "the attention weights: softmax by rows, so that each token's weights over the tokens sum to 1"
     ),
@@ -616,20 +615,29 @@ MESSAGES.update({
         " before it; softmax by rows (a masked weight is 0)"
     ),
     "kind.attention.weighted": "each token's output: the values mixed by its weights",
-    "kind.attention.join": "the {heads} head(s) side by side, the samples' tokens one under the other",
     "kind.attention.output": "the output projection W_O (out_proj)",
+    "kind.attention.output_heads": (
+        "H: the {heads} head(s) side by side, the samples' tokens one under the other; then the output"
+        " projection W_O (out_proj)"
+    ),
     "kind.attention.flat": "each sample's {steps} tokens of {d} side by side in its row, as the next layer reads them",
     "kind.attention.back_rows": "∂𝓛/∂O, a row per token ({steps} per sample, {d} each)",
     "kind.attention.back_output": "the output projection's gradients, summed over every token of every sample",
-    "kind.attention.back_split": "∂𝓛/∂H, one sample's tokens and one head's columns",
     "kind.attention.back_weights": "H = AV: ∂𝓛/∂A = ∂𝓛/∂H Vᵀ and ∂𝓛/∂V = Aᵀ ∂𝓛/∂H",
+    "kind.attention.back_weights_heads": (
+        "H = AV for one sample and one head (its tokens' rows and its columns of ∂𝓛/∂H):"
+        " ∂𝓛/∂A = ∂𝓛/∂H Vᵀ and ∂𝓛/∂V = Aᵀ ∂𝓛/∂H"
+    ),
     "kind.attention.back_softmax": (
         "the softmax's Jacobian, row by row: ∂𝓛/∂S = A ⊙ (∂𝓛/∂A − rowsum(∂𝓛/∂A ⊙ A)); a masked weight"
         " is 0, and so is its gradient"
     ),
     "kind.attention.back_scores": "S = QKᵀ/√d_k: ∂𝓛/∂Q = ∂𝓛/∂S K/√d_k and ∂𝓛/∂K = ∂𝓛/∂Sᵀ Q/√d_k",
-    "kind.attention.back_join": "the {heads} head(s) joined side by side again, the samples one under the other",
     "kind.attention.back_projections": "each projection's gradient sums over every token of every sample",
+    "kind.attention.back_projections_heads": (
+        "∂𝓛/∂Q, ∂𝓛/∂K, ∂𝓛/∂V: the {heads} head(s) joined side by side again, the samples one under the"
+        " other; each projection's gradient sums over every token of every sample"
+    ),
     "kind.attention.back_stacked": "∂𝓛/∂W_Q, ∂𝓛/∂W_K, ∂𝓛/∂W_V stacked, as in_proj_weight holds them",
     "kind.attention.back_input": "X feeds Q, K and V: three paths, summed",
     "kind.attention.flat_back": "each sample's {steps} tokens of {d} side by side again",

@@ -560,37 +560,44 @@ MESSAGES.update({
     "kind.attention.tokens": (
         "입력을 토큰으로: 토큰마다 한 행 (샘플마다 {steps}개, 샘플 {samples}개), 특성은 d = {d}개"
     ),
-    "kind.attention.in_proj": (
-        "in_proj_weight에는 W_Q, W_K, W_V가 (in_proj_bias에는 b_Q, b_K, b_V가) nn.MultiheadAttention처럼"
-        " 차례로 쌓여 있습니다"
+    "kind.attention.query": (
+        "쿼리: 각 토큰이 찾는 것. W_Q, W_K, W_V는 in_proj_weight의 행, b_Q, b_K, b_V는 in_proj_bias의 값으로,"
+        " nn.MultiheadAttention이 쌓는 순서 그대로입니다"
     ),
-    "kind.attention.query": "쿼리: 각 토큰이 찾는 것",
     "kind.attention.key": "키: 각 토큰이 찾아지는 기준",
     "kind.attention.value": "값: 각 토큰이 전달하는 것",
-    "kind.attention.split": (
-        "한 샘플의 토큰과 한 헤드의 열 (헤드 {heads}개, d_k = {dk}: 헤드 h는 (h − 1)·d_k + 1 … h·d_k열), 행 {steps}개"
-    ),
     "kind.attention.scores": "점수: 모든 쿼리와 모든 키의 내적을 1/√d_k로 나눕니다 (d_k = {dk})",
+    "kind.attention.scores_heads": (
+        "한 샘플, 한 헤드의 점수: 토큰 {steps}개의 Q, K 행 중 그 헤드의 d_k = {dk}열"
+        " (헤드 h는 (h − 1)·d_k + 1 … h·d_k열). 모든 쿼리와 모든 키의 내적을 1/√d_k로 나눕니다"
+    ),
     "kind.attention.softmax": "어텐션 가중치: 행별 소프트맥스, 각 토큰의 가중치를 더하면 1입니다",
     "kind.attention.causal": (
         "인과 마스크 M: 대각선과 그 아래는 0, 위는 −∞이므로 토큰은 자신과 앞선 토큰만 봅니다."
         " 행별 소프트맥스 (가려진 가중치는 0)"
     ),
     "kind.attention.weighted": "각 토큰의 출력: 가중치로 값을 섞은 것",
-    "kind.attention.join": "헤드 {heads}개를 나란히, 샘플의 토큰을 위아래로 붙입니다",
     "kind.attention.output": "출력 투영 W_O (out_proj)",
+    "kind.attention.output_heads": (
+        "H: 헤드 {heads}개를 나란히, 샘플의 토큰을 위아래로 붙인 것. 그다음 출력 투영 W_O (out_proj)"
+    ),
     "kind.attention.flat": "다음 층이 읽는 대로, 각 샘플의 토큰 {steps}개({d}개씩)를 한 행에 나란히",
     "kind.attention.back_rows": "∂𝓛/∂O, 토큰마다 한 행 (샘플마다 {steps}개, {d}개씩)",
     "kind.attention.back_output": "출력 투영의 기울기는 모든 샘플의 모든 토큰에 대해 더합니다",
-    "kind.attention.back_split": "∂𝓛/∂H, 한 샘플의 토큰과 한 헤드의 열",
     "kind.attention.back_weights": "H = AV이므로 ∂𝓛/∂A = ∂𝓛/∂H Vᵀ, ∂𝓛/∂V = Aᵀ ∂𝓛/∂H",
+    "kind.attention.back_weights_heads": (
+        "한 샘플, 한 헤드의 H = AV (∂𝓛/∂H 중 그 토큰의 행과 그 헤드의 열): ∂𝓛/∂A = ∂𝓛/∂H Vᵀ, ∂𝓛/∂V = Aᵀ ∂𝓛/∂H"
+    ),
     "kind.attention.back_softmax": (
         "행별 소프트맥스의 야코비안: ∂𝓛/∂S = A ⊙ (∂𝓛/∂A − rowsum(∂𝓛/∂A ⊙ A)). 가려진 가중치는 0이고"
         " 그 기울기도 0입니다"
     ),
     "kind.attention.back_scores": "S = QKᵀ/√d_k이므로 ∂𝓛/∂Q = ∂𝓛/∂S K/√d_k, ∂𝓛/∂K = ∂𝓛/∂Sᵀ Q/√d_k",
-    "kind.attention.back_join": "헤드 {heads}개를 다시 나란히, 샘플을 위아래로 붙입니다",
     "kind.attention.back_projections": "각 투영의 기울기는 모든 샘플의 모든 토큰에 대해 더합니다",
+    "kind.attention.back_projections_heads": (
+        "∂𝓛/∂Q, ∂𝓛/∂K, ∂𝓛/∂V: 헤드 {heads}개를 다시 나란히, 샘플을 위아래로 붙인 것."
+        " 각 투영의 기울기는 모든 샘플의 모든 토큰에 대해 더합니다"
+    ),
     "kind.attention.back_stacked": "in_proj_weight처럼 ∂𝓛/∂W_Q, ∂𝓛/∂W_K, ∂𝓛/∂W_V를 쌓습니다",
     "kind.attention.back_input": "X는 Q, K, V에 모두 쓰이므로 세 경로를 더합니다",
     "kind.attention.flat_back": "각 샘플의 토큰 {steps}개({d}개씩)를 다시 한 행에 나란히",
