@@ -9,7 +9,7 @@ import pytest
 from backprop_cli.cli import main
 from backprop_cli.resolve import NetworkOptions, resolve
 from backprop_cli.tokens import CORPUS, WINDOW, encode, samples, vocabulary
-from tests.reference import assert_close, assert_step_close
+from tests.reference import assert_close
 
 
 def run(args, capsys):
