@@ -248,7 +248,7 @@ class LayerNorm(Kind):
             neg(Hadamard(xhat, Elementwise("rowsum", Hadamard(d_xhat, xhat)))))))
         if self.steps:
             steps.append(page.record(values, Partial(LOSS, inputs), (compact,),
-                                     note=say("kind.layer_norm.backward", features=F)))
+                                     note=say("kind.layer_norm.backward_tokens", features=F)))
             more, gradient = hand_back(page, flat_inputs, Partial(LOSS, inputs), F)
             return steps + more, gradient
         more, gradient = page.gradient(inputs, compact, note=say("kind.layer_norm.backward", features=F))

@@ -646,6 +646,10 @@ MESSAGES.update({
         "a row per token ({steps} per sample): nn.LayerNorm on (N, T, d) normalizes each token on its own"
     ),
     "kind.layer_norm.mean_tokens": "the mean of each token over its {features} features",
+    "kind.layer_norm.backward_tokens": (
+        "through X̂, σ² and μ of each token (row) at once, the compact form of batch norm's three paths,"
+        " over the {features} features of a token"
+    ),
     "kind.layer_norm.flat": "each sample's {steps} tokens side by side in its row again",
     "name.attention": "attention",
     "name.causal": "causal",

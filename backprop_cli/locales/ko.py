@@ -606,6 +606,10 @@ MESSAGES.update({
         "토큰마다 한 행 (샘플마다 {steps}개): (N, T, d)에 적용한 nn.LayerNorm은 토큰을 하나씩 정규화합니다"
     ),
     "kind.layer_norm.mean_tokens": "토큰마다 특성 {features}개에 대한 평균",
+    "kind.layer_norm.backward_tokens": (
+        "각 토큰(행)의 X̂, σ², μ를 한꺼번에 거치는, 배치 정규화의 세 경로를 간결하게 쓴 형태"
+        " (한 토큰의 특성 {features}개에 대해)"
+    ),
     "kind.layer_norm.flat": "각 샘플의 토큰 {steps}개를 다시 한 행에 나란히",
     "name.attention": "어텐션",
     "name.causal": "인과",
