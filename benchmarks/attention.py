@@ -93,7 +93,7 @@ def pytorch_loop(network: Any, x: Any, y: Any, epochs: int) -> tuple[float, list
         optimizer.zero_grad()
         h = embedding(X) + positions
         a = ln1(h)
-        h = h + attn(a, a, a, attn_mask=mask, need_weights=False)[0]
+        h = h + attn(a, a, a, attn_mask=mask, need_weights=False, is_causal=True)[0]
         h = h + fc2(torch.relu(fc1(ln2(h))))
         loss = loss_fn(out(h).reshape(-1, WORDS), Y)
         loss.backward()
