@@ -538,3 +538,41 @@ def test_a_multihead_attention_state_dict_is_read(tmp_path):
                                (attention.out_proj_bias, model.attn.out_proj.bias), (dense.weight, model.out.weight)):
         assert _flat(list(map(list, ours_value)) if isinstance(ours_value[0], tuple) else list(ours_value)) \
             == pytest.approx(tensor.detach().double().flatten().tolist())
+
+
+# --- the page ---------------------------------------------------------------------------------
+
+
+def _example_page(lang: str = "en") -> Any:
+    import backprop_cli
+
+    return backprop_cli.derive("docs/examples/transformer.toml", lang=lang)
+
+
+def test_the_attention_weights_are_a_heat_map_in_html_and_in_the_terminal():
+    import io
+
+    from rich.console import Console
+
+    from backprop_cli.render.html import heat_color
+    from backprop_cli.render.terminal import page_renderable
+
+    page = _example_page()
+    html = page.to_html()
+    weights = [(str(step.target), step.value.rows) for section in page.sections for group in section.groups
+               for step in group.steps if getattr(step, "heat", False)]
+    assert [name for name, _ in weights] == ["A_1^(4)", "A_2^(4)"]
+    for _, rows in weights:
+        for row in rows:
+            for value in row:
+                assert 'mathbackground="rgb({},{},{})"'.format(*heat_color(value)) in html
+    assert heat_color(0.0) == (255, 255, 255) and heat_color(1.0) == (33, 102, 172)
+    buffer = io.StringIO()
+    Console(width=100, file=buffer, color_system="truecolor", force_terminal=True).print(page_renderable(page))
+    assert "\x1b[" in buffer.getvalue() and ";48;2;33;102;172m" in buffer.getvalue()  # A's 1s, deep blue
+
+
+def test_the_korean_page_says_attention_query_key_value():
+    text = _example_page("ko").to_markdown()
+    for word in ("어텐션", "쿼리", "키", "값"):
+        assert word in text
