@@ -71,9 +71,10 @@ XOpt = Annotated[list[str] | None, typer.Option(
 YOpt = Annotated[list[str] | None, typer.Option(
     "--y", metavar="V …", rich_help_panel=DATA, help="Targets of one sample: --y 0.")]
 DataOpt = Annotated[str | None, typer.Option(
-    "--data", metavar="xor|and|or|shapes|hello|FILE", rich_help_panel=DATA,
+    "--data", metavar="xor|and|or|shapes|hello|corpus|FILE", rich_help_panel=DATA,
     help="A built-in truth table, shapes (300 6×6 images of bars and crosses, three classes), hello (the"
-         " next character of \"hello\", a recurrent network), or a .csv"
+         " next character of \"hello\", a recurrent network), corpus (next words of a few short sentences,"
+         " an embedding network), or a .csv"
          " (last --targets columns are y) / .npz / .npy file.")]
 TokensOpt = Annotated[str | None, typer.Option(
     "--tokens", metavar="\"W W …\"", rich_help_panel=DATA,
