@@ -71,14 +71,15 @@ XOpt = Annotated[list[str] | None, typer.Option(
 YOpt = Annotated[list[str] | None, typer.Option(
     "--y", metavar="V …", rich_help_panel=DATA, help="Targets of one sample: --y 0.")]
 DataOpt = Annotated[str | None, typer.Option(
-    "--data", metavar="xor|and|or|shapes|hello|FILE", rich_help_panel=DATA,
+    "--data", metavar="xor|and|or|shapes|hello|corpus|FILE", rich_help_panel=DATA,
     help="A built-in truth table, shapes (300 6×6 images of bars and crosses, three classes), hello (the"
-         " next character of \"hello\", a recurrent network), or a .csv"
+         " next character of \"hello\", a recurrent network), corpus (next words of a few short sentences,"
+         " an embedding network), or a .csv"
          " (last --targets columns are y) / .npz / .npy file.")]
 TokensOpt = Annotated[str | None, typer.Option(
     "--tokens", metavar="\"W W …\"", rich_help_panel=DATA,
     help="Words, one sample of next-token prediction: the input is every word but the last, the target at"
-         " each position the word after it. Without --network: embedding → positions → softmax.")]
+         " each position the word after it. Without --network: embedding → positions → a transformer block → softmax.")]
 TokenIdsOpt = Annotated[list[str] | None, typer.Option(
     "--token-ids", metavar="N N …", rich_help_panel=DATA, help="The same as token ids: --token-ids 0 2 1.")]
 VocabTextOpt = Annotated[str | None, typer.Option(

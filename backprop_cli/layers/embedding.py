@@ -255,7 +255,10 @@ class Embedding(Kind):
             parts.append(MatMul(Transpose(Node("X", t, layer=n)), part))
         used = set(ids.reshape(-1).tolist())
         unused = [str(v) for v in range(self.vocabulary) if v not in used]
-        note = say("kind.embedding.unused", rows=", ".join(unused)) if unused else say("kind.embedding.all_used")
+        if unused:
+            note = say("kind.embedding.unused" + ("_one" if len(unused) == 1 else ""), rows=", ".join(unused))
+        else:
+            note = say("kind.embedding.all_used")
         steps.append(page.record(values, Partial(LOSS, Node("E", layer=n)), (add(*parts),),
                                  value=self.gradient(ids, G), note=note))
         return steps, gradient

@@ -445,6 +445,10 @@ MESSAGES.update({
         "row v of ∂𝓛/∂E sums ∂𝓛/∂A_t over the positions whose token is v; rows {rows} (tokens not in the"
         " batch) get no gradient"
     ),
+    "kind.embedding.unused_one": (
+        "row v of ∂𝓛/∂E sums ∂𝓛/∂A_t over the positions whose token is v; row {rows} (a token not in the"
+        " batch) gets no gradient"
+    ),
     "kind.embedding.all_used": (
         "row v of ∂𝓛/∂E sums ∂𝓛/∂A_t over the positions whose token is v; every token is in the batch"
     ),
