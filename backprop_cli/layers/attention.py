@@ -38,6 +38,7 @@ from backprop_cli.layers.base import (
     flag,
     integer,
     matrix,
+    uniform_rows,
     vector,
 )
 
@@ -199,11 +200,8 @@ class Attention(Kind):
     def random(cls, d: int, rng: random.Random, bias: bool) -> dict[str, Any]:
         """torch's initialisation, to 4 decimals: in_proj_weight Xavier-uniform over (3d, d), out_proj's
         weight U(−1/√d, 1/√d), the biases 0."""
-        def draw(rows: int, columns: int, bound: float) -> Matrix:
-            return tuple(tuple(round(rng.uniform(-bound, bound), 4) for _ in range(columns)) for _ in range(rows))
-
-        return {"in_proj_weight": draw(3 * d, d, math.sqrt(6.0 / (4 * d))),
-                "out_proj_weight": draw(d, d, 1.0 / math.sqrt(d)),
+        return {"in_proj_weight": uniform_rows(rng, 3 * d, d, math.sqrt(6.0 / (4 * d))),
+                "out_proj_weight": uniform_rows(rng, d, d, 1.0 / math.sqrt(d)),
                 "in_proj_bias": (0.0,) * (3 * d) if bias else None,
                 "out_proj_bias": (0.0,) * d if bias else None}
 
@@ -422,12 +420,6 @@ class Attention(Kind):
         steps.append(page.record(values, output, (expr,), note=note))
         steps.append(flat_output(page, path, output, d, say("kind.attention.flat", steps=T, d=d)))
         return steps
-
-    def page_arrays(self, page: MatrixPage, path: Path) -> dict[str, Any]:
-        """The parameters' arrays as the page holds them (biases as vectors), None where absent."""
-        held = {name: page.arrays[symbol] for name, symbol in self.page_parameters(page, path)}
-        return {name: (held[name].reshape(-1) if name.endswith("bias") else held[name]) if name in held else None
-                for name in PARAMETERS}
 
     def matrix_backward(self, page: MatrixPage, path: Path, inputs: sp.Basic, upstream: sp.Basic,
                         pre_activation: bool = False) -> tuple[list[MatrixStep], sp.Basic]:

@@ -19,6 +19,7 @@ Its sentences live in the locales under ``kind.<name>.*``.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -97,6 +98,11 @@ def integer(value: Any, key: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise SpecError(f"{key}: expected a whole number of at least {minimum}, got {shown(value)}")
     return value
+
+
+def uniform_rows(rng: random.Random, rows: int, columns: int, bound: float) -> tuple[tuple[float, ...], ...]:
+    """``rows`` × ``columns`` draws of U(−bound, bound), to 4 decimals: random weights as torch draws them."""
+    return tuple(tuple(round(rng.uniform(-bound, bound), 4) for _ in range(columns)) for _ in range(rows))
 
 
 def flag(value: Any, key: str) -> bool:
@@ -316,6 +322,15 @@ class Kind:
     def page_parameters(self, page: MatrixPage, path: Path) -> list[tuple[str, sp.Basic]]:
         """(name, symbol) of each parameter present, as the page writes them."""
         return parameter_symbols(self, page.number(path))
+
+    def page_arrays(self, page: MatrixPage, path: Path) -> dict[str, Any]:
+        """Each parameter's array as the page holds it, in the parameter's own shape (a bias a vector),
+        by name; None where absent."""
+        import numpy as np
+
+        held, present = dict(self.page_parameters(page, path)), self.parameters()
+        return {name: np.asarray(page.arrays[held[name]]).reshape(np.shape(present[name])) if name in held else None
+                for name in self.parameter_names}
 
     def result(self, output: Any, gradients: Mapping[str, Any], new: Kind, buffers: Mapping[str, Any],
                children: tuple[Any, ...], pre_activation: Any = None) -> Any:

@@ -38,6 +38,7 @@ from backprop_cli.layers.base import (
     integer,
     matrix,
     shown,
+    uniform_rows,
     vector,
 )
 from backprop_cli.layers.dense import Layer
@@ -230,7 +231,7 @@ class Recurrent(Kind):
         bound = 1.0 / math.sqrt(hidden)
 
         def draw(rows: int, columns: int) -> Matrix:
-            return tuple(tuple(round(rng.uniform(-bound, bound), 4) for _ in range(columns)) for _ in range(rows))
+            return uniform_rows(rng, rows, columns, bound)
 
         rows = cls.gates * hidden
         out: dict[str, Any] = {"weight_ih": draw(rows, features), "weight_hh": draw(rows, hidden)}
@@ -407,12 +408,6 @@ class Recurrent(Kind):
         steps.append(page.record(values, page.A(number), expr, value=self.outputs(hs), substitute=False,
                                  lead=page.output_lead(path), note=note))
         return steps
-
-    def page_arrays(self, page: MatrixPage, path: Path) -> dict[str, Any]:
-        """The parameters' arrays as the page holds them (biases as vectors), None where absent."""
-        held = {name: page.arrays[symbol] for name, symbol in self.page_parameters(page, path)}
-        return {name: (held[name].reshape(-1) if name.startswith("bias") else held[name]) if name in held else None
-                for name in PARAMETERS}
 
     def symbol_at(self, base: str, number: int, t: int) -> Any:
         from backprop_cli.notation import Node
