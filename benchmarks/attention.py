@@ -25,7 +25,6 @@ import argparse
 import json
 import math
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from pairs import machine, process_seconds, training_medians  # noqa: E402
+from pairs import machine, page_medians, training_medians  # noqa: E402
 
 from backprop_cli.io import parse_spec  # noqa: E402
 from backprop_cli.tokens import token_tables  # noqa: E402
@@ -113,12 +112,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         spec_path = Path(folder) / "transformer.json"
         spec_path.write_text(json.dumps(SPEC), encoding="utf-8")
-        pages: dict[str, list[float]] = {"seed": [], "block": []}
-        commands = {"seed": ["step"], "block": ["step", "--network", str(spec_path)]}
-        process_seconds(["step"])  # warm the file cache
-        for _ in range(args.repeat):
-            for name, command in commands.items():
-                pages[name].append(process_seconds(command))
+        median = page_medians({"seed": ["step"], "block": ["step", "--network", str(spec_path)]}, args.repeat)
 
     network = parse_spec(SPEC).network
     rng = np.random.default_rng(1)
@@ -129,7 +123,6 @@ def main() -> None:
            training_medians(network, x, y, args.epochs, args.repeat,
                             lambda n, _x, _y, e: pytorch_loop(n, _x, ids[:, 1:], e)).items()}
 
-    median = {name: statistics.median(values) for name, values in pages.items()}
     print(machine(args.repeat))
     print("| case | time | against | ratio | goal |")
     print("|---|---:|---|---:|---|")
