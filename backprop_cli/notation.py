@@ -43,7 +43,7 @@ _BASES: dict[str, tuple[str, str]] = {
     "t": ("t", "t"),
     "ell": ("ℓ", r"\ell"),
     "gamma": ("γ", r"\gamma"),
-    "var": ("σ²", r"\sigma^2"),
+    "var": ("σ²", r"{\sigma^2}"),  # braced: a layer's superscript follows (σ²⁽³⁾ is {\sigma^2}^{(3)})
     "Xhat": ("X̂", r"\hat{X}"),
     "xhat": ("x̂", r"\hat{x}"),
     "lambda": ("λ", r"\lambda"),
@@ -52,7 +52,7 @@ _BASES: dict[str, tuple[str, str]] = {
     "B": ("B", "B"),
     "theta": ("θ̃", r"\tilde{\theta}"),
     "rmean": ("μ̄", r"\bar{\mu}"),
-    "rvar": ("σ̄²", r"\bar{\sigma}^2"),
+    "rvar": ("σ̄²", r"{\bar{\sigma}^2}"),
     "M": ("M", "M"),
     "p": ("p", "p"),
     "K": ("K", "K"),
