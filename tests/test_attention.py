@@ -139,8 +139,9 @@ def named(module: Any) -> list[tuple[str, Any]]:
     return []
 
 
-def torch_step(document: dict[str, Any]) -> dict[str, Any]:
-    """``step --format json``'s numbers for the spec ``document``, by PyTorch."""
+def torch_step(document: dict[str, Any], after: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``step --format json``'s numbers for the spec ``document``, by PyTorch; with ``after`` (a step's
+    ``layers``), its loss after the step is the loss at those layers' new values instead of torch's."""
     tokens = document["layers"][0].get("kind") == "embedding"
     steps, d = (document["input_shape"][0], None) if tokens else document["input_shape"]
     modules, width = [], d
@@ -201,7 +202,16 @@ def torch_step(document: dict[str, Any]) -> dict[str, Any]:
         return result
 
     layers = [entry(module) for module in modules]
+
+    def put(module: Any, given: dict[str, Any]) -> None:
+        for name, p in named(module):
+            p.copy_(torch.tensor(given[f"new_{name}"], dtype=T).reshape(p.shape))
+        for inner, table in zip(getattr(module, "block", []), given.get("layers", []), strict=True):
+            put(inner, table)
+
     with torch.no_grad():
+        for module, given in zip(modules, after or [], strict=False):
+            put(module, given)
         loss_after = loss_of(model(inputs)).item()
     return {"loss": loss.item(), "loss_after": loss_after, "output": out.detach().reshape(N, -1).tolist(),
             "layers": layers}
@@ -255,7 +265,13 @@ def compare(document: dict[str, Any], result: dict[str, Any]) -> None:
     expected = torch_step(document)
     _strip(result["layers"])
     if document["optimizer"] == "adam":
-        _adam_conditioning(document, result["layers"], expected["layers"], magnitude(expected))
+        scale = magnitude(expected)
+        # the loss after the step is checked at the new values this step gives (which may differ from
+        # torch's as below), by torch: to 1e-12, as the rest of the step
+        at_ours = torch_step(document, after=json.loads(json.dumps(result["layers"])))["loss_after"]
+        assert abs(result["loss_after"] - at_ours) <= 1e-12 * scale
+        _adam_conditioning(document, result["layers"], expected["layers"], scale)
+        result["loss_after"] = expected["loss_after"]
     assert_step_close(result, expected)
 
 
