@@ -387,8 +387,8 @@ MESSAGES.update({
         " {steps}단계가 나란히 있고, 단계마다 따로 Wᵀ를 곱합니다"
     ),
     "kind.recurrent.softmax_steps": (
-        "{steps}단계 각각에서 소프트맥스: 단계마다 로짓 {units}개 블록에 따로 적용합니다((N, T, {units})에"
-        " nn.Softmax(dim=-1))"
+        "{steps}단계 각각에서 소프트맥스: 단계마다 로짓 {units}개 블록에 따로 적용합니다((N, T, {units})의"
+        " 마지막 축에 소프트맥스)"
     ),
     "kind.recurrent.dense_shared": (
         "W는 {steps}단계 모두가 공유합니다. 기울기는 단계와 샘플에 걸쳐 δ_tᵀ A_t를 더한 것입니다"
@@ -396,10 +396,10 @@ MESSAGES.update({
     "kind.positional.title": "{layer:번째} 계층 (사인파 위치 더하기, 위치 {steps}개 × {dim})",
     "kind.positional.title_learned": "{layer:번째} 계층 (학습하는 위치 더하기, 위치 {steps}개 × {dim})",
     "kind.positional.sinusoidal": (
-        "고정: P[pos, 2i] = sin(pos / 10000^(2i/{dim})), P[pos, 2i+1] = cos(pos / 10000^(2i/{dim})), 위치마다 한 행"
+        "고정: P[t, 2i] = sin(t / 10000^(2i/{dim})), P[t, 2i+1] = cos(t / 10000^(2i/{dim})), 위치 t마다 한 행"
     ),
     "kind.positional.learned": (
-        "학습: 위치마다 한 행, nn.Embedding({steps}, d)을 위치 0 … {steps} − 1에서 찾아 읽는 것과 같습니다"
+        "학습: 위치마다 한 행, 위치 0 … {steps} − 1을 토큰으로 읽는 {steps}행 임베딩과 같습니다"
     ),
     "kind.positional.added": "P의 t번째 행을 모든 샘플의 위치 t에 더합니다(위치 {steps}개가 나란히)",
     "kind.positional.gradient": "위치마다의 ∂𝓛/∂A 블록을 샘플에 걸쳐 더합니다. ∂𝓛/∂(입력)은 ∂𝓛/∂A 그대로입니다",
