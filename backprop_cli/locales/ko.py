@@ -593,7 +593,7 @@ MESSAGES.update({
         "한 샘플, 한 헤드의 H = AV (∂𝓛/∂H 중 그 토큰의 행과 그 헤드의 열): ∂𝓛/∂A = ∂𝓛/∂H Vᵀ, ∂𝓛/∂V = Aᵀ ∂𝓛/∂H"
     ),
     "kind.attention.back_softmax": (
-        "행별 소프트맥스의 야코비안: ∂𝓛/∂S = A ⊙ (∂𝓛/∂A − rowsum(∂𝓛/∂A ⊙ A)). 가려진 가중치는 0이고"
+        "행별 소프트맥스의 야코비안: ∂𝓛/∂S = A ⊙ (∂𝓛/∂A − (∂𝓛/∂A ⊙ A의 행별 합)). 가려진 가중치는 0이고"
         " 그 기울기도 0입니다"
     ),
     "kind.attention.back_scores": "S = QKᵀ/√d_k이므로 ∂𝓛/∂Q = ∂𝓛/∂S K/√d_k, ∂𝓛/∂K = ∂𝓛/∂Sᵀ Q/√d_k",
