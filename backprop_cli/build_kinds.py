@@ -38,6 +38,7 @@ from backprop_cli.layers.base import Kind, Path
 from backprop_cli.locales import Message, say
 from backprop_cli.model import Network, OptimizerSlots, Vector
 from backprop_cli.notation import ALPHA, LOSS, Elided, Node, Partial, add, mul, replace, updated
+from backprop_cli.optimizers.base import slot_names
 from backprop_cli.printing import round_printed, to_text
 
 Values = dict[sp.Basic, float]
@@ -332,11 +333,11 @@ class KindsScalarPage:
         optimizer = self.network.optimizer
         for kind, times in optimizer.rule.slots(optimizer).items():
             layers = []
-            for path, _ in leaves(self.network.layers):
+            for path, layer in leaves(self.network.layers):
                 pair = tuple(None if (path, name) not in self.symbols else
                              _shaped(self.symbols[(path, name)],
                                      lambda s, kind=kind, at=times[1]: self.values.get(State(kind, s, at), 0.0))
-                             for name in ("weight", "bias"))
+                             for name in slot_names(layer))
                 layers.append(pair)
             slots[kind] = tuple(layers)
         return OptimizerSlots(self.state.step, slots)
@@ -402,8 +403,8 @@ def _state(state: OptimizerSlots, page: KindsScalarPage) -> Any:
     by_symbol: dict[str, dict[sp.Basic, float]] = {}
     for kind, layers in state.slots.items():
         table = by_symbol.setdefault(kind, {})
-        for (path, _), pair in zip(leaves(page.network.layers), layers, strict=True):
-            for name, value in zip(("weight", "bias"), pair, strict=True):
+        for (path, layer), pair in zip(leaves(page.network.layers), layers, strict=True):
+            for name, value in zip(slot_names(layer), pair, strict=True):
                 if value is not None and (path, name) in page.symbols:
                     for symbol, number in zip(_flat(page.symbols[(path, name)]), _flat(value), strict=True):
                         table[symbol] = number

@@ -9,6 +9,7 @@ reshaped to (N, T, F), nn.RNN / nn.LSTM / nn.GRU with ``batch_first`` and the ta
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -479,3 +480,73 @@ def test_clipping_on_the_page_says_the_norm_before_and_after(capsys):
     assert "add --form matrix" in capsys.readouterr().err
     assert main(["step", "--network", "docs/examples/rnn.toml", "--clip-value", "0.1", "--with-code"]) == 2
     assert "does not clip" in capsys.readouterr().err
+
+
+# --- the optimizer's state from one step's page to the next ---------------------------------------
+
+
+def torch_recurrent_steps(document: dict[str, Any], optimizer: str, steps: int) -> list[list[Any]]:
+    """A plain PyTorch loop, full batch: torch.optim.SGD(momentum=0.9) or Adam's defaults; the
+    parameters (rnn's weight_ih … bias_hh, then the dense layer's) after each of ``steps`` updates."""
+    steps_, features = document["input_shape"]
+    table, dense = document["layers"]
+    kind = table["kind"]
+    rnn = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind](
+        features, len(table["weight_hh"][0]), batch_first=True, dtype=T)
+    linear = torch.nn.Linear(len(dense["weight"][0]), len(dense["weight"]), dtype=T)
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(rnn, f"{name}_l0").copy_(torch.tensor(table[name], dtype=T))
+        linear.weight.copy_(torch.tensor(dense["weight"], dtype=T))
+        linear.bias.copy_(torch.tensor(dense["bias"], dtype=T))
+    params = [rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0, linear.weight, linear.bias]
+    opt = (torch.optim.SGD(params, lr=document["lr"], momentum=0.9) if optimizer == "momentum"
+           else torch.optim.Adam(params, lr=document["lr"]))
+    X = torch.tensor(document["data"]["x"], dtype=T).reshape(-1, steps_, features)
+    Y = torch.tensor(document["data"]["y"], dtype=T)
+    after = []
+    for _ in range(steps):
+        opt.zero_grad()
+        out, _ = rnn(X)
+        torch.nn.MSELoss()(linear(out[:, -1]), Y).backward()
+        opt.step()
+        after.append([p.detach().tolist() for p in params])
+    return after
+
+
+def _new_parameters(derivation: Any) -> list[Any]:
+    layers = json.loads(derivation.to_json())["layers"]
+    return [layers[0][f"new_{name}"] for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")] + [
+        layers[1]["new_weight"], layers[1]["new_bias"]]
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_the_optimizer_state_carries_the_recurrent_parameters_from_page_to_page(kind, optimizer):
+    """Steps two and three, each page started from the state the page before left (velocity, or Adam's
+    moments and t), equal torch.optim's; and so do ``train --show-steps 2,3``'s pages, started from the
+    engines' state."""
+    from backprop_cli.io import spec_document
+    from backprop_cli.model import Optimizer
+    from backprop_cli.training import TrainSettings, train, with_derivations
+
+    document = json.loads(json.dumps(SEQUENCE))
+    document["layers"][0]["kind"] = kind
+    document["lr"] = 0.1
+    spec = parse_spec(document)
+    assert spec.xs is not None and spec.ys is not None
+    network = replace(spec.network, optimizer=Optimizer(optimizer))
+    expected = torch_recurrent_steps(spec_document(network, spec.xs, spec.ys), optimizer, 3)
+    for form in ("matrix",):
+        current, state = network, None
+        for k in range(3):
+            derivation = build_derivation(current, spec.xs, spec.ys, Options(form=form), state=state)
+            assert_close(_new_parameters(derivation), expected[k], tol=1e-12, path=f"{form} step {k + 1}")
+            current, state = derivation.extra["network_after"], derivation.extra["optimizer_state"]
+        assert state.steps == 3 and all(len(layer) == 4 for layer in (slot[0] for slot in state.slots.values()))
+    for backend in ("numpy", "torch"):
+        result = with_derivations(train(network, spec.xs, spec.ys,
+                                        TrainSettings(epochs=3, backend=backend, show_steps=(2, 3))))
+        assert [step.epoch for step in result.steps] == [2, 3]
+        for step, k in zip(result.steps, (1, 2), strict=True):
+            assert_close(_new_parameters(step.derivation), expected[k], tol=1e-10, path=f"{backend} epoch {k + 1}")
