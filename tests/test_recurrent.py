@@ -68,8 +68,16 @@ def torch_recurrent_step(document: dict[str, Any]) -> dict[str, Any]:
 
     def run() -> tuple[Any, Any]:
         sequence = X.reshape(N, steps, features)
-        initial = (state("h0"), state("c0")) if kind == "lstm" else state("h0")
-        out, _ = rnn(sequence, initial)
+        carried = (state("h0"), state("c0")) if kind == "lstm" else state("h0")
+        # Truncated BPTT as a PyTorch loop writes it: chunks of K steps, the state detached between them.
+        chunk = table.get("bptt", steps)
+        outs = []
+        for start in range(0, steps, chunk):
+            if start:
+                carried = tuple(s.detach() for s in carried) if kind == "lstm" else carried.detach()
+            part, carried = rnn(sequence[:, start:start + chunk], carried)
+            outs.append(part)
+        out = torch.cat(outs, dim=1)
         first = out[:, -1] if not all_steps else out
         second = linear(first) if linear is not None else first
         if dense is not None and dense.get("activation") == "tanh":
@@ -118,7 +126,8 @@ def _numbers(draw: Any, shape: tuple[int, ...]) -> Any:
 def recurrent_specs(draw: Any, dense: bool = True) -> dict[str, Any]:
     """Hidden 1–4, features 1–3, T 1–5, batch 1–3, both outputs (then nn.Linear on (N, H) or on every
     step of (N, T, H), or the loss straight on the states), with and without h0 (and c0), with and
-    without clipping (clip_grad_norm_ or clip_grad_value_ before the update)."""
+    without clipping (clip_grad_norm_ or clip_grad_value_ before the update), with and without
+    truncated BPTT (bptt = 1, 2 or 3)."""
     kind = draw(st.sampled_from(sorted(GATES)))
     hidden, features, steps, batch = (draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 5)),
                                       draw(st.integers(1, 3)))
@@ -131,6 +140,9 @@ def recurrent_specs(draw: Any, dense: bool = True) -> dict[str, Any]:
         table["nonlinearity"] = draw(st.sampled_from(["tanh", "relu"]))
     output = draw(st.sampled_from(["last", "all"]))
     table["output"] = output
+    bptt = draw(st.sampled_from([None, None, 1, 2, 3]))
+    if bptt is not None:
+        table["bptt"] = bptt
     for key in ("h0", "c0") if kind == "lstm" else ("h0",):
         if draw(st.booleans()):
             table[key] = _numbers(draw, (draw(st.sampled_from([1, batch])), hidden))
@@ -550,3 +562,97 @@ def test_the_optimizer_state_carries_the_recurrent_parameters_from_page_to_page(
         assert [step.epoch for step in result.steps] == [2, 3]
         for step, k in zip(result.steps, (1, 2), strict=True):
             assert_close(_new_parameters(step.derivation), expected[k], tol=1e-10, path=f"{backend} epoch {k + 1}")
+
+
+# --- truncated BPTT -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_truncated_bptt_cuts_the_gradient_between_chunks(kind):
+    """bptt = 2 on five steps: the numbers equal a torch loop that detaches h (and c) after steps 2
+    and 4, and differ from the whole sequence's; the page says where the state was detached."""
+    from backprop_cli.render import render
+
+    document = json.loads(json.dumps(SEQUENCE))
+    document["input_shape"] = [5, 1]
+    document["layers"][0].update(kind=kind, output="all", hidden_size=2, bptt=2)
+    document["layers"][1]["units"] = 1
+    document["data"] = {"x": [[0.3, -0.5, 0.9, 0.1, -0.7], [1.0, 0.2, -0.4, 0.6, 0.0]],
+                        "y": [[0.1, 0.2, 0.3, 0.4, 0.5], [0.0, -0.1, 0.2, -0.3, 0.4]]}
+    spec = parse_spec(document)
+    assert spec.xs is not None and spec.ys is not None
+    from backprop_cli.io import spec_document
+
+    written = spec_document(spec.network, spec.xs, spec.ys)
+    assert written["layers"][0]["bptt"] == 2
+    check({**written, "optimizer": "sgd", "lr": 0.5})
+    truncated = json.loads(build_derivation(spec.network, spec.xs, spec.ys, Options(form="matrix")).to_json())
+    whole = {**written, "layers": [{k: v for k, v in written["layers"][0].items() if k != "bptt"},
+                                   written["layers"][1]]}
+    full = ours(whole, "matrix")
+    assert truncated["loss"] == full["loss"]
+    assert abs(truncated["layers"][0]["grad_weight_hh"][0][0] - full["layers"][0]["grad_weight_hh"][0][0]) > 1e-9
+    page = render(build_derivation(spec.network, spec.xs, spec.ys, Options(form="matrix")), "rich", width=200)
+    assert "bptt = 2: truncated BPTT" in page
+    assert "H_2 ends a chunk" in page and "H_4 ends a chunk" in page and "H_3 ends a chunk" not in page
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_training_with_truncated_bptt_equals_a_torch_loop_that_detaches(kind):
+    from backprop_cli.io import spec_document
+    from backprop_cli.training import TrainSettings, train
+
+    document = json.loads(json.dumps(SEQUENCE))
+    document["layers"][0].update(kind=kind, bptt=1)
+    spec = parse_spec(document)
+    assert spec.xs is not None and spec.ys is not None
+    written = spec_document(spec.network, spec.xs, spec.ys)
+    steps, features = written["input_shape"]
+    table, dense = written["layers"]
+    rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind](features, 3, batch_first=True, dtype=T)
+    linear = torch.nn.Linear(3, 1, dtype=T)
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(rnn, f"{name}_l0").copy_(torch.tensor(table[name], dtype=T))
+        linear.weight.copy_(torch.tensor(dense["weight"], dtype=T))
+        linear.bias.copy_(torch.tensor(dense["bias"], dtype=T))
+    params = [rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0, linear.weight, linear.bias]
+    opt = torch.optim.SGD(params, lr=document["lr"])
+    X = torch.tensor(written["data"]["x"], dtype=T).reshape(-1, steps, features)
+    Y = torch.tensor(written["data"]["y"], dtype=T)
+    history = []
+    for _ in range(4):
+        opt.zero_grad()
+        state = None
+        for t in range(steps):  # bptt = 1: the state detached before every step
+            if state is not None:
+                state = tuple(s.detach() for s in state) if kind == "lstm" else state.detach()
+            out, state = rnn(X[:, t:t + 1], state)
+        loss = torch.nn.MSELoss()(linear(out[:, -1]), Y)
+        history.append(loss.item())
+        loss.backward()
+        opt.step()
+    for backend in ("numpy", "torch"):
+        result = train(spec.network, spec.xs, spec.ys, TrainSettings(epochs=4, backend=backend))
+        assert_close([loss for _, loss in result.history], history, tol=1e-10, path=backend)
+        assert_close(list(result.network.parameter_values().values()), [p.detach().tolist() for p in params],
+                     tol=1e-10, path=backend)
+
+
+def test_bptt_bad_values_and_verify_are_refused_with_the_fix(tmp_path, capsys):
+    from backprop_cli.cli import main
+
+    for value, message in ((0, "bptt: expected a whole number of at least 1, got 0"),
+                           ('"2"', "bptt: expected a whole number of at least 1, got '2'")):
+        (tmp_path / "seq.toml").write_text(
+            f'loss = "mse"\ninput_shape = [3, 1]\n[[layers]]\nkind = "rnn"\nhidden_size = 2\nbptt = {value}\n'
+            '[[layers]]\nunits = 1\n[data]\nx = [[0.1, 0.2, 0.3]]\ny = [[1.0]]\n')
+        assert main(["step", "--network", str(tmp_path / "seq.toml")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    (tmp_path / "seq.toml").write_text(
+        'loss = "mse"\ninput_shape = [3, 1]\n[[layers]]\nkind = "rnn"\nhidden_size = 2\nbptt = 2\n'
+        '[[layers]]\nunits = 1\n[data]\nx = [[0.1, 0.2, 0.3]]\ny = [[1.0]]\n')
+    assert main(["verify", "--network", str(tmp_path / "seq.toml")]) == 2
+    err = capsys.readouterr().err
+    assert "finite differences cannot check them; verify the network without bptt" in err

@@ -188,6 +188,11 @@ class Kind:
         following dense layer works one by one; ``before``: the input's (None: not a sequence)."""
         return before if self.shapes == "any" else None
 
+    def truncates_gradients(self) -> bool:
+        """Whether the layer's gradients stop short of the loss's derivative on purpose (truncated
+        BPTT): finite differences of the loss cannot check them."""
+        return False
+
     def validate(self, where: str) -> None:
         """Raise SpecError naming the key when the layer's own numbers do not hold together."""
 

@@ -15,6 +15,12 @@ Backward is backpropagation through time: from t = T down to 1, ∂𝓛/∂h_t i
 output at t plus what comes back from step t + 1 (δ_{t+1} W_hh, and for the LSTM ∂𝓛/∂c_{t+1} ⊙ f_{t+1}
 through the cell); each weight is shared by every step, so its gradient is the sum over steps.
 ``output = "last"`` gives h_T (H values a sample), ``"all"`` every h_t ((T, H), time major).
+
+Truncated BPTT (``bptt = K``) works as a PyTorch loop does it: the sequence is run in chunks of K
+steps, the state carried from chunk to chunk but detached (``h = h.detach()``, and ``c`` for the
+LSTM) before the next chunk reads it. The forward numbers are unchanged; backward, nothing comes back
+into a chunk from the one after it, so ∂𝓛/∂h_t at a chunk's last step t (t = K, 2K, …) has only what
+the output gives it. One update follows, as for the whole sequence.
 """
 
 from __future__ import annotations
@@ -73,6 +79,7 @@ class Recurrent(Kind):
         h0: the initial hidden state: one row per sample, one row for all, or None (zeros).
         c0: the LSTM's initial cell state, likewise.
         nonlinearity: rnn's f, tanh or relu.
+        bptt: truncated backpropagation through time, K steps a chunk, or None (the whole sequence).
     """
 
     weight_ih: Matrix
@@ -84,11 +91,12 @@ class Recurrent(Kind):
     h0: Matrix | None = None
     c0: Matrix | None = None
     nonlinearity: str = "tanh"
+    bptt: int | None = None
 
     gates: ClassVar[int] = 1
     gate_names: ClassVar[tuple[str, ...]] = ("",)
     keys: ClassVar[tuple[str, ...]] = ("kind", "input_size", "hidden_size", "bias", "weight_ih", "weight_hh",
-                                       "bias_ih", "bias_hh", "h0", "output")
+                                       "bias_ih", "bias_hh", "h0", "output", "bptt")
     parameter_names = PARAMETERS
     state_names = tuple(f"{name}_l0" for name in PARAMETERS)
     glyphs = {"weight_ih": "W", "weight_hh": "W", "bias_ih": "b", "bias_hh": "b"}
@@ -222,6 +230,8 @@ class Recurrent(Kind):
                                 f" ({context.samples}) or one for all")
             states[key] = given
         extra: dict[str, Any] = {"nonlinearity": nonlinearity} if cls.kind == "rnn" else {}
+        if "bptt" in document:
+            extra["bptt"] = integer(document["bptt"], f"{where}.bptt")
         return cls(**rows, steps=steps, output=output, **states, **extra)
 
     @classmethod
@@ -254,9 +264,19 @@ class Recurrent(Kind):
             value = getattr(self, key)
             if value is not None:
                 entry[key] = [list(row) for row in value]
+        if self.bptt is not None:
+            entry["bptt"] = self.bptt
         return entry
 
     # --- numbers ----------------------------------------------------------------------------
+
+    def truncates_gradients(self) -> bool:
+        return self.bptt is not None and self.bptt < self.steps
+
+    def detached(self, t: int) -> bool:
+        """Whether h_t (step t from 1) is detached before step t + 1 reads it: the end of a chunk of
+        ``bptt`` steps, short of the last step."""
+        return self.bptt is not None and t % self.bptt == 0 and t < self.steps
 
     def initial(self, name: str, samples: int, rows: Array | None) -> Array:
         """h0 or c0 for ``samples`` samples (the rows ``rows`` of one given per sample)."""
@@ -341,7 +361,15 @@ class Recurrent(Kind):
                     else:
                         rows = torch.tensor(value, dtype=x.dtype)
                         states.append((rows if len(rows) > 1 else rows.expand(N, -1)).unsqueeze(0))
-                out, _ = self.rnn(sequence, tuple(states) if layer.kind == "lstm" else states[0])
+                state: Any = tuple(states) if layer.kind == "lstm" else states[0]
+                size = layer.bptt or layer.steps
+                outs = []
+                for start in range(0, layer.steps, size):
+                    if start:  # truncated BPTT: the state goes on, its gradient stops here
+                        state = tuple(s.detach() for s in state) if layer.kind == "lstm" else state.detach()
+                    out, state = self.rnn(sequence[:, start:start + size], state)
+                    outs.append(out)
+                out = torch.cat(outs, dim=1)
                 return out[:, -1] if layer.output == "last" else out.reshape(N, -1)
 
         return Sequence()
@@ -433,6 +461,7 @@ class Recurrent(Kind):
     def matrix_backward(self, page: MatrixPage, path: Path, inputs: sp.Basic, upstream: sp.Basic,
                         pre_activation: bool = False) -> tuple[list[MatrixStep], sp.Basic]:
         import numpy as np
+        from sympy import Integer
 
         from backprop_cli.locales import say
         from backprop_cli.notation import LOSS, MatMul, Node, Partial, Transpose, add
@@ -457,15 +486,19 @@ class Recurrent(Kind):
                 if self.output == "all":
                     values[part] = from_output[:, t - 1]
                 terms.append(part)
-            if t < self.steps:
+            if t < self.steps and not self.detached(t):
                 terms.append(self.recurrence(number, t + 1, W_hh))
             note = None
             if t == self.steps:
                 note = say("kind.recurrent.backward_last")
+                if self.truncates_gradients():
+                    note = say("kind.recurrent.bptt", setting=f"bptt = {self.bptt}", steps=self.bptt)
+            elif self.detached(t):
+                note = say("kind.recurrent.detached", t=t)
             elif t == self.steps - 1:
                 note = say("kind.recurrent.backward_sum")
-            steps.append(page.record(values, Partial(LOSS, H_t), (add(*terms),), value=out["dh"][:, t - 1],
-                                     note=note))
+            steps.append(page.record(values, Partial(LOSS, H_t), (add(*terms) if terms else Integer(0),),
+                                     value=out["dh"][:, t - 1], note=note))
             norms.append(float(np.linalg.norm(out["dh"][:, t - 1])))
             steps += self.backward_lines(page, path, t, out, Partial(LOSS, H_t))
         steps.append(page.record(values, Node("g", "norm", layer=number), (), value=np.array([norms[::-1]]),
@@ -569,6 +602,8 @@ class RNN(Recurrent):
         delta = np.zeros((N, self.steps, self.hidden))
         after = np.zeros((N, self.hidden))
         for t in range(self.steps - 1, -1, -1):
+            if self.detached(t + 1):
+                after = np.zeros((N, self.hidden))
             dh[:, t] = up[:, t] + after
             slope = 1.0 - h[:, t + 1] ** 2 if self.nonlinearity == "tanh" else (z[:, t] > 0).astype(float)
             delta[:, t] = dh[:, t] * slope
@@ -655,6 +690,8 @@ class LSTM(Recurrent):
         after_c = np.zeros((N, H))
         for t in range(self.steps - 1, -1, -1):
             i, f, g, o = (gates[:, t, k * H:(k + 1) * H] for k in range(4))
+            if self.detached(t + 1):
+                after_h, after_c = np.zeros((N, H)), np.zeros((N, H))
             dh[:, t] = up[:, t] + after_h
             tc = np.tanh(c[:, t + 1])
             dc[:, t] = dh[:, t] * o * (1.0 - tc ** 2) + after_c
@@ -704,7 +741,7 @@ class LSTM(Recurrent):
         C, I, F, G, O = (self.symbol_at(letter, n, t) for letter in "CIFGO")  # noqa: E741
         dC = Partial(LOSS, C)
         terms: list[sp.Basic] = [Hadamard(dh, Hadamard(O, Elementwise("tanh", C, prime=True)))]
-        if t < self.steps:
+        if t < self.steps and not self.detached(t):
             terms.append(Hadamard(Partial(LOSS, self.symbol_at("C", n, t + 1)), self.symbol_at("F", n, t + 1)))
         steps = [page.record(values, dC, (add(*terms),), value=out["dc"][:, t - 1],
                              note=say("kind.lstm.dc") if t == self.steps else None)]
@@ -772,6 +809,8 @@ class GRU(Recurrent):
         after = np.zeros((N, H))
         for t in range(self.steps - 1, -1, -1):
             r, z, new = (gates[:, t, k * H:(k + 1) * H] for k in range(3))
+            if self.detached(t + 1):
+                after = np.zeros((N, H))
             dh[:, t] = up[:, t] + after
             d_new = dh[:, t] * (1.0 - z) * (1.0 - new ** 2)
             d_z = dh[:, t] * (h[:, t] - new) * z * (1.0 - z)
