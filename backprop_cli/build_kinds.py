@@ -84,7 +84,9 @@ class KindsScalarPage:
         self.symbols: dict[tuple[Path, str], Any] = {}
         for path, layer in leaves(network.layers):
             for name, value in layer.parameters().items():
-                symbols = _parameter_nodes(layer.glyphs[name], self.numbers[path], value)
+                symbols = layer.scalar_symbols(name, self.numbers[path], value)
+                if symbols is None:
+                    symbols = _parameter_nodes(layer.glyphs[name], self.numbers[path], value)
                 self.symbols[(path, name)] = symbols
                 for symbol, number in zip(_flat(symbols), _flat(value), strict=True):
                     self.values[symbol] = number

@@ -226,11 +226,50 @@ def test_a_sequence_kind_needs_the_input_shape():
         parse_spec(document)
 
 
-def test_the_scalar_form_is_refused_with_the_fix():
-    document = {"loss": "mse", "input_shape": [2, 1], "layers": [{"kind": "rnn", "hidden_size": 1}, {"units": 1}],
-                "data": {"x": [[0.5, -0.5]], "y": [[1.0]]}}
-    with pytest.raises(BackpropError, match="--form matrix"):
+@settings(deadline=None, max_examples=25)
+@given(recurrent_specs(dense=True), st.booleans())
+def test_the_scalar_form_equals_the_matrix_form_and_pytorch(document, dense):
+    """The page unit by unit (a line per unit, gate and step; the chain rule node by node) gives the
+    numbers of the matrix form and of torch, with and without a dense layer after the states."""
+    document["_clip"] = None
+    document["layers"][0].pop("bptt", None)
+    if not dense:
+        document["layers"] = document["layers"][:1]
+        width = len(document["layers"][0]["weight_hh"][0])
+        width *= document["input_shape"][0] if document["layers"][0]["output"] == "all" else 1
+        document["data"]["y"] = [[0.1 * k for k in range(width)] for _ in document["data"]["x"]]
+    expected = torch_recurrent_step(document)
+    expected["_loss"] = document["loss"]
+    scalar, matrix = ours(document, "scalar"), ours(document, "matrix")
+    for result in (scalar, matrix):
+        for layer in result["layers"]:
+            layer.pop("z", None), layer.pop("a", None)
+    assert_step_close(scalar, expected)
+    assert_step_close(scalar, matrix)
+
+
+def test_auto_picks_the_scalar_form_for_a_tiny_network_and_the_matrix_form_past_it():
+    from backprop_cli.build import choose_form
+
+    for name in ("rnn", "lstm"):
+        spec = parse_spec(_example(name))
+        assert spec.xs is not None
+        assert choose_form(spec.network, 1, "auto") == "scalar"
+        assert choose_form(spec.network, 2, "auto") == "matrix"
+    document = json.loads(json.dumps(SEQUENCE))  # an LSTM of 3 units over 3 steps: 54 lines a sample
+    assert choose_form(parse_spec(document).network, 1, "auto") == "matrix"
+    document["layers"][0]["bptt"] = 1
+    document["layers"][0]["hidden_size"] = 1
+    assert choose_form(parse_spec(document).network, 1, "auto") == "matrix"
+    with pytest.raises(BackpropError, match=r"truncated BPTT \(bptt = 1\) is worked in the matrix form"):
         ours(document, "scalar")
+
+
+def _example(name: str) -> dict[str, Any]:
+    import tomllib
+    from pathlib import Path
+
+    return tomllib.loads((Path(__file__).parent.parent / "docs" / "examples" / f"{name}.toml").read_text())
 
 
 # --- training, verify, files ----------------------------------------------------------------
@@ -549,7 +588,7 @@ def test_the_optimizer_state_carries_the_recurrent_parameters_from_page_to_page(
     assert spec.xs is not None and spec.ys is not None
     network = replace(spec.network, optimizer=Optimizer(optimizer))
     expected = torch_recurrent_steps(spec_document(network, spec.xs, spec.ys), optimizer, 3)
-    for form in ("matrix",):
+    for form in ("matrix", "scalar"):
         current, state = network, None
         for k in range(3):
             derivation = build_derivation(current, spec.xs, spec.ys, Options(form=form), state=state)

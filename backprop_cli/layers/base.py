@@ -283,6 +283,16 @@ class Kind:
         """The heading of the layer's forward group."""
         raise NotImplementedError
 
+    def scalar_auto(self) -> bool:
+        """Whether ``--form auto`` may write this layer's scalar page (one sample, a page a reader can
+        follow): the dense layers' own form, and kinds that say so for small sizes."""
+        return self.scalar_form
+
+    def scalar_symbols(self, name: str, number: int, value: Any) -> Any:
+        """The scalar page's symbols of parameter ``name``, shaped as its ``value``; None: the generic
+        ones (W⁽ˡ⁾ⱼₖ, b⁽ˡ⁾ⱼ of the kind's glyph)."""
+        return None
+
     def scalar_forward(self, page: KindsScalarPage, path: Path, inputs: list[list[Any]]) -> list[Step]:
         """The forward lines unit by unit, ``inputs`` the input's symbols (samples × features); sets
         ``page.outputs_of[path]``. The backward lines are the page's generic chain rule."""

@@ -61,6 +61,15 @@ OUTPUTS = ("last", "all")
 PARAMETERS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
+def elementwise(name: str) -> Any:
+    """The element-wise activation ``name`` (tanh, sigmoid, relu) of ``functions``, for the scalar page."""
+    from backprop_cli import functions
+
+    found = functions.activation(name)
+    assert isinstance(found, functions.Activation)
+    return found
+
+
 def _sigmoid(z: Array) -> Array:
     import numpy as np
 
@@ -385,11 +394,107 @@ class Recurrent(Kind):
         return say(f"kind.{self.kind}.title", layer=number, kind=self.kind, steps=self.steps, features=self.features,
                    hidden=self.hidden, output=self.output, nonlinearity=self.nonlinearity)
 
+    # --- the scalar page: a line per unit, gate and time step ----------------------------------
+
+    SCALAR_AUTO_NODES: ClassVar[int] = 24
+    """The most forward lines a sample (units × gates × steps) for ``--form auto`` to pick the scalar page."""
+    node_lines: ClassVar[int] = 2
+    """Forward lines per unit and step on the scalar page (rnn: z and h)."""
+
+    def scalar_auto(self) -> bool:
+        return (not self.truncates_gradients() and self.features <= 3
+                and self.hidden * self.steps * self.node_lines <= self.SCALAR_AUTO_NODES)
+
+    def scalar_symbols(self, name: str, number: int, value: Any) -> Any:
+        """W⁽ˡ⁾ with the gate's rows named as the matrix form names them: W_ii,jk … (W_ih,jk for rnn)."""
+        from backprop_cli.notation import Node
+
+        H = self.hidden
+        letter, side = ("W", name[-2]) if name.startswith("weight") else ("b", name[-2])
+
+        def tag(row: int) -> str:  # ii, hf … of the gate's rows; rnn's one block: ih, hh
+            return f"{side}{self.gate_names[row // H] or 'h'}"
+
+        if letter == "W":
+            return tuple(tuple(Node("W", f"{tag(r)},{r % H + 1}{k + 1}", layer=number) for k in range(len(row)))
+                         for r, row in enumerate(value))
+        return tuple(Node("b", f"{tag(r)},{r % H + 1}", layer=number) for r in range(len(value)))
+
     def scalar_forward(self, page: KindsScalarPage, path: Path, inputs: list[list[Any]]) -> list[Step]:
         from backprop_cli.errors import BackpropError
+        from backprop_cli.locales import say
+        from backprop_cli.notation import Node
 
-        raise BackpropError(f"form: {self.kind} layers are worked in the matrix form, one group of lines per"
-                            " time step; use --form matrix (or auto)")
+        if self.truncates_gradients():
+            raise BackpropError(f"form: truncated BPTT (bptt = {self.bptt}) is worked in the matrix form; use"
+                                " --form matrix (or auto)")
+        number = page.number(path)
+        P = {name: page.parameter(path, name) if getattr(self, name) is not None else None for name in PARAMETERS}
+        steps: list[Step] = []
+        outputs = []
+        for n, row in enumerate(inputs):
+            mark = page.mark(n)
+            states: dict[str, list[Any]] = {}
+            for key, base in (("h0", "h"), ("c0", "c")) if self.kind == "lstm" else (("h0", "h"),):
+                given = self.initial(key, len(inputs), None)[n]
+                states[base] = []
+                for j in range(self.hidden):
+                    node = Node(base, f"0,{j + 1}", layer=number, sample=mark)
+                    note = None
+                    if j == 0 and base == "h":
+                        note = say("kind.recurrent.h0" if self.h0 is not None else "kind.recurrent.zero")
+                    steps.append(page.record(page.values, node, (), value=float(given[j]), substitute=False,
+                                             note=note))
+                    states[base].append(node)
+            every = []
+            for t in range(1, self.steps + 1):
+                xs = row[(t - 1) * self.features:t * self.features]
+                states = self.scalar_step(page, path, P, t, mark, xs, states, steps)
+                every += states["h"]
+            outputs.append(states["h"] if self.output == "last" else every)
+        page.outputs_of[path] = outputs
+        return steps
+
+    def scalar_step(self, page: KindsScalarPage, path: Path, P: Mapping[str, Any], t: int, mark: int | None,
+                    xs: list[Any], states: dict[str, list[Any]], steps: list[Step]) -> dict[str, list[Any]]:
+        """Step t's lines of one sample (every unit), from the states of step t − 1; the new states."""
+        raise NotImplementedError
+
+    def scalar_node(self, page: KindsScalarPage, base: str, path: Path, t: int, j: int, mark: int | None) -> Any:
+        """A node of unit j (from 0) at step t: h⁽ˡ⁾_t,j, i⁽ˡ⁾_t,j …"""
+        from backprop_cli.notation import Node
+
+        return Node(base, f"{t},{j + 1}", layer=page.number(path), sample=mark)
+
+    def scalar_sum(self, P: Mapping[str, Any], gate: int, j: int, xs: list[Any],
+                   hs: list[Any]) -> tuple[list[Any], list[Any], dict[Any, Any]]:
+        """The terms of gate ``gate``'s sum for unit j, Σ W_i·,jk x_t,k + b_i·,j and Σ W_h·,jk h_t−1,k + b_h·,j
+        (the input's part, the state's part), and each symbol's coefficient in it."""
+        from backprop_cli.notation import mul
+
+        r = gate * self.hidden + j
+        parts: tuple[list[Any], list[Any]] = ([], [])
+        coefficients: dict[Any, Any] = {}
+        for side, (weight, bias, values) in enumerate((("weight_ih", "bias_ih", xs), ("weight_hh", "bias_hh", hs))):
+            for w, v in zip(P[weight][r], values, strict=True):
+                parts[side].append(mul(w, v))
+                coefficients[w], coefficients[v] = v, w
+            if P[bias] is not None:
+                parts[side].append(P[bias][r])
+                coefficients[P[bias][r]] = 1
+        return parts[0], parts[1], coefficients
+
+    def scalar_gate(self, page: KindsScalarPage, path: Path, P: Mapping[str, Any], gate: int, function: str,
+                    node: Any, j: int, xs: list[Any], hs: list[Any], note: Message | None = None) -> Step:
+        """The line ``node = f(sum)`` of one gate and unit j, with ∂node/∂v = f′ · (v's coefficient)."""
+        from backprop_cli.notation import add, mul
+
+        outer, inner, coefficients = self.scalar_sum(P, gate, j, xs, hs)
+        total = add(*outer, *inner)
+        activation = elementwise(function)
+        slope = activation.local_derivative(total, node)
+        local = {v: slope if c == 1 else mul(slope, c) for v, c in coefficients.items()}
+        return page.define(path, node, activation.apply(total), local=local, note=note)
 
     def page_parameters(self, page: MatrixPage, path: Path) -> list[tuple[str, sp.Basic]]:
         from backprop_cli.notation import Node
@@ -633,6 +738,23 @@ class RNN(Recurrent):
                 page.record(values, self.symbol_at("H", n, t), (Elementwise(self.nonlinearity, Z),),
                             value=cache["h"][:, t])]
 
+    def scalar_step(self, page: KindsScalarPage, path: Path, P: Mapping[str, Any], t: int, mark: int | None,
+                    xs: list[Any], states: dict[str, list[Any]], steps: list[Step]) -> dict[str, list[Any]]:
+        from backprop_cli.locales import say
+        from backprop_cli.notation import add
+
+        activation = elementwise(self.nonlinearity)
+        hs = []
+        for j in range(self.hidden):
+            outer, inner, _ = self.scalar_sum(P, 0, j, xs, states["h"])
+            z = self.scalar_node(page, "z", path, t, j, mark)
+            note = say("kind.rnn.step") if t == 1 and j == 0 else None
+            steps.append(page.define(path, z, add(*outer, *inner), note=note))
+            h = self.scalar_node(page, "h", path, t, j, mark)
+            steps.append(page.define(path, h, activation.apply(z), local={z: activation.local_derivative(z, h)}))
+            hs.append(h)
+        return {"h": hs}
+
     def backward_lines(self, page: MatrixPage, path: Path, t: int, out: Mapping[str, Any],
                        dh: sp.Basic) -> list[MatrixStep]:
         from backprop_cli.notation import Elementwise, Hadamard, Node
@@ -705,6 +827,34 @@ class LSTM(Recurrent):
         dx = np.einsum("nth,hf->ntf", delta, W_ih).reshape(N, -1) if wants_input else None
         return {"weight_ih": grad_ih, "weight_hh": grad_hh, "bias_ih": grad_b, "bias_hh": grad_b.copy(),
                 "x": dx, "dh": dh, "dc": dc, "delta": delta}
+
+    node_lines = 6
+
+    def scalar_step(self, page: KindsScalarPage, path: Path, P: Mapping[str, Any], t: int, mark: int | None,
+                    xs: list[Any], states: dict[str, list[Any]], steps: list[Step]) -> dict[str, list[Any]]:
+        from backprop_cli.locales import say
+        from backprop_cli.notation import add, mul
+
+        tanh = elementwise("tanh")
+        hs, cs = [], []
+        for j in range(self.hidden):
+            gates = {}
+            for k, gate in enumerate(self.gate_names):
+                node = self.scalar_node(page, gate, path, t, j, mark)
+                note = say(f"kind.lstm.{gate}") if t == 1 and j == 0 else None
+                steps.append(self.scalar_gate(page, path, P, k, "tanh" if gate == "g" else "sigmoid", node, j,
+                                              xs, states["h"], note))
+                gates[gate] = node
+            c = self.scalar_node(page, "c", path, t, j, mark)
+            steps.append(page.define(path, c, add(mul(gates["f"], states["c"][j]), mul(gates["i"], gates["g"])),
+                                     note=say("kind.lstm.c") if t == 1 and j == 0 else None))
+            h = self.scalar_node(page, "h", path, t, j, mark)
+            shown = tanh.apply(c)
+            steps.append(page.define(path, h, mul(gates["o"], shown),
+                                     local={gates["o"]: shown, c: mul(gates["o"], tanh.local_derivative(c, shown))}))
+            hs.append(h)
+            cs.append(c)
+        return {"h": hs, "c": cs}
 
     def gate_parameters(self, page: MatrixPage, path: Path) -> list[MatrixStep]:
         return gate_slices(self, page, path)
@@ -823,6 +973,39 @@ class GRU(Recurrent):
         dx = np.einsum("nth,hf->ntf", di, W_ih).reshape(N, -1) if wants_input else None
         return {"weight_ih": grad_ih, "weight_hh": grad_hh, "bias_ih": di.sum(axis=(0, 1)),
                 "bias_hh": dhh.sum(axis=(0, 1)), "x": dx, "dh": dh, "delta": di, "delta_h": dhh}
+
+    node_lines = 4
+
+    def scalar_step(self, page: KindsScalarPage, path: Path, P: Mapping[str, Any], t: int, mark: int | None,
+                    xs: list[Any], states: dict[str, list[Any]], steps: list[Step]) -> dict[str, list[Any]]:
+        from backprop_cli.locales import say
+        from backprop_cli.notation import add, mul, neg
+
+        tanh = elementwise("tanh")
+        hs = []
+        for j in range(self.hidden):
+            first = t == 1 and j == 0
+            r, z = (self.scalar_node(page, gate, path, t, j, mark) for gate in ("r", "z"))
+            for k, (gate, node) in enumerate((("r", r), ("z", z))):
+                steps.append(self.scalar_gate(page, path, P, k, "sigmoid", node, j, xs, states["h"],
+                                              say(f"kind.gru.{gate}") if first else None))
+            # n = tanh(Σ W_in x + b_in + r · (Σ W_hn h + b_hn)): r multiplies the state's part, bias and all.
+            outer, inner, coefficients = self.scalar_sum(P, 2, j, xs, states["h"])
+            hidden_part = add(*inner)
+            n = self.scalar_node(page, "n", path, t, j, mark)
+            slope = tanh.local_derivative(add(*outer, mul(r, hidden_part)), n)
+            local: dict[Any, Any] = {r: mul(slope, hidden_part)}
+            outer_symbols = set().union(*(term.free_symbols for term in outer)) if outer else set()
+            for v, c in coefficients.items():
+                factor = c if v in outer_symbols else (r if c == 1 else mul(r, c))
+                local[v] = slope if factor == 1 else mul(slope, factor)
+            steps.append(page.define(path, n, tanh.apply(add(*outer, mul(r, hidden_part))), local=local,
+                                     note=say("kind.gru.n") if first else None))
+            h = self.scalar_node(page, "h", path, t, j, mark)
+            steps.append(page.define(path, h, add(mul(add(1, neg(z)), n), mul(z, states["h"][j])),
+                                     note=say("kind.gru.h") if first else None))
+            hs.append(h)
+        return {"h": hs}
 
     def gate_parameters(self, page: MatrixPage, path: Path) -> list[MatrixStep]:
         return gate_slices(self, page, path)
@@ -1008,6 +1191,28 @@ class StepDense(Layer):
 
     def torch_parameters(self, module: Any) -> dict[str, Any]:
         return {name: getattr(module[1], name) for name in self.parameters()}
+
+    def scalar_auto(self) -> bool:
+        return self.steps * self.units <= 8
+
+    def scalar_forward(self, page: KindsScalarPage, path: Path, inputs: list[list[Any]]) -> list[Step]:
+        from backprop_cli.layers.activation import scalar_activation
+        from backprop_cli.notation import add, mul
+
+        W, b = page.parameter(path, "weight"), page.parameter(path, "bias") if self.bias is not None else None
+        steps: list[Step] = []
+        outputs = []
+        for n, row in enumerate(inputs):
+            zs = []
+            for t in range(self.steps):  # the same W at every step: z_t,j = Σ_k W_jk a_t,k + b_j
+                for j in range(self.units):
+                    terms = [mul(W[j][k], row[t * self.inputs + k]) for k in range(self.inputs)]
+                    z = page.node("z", path, t * self.units + j, n)
+                    steps.append(page.define(path, z, add(*terms, *([b[j]] if b is not None else []))))
+                    zs.append(z)
+            outputs.append(scalar_activation(page, path, self.activation, zs, n, steps))
+        page.outputs_of[path] = outputs
+        return steps
 
     def title(self, number: int, in_features: int, last: bool) -> Message:
         from backprop_cli.locales import name, say
