@@ -435,14 +435,30 @@ def test_train_hello_on_the_command_line(capsys):
 
 # --- a published example ----------------------------------------------------------------------
 # Aidan Gomez, "Backpropogating an LSTM: A Numerical Example" (17 April 2016,
-# https://blog.aidangomez.ca/2016/04/17/Backpropogating-an-LSTM-A-Numerical-Example/, also on Medium):
-# one LSTM unit, two inputs, a sequence of two steps x₀ = (1, 2), x₁ = (0.5, 3) with labels 0.5 and
-# 1.25, W_a = (0.45, 0.25), U_a = 0.15, b_a = 0.2 (torch's g), W_i = (0.95, 0.8), U_i = 0.8,
-# b_i = 0.65, W_f = (0.7, 0.45), U_f = 0.1, b_f = 0.15, W_o = (0.6, 0.4), U_o = 0.25, b_o = 0.1, and
-# the loss ½ Σ_t (out_t − label_t)², which is mse over the two outputs. Its forward pass at t = 0
-# prints a = 0.81775, i = 0.96083, f = 0.85195, o = 0.81757, state = 0.78572 and out = 0.53631, and its
-# backward pass starts from out − label = 0.03631 at t = 0. Its gradients are checked against
-# autograd by the property tests above; here, the page's numbers.
+# https://blog.aidangomez.ca/2016/04/17/Backpropogating-an-LSTM-A-Numerical-Example/, also on Medium
+# as https://medium.com/@aidangomez/let-s-do-this-f9b699de31d9).
+#
+# What its text confirms: one LSTM cell, a sequence of two steps, the L2 loss E = ½(x − x̂)² at each
+# step with derivative x − x̂, Δout = 0 after the last step, one SGD update with λ = 0.1, and a label
+# of 1.25 (the Medium copy notes it cannot be reached by an output that is a tanh times a sigmoid).
+# Its formulas and numbers are typeset as images or MathJax that the copies read here do not hold,
+# so none of its printed values is asserted: the weights and inputs below are the example's as it is
+# commonly reproduced (W_a = (0.45, 0.25), U_a = 0.15, b_a = 0.2; W_i = (0.95, 0.8), U_i = 0.8,
+# b_i = 0.65; W_f = (0.7, 0.45), U_f = 0.1, b_f = 0.15; W_o = (0.6, 0.4), U_o = 0.25, b_o = 0.1;
+# x₀ = (1, 2), x₁ = (0.5, 3); labels 0.5, 1.25), and the reference is the article's method worked
+# here in plain Python, in its notation and conventions:
+#
+#   a = tanh(W_a·x + U_a·out₋ + b_a), i, f, o = σ(…), state = a⊙i + f⊙state₋, out = tanh(state)⊙o;
+#   δout_t = Δ_t + Δout_t, δstate_t = δout_t⊙o⊙(1 − tanh²(state_t)) + δstate_{t+1}⊙f_{t+1},
+#   δa = δstate⊙i⊙(1 − a²), δi = δstate⊙a⊙i⊙(1 − i), δf = δstate⊙state₋⊙f⊙(1 − f),
+#   δo = δout⊙tanh(state)⊙o⊙(1 − o), Δout_{t−1} = Uᵀδgates_t;
+#   δW = Σ_t δgates_t ⊗ x_t, δU = Σ_t δgates_{t+1} ⊗ out_t, δb = Σ_t δgates_t.
+#
+# The mapping to the spec: his t = 0, 1 are our steps 1, 2; his gates (a, i, f, o) are torch's rows
+# (g, i, f, o) in torch's order i, f, g, o; his b is b_ih + b_hh (bias_hh = 0 here), and each of
+# torch's two biases gets his δb; his total loss ½ Σ_t (out_t − label_t)² is mse over the two outputs
+# of one sample (the mean of two squares is half their sum), so the gradients are his unscaled; his
+# δW, δU and δb sum over the steps as the page does.
 
 GOMEZ = {
     "loss": "mse", "lr": 0.1, "optimizer": "sgd", "input_shape": [2, 2],
@@ -454,22 +470,92 @@ GOMEZ = {
 }
 
 
-def test_gomez_lstm_example():
+def gomez_by_hand() -> dict[str, Any]:
+    """The article's forward and backward pass for one cell, in its own gate order (a, i, f, o)."""
+    import math
+
+    W = {"a": (0.45, 0.25), "i": (0.95, 0.8), "f": (0.7, 0.45), "o": (0.6, 0.4)}
+    U = {"a": 0.15, "i": 0.8, "f": 0.1, "o": 0.25}
+    b = {"a": 0.2, "i": 0.65, "f": 0.15, "o": 0.1}
+    xs, labels = [(1.0, 2.0), (0.5, 3.0)], [0.5, 1.25]
+
+    def sigma(v: float) -> float:
+        return 1.0 / (1.0 + math.exp(-v))
+
+    gates, states, outs = [], [], []
+    out, state = 0.0, 0.0
+    for x in xs:
+        pre = {g: W[g][0] * x[0] + W[g][1] * x[1] + U[g] * out + b[g] for g in "aifo"}
+        gate = {"a": math.tanh(pre["a"]), **{g: sigma(pre[g]) for g in "ifo"}}
+        state = gate["a"] * gate["i"] + gate["f"] * state
+        out = math.tanh(state) * gate["o"]
+        gates.append(gate), states.append(state), outs.append(out)
+    deltas: list[dict[str, float]] = [{}, {}]
+    d_out_next, d_state_next, f_next = 0.0, 0.0, 0.0
+    d_outs, d_states = [0.0, 0.0], [0.0, 0.0]
+    for t in (1, 0):
+        g, state = gates[t], states[t]
+        d_out = (outs[t] - labels[t]) + d_out_next
+        d_state = d_out * g["o"] * (1 - math.tanh(state) ** 2) + d_state_next * f_next
+        before = states[t - 1] if t else 0.0
+        deltas[t] = {"a": d_state * g["i"] * (1 - g["a"] ** 2), "i": d_state * g["a"] * g["i"] * (1 - g["i"]),
+                     "f": d_state * before * g["f"] * (1 - g["f"]),
+                     "o": d_out * math.tanh(state) * g["o"] * (1 - g["o"])}
+        d_outs[t], d_states[t] = d_out, d_state
+        d_out_next = sum(U[k] * deltas[t][k] for k in "aifo")
+        d_state_next, f_next = d_state, g["f"]
+    dW = {k: tuple(sum(deltas[t][k] * xs[t][m] for t in (0, 1)) for m in (0, 1)) for k in "aifo"}
+    dU = {k: deltas[1][k] * outs[0] for k in "aifo"}
+    db = {k: deltas[0][k] + deltas[1][k] for k in "aifo"}
+    return {"gates": gates, "states": states, "outs": outs, "d_outs": d_outs, "d_states": d_states,
+            "deltas": deltas, "dW": dW, "dU": dU, "db": db, "W": W, "U": U, "b": b}
+
+
+TORCH_ROWS = ("i", "f", "a", "o")
+"""His gate of each block of torch's stacked rows (i, f, g, o)."""
+
+
+@pytest.mark.parametrize("form", ["scalar", "matrix"])
+def test_gomez_lstm_example(form):
+    """Every number of his forward pass at both steps, his backward pass (δout, δstate, the gates'
+    δ) and his δW, δU, δb and SGD update, against the page (the matrix form's gate δ lines; the
+    scalar form's h, c and gate lines, and ∂𝓛/∂h_t, ∂𝓛/∂c_t), and torch through ``check``."""
+    from backprop_cli.notation import LOSS, Node, Partial
+
+    hand = gomez_by_hand()
     spec = parse_spec(json.loads(json.dumps(GOMEZ)))
     assert spec.xs is not None and spec.ys is not None
-    derivation = build_derivation(spec.network, spec.xs, spec.ys, Options(form="matrix"))
-    values = {str(key): value for key, value in derivation.values.items()}
+    derivation = build_derivation(spec.network, spec.xs, spec.ys, Options(form=form))
+    assert derivation.form == form
+    values = derivation.values
 
-    def at(name: str) -> float:
-        return float(values[name].rows[0][0])
+    def at(symbol: Any) -> float:
+        value = values[symbol]
+        return float(value) if form == "scalar" else float(value.rows[0][0])
 
-    assert round(at("G_1^(1)"), 5) == 0.81775
-    assert round(at("I_1^(1)"), 5) == 0.96083
-    assert round(at("F_1^(1)"), 5) == 0.85195
-    assert round(at("O_1^(1)"), 5) == 0.81757
-    assert abs(at("C_1^(1)") - 0.78572) < 1e-5  # 0.785725…, printed rounded from rounded factors
-    assert round(at("H_1^(1)"), 5) == 0.53631
-    assert round(derivation.output[0][0] - 0.5, 5) == 0.03631
+    letters = {"a": "g", "i": "i", "f": "f", "o": "o"}
+    for t in (1, 2):
+        index = f"{t},1" if form == "scalar" else t
+        case = str.lower if form == "scalar" else str.upper
+        for his, ours_ in letters.items():
+            assert abs(at(Node(case(ours_), index, layer=1)) - hand["gates"][t - 1][his]) < 1e-12
+        assert abs(at(Node(case("c"), index, layer=1)) - hand["states"][t - 1]) < 1e-12
+        assert abs(at(Node(case("h"), index, layer=1)) - hand["outs"][t - 1]) < 1e-12
+        assert abs(at(Partial(LOSS, Node(case("h"), index, layer=1))) - hand["d_outs"][t - 1]) < 1e-12
+        assert abs(at(Partial(LOSS, Node(case("c"), index, layer=1))) - hand["d_states"][t - 1]) < 1e-12
+        if form == "matrix":
+            for his, ours_ in letters.items():
+                assert abs(at(Node("delta", f"{ours_},{t}", layer=1)) - hand["deltas"][t - 1][his]) < 1e-12
+    layer = json.loads(derivation.to_json())["layers"][0]
+    assert_close(layer["grad_weight_ih"], [list(hand["dW"][k]) for k in TORCH_ROWS])
+    assert_close(layer["grad_weight_hh"], [[hand["dU"][k]] for k in TORCH_ROWS])
+    assert_close(layer["grad_bias_ih"], [hand["db"][k] for k in TORCH_ROWS])
+    assert_close(layer["grad_bias_hh"], [hand["db"][k] for k in TORCH_ROWS])
+    # His SGD update, λ = 0.1: W − λ δW (b: b_ih and b_hh each take his step).
+    assert_close(layer["new_weight_ih"], [[w - 0.1 * d for w, d in zip(hand["W"][k], hand["dW"][k], strict=True)]
+                                          for k in TORCH_ROWS])
+    assert_close(layer["new_weight_hh"], [[hand["U"][k] - 0.1 * hand["dU"][k]] for k in TORCH_ROWS])
+    assert_close(layer["new_bias_ih"], [hand["b"][k] - 0.1 * hand["db"][k] for k in TORCH_ROWS])
     check(json.loads(json.dumps(GOMEZ)))
 
 
