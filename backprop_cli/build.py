@@ -69,9 +69,11 @@ def build_derivation(
         raise BackpropError(f"rounding: must be exact or carry, not {options.rounding!r}")
     if not 0 <= options.precision <= 15:
         raise BackpropError(f"precision: must be between 0 and 15, got {options.precision}")
-    # Clipping is shown in the matrix form: ``auto`` picks it then.
-    form = choose_form(network, len(xs), "matrix" if options.clip is not None and options.form == "auto"
-                       else options.form)
+    # Clipping and the transposed layout are written in the matrix form: for a network of other kinds
+    # than dense layers, ``auto`` picks it then.
+    matrix_only = options.clip is not None or options.layout == "transposed"
+    auto = "matrix" if matrix_only and options.form == "auto" and not network.scalar_form else options.form
+    form = choose_form(network, len(xs), auto)
     check_conventions(options, form, network)
     if options.clip is not None and form != "matrix":
         raise BackpropError("clip: the step shows gradient clipping in the matrix form; add --form matrix")
