@@ -275,13 +275,13 @@ def _example(name: str) -> dict[str, Any]:
 # --- training, verify, files ----------------------------------------------------------------
 
 
-def torch_recurrent_train(document: dict[str, Any], epochs: int) -> tuple[list[float], list[Any]]:
-    """A plain PyTorch loop, full batch, SGD: the loss before each update, and the parameters after."""
+def torch_sequence_model(document: dict[str, Any]) -> tuple[Any, Any, list[Any], Any, Any]:
+    """nn.RNN / nn.LSTM / nn.GRU (batch_first) then nn.Linear with the written spec's parameters: the two
+    modules, their parameters in the spec's order, the inputs (N, T, F) and the targets."""
     steps, features = document["input_shape"]
     table, dense = document["layers"]
-    kind = table["kind"]
     hidden = len(table["weight_hh"][0])
-    rnn = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind](
+    rnn = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[table["kind"]](
         features, hidden, batch_first=True, dtype=T)
     linear = torch.nn.Linear(hidden, len(dense["weight"]), dtype=T)
     with torch.no_grad():
@@ -290,9 +290,14 @@ def torch_recurrent_train(document: dict[str, Any], epochs: int) -> tuple[list[f
         linear.weight.copy_(torch.tensor(dense["weight"], dtype=T))
         linear.bias.copy_(torch.tensor(dense["bias"], dtype=T))
     params = [rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0, linear.weight, linear.bias]
-    optimizer = torch.optim.SGD(params, lr=document["lr"])
     X = torch.tensor(document["data"]["x"], dtype=T).reshape(-1, steps, features)
-    Y = torch.tensor(document["data"]["y"], dtype=T)
+    return rnn, linear, params, X, torch.tensor(document["data"]["y"], dtype=T)
+
+
+def torch_recurrent_train(document: dict[str, Any], epochs: int) -> tuple[list[float], list[Any]]:
+    """A plain PyTorch loop, full batch, SGD: the loss before each update, and the parameters after."""
+    rnn, linear, params, X, Y = torch_sequence_model(document)
+    optimizer = torch.optim.SGD(params, lr=document["lr"])
     history = []
     for _ in range(epochs):
         optimizer.zero_grad()
@@ -572,21 +577,8 @@ def test_training_with_clipping_equals_torchs_clip_grad(kind, clip):
     from backprop_cli.io import spec_document
 
     written = spec_document(spec.network, spec.xs, spec.ys)
-    steps, features = written["input_shape"]
-    table, dense = written["layers"]
-    hidden = len(table["weight_hh"][0])
-    rnn = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind](
-        features, hidden, batch_first=True, dtype=T)
-    linear = torch.nn.Linear(hidden, 1, dtype=T)
-    with torch.no_grad():
-        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            getattr(rnn, f"{name}_l0").copy_(torch.tensor(table[name], dtype=T))
-        linear.weight.copy_(torch.tensor(dense["weight"], dtype=T))
-        linear.bias.copy_(torch.tensor(dense["bias"], dtype=T))
-    params = [rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0, linear.weight, linear.bias]
+    rnn, linear, params, X, Y = torch_sequence_model(written)
     optimizer = torch.optim.SGD(params, lr=document["lr"])
-    X = torch.tensor(written["data"]["x"], dtype=T).reshape(-1, steps, features)
-    Y = torch.tensor(written["data"]["y"], dtype=T)
     limit = 0.05 if clip == "norm" else 0.01
     history = []
     for _ in range(5):
@@ -625,22 +617,9 @@ def test_clipping_on_the_page_says_the_norm_before_and_after(capsys):
 def torch_recurrent_steps(document: dict[str, Any], optimizer: str, steps: int) -> list[list[Any]]:
     """A plain PyTorch loop, full batch: torch.optim.SGD(momentum=0.9) or Adam's defaults; the
     parameters (rnn's weight_ih … bias_hh, then the dense layer's) after each of ``steps`` updates."""
-    steps_, features = document["input_shape"]
-    table, dense = document["layers"]
-    kind = table["kind"]
-    rnn = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind](
-        features, len(table["weight_hh"][0]), batch_first=True, dtype=T)
-    linear = torch.nn.Linear(len(dense["weight"][0]), len(dense["weight"]), dtype=T)
-    with torch.no_grad():
-        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            getattr(rnn, f"{name}_l0").copy_(torch.tensor(table[name], dtype=T))
-        linear.weight.copy_(torch.tensor(dense["weight"], dtype=T))
-        linear.bias.copy_(torch.tensor(dense["bias"], dtype=T))
-    params = [rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0, linear.weight, linear.bias]
+    rnn, linear, params, X, Y = torch_sequence_model(document)
     opt = (torch.optim.SGD(params, lr=document["lr"], momentum=0.9) if optimizer == "momentum"
            else torch.optim.Adam(params, lr=document["lr"]))
-    X = torch.tensor(document["data"]["x"], dtype=T).reshape(-1, steps_, features)
-    Y = torch.tensor(document["data"]["y"], dtype=T)
     after = []
     for _ in range(steps):
         opt.zero_grad()
@@ -732,24 +711,13 @@ def test_training_with_truncated_bptt_equals_a_torch_loop_that_detaches(kind):
     spec = parse_spec(document)
     assert spec.xs is not None and spec.ys is not None
     written = spec_document(spec.network, spec.xs, spec.ys)
-    steps, features = written["input_shape"]
-    table, dense = written["layers"]
-    rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind](features, 3, batch_first=True, dtype=T)
-    linear = torch.nn.Linear(3, 1, dtype=T)
-    with torch.no_grad():
-        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            getattr(rnn, f"{name}_l0").copy_(torch.tensor(table[name], dtype=T))
-        linear.weight.copy_(torch.tensor(dense["weight"], dtype=T))
-        linear.bias.copy_(torch.tensor(dense["bias"], dtype=T))
-    params = [rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0, linear.weight, linear.bias]
+    rnn, linear, params, X, Y = torch_sequence_model(written)
     opt = torch.optim.SGD(params, lr=document["lr"])
-    X = torch.tensor(written["data"]["x"], dtype=T).reshape(-1, steps, features)
-    Y = torch.tensor(written["data"]["y"], dtype=T)
     history = []
     for _ in range(4):
         opt.zero_grad()
         state = None
-        for t in range(steps):  # bptt = 1: the state detached before every step
+        for t in range(X.shape[1]):  # bptt = 1: the state detached before every step
             if state is not None:
                 state = tuple(s.detach() for s in state) if kind == "lstm" else state.detach()
             out, state = rnn(X[:, t:t + 1], state)

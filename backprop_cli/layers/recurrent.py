@@ -1195,24 +1195,9 @@ class StepDense(Layer):
     def scalar_auto(self) -> bool:
         return self.steps * self.units <= 8
 
-    def scalar_forward(self, page: KindsScalarPage, path: Path, inputs: list[list[Any]]) -> list[Step]:
-        from backprop_cli.layers.activation import scalar_activation
-        from backprop_cli.notation import add, mul
-
-        W, b = page.parameter(path, "weight"), page.parameter(path, "bias") if self.bias is not None else None
-        steps: list[Step] = []
-        outputs = []
-        for n, row in enumerate(inputs):
-            zs = []
-            for t in range(self.steps):  # the same W at every step: z_t,j = Σ_k W_jk a_t,k + b_j
-                for j in range(self.units):
-                    terms = [mul(W[j][k], row[t * self.inputs + k]) for k in range(self.inputs)]
-                    z = page.node("z", path, t * self.units + j, n)
-                    steps.append(page.define(path, z, add(*terms, *([b[j]] if b is not None else []))))
-                    zs.append(z)
-            outputs.append(scalar_activation(page, path, self.activation, zs, n, steps))
-        page.outputs_of[path] = outputs
-        return steps
+    @property
+    def time_blocks(self) -> int:
+        return self.steps
 
     def title(self, number: int, in_features: int, last: bool) -> Message:
         from backprop_cli.locales import name, say
