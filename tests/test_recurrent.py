@@ -564,6 +564,49 @@ def test_gomez_lstm_example(form):
     check(json.loads(json.dumps(GOMEZ)))
 
 
+# A vanilla RNN worked in a published notebook: thsis/INFOSYS, "Backpropagation on RNN"
+# (https://github.com/thsis/INFOSYS): two tanh units without biases, W = (2, 1) from the input,
+# U = [[1, 2], [3, 4]] between the states, x = (0.2, 0.3, 0.4), the output w·h₃ with w = (2, 4), y = 7.
+# It prints h₁ = (0.37994896, 0.19737532), h₂ = (0.87975882, 0.97711011), h₃ = (0.9986059, 0.99999815)
+# and ŷ = 5.99720442000804. Its gradients are not asserted: it multiplies one path's factors element
+# by element (∂h₃/∂h₂ ⋯ ∂h₁/∂W, with dℓ/dŷ = y − ŷ) instead of summing a term per time step, so they
+# are not the loss's gradient; the page's are checked against autograd here instead.
+
+INFOSYS = {"loss": "mse", "lr": 0.001, "input_shape": [3, 1],
+           "layers": [{"kind": "rnn", "weight_ih": [[2.0], [1.0]], "weight_hh": [[1.0, 2.0], [3.0, 4.0]],
+                       "bias": False},
+                      {"weight": [[2.0, 4.0]], "activation": "identity"}],
+           "data": {"x": [[0.2, 0.3, 0.4]], "y": [[7.0]]}}
+
+
+@pytest.mark.parametrize("form", ["scalar", "matrix"])
+def test_a_published_vanilla_rnn_forward_pass(form):
+    from backprop_cli.notation import Node
+
+    spec = parse_spec(json.loads(json.dumps(INFOSYS)))
+    assert spec.xs is not None and spec.ys is not None
+    derivation = build_derivation(spec.network, spec.xs, spec.ys, Options(form=form))
+    printed = [(0.37994896, 0.19737532), (0.87975882, 0.97711011), (0.9986059, 0.99999815)]
+    for t, row in enumerate(printed, start=1):
+        if form == "scalar":
+            ours_ = [derivation.values[Node("h", f"{t},{j}", layer=1)] for j in (1, 2)]
+        else:
+            ours_ = list(derivation.values[Node("H", t, layer=1)].rows[0])
+        assert [round(float(v), 8) for v in ours_] == list(row)
+    assert derivation.output[0][0] == pytest.approx(5.99720442000804, abs=1e-14)
+    rnn = torch.nn.RNN(1, 2, bias=False, batch_first=True, dtype=T)
+    with torch.no_grad():
+        rnn.weight_ih_l0.copy_(torch.tensor([[2.0], [1.0]], dtype=T))
+        rnn.weight_hh_l0.copy_(torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=T))
+    w = torch.tensor([[2.0, 4.0]], dtype=T, requires_grad=True)
+    out, _ = rnn(torch.tensor([[[0.2], [0.3], [0.4]]], dtype=T))
+    torch.nn.MSELoss()(out[:, -1] @ w.T, torch.tensor([[7.0]], dtype=T)).backward()
+    layers = json.loads(derivation.to_json())["layers"]
+    assert_close(layers[0]["grad_weight_ih"], rnn.weight_ih_l0.grad.tolist())
+    assert_close(layers[0]["grad_weight_hh"], rnn.weight_hh_l0.grad.tolist())
+    assert_close(layers[1]["grad_weight"], w.grad.tolist())
+
+
 @pytest.mark.parametrize(("kind", "clip"), [("rnn", "norm"), ("lstm", "value"), ("gru", "norm")])
 def test_training_with_clipping_equals_torchs_clip_grad(kind, clip):
     """Clipping is applied by train (numpy and torch engines) as clip_grad_norm_/clip_grad_value_ do."""
