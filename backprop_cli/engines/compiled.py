@@ -146,8 +146,8 @@ class CompiledEngine(Engine):
                                 " or torch (auto picks numpy)")
         declined = sorted({layer.kind for layer in network.layers if not layer.compiles})
         if declined:
-            raise BackpropError(f"backend: the compiled engine compiles the scalar page, which {', '.join(declined)}"
-                                " layers do not have; use --backend numpy or torch (auto picks numpy)")
+            raise BackpropError(f"backend: the compiled engine does not compile {', '.join(declined)} layers (their"
+                                " lines grow with every time step); use --backend numpy or torch (auto picks numpy)")
         self.xs, self.ys = tuple(xs), tuple(ys)
         self.floats = (self.unrolls and settings.order is None
                        and len(xs) * network.parameter_count <= COMPILED_LIMIT)

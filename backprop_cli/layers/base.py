@@ -144,7 +144,8 @@ class Kind:
     scalar_form: ClassVar[bool] = False
     """Whether the scalar form (a line per unit, ``build.py``) works this kind; else the matrix form."""
     compiles: ClassVar[bool] = True
-    """Whether the compiled engine runs the kind (it compiles the scalar page; recurrent kinds have none)."""
+    """Whether the compiled engine runs the kind (it compiles the scalar page; not the recurrent kinds',
+    whose lines grow with every time step)."""
     transposable: ClassVar[bool] = False
     """Whether ``--layout transposed`` writes this kind's ``weight`` transposed (dense: inputs × units)."""
     shapes: ClassVar[str] = "flat"
