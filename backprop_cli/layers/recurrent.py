@@ -410,12 +410,12 @@ class Recurrent(Kind):
         from backprop_cli.notation import Node
 
         H = self.hidden
-        letter, side = ("W", name[-2]) if name.startswith("weight") else ("b", name[-2])
+        side = name[-2]  # weight_ih → i, weight_hh → h
 
         def tag(row: int) -> str:  # ii, hf … of the gate's rows; rnn's one block: ih, hh
             return f"{side}{self.gate_names[row // H] or 'h'}"
 
-        if letter == "W":
+        if name.startswith("weight"):
             return tuple(tuple(Node("W", f"{tag(r)},{r % H + 1}{k + 1}", layer=number) for k in range(len(row)))
                          for r, row in enumerate(value))
         return tuple(Node("b", f"{tag(r)},{r % H + 1}", layer=number) for r in range(len(value)))
@@ -441,7 +441,7 @@ class Recurrent(Kind):
                 for j in range(self.hidden):
                     node = Node(base, f"0,{j + 1}", layer=number, sample=mark)
                     note = None
-                    if j == 0 and base == "h":
+                    if n == 0 and j == 0 and base == "h":
                         note = say("kind.recurrent.h0" if self.h0 is not None else "kind.recurrent.zero")
                     steps.append(page.record(page.values, node, (), value=float(given[j]), substitute=False,
                                              note=note))
