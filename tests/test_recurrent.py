@@ -792,3 +792,32 @@ def test_bptt_bad_values_and_verify_are_refused_with_the_fix(tmp_path, capsys):
     assert main(["verify", "--network", str(tmp_path / "seq.toml")]) == 2
     err = capsys.readouterr().err
     assert "finite differences cannot check them; verify the network without bptt" in err
+
+
+def test_the_scalar_page_sums_what_reaches_each_state_and_each_shared_weight():
+    """∂𝓛/∂h_t,j sums the output's part at t and every gate of step t + 1; a shared weight's gradient
+    has a term per step and sample, elided past 24 as the convolution's kernels are."""
+    from backprop_cli.render import render
+
+    spec = parse_spec(json.loads(json.dumps(GOMEZ)))
+    assert spec.xs is not None and spec.ys is not None
+    page = render(build_derivation(spec.network, spec.xs, spec.ys, Options(form="scalar")), "rich", width=400)
+    line = next(row for row in page.splitlines() if "∂𝓛/∂h₁,₁⁽¹⁾ = " in row)
+    for gate in "ifgo":
+        assert f"∂𝓛/∂{gate}₂,₁⁽¹⁾ · ∂{gate}₂,₁⁽¹⁾/∂h₁,₁⁽¹⁾" in line
+    assert "+ (h₁,₁⁽¹⁾ - y₁)" in line  # the loss's own part: h₁,₁ is an output (output = "all")
+    document = {"loss": "mse", "lr": 0.1, "input_shape": [9, 1],
+                "layers": [{"kind": "rnn", "hidden_size": 1, "output": "last"}],
+                "data": {"x": [[0.1 * k for k in range(9)], [0.2] * 9, [-0.1] * 9], "y": [[0.5], [0.0], [0.1]]}}
+    spec = parse_spec(document)
+    assert spec.xs is not None and spec.ys is not None
+    derivation = build_derivation(spec.network, spec.xs, spec.ys, Options(form="scalar"))
+    text = render(derivation, "rich", width=400)
+    assert "27 terms, 8 of them shown" in text and "⋯" in text
+    check({**spec_document_of(spec), "optimizer": "sgd", "lr": 0.1})
+
+
+def spec_document_of(spec: Any) -> dict[str, Any]:
+    from backprop_cli.io import spec_document
+
+    return spec_document(spec.network, spec.xs, spec.ys)
