@@ -79,6 +79,8 @@ class KindsScalarPage:
         self.order: list[sp.Basic] = []
         self.groups: list[Group] = []
         self.outputs_of: dict[Path, Rows] = {}
+        self.backward_notes: dict[sp.Basic, Message] = {}
+        """A remark a kind puts on the backward line of one of its nodes or parameters."""
         self.buffers: dict[Path, dict[str, Any]] = {}
         self.buffer_symbols: dict[tuple[Path, str], list[tuple[Any, Any]]] = {}
         self.symbols: dict[tuple[Path, str], Any] = {}
@@ -248,7 +250,7 @@ class KindsScalarPage:
             chain.append(mul(Partial(LOSS, u), Partial(u, node)))
             terms.append(Partial(LOSS, u) if derivative == 1 else mul(Partial(LOSS, u), derivative))
             computed.append(Partial(LOSS, u) if numeric == 1 else mul(Partial(LOSS, u), numeric))
-        note = None
+        note = self.backward_notes.get(node)
         numeric_form = add(*computed)
         if len(terms) > MAX_TERMS:
             # A shared kernel weight over many positions and samples: the first terms and the last,

@@ -451,7 +451,11 @@ class Recurrent(Kind):
                 xs = row[(t - 1) * self.features:t * self.features]
                 states = self.scalar_step(page, path, P, t, mark, xs, states, steps)
                 every += states["h"]
+                if n == 0 and t == self.steps - 1:  # the first line backward that sums both parts
+                    page.backward_notes[states["h"][-1]] = say("kind.recurrent.scalar_sum")
             outputs.append(states["h"] if self.output == "last" else every)
+        page.backward_notes[page.parameter(path, "weight_ih")[0][0]] = say("kind.recurrent.scalar_shared",
+                                                                           steps=self.steps)
         page.outputs_of[path] = outputs
         return steps
 

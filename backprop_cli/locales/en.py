@@ -381,6 +381,13 @@ MESSAGES.update({
     "kind.recurrent.detached": (
         "H_{t} ends a chunk: the next chunk read it detached, so only the output's part comes back to it"
     ),
+    "kind.recurrent.scalar_sum": (
+        "∂𝓛/∂h_t,j sums what every node that reads h_t,j hands back: the output at t (where the layer's"
+        " output holds it) and every gate of step t + 1"
+    ),
+    "kind.recurrent.scalar_shared": (
+        "the weights are shared by all {steps} steps: each gradient has a term per step (and sample)"
+    ),
     "kind.recurrent.vanishing": (
         "|∂𝓛/∂H_t| for t = 1…T (the norm over the batch): each step back multiplies it by {ratios}"
     ),
