@@ -415,6 +415,7 @@ class CompiledEngine(Engine):
     def optimizer_state(self) -> OptimizerSlots:
         """Per layer that holds parameters, its weight's and bias's slots (zero where untouched)."""
         from backprop_cli.layers import leaves
+        from backprop_cli.optimizers.base import slot_names
 
         steps = self.epochs_done * len(self.bounds)
         values = self._values()
@@ -425,8 +426,8 @@ class CompiledEngine(Engine):
 
             slots[kind] = tuple(
                 tuple(None if (path, name) not in self.parameter_symbols
-                      else _shaped(self.parameter_symbols[(path, name)], read) for name in ("weight", "bias"))
-                for path, _ in leaves(self.network.layers))
+                      else _shaped(self.parameter_symbols[(path, name)], read) for name in slot_names(layer))
+                for path, layer in leaves(self.network.layers))
         return OptimizerSlots(steps, slots)
 
 
