@@ -232,7 +232,6 @@ def test_the_scalar_form_equals_the_matrix_form_and_pytorch(document, dense):
     """The page unit by unit (a line per unit, gate and step; the chain rule node by node) gives the
     numbers of the matrix form and of torch, with and without a dense layer after the states."""
     document["_clip"] = None
-    document["layers"][0].pop("bptt", None)
     if not dense:
         document["layers"] = document["layers"][:1]
         width = len(document["layers"][0]["weight_hh"][0])
@@ -258,11 +257,8 @@ def test_auto_picks_the_scalar_form_for_a_tiny_network_and_the_matrix_form_past_
         assert choose_form(spec.network, 2, "auto") == "matrix"
     document = json.loads(json.dumps(SEQUENCE))  # an LSTM of 3 units over 3 steps: 54 lines a sample
     assert choose_form(parse_spec(document).network, 1, "auto") == "matrix"
-    document["layers"][0]["bptt"] = 1
-    document["layers"][0]["hidden_size"] = 1
-    assert choose_form(parse_spec(document).network, 1, "auto") == "matrix"
-    with pytest.raises(BackpropError, match=r"truncated BPTT \(bptt = 1\) is worked in the matrix form"):
-        ours(document, "scalar")
+    document["layers"][0]["hidden_size"] = 1  # 18 lines a sample
+    assert choose_form(parse_spec(document).network, 1, "auto") == "scalar"
 
 
 def _example(name: str) -> dict[str, Any]:
@@ -742,6 +738,18 @@ def test_truncated_bptt_cuts_the_gradient_between_chunks(kind):
     page = render(build_derivation(spec.network, spec.xs, spec.ys, Options(form="matrix")), "rich", width=200)
     assert "bptt = 2: truncated BPTT" in page
     assert "H_2 ends a chunk" in page and "H_4 ends a chunk" in page and "H_3 ends a chunk" not in page
+    # Unit by unit: step 3's and step 5's lines read the detached states, ∂/∂h of them written 0.
+    scalar = build_derivation(spec.network, spec.xs, spec.ys, Options(form="scalar"))
+    page = render(scalar, "rich", width=4000)
+    assert "bptt = 2: truncated BPTT" in page
+    assert "h_2 ends a chunk" in page and "h_4 ends a chunk" in page and "h_3 ends a chunk" not in page
+    line = next(row for row in page.splitlines() if "∂𝓛/∂h₂,₂⁽¹⁾⁽¹⁾ = " in row)  # sample 1
+    first = {"rnn": "z", "lstm": "i", "gru": "r"}[kind]
+    assert f"∂𝓛/∂{first}₃,₁⁽¹⁾⁽¹⁾ 0 + " in line and "+ ∂𝓛/∂z₂,₁⁽²⁾⁽¹⁾ " in line  # step 3's part is 0
+    scalar_json = json.loads(scalar.to_json())
+    for layer in (*scalar_json["layers"], *truncated["layers"]):
+        layer.pop("z", None), layer.pop("a", None)
+    assert_step_close(scalar_json, {**truncated, "_loss": "mse"})
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])

@@ -402,8 +402,7 @@ class Recurrent(Kind):
     """Forward lines per unit and step on the scalar page (rnn: z and h)."""
 
     def scalar_auto(self) -> bool:
-        return (not self.truncates_gradients() and self.features <= 3
-                and self.hidden * self.steps * self.node_lines <= self.SCALAR_AUTO_NODES)
+        return self.features <= 3 and self.hidden * self.steps * self.node_lines <= self.SCALAR_AUTO_NODES
 
     def scalar_symbols(self, name: str, number: int, value: Any) -> Any:
         """W⁽ˡ⁾ with the gate's rows named as the matrix form names them: W_ii,jk … (W_ih,jk for rnn)."""
@@ -421,13 +420,11 @@ class Recurrent(Kind):
         return tuple(Node("b", f"{tag(r)},{r % H + 1}", layer=number) for r in range(len(value)))
 
     def scalar_forward(self, page: KindsScalarPage, path: Path, inputs: list[list[Any]]) -> list[Step]:
-        from backprop_cli.errors import BackpropError
+        from sympy import Integer
+
         from backprop_cli.locales import say
         from backprop_cli.notation import Node
 
-        if self.truncates_gradients():
-            raise BackpropError(f"form: truncated BPTT (bptt = {self.bptt}) is worked in the matrix form; use"
-                                " --form matrix (or auto)")
         number = page.number(path)
         P = {name: page.parameter(path, name) if getattr(self, name) is not None else None for name in PARAMETERS}
         steps: list[Step] = []
@@ -449,10 +446,20 @@ class Recurrent(Kind):
             every = []
             for t in range(1, self.steps + 1):
                 xs = row[(t - 1) * self.features:t * self.features]
+                before, incoming = len(steps), {node for nodes in states.values() for node in nodes}
                 states = self.scalar_step(page, path, P, t, mark, xs, states, steps)
+                if self.detached(t - 1):  # truncated BPTT: step t read the states detached
+                    for step in steps[before:]:
+                        for node in incoming & page.definitions[step.target].free_symbols:
+                            page.locals[(step.target, node)] = Integer(0)
                 every += states["h"]
                 if n == 0 and t == self.steps - 1:  # the first line backward that sums both parts
                     page.backward_notes[states["h"][-1]] = say("kind.recurrent.scalar_sum")
+                if n == 0 and self.detached(t):
+                    page.backward_notes[states["h"][-1]] = say("kind.recurrent.detached", state=f"h_{t}")
+                if n == 0 and t == self.steps and self.truncates_gradients():
+                    page.backward_notes[states["h"][-1]] = say("kind.recurrent.bptt", setting=f"bptt = {self.bptt}",
+                                                               steps=self.bptt)
             outputs.append(states["h"] if self.output == "last" else every)
         page.backward_notes[page.parameter(path, "weight_ih")[0][0]] = say("kind.recurrent.scalar_shared",
                                                                            steps=self.steps)
@@ -603,7 +610,7 @@ class Recurrent(Kind):
                 if self.truncates_gradients():
                     note = say("kind.recurrent.bptt", setting=f"bptt = {self.bptt}", steps=self.bptt)
             elif self.detached(t):
-                note = say("kind.recurrent.detached", t=t)
+                note = say("kind.recurrent.detached", state=f"H_{t}")
             elif t == self.steps - 1:
                 note = say("kind.recurrent.backward_sum")
             steps.append(page.record(values, Partial(LOSS, H_t), (add(*terms) if terms else Integer(0),),

@@ -379,7 +379,7 @@ MESSAGES.update({
         " state between chunks (h.detach()); the gradient goes back at most to the start of its chunk"
     ),
     "kind.recurrent.detached": (
-        "H_{t} ends a chunk: the next chunk read it detached, so only the output's part comes back to it"
+        "{state} ends a chunk: the next chunk read it detached, so only the output's part comes back to it"
     ),
     "kind.recurrent.scalar_sum": (
         "∂𝓛/∂h_t,j sums what every node that reads h_t,j hands back: the output at t (where the layer's"

@@ -360,7 +360,7 @@ MESSAGES.update({
         "{setting}: 잘린 BPTT입니다. PyTorch 반복문처럼 {steps}단계씩 나누어 돌리고 구간 사이에서 상태를 떼어 냅니다"
         "(h.detach()). 기울기는 자기 구간의 처음까지만 거슬러 갑니다"
     ),
-    "kind.recurrent.detached": "H_{t}는 구간의 끝입니다. 다음 구간은 떼어 낸 값을 읽었으므로 출력 쪽 값만 돌아옵니다",
+    "kind.recurrent.detached": "{state}는 구간의 끝입니다. 다음 구간은 떼어 낸 값을 읽었으므로 출력 쪽 값만 돌아옵니다",
     "kind.recurrent.scalar_sum": (
         "∂𝓛/∂h_t,j는 h_t,j를 읽는 모든 노드가 돌려주는 값의 합입니다. t의 출력(층의 출력에 들어 있을 때)과"
         " t + 1단계의 모든 게이트입니다"
