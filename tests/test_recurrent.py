@@ -442,9 +442,15 @@ def test_train_hello_on_the_command_line(capsys):
 # What its text confirms: one LSTM cell, a sequence of two steps, the L2 loss E = ½(x − x̂)² at each
 # step with derivative x − x̂, Δout = 0 after the last step, one SGD update with λ = 0.1, and a label
 # of 1.25 (the Medium copy notes it cannot be reached by an output that is a tanh times a sigmoid).
-# Its formulas and numbers are typeset as images or MathJax that the copies read here do not hold,
-# so none of its printed values is asserted: the weights and inputs below are the example's as it is
-# commonly reproduced (W_a = (0.45, 0.25), U_a = 0.15, b_a = 0.2; W_i = (0.95, 0.8), U_i = 0.8,
+# Its formulas and numbers are typeset as images or MathJax that the copies of the article read here
+# do not hold. Its forward pass at both steps is reprinted as text, with the weights and inputs, in
+# Jae Duk Seo, "Deriving Back Propagation on simple RNN LSTM" (Medium, May 2018, after Gomez's figures):
+# t = 0: a 0.81775, i 0.96083, f 0.85195, o 0.81757, state 0.78572, out 0.53631;
+# t = 1: a 0.84980, i 0.98118, f 0.87030, o 0.84993, state 1.5176, out 0.77197
+# (GOMEZ_PRINTED, asserted to half a unit of the last printed digit; his out₁ is 0.771981 worked
+# exactly, so it is held to 2e-5).
+# His backward numbers are not reprinted there and are not asserted: the weights and inputs below are
+# the example's (W_a = (0.45, 0.25), U_a = 0.15, b_a = 0.2; W_i = (0.95, 0.8), U_i = 0.8,
 # b_i = 0.65; W_f = (0.7, 0.45), U_f = 0.1, b_f = 0.15; W_o = (0.6, 0.4), U_o = 0.25, b_o = 0.1;
 # x₀ = (1, 2), x₁ = (0.5, 3); labels 0.5, 1.25), and the reference is the article's method worked
 # here in plain Python, in its notation and conventions:
@@ -512,6 +518,12 @@ def gomez_by_hand() -> dict[str, Any]:
             "deltas": deltas, "dW": dW, "dU": dU, "db": db, "W": W, "U": U, "b": b}
 
 
+GOMEZ_PRINTED = [
+    {"a": "0.81775", "i": "0.96083", "f": "0.85195", "o": "0.81757", "state": "0.78572", "out": "0.53631"},
+    {"a": "0.84980", "i": "0.98118", "f": "0.87030", "o": "0.84993", "state": "1.5176", "out": "0.77197"},
+]
+"""Gomez's forward numbers at t = 0 and t = 1, as printed (see the comment above)."""
+
 TORCH_ROWS = ("i", "f", "a", "o")
 """His gate of each block of torch's stacked rows (i, f, g, o)."""
 
@@ -535,6 +547,15 @@ def test_gomez_lstm_example(form):
         return float(value) if form == "scalar" else float(value.rows[0][0])
 
     letters = {"a": "g", "i": "i", "f": "f", "o": "o"}
+    for t, printed in enumerate(GOMEZ_PRINTED, start=1):
+        index = f"{t},1" if form == "scalar" else t
+        case = str.lower if form == "scalar" else str.upper
+        ours = {his: at(Node(case(letter), index, layer=1)) for his, letter in letters.items()}
+        ours |= {"state": at(Node(case("c"), index, layer=1)), "out": at(Node(case("h"), index, layer=1))}
+        for name, text in printed.items():
+            # Half a unit of the last printed digit; out₁ carries his rounded intermediates (2e-5).
+            places = len(text.split(".")[1])
+            assert abs(ours[name] - float(text)) <= max(0.5 * 10 ** -places, 2e-5), (t, name, ours[name], text)
     for t in (1, 2):
         index = f"{t},1" if form == "scalar" else t
         case = str.lower if form == "scalar" else str.upper
