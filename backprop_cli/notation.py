@@ -72,6 +72,14 @@ _BASES: dict[str, tuple[str, str]] = {
     "d": ("d", "d"),
     "E": ("E", "E"),
     "P": ("P", "P"),
+    # A recurrent layer's units on the scalar page: h⁽ˡ⁾_t,j, c⁽ˡ⁾_t,j and the gates i, f, o, r, n.
+    "h": ("h", "h"),
+    "c": ("c", "c"),
+    "i": ("i", "i"),
+    "f": ("f", "f"),
+    "o": ("o", "o"),
+    "r": ("r", "r"),
+    "n": ("n", "n"),
 }
 
 

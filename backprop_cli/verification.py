@@ -276,8 +276,12 @@ def check_gradients(network: Network, xs: Sequence[Vector], ys: Sequence[Vector]
         BackpropError: when the network or samples are not valid.
     """
     from backprop_cli.build import build_derivation, network_loss
+    from backprop_cli.errors import BackpropError
 
     xs, ys = tuple(xs), tuple(ys)
+    if any(layer.truncates_gradients() for _, layer in walk(network.layers)):
+        raise BackpropError("bptt: truncated BPTT's gradients are not the loss's derivative, so finite"
+                            " differences cannot check them; verify the network without bptt")
     derivation = build_derivation(network, xs, ys, Options(form=form))
     layers = derivation.to_dict()["layers"]
     chosen = parameters(network)

@@ -331,3 +331,12 @@ def test_a_pt_file_of_an_embedding_model_with_its_sidecar_is_read_and_stepped_as
     for layer in result["layers"]:
         layer.pop("z", None), layer.pop("a", None)
     assert_step_close(result, reference(document))
+
+
+def test_a_softmax_at_every_step_of_a_recurrent_layer_is_worked_in_the_matrix_form_only():
+    document = {"loss": "cross_entropy", "input_shape": [2, 1],
+                "layers": [{"kind": "rnn", "hidden_size": 1, "output": "all"}, {"units": 2, "activation": "softmax"}],
+                "data": {"x": [[0.5, -0.3]], "y": [[1, 0]]}}
+    with pytest.raises(BackpropError, match="softmax at every position .* use --form matrix"):
+        ours(document, "scalar")
+    assert ours(document, "auto") == ours(document, "matrix")

@@ -89,3 +89,11 @@ def test_train_on_the_corpus_learns_next_tokens_on_numpy_and_torch_alike(capsys)
     assert runs["numpy"]["final_loss"] < 0.4 * history[0][0]
     code, out, err = run(["train", "--data", "corpus", "--epochs", "10", "--backend", "compiled"], capsys)
     assert code == 2 and "compiled engine" in err and "numpy or torch" in err
+
+
+def test_verify_checks_the_token_networks_gradients_against_autograd_and_differences(capsys):
+    pytest.importorskip("torch")
+    code, out, err = run(["verify", "--tokens", "the cat sat on the mat", "--format", "json"], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["ok"] is True
