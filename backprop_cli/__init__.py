@@ -30,7 +30,8 @@ __version__ = "0.1.0"
 __all__ = ["derive", "from_torch", "to_torch", "train", "verify"]
 
 _NETWORK_OPTIONS = ("layers", "activation", "loss", "lr", "seed", "init", "optimizer", "momentum", "beta1",
-                    "beta2", "eps", "alpha", "weight_decay", "centered", "data", "targets")
+                    "beta2", "eps", "alpha", "weight_decay", "centered", "data", "targets", "tokens", "token_ids",
+                    "vocab_text")
 _LIVE_OPTIONS = ("criterion",)
 _PAGE_OPTIONS = ("precision", "rounding", "form", "lang", "figure", "brief", "layout", "momentum_form")
 _TRAIN_OPTIONS = ("epochs", "batch_size", "shuffle", "backend", "device", "dtype", "log_every", "show_steps",

@@ -81,7 +81,8 @@ class MatrixPage:
         self.outputs = network.outputs
         self.loss = losses.of(network)
         self.fused = self.loss.fused
-        self.divisor = self.loss.divisor(self.samples, self.outputs)
+        self.positions = network.positions
+        self.divisor = self.loss.divisor(self.samples * self.positions, network.classes)
         self.numbers = {path: n for n, (path, _) in enumerate(walk(network.layers), start=1)}
         self.last = (len(network.layers) - 1,)
         for index, layer in enumerate(network.layers):
@@ -191,7 +192,7 @@ class MatrixPage:
     def record(self, values: Values, target: sp.Basic, forms: tuple[sp.Basic, ...], *,
                value: Any = None, numbers: sp.Basic | None = None, substitute: bool = True,
                also: tuple[sp.Basic, ...] = (), lead: tuple[sp.Basic, ...] = (),
-               note: Message | None = None, **evaluator: Any) -> MatrixStep:
+               note: Message | None = None, heat: bool = False, **evaluator: Any) -> MatrixStep:
         if numbers is None and substitute and forms:
             numbers = forms[-1]
         if value is None:
@@ -211,7 +212,7 @@ class MatrixPage:
             for node in _nodes_in_order(numbers, values):
                 if node != target:
                     operands.append((node, _matrix(values[node])))
-        return MatrixStep(target, forms, _matrix(array), numbers, tuple(operands), lead, note)
+        return MatrixStep(target, forms, _matrix(array), numbers, tuple(operands), lead, note, heat)
 
     def materialize(self, target: sp.Basic, expr: sp.Basic) -> tuple[list[MatrixStep], sp.Basic]:
         """``expr`` (a gradient handed down) as a line of its own named ``target``, unless it is
@@ -273,16 +274,19 @@ class MatrixPage:
                     " use sigmoid on the output layer or another loss")
         if self.fused and not self.carry:
             last = self.network.layers[-1]
-            z = values[last.pre_activation(self, self.last, self.inputs[self.last])]
+            logits = values[last.pre_activation(self, self.last, self.inputs[self.last])]
+            z = self.network.per_position(logits)
             top = z.max(axis=1, keepdims=True)
             log_softmax = z - top - np.log(np.exp(z - top).sum(axis=1, keepdims=True))
-            elements = -values[self.Y] * log_softmax
+            elements = -values[self.Y] * log_softmax.reshape(logits.shape)
             first = self.record(values, ell, (hadamard_form(element),), value=elements,
                                 numbers=None, note=say("matrix.elementwise"))
         else:
             first = self.record(values, ell, (hadamard_form(element),),
                                 log_floor=self.loss.log_floor, note=say("matrix.elementwise"))
         over = "n" if self.loss.reduction == "sample_mean" else "n,k"
+        if self.positions > 1:
+            over = "n,t,k"
         total = ElementSum(ell, over)
         expr = total if self.divisor == 1 else mul(sp.Rational(1, self.divisor), total)
         second = self.record(values, LOSS, (expr,),
@@ -297,18 +301,26 @@ class MatrixPage:
         activation = functions.activation(self.network.layers[-1].activation or "identity")
         steps = []
         if self.fused:
-            sums = values[self.Y].sum(axis=1)
-            N = self.samples
+            targets = self.network.per_position(values[self.Y])
+            sums = targets.sum(axis=1)
+            N = self.samples * self.positions
             note: Message | None
-            if np.allclose(sums, 1.0, rtol=0, atol=1e-12):
+            value = None
+            one_hot = bool(np.allclose(sums, 1.0, rtol=0, atol=1e-12))
+            if one_hot:
                 difference = add(self.Yhat, neg(self.Y))
                 note = say("matrix.delta_softmax_ce", n=N)
             else:
                 difference = add(Hadamard(self.Yhat, Elementwise("rowsum", self.Y)), neg(self.Y))
                 note = say("matrix.delta_softmax_ce_general", n=N)
+            if self.positions > 1:
+                note = say("matrix.delta_softmax_ce_positions" + ("" if one_hot else "_general"), n=N,
+                           samples=self.samples, positions=self.positions)
+                yhat = self.network.per_position(values[self.Yhat])
+                value = ((yhat * sums[:, None] - targets) / N).reshape(values[self.Y].shape)
             formula = difference if N == 1 else mul(sp.Rational(1, N), difference)
             steps.append(self.record(values, delta, (Partial(LOSS, Z), formula), also=(Partial(LOSS, Z),),
-                                     note=note))
+                                     value=value, note=note))
             return steps
         gradient = self.loss_gradient(values, steps)
         if isinstance(activation, functions.Softmax):

@@ -71,10 +71,20 @@ XOpt = Annotated[list[str] | None, typer.Option(
 YOpt = Annotated[list[str] | None, typer.Option(
     "--y", metavar="V …", rich_help_panel=DATA, help="Targets of one sample: --y 0.")]
 DataOpt = Annotated[str | None, typer.Option(
-    "--data", metavar="xor|and|or|shapes|hello|FILE", rich_help_panel=DATA,
+    "--data", metavar="xor|and|or|shapes|hello|corpus|FILE", rich_help_panel=DATA,
     help="A built-in truth table, shapes (300 6×6 images of bars and crosses, three classes), hello (the"
-         " next character of \"hello\", a recurrent network), or a .csv"
+         " next character of \"hello\", a recurrent network), corpus (next words of a few short sentences,"
+         " an embedding network), or a .csv"
          " (last --targets columns are y) / .npz / .npy file.")]
+TokensOpt = Annotated[str | None, typer.Option(
+    "--tokens", metavar="\"W W …\"", rich_help_panel=DATA,
+    help="Words, one sample of next-token prediction: the input is every word but the last, the target at"
+         " each position the word after it. Without --network: embedding → positions → a transformer block → softmax.")]
+TokenIdsOpt = Annotated[list[str] | None, typer.Option(
+    "--token-ids", metavar="N N …", rich_help_panel=DATA, help="The same as token ids: --token-ids 0 2 1.")]
+VocabTextOpt = Annotated[str | None, typer.Option(
+    "--vocab-text", metavar="TEXT", rich_help_panel=DATA,
+    help="The vocabulary: the sorted distinct words of TEXT (default: of --tokens).")]
 TargetsOpt = Annotated[int, typer.Option("--targets", metavar="K", rich_help_panel=DATA,
                                          help="How many trailing columns of a .csv are targets.")]
 OptimizerOpt = Annotated[str | None, typer.Option(
@@ -197,6 +207,10 @@ def network_options(**given: Any) -> Any:
         y=_numbers(given.get("y"), "y"),
         data=given.get("data"),
         targets=given.get("targets", 1),
+        tokens=given.get("tokens"),
+        token_ids=None if given.get("token_ids") is None else [v for row in _numbers(given["token_ids"], "token-ids")
+                                                               or () for v in row],
+        vocab_text=given.get("vocab_text"),
     )
 
 
@@ -283,6 +297,9 @@ def step(
     y: YOpt = None,
     data: DataOpt = None,
     targets: TargetsOpt = 1,
+    tokens: TokensOpt = None,
+    token_ids: TokenIdsOpt = None,
+    vocab_text: VocabTextOpt = None,
     form: FormOpt = "auto",
     fmt: StepFormatOpt = None,
     output: OutputOpt = None,
@@ -329,6 +346,7 @@ def step(
       backprop step --input-shape 1 5 5 --seed 1    a small convolutional network, one image
       backprop step --format json                   every number, float64
       backprop step -o step.py                      the step in PyTorch (python step.py prints it)
+      backprop step --tokens "i love you"           next tokens: embedding, positions, softmax
       backprop step --with-code -o step.md          the page, then its PyTorch code
     """
     from backprop_cli.build import build_derivation
@@ -361,7 +379,7 @@ def step(
             network=network, layers=layers, input_shape=input_shape, activation=activation, loss=loss, lr=lr, seed=seed,
             init=init, optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
             alpha=alpha, weight_decay=weight_decay, centered=centered,
-            x=x, y=y, data=data, targets=targets))
+            x=x, y=y, data=data, targets=targets, tokens=tokens, token_ids=token_ids, vocab_text=vocab_text))
         from backprop_cli.schedules import parse_clip
 
         clip = parse_clip(clip_norm, clip_value)
@@ -423,6 +441,9 @@ def verify(
     y: YOpt = None,
     data: DataOpt = None,
     targets: TargetsOpt = 1,
+    tokens: TokensOpt = None,
+    token_ids: TokenIdsOpt = None,
+    vocab_text: VocabTextOpt = None,
     form: FormOpt = "auto",
     fmt: Annotated[str | None, typer.Option(
         "--format", "-f", metavar="rich|json", rich_help_panel=OUTPUT,
@@ -451,7 +472,8 @@ def verify(
     with working(say("status.verify", lang), _interactive()):
         net, xs, ys = resolve(network_options(
             network=network, layers=layers, input_shape=input_shape, activation=activation, loss=loss, lr=lr, seed=seed,
-            init=init, x=x, y=y, data=data, targets=targets))
+            init=init, x=x, y=y, data=data, targets=targets, tokens=tokens, token_ids=token_ids,
+            vocab_text=vocab_text))
         report = check_gradients(net, xs, ys, form=form)
     if chosen == "json":
         import json
@@ -773,6 +795,9 @@ def train(
     y: YOpt = None,
     data: DataOpt = None,
     targets: TargetsOpt = 1,
+    tokens: TokensOpt = None,
+    token_ids: TokenIdsOpt = None,
+    vocab_text: VocabTextOpt = None,
     epochs: Annotated[int, typer.Option("--epochs", metavar="N", rich_help_panel=TRAINING,
                                         help="Passes over the data.")] = 100,
     batch_size: Annotated[int | None, typer.Option(
@@ -884,7 +909,7 @@ def train(
         seed=seed, init=init,
         optimizer=optimizer, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps,
         alpha=alpha, weight_decay=weight_decay, centered=centered, x=x, y=y, data=data,
-        targets=targets)
+        targets=targets, tokens=tokens, token_ids=token_ids, vocab_text=vocab_text)
     from backprop_cli.schedules import parse_clip, parse_schedule
 
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed, backend=backend,
@@ -940,7 +965,8 @@ def _epoch_list(text: str | None) -> tuple[int, ...]:
 # --- argv: several numbers after one flag ------------------------------------------------------
 
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^[-+]?(nan|inf|infinity)$", re.IGNORECASE)
-_VALUES = {"--x": "any", "--y": "any", "--layers": "numbers", "--input-shape": "numbers", "--show-steps": "numbers"}
+_VALUES = {"--x": "any", "--y": "any", "--layers": "numbers", "--input-shape": "numbers", "--show-steps": "numbers",
+           "--token-ids": "numbers"}
 _REPEATED = {"--activation"}
 
 

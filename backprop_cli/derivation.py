@@ -76,6 +76,7 @@ class MatrixStep:
         operands: the matrices ``numbers`` combines, in order, for printers that draw them apart.
         lead: names printed before the target (``Ŷ`` in ``Ŷ = A⁽²⁾ = …``).
         note: a remark (how a bias is broadcast, how δ simplifies).
+        heat: whether printers shade the value's cells by size (attention weights, 0 to 1).
     """
 
     target: sp.Basic
@@ -85,6 +86,7 @@ class MatrixStep:
     operands: tuple[tuple[sp.Basic, Matrix], ...] = ()
     lead: tuple[sp.Basic, ...] = ()
     note: Message | None = None
+    heat: bool = False
 
 
 @dataclass(frozen=True)

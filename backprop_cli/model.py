@@ -10,6 +10,7 @@ import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from backprop_cli.errors import DataError, SpecError
 from backprop_cli.layers import leaves, walk, with_values
@@ -62,6 +63,25 @@ class Network:
             if layer.shapes != "any":
                 break
         return (self.inputs,)
+
+    @property
+    def positions(self) -> int:
+        """The positions whose outputs the output layer's softmax and the loss take one by one: T for a
+        softmax at every step of a sequence (a dense layer after ``embedding`` or ``output = "all"``,
+        as torch's CrossEntropyLoss on the (N·T, C) logits), else 1 (each sample's outputs together)."""
+        last = self.layers[-1]
+        steps = last.time_steps(None)
+        return steps if steps and last.activation in ROW_WISE else 1
+
+    @property
+    def classes(self) -> int:
+        """The outputs at each position (all the outputs where ``positions`` is 1)."""
+        return self.outputs // self.positions
+
+    def per_position(self, array: Any) -> Any:
+        """An array of outputs or targets (samples × outputs, numpy or torch) as one row per sample and
+        position, as the loss takes them (``positions`` × samples rows of ``classes``)."""
+        return array if self.positions == 1 else array.reshape(-1, self.classes)
 
     @property
     def widths(self) -> tuple[int, ...]:
@@ -145,6 +165,9 @@ def validate(network: Network) -> None:
         layer.check(f"layers[{index}]", width)
         width = layer.out_features(width)
     for path, layer in walk(network.layers):
+        if layer.reads_tokens and path != (0,):
+            key = "layers[" + "].layers[".join(map(str, path)) + "]"
+            raise SpecError(f"{key}: {layer.kind} reads token ids, so it must be the network's first layer")
         if layer.activation in ROW_WISE and path != (last,):
             key = "layers[" + "].layers[".join(map(str, path)) + "]"
             raise SpecError(f"{key}.activation: {layer.activation} is allowed on the output layer only")
@@ -156,6 +179,9 @@ def validate(network: Network) -> None:
             f"loss: {network.loss} needs activation = \"{entry.output}\" on the output layer"
             " (or pick another loss)"
         )
+    if network.positions > 1 and (entry is None or entry.output != network.layers[-1].activation):
+        raise SpecError(f"loss: softmax at every position works with loss = \"cross_entropy\" (torch's"
+                        f" CrossEntropyLoss over every position), not {network.loss}")
     if not (math.isfinite(network.beta) and network.beta >= 0):
         raise SpecError(f"beta: smooth_l1's beta must be 0 or more, got {network.beta:g}")
     if not (math.isfinite(network.lr) and network.lr > 0):
@@ -184,6 +210,7 @@ def check_samples(network: Network, xs: Sequence[Vector], ys: Sequence[Vector]) 
             for value in values:
                 if not math.isfinite(value):
                     raise DataError(f"{name}{where}: {value} is not a finite number")
+        network.layers[0].check_sample(x, where)
         entry = LOSSES.get(network.loss)
         if entry is not None and entry.one_hot and sorted(y) != [0.0] * (len(y) - 1) + [1.0]:
             raise DataError(f"y{where}: {network.loss} needs a one-hot row (or a class index) per sample,"

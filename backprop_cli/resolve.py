@@ -30,7 +30,7 @@ from backprop_cli.model import (
     random_network,
 )
 
-GENERATED = {"shapes": "backprop_cli.shapes", "hello": "backprop_cli.sequences"}
+GENERATED = {"shapes": "backprop_cli.shapes", "hello": "backprop_cli.sequences", "corpus": "backprop_cli.tokens"}
 """Data sets a module makes (``samples()``), each with the network it is shown with (``network(seed)``)."""
 
 
@@ -59,6 +59,9 @@ class NetworkOptions:
         y: targets, one sequence per sample.
         data: xor, and, or, or a .csv/.npz/.npy file.
         targets: how many trailing columns of a data file are targets.
+        tokens: words, one sample of next-token prediction (``tokens.py``).
+        token_ids: the same as ids.
+        vocab_text: the text whose sorted distinct words are the vocabulary (else the tokens').
     """
 
     network: str | Network | None = None
@@ -81,6 +84,9 @@ class NetworkOptions:
     y: Sequence[Sequence[float]] | None = None
     data: str | None = None
     targets: int = 1
+    tokens: str | None = None
+    token_ids: Sequence[float] | None = None
+    vocab_text: str | None = None
 
 
 def check_name(value: str | None, option: str) -> None:
@@ -129,11 +135,17 @@ def resolve(options: NetworkOptions) -> tuple[Network, tuple[Vector, ...], tuple
         raise SpecError(f"{option}: give either --network FILE or --{option}, not both")
     if options.layers and options.input_shape:
         raise SpecError("layers: give either --input-shape (a convolutional network) or --layers, not both")
+    tokens = _token_sample(options)
     if isinstance(options.network, Network):
         network = options.network
     elif options.network is not None:
         spec = load_network_file(options.network)
         network, file_xs, file_ys = spec.network, spec.xs, spec.ys
+    elif tokens is not None:
+        from backprop_cli.tokens import token_network
+
+        size, token_xs, _ = tokens
+        network = token_network(size, len(token_xs[0]), seed=options.seed or 0)
     elif options.input_shape:
         outputs = len(generated(data).samples()[1][0]) if data in GENERATED else _outputs(options)
         network = convolutional_network(options.input_shape, outputs, seed=options.seed or 0)
@@ -151,23 +163,44 @@ def resolve(options: NetworkOptions) -> tuple[Network, tuple[Vector, ...], tuple
             raise SpecError("init: --init applies to random weights; add --layers (e.g. --layers 2 2 1)")
         network = SEED
     network = _override(network, options, activations)
-    xs, ys = _samples(options, network, file_xs, file_ys)
+    xs, ys = tokens[1:] if tokens is not None else _samples(options, network, file_xs, file_ys)
     return network, xs, class_targets(network, ys)
+
+
+def _token_sample(options: NetworkOptions) -> tuple[int, tuple[Vector, ...], tuple[Vector, ...]] | None:
+    """The vocabulary's size and the one sample of ``--tokens`` or ``--token-ids``; None without them."""
+    if options.tokens is None and options.token_ids is None:
+        if options.vocab_text is not None:
+            raise DataError("vocab-text: goes with --tokens or --token-ids (the vocabulary they are read in)")
+        return None
+    option = "tokens" if options.tokens is not None else "token-ids"
+    if options.x or options.y or options.data is not None:
+        raise DataError(f"{option}: give either --{option} or --x/--y/--data, not both")
+    if options.layers or options.input_shape:
+        raise SpecError(f"{option}: --{option} builds its own network (or reads --network); leave out"
+                        " --layers/--input-shape")
+    from backprop_cli.tokens import from_options
+
+    return from_options(options.tokens, options.token_ids, options.vocab_text)
 
 
 def class_targets(network: Network, ys: Sequence[Vector]) -> tuple[Vector, ...]:
     """Targets given as class indices (one integer per sample, as torch's CrossEntropyLoss and
     NLLLoss take them) as the one-hot rows the page works with; other targets as they are."""
     entry = LOSSES.get(network.loss)
-    outputs = network.outputs
-    if entry is None or not entry.classes or outputs == 1 or not ys or any(len(y) != 1 for y in ys):
+    outputs, positions = network.classes, network.positions
+    if entry is None or not entry.classes or outputs == 1 or not ys or any(len(y) != positions for y in ys):
         return tuple(ys)
+    each = "per sample" if positions == 1 else f"per position ({positions} a sample)"
     rows = []
-    for n, (value,) in enumerate(ys, start=1):
-        if value != int(value) or not 0 <= value < outputs:
-            raise DataError(f"y (sample {n}): {value:g} is not a class index of the {outputs} outputs (0 to"
-                            f" {outputs - 1}); give one class index per sample, or a one-hot row")
-        rows.append(tuple(1.0 if k == int(value) else 0.0 for k in range(outputs)))
+    for n, values in enumerate(ys, start=1):
+        row: list[float] = []
+        for value in values:
+            if value != int(value) or not 0 <= value < outputs:
+                raise DataError(f"y (sample {n}): {value:g} is not a class index of the {outputs} outputs (0 to"
+                                f" {outputs - 1}); give one class index {each}, or one-hot rows")
+            row += [1.0 if k == int(value) else 0.0 for k in range(outputs)]
+        rows.append(tuple(row))
     return tuple(rows)
 
 

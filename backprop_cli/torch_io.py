@@ -6,7 +6,7 @@ pickle payload (a class, ``os.system``, a whole pickled model) is refused before
 
 Accepted: the ``state_dict()`` of a module made of the layer kinds that read .pt files (each
 kind's ``state_names`` and ``recognizes_state``: ``nn.Linear``, ``nn.BatchNorm1d``,
-``nn.LayerNorm``) and parameter-free modules, such as an ``nn.Sequential`` (``0.weight``,
+``nn.LayerNorm``, ``nn.MultiheadAttention``) and parameter-free modules, such as an ``nn.Sequential`` (``0.weight``,
 ``0.bias``, ``1.running_mean`` …) or a module with named submodules (``fc1.weight`` …). Layers are
 taken in the dict's order, which is the order the module registered them.
 
@@ -46,7 +46,7 @@ def load_state_dict_spec(path: str | Path) -> Spec:
     torch = _import_torch(path)
     check_readable(path, "network")
     state = _load(torch, path)
-    layers = _layers(torch, state, path)
+    layers, prefixes = _layers(torch, state, path)
     sidecar = sidecar_path(path)
     document: dict[str, Any] = read_document(sidecar) if sidecar is not None else {}
     where = f"network: {sidecar} (beside {path.name}):" if sidecar is not None else f"network: {path}:"
@@ -55,14 +55,20 @@ def load_state_dict_spec(path: str | Path) -> Spec:
         raise SpecError(f"{where} layers must be [[layers]] tables, one per layer")
     # Tables of kinds without parameters (activation, dropout) hold no tensors; the others take the
     # state_dict's layers in order.
-    holders = [index for index, table in enumerate(tables) if _holds_parameters(table.get("kind", "dense"))]
+    holders = [index for index, table in enumerate(tables) if _holds_parameters(table)]
     if len(holders) != len(layers):
         raise SpecError(f"{where} has {len(holders)} [[layers]] tables for layers with parameters but"
                         f" {path.name} has {len(layers)} ({', '.join(kind for kind, _ in layers)}); give one"
                         " table (activation = …) per layer")
-    for index, (kind, tensors) in zip(holders, layers, strict=True):
+    for position, (index, (kind, tensors)) in enumerate(zip(holders, layers, strict=True)):
         table = tables[index]
         named = table.get("kind", "dense")
+        if named != kind and _holds_parameters(table) and kind_class(named).recognizes_state(
+                {key: _shape(value) for key, value in tensors.items()}):
+            # The same tensors fit several kinds (nn.Embedding's weight is a bias-less nn.Linear's):
+            # the sidecar's kind says which.
+            kind = named
+            layers[position] = (kind, tensors)
         if named != kind:
             raise SpecError(f"{where} layers[{index}].kind: is {named!r} but {path.name}'s layer there is a {kind}")
         for key in (*tensors, "units"):
@@ -71,6 +77,7 @@ def load_state_dict_spec(path: str | Path) -> Spec:
                                 " give only the settings here (activation, freeze_bias, eps …)")
         table["kind"] = kind
         table.update(kind_class(kind).state_table(tensors))
+    _check_chain(layers, prefixes, path)
     for key in ("inputs", "seed", "init"):
         if key in document:
             raise SpecError(f"{where} {key}: applies to random weights, not to {path.name}")
@@ -169,14 +176,32 @@ def _detail(message: str) -> str:
 
 
 _KEY = re.compile(r"^(?:(?P<prefix>.+)\.)?(?P<kind>weight|bias|running_mean|running_var|num_batches_tracked"
-                  r"|(?:weight|bias)_(?:ih|hh)_l0)$")
+                  r"|(?:weight|bias)_(?:ih|hh)_l0|in_proj_(?:weight|bias))$")
+_OUT_PROJ = re.compile(r"^(?:(?P<prefix>.+)\.)?(?P<kind>out_proj\.(?:weight|bias))$")
+"""nn.MultiheadAttention's output projection, ``out_proj.weight`` beside ``in_proj_weight``: one layer."""
 
 
-def _holds_parameters(kind: Any) -> bool:
-    return isinstance(kind, str) and bool(kind_class(kind).state_names)
+def _match(key: str, state: Any) -> Any:
+    """The key's module prefix and tensor name; an attention's ``out_proj.*`` goes with its ``in_proj_weight``."""
+    attention = _OUT_PROJ.match(key)
+    if attention is not None:
+        prefix = attention.group("prefix")
+        if (f"{prefix}." if prefix else "") + "in_proj_weight" in state:
+            return attention
+    return _KEY.match(key)
 
 
-def _layers(torch: Any, state: Any, path: Path) -> list[tuple[str, dict[str, Any]]]:
+def _shape(value: Any) -> tuple[int, ...]:
+    """The shape of nested lists of numbers."""
+    return (len(value), *_shape(value[0])) if isinstance(value, list) and value else ()
+
+
+def _holds_parameters(table: dict[str, Any]) -> bool:
+    kind = table.get("kind", "dense")
+    return isinstance(kind, str) and kind_class(kind).holds_state(table)
+
+
+def _layers(torch: Any, state: Any, path: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
     """(kind, spec values by state_dict key) for each layer with parameters, in the state_dict's
     order; the kind is the one whose ``recognizes_state`` the tensors' names and shapes fit."""
     if not isinstance(state, dict):
@@ -193,7 +218,7 @@ def _layers(torch: Any, state: Any, path: Path) -> list[tuple[str, dict[str, Any
             kind = "a dict" if isinstance(value, dict) else f"a {type(value).__name__}"
             hint = (" (a checkpoint? save the model's state_dict() alone)" if isinstance(value, dict) else "")
             raise SpecError(f"network: {path}: {key!r} holds {kind}, not a tensor{hint}")
-        match = _KEY.match(key)
+        match = _match(key, state)
         if match is None:
             raise SpecError(
                 f"network: {path}: {key!r} is not a parameter of a layer kind read from .pt files"
@@ -205,7 +230,7 @@ def _layers(torch: Any, state: Any, path: Path) -> list[tuple[str, dict[str, Any
     layers = []
     for prefix, tensors in groups.items():
         name = f"{prefix}." if prefix else ""
-        if not {"weight", "running_mean", "weight_ih_l0"} & set(tensors):
+        if not {"weight", "running_mean", "weight_ih_l0", "in_proj_weight"} & set(tensors):
             raise SpecError(f"network: {path}: {name}{next(iter(tensors))} has no {name}weight beside it")
         shapes = {key: tuple(tensor.shape) for key, tensor in tensors.items()}
         found = next((k for k in KINDS if kind_class(k).recognizes_state(shapes)), None)
@@ -214,13 +239,12 @@ def _layers(torch: Any, state: Any, path: Path) -> list[tuple[str, dict[str, Any
             raise SpecError(f"network: {path}: {described}: no layer kind read from .pt files has these"
                             " (dense: a 2-D weight; conv1d, conv2d: a 3-D, 4-D weight; batch_norm: running"
                             " statistics; layer_norm: a 1-D weight; rnn, lstm, gru: weight_ih_l0 and"
-                            " weight_hh_l0 of one layer)")
+                            " weight_hh_l0 of one layer; attention: in_proj_weight and out_proj.weight)")
         owned = kind_class(found).state_names
         values = {key: _floats(torch, tensor, f"{name}{key}", path).tolist()
                   for key, tensor in tensors.items() if key in owned}
         layers.append((found, values))
-    _check_chain(layers, list(groups), path)
-    return layers
+    return layers, list(groups)
 
 
 def _check_chain(layers: list[tuple[str, dict[str, Any]]], prefixes: list[str], path: Path) -> None:

@@ -483,9 +483,10 @@ def autograd_gradients(network: Network, xs: Sequence[Vector],
     tensors = parameter_tensors(model, network.layers)
     for _, tensor in tensors:
         tensor.requires_grad_(True)
-    z = model(x)
+    rows = network.per_position
+    z = rows(model(x))
     a = torch.softmax(z, dim=1) if fused else z
-    loss = loss_function.torch_loss(torch, a, z, y)
+    loss = loss_function.torch_loss(torch, a, z, rows(y))
     loss.backward()
     gradients: list[float] = []
     for _, tensor in tensors:

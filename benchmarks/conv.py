@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from typing import Any
@@ -29,7 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from pairs import ROOT, machine, process_seconds, training_medians  # noqa: E402
+from pairs import ROOT, machine, page_medians, training_medians  # noqa: E402
 
 from backprop_cli.io import load_spec  # noqa: E402
 from backprop_cli.shapes import shapes  # noqa: E402
@@ -70,13 +69,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=10_000)
     args = parser.parse_args()
 
-    pages: dict[str, list[float]] = {"seed": [], "lenet": [], "lenet scalar": []}
     commands = {"seed": ["step"], "lenet": ["step", "--network", str(LENET)],
                 "lenet scalar": ["step", "--network", str(LENET), "--form", "scalar"]}
-    process_seconds(["step"])  # warm the file cache
-    for _ in range(args.repeat):
-        for name, command in commands.items():
-            pages[name].append(process_seconds(command))
+    median = page_medians(commands, args.repeat)
 
     network = load_spec(LENET).network
     images, y = shapes(args.samples, seed=1)
@@ -87,7 +82,6 @@ def main() -> None:
     per = {name: seconds * 1000 for name, seconds in
            training_medians(network, x, y, args.epochs, args.repeat, pytorch_loop).items()}
 
-    median = {name: statistics.median(values) for name, values in pages.items()}
     print(machine(args.repeat))
     print("| case | time | against | ratio | goal |")
     print("|---|---:|---|---:|---|")

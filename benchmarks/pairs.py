@@ -28,6 +28,17 @@ def process_seconds(arguments: list[str]) -> float:
     return time.perf_counter() - began
 
 
+def page_medians(commands: dict[str, list[str]], repeat: int) -> dict[str, float]:
+    """Median seconds of each ``backprop`` command (a fresh process each), run in turns ``repeat`` times
+    after one run of the seed's step that warms the file cache."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    process_seconds(["step"])
+    for _ in range(repeat):
+        for name, command in commands.items():
+            times[name].append(process_seconds(command))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def ours(network: Any, x: Any, y: Any, epochs: int, backend: str) -> tuple[float, list[Any]]:
     """``train`` on ``backend``: the loop's seconds and the final parameters."""
     from backprop_cli.training import TrainSettings, train

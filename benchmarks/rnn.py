@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from pairs import machine, process_seconds, training_medians  # noqa: E402
+from pairs import machine, page_medians, training_medians  # noqa: E402
 
 from backprop_cli.io import parse_spec  # noqa: E402
 
@@ -83,12 +82,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         spec_path = Path(folder) / "lstm.json"
         spec_path.write_text(json.dumps(SPEC), encoding="utf-8")
-        pages: dict[str, list[float]] = {"seed": [], "lstm": []}
-        commands = {"seed": ["step"], "lstm": ["step", "--network", str(spec_path)]}
-        process_seconds(["step"])  # warm the file cache
-        for _ in range(args.repeat):
-            for name, command in commands.items():
-                pages[name].append(process_seconds(command))
+        median = page_medians({"seed": ["step"], "lstm": ["step", "--network", str(spec_path)]}, args.repeat)
 
     network = parse_spec(SPEC).network
     rng = np.random.default_rng(1)
@@ -98,7 +92,6 @@ def main() -> None:
     per = {name: seconds * 1000 for name, seconds in
            training_medians(network, x, y, args.epochs, args.repeat, pytorch_loop).items()}
 
-    median = {name: statistics.median(values) for name, values in pages.items()}
     print(machine(args.repeat))
     print("| case | time | against | ratio | goal |")
     print("|---|---:|---|---:|---|")

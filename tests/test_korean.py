@@ -36,7 +36,7 @@ NAMES = re.compile(
     r"\w+ = \w+\([\w, ]*\)|\w+\.\w+\(\)|\bpython\b|"  # code: output = model(x), loss.backward()
     r"\{\w+(:[^}]*)?\}|\\text|</?m(text|td)>|\bReLU\b|\bLeaky\b|"  # blanks, math words, names
     r"torch(\.\w+)+|--[\w-]+|\[data\]|Ctrl|FILE|json|pip install \w+|\b(exp|diag|abs|max|min|log|sgd|adam"
-    r"|adamw|rmsprop|bce|mse|sse|softmax|relu|tanh|sigmoid|PyTorch|NumPy|numpy|autograd|float64|float32"
+    r"|sin|cos|adamw|rmsprop|bce|mse|sse|softmax|relu|tanh|sigmoid|PyTorch|NumPy|numpy|autograd|float64|float32"
     r"|cpu|cuda|CUDA|Adam|AdamW|RMSprop|SGD|CSV|TOML|torch|matplotlib|fonts-nanum|Debian|backprop)\b")
 
 

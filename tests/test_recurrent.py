@@ -393,11 +393,14 @@ def test_a_dense_layer_after_every_step_trains_and_verifies():
     assert runs[0].history[-1][1] < 0.5 * runs[0].history[0][1]
 
 
-def test_softmax_after_every_step_is_refused_with_the_fix():
+def test_softmax_after_every_step_needs_cross_entropy_and_log_softmax_is_refused_with_the_fix():
     document = json.loads(json.dumps(SEQUENCE))
     document["layers"][0]["output"] = "all"
     document["layers"][1]["activation"] = "softmax"
-    with pytest.raises(SpecError, match=r'layers\[1\].activation: softmax after a sequence'):
+    with pytest.raises(SpecError, match=r'loss: softmax at every position works with loss = "cross_entropy"'):
+        parse_spec(document)
+    document["layers"][1]["activation"] = "log_softmax"
+    with pytest.raises(SpecError, match=r'layers\[1\].activation: log_softmax at every step .* use softmax'):
         parse_spec(document)
 
 

@@ -41,6 +41,7 @@ from backprop_cli.engines.codegen import (
     total,
 )
 from backprop_cli.errors import BackpropError
+from backprop_cli.layers import walk
 from backprop_cli.model import Network, OptimizerSlots, Vector
 from backprop_cli.notation import LOSS, Node, Partial, State, at_time, updated
 from backprop_cli.optimizers.lines import STEP
@@ -144,7 +145,7 @@ class CompiledEngine(Engine):
             raise BackpropError(f"backend: the {self.name} engine compiles the learning rate and the update into"
                                 " its code; --schedule and --clip-norm/--clip-value run on --backend numpy"
                                 " or torch (auto picks numpy)")
-        declined = sorted({layer.kind for layer in network.layers if not layer.compiles})
+        declined = sorted({layer.kind for _, layer in walk(network.layers) if not layer.compiles})
         if declined:
             raise BackpropError(f"backend: the compiled engine does not compile {', '.join(declined)} layers (their"
                                 " lines grow with every time step); use --backend numpy or torch (auto picks numpy)")

@@ -55,7 +55,7 @@ class NumpyEngine(Engine):
         self._loss_grad = array_function(self.loss.clamped(self.loss.derivative(1)), functions.YHAT, functions.Y)
         if self.output_activation is not None and self.output_activation.row_wise is not None:
             row_wise = self.output_activation.row_wise
-            units = network.outputs
+            units = network.classes
             _, ps, ys_ = row_wise._symbols(units)
             if self.fused:
                 self._fused = [array_function(d, *ps, *ys_) for d in row_wise.fused_delta(self.loss, units, 1)]
@@ -81,14 +81,16 @@ class NumpyEngine(Engine):
         cache = run.cache.get((len(self.network.layers) - 1,), {})
         return cache.get("z")
 
-    def _divisor(self, samples: int) -> int:
-        return self.loss.divisor(samples, self.network.outputs)
+    def _divisor(self, rows: int) -> int:
+        """The loss's divisor for ``rows`` rows of the loss (samples × positions)."""
+        return self.loss.divisor(rows, self.network.classes)
 
     def _loss(self, z: Array, yhat: Array, Y: Array) -> float:
-        return float(self._elements(z, yhat, Y).sum() / self._divisor(len(Y)))
+        rows = self.network.per_position
+        return float(self._elements(rows(z), rows(yhat), rows(Y)).sum() / self._divisor(len(rows(Y))))
 
     def _elements(self, z: Array, yhat: Array, Y: Array) -> Array:
-        """The loss's terms, one per output element, before the reduction."""
+        """The loss's terms, one per output element, before the reduction (one row per position)."""
         if self.fused:
             # From the logits, as torch.nn.CrossEntropyLoss: log softmax by log-sum-exp.
             top = z.max(axis=1, keepdims=True)
@@ -100,8 +102,9 @@ class NumpyEngine(Engine):
         """The loss of each of ``copies`` networks whose outputs on all the samples are stacked
         copy by copy in ``z`` (pre-activation) and ``yhat`` (``backprop verify``'s perturbations)."""
         Y = np.tile(self.Y, (copies, 1))
-        terms = self._elements(z, yhat, Y).reshape(copies, -1)
-        return terms.sum(axis=1) / self._divisor(self.samples)
+        rows = self.network.per_position
+        terms = self._elements(rows(z), rows(yhat), rows(Y)).reshape(copies, -1)
+        return terms.sum(axis=1) / self._divisor(self.samples * self.network.positions)
 
     def _output_delta(self, z: Array, yhat: Array, Y: Array) -> Array:
         scale = 1.0 / self._divisor(len(Y))
@@ -126,7 +129,9 @@ class NumpyEngine(Engine):
         layers = self.network.layers
         last = len(layers) - 1
         if self.output_activation is not None:
-            G = layers[last].np_backward(run, (last,), self._output_delta(z, yhat, Y), pre_activation=True)
+            rows = self.network.per_position
+            delta = self._output_delta(rows(z), rows(yhat), rows(Y)).reshape(yhat.shape)
+            G = layers[last].np_backward(run, (last,), delta, pre_activation=True)
         else:
             G = layers[last].np_backward(run, (last,), broadcast(self._loss_grad(yhat, Y), yhat)
                                          / self._divisor(len(Y)))

@@ -107,7 +107,8 @@ class TorchEngine(Engine):
 
     def _loss(self, output: Any, target: Any) -> Any:
         try:
-            return self.loss.torch_loss(self.torch, output, output, target)
+            rows = self.network.per_position
+            return self.loss.torch_loss(self.torch, rows(output), rows(output), rows(target))
         except RuntimeError as error:
             if bool(self.torch.isnan(output).any()):
                 # nan is outside [0, 1] too, but its cause is upstream: a function undefined there.
@@ -126,7 +127,7 @@ class TorchEngine(Engine):
             output = self.model(self.X)
             loss = self._loss(output, self.Y).item()
             if self.loss.fused:
-                output = torch.softmax(output, dim=1)
+                output = torch.softmax(self.network.per_position(output), dim=1).reshape(output.shape)
         return float(loss), to_floats(output[:rows].tolist())
 
     def parameters(self) -> dict[tuple[tuple[int, ...], str], Any]:

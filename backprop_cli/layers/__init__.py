@@ -31,6 +31,9 @@ KINDS: dict[str, str] = {
     "rnn": "backprop_cli.layers.recurrent:RNN",
     "lstm": "backprop_cli.layers.recurrent:LSTM",
     "gru": "backprop_cli.layers.recurrent:GRU",
+    "attention": "backprop_cli.layers.attention:Attention",
+    "embedding": "backprop_cli.layers.embedding:Embedding",
+    "positional": "backprop_cli.layers.positional:Positional",
 }
 """Spec name → ``module:class``; a kind's module is imported only when a spec names it."""
 
@@ -55,7 +58,7 @@ def parse_layers(documents: Sequence[Any], where: str, in_features: int | None,
     layers: list[Kind] = []
     width = in_features
     shape = context.in_shape
-    steps: int | None = None
+    steps = context.steps
     """The time steps of a sequence output ((T, H), ``output = "all"``): a dense layer then works each step."""
     for index, document in enumerate(documents):
         key = f"{where}[{index}]"
@@ -74,11 +77,14 @@ def parse_layers(documents: Sequence[Any], where: str, in_features: int | None,
             shape = stepped.out_shape(shape)
             layers.append(stepped)
             continue
-        if shape is not None and len(shape) > 1 and cls.shapes == "flat":
+        tokens = shape is not None and len(shape) == 2 and cls.tokenwise
+        if shape is not None and len(shape) > 1 and cls.shapes == "flat" and not tokens:
             raise SpecError(f"{key}: {name} takes one vector per sample, but the layer before gives"
                             f" {shape_text(shape)}; put a [[layers]] table with kind = \"flatten\" before it")
-        local = replace(context, in_features=width, in_shape=shape, seed=context.seed + index,
-                        parse=lambda docs, w, f, c=context: parse_layers(docs, w, f, replace(c, in_shape=None)))
+        inner = (shape, steps or shape[0]) if tokens and shape is not None else (None, None)
+        local = replace(context, in_features=width, in_shape=shape, seed=context.seed + index, steps=inner[1],
+                        parse=lambda docs, w, f, c=context, s=inner: parse_layers(docs, w, f, replace(
+                            c, in_shape=s[0], steps=s[1])))
         layer = cls.from_spec(document, key, local)
         if width is not None:
             layer.check(key, width)

@@ -19,6 +19,7 @@ Its sentences live in the locales under ``kind.<name>.*``.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -99,6 +100,11 @@ def integer(value: Any, key: str, minimum: int = 1) -> int:
     return value
 
 
+def uniform_rows(rng: random.Random, rows: int, columns: int, bound: float) -> tuple[tuple[float, ...], ...]:
+    """``rows`` × ``columns`` draws of U(−bound, bound), to 4 decimals: random weights as torch draws them."""
+    return tuple(tuple(round(rng.uniform(-bound, bound), 4) for _ in range(columns)) for _ in range(rows))
+
+
 def flag(value: Any, key: str) -> bool:
     if not isinstance(value, bool):
         raise SpecError(f"{key}: expected true or false, got {shown(value)}")
@@ -122,6 +128,8 @@ class SpecContext:
     samples: int | None = None
     in_shape: tuple[int, ...] | None = None
     """The shape of each sample at the layer's input (``(C, H, W)``, ``(C, L)``) where it has one."""
+    steps: int | None = None
+    """The tokens of a sequence input ((T, features) a sample) for a kind that works token by token."""
     parse: Any = field(default=None, compare=False)
     """``parse(document, where, in_features) -> list of layers``: for kinds that hold layers."""
 
@@ -148,6 +156,11 @@ class Kind:
     whose lines grow with every time step)."""
     transposable: ClassVar[bool] = False
     """Whether ``--layout transposed`` writes this kind's ``weight`` transposed (dense: inputs × units)."""
+    tokenwise: ClassVar[bool] = False
+    """Whether the kind works a sequence ((T, features) a sample) token by token, as its torch module
+    does on the last axis of (N, T, features): ``layer_norm``, ``residual``."""
+    reads_tokens: ClassVar[bool] = False
+    """Whether the layer reads token ids (``embedding``): then it is the network's first layer."""
     shapes: ClassVar[str] = "flat"
     """What the kind does with a sample's shape: ``flat`` takes one vector per sample (as nn.Linear
     does, on the last axis); ``any`` works element by element and keeps the shape; ``shaped``
@@ -188,6 +201,9 @@ class Kind:
         """The number of time steps of the output, for a sequence (T, features) whose steps a
         following dense layer works one by one; ``before``: the input's (None: not a sequence)."""
         return before if self.shapes == "any" else None
+
+    def check_sample(self, values: Sequence[float], where: str) -> None:
+        """Raise DataError when a sample's input values are not ones this first layer reads (token ids)."""
 
     def truncates_gradients(self) -> bool:
         """Whether the layer's gradients stop short of the loss's derivative on purpose (truncated
@@ -236,6 +252,11 @@ class Kind:
     def recognizes_state(cls, shapes: Mapping[str, tuple[int, ...]]) -> bool:
         """Whether a .pt file's tensors of one module (names → shapes) are this kind's."""
         return False
+
+    @classmethod
+    def holds_state(cls, table: Mapping[str, Any]) -> bool:
+        """Whether a layer of this spec ``table`` takes tensors of a .pt file (it has ``state_names``)."""
+        return bool(cls.state_names)
 
     @classmethod
     def state_table(cls, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -317,6 +338,15 @@ class Kind:
     def page_parameters(self, page: MatrixPage, path: Path) -> list[tuple[str, sp.Basic]]:
         """(name, symbol) of each parameter present, as the page writes them."""
         return parameter_symbols(self, page.number(path))
+
+    def page_arrays(self, page: MatrixPage, path: Path) -> dict[str, Any]:
+        """Each parameter's array as the page holds it, in the parameter's own shape (a bias a vector),
+        by name; None where absent."""
+        import numpy as np
+
+        held, present = dict(self.page_parameters(page, path)), self.parameters()
+        return {name: np.asarray(page.arrays[held[name]]).reshape(np.shape(present[name])) if name in held else None
+                for name in self.parameter_names}
 
     def result(self, output: Any, gradients: Mapping[str, Any], new: Kind, buffers: Mapping[str, Any],
                children: tuple[Any, ...], pre_activation: Any = None) -> Any:

@@ -9,11 +9,13 @@ form of the chain rule through μ and σ² (batch_norm's page works it out step 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from backprop_cli.errors import SpecError
 from backprop_cli.layers.base import Array, Kind, NumpyRun, Path, SpecContext
 from backprop_cli.layers.batch_norm import normalization_settings
+from backprop_cli.layers.token_rows import flat_output, hand_back, token_rows, upstream_rows
 
 if TYPE_CHECKING:
     import sympy as sp
@@ -35,14 +37,18 @@ class LayerNorm(Kind):
         bias: β, one per feature (None without ``elementwise_affine``).
         features: the number of features normalised.
         eps: added to the variance.
+        steps: for a sequence ((T, features) a sample), T: each token is normalised on its own, as
+            nn.LayerNorm(features) does on (N, T, features); None for one vector a sample.
     """
 
     weight: Vector | None
     bias: Vector | None
     features: int
     eps: float = 1e-5
+    steps: int | None = None
 
     kind = "layer_norm"
+    tokenwise = True
     keys = ("kind", "normalized_shape", "eps", "elementwise_affine", "weight", "bias")
     parameter_names = ("weight", "bias")
     glyphs = {"weight": "gamma", "bias": "beta"}
@@ -57,13 +63,27 @@ class LayerNorm(Kind):
         return len(shapes.get("weight", ())) == 1 and set(shapes) <= {"weight", "bias"}
 
     def in_features(self) -> int:
-        return self.features
+        return self.features * (self.steps or 1)
+
+    def out_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (self.steps, self.features) if self.steps else (self.features,)
+
+    def input_shape(self) -> tuple[int, ...] | None:
+        return (self.steps, self.features) if self.steps else None
+
+    def time_steps(self, before: int | None) -> int | None:
+        return self.steps
 
     @classmethod
     def from_spec(cls, document: Mapping[str, Any], where: str, context: SpecContext) -> LayerNorm:
+        shape = context.in_shape if context.steps else None
+        if shape is not None:
+            context = replace(context, in_features=shape[1])
         settings, size = normalization_settings(cls, document, where, context, "normalized_shape",
                                                 "elementwise_affine")
-        return cls(features=size, **settings)
+        if shape is not None and size != shape[1]:
+            raise SpecError(f"{where}: normalizes {size} features but each token of the input has {shape[1]}")
+        return cls(features=size, steps=shape[0] if shape is not None else None, **settings)
 
     def to_spec(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"kind": self.kind, "normalized_shape": self.features, "eps": self.eps}
@@ -79,6 +99,8 @@ class LayerNorm(Kind):
     def np_forward(self, run: NumpyRun, path: Path, X: Array) -> Array:
         import numpy as np
 
+        samples = X.shape[0]
+        X = X.reshape(-1, self.features)  # a row per token of a sequence
         mu = X.mean(axis=1, keepdims=True)
         centered = X - mu
         var = (centered * centered).mean(axis=1, keepdims=True)
@@ -86,18 +108,21 @@ class LayerNorm(Kind):
         xhat = centered * inv
         gamma, beta = run.param(path, "weight"), run.param(path, "bias")
         run.cache[path] = {"xhat": xhat, "inv": inv}
-        return xhat if gamma is None else xhat * gamma + beta
+        return (xhat if gamma is None else xhat * gamma + beta).reshape(samples, -1)
 
     def np_backward(self, run: NumpyRun, path: Path, G: Array, pre_activation: bool = False) -> Array:
         cache = run.cache[path]
         xhat, inv = cache["xhat"], cache["inv"]
         gamma = run.param(path, "weight")
+        samples = G.shape[0]
+        G = G.reshape(-1, self.features)
         if gamma is not None:
             run.grads[(path, "weight")] = (G * xhat).sum(axis=0)
             run.grads[(path, "bias")] = G.sum(axis=0)
             G = G * gamma
         F = xhat.shape[1]
-        return inv / F * (F * G - G.sum(axis=1, keepdims=True) - xhat * (G * xhat).sum(axis=1, keepdims=True))
+        back = inv / F * (F * G - G.sum(axis=1, keepdims=True) - xhat * (G * xhat).sum(axis=1, keepdims=True))
+        return back.reshape(samples, -1)
 
     def torch_module(self, torch: Any, without_activation: bool = False) -> Any:
         module = torch.nn.LayerNorm(self.features, eps=self.eps, elementwise_affine=self.weight is not None,
@@ -106,13 +131,22 @@ class LayerNorm(Kind):
             with torch.no_grad():
                 module.weight.copy_(torch.tensor(self.weight, dtype=torch.float64))
                 module.bias.copy_(torch.tensor(self.bias, dtype=torch.float64))
+        if self.steps:
+            return torch.nn.Sequential(torch.nn.Unflatten(1, (self.steps, self.features)), module, torch.nn.Flatten())
         return module
+
+    def torch_parameters(self, module: Any) -> dict[str, Any]:
+        inner = module[1] if self.steps else module
+        return {name: getattr(inner, name) for name in self.parameters()}
 
     # --- the page ---------------------------------------------------------------------------
 
     def title(self, number: int, in_features: int, last: bool) -> Message:
         from backprop_cli.locales import say
 
+        if self.steps:
+            return say("kind.layer_norm.title_tokens", layer=number, units=self.features, steps=self.steps,
+                       eps=f"{self.eps:g}")
         return say("kind.layer_norm.title", layer=number, units=in_features, eps=f"{self.eps:g}")
 
     def scalar_forward(self, page: KindsScalarPage, path: Path, inputs: list[list[Any]]) -> list[Step]:
@@ -121,6 +155,11 @@ class LayerNorm(Kind):
         from backprop_cli.locales import say
         from backprop_cli.notation import add, mul, neg, power
 
+        if self.steps:
+            from backprop_cli.errors import BackpropError
+
+            raise BackpropError("form: layer norm at every token of a sequence is worked in the matrix form"
+                                " (a row per token); use --form matrix (or auto)")
         F = self.features
         eps = page.constant("epsilon", path, self.eps)
         gamma = page.parameter(path, "weight") if self.weight is not None else None
@@ -155,20 +194,27 @@ class LayerNorm(Kind):
         F = self.features
         mu, var, eps, xhat = Node("mu", layer=n), Node("var", layer=n), Node("epsilon", layer=n), Node("Xhat", layer=n)
         values[eps] = self.eps
+        tokens: list[MatrixStep] = []
+        if self.steps:
+            line, inputs = token_rows(page, path, inputs, F, say("kind.layer_norm.tokens", steps=self.steps))
+            tokens.append(line)
+        output = Node("O", layer=n) if self.steps else page.A(n)
+        lead = () if self.steps else page.output_lead(path)
         centered = add(inputs, neg(mu))
-        steps = [
+        steps = tokens + [
             page.record(values, mu, (mul(sp.Rational(1, F), Elementwise("rowsum", inputs)),),
-                        note=say("kind.layer_norm.mean", features=F)),
+                        note=say("kind.layer_norm.mean" + ("_tokens" if self.steps else ""), features=F)),
             page.record(values, var, (mul(sp.Rational(1, F), Elementwise("rowsum", Hadamard(centered, centered))),),
                         note=say("kind.batch_norm.variance")),
             page.record(values, xhat, (Hadamard(centered, power(add(var, eps), sp.Rational(-1, 2))),)),
         ]
         if self.weight is None:
-            steps.append(page.record(values, page.A(n), (xhat,), lead=page.output_lead(path)))
+            steps.append(page.record(values, output, (xhat,), lead=lead))
         else:
             gamma, beta = Node("gamma", layer=n), Node("beta", layer=n)
-            steps.append(page.record(values, page.A(n), (add(Hadamard(xhat, gamma), beta),),
-                                     lead=page.output_lead(path)))
+            steps.append(page.record(values, output, (add(Hadamard(xhat, gamma), beta),), lead=lead))
+        if self.steps:
+            steps.append(flat_output(page, path, output, F, say("kind.layer_norm.flat", steps=self.steps)))
         return steps
 
     def matrix_backward(self, page: MatrixPage, path: Path, inputs: sp.Basic, upstream: sp.Basic,
@@ -182,7 +228,12 @@ class LayerNorm(Kind):
         values = page.arrays
         F = self.features
         var, eps, xhat = Node("var", layer=n), Node("epsilon", layer=n), Node("Xhat", layer=n)
-        steps, gradient = page.materialize(Partial(LOSS, page.A(n)), upstream)
+        flat_inputs = inputs
+        if self.steps:
+            steps, gradient = upstream_rows(page, path, upstream, Node("O", layer=n), F)
+            inputs = Node("X", layer=n)
+        else:
+            steps, gradient = page.materialize(Partial(LOSS, page.A(n)), upstream)
         d_xhat = gradient
         if self.weight is not None:
             gamma, beta = Node("gamma", layer=n), Node("beta", layer=n)
@@ -190,10 +241,15 @@ class LayerNorm(Kind):
             steps.append(page.record(values, Partial(LOSS, beta), (ColumnSum(gradient),)))
             d_xhat = Partial(LOSS, xhat)
             steps.append(page.record(values, d_xhat, (Hadamard(gradient, gamma),)))
-        if not page.wants_gradient(inputs):
+        if not page.wants_gradient(flat_inputs):
             return steps, upstream
         compact = mul(sp.Rational(1, F), Hadamard(power(add(var, eps), sp.Rational(-1, 2)), add(
             mul(F, d_xhat), neg(Elementwise("rowsum", d_xhat)),
             neg(Hadamard(xhat, Elementwise("rowsum", Hadamard(d_xhat, xhat)))))))
+        if self.steps:
+            steps.append(page.record(values, Partial(LOSS, inputs), (compact,),
+                                     note=say("kind.layer_norm.backward_tokens", features=F)))
+            more, gradient = hand_back(page, flat_inputs, Partial(LOSS, inputs), F)
+            return steps + more, gradient
         more, gradient = page.gradient(inputs, compact, note=say("kind.layer_norm.backward", features=F))
         return steps + more, gradient

@@ -44,6 +44,7 @@ from backprop_cli.layers.base import (
     integer,
     matrix,
     shown,
+    uniform_rows,
     vector,
 )
 from backprop_cli.layers.dense import Layer
@@ -249,7 +250,7 @@ class Recurrent(Kind):
         bound = 1.0 / math.sqrt(hidden)
 
         def draw(rows: int, columns: int) -> Matrix:
-            return tuple(tuple(round(rng.uniform(-bound, bound), 4) for _ in range(columns)) for _ in range(rows))
+            return uniform_rows(rng, rows, columns, bound)
 
         rows = cls.gates * hidden
         out: dict[str, Any] = {"weight_ih": draw(rows, features), "weight_hh": draw(rows, hidden)}
@@ -551,12 +552,6 @@ class Recurrent(Kind):
         steps.append(page.record(values, page.A(number), expr, value=self.outputs(hs), substitute=False,
                                  lead=page.output_lead(path), note=note))
         return steps
-
-    def page_arrays(self, page: MatrixPage, path: Path) -> dict[str, Any]:
-        """The parameters' arrays as the page holds them (biases as vectors), None where absent."""
-        held = {name: page.arrays[symbol] for name, symbol in self.page_parameters(page, path)}
-        return {name: (held[name].reshape(-1) if name.startswith("bias") else held[name]) if name in held else None
-                for name in PARAMETERS}
 
     def symbol_at(self, base: str, number: int, t: int) -> Any:
         from backprop_cli.notation import Node
@@ -1173,18 +1168,23 @@ class StepDense(Layer):
         d = delta.reshape(-1, self.units)
         return d.T @ X.reshape(-1, self.inputs), d.sum(axis=0), (d @ W).reshape(X.shape[0], -1)
 
+    def at_each_step(self, Z: Array) -> Array:
+        """Z (N × T·units) as one row per sample and step ((N·T) × units): softmax works each step's row."""
+        return Z.reshape(-1, self.units)
+
     def np_forward(self, run: NumpyRun, path: Path, X: Array) -> Array:
         from backprop_cli.layers.elementwise import numpy_activation
 
         z = self.affine(X, run.params[(path, "weight")], run.param(path, "bias"))
         function = numpy_activation(self.activation)
-        a = function.forward(z)
+        a = function.forward(self.at_each_step(z)).reshape(z.shape)
         run.cache[path] = {"x": X, "z": z, "a": a, "f": function}
         return a
 
     def np_backward(self, run: NumpyRun, path: Path, G: Array, pre_activation: bool = False) -> Array:
         cache = run.cache[path]
-        delta = G if pre_activation else cache["f"].backward(cache["z"], cache["a"], G)
+        delta = G if pre_activation else cache["f"].backward(
+            self.at_each_step(cache["z"]), self.at_each_step(cache["a"]), self.at_each_step(G)).reshape(G.shape)
         grad_w, grad_b, grad_x = self.step_gradients(cache["x"], run.params[(path, "weight")], delta)
         run.grads[(path, "weight")] = grad_w
         if self.bias is not None:
@@ -1195,16 +1195,27 @@ class StepDense(Layer):
         from backprop_cli.layers.torch_modules import activation_module
 
         linear = Layer.torch_module(self, torch, without_activation=True)
-        parts = [torch.nn.Unflatten(1, (self.steps, self.inputs)), linear, torch.nn.Flatten()]
+        parts = [torch.nn.Unflatten(1, (self.steps, self.inputs)), linear]
         if not without_activation:
-            parts.append(activation_module(torch, self.activation))
+            # On (N, T, units): softmax over each step's units (the last axis).
+            row_wise = self.activation == "softmax"
+            parts.append(torch.nn.Softmax(dim=-1) if row_wise else activation_module(torch, self.activation))
+        parts.append(torch.nn.Flatten())
         return torch.nn.Sequential(*parts)
 
     def torch_parameters(self, module: Any) -> dict[str, Any]:
         return {name: getattr(module[1], name) for name in self.parameters()}
 
     def scalar_auto(self) -> bool:
-        return self.steps * self.units <= 8
+        return self.steps * self.units <= 8 and self.activation != "softmax"
+
+    def scalar_forward(self, page: KindsScalarPage, path: Path, inputs: list[list[Any]]) -> list[Step]:
+        if self.activation == "softmax":
+            from backprop_cli.errors import BackpropError
+
+            raise BackpropError("form: a softmax at every position (with cross-entropy over every position) is"
+                                " worked in the matrix form; use --form matrix (or auto)")
+        return super().scalar_forward(page, path, inputs)
 
     @property
     def time_blocks(self) -> int:
@@ -1231,6 +1242,16 @@ class StepDense(Layer):
         expr = add(product, b) if self.bias is not None else product
         steps = [page.record(values, page.Z(number), (expr,), value=z, substitute=False,
                              note=say("kind.recurrent.dense_steps", steps=self.steps, inputs=self.inputs))]
+        if self.activation == "softmax":
+            from backprop_cli import functions
+            from backprop_cli.notation import Elementwise
+
+            softmax = functions.activation("softmax")
+            assert isinstance(softmax, functions.Softmax)
+            value = softmax.array(self.at_each_step(z)).reshape(z.shape)
+            return steps + [page.record(values, page.A(number), (Elementwise("softmax", page.Z(number)),), value=value,
+                                        lead=page.output_lead(path),
+                                        note=say("kind.recurrent.softmax_steps", steps=self.steps, units=self.units))]
         return steps + matrix_activation(page, path, self.activation)
 
     def matrix_backward(self, page: MatrixPage, path: Path, inputs: sp.Basic,
@@ -1265,8 +1286,7 @@ def per_step(layer: Kind, steps: int, where: str) -> StepDense:
     from dataclasses import fields
 
     assert isinstance(layer, Layer)
-    if layer.activation in ("softmax", "log_softmax"):
-        raise SpecError(f"{where}.activation: {layer.activation} after a sequence (output = \"all\") is not"
-                        " worked per time step here; use output = \"last\", or an element-wise activation"
-                        " with mse or bce")
+    if layer.activation == "log_softmax":
+        raise SpecError(f"{where}.activation: log_softmax at every step of a sequence is not worked here; use"
+                        " softmax with loss = \"cross_entropy\" (torch's CrossEntropyLoss over every position)")
     return StepDense(**{f.name: getattr(layer, f.name) for f in fields(layer)}, steps=steps)

@@ -31,9 +31,21 @@ class Residual(Kind):
 
     kind = "residual"
     keys = ("kind", "layers")
+    tokenwise = True
 
     def children(self) -> tuple[Kind, ...]:
         return self.layers
+
+    def out_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return in_shape
+
+    def input_shape(self) -> tuple[int, ...] | None:
+        return self.layers[0].input_shape()
+
+    def time_steps(self, before: int | None) -> int | None:
+        for layer in self.layers:
+            before = layer.time_steps(before)
+        return before
 
     def in_features(self) -> int | None:
         for layer in self.layers:

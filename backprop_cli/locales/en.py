@@ -139,6 +139,16 @@ MESSAGES.update({
         "softmax and cross-entropy differentiated together: each row of Ŷ is scaled by the sum"
         " of that row of Y, then Y is subtracted and the result divided by {n}"
     ),
+    "matrix.delta_softmax_ce_positions": (
+        "softmax and cross-entropy differentiated together at every position: ∂𝓛/∂Z = (Ŷ − Y)/{n}"
+        " ({samples} sample(s) × {positions} positions, the mean CrossEntropyLoss takes), because each"
+        " position's block of Y sums to 1"
+    ),
+    "matrix.delta_softmax_ce_positions_general": (
+        "softmax and cross-entropy differentiated together at every position: each position's block of Ŷ"
+        " is scaled by the sum of that block of Y, then Y is subtracted and the result divided by {n}"
+        " ({samples} sample(s) × {positions} positions)"
+    ),
     "matrix.delta_softmax": "softmax's Jacobian diag(ŷ) − ŷŷᵀ, applied row by row",
     "matrix.delta_sigmoid_bce": (
         "with a sigmoid output and bce the factors Ŷ(1 − Ŷ) cancel: δ = {simplified}"
@@ -416,8 +426,45 @@ MESSAGES.update({
         "the same weights at every time step, as nn.Linear on (N, T, H): each row holds {steps} steps of"
         " {inputs} side by side, and each step's block is multiplied by Wᵀ on its own"
     ),
+    "kind.recurrent.softmax_steps": (
+        "softmax at each of the {steps} steps: each step's block of {units} logits on its own, as"
+        " nn.Softmax(dim=-1) on (N, T, {units})"
+    ),
     "kind.recurrent.dense_shared": (
         "W is shared by all {steps} steps: its gradient sums δ_tᵀ A_t over the steps and the samples"
+    ),
+    "kind.positional.title": "Layer {layer} (sinusoidal positions added, {steps} positions × {dim})",
+    "kind.positional.title_learned": "Layer {layer} (learned positions added, {steps} positions × {dim})",
+    "kind.positional.sinusoidal": (
+        "fixed: P[pos, 2i] = sin(pos / 10000^(2i/{dim})), P[pos, 2i+1] = cos(pos / 10000^(2i/{dim})),"
+        " one row per position"
+    ),
+    "kind.positional.learned": (
+        "learned: one row per position, as nn.Embedding({steps}, d) looked up at the positions 0 … {steps} − 1"
+    ),
+    "kind.positional.added": "row t of P is added to position t of every sample ({steps} positions side by side)",
+    "kind.positional.gradient": (
+        "each position's block of ∂𝓛/∂A summed over the samples; ∂𝓛/∂(input) is ∂𝓛/∂A itself"
+    ),
+    "kind.embedding.title": "Layer {layer} (embedding: {vocabulary} tokens × {dim}, over {steps} positions)",
+    "kind.embedding.one_hot": (
+        "the tokens at position t as one-hot rows of {vocabulary}: a 1 in the column of each sample's token id"
+    ),
+    "kind.embedding.rows": "a one-hot row times E picks the token's row of E (nn.Embedding looks it up)",
+    "kind.embedding.output": (
+        "the layer's output is every position's vector, A_1 … A_{steps} side by side ({dim} each)"
+    ),
+    "kind.embedding.blocks": "each position's block of ∂𝓛/∂A ({dim} values)",
+    "kind.embedding.unused": (
+        "row v of ∂𝓛/∂E sums ∂𝓛/∂A_t over the positions whose token is v; rows {rows} (tokens not in the"
+        " batch) get no gradient"
+    ),
+    "kind.embedding.unused_one": (
+        "row v of ∂𝓛/∂E sums ∂𝓛/∂A_t over the positions whose token is v; row {rows} (a token not in the"
+        " batch) gets no gradient"
+    ),
+    "kind.embedding.all_used": (
+        "row v of ∂𝓛/∂E sums ∂𝓛/∂A_t over the positions whose token is v; every token is in the batch"
     ),
     "group.clip": "Gradient clipping, {how}",
     "clip.norm": "the 2-norm of the {count} gradients together, as torch's clipping measures it",
@@ -489,6 +536,10 @@ MESSAGES.update({
     "name.avg_pool2d": "avg_pool2d",
     "name.flatten": "flatten",
     "name.residual": "residual",
+    "name.embedding": "embedding",
+    "name.positional_sinusoidal": "sinusoidal positions",
+    "name.positional_learned": "learned positions",
+    "name.positional": "positional",
     # A function defined piece by piece (relu's derivative): the words around its conditions.
     "intro.update.order": (
         "The output layer first, in the reverse order of the layers, as the backward pass went: every"
@@ -550,4 +601,74 @@ MESSAGES.update({
     "math.otherwise.latex": r"{value} & \text{{otherwise}}",
     "math.case.mathml": "<mtd>{value}</mtd><mtd><mtext>if </mtext>{condition}</mtd>",
     "math.otherwise.mathml": "<mtd>{value}</mtd><mtd><mtext>otherwise</mtext></mtd>",
+})
+
+# Attention (layers/attention.py): Q, K, V, the scores, the softmax by rows, the heads.
+MESSAGES.update({
+    "kind.attention.title": (
+        "Layer {layer} (self-attention: {steps} tokens of d = {d}, {heads} head(s) of d_k = {dk})"
+    ),
+    "kind.attention.title_causal": (
+        "Layer {layer} (causal self-attention: {steps} tokens of d = {d}, {heads} head(s) of d_k = {dk})"
+    ),
+    "kind.attention.tokens": (
+        "the input as tokens: a row per token ({steps} per sample, {samples} sample(s)), d = {d} features each"
+    ),
+    "kind.attention.query": (
+        "the queries: what each token looks for; W_Q, W_K, W_V are in_proj_weight's rows, b_Q, b_K, b_V"
+        " in_proj_bias's, as nn.MultiheadAttention stacks them"
+    ),
+    "kind.attention.key": "the keys: what each token offers to be found by",
+    "kind.attention.value": "the values: what each token passes on",
+    "kind.attention.scores": "the scores: every query against every key, scaled by 1/√d_k (d_k = {dk})",
+    "kind.attention.scores_heads": (
+        "the scores of one sample and one head: its {steps} tokens' rows of Q and K, the head's d_k = {dk}"
+        " columns (head h: columns (h − 1)·d_k + 1 … h·d_k); every query against every key, scaled by 1/√d_k"
+    ),
+    "kind.attention.softmax": (
+        "the attention weights: softmax by rows, so that each token's weights over the tokens sum to 1"
+    ),
+    "kind.attention.causal": (
+        "the causal mask M: 0 on and below the diagonal, −∞ above, so a token sees itself and the tokens"
+        " before it; softmax by rows (a masked weight is 0)"
+    ),
+    "kind.attention.weighted": "each token's output: the values mixed by its weights",
+    "kind.attention.output": "the output projection W_O (out_proj)",
+    "kind.attention.output_heads": (
+        "H: the {heads} head(s) side by side, the samples' tokens one under the other; then the output"
+        " projection W_O (out_proj)"
+    ),
+    "kind.attention.flat": "each sample's {steps} tokens of {d} side by side in its row, as the next layer reads them",
+    "kind.attention.back_rows": "∂𝓛/∂O, a row per token ({steps} per sample, {d} each)",
+    "kind.attention.back_output": "the output projection's gradients, summed over every token of every sample",
+    "kind.attention.back_weights": "H = AV: ∂𝓛/∂A = ∂𝓛/∂H Vᵀ and ∂𝓛/∂V = Aᵀ ∂𝓛/∂H",
+    "kind.attention.back_weights_heads": (
+        "H = AV for one sample and one head (its tokens' rows and its columns of ∂𝓛/∂H):"
+        " ∂𝓛/∂A = ∂𝓛/∂H Vᵀ and ∂𝓛/∂V = Aᵀ ∂𝓛/∂H"
+    ),
+    "kind.attention.back_softmax": (
+        "the softmax's Jacobian, row by row: ∂𝓛/∂S = A ⊙ (∂𝓛/∂A − rowsum(∂𝓛/∂A ⊙ A)); a masked weight"
+        " is 0, and so is its gradient"
+    ),
+    "kind.attention.back_scores": "S = QKᵀ/√d_k: ∂𝓛/∂Q = ∂𝓛/∂S K/√d_k and ∂𝓛/∂K = ∂𝓛/∂Sᵀ Q/√d_k",
+    "kind.attention.back_projections": "each projection's gradient sums over every token of every sample",
+    "kind.attention.back_projections_heads": (
+        "∂𝓛/∂Q, ∂𝓛/∂K, ∂𝓛/∂V: the {heads} head(s) joined side by side again, the samples one under the"
+        " other; each projection's gradient sums over every token of every sample"
+    ),
+    "kind.attention.back_stacked": "∂𝓛/∂W_Q, ∂𝓛/∂W_K, ∂𝓛/∂W_V stacked, as in_proj_weight holds them",
+    "kind.attention.back_input": "X feeds Q, K and V: three paths, summed",
+    "kind.attention.flat_back": "each sample's {steps} tokens of {d} side by side again",
+    "kind.layer_norm.title_tokens": "Layer {layer} (layer norm at each of {steps} tokens, {units} features, ε = {eps})",
+    "kind.layer_norm.tokens": (
+        "a row per token ({steps} per sample): nn.LayerNorm on (N, T, d) normalizes each token on its own"
+    ),
+    "kind.layer_norm.mean_tokens": "the mean of each token over its {features} features",
+    "kind.layer_norm.backward_tokens": (
+        "through X̂, σ² and μ of each token (row) at once, the compact form of batch norm's three paths,"
+        " over the {features} features of a token"
+    ),
+    "kind.layer_norm.flat": "each sample's {steps} tokens side by side in its row again",
+    "name.attention": "attention",
+    "name.causal": "causal",
 })

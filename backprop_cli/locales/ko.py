@@ -148,6 +148,14 @@ MESSAGES = {
         "소프트맥스와 교차 엔트로피를 함께 미분합니다: Ŷ의 각 행에 Y의 그 행의 합을 곱하고,"
         " Y를 뺀 뒤 {n:으로} 나눕니다"
     ),
+    "matrix.delta_softmax_ce_positions": (
+        "소프트맥스와 교차 엔트로피를 위치마다 함께 미분합니다: ∂𝓛/∂Z = (Ŷ − Y)/{n}(샘플 {samples}개 × 위치"
+        " {positions}개, CrossEntropyLoss가 평균을 내는 수). Y의 위치마다의 블록은 합이 1이기 때문입니다"
+    ),
+    "matrix.delta_softmax_ce_positions_general": (
+        "소프트맥스와 교차 엔트로피를 위치마다 함께 미분합니다: Ŷ의 위치마다의 블록에 Y의 같은 블록의 합을"
+        " 곱하고, Y를 뺀 뒤 {n:으로} 나눕니다(샘플 {samples}개 × 위치 {positions}개)"
+    ),
     "matrix.delta_softmax": "소프트맥스의 야코비 행렬 diag(ŷ) − ŷŷᵀ을 행마다 적용합니다",
     "matrix.delta_sigmoid_bce": "출력이 시그모이드이고 손실이 bce이면 Ŷ(1 − Ŷ)가 약분됩니다: δ = {simplified}",
     "train.title": "학습",
@@ -390,8 +398,38 @@ MESSAGES.update({
         "모든 시간 단계에 같은 가중치를 씁니다(nn.Linear를 (N, T, H)에 적용). 각 행에는 {inputs}개씩"
         " {steps}단계가 나란히 있고, 단계마다 따로 Wᵀ를 곱합니다"
     ),
+    "kind.recurrent.softmax_steps": (
+        "{steps}단계 각각에서 소프트맥스: 단계마다 로짓 {units}개 블록에 따로 적용합니다((N, T, {units})의"
+        " 마지막 축에 소프트맥스)"
+    ),
     "kind.recurrent.dense_shared": (
         "W는 {steps}단계 모두가 공유합니다. 기울기는 단계와 샘플에 걸쳐 δ_tᵀ A_t를 더한 것입니다"
+    ),
+    "kind.positional.title": "{layer:번째} 계층 (사인파 위치 더하기, 위치 {steps}개 × {dim})",
+    "kind.positional.title_learned": "{layer:번째} 계층 (학습하는 위치 더하기, 위치 {steps}개 × {dim})",
+    "kind.positional.sinusoidal": (
+        "고정: P[t, 2i] = sin(t / 10000^(2i/{dim})), P[t, 2i+1] = cos(t / 10000^(2i/{dim})), 위치 t마다 한 행"
+    ),
+    "kind.positional.learned": (
+        "학습: 위치마다 한 행, 위치 0 … {steps} − 1을 토큰으로 읽는 {steps}행 임베딩과 같습니다"
+    ),
+    "kind.positional.added": "P의 t번째 행을 모든 샘플의 위치 t에 더합니다(위치 {steps}개가 나란히)",
+    "kind.positional.gradient": "위치마다의 ∂𝓛/∂A 블록을 샘플에 걸쳐 더합니다. ∂𝓛/∂(입력)은 ∂𝓛/∂A 그대로입니다",
+    "kind.embedding.title": "{layer:번째} 계층 (임베딩: 토큰 {vocabulary}개 × {dim}, 위치 {steps}개)",
+    "kind.embedding.one_hot": "위치 t의 토큰을 {vocabulary}칸 원-핫 행으로: 각 샘플의 토큰 번호 열에 1",
+    "kind.embedding.rows": "원-핫 행에 E를 곱하면 그 토큰의 E 행이 골라집니다(nn.Embedding은 그 행을 찾아 읽습니다)",
+    "kind.embedding.output": "계층의 출력은 모든 위치의 벡터 A_1 … A_{steps}를 나란히 놓은 것입니다(각각 {dim}개)",
+    "kind.embedding.blocks": "위치마다의 ∂𝓛/∂A 블록(값 {dim}개)",
+    "kind.embedding.unused": (
+        "∂𝓛/∂E의 v번째 행은 토큰이 v인 위치들의 ∂𝓛/∂A_t를 더한 것입니다. {rows}번 행(배치에 없는 토큰)은"
+        " 기울기를 받지 않습니다"
+    ),
+    "kind.embedding.unused_one": (
+        "∂𝓛/∂E의 v번째 행은 토큰이 v인 위치들의 ∂𝓛/∂A_t를 더한 것입니다. {rows}번 행(배치에 없는 토큰)은"
+        " 기울기를 받지 않습니다"
+    ),
+    "kind.embedding.all_used": (
+        "∂𝓛/∂E의 v번째 행은 토큰이 v인 위치들의 ∂𝓛/∂A_t를 더한 것입니다. 모든 토큰이 배치에 있습니다"
     ),
     "group.clip": "기울기 클리핑, {how}",
     "clip.norm": "기울기 {count}개 전체의 2-노름(torch의 클리핑이 재는 값)",
@@ -460,6 +498,10 @@ MESSAGES.update({
     "name.avg_pool2d": "2차원 평균 풀링",
     "name.flatten": "평탄화",
     "name.residual": "잔차 연결",
+    "name.embedding": "임베딩",
+    "name.positional_sinusoidal": "사인파 위치 인코딩",
+    "name.positional_learned": "학습하는 위치 인코딩",
+    "name.positional": "위치 인코딩",
     # 조건에 따라 정의가 나뉘는 함수 (ReLU의 도함수): 조건을 둘러싼 말.
     "intro.update.order": (
         "역전파와 같이 계층의 역순으로, 출력층부터 갱신합니다. 모든 갱신은 매개변수가 바뀌기 전에 위에서 구한"
@@ -522,3 +564,69 @@ MESSAGES.update({
 })
 
 FORMATTER = KoreanFormatter()
+
+# 어텐션 (layers/attention.py): 쿼리, 키, 값, 점수, 행별 소프트맥스, 헤드.
+MESSAGES.update({
+    "kind.attention.title": (
+        "{layer:번째} 계층 (셀프 어텐션: 토큰 {steps}개, d = {d}, 헤드 {heads}개, d_k = {dk})"
+    ),
+    "kind.attention.title_causal": (
+        "{layer:번째} 계층 (인과 셀프 어텐션: 토큰 {steps}개, d = {d}, 헤드 {heads}개, d_k = {dk})"
+    ),
+    "kind.attention.tokens": (
+        "입력을 토큰으로: 토큰마다 한 행 (샘플마다 {steps}개, 샘플 {samples}개), 특성은 d = {d}개"
+    ),
+    "kind.attention.query": (
+        "쿼리: 각 토큰이 찾는 것. W_Q, W_K, W_V는 in_proj_weight의 행, b_Q, b_K, b_V는 in_proj_bias의 값으로,"
+        " nn.MultiheadAttention이 쌓는 순서 그대로입니다"
+    ),
+    "kind.attention.key": "키: 각 토큰이 찾아지는 기준",
+    "kind.attention.value": "값: 각 토큰이 전달하는 것",
+    "kind.attention.scores": "점수: 모든 쿼리와 모든 키의 내적을 1/√d_k로 나눕니다 (d_k = {dk})",
+    "kind.attention.scores_heads": (
+        "한 샘플, 한 헤드의 점수: 토큰 {steps}개의 Q, K 행 중 그 헤드의 d_k = {dk}열"
+        " (헤드 h는 (h − 1)·d_k + 1 … h·d_k열). 모든 쿼리와 모든 키의 내적을 1/√d_k로 나눕니다"
+    ),
+    "kind.attention.softmax": "어텐션 가중치: 행별 소프트맥스, 각 토큰의 가중치를 더하면 1입니다",
+    "kind.attention.causal": (
+        "인과 마스크 M: 대각선과 그 아래는 0, 위는 −∞이므로 토큰은 자신과 앞선 토큰만 봅니다."
+        " 행별 소프트맥스 (가려진 가중치는 0)"
+    ),
+    "kind.attention.weighted": "각 토큰의 출력: 가중치로 값을 섞은 것",
+    "kind.attention.output": "출력 투영 W_O (out_proj)",
+    "kind.attention.output_heads": (
+        "H: 헤드 {heads}개를 나란히, 샘플의 토큰을 위아래로 붙인 것. 그다음 출력 투영 W_O (out_proj)"
+    ),
+    "kind.attention.flat": "다음 층이 읽는 대로, 각 샘플의 토큰 {steps}개({d}개씩)를 한 행에 나란히",
+    "kind.attention.back_rows": "∂𝓛/∂O, 토큰마다 한 행 (샘플마다 {steps}개, {d}개씩)",
+    "kind.attention.back_output": "출력 투영의 기울기는 모든 샘플의 모든 토큰에 대해 더합니다",
+    "kind.attention.back_weights": "H = AV이므로 ∂𝓛/∂A = ∂𝓛/∂H Vᵀ, ∂𝓛/∂V = Aᵀ ∂𝓛/∂H",
+    "kind.attention.back_weights_heads": (
+        "한 샘플, 한 헤드의 H = AV (∂𝓛/∂H 중 그 토큰의 행과 그 헤드의 열): ∂𝓛/∂A = ∂𝓛/∂H Vᵀ, ∂𝓛/∂V = Aᵀ ∂𝓛/∂H"
+    ),
+    "kind.attention.back_softmax": (
+        "행별 소프트맥스의 야코비안: ∂𝓛/∂S = A ⊙ (∂𝓛/∂A − (∂𝓛/∂A ⊙ A의 행별 합)). 가려진 가중치는 0이고"
+        " 그 기울기도 0입니다"
+    ),
+    "kind.attention.back_scores": "S = QKᵀ/√d_k이므로 ∂𝓛/∂Q = ∂𝓛/∂S K/√d_k, ∂𝓛/∂K = ∂𝓛/∂Sᵀ Q/√d_k",
+    "kind.attention.back_projections": "각 투영의 기울기는 모든 샘플의 모든 토큰에 대해 더합니다",
+    "kind.attention.back_projections_heads": (
+        "∂𝓛/∂Q, ∂𝓛/∂K, ∂𝓛/∂V: 헤드 {heads}개를 다시 나란히, 샘플을 위아래로 붙인 것."
+        " 각 투영의 기울기는 모든 샘플의 모든 토큰에 대해 더합니다"
+    ),
+    "kind.attention.back_stacked": "in_proj_weight처럼 ∂𝓛/∂W_Q, ∂𝓛/∂W_K, ∂𝓛/∂W_V를 쌓습니다",
+    "kind.attention.back_input": "X는 Q, K, V에 모두 쓰이므로 세 경로를 더합니다",
+    "kind.attention.flat_back": "각 샘플의 토큰 {steps}개({d}개씩)를 다시 한 행에 나란히",
+    "kind.layer_norm.title_tokens": "{layer:번째} 계층 (토큰 {steps}개마다 층 정규화, 특성 {units}개, ε = {eps})",
+    "kind.layer_norm.tokens": (
+        "토큰마다 한 행 (샘플마다 {steps}개): (N, T, d)에 적용한 nn.LayerNorm은 토큰을 하나씩 정규화합니다"
+    ),
+    "kind.layer_norm.mean_tokens": "토큰마다 특성 {features}개에 대한 평균",
+    "kind.layer_norm.backward_tokens": (
+        "각 토큰(행)의 X̂, σ², μ를 한꺼번에 거치는, 배치 정규화의 세 경로를 간결하게 쓴 형태"
+        " (한 토큰의 특성 {features}개에 대해)"
+    ),
+    "kind.layer_norm.flat": "각 샘플의 토큰 {steps}개를 다시 한 행에 나란히",
+    "name.attention": "어텐션",
+    "name.causal": "인과",
+})

@@ -302,6 +302,10 @@ class DocumentPrinter(PagePrinter):
 
         return bmatrix(self, matrix)
 
+    def heat_matrix(self, matrix: Matrix) -> str:
+        """A matrix of weights from 0 to 1 (attention's A), shaded by size where the format can."""
+        return self.matrix(matrix)
+
     math_style = "latex"
     """The expression printer's style for this format's math."""
 
@@ -319,7 +323,7 @@ class DocumentPrinter(PagePrinter):
         if step.value.shape == (1, 1):
             value = symbols.doprint(sp.Float(step.value.rows[0][0]))
         else:
-            value = self.matrix(step.value)
+            value = self.heat_matrix(step.value) if step.heat else self.matrix(step.value)
         head = (lead + [target])[0]
         names = (lead + [target])[1:]
         if not step.operands or step.numbers is None:

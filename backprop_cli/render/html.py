@@ -156,10 +156,20 @@ class HtmlPrinter(DocumentPrinter):
     def cell_number(self, value: float) -> str:
         return escape(self.number(value)).replace("-", "−")
 
-    def mtable(self, matrix: Matrix) -> str:
-        """``matrix`` in brackets, its shape under it; a large one elided in the middle."""
+    def mtable(self, matrix: Matrix, heat: bool = False) -> str:
+        """``matrix`` in brackets, its shape under it; a large one elided in the middle; with ``heat``,
+        each cell shaded by its value (0 white, 1 the darkest)."""
         dots = ("<mo>⋯</mo>", "<mo>⋮</mo>", "<mo>⋱</mo>")
-        cells = elided_cells(matrix, lambda v: mathml_number(self.number(v)), dots)
+
+        def cell(v: float) -> str:
+            text = mathml_number(self.number(v))
+            if not heat:
+                return text
+            red, green, blue = heat_color(v)
+            ink = "#fff" if v > 0.55 else "#1b1b1b"
+            return f'<mstyle mathbackground="rgb({red},{green},{blue})" mathcolor="{ink}">{text}</mstyle>'
+
+        cells = elided_cells(matrix, cell, dots)
         rows = "".join("<mtr>" + "".join(f"<mtd>{c}</mtd>" for c in row) + "</mtr>" for row in cells)
         shape = f"<mrow><mn>{matrix.shape[0]}</mn><mo>×</mo><mn>{matrix.shape[1]}</mn></mrow>"
         return (f'<munder><mrow><mo>[</mo><mtable class="matrix">{rows}</mtable><mo>]</mo></mrow>'
@@ -170,6 +180,9 @@ class HtmlPrinter(DocumentPrinter):
     def matrix(self, matrix: Matrix) -> str:
         return self.mtable(matrix)
 
+    def heat_matrix(self, matrix: Matrix) -> str:
+        return self.mtable(matrix, heat=True)
+
     def _print_MatrixStep(self, step: MatrixStep) -> list[str]:
         """As in LaTeX (``DocumentPrinter.matrix_step_rows``)."""
         rows = self.matrix_step_rows(step)
@@ -177,6 +190,12 @@ class HtmlPrinter(DocumentPrinter):
         for index, (left, parts) in enumerate(rows):
             lines += self.equation([left, *parts], value=index == len(rows) - 1)
         return lines + self.step_note(step)
+
+
+def heat_color(value: float) -> tuple[int, int, int]:
+    """The shade of a weight from 0 (white) to 1 (deep blue), as a heat-map draws it."""
+    t = min(max(value, 0.0), 1.0)
+    return tuple(round(255 + (end - 255) * t) for end in (33, 102, 172))  # type: ignore[return-value]
 
 
 def render(obj: Any, **settings: Any) -> str:

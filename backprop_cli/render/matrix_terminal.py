@@ -19,8 +19,10 @@ if TYPE_CHECKING:
     from backprop_cli.render.terminal import TerminalPrinter
 
 
-def matrix_table(printer: TerminalPrinter, name: str, matrix: Matrix, style: str = "cyan") -> RenderableType:
-    """``matrix`` as a borderless table under its name and shape; large ones elided."""
+def matrix_table(printer: TerminalPrinter, name: str, matrix: Matrix, style: str = "cyan",
+                 heat: bool = False) -> RenderableType:
+    """``matrix`` as a borderless table under its name and shape; large ones elided; with ``heat``,
+    each cell on a background shaded by its value (0 white, 1 deep blue), as a heat-map."""
     rows, cols = matrix.shape
     table = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 1))
     col_index = elide(cols)
@@ -31,7 +33,8 @@ def matrix_table(printer: TerminalPrinter, name: str, matrix: Matrix, style: str
         if i is None:
             table.add_row(*("⋱" if j is None else "⋮" for j in col_index))
         else:
-            table.add_row(*("⋯" if j is None else printer.number(matrix.rows[i][j]) for j in col_index))
+            table.add_row(*("⋯" if j is None else heat_cell(printer.number(matrix.rows[i][j]), matrix.rows[i][j])
+                            if heat else printer.number(matrix.rows[i][j]) for j in col_index))
     return Stack(Text(f"{name}  {rows}×{cols}", style="bold"), table)
 
 
@@ -51,9 +54,18 @@ def matrix_step(printer: TerminalPrinter, step: MatrixStep) -> list[RenderableTy
         if tables:
             # On the value's middle row, below the names: one-row matrices keep it on their row.
             tables.append(Text("\n" * (1 + (len(elide(step.value.shape[0])) - 1) // 2) + "=", style="dim"))
-        tables.append(matrix_table(printer, names[-1], step.value, style="bold green"))
+        tables.append(matrix_table(printer, names[-1], step.value, style="bold green", heat=step.heat))
     if tables:
         out.append(Padding(Columns(tables, padding=(0, 3)), (0, 0, 0, 4)))
     if step.note is not None:
         out.append(Text("    " + printer.words(step.note), style=STYLES["note"]))
     return out
+
+
+def heat_cell(text: str, value: float) -> Text:
+    """A cell of a heat-map: its number on a background from white (0) to deep blue (1)."""
+    from backprop_cli.render.html import heat_color
+
+    red, green, blue = heat_color(value)
+    ink = "white" if value > 0.55 else "black"
+    return Text(f" {text} ", style=f"{ink} on rgb({red},{green},{blue})")

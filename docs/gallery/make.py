@@ -66,7 +66,7 @@ def pages() -> dict[str, str]:
                  (f"conv.{lang}.tex", f"backprop step {spec} --lang {lang} --output conv.tex"),
                  (f"conv.{lang}.html", f"backprop step {spec} --lang {lang} --output conv.html"),
                  (f"conv.{lang}.txt", f"COLUMNS={WIDTH} backprop step {spec} --lang {lang}")]
-    for name, form in (("rnn", "matrix"), ("lstm", "auto")):
+    for name, form in (("rnn", "matrix"), ("lstm", "auto"), ("transformer", "auto")):
         example = str(HERE.parent / "examples" / f"{name}.toml")
         spec = f"--network docs/examples/{name}.toml" + (f" --form {form}" if form != "auto" else "")
         for lang in LANGUAGES:
@@ -109,9 +109,13 @@ def pages() -> dict[str, str]:
         "dense layer) in the matrix form, a group of lines per time step; `lstm.*` Aidan Gomez's numerical",
         "LSTM example (`docs/examples/lstm.toml`: one unit, two steps of two features, a label at each step)",
         "unit by unit, the scalar form `--form auto` picks for a network this small: a line per gate and",
-        "step, and each shared weight's gradient as its sum over the steps. Every file is written by",
-        "`make.py` from the code (`python docs/gallery/make.py`); the tests check that they are what the",
-        "code prints now.",
+        "step, and each shared weight's gradient as its sum over the steps. `transformer.*` is one step of",
+        "a one-block transformer (`docs/examples/transformer.toml`: \"i love you\" as token ids, an",
+        "embedding, sinusoidal positions, x + attention(LN(x)) with two causal heads, x + FFN(LN(x)), a",
+        "softmax over the vocabulary at every position): Q, K, V, the scores, the mask, the attention",
+        "weights as a heat-map, and the backward pass through them. Every file is written by `make.py`",
+        "from the code (`python docs/gallery/make.py`); the tests check that they are what the code",
+        "prints now.",
         "The training reports leave out the run time (seconds, epochs per second), which differs from run",
         "to run: the command prints it in the Run line, where these files say only `100 epochs`.",
         "",
