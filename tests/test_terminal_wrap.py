@@ -36,3 +36,20 @@ def test_a_sum_cut_into_pieces_on_one_line_keeps_the_space_before_plus():
     side = " + ".join(["-0.4000 × (-0.1974)"] * 2 + ["0.5000 × (0.1234)"] * 4)
     page = rendered([("z", ""), (side, "")], 80)
     assert ")+" not in page and ") +" in page
+
+
+
+def test_a_note_wrapped_at_the_page_width_keeps_its_indent():
+    """A step's note under a line of the page wraps under itself, not at the panel's edge."""
+    from pathlib import Path
+
+    import backprop_cli
+    from backprop_cli.render.terminal import page_renderable, plain_text
+
+    lenet = Path(__file__).parent.parent / "docs" / "examples" / "lenet.toml"
+    page = plain_text(page_renderable(backprop_cli.derive(str(lenet), form="scalar")), width=80)
+    lines = page.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("│     the largest value")]
+    assert starts, "the max pooling note is on the page"
+    after = lines[starts[0] + 1]
+    assert after.startswith("│     ") and after[6] != " ", after

@@ -58,7 +58,7 @@ def matrix_step(printer: TerminalPrinter, step: MatrixStep) -> list[RenderableTy
     if tables:
         out.append(Padding(Columns(tables, padding=(0, 3)), (0, 0, 0, 4)))
     if step.note is not None:
-        out.append(Text("    " + printer.words(step.note), style=STYLES["note"]))
+        out.append(Padding(Text(printer.words(step.note), style=STYLES["note"]), (0, 0, 0, 4)))
     return out
 
 

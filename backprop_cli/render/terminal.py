@@ -13,6 +13,7 @@ from typing import Any
 from rich import box
 from rich.console import Console, RenderableType
 from rich.console import Group as Stack
+from rich.padding import Padding
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -110,7 +111,7 @@ class TerminalPrinter(PagePrinter):
             styled.append((text, style))
         out: list[RenderableType] = [Equation(styled)]
         if step.note is not None:
-            out.append(Text("    " + self.words(step.note), style=STYLES["note"]))
+            out.append(Padding(Text(self.words(step.note), style=STYLES["note"]), (0, 0, 0, 4)))
         return out
 
     def _print_MatrixStep(self, step: MatrixStep) -> Iterable[RenderableType]:
