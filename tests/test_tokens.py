@@ -91,6 +91,29 @@ def test_train_on_the_corpus_learns_next_tokens_on_numpy_and_torch_alike(capsys)
     assert code == 2 and "compiled engine" in err and "numpy or torch" in err
 
 
+
+def test_the_predictions_of_a_softmax_at_every_position_are_its_classes():
+    """ŷ and y as the class at each position (ŷ's largest probability), checked against the run's
+    probabilities and one-hot targets, in the terminal and the Markdown report."""
+    import backprop_cli
+    from backprop_cli.render.terminal import plain_text
+    from backprop_cli.render.train_terminal import training_renderable
+
+    result = backprop_cli.train(data="corpus", epochs=20)
+    rows = []
+    for prediction, target in zip(result.predictions, result.targets, strict=False):
+        width = len(prediction) // WINDOW
+        runs = [(prediction[t * width:(t + 1) * width], list(target[t * width:(t + 1) * width]))
+                for t in range(WINDOW)]
+        rows.append(("[" + ", ".join(str(max(range(width), key=p.__getitem__)) for p, _ in runs) + "]",
+                     "[" + ", ".join(str(y.index(1)) for _, y in runs) + "]"))
+    page, markdown = plain_text(training_renderable(result)), result.to_markdown()
+    for predicted, wanted in rows:
+        assert f"{predicted}   {wanted}" in page
+        assert f"{predicted} | {wanted}" in markdown
+    assert "the class at each position" in page and "the class at each position" in markdown
+
+
 def test_verify_checks_the_token_networks_gradients_against_autograd_and_differences(capsys):
     pytest.importorskip("torch")
     code, out, err = run(["verify", "--tokens", "the cat sat on the mat", "--format", "json"], capsys)

@@ -193,6 +193,7 @@ MESSAGES.update({
     "train.parameters": "Trained parameters",
     "train.predictions": "Predictions",
     "train.predictions.more": "… and {count} more samples",
+    "train.predictions.classes": "ŷ and y: the class at each position, ŷ's being its largest probability",
     "train.rows.elided": "{count} rows left out here; --format json or --output FILE.md has them all",
     "train.step": "Epoch {epoch}",
     "train.step.batch": "Epoch {epoch}, batch {batch} of {batches}",

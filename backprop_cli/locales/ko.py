@@ -187,6 +187,7 @@ MESSAGES = {
     "train.parameters": "학습된 매개변수",
     "train.predictions": "예측값",
     "train.predictions.more": "… 외 샘플 {count}개",
+    "train.predictions.classes": "ŷ와 y: 각 위치의 클래스 (ŷ는 확률이 가장 큰 클래스)",
     "train.rows.elided": "여기서 {count}개 행을 생략했습니다. --format json 또는 --output FILE.md에는 모두 있습니다",
     "train.step": "에폭 {epoch}",
     "train.step.batch": "에폭 {epoch}, 배치 {batches}개 중 {batch}번째",

@@ -146,13 +146,28 @@ class TrainPage(PagePrinter):
         return "[" + ", ".join(self.number(v) for v in values) + "]"
 
     def prediction_rows(self, result: TrainResult) -> list[tuple[str, str, str]]:
-        return [(str(n), self.vector(prediction), self.vector(target))
+        """A row per sample: its number, ŷ and y; with a softmax at every position, the class each
+        position predicts (its largest ŷ) and the class it should, rather than every probability."""
+        positions = result.network.positions
+        shown = self.vector if positions == 1 else lambda values: self.classes(values, positions)
+        return [(str(n), shown(prediction), shown(target))
                 for n, (prediction, target) in enumerate(zip(result.predictions, result.targets, strict=False),
                                                          start=1)]
+
+    @staticmethod
+    def classes(values: Sequence[float], positions: int) -> str:
+        """The largest entry's index at each of ``positions`` equal runs of ``values``: ``[1, 6, 5, 0]``."""
+        width = len(values) // positions
+        runs = [values[t * width:(t + 1) * width] for t in range(positions)]
+        return "[" + ", ".join(str(max(range(width), key=run.__getitem__)) for run in runs) + "]"
 
     def more_samples(self, result: TrainResult) -> str | None:
         extra = result.samples - len(result.predictions)
         return self.say("train.predictions.more", count=extra) if extra > 0 else None
+
+    def classes_note(self, result: TrainResult) -> str | None:
+        """What the ŷ and y columns hold when they are classes at every position."""
+        return self.say("train.predictions.classes") if result.network.positions > 1 else None
 
 
 def _seconds(value: float) -> str:

@@ -117,8 +117,8 @@ class TrainDocument(TrainPage, DocumentPrinter):
                  self.cell_text(target)]
                 for (n, prediction, target), inputs in zip(self.prediction_rows(result), result.inputs, strict=False)]
         lines += self.table(header, rows, align="rlll")
-        more = self.more_samples(result)
-        return lines + (self.paragraph(more) if more else [])
+        note, more = self.classes_note(result), self.more_samples(result)
+        return lines + (self.paragraph(note) if note else []) + (self.paragraph(more) if more else [])
 
     def step_section(self, step: EpochStep) -> list[str]:
         title = (self.say("train.step", epoch=step.epoch) if step.batches == 1 else

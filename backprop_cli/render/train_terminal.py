@@ -131,6 +131,9 @@ class TrainTerminal(TrainPage):
         for (n, prediction, target), inputs in zip(self.prediction_rows(result), result.inputs, strict=False):
             table.add_row(n, self.vector(inputs), Text(prediction, style="green"), target)
         body: list[RenderableType] = [table]
+        note = self.classes_note(result)
+        if note:
+            body.append(Text(note, style="dim"))
         more = self.more_samples(result)
         if more:
             body.append(Text(more, style="dim"))
