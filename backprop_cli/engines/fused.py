@@ -80,8 +80,10 @@ class FusedEngine(Engine):
         from backprop_cli.engines import fused_kernels as kernels
 
         self.kernels = kernels
+        self.cache_folder = kernels.keep()
+        """Where numba keeps the machine code (None: compiled in memory)."""
         dtype = self.np_dtype = np.dtype(settings.dtype)
-        layers = network.layers
+        layers = network.dense_layers
         sizes = [network.inputs, *(len(layer.weight) for layer in layers)]
         self.sizes = np.asarray(sizes, dtype=np.int64)
         self.uoff = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
@@ -122,6 +124,7 @@ class FusedEngine(Engine):
         self.A = np.zeros((int(self.uoff[-1]), width), dtype=dtype)
         self.D = np.zeros_like(self.A)
         self.P = np.zeros((network.outputs, width), dtype=dtype)
+        self.S = np.zeros((network.outputs + 5, width))  # float64 scratch: softmax's and exp's rows
         self._warm_up()
 
     def _layout(self) -> tuple[Any, ...]:
@@ -137,8 +140,8 @@ class FusedEngine(Engine):
         with np.errstate(all="ignore"):
             self._train(*copies, 0, one, 1, np.ones(1, dtype=np.bool_), np.zeros(1))
             self.kernels.loss_of(copies[0], *self._layout(), self.code, self.loss_code, self.reduction,
-                                 self.consts, *one, self.A, self.D, self.P)
-            self.kernels.predict(copies[0], *self._layout(), self.code, one[0], self.A, self.P,
+                                 self.consts, *one, self.A, self.D, self.P, self.S)
+            self.kernels.predict(copies[0], *self._layout(), self.code, one[0], self.A, self.P, self.S,
                                  np.zeros((1, self.network.outputs), dtype=self.np_dtype))
 
     def _train(self, params: Any, M: Any, V: Any, G: Any, step: int, data: tuple[Any, Any], count: int,
@@ -146,7 +149,7 @@ class FusedEngine(Engine):
         steps: int = self.kernels.train(
             params, M, V, G, step, *self._layout(), self.code, self.loss_code, self.reduction, self.optimizer,
             self.consts, self.trainable, *data, self.settings.batch_size, count, mask, history,
-            self.A, self.D, self.P)
+            self.A, self.D, self.P, self.S)
         return steps
 
     def run(self, start: int, count: int, logged: Container[int], stop: list[bool]) -> tuple[int, Logged]:
@@ -171,15 +174,15 @@ class FusedEngine(Engine):
         with np.errstate(all="ignore"):
             loss = float(self.kernels.loss_of(self.params, *self._layout(), self.code, self.loss_code,
                                               self.reduction, self.consts, self.XT, self.YT, self.A, self.D,
-                                              self.P))
+                                              self.P, self.S))
             out = np.zeros((min(rows, self.samples), self.network.outputs), dtype=self.np_dtype)
-            self.kernels.predict(self.params, *self._layout(), self.code, self.XT, self.A, self.P, out)
+            self.kernels.predict(self.params, *self._layout(), self.code, self.XT, self.A, self.P, self.S, out)
         return loss, to_floats(out.tolist())
 
     def _tables(self, flat: Any) -> list[tuple[Any, Any]]:
         """(weight, bias or None) of each layer from a flat array, as Python floats."""
         tables = []
-        for index, layer in enumerate(self.network.layers):
+        for index, layer in enumerate(self.network.dense_layers):
             rows, columns = len(layer.weight), int(self.sizes[index])
             lo = int(self.woff[index])
             weight = to_floats(flat[lo:lo + rows * columns].reshape(rows, columns).tolist())
@@ -199,9 +202,10 @@ class FusedEngine(Engine):
         optimizer = self.network.optimizer
         arrays = {"momentum": {"v": self.M}, "adam": {"m": self.M, "v": self.V}, "adamw": {"m": self.M, "v": self.V}}
         slots = {}
+        layers = self.network.dense_layers
         for kind, flat in arrays.get(optimizer.name, {}).items():
             if kind not in optimizer.rule.slots(optimizer):
                 continue
             slots[kind] = tuple((weight, None if bias is None or layer.freeze_bias else bias)
-                                for (weight, bias), layer in zip(self._tables(flat), self.network.layers, strict=True))
+                                for (weight, bias), layer in zip(self._tables(flat), layers, strict=True))
         return OptimizerSlots(self.steps, slots)
