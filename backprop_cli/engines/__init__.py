@@ -74,7 +74,7 @@ def numba_installed() -> bool:
     return importlib.util.find_spec("numba") is not None
 
 
-def fused(network: Network, dtype: str = "float64") -> bool:
+def runs_fused(network: Network, dtype: str = "float64") -> bool:
     """Whether ``--backend numba`` runs the fused engine: past the scalar engine's size, or in float32."""
     return network.parameter_count > NUMBA_MAX_PARAMETERS or dtype != "float64"
 
@@ -93,7 +93,7 @@ def fused_cached() -> bool:
 
 def check_size(name: str, network: Network, dtype: str = "float64") -> None:
     """Refuse an engine for a network beyond its size, naming the one to use instead."""
-    if name == "numba" and fused(network, dtype):
+    if name == "numba" and runs_fused(network, dtype):
         from backprop_cli.engines.fused import unsupported
 
         reason = unsupported(network)
@@ -114,7 +114,7 @@ def load(name: str, network: Network | None = None, dtype: str = "float64") -> t
     if name not in ENGINES:
         raise BackpropError(f"backend: unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
     where = ENGINES[name]
-    if name == "numba" and network is not None and fused(network, dtype):
+    if name == "numba" and network is not None and runs_fused(network, dtype):
         where = "backprop_cli.engines.fused:FusedEngine"
     module_name, _, class_name = where.partition(":")
     engine: type[Engine] = getattr(importlib.import_module(module_name), class_name)

@@ -470,11 +470,25 @@ def keep() -> str | None:
 
 
 def _private(folder: str) -> bool:
+    """Whether ``folder`` and every folder above it belong to the user or root, and no one else can
+    write them (a shared folder with the sticky bit, such as /tmp, may be above it)."""
     import os
+    import stat
 
-    try:
-        info = os.stat(folder)
-    except OSError:
+    path = os.path.abspath(folder)
+    if os.path.islink(path):
         return False
-    owner = not hasattr(os, "getuid") or info.st_uid in (os.getuid(), 0)
-    return owner and not os.path.islink(folder) and info.st_mode & 0o022 == 0
+    first = True
+    while True:
+        try:
+            info = os.stat(path)
+        except OSError:
+            return False
+        if hasattr(os, "getuid") and info.st_uid not in (os.getuid(), 0):
+            return False
+        if info.st_mode & 0o022 and (first or not info.st_mode & stat.S_ISVTX):
+            return False
+        parent = os.path.dirname(path)
+        if parent == path:
+            return True
+        path, first = parent, False
