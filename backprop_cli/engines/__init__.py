@@ -21,7 +21,7 @@ from backprop_cli.errors import BackpropError
 from backprop_cli.locales import Message
 
 if TYPE_CHECKING:
-    from backprop_cli.engines.base import Engine
+    from backprop_cli.engines.base import Engine, EngineSettings
     from backprop_cli.model import Network
 
 ENGINES = {
@@ -69,6 +69,41 @@ FUSED_START_SECONDS, FUSED_COMPILE_SECONDS = 0.4, 10.0
 first run on a machine, compiling it (6 s on an idle core, 20 s on a busy one)."""
 
 
+# What the fused numba engine (fused.py) trains, by fused_kernels' codes.
+ACTIVATIONS = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4, "softmax": 5}
+"""Activation → ``fused_kernels``'s code."""
+LOSSES = {"mse": (0, 1.0), "sse": (0, 1.0), "half_sse": (0, 0.5), "bce": (1, 1.0), "cross_entropy": (2, 1.0)}
+"""Loss → (its code, a squared error's factor)."""
+REDUCTIONS = {"sum": 0, "mean": 1, "sample_mean": 2}
+OPTIMIZERS = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 3}
+
+CHUNK = 256
+"""Samples a chunk: the columns of the activation and δ buffers (a 16-unit layer's chunk is 32 KB
+in float64, so a few layers' stay in the core's cache between the forward and backward pass)."""
+
+
+def unsupported(network: Network, settings: EngineSettings | None = None) -> str | None:
+    """Why the fused numba engine (``fused.py``) cannot train this network with these settings, or None if it can."""
+    kinds = sorted({layer.kind for layer in network.layers if layer.kind != "dense"})
+    if kinds:
+        return f"{', '.join(kinds)} layers train on --backend numpy or torch"
+    for index, layer in enumerate(network.layers):
+        if layer.activation not in ACTIVATIONS:
+            return f"activation {layer.activation!r} trains on --backend numpy, compiled or torch"
+        if layer.activation == "softmax" and index != len(network.layers) - 1:
+            return "softmax on a hidden layer trains on --backend numpy or torch"
+    if network.loss not in LOSSES:
+        return f"loss {network.loss!r} trains on --backend numpy, compiled or torch"
+    if network.optimizer.name not in OPTIMIZERS:
+        return f"optimizer {network.optimizer.name!r} trains on --backend numpy, compiled or torch"
+    if settings is not None:
+        if settings.order is not None:
+            return "--shuffle trains on --backend numpy or torch (it runs the samples in the order given)"
+        if settings.schedule is not None or settings.clip is not None:
+            return "--schedule and --clip-* train on --backend numpy or torch"
+    return None
+
+
 def numba_installed() -> bool:
     """Whether numba can be imported (``pip install 'backprop-cli[fast]'``), without importing it."""
     return importlib.util.find_spec("numba") is not None
@@ -94,8 +129,6 @@ def fused_cached() -> bool:
 def check_size(name: str, network: Network, dtype: str = "float64") -> None:
     """Refuse an engine for a network beyond its size, naming the one to use instead."""
     if name == "numba" and runs_fused(network, dtype):
-        from backprop_cli.engines.fused import unsupported
-
         reason = unsupported(network)
         if reason is not None:
             why = (f"{network.parameter_count:,} parameters is more than the numba engine's"
@@ -168,8 +201,6 @@ def choose(network: Network, samples: int, shuffle: bool, device: str, dtype: st
 
 def fused_epoch_seconds(network: Network, samples: int) -> float:
     """The cost model's time of an epoch on the fused numba engine."""
-    from backprop_cli.engines.fused import CHUNK
-
     chunks = -(-samples // CHUNK)
     return (FUSED_EPOCH_PER_CHUNK * chunks * len(network.layers)
             + FUSED_EPOCH_PER_ELEMENT * samples * network.parameter_count)
@@ -181,8 +212,6 @@ def _fused_pays(network: Network, samples: int, epochs: int | None, current: flo
     (``current`` seconds an epoch) outweigh its start; else None."""
     if epochs is None or not numba_installed():
         return None
-    from backprop_cli.engines.fused import unsupported
-
     if unsupported(network) is not None:
         return None
     saving = current - fused_epoch_seconds(network, samples)

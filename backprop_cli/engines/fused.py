@@ -20,42 +20,10 @@ from collections.abc import Container, Sequence
 from typing import Any
 
 from backprop_cli import losses
+from backprop_cli.engines import ACTIVATIONS, CHUNK, LOSSES, OPTIMIZERS, REDUCTIONS, unsupported
 from backprop_cli.engines.base import Engine, EngineSettings, Logged, to_floats
 from backprop_cli.errors import BackpropError
 from backprop_cli.model import Network, OptimizerSlots, Vector
-
-ACTIVATIONS = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4, "softmax": 5}
-"""Activation → ``fused_kernels``'s code."""
-LOSSES = {"mse": (0, 1.0), "sse": (0, 1.0), "half_sse": (0, 0.5), "bce": (1, 1.0), "cross_entropy": (2, 1.0)}
-"""Loss → (its code, a squared error's factor)."""
-REDUCTIONS = {"sum": 0, "mean": 1, "sample_mean": 2}
-OPTIMIZERS = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 3}
-
-CHUNK = 256
-"""Samples a chunk: the columns of the activation and δ buffers (a 16-unit layer's chunk is 32 KB
-in float64, so a few layers' stay in the core's cache between the forward and backward pass)."""
-
-
-def unsupported(network: Network, settings: EngineSettings | None = None) -> str | None:
-    """Why the fused engine cannot train this network with these settings, or None if it can."""
-    kinds = sorted({layer.kind for layer in network.layers if layer.kind != "dense"})
-    if kinds:
-        return f"{', '.join(kinds)} layers train on --backend numpy or torch"
-    for index, layer in enumerate(network.layers):
-        if layer.activation not in ACTIVATIONS:
-            return f"activation {layer.activation!r} trains on --backend numpy, compiled or torch"
-        if layer.activation == "softmax" and index != len(network.layers) - 1:
-            return "softmax on a hidden layer trains on --backend numpy or torch"
-    if network.loss not in LOSSES:
-        return f"loss {network.loss!r} trains on --backend numpy, compiled or torch"
-    if network.optimizer.name not in OPTIMIZERS:
-        return f"optimizer {network.optimizer.name!r} trains on --backend numpy, compiled or torch"
-    if settings is not None:
-        if settings.order is not None:
-            return "--shuffle trains on --backend numpy or torch (it runs the samples in the order given)"
-        if settings.schedule is not None or settings.clip is not None:
-            return "--schedule and --clip-* train on --backend numpy or torch"
-    return None
 
 
 class FusedEngine(Engine):
@@ -65,9 +33,9 @@ class FusedEngine(Engine):
 
     def __init__(self, network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
                  settings: EngineSettings) -> None:
-        from backprop_cli.engines import numba_installed
+        import importlib.util
 
-        if not numba_installed():
+        if importlib.util.find_spec("numba") is None:
             raise BackpropError("backend: numba is not installed; pip install 'backprop-cli[fast]',"
                                 " or use --backend numpy")
         super().__init__(network, xs, ys, settings)
@@ -77,7 +45,7 @@ class FusedEngine(Engine):
                                 f" and optimizers; {reason}")
         import numpy as np
 
-        from backprop_cli.engines import fused_kernels as kernels
+        import backprop_cli.engines.fused_kernels as kernels
 
         self.kernels = kernels
         self.cache_folder = kernels.keep()
