@@ -54,8 +54,8 @@ straight-line step, and numba's compile time grows faster than the code (measure
 # machine, docs/benchmarks.md): an epoch costs about this much per sample × parameter …
 COMPILED_EPOCH_PER_ELEMENT = 1e-7
 """… on the compiled engine over Python floats (seed 0.85 µs an epoch, XOR 2-4-1 6.5 µs),"""
-NUMPY_EPOCH_PER_LAYER, NUMPY_EPOCH_PER_ELEMENT = 2e-5, 1e-9
-"""… on numpy, plus a fixed cost a layer (its calls),"""
+NUMPY_EPOCH_PER_LAYER, NUMPY_EPOCH_PER_ELEMENT = 2e-5, 3e-9
+"""… on numpy, plus a fixed cost a layer (its calls; 200,000 × 2-16-16-1: 0.23 s an epoch),"""
 NUMBA_EPOCH_PER_ELEMENT = 6e-9
 """… on numba (seed 0.055 µs, XOR 2-4-1 0.3 µs);"""
 NUMBA_COMPILE_SECONDS, NUMBA_COMPILE_PER_PARAMETER = 1.0, 0.04
