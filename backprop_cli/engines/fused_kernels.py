@@ -445,9 +445,9 @@ def train(params, M, V, G, step, sizes, acts, woff, boff, uoff, code, loss, redu
             share = divisor(stop - start, units, reduction)
             G[:] = 0.0
             total = 0.0
-            step = even(stop - start, width)
-            for lo in range(start, stop, step):
-                rows = min(step, stop - lo)
+            chunk = even(stop - start, width)
+            for lo in range(start, stop, chunk):
+                rows = min(chunk, stop - lo)
                 forward(params, sizes, acts, woff, boff, uoff, XT, lo, rows, A, S)
                 total += output(A, D, P, S, uoff[layers], units, code, loss, consts, YT, lo, rows, 1.0 / share, True)
                 backward(params, G, sizes, acts, woff, boff, uoff, consts, rows, A, D)
