@@ -124,7 +124,16 @@ def forward(params, sizes, acts, woff, boff, uoff, XT, lo, rows, A, S):  # pragm
                 out[:rows] = 0.0
             row = woff[layer] + j * fan_in
             i = 0
-            while i + 4 <= fan_in:  # four inputs a pass: one load and store of out[n] for four products
+            while i + 8 <= fan_in:  # eight inputs a pass: one load and store of out[n] for eight products
+                w0, w1, w2, w3 = params[row + i], params[row + i + 1], params[row + i + 2], params[row + i + 3]
+                w4, w5, w6, w7 = params[row + i + 4], params[row + i + 5], params[row + i + 6], params[row + i + 7]
+                a0, a1, a2, a3 = A[below + i], A[below + i + 1], A[below + i + 2], A[below + i + 3]
+                a4, a5, a6, a7 = A[below + i + 4], A[below + i + 5], A[below + i + 6], A[below + i + 7]
+                for n in range(rows):
+                    out[n] += ((w0 * a0[n] + w1 * a1[n]) + (w2 * a2[n] + w3 * a3[n])
+                               + ((w4 * a4[n] + w5 * a5[n]) + (w6 * a6[n] + w7 * a7[n])))
+                i += 8
+            while i + 4 <= fan_in:  # then four
                 w0, w1, w2, w3 = params[row + i], params[row + i + 1], params[row + i + 2], params[row + i + 3]
                 a0, a1, a2, a3 = A[below + i], A[below + i + 1], A[below + i + 2], A[below + i + 3]
                 for n in range(rows):
@@ -274,7 +283,8 @@ def output(A, D, P, S, here, units, code, loss, consts, YT, lo, rows, scale, bac
 @numba.njit(**REORDERED)
 def backward(params, G, sizes, acts, woff, boff, uoff, consts, rows, A, D):  # pragma: no cover - machine code
     """From the output's δ in D: every layer's ∂𝓛/∂W and ∂𝓛/∂b added into G, and each hidden
-    layer's δ = (δ W) ⊙ f′ into D (four inputs or units a pass, sharing the loads of d[n] or out[n])."""
+    layer's δ = (δ W) ⊙ f′ into D (several inputs or units a pass, sharing the loads of d[n] or
+    out[n])."""
     zero = consts[ZERO]
     for layer in range(len(sizes) - 2, -1, -1):
         fan_in, units = sizes[layer], sizes[layer + 1]
@@ -317,6 +327,17 @@ def backward(params, G, sizes, acts, woff, boff, uoff, consts, rows, A, D):  # p
             for n in range(rows):
                 out[n] = 0.0
             j = 0
+            while j + 8 <= units:
+                w0, w1 = params[W + j * fan_in + i], params[W + (j + 1) * fan_in + i]
+                w2, w3 = params[W + (j + 2) * fan_in + i], params[W + (j + 3) * fan_in + i]
+                w4, w5 = params[W + (j + 4) * fan_in + i], params[W + (j + 5) * fan_in + i]
+                w6, w7 = params[W + (j + 6) * fan_in + i], params[W + (j + 7) * fan_in + i]
+                d0, d1, d2, d3 = D[here + j], D[here + j + 1], D[here + j + 2], D[here + j + 3]
+                d4, d5, d6, d7 = D[here + j + 4], D[here + j + 5], D[here + j + 6], D[here + j + 7]
+                for n in range(rows):
+                    out[n] += ((w0 * d0[n] + w1 * d1[n]) + (w2 * d2[n] + w3 * d3[n])
+                               + ((w4 * d4[n] + w5 * d5[n]) + (w6 * d6[n] + w7 * d7[n])))
+                j += 8
             while j + 4 <= units:
                 w0, w1 = params[W + j * fan_in + i], params[W + (j + 1) * fan_in + i]
                 w2, w3 = params[W + (j + 2) * fan_in + i], params[W + (j + 3) * fan_in + i]
