@@ -21,7 +21,7 @@ from typing import Any
 
 from backprop_cli import losses
 from backprop_cli.engines import ACTIVATIONS, CHUNK, LOSSES, OPTIMIZERS, REDUCTIONS, unsupported
-from backprop_cli.engines.base import Engine, EngineSettings, Logged, to_floats
+from backprop_cli.engines.base import Engine, EngineSettings, Logged, logged_mask, to_floats
 from backprop_cli.errors import BackpropError
 from backprop_cli.model import Network, OptimizerSlots, Vector
 
@@ -123,13 +123,7 @@ class FusedEngine(Engine):
     def run(self, start: int, count: int, logged: Container[int], stop: list[bool]) -> tuple[int, Logged]:
         import numpy as np
 
-        stop_at = start + count
-        if isinstance(logged, range | set | frozenset):
-            epochs = sorted(e for e in logged if start <= e < stop_at)
-        else:
-            epochs = [e for e in range(start, stop_at) if e in logged]
-        mask = np.zeros(count, dtype=np.bool_)
-        mask[np.asarray(epochs, dtype=np.int64) - start] = True
+        epochs, mask = logged_mask(start, count, logged)
         history = np.zeros(len(epochs))
         with np.errstate(all="ignore"):
             self.steps = self._train(self.params, self.M, self.V, self.G, self.steps, (self.XT, self.YT), count,

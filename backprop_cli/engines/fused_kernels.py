@@ -125,20 +125,8 @@ def forward(params, sizes, acts, woff, boff, uoff, XT, lo, rows, A, S):  # pragm
             row = woff[layer] + j * fan_in
             i = 0
             while i + 8 <= fan_in:  # eight inputs a pass: one load and store of out[n] for eight products
-                w0, w1, w2, w3 = params[row + i], params[row + i + 1], params[row + i + 2], params[row + i + 3]
-                w4, w5, w6, w7 = params[row + i + 4], params[row + i + 5], params[row + i + 6], params[row + i + 7]
-                a0, a1, a2, a3 = A[below + i], A[below + i + 1], A[below + i + 2], A[below + i + 3]
-                a4, a5, a6, a7 = A[below + i + 4], A[below + i + 5], A[below + i + 6], A[below + i + 7]
-                for n in range(rows):
-                    out[n] += ((w0 * a0[n] + w1 * a1[n]) + (w2 * a2[n] + w3 * a3[n])
-                               + ((w4 * a4[n] + w5 * a5[n]) + (w6 * a6[n] + w7 * a7[n])))
+                add_products(out, rows, params[row + i:row + i + 8], A, below + i)
                 i += 8
-            while i + 4 <= fan_in:  # then four
-                w0, w1, w2, w3 = params[row + i], params[row + i + 1], params[row + i + 2], params[row + i + 3]
-                a0, a1, a2, a3 = A[below + i], A[below + i + 1], A[below + i + 2], A[below + i + 3]
-                for n in range(rows):
-                    out[n] += w0 * a0[n] + w1 * a1[n] + w2 * a2[n] + w3 * a3[n]
-                i += 4
             while i < fan_in:
                 w, a = params[row + i], A[below + i]
                 for n in range(rows):
@@ -146,6 +134,18 @@ def forward(params, sizes, acts, woff, boff, uoff, XT, lo, rows, A, S):  # pragm
                 i += 1
             if layer < layers - 1:
                 activate(out, rows, acts[layer], S)
+    return 0
+
+
+@numba.njit(**OPTIONS)
+def add_products(out, rows, w, M, first):  # pragma: no cover - machine code
+    """out[n] += Σₖ w[k] M[first + k, n] for eight k: one load and store of out[n] for eight products."""
+    w0, w1, w2, w3, w4, w5, w6, w7 = w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]
+    m0, m1, m2, m3 = M[first], M[first + 1], M[first + 2], M[first + 3]
+    m4, m5, m6, m7 = M[first + 4], M[first + 5], M[first + 6], M[first + 7]
+    for n in range(rows):
+        out[n] += ((w0 * m0[n] + w1 * m1[n]) + (w2 * m2[n] + w3 * m3[n])
+                   + ((w4 * m4[n] + w5 * m5[n]) + (w6 * m6[n] + w7 * m7[n])))
     return 0
 
 
@@ -328,23 +328,8 @@ def backward(params, G, sizes, acts, woff, boff, uoff, consts, rows, A, D):  # p
                 out[n] = 0.0
             j = 0
             while j + 8 <= units:
-                w0, w1 = params[W + j * fan_in + i], params[W + (j + 1) * fan_in + i]
-                w2, w3 = params[W + (j + 2) * fan_in + i], params[W + (j + 3) * fan_in + i]
-                w4, w5 = params[W + (j + 4) * fan_in + i], params[W + (j + 5) * fan_in + i]
-                w6, w7 = params[W + (j + 6) * fan_in + i], params[W + (j + 7) * fan_in + i]
-                d0, d1, d2, d3 = D[here + j], D[here + j + 1], D[here + j + 2], D[here + j + 3]
-                d4, d5, d6, d7 = D[here + j + 4], D[here + j + 5], D[here + j + 6], D[here + j + 7]
-                for n in range(rows):
-                    out[n] += ((w0 * d0[n] + w1 * d1[n]) + (w2 * d2[n] + w3 * d3[n])
-                               + ((w4 * d4[n] + w5 * d5[n]) + (w6 * d6[n] + w7 * d7[n])))
+                add_products(out, rows, params[W + j * fan_in + i:W + (j + 8) * fan_in:fan_in], D, here + j)
                 j += 8
-            while j + 4 <= units:
-                w0, w1 = params[W + j * fan_in + i], params[W + (j + 1) * fan_in + i]
-                w2, w3 = params[W + (j + 2) * fan_in + i], params[W + (j + 3) * fan_in + i]
-                d0, d1, d2, d3 = D[here + j], D[here + j + 1], D[here + j + 2], D[here + j + 3]
-                for n in range(rows):
-                    out[n] += w0 * d0[n] + w1 * d1[n] + w2 * d2[n] + w3 * d3[n]
-                j += 4
             while j < units:
                 w, d = params[W + j * fan_in + i], D[here + j]
                 for n in range(rows):
@@ -480,8 +465,8 @@ def train(params, M, V, G, step, sizes, acts, woff, boff, uoff, code, loss, redu
     return step
 
 
-KERNELS = (exp_row, forward, activate, local, predictions, output, backward, update, loss_of, even, divisor, predict,
-           train)
+KERNELS = (exp_row, forward, add_products, activate, local, predictions, output, backward, update, loss_of, even,
+           divisor, predict, train)
 
 
 def keep() -> str | None:
