@@ -221,4 +221,5 @@ def _fused_pays(network: Network, samples: int, epochs: int | None, current: flo
     if epochs * saving <= start:
         return None
     return "numba", Message("engine.reason.fused.cached" if cached else "engine.reason.fused.compile", {
-        "epochs": f"{epochs:,}", "saving": f"{saving * 1e6:.2g}", "start": f"{start:.1f}", "other": other})
+        "epochs": f"{epochs:,}", "saving": f"{saving * 1e6:.2g}", "start": f"{start:.1f}", "other": other,
+        "engine": "numba"})
