@@ -69,7 +69,11 @@ def build_derivation(
         raise BackpropError(f"rounding: must be exact or carry, not {options.rounding!r}")
     if not 0 <= options.precision <= 15:
         raise BackpropError(f"precision: must be between 0 and 15, got {options.precision}")
-    form = choose_form(network, len(xs), options.form)
+    # Clipping and the transposed layout are written in the matrix form: for a network of other kinds
+    # than dense layers, ``auto`` picks it then.
+    matrix_only = options.clip is not None or options.layout == "transposed"
+    auto = "matrix" if matrix_only and options.form == "auto" and not network.scalar_form else options.form
+    form = choose_form(network, len(xs), auto)
     check_conventions(options, form, network)
     if options.clip is not None and form != "matrix":
         raise BackpropError("clip: the step shows gradient clipping in the matrix form; add --form matrix")
@@ -147,7 +151,9 @@ def choose_form(network: Network, samples: int, form: str) -> str:
             f" {network.parameter_count:,} parameters × {samples:,} sample(s) is more than its"
             f" {MAX_SCALAR_SIZE:,}. Use --form matrix")
     if not network.scalar_form and form == "auto":
-        return "matrix"
+        # A tiny recurrent network (one sample, a few units and steps) reads best unit by unit.
+        small = samples == 1 and max(network.widths) <= MATRIX_WIDTH
+        return "scalar" if small and all(layer.scalar_auto() for layer in network.layers) else "matrix"
     if form != "auto":
         return form
     if samples > 1 or max(network.widths) > MATRIX_WIDTH:

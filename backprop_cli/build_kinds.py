@@ -38,6 +38,7 @@ from backprop_cli.layers.base import Kind, Path
 from backprop_cli.locales import Message, say
 from backprop_cli.model import Network, OptimizerSlots, Vector
 from backprop_cli.notation import ALPHA, LOSS, Elided, Node, Partial, add, mul, replace, updated
+from backprop_cli.optimizers.base import slot_names
 from backprop_cli.printing import round_printed, to_text
 
 Values = dict[sp.Basic, float]
@@ -78,12 +79,16 @@ class KindsScalarPage:
         self.order: list[sp.Basic] = []
         self.groups: list[Group] = []
         self.outputs_of: dict[Path, Rows] = {}
+        self.backward_notes: dict[sp.Basic, Message] = {}
+        """A remark a kind puts on the backward line of one of its nodes or parameters."""
         self.buffers: dict[Path, dict[str, Any]] = {}
         self.buffer_symbols: dict[tuple[Path, str], list[tuple[Any, Any]]] = {}
         self.symbols: dict[tuple[Path, str], Any] = {}
         for path, layer in leaves(network.layers):
             for name, value in layer.parameters().items():
-                symbols = _parameter_nodes(layer.glyphs[name], self.numbers[path], value)
+                symbols = layer.scalar_symbols(name, self.numbers[path], value)
+                if symbols is None:
+                    symbols = _parameter_nodes(layer.glyphs[name], self.numbers[path], value)
                 self.symbols[(path, name)] = symbols
                 for symbol, number in zip(_flat(symbols), _flat(value), strict=True):
                     self.values[symbol] = number
@@ -245,7 +250,7 @@ class KindsScalarPage:
             chain.append(mul(Partial(LOSS, u), Partial(u, node)))
             terms.append(Partial(LOSS, u) if derivative == 1 else mul(Partial(LOSS, u), derivative))
             computed.append(Partial(LOSS, u) if numeric == 1 else mul(Partial(LOSS, u), numeric))
-        note = None
+        note = self.backward_notes.get(node)
         numeric_form = add(*computed)
         if len(terms) > MAX_TERMS:
             # A shared kernel weight over many positions and samples: the first terms and the last,
@@ -332,11 +337,11 @@ class KindsScalarPage:
         optimizer = self.network.optimizer
         for kind, times in optimizer.rule.slots(optimizer).items():
             layers = []
-            for path, _ in leaves(self.network.layers):
+            for path, layer in leaves(self.network.layers):
                 pair = tuple(None if (path, name) not in self.symbols else
                              _shaped(self.symbols[(path, name)],
                                      lambda s, kind=kind, at=times[1]: self.values.get(State(kind, s, at), 0.0))
-                             for name in ("weight", "bias"))
+                             for name in slot_names(layer))
                 layers.append(pair)
             slots[kind] = tuple(layers)
         return OptimizerSlots(self.state.step, slots)
@@ -402,8 +407,8 @@ def _state(state: OptimizerSlots, page: KindsScalarPage) -> Any:
     by_symbol: dict[str, dict[sp.Basic, float]] = {}
     for kind, layers in state.slots.items():
         table = by_symbol.setdefault(kind, {})
-        for (path, _), pair in zip(leaves(page.network.layers), layers, strict=True):
-            for name, value in zip(("weight", "bias"), pair, strict=True):
+        for (path, layer), pair in zip(leaves(page.network.layers), layers, strict=True):
+            for name, value in zip(slot_names(layer), pair, strict=True):
                 if value is not None and (path, name) in page.symbols:
                     for symbol, number in zip(_flat(page.symbols[(path, name)]), _flat(value), strict=True):
                         table[symbol] = number

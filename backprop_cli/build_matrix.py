@@ -48,6 +48,7 @@ from backprop_cli.notation import (
     replace,
     updated,
 )
+from backprop_cli.optimizers.base import slot_names
 from backprop_cli.optimizers.lines import OptimizerState, update_steps
 from backprop_cli.printing import format_given, round_printed, to_text
 
@@ -135,7 +136,7 @@ class MatrixPage:
             table = by_symbol.setdefault(kind, {})
             for (path, layer), pair in zip(leaves(self.network.layers), layers, strict=True):
                 symbols = dict(layer.page_parameters(self, path))
-                for name, value in zip(("weight", "bias"), pair, strict=True):
+                for name, value in zip(slot_names(layer), pair, strict=True):
                     if name in symbols and value is not None:
                         table[symbols[name]] = self.on_page(layer, name, value)
         return OptimizerState(self.slots.steps + 1, by_symbol)
@@ -150,13 +151,13 @@ class MatrixPage:
                 symbols = dict(layer.page_parameters(self, path))
                 present = layer.parameters()
                 pair: list[Any] = []
-                for name in ("weight", "bias"):
+                for name in slot_names(layer):
                     if name not in symbols:
                         pair.append(None)
                         continue
                     array = values.get(State(kind, symbols[name], times[1]), np.zeros(np.shape(present[name])))
                     pair.append(self.as_torch(layer, name, present[name], array))
-                layers.append((pair[0], pair[1]))
+                layers.append(tuple(pair))
             slots[kind] = tuple(layers)
         return OptimizerSlots(state.step, slots)
 

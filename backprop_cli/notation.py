@@ -66,6 +66,14 @@ _BASES: dict[str, tuple[str, str]] = {
     "O": ("O", "O"),
     "R": ("R", "R"),
     "N": ("N", "N"),
+    # A recurrent layer's units on the scalar page: h⁽ˡ⁾_t,j, c⁽ˡ⁾_t,j and the gates i, f, o, r, n.
+    "h": ("h", "h"),
+    "c": ("c", "c"),
+    "i": ("i", "i"),
+    "f": ("f", "f"),
+    "o": ("o", "o"),
+    "r": ("r", "r"),
+    "n": ("n", "n"),
 }
 
 

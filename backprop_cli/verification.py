@@ -281,7 +281,12 @@ def check_gradients(network: Network, xs: Sequence[Vector], ys: Sequence[Vector]
     Raises:
         BackpropError: when the network or samples are not valid.
     """
+    from backprop_cli.errors import BackpropError
+
     xs, ys = tuple(xs), tuple(ys)
+    if any(layer.truncates_gradients() for _, layer in walk(network.layers)):
+        raise BackpropError("bptt: truncated BPTT's gradients are not the loss's derivative, so finite"
+                            " differences cannot check them; verify the network without bptt")
     pending = Autograd(network, xs, ys) if use_torch else None
     try:
         return _checked(network, xs, ys, form, pending)

@@ -146,8 +146,8 @@ class CompiledEngine(Engine):
                                 " or torch (auto picks numpy)")
         declined = sorted({layer.kind for layer in network.layers if not layer.compiles})
         if declined:
-            raise BackpropError(f"backend: the compiled engine compiles the scalar page, which {', '.join(declined)}"
-                                " layers do not have; use --backend numpy or torch (auto picks numpy)")
+            raise BackpropError(f"backend: the compiled engine does not compile {', '.join(declined)} layers (their"
+                                " lines grow with every time step); use --backend numpy or torch (auto picks numpy)")
         self.xs, self.ys = tuple(xs), tuple(ys)
         self.floats = (self.unrolls and settings.order is None
                        and len(xs) * network.parameter_count <= COMPILED_LIMIT)
@@ -415,6 +415,7 @@ class CompiledEngine(Engine):
     def optimizer_state(self) -> OptimizerSlots:
         """Per layer that holds parameters, its weight's and bias's slots (zero where untouched)."""
         from backprop_cli.layers import leaves
+        from backprop_cli.optimizers.base import slot_names
 
         steps = self.epochs_done * len(self.bounds)
         values = self._values()
@@ -425,8 +426,8 @@ class CompiledEngine(Engine):
 
             slots[kind] = tuple(
                 tuple(None if (path, name) not in self.parameter_symbols
-                      else _shaped(self.parameter_symbols[(path, name)], read) for name in ("weight", "bias"))
-                for path, _ in leaves(self.network.layers))
+                      else _shaped(self.parameter_symbols[(path, name)], read) for name in slot_names(layer))
+                for path, layer in leaves(self.network.layers))
         return OptimizerSlots(steps, slots)
 
 

@@ -24,6 +24,7 @@ from backprop_cli.layers import leaves
 from backprop_cli.layers.base import NumpyRun, Path
 from backprop_cli.layers.elementwise import NumpyActivation, broadcast
 from backprop_cli.model import Network, OptimizerSlots, Vector
+from backprop_cli.optimizers.base import slot_names
 
 Array = Any  # numpy.ndarray
 
@@ -205,6 +206,6 @@ class NumpyEngine(Engine):
             return to_floats(table[key].tolist())
 
         return OptimizerSlots(self.steps, {
-            kind: tuple((slot(table, path, "weight"), slot(table, path, "bias"))
-                        for path, _ in leaves(self.network.layers))
+            kind: tuple(tuple(slot(table, path, name) for name in slot_names(layer))
+                        for path, layer in leaves(self.network.layers))
             for kind, table in self.slots.items()})

@@ -17,6 +17,7 @@ from backprop_cli.errors import BackpropError
 from backprop_cli.layers import leaves
 from backprop_cli.layers.torch_modules import buffer_tensors, frozen_statistics, parameter_tensors, sequential, set_rows
 from backprop_cli.model import Network, OptimizerSlots, Vector
+from backprop_cli.optimizers.base import slot_names
 
 
 def import_torch() -> Any:
@@ -149,5 +150,6 @@ class TorchEngine(Engine):
             return to_floats(value.tolist())
 
         return OptimizerSlots(self.steps, {
-            kind: tuple((slot(path, "weight", key), slot(path, "bias", key)) for path, _ in leaves(self.network.layers))
+            kind: tuple(tuple(slot(path, name, key) for name in slot_names(layer))
+                        for path, layer in leaves(self.network.layers))
             for kind, key in keys.items()})

@@ -144,7 +144,8 @@ class Kind:
     scalar_form: ClassVar[bool] = False
     """Whether the scalar form (a line per unit, ``build.py``) works this kind; else the matrix form."""
     compiles: ClassVar[bool] = True
-    """Whether the compiled engine runs the kind (it compiles the scalar page; recurrent kinds have none)."""
+    """Whether the compiled engine runs the kind (it compiles the scalar page; not the recurrent kinds',
+    whose lines grow with every time step)."""
     transposable: ClassVar[bool] = False
     """Whether ``--layout transposed`` writes this kind's ``weight`` transposed (dense: inputs × units)."""
     shapes: ClassVar[str] = "flat"
@@ -187,6 +188,11 @@ class Kind:
         """The number of time steps of the output, for a sequence (T, features) whose steps a
         following dense layer works one by one; ``before``: the input's (None: not a sequence)."""
         return before if self.shapes == "any" else None
+
+    def truncates_gradients(self) -> bool:
+        """Whether the layer's gradients stop short of the loss's derivative on purpose (truncated
+        BPTT): finite differences of the loss cannot check them."""
+        return False
 
     def validate(self, where: str) -> None:
         """Raise SpecError naming the key when the layer's own numbers do not hold together."""
@@ -277,6 +283,16 @@ class Kind:
     def title(self, number: int, in_features: int, last: bool) -> Message:
         """The heading of the layer's forward group."""
         raise NotImplementedError
+
+    def scalar_auto(self) -> bool:
+        """Whether ``--form auto`` may write this layer's scalar page (one sample, a page a reader can
+        follow): the dense layers' own form, and kinds that say so for small sizes."""
+        return self.scalar_form
+
+    def scalar_symbols(self, name: str, number: int, value: Any) -> Any:
+        """The scalar page's symbols of parameter ``name``, shaped as its ``value``; None: the generic
+        ones (W⁽ˡ⁾ⱼₖ, b⁽ˡ⁾ⱼ of the kind's glyph)."""
+        return None
 
     def scalar_forward(self, page: KindsScalarPage, path: Path, inputs: list[list[Any]]) -> list[Step]:
         """The forward lines unit by unit, ``inputs`` the input's symbols (samples × features); sets

@@ -251,6 +251,11 @@ class Layer(Kind):
         """The symbol of what the activation is applied to: Z⁽ˡ⁾."""
         return page.Z(page.number(path))
 
+    @property
+    def time_blocks(self) -> int:
+        """How many blocks of ``inputs`` values a sample holds: 1, or T after a sequence."""
+        return 1
+
     def scalar_forward(self, page: KindsScalarPage, path: Path, inputs: list[list[Any]]) -> list[Step]:
         from backprop_cli.layers.activation import scalar_activation
         from backprop_cli.notation import add, mul
@@ -260,11 +265,12 @@ class Layer(Kind):
         outputs = []
         for n, row in enumerate(inputs):
             zs = []
-            for j in range(self.units):
-                terms = [mul(W[j][k], row[k]) for k in range(self.inputs)] + ([b[j]] if b is not None else [])
-                z = page.node("z", path, j, n)
-                steps.append(page.define(path, z, add(*terms)))
-                zs.append(z)
+            for t in range(self.time_blocks):  # after a sequence, the same W at every step
+                for j in range(self.units):
+                    terms = [mul(W[j][k], row[t * self.inputs + k]) for k in range(self.inputs)]
+                    z = page.node("z", path, t * self.units + j, n)
+                    steps.append(page.define(path, z, add(*terms, *([b[j]] if b is not None else []))))
+                    zs.append(z)
             outputs.append(scalar_activation(page, path, self.activation, zs, n, steps))
         page.outputs_of[path] = outputs
         return steps

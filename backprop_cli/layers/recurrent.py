@@ -15,6 +15,12 @@ Backward is backpropagation through time: from t = T down to 1, ∂𝓛/∂h_t i
 output at t plus what comes back from step t + 1 (δ_{t+1} W_hh, and for the LSTM ∂𝓛/∂c_{t+1} ⊙ f_{t+1}
 through the cell); each weight is shared by every step, so its gradient is the sum over steps.
 ``output = "last"`` gives h_T (H values a sample), ``"all"`` every h_t ((T, H), time major).
+
+Truncated BPTT (``bptt = K``) works as a PyTorch loop does it: the sequence is run in chunks of K
+steps, the state carried from chunk to chunk but detached (``h = h.detach()``, and ``c`` for the
+LSTM) before the next chunk reads it. The forward numbers are unchanged; backward, nothing comes back
+into a chunk from the one after it, so ∂𝓛/∂h_t at a chunk's last step t (t = K, 2K, …) has only what
+the output gives it. One update follows, as for the whole sequence.
 """
 
 from __future__ import annotations
@@ -55,6 +61,15 @@ OUTPUTS = ("last", "all")
 PARAMETERS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
+def elementwise(name: str) -> Any:
+    """The element-wise activation ``name`` (tanh, sigmoid, relu) of ``functions``, for the scalar page."""
+    from backprop_cli import functions
+
+    found = functions.activation(name)
+    assert isinstance(found, functions.Activation)
+    return found
+
+
 def _sigmoid(z: Array) -> Array:
     import numpy as np
 
@@ -73,6 +88,7 @@ class Recurrent(Kind):
         h0: the initial hidden state: one row per sample, one row for all, or None (zeros).
         c0: the LSTM's initial cell state, likewise.
         nonlinearity: rnn's f, tanh or relu.
+        bptt: truncated backpropagation through time, K steps a chunk, or None (the whole sequence).
     """
 
     weight_ih: Matrix
@@ -84,11 +100,12 @@ class Recurrent(Kind):
     h0: Matrix | None = None
     c0: Matrix | None = None
     nonlinearity: str = "tanh"
+    bptt: int | None = None
 
     gates: ClassVar[int] = 1
     gate_names: ClassVar[tuple[str, ...]] = ("",)
     keys: ClassVar[tuple[str, ...]] = ("kind", "input_size", "hidden_size", "bias", "weight_ih", "weight_hh",
-                                       "bias_ih", "bias_hh", "h0", "output")
+                                       "bias_ih", "bias_hh", "h0", "output", "bptt")
     parameter_names = PARAMETERS
     state_names = tuple(f"{name}_l0" for name in PARAMETERS)
     glyphs = {"weight_ih": "W", "weight_hh": "W", "bias_ih": "b", "bias_hh": "b"}
@@ -222,6 +239,8 @@ class Recurrent(Kind):
                                 f" ({context.samples}) or one for all")
             states[key] = given
         extra: dict[str, Any] = {"nonlinearity": nonlinearity} if cls.kind == "rnn" else {}
+        if "bptt" in document:
+            extra["bptt"] = integer(document["bptt"], f"{where}.bptt")
         return cls(**rows, steps=steps, output=output, **states, **extra)
 
     @classmethod
@@ -254,9 +273,19 @@ class Recurrent(Kind):
             value = getattr(self, key)
             if value is not None:
                 entry[key] = [list(row) for row in value]
+        if self.bptt is not None:
+            entry["bptt"] = self.bptt
         return entry
 
     # --- numbers ----------------------------------------------------------------------------
+
+    def truncates_gradients(self) -> bool:
+        return self.bptt is not None and self.bptt < self.steps
+
+    def detached(self, t: int) -> bool:
+        """Whether h_t (step t from 1) is detached before step t + 1 reads it: the end of a chunk of
+        ``bptt`` steps, short of the last step."""
+        return self.bptt is not None and t % self.bptt == 0 and t < self.steps
 
     def initial(self, name: str, samples: int, rows: Array | None) -> Array:
         """h0 or c0 for ``samples`` samples (the rows ``rows`` of one given per sample)."""
@@ -341,7 +370,15 @@ class Recurrent(Kind):
                     else:
                         rows = torch.tensor(value, dtype=x.dtype)
                         states.append((rows if len(rows) > 1 else rows.expand(N, -1)).unsqueeze(0))
-                out, _ = self.rnn(sequence, tuple(states) if layer.kind == "lstm" else states[0])
+                state: Any = tuple(states) if layer.kind == "lstm" else states[0]
+                size = layer.bptt or layer.steps
+                outs = []
+                for start in range(0, layer.steps, size):
+                    if start:  # truncated BPTT: the state goes on, its gradient stops here
+                        state = tuple(s.detach() for s in state) if layer.kind == "lstm" else state.detach()
+                    out, state = self.rnn(sequence[:, start:start + size], state)
+                    outs.append(out)
+                out = torch.cat(outs, dim=1)
                 return out[:, -1] if layer.output == "last" else out.reshape(N, -1)
 
         return Sequence()
@@ -357,11 +394,118 @@ class Recurrent(Kind):
         return say(f"kind.{self.kind}.title", layer=number, kind=self.kind, steps=self.steps, features=self.features,
                    hidden=self.hidden, output=self.output, nonlinearity=self.nonlinearity)
 
-    def scalar_forward(self, page: KindsScalarPage, path: Path, inputs: list[list[Any]]) -> list[Step]:
-        from backprop_cli.errors import BackpropError
+    # --- the scalar page: a line per unit, gate and time step ----------------------------------
 
-        raise BackpropError(f"form: {self.kind} layers are worked in the matrix form, one group of lines per"
-                            " time step; use --form matrix (or auto)")
+    SCALAR_AUTO_NODES: ClassVar[int] = 24
+    """The most forward lines a sample (units × gates × steps) for ``--form auto`` to pick the scalar page."""
+    node_lines: ClassVar[int] = 2
+    """Forward lines per unit and step on the scalar page (rnn: z and h)."""
+
+    def scalar_auto(self) -> bool:
+        return self.features <= 3 and self.hidden * self.steps * self.node_lines <= self.SCALAR_AUTO_NODES
+
+    def scalar_symbols(self, name: str, number: int, value: Any) -> Any:
+        """W⁽ˡ⁾ with the gate's rows named as the matrix form names them: W_ii,jk … (W_ih,jk for rnn)."""
+        from backprop_cli.notation import Node
+
+        H = self.hidden
+        side = name[-2]  # weight_ih → i, weight_hh → h
+
+        def tag(row: int) -> str:  # ii, hf … of the gate's rows; rnn's one block: ih, hh
+            return f"{side}{self.gate_names[row // H] or 'h'}"
+
+        if name.startswith("weight"):
+            return tuple(tuple(Node("W", f"{tag(r)},{r % H + 1}{k + 1}", layer=number) for k in range(len(row)))
+                         for r, row in enumerate(value))
+        return tuple(Node("b", f"{tag(r)},{r % H + 1}", layer=number) for r in range(len(value)))
+
+    def scalar_forward(self, page: KindsScalarPage, path: Path, inputs: list[list[Any]]) -> list[Step]:
+        from sympy import Integer
+
+        from backprop_cli.locales import say
+        from backprop_cli.notation import Node
+
+        number = page.number(path)
+        P = {name: page.parameter(path, name) if getattr(self, name) is not None else None for name in PARAMETERS}
+        steps: list[Step] = []
+        outputs = []
+        for n, row in enumerate(inputs):
+            mark = page.mark(n)
+            states: dict[str, list[Any]] = {}
+            for key, base in (("h0", "h"), ("c0", "c")) if self.kind == "lstm" else (("h0", "h"),):
+                given = self.initial(key, len(inputs), None)[n]
+                states[base] = []
+                for j in range(self.hidden):
+                    node = Node(base, f"0,{j + 1}", layer=number, sample=mark)
+                    note = None
+                    if n == 0 and j == 0 and base == "h":
+                        note = say("kind.recurrent.h0" if self.h0 is not None else "kind.recurrent.zero")
+                    steps.append(page.record(page.values, node, (), value=float(given[j]), substitute=False,
+                                             note=note))
+                    states[base].append(node)
+            every = []
+            for t in range(1, self.steps + 1):
+                xs = row[(t - 1) * self.features:t * self.features]
+                before, incoming = len(steps), {node for nodes in states.values() for node in nodes}
+                states = self.scalar_step(page, path, P, t, mark, xs, states, steps)
+                if self.detached(t - 1):  # truncated BPTT: step t read the states detached
+                    for step in steps[before:]:
+                        for node in incoming & page.definitions[step.target].free_symbols:
+                            page.locals[(step.target, node)] = Integer(0)
+                every += states["h"]
+                if n == 0 and t == self.steps - 1:  # the first line backward that sums both parts
+                    page.backward_notes[states["h"][-1]] = say("kind.recurrent.scalar_sum")
+                if n == 0 and self.detached(t):
+                    page.backward_notes[states["h"][-1]] = say("kind.recurrent.detached", state=f"h_{t}")
+                if n == 0 and t == self.steps and self.truncates_gradients():
+                    page.backward_notes[states["h"][-1]] = say("kind.recurrent.bptt", setting=f"bptt = {self.bptt}",
+                                                               steps=self.bptt)
+            outputs.append(states["h"] if self.output == "last" else every)
+        page.backward_notes[page.parameter(path, "weight_ih")[0][0]] = say("kind.recurrent.scalar_shared",
+                                                                           steps=self.steps)
+        page.outputs_of[path] = outputs
+        return steps
+
+    def scalar_step(self, page: KindsScalarPage, path: Path, P: Mapping[str, Any], t: int, mark: int | None,
+                    xs: list[Any], states: dict[str, list[Any]], steps: list[Step]) -> dict[str, list[Any]]:
+        """Step t's lines of one sample (every unit), from the states of step t − 1; the new states."""
+        raise NotImplementedError
+
+    def scalar_node(self, page: KindsScalarPage, base: str, path: Path, t: int, j: int, mark: int | None) -> Any:
+        """A node of unit j (from 0) at step t: h⁽ˡ⁾_t,j, i⁽ˡ⁾_t,j …"""
+        from backprop_cli.notation import Node
+
+        return Node(base, f"{t},{j + 1}", layer=page.number(path), sample=mark)
+
+    def scalar_sum(self, P: Mapping[str, Any], gate: int, j: int, xs: list[Any],
+                   hs: list[Any]) -> tuple[list[Any], list[Any], dict[Any, Any]]:
+        """The terms of gate ``gate``'s sum for unit j, Σ W_i·,jk x_t,k + b_i·,j and Σ W_h·,jk h_t−1,k + b_h·,j
+        (the input's part, the state's part), and each symbol's coefficient in it."""
+        from backprop_cli.notation import mul
+
+        r = gate * self.hidden + j
+        parts: tuple[list[Any], list[Any]] = ([], [])
+        coefficients: dict[Any, Any] = {}
+        for side, (weight, bias, values) in enumerate((("weight_ih", "bias_ih", xs), ("weight_hh", "bias_hh", hs))):
+            for w, v in zip(P[weight][r], values, strict=True):
+                parts[side].append(mul(w, v))
+                coefficients[w], coefficients[v] = v, w
+            if P[bias] is not None:
+                parts[side].append(P[bias][r])
+                coefficients[P[bias][r]] = 1
+        return parts[0], parts[1], coefficients
+
+    def scalar_gate(self, page: KindsScalarPage, path: Path, P: Mapping[str, Any], gate: int, function: str,
+                    node: Any, j: int, xs: list[Any], hs: list[Any], note: Message | None = None) -> Step:
+        """The line ``node = f(sum)`` of one gate and unit j, with ∂node/∂v = f′ · (v's coefficient)."""
+        from backprop_cli.notation import add, mul
+
+        outer, inner, coefficients = self.scalar_sum(P, gate, j, xs, hs)
+        total = add(*outer, *inner)
+        activation = elementwise(function)
+        slope = activation.local_derivative(total, node)
+        local = {v: slope if c == 1 else mul(slope, c) for v, c in coefficients.items()}
+        return page.define(path, node, activation.apply(total), local=local, note=note)
 
     def page_parameters(self, page: MatrixPage, path: Path) -> list[tuple[str, sp.Basic]]:
         from backprop_cli.notation import Node
@@ -433,6 +577,7 @@ class Recurrent(Kind):
     def matrix_backward(self, page: MatrixPage, path: Path, inputs: sp.Basic, upstream: sp.Basic,
                         pre_activation: bool = False) -> tuple[list[MatrixStep], sp.Basic]:
         import numpy as np
+        from sympy import Integer
 
         from backprop_cli.locales import say
         from backprop_cli.notation import LOSS, MatMul, Node, Partial, Transpose, add
@@ -457,15 +602,19 @@ class Recurrent(Kind):
                 if self.output == "all":
                     values[part] = from_output[:, t - 1]
                 terms.append(part)
-            if t < self.steps:
+            if t < self.steps and not self.detached(t):
                 terms.append(self.recurrence(number, t + 1, W_hh))
             note = None
             if t == self.steps:
                 note = say("kind.recurrent.backward_last")
+                if self.truncates_gradients():
+                    note = say("kind.recurrent.bptt", setting=f"bptt = {self.bptt}", steps=self.bptt)
+            elif self.detached(t):
+                note = say("kind.recurrent.detached", state=f"H_{t}")
             elif t == self.steps - 1:
                 note = say("kind.recurrent.backward_sum")
-            steps.append(page.record(values, Partial(LOSS, H_t), (add(*terms),), value=out["dh"][:, t - 1],
-                                     note=note))
+            steps.append(page.record(values, Partial(LOSS, H_t), (add(*terms) if terms else Integer(0),),
+                                     value=out["dh"][:, t - 1], note=note))
             norms.append(float(np.linalg.norm(out["dh"][:, t - 1])))
             steps += self.backward_lines(page, path, t, out, Partial(LOSS, H_t))
         steps.append(page.record(values, Node("g", "norm", layer=number), (), value=np.array([norms[::-1]]),
@@ -569,6 +718,8 @@ class RNN(Recurrent):
         delta = np.zeros((N, self.steps, self.hidden))
         after = np.zeros((N, self.hidden))
         for t in range(self.steps - 1, -1, -1):
+            if self.detached(t + 1):
+                after = np.zeros((N, self.hidden))
             dh[:, t] = up[:, t] + after
             slope = 1.0 - h[:, t + 1] ** 2 if self.nonlinearity == "tanh" else (z[:, t] > 0).astype(float)
             delta[:, t] = dh[:, t] * slope
@@ -597,6 +748,23 @@ class RNN(Recurrent):
                             note=say("kind.rnn.step") if t == 1 else None),
                 page.record(values, self.symbol_at("H", n, t), (Elementwise(self.nonlinearity, Z),),
                             value=cache["h"][:, t])]
+
+    def scalar_step(self, page: KindsScalarPage, path: Path, P: Mapping[str, Any], t: int, mark: int | None,
+                    xs: list[Any], states: dict[str, list[Any]], steps: list[Step]) -> dict[str, list[Any]]:
+        from backprop_cli.locales import say
+        from backprop_cli.notation import add
+
+        activation = elementwise(self.nonlinearity)
+        hs = []
+        for j in range(self.hidden):
+            outer, inner, _ = self.scalar_sum(P, 0, j, xs, states["h"])
+            z = self.scalar_node(page, "z", path, t, j, mark)
+            note = say("kind.rnn.step") if t == 1 and j == 0 else None
+            steps.append(page.define(path, z, add(*outer, *inner), note=note))
+            h = self.scalar_node(page, "h", path, t, j, mark)
+            steps.append(page.define(path, h, activation.apply(z), local={z: activation.local_derivative(z, h)}))
+            hs.append(h)
+        return {"h": hs}
 
     def backward_lines(self, page: MatrixPage, path: Path, t: int, out: Mapping[str, Any],
                        dh: sp.Basic) -> list[MatrixStep]:
@@ -655,6 +823,8 @@ class LSTM(Recurrent):
         after_c = np.zeros((N, H))
         for t in range(self.steps - 1, -1, -1):
             i, f, g, o = (gates[:, t, k * H:(k + 1) * H] for k in range(4))
+            if self.detached(t + 1):
+                after_h, after_c = np.zeros((N, H)), np.zeros((N, H))
             dh[:, t] = up[:, t] + after_h
             tc = np.tanh(c[:, t + 1])
             dc[:, t] = dh[:, t] * o * (1.0 - tc ** 2) + after_c
@@ -668,6 +838,34 @@ class LSTM(Recurrent):
         dx = np.einsum("nth,hf->ntf", delta, W_ih).reshape(N, -1) if wants_input else None
         return {"weight_ih": grad_ih, "weight_hh": grad_hh, "bias_ih": grad_b, "bias_hh": grad_b.copy(),
                 "x": dx, "dh": dh, "dc": dc, "delta": delta}
+
+    node_lines = 6
+
+    def scalar_step(self, page: KindsScalarPage, path: Path, P: Mapping[str, Any], t: int, mark: int | None,
+                    xs: list[Any], states: dict[str, list[Any]], steps: list[Step]) -> dict[str, list[Any]]:
+        from backprop_cli.locales import say
+        from backprop_cli.notation import add, mul
+
+        tanh = elementwise("tanh")
+        hs, cs = [], []
+        for j in range(self.hidden):
+            gates = {}
+            for k, gate in enumerate(self.gate_names):
+                node = self.scalar_node(page, gate, path, t, j, mark)
+                note = say(f"kind.lstm.{gate}") if t == 1 and j == 0 else None
+                steps.append(self.scalar_gate(page, path, P, k, "tanh" if gate == "g" else "sigmoid", node, j,
+                                              xs, states["h"], note))
+                gates[gate] = node
+            c = self.scalar_node(page, "c", path, t, j, mark)
+            steps.append(page.define(path, c, add(mul(gates["f"], states["c"][j]), mul(gates["i"], gates["g"])),
+                                     note=say("kind.lstm.c") if t == 1 and j == 0 else None))
+            h = self.scalar_node(page, "h", path, t, j, mark)
+            shown = tanh.apply(c)
+            steps.append(page.define(path, h, mul(gates["o"], shown),
+                                     local={gates["o"]: shown, c: mul(gates["o"], tanh.local_derivative(c, shown))}))
+            hs.append(h)
+            cs.append(c)
+        return {"h": hs, "c": cs}
 
     def gate_parameters(self, page: MatrixPage, path: Path) -> list[MatrixStep]:
         return gate_slices(self, page, path)
@@ -704,7 +902,7 @@ class LSTM(Recurrent):
         C, I, F, G, O = (self.symbol_at(letter, n, t) for letter in "CIFGO")  # noqa: E741
         dC = Partial(LOSS, C)
         terms: list[sp.Basic] = [Hadamard(dh, Hadamard(O, Elementwise("tanh", C, prime=True)))]
-        if t < self.steps:
+        if t < self.steps and not self.detached(t):
             terms.append(Hadamard(Partial(LOSS, self.symbol_at("C", n, t + 1)), self.symbol_at("F", n, t + 1)))
         steps = [page.record(values, dC, (add(*terms),), value=out["dc"][:, t - 1],
                              note=say("kind.lstm.dc") if t == self.steps else None)]
@@ -772,6 +970,8 @@ class GRU(Recurrent):
         after = np.zeros((N, H))
         for t in range(self.steps - 1, -1, -1):
             r, z, new = (gates[:, t, k * H:(k + 1) * H] for k in range(3))
+            if self.detached(t + 1):
+                after = np.zeros((N, H))
             dh[:, t] = up[:, t] + after
             d_new = dh[:, t] * (1.0 - z) * (1.0 - new ** 2)
             d_z = dh[:, t] * (h[:, t] - new) * z * (1.0 - z)
@@ -784,6 +984,39 @@ class GRU(Recurrent):
         dx = np.einsum("nth,hf->ntf", di, W_ih).reshape(N, -1) if wants_input else None
         return {"weight_ih": grad_ih, "weight_hh": grad_hh, "bias_ih": di.sum(axis=(0, 1)),
                 "bias_hh": dhh.sum(axis=(0, 1)), "x": dx, "dh": dh, "delta": di, "delta_h": dhh}
+
+    node_lines = 4
+
+    def scalar_step(self, page: KindsScalarPage, path: Path, P: Mapping[str, Any], t: int, mark: int | None,
+                    xs: list[Any], states: dict[str, list[Any]], steps: list[Step]) -> dict[str, list[Any]]:
+        from backprop_cli.locales import say
+        from backprop_cli.notation import add, mul, neg
+
+        tanh = elementwise("tanh")
+        hs = []
+        for j in range(self.hidden):
+            first = t == 1 and j == 0
+            r, z = (self.scalar_node(page, gate, path, t, j, mark) for gate in ("r", "z"))
+            for k, (gate, node) in enumerate((("r", r), ("z", z))):
+                steps.append(self.scalar_gate(page, path, P, k, "sigmoid", node, j, xs, states["h"],
+                                              say(f"kind.gru.{gate}") if first else None))
+            # n = tanh(Σ W_in x + b_in + r · (Σ W_hn h + b_hn)): r multiplies the state's part, bias and all.
+            outer, inner, coefficients = self.scalar_sum(P, 2, j, xs, states["h"])
+            hidden_part = add(*inner)
+            n = self.scalar_node(page, "n", path, t, j, mark)
+            slope = tanh.local_derivative(add(*outer, mul(r, hidden_part)), n)
+            local: dict[Any, Any] = {r: mul(slope, hidden_part)}
+            outer_symbols = set().union(*(term.free_symbols for term in outer)) if outer else set()
+            for v, c in coefficients.items():
+                factor = c if v in outer_symbols else (r if c == 1 else mul(r, c))
+                local[v] = slope if factor == 1 else mul(slope, factor)
+            steps.append(page.define(path, n, tanh.apply(add(*outer, mul(r, hidden_part))), local=local,
+                                     note=say("kind.gru.n") if first else None))
+            h = self.scalar_node(page, "h", path, t, j, mark)
+            steps.append(page.define(path, h, add(mul(add(1, neg(z)), n), mul(z, states["h"][j])),
+                                     note=say("kind.gru.h") if first else None))
+            hs.append(h)
+        return {"h": hs}
 
     def gate_parameters(self, page: MatrixPage, path: Path) -> list[MatrixStep]:
         return gate_slices(self, page, path)
@@ -969,6 +1202,13 @@ class StepDense(Layer):
 
     def torch_parameters(self, module: Any) -> dict[str, Any]:
         return {name: getattr(module[1], name) for name in self.parameters()}
+
+    def scalar_auto(self) -> bool:
+        return self.steps * self.units <= 8
+
+    @property
+    def time_blocks(self) -> int:
+        return self.steps
 
     def title(self, number: int, in_features: int, last: bool) -> Message:
         from backprop_cli.locales import name, say

@@ -378,6 +378,20 @@ MESSAGES.update({
     "kind.recurrent.backward_sum": (
         "∂𝓛/∂H_t sums what comes from the output at t and what step t + 1 hands back through W_hh"
     ),
+    "kind.recurrent.bptt": (
+        "{setting}: truncated BPTT, as a PyTorch loop that runs {steps} steps at a time and detaches the"
+        " state between chunks (h.detach()); the gradient goes back at most to the start of its chunk"
+    ),
+    "kind.recurrent.detached": (
+        "{state} ends a chunk: the next chunk read it detached, so only the output's part comes back to it"
+    ),
+    "kind.recurrent.scalar_sum": (
+        "∂𝓛/∂h_t,j sums what every node that reads h_t,j hands back: the output at t (where the layer's"
+        " output holds it) and every gate of step t + 1"
+    ),
+    "kind.recurrent.scalar_shared": (
+        "the weights are shared by all {steps} steps: each gradient has a term per step (and sample)"
+    ),
     "kind.recurrent.vanishing": (
         "|∂𝓛/∂H_t| for t = 1…T (the norm over the batch): each step back multiplies it by {ratios}"
     ),

@@ -360,6 +360,18 @@ MESSAGES.update({
     ),
     "kind.recurrent.backward_last": "시간을 거슬러 역전파합니다. 마지막 단계에서 첫 단계까지",
     "kind.recurrent.backward_sum": "∂𝓛/∂H_t는 t에서 출력이 주는 값과 t + 1단계가 W_hh를 거쳐 돌려주는 값의 합입니다",
+    "kind.recurrent.bptt": (
+        "{setting}: 잘린 BPTT입니다. PyTorch 반복문처럼 {steps}단계씩 나누어 돌리고 구간 사이에서 상태를 떼어 냅니다"
+        "(h.detach()). 기울기는 자기 구간의 처음까지만 거슬러 갑니다"
+    ),
+    "kind.recurrent.detached": "{state}는 구간의 끝입니다. 다음 구간은 떼어 낸 값을 읽었으므로 출력 쪽 값만 돌아옵니다",
+    "kind.recurrent.scalar_sum": (
+        "∂𝓛/∂h_t,j는 h_t,j를 읽는 모든 노드가 돌려주는 값의 합입니다. t의 출력(층의 출력에 들어 있을 때)과"
+        " t + 1단계의 모든 게이트입니다"
+    ),
+    "kind.recurrent.scalar_shared": (
+        "가중치는 {steps}단계 모두가 공유합니다. 기울기는 단계(와 샘플)마다 한 항씩 있습니다"
+    ),
     "kind.recurrent.vanishing": "t = 1…T의 |∂𝓛/∂H_t|(배치 전체의 노름). 한 단계 거슬러 갈 때마다 {ratios} 배가 됩니다",
     "kind.recurrent.shared": "가중치는 {steps}단계 모두가 공유합니다. 기울기는 단계마다 한 항씩 더한 합입니다",
     "kind.recurrent.stacked": "게이트들의 δ를 W_ih의 행 순서({gates})대로 나란히 둔 것",

@@ -86,8 +86,16 @@ class Optimizer:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name in self.rule.settings}
 
 
-LayerSlot = tuple[Matrix, Vector | None]
-"""One layer's share of an optimizer slot: an array shaped like its weight, and one like its bias."""
+LayerSlot = tuple[Any, ...]
+"""One layer's share of an optimizer slot: an array shaped like each parameter :func:`slot_names`
+names (its weight and its bias; a recurrent layer's weight_ih, weight_hh, bias_ih and bias_hh)."""
+
+
+def slot_names(layer: Any) -> tuple[str, ...]:
+    """The parameters a layer's share of an optimizer slot holds, in order: ``weight`` and ``bias``
+    (None where the layer has none), or the kind's own names where it has others."""
+    names: tuple[str, ...] = layer.parameter_names
+    return names if not set(names) <= {"weight", "bias"} else ("weight", "bias")
 
 
 @dataclass(frozen=True)

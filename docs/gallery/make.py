@@ -66,11 +66,11 @@ def pages() -> dict[str, str]:
                  (f"conv.{lang}.tex", f"backprop step {spec} --lang {lang} --output conv.tex"),
                  (f"conv.{lang}.html", f"backprop step {spec} --lang {lang} --output conv.html"),
                  (f"conv.{lang}.txt", f"COLUMNS={WIDTH} backprop step {spec} --lang {lang}")]
-    for name in ("rnn", "lstm"):
+    for name, form in (("rnn", "matrix"), ("lstm", "auto")):
         example = str(HERE.parent / "examples" / f"{name}.toml")
-        spec = f"--network docs/examples/{name}.toml"
+        spec = f"--network docs/examples/{name}.toml" + (f" --form {form}" if form != "auto" else "")
         for lang in LANGUAGES:
-            step = backprop_cli.derive(example, lang=lang)
+            step = backprop_cli.derive(example, lang=lang, form=form)
             files[f"{name}.{lang}.md"] = step.to_markdown()
             files[f"{name}.{lang}.tex"] = step.to_latex()
             files[f"{name}.{lang}.html"] = step.to_html()
@@ -79,7 +79,7 @@ def pages() -> dict[str, str]:
                      (f"{name}.{lang}.tex", f"backprop step {spec} --lang {lang} --output {name}.tex"),
                      (f"{name}.{lang}.html", f"backprop step {spec} --lang {lang} --output {name}.html"),
                      (f"{name}.{lang}.txt", f"COLUMNS={WIDTH} backprop step {spec} --lang {lang}")]
-        files[f"{name}.json"] = backprop_cli.derive(example).to_json()
+        files[f"{name}.json"] = backprop_cli.derive(example, form=form).to_json()
         rows.append((f"{name}.json", f"backprop step {spec} --format json"))
     run = backprop_cli.train(epochs=100)
     for lang in LANGUAGES:
@@ -106,10 +106,12 @@ def pages() -> dict[str, str]:
         "image, two 3×3 kernels with relu, 2×2 max pooling, flatten, a softmax over three classes),",
         "worked element by element. `rnn.*` is one step of a recurrent network through time",
         "(`docs/examples/rnn.toml`: three numbers in, their sum out, nn.RNN with two tanh units, then a",
-        "dense layer), `lstm.*` Aidan Gomez's numerical LSTM example (`docs/examples/lstm.toml`: one unit,",
-        "two steps of two features, a label at each step), both in the matrix form, a group of lines per",
-        "time step. Every file is written by `make.py` from the code",
-        "(`python docs/gallery/make.py`); the tests check that they are what the code prints now.",
+        "dense layer) in the matrix form, a group of lines per time step; `lstm.*` Aidan Gomez's numerical",
+        "LSTM example (`docs/examples/lstm.toml`: one unit, two steps of two features, a label at each step)",
+        "unit by unit, the scalar form `--form auto` picks for a network this small: a line per gate and",
+        "step, and each shared weight's gradient as its sum over the steps. Every file is written by",
+        "`make.py` from the code (`python docs/gallery/make.py`); the tests check that they are what the",
+        "code prints now.",
         "The training reports leave out the run time (seconds, epochs per second), which differs from run",
         "to run: the command prints it in the Run line, where these files say only `100 epochs`.",
         "",
