@@ -331,11 +331,11 @@ def create_engine(network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
                      f"--clip-{settings.clip.kind}" if settings.clip is not None else None)
         name, reason = engines.choose(network, len(xs), settings.shuffle, settings.device, settings.dtype,
                                       scheduled, settings.epochs)
-    engines.check_size(name, network)
+    engines.check_size(name, network, settings.dtype)
     batch = min(settings.batch_size or len(xs), len(xs))
     order = EpochOrder(len(xs), settings.seed or 0) if settings.shuffle else None
-    engine = engines.load(name)(network, xs, ys, EngineSettings(batch, order, settings.dtype, settings.device,
-                                                                settings.schedule, settings.clip))
+    engine_settings = EngineSettings(batch, order, settings.dtype, settings.device, settings.schedule, settings.clip)
+    engine = engines.load(name, network, settings.dtype)(network, xs, ys, engine_settings)
     return engine, reason
 
 

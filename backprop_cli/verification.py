@@ -42,12 +42,14 @@ import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backprop_cli import losses
-from backprop_cli.derivation import Derivation, Options
 from backprop_cli.layers import at, numbered, walk
 from backprop_cli.model import Network, Vector
+
+if TYPE_CHECKING:
+    from backprop_cli.derivation import Derivation
 
 EPSILON = sys.float_info.epsilon
 CENTRAL_STEP = EPSILON ** (1 / 3)
@@ -118,6 +120,10 @@ class Parameter:
 
     def value(self, network: Network) -> float:
         return self._element(at(network.layers, self.path).parameters()[self.kind])
+
+    def value_in(self, values: dict[tuple[tuple[int, ...], str], Any]) -> float:
+        """This parameter's value in ``Network.parameter_values()`` (one call for thousands of them)."""
+        return self._element(values[(self.path, self.kind)])
 
     def gradient(self, layers: Sequence[dict[str, Any]]) -> float:
         """This parameter's gradient in the layers of ``Derivation.to_dict()``."""
@@ -278,19 +284,31 @@ def check_gradients(network: Network, xs: Sequence[Vector], ys: Sequence[Vector]
     Raises:
         BackpropError: when the network or samples are not valid.
     """
-    from backprop_cli.build import build_derivation, network_loss
     from backprop_cli.errors import BackpropError
 
     xs, ys = tuple(xs), tuple(ys)
     if any(layer.truncates_gradients() for _, layer in walk(network.layers)):
         raise BackpropError("bptt: truncated BPTT's gradients are not the loss's derivative, so finite"
                             " differences cannot check them; verify the network without bptt")
+    pending = Autograd(network, xs, ys) if use_torch else None
+    try:
+        return _checked(network, xs, ys, form, pending)
+    finally:
+        if pending is not None:
+            pending.close()
+
+
+def _checked(network: Network, xs: tuple[Vector, ...], ys: tuple[Vector, ...], form: str,
+             pending: Autograd | None) -> Verification:
+    from backprop_cli.build import build_derivation, network_loss
+    from backprop_cli.derivation import Options
+
     derivation = build_derivation(network, xs, ys, Options(form=form))
     layers = derivation.to_dict()["layers"]
     chosen = parameters(network)
     gradients = [p.gradient(layers) for p in chosen]
     scale = max(1.0, abs(derivation.loss), *(abs(g) for g in gradients if math.isfinite(g)))
-    reference = autograd_gradients(network, xs, ys) if use_torch else None
+    reference = pending.result() if pending is not None else None
     kinks = has_kinks(network)
     floored = bce_floored(network, derivation)
     at_kink = kinks and units_at_kinks(network, layers)
@@ -298,8 +316,9 @@ def check_gradients(network: Network, xs: Sequence[Vector], ys: Sequence[Vector]
     matrix_loss = _MatrixLoss(network, xs, ys) if forward == "numpy" else None
     centrals = central_losses(network, xs, ys, chosen) if forward == "numpy" and network.scalar_form else None
     checks = []
+    values = network.parameter_values()
     for index, (parameter, gradient) in enumerate(zip(chosen, gradients, strict=True)):
-        value = parameter.value(network)
+        value = parameter.value_in(values)
 
         def loss_at(theta: float, parameter: Parameter = parameter) -> float:
             if matrix_loss is not None:
@@ -354,11 +373,12 @@ def central_losses(network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
     batch = PerturbedLosses(network, xs, ys)
     out: list[tuple[float, float]] = [(0.0, 0.0)] * len(chosen)
     groups: dict[tuple[tuple[int, ...], str], list[int]] = {}
+    values = network.parameter_values()
     for index, parameter in enumerate(chosen):
         groups.setdefault((parameter.path, parameter.kind), []).append(index)
     for (path, kind), indices in groups.items():
         cells = [(chosen[i].row, chosen[i].column) for i in indices]
-        steps = [_step(chosen[i].value(network), CENTRAL_STEP) for i in indices]
+        steps = [_step(chosen[i].value_in(values), CENTRAL_STEP) for i in indices]
         losses_at = batch.losses(path, kind, cells + cells, [s[0] for s in steps] + [s[1] for s in steps])
         for k, i in enumerate(indices):
             out[i] = (float(losses_at[k]), float(losses_at[len(indices) + k]))
@@ -461,6 +481,83 @@ def has_kinks(network: Network) -> bool:
                 sp.Piecewise, sp.Abs, sp.Max, sp.Min, sp.Heaviside, sp.sign):
             return True
     return False
+
+
+class Autograd:
+    """``autograd_gradients``, started at once: in a child process (``os.fork``) where that pays, so
+    that importing torch (a second or more) runs beside the derivation and the finite differences
+    instead of before them; the child sends its numbers back as JSON (floats written exactly) and
+    ends. Computed here instead, when asked, where torch is imported already, where another thread
+    runs (a fork copies only this one), without ``fork``, or when the child fails."""
+
+    def __init__(self, network: Network, xs: Sequence[Vector], ys: Sequence[Vector]) -> None:
+        import importlib.util
+        import os
+        import threading
+
+        self.inputs = network, xs, ys
+        self.pid: int | None = None
+        self.done: tuple[str, list[float]] | None = None
+        self.computed = False
+        if ("torch" in sys.modules or not hasattr(os, "fork") or threading.active_count() > 1
+                or importlib.util.find_spec("torch") is None):
+            return
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: only this function, then out without running the parent's exit code
+            status = 1
+            try:
+                os.close(read)
+                _send(write, autograd_gradients(network, xs, ys))
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write)
+        self.pid, self.read = pid, read
+
+    def result(self) -> tuple[str, list[float]] | None:
+        if not self.computed:
+            self.done = self._from_child() if self.pid is not None else None
+            if self.done is None:
+                self.done = autograd_gradients(*self.inputs)
+            self.computed = True
+        return self.done
+
+    def _from_child(self) -> tuple[str, list[float]] | None:
+        import json
+        import os
+
+        with os.fdopen(self.read, "rb") as stream:
+            data = stream.read()
+        _, status = os.waitpid(self.pid, 0)  # type: ignore[arg-type]
+        self.pid = None
+        if status != 0 or not data:
+            return None
+        version, gradients = json.loads(data)
+        return str(version), [float(g) for g in gradients]
+
+    def close(self) -> None:
+        """End a child whose result was not asked for (the derivation failed first)."""
+        import os
+        import signal
+
+        if self.pid is not None:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            os.close(self.read)
+            self.pid = None
+
+
+def _send(fd: int, result: tuple[str, list[float]] | None) -> None:
+    import json
+    import os
+
+    if result is None:
+        return
+    data = json.dumps([result[0], result[1]]).encode()
+    while data:
+        data = data[os.write(fd, data):]
+    os.close(fd)
 
 
 def autograd_gradients(network: Network, xs: Sequence[Vector],

@@ -4,7 +4,9 @@
     python benchmarks/peers.py --rounds 5 --cases seed xor
     python benchmarks/peers.py --one jax_fori seed      # one run in this process (end-to-end timing)
 
-Peers (none of them is a dependency; install what you compare with, e.g. ``pip install jax``):
+Peers (none of them is a dependency; install what you compare with, e.g. ``pip install jax``, or
+beside the project's environment: ``pip install --target DIR 'jax[cpu]'`` and
+``PYTHONPATH=DIR python benchmarks/peers.py``):
 hand-written numpy (the matrix form over the whole batch), hand-written numba (a loop over the
 samples and the layers' units, ``numba.njit``, the epoch loop inside), JAX (``jax.jit`` of a step
 called once an epoch, and ``jax.lax.fori_loop`` with every epoch inside one call), PyTorch eager
@@ -18,6 +20,12 @@ JAX by a call, torch.compile by a first step; backprop-cli's ``TrainResult.secon
 rounds interleaved case by case. End to end is a fresh process from start to exit: ``backprop
 train`` against ``python benchmarks/peers.py --one IMPLEMENTATION CASE`` (its imports, data,
 compilation and loop), for the small cases.
+
+For the 200,000-sample cases the table ends with the layer-wise memory-bandwidth floor: the bytes a
+layer-by-layer pass must move at least (forward: read each layer's input, write its output;
+backward: read its δ and its input, write the δ below), over this machine's bandwidth measured
+by copying an array larger than the caches (``numpy.copyto``, read and write counted; the fastest
+of 20 copies); and the ratio of each implementation to it.
 """
 
 from __future__ import annotations
@@ -382,16 +390,33 @@ IMPLEMENTATIONS: dict[str, tuple[str, Callable[[Case], tuple[float, float]]]] = 
 
 
 def applies(name: str, case: Case) -> bool:
-    from backprop_cli.engines import COMPILED_MAX_PARAMETERS, NUMBA_MAX_PARAMETERS
+    from backprop_cli.engines import COMPILED_MAX_PARAMETERS
 
     parameters = sum(W.size + b.size for W, b in case.weights)
-    if case.dtype == "float32" and name in ("compiled", "numba", "numba_hand"):
+    if case.dtype == "float32" and name in ("compiled", "numba_hand"):
         return False
-    if name == "numba":
-        return parameters <= NUMBA_MAX_PARAMETERS
     if name == "compiled":
         return parameters <= COMPILED_MAX_PARAMETERS and len(case.X) * parameters <= 200_000
     return True
+
+
+def bandwidth_floor(case: Case, repeats: int = 20) -> tuple[float, float]:
+    """The layer-wise memory-bandwidth floor of an epoch (seconds), and the bandwidth (bytes/s): the
+    fastest of the copies, as a floor (other processes only slow a copy down)."""
+    itemsize = np.dtype(case.dtype).itemsize
+    widths, n = case.widths, len(case.X)
+    forward = sum(widths[i] + widths[i + 1] for i in range(len(widths) - 1))
+    backward = sum(widths[i + 1] + widths[i] + (widths[i] if i else 0) for i in range(len(widths) - 1))
+    moved = (forward + backward) * n * itemsize
+    src = np.ones(64 * 2**20 // 8)  # 64 MiB, past the caches
+    dst = np.empty_like(src)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.copyto(dst, src)
+        times.append(time.perf_counter() - start)
+    bandwidth = 2 * src.nbytes / min(times)
+    return moved / bandwidth, bandwidth
 
 
 def one(name: str, case_name: str) -> None:
@@ -475,6 +500,12 @@ def main() -> None:
             print(f"| {title} | {median:.4f} | {median / case.epochs * 1e6:.3g} | {ratio} |"
                   f" {finals[name]:.10g} | {'✓' if same else '✗ differs'} |")
         print()
+        if case_name.startswith("large"):
+            floor, bandwidth = bandwidth_floor(case)
+            ratios = ", ".join(f"{IMPLEMENTATIONS[name][0]} {statistics.median(times[name]) / case.epochs / floor:.1f}×"
+                               for name in names if times.get(name))
+            print(f"Layer-wise memory-bandwidth floor: {floor * 1e3:.2f} ms an epoch (copy bandwidth"
+                  f" {bandwidth / 1e9:.1f} GB/s). Time an epoch ÷ floor: {ratios}.\n")
         if case_name in ("seed", "xor") and not args.no_end_to_end:
             print(f"End to end, {case.title} (fresh processes, medians of {args.rounds}):\n")
             print("| command | seconds |")

@@ -49,8 +49,11 @@ def test_losses_activations_optimizers_and_batches_equal_a_pytorch_loop(case, ba
     assert_close(ours, reference, tol=1e-10)
 
 
+@pytest.mark.parametrize("form", ["scalar", "fused"])
 @pytest.mark.parametrize("scale", [800.0, -800.0])
-def test_overflow_gives_pytorch_values(scale):
+def test_overflow_gives_pytorch_values(scale, form, monkeypatch):
+    if form == "fused":  # the fused engine's exp outside its vector range
+        monkeypatch.setattr(engines, "NUMBA_MAX_PARAMETERS", 0)
     from backprop_cli.model import Layer, Network
 
     network = Network((Layer(((scale, scale),), (0.0,), "sigmoid"), Layer(((abs(scale),),), (0.0,), "sigmoid")),
@@ -141,7 +144,8 @@ def test_auto_picks_numba_only_where_its_compilation_pays(monkeypatch):
     assert engines.choose(small, 100, False, "cpu", "float64", epochs=100_000)[0] == "numba"
     assert engines.choose(small, 100, False, "cpu", "float64", epochs=10)[0] == "numpy"
     big = random_network((2, 16, 16, 1))
-    assert engines.choose(big, 4, False, "cpu", "float64", epochs=10**9)[0] == "numpy"  # too big for numba
+    name, reason = engines.choose(big, 4, False, "cpu", "float64", epochs=10**9)
+    assert name == "numba" and "fused numba engine" in reason.text()  # too big for the scalar one
     monkeypatch.setattr(engines, "numba_installed", lambda: False)
     assert engines.choose(SEED, 4, False, "cpu", "float64", epochs=5_000_000)[0] == "compiled"
 
@@ -149,8 +153,10 @@ def test_auto_picks_numba_only_where_its_compilation_pays(monkeypatch):
 def test_what_it_does_not_run_is_refused_in_one_line(capsys):
     with pytest.raises(BackpropError, match="--shuffle runs on --backend numpy or torch"):
         train(SEED, *XOR, TrainSettings(epochs=2, backend="numba", shuffle=True, batch_size=2))
-    with pytest.raises(BackpropError, match="337 parameters is more than its 64"):
-        train(random_network((2, 16, 16, 1)), *XOR, TrainSettings(epochs=2, backend="numba"))
+    with pytest.raises(BackpropError, match="337 parameters is more than the numba engine's 64 per-weight lines, so"
+                                            " it runs its fused form.*; loss 'l1' trains on --backend numpy"):
+        train(random_network((2, 16, 16, 1), loss="l1", output_activation="identity"), *XOR,
+              TrainSettings(epochs=2, backend="numba"))
     assert main(["train", "--backend", "numba", "--schedule", "cosine:T_max=10", "--epochs", "3"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: backend: the numba engine compiles the learning rate") and err.count("\n") == 1

@@ -262,6 +262,7 @@ def test_bad_data_files_are_one_line_errors_and_write_nothing(tmp_path, capsys):
     (["--dtype", "float16"], "dtype: must be float64 or float32"),
     (["--backend", "compiled", "--dtype", "float32"], "the compiled backend computes in float64"),
     (["--device", "cuda", "--backend", "numpy"], "needs --backend torch"),
+    (["--device", "cuda", "--backend", "numba"], "needs --backend torch"),
     (["--show-steps", "0"], "show-steps: epoch 0 is outside"),
     (["--show-steps", "one"], "'one' is not an epoch number"),
     (["--plot", "c.pdf"], "use a file ending in .png or .svg"),

@@ -232,3 +232,54 @@ def test_readme_verify_output_is_what_verify_prints(capsys):
 def test_readme_verify_commands_pass(command, capsys):
     code, out, err = run(shlex.split(command)[1:], capsys)
     assert code == 0, out + err
+
+
+TORCH = importlib.util.find_spec("torch") is not None
+
+
+@pytest.mark.skipif(not TORCH or not hasattr(__import__("os"), "fork"), reason="needs torch and os.fork")
+def test_autograd_in_a_child_process_gives_the_same_numbers():
+    # In a fresh process torch is not imported yet, so autograd runs in a forked child beside the
+    # derivation; its numbers must be those computed in this process.
+    from backprop_cli.verification import autograd_gradients
+
+    network = random_network((2, 5, 3, 1), seed=2, decimals=None)
+    script = (
+        "import json, sys\n"
+        "from backprop_cli.model import random_network\n"
+        "from backprop_cli.verification import Autograd\n"
+        "assert 'torch' not in sys.modules\n"
+        "pending = Autograd(random_network((2, 5, 3, 1), seed=2, decimals=None), [(0.5, -1.0), (0.25, 2.0)],"
+        " [(1.0,), (0.0,)])\n"
+        "forked = pending.pid is not None\n"
+        "version, gradients = pending.result()\n"
+        "pending.close()\n"
+        "print(json.dumps([forked, 'torch' in sys.modules, version, gradients]))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    forked, torch_here, version, gradients = json.loads(done.stdout)
+    assert forked and not torch_here  # torch was imported in the child only
+    expected = autograd_gradients(network, [(0.5, -1.0), (0.25, 2.0)], [(1.0,), (0.0,)])
+    assert expected is not None and version == expected[0] and gradients == expected[1]  # bit for bit
+
+
+def test_a_child_whose_result_is_not_asked_for_is_ended():
+    import os
+
+    from backprop_cli.verification import Autograd
+
+    pending = Autograd(SEED, SEED_X, SEED_Y)
+    pending.pid = os.fork() if hasattr(os, "fork") else None  # a stand-in child that would wait forever
+    if pending.pid == 0:
+        import time
+
+        time.sleep(60)
+        os._exit(0)
+    if pending.pid is None:
+        pytest.skip("needs os.fork")
+    pending.read, write = os.pipe()
+    os.close(write)
+    child = pending.pid
+    pending.close()
+    assert pending.pid is None
+    with pytest.raises(ChildProcessError):  # ended and reaped: no zombie left
+        os.waitpid(child, os.WNOHANG)

@@ -2,22 +2,26 @@
 
 ``compiled`` runs the derivation's own lines compiled into one straight-line Python function (plain
 floats for small problems, numpy arrays over the samples otherwise); ``numba`` compiles the same
-lines to machine code, the epoch loop included (optional: numba installed); ``numpy`` is a
-vectorised matrix engine; ``torch`` runs PyTorch modules on ``cpu`` or ``cuda``. ``auto`` picks by
-problem size, and numba where the epochs repay its compilation.
+lines to machine code, the epoch loop included (optional: numba installed), and for networks past
+that engine's size (or in float32) runs the fused engine instead: the same few numba functions for
+any dense network, compiled once per machine (``fused.py``); ``numpy`` is a vectorised matrix
+engine; ``torch`` runs PyTorch modules on ``cpu`` or ``cuda``. ``auto`` picks by problem size, and
+numba where the epochs repay its start (the cost model below).
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from backprop_cli.errors import BackpropError
 from backprop_cli.locales import Message
 
 if TYPE_CHECKING:
-    from backprop_cli.engines.base import Engine
+    from backprop_cli.engines.base import Engine, EngineSettings
     from backprop_cli.model import Network
 
 ENGINES = {
@@ -50,13 +54,55 @@ straight-line step, and numba's compile time grows faster than the code (measure
 # machine, docs/benchmarks.md): an epoch costs about this much per sample × parameter …
 COMPILED_EPOCH_PER_ELEMENT = 1e-7
 """… on the compiled engine over Python floats (seed 0.85 µs an epoch, XOR 2-4-1 6.5 µs),"""
-NUMPY_EPOCH_PER_LAYER, NUMPY_EPOCH_PER_ELEMENT = 2e-5, 1e-9
-"""… on numpy, plus a fixed cost a layer (its calls),"""
+NUMPY_EPOCH_PER_LAYER, NUMPY_EPOCH_PER_ELEMENT = 2e-5, 3e-9
+"""… on numpy, plus a fixed cost a layer (its calls; 200,000 × 2-16-16-1: 0.23 s an epoch),"""
 NUMBA_EPOCH_PER_ELEMENT = 6e-9
 """… on numba (seed 0.055 µs, XOR 2-4-1 0.3 µs);"""
 NUMBA_COMPILE_SECONDS, NUMBA_COMPILE_PER_PARAMETER = 1.0, 0.04
 """and numba's import and compilation before the first epoch (a fresh compile: the disk cache
-is not counted on)."""
+is not counted on);"""
+FUSED_EPOCH_PER_CHUNK, FUSED_EPOCH_PER_ELEMENT = 1e-6, 5e-10
+"""on the fused numba engine, a fixed cost a chunk of samples and layer, plus a cost per sample ×
+parameter (spiral 300 × 2-16-16-3: 36 µs an epoch; 200,000 × 2-16-16-1: 31 ms);"""
+FUSED_START_SECONDS, FUSED_COMPILE_SECONDS = 0.4, 10.0
+"""and its start: importing numba and loading its machine code from numba's cache, or, before the
+first run on a machine, compiling it (6 s on an idle core, 20 s on a busy one)."""
+
+
+# What the fused numba engine (fused.py) trains, by fused_kernels' codes.
+ACTIVATIONS = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4, "softmax": 5}
+"""Activation → ``fused_kernels``'s code."""
+LOSSES = {"mse": (0, 1.0), "sse": (0, 1.0), "half_sse": (0, 0.5), "bce": (1, 1.0), "cross_entropy": (2, 1.0)}
+"""Loss → (its code, a squared error's factor)."""
+REDUCTIONS = {"sum": 0, "mean": 1, "sample_mean": 2}
+OPTIMIZERS = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 3}
+
+CHUNK = 512
+"""Samples a chunk at most: the columns of the activation and δ buffers (a 16-unit layer's chunk is
+64 KB in float64, so a few layers' stay in the core's cache between the forward and the backward
+pass; measured: 512 a little faster than 256 on spiral, the same on 200,000 samples)."""
+
+
+def unsupported(network: Network, settings: EngineSettings | None = None) -> str | None:
+    """Why the fused numba engine (``fused.py``) cannot train this network with these settings, or None if it can."""
+    kinds = sorted({layer.kind for layer in network.layers if layer.kind != "dense"})
+    if kinds:
+        return f"{', '.join(kinds)} layers train on --backend numpy or torch"
+    for index, layer in enumerate(network.layers):
+        if layer.activation not in ACTIVATIONS:
+            return f"activation {layer.activation!r} trains on --backend numpy, compiled or torch"
+        if layer.activation == "softmax" and index != len(network.layers) - 1:
+            return "softmax on a hidden layer trains on --backend numpy or torch"
+    if network.loss not in LOSSES:
+        return f"loss {network.loss!r} trains on --backend numpy, compiled or torch"
+    if network.optimizer.name not in OPTIMIZERS:
+        return f"optimizer {network.optimizer.name!r} trains on --backend numpy, compiled or torch"
+    if settings is not None:
+        if settings.order is not None:
+            return "--shuffle trains on --backend numpy or torch (it runs the samples in the order given)"
+        if settings.schedule is not None or settings.clip is not None:
+            return "--schedule and --clip-* train on --backend numpy or torch"
+    return None
 
 
 def numba_installed() -> bool:
@@ -64,24 +110,47 @@ def numba_installed() -> bool:
     return importlib.util.find_spec("numba") is not None
 
 
-def check_size(name: str, network: Network) -> None:
+def runs_fused(network: Network, dtype: str = "float64") -> bool:
+    """Whether ``--backend numba`` runs the fused engine: past the scalar engine's size, or in float32."""
+    return network.parameter_count > NUMBA_MAX_PARAMETERS or dtype != "float64"
+
+
+def fused_cached() -> bool:
+    """Whether numba's cache seems to hold the fused engine's machine code (its index file is where
+    numba keeps it: ``NUMBA_CACHE_DIR``, else ``__pycache__`` beside the module or, where that is
+    not writable, numba's user cache folder); numba itself checks it before use. Numba not imported."""
+    here = Path(__file__).resolve().parent
+    tail = here.relative_to(here.anchor)
+    setting = os.environ.get("NUMBA_CACHE_DIR")
+    user = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "numba"
+    places = [Path(setting) / tail] if setting else [here / "__pycache__", user / tail]
+    return any(any(place.glob("fused_kernels.train-*.nbi")) for place in places)
+
+
+def check_size(name: str, network: Network, dtype: str = "float64") -> None:
     """Refuse an engine for a network beyond its size, naming the one to use instead."""
-    if name == "numba" and network.parameter_count > NUMBA_MAX_PARAMETERS:
-        raise BackpropError(
-            f"backend: the numba engine compiles a line for every weight, and numba's compile time grows"
-            f" fast; {network.parameter_count:,} parameters is more than its {NUMBA_MAX_PARAMETERS}."
-            " Use --backend numpy (or auto)")
+    if name == "numba" and runs_fused(network, dtype):
+        reason = unsupported(network)
+        if reason is not None:
+            why = (f"{network.parameter_count:,} parameters is more than the numba engine's"
+                   f" {NUMBA_MAX_PARAMETERS} per-weight lines" if dtype == "float64" else f"in {dtype}")
+            raise BackpropError(f"backend: {why}, so it runs its fused form, which trains dense networks of"
+                                f" its activations, losses and optimizers; {reason}")
     if name == "compiled" and network.parameter_count > COMPILED_MAX_PARAMETERS:
         raise BackpropError(
             f"backend: the compiled engine generates code for every weight; {network.parameter_count:,}"
             f" parameters is more than its {COMPILED_MAX_PARAMETERS:,}. Use --backend numpy (or auto)")
 
 
-def load(name: str) -> type[Engine]:
-    """The engine class called ``name``, importing only its module."""
+def load(name: str, network: Network | None = None, dtype: str = "float64") -> type[Engine]:
+    """The engine class called ``name``, importing only its module (``numba``'s fused form for a
+    ``network`` past the scalar engine's size, or in float32)."""
     if name not in ENGINES:
         raise BackpropError(f"backend: unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
-    module_name, _, class_name = ENGINES[name].partition(":")
+    where = ENGINES[name]
+    if name == "numba" and network is not None and runs_fused(network, dtype):
+        where = "backprop_cli.engines.fused:FusedEngine"
+    module_name, _, class_name = where.partition(":")
     engine: type[Engine] = getattr(importlib.import_module(module_name), class_name)
     return engine
 
@@ -92,11 +161,17 @@ def choose(network: Network, samples: int, shuffle: bool, device: str, dtype: st
 
     ``scheduled`` names an option the compiled engine does not run (``--schedule``, ``--clip-norm``).
     With ``epochs``, the numba engine is weighed too: picked where numba is installed and the
-    epochs × the time it saves an epoch outweigh its compilation (the cost model above).
+    epochs × the time it saves an epoch outweigh its start (the cost model above: the scalar
+    engine's compilation for its network, or the fused engine's start, cached once per machine).
     """
     size = samples * network.parameter_count
     if device != "cpu":
         return "torch", Message("engine.reason.option", {"option": f"--device {device}"})
+    if dtype != "float64" and scheduled is None and not shuffle:
+        numpy = NUMPY_EPOCH_PER_LAYER * len(network.layers) + NUMPY_EPOCH_PER_ELEMENT * size
+        picked = _fused_pays(network, samples, epochs, numpy, "numpy")
+        if picked is not None:
+            return picked
     if dtype != "float64":
         return "numpy", Message("engine.reason.option", {"option": f"--dtype {dtype}"})
     if scheduled is not None:
@@ -108,15 +183,43 @@ def choose(network: Network, samples: int, shuffle: bool, device: str, dtype: st
         return "numpy", Message("engine.reason.kinds", {"kinds": ", ".join(kinds)})
     count = Message("samples.one") if samples == 1 else Message("samples", {"count": samples})
     compiled = size <= COMPILED_LIMIT and network.parameter_count <= COMPILED_MAX_PARAMETERS
+    current = (COMPILED_EPOCH_PER_ELEMENT * size if compiled else
+               NUMPY_EPOCH_PER_LAYER * len(network.layers) + NUMPY_EPOCH_PER_ELEMENT * size)
+    other = "compiled" if compiled else "numpy"
     if epochs is not None and network.parameter_count <= NUMBA_MAX_PARAMETERS and numba_installed():
-        current = (COMPILED_EPOCH_PER_ELEMENT * size if compiled else
-                   NUMPY_EPOCH_PER_LAYER * len(network.layers) + NUMPY_EPOCH_PER_ELEMENT * size)
         saving = current - NUMBA_EPOCH_PER_ELEMENT * size
         compile_seconds = NUMBA_COMPILE_SECONDS + NUMBA_COMPILE_PER_PARAMETER * network.parameter_count
         if epochs * saving > compile_seconds:
             return "numba", Message("engine.reason.numba", {
                 "epochs": f"{epochs:,}", "saving": f"{saving * 1e6:.2g}", "compile": f"{compile_seconds:.1f}",
-                "other": "compiled" if compiled else "numpy", "engine": "numba"})
+                "other": other, "engine": "numba"})
+    elif (picked := _fused_pays(network, samples, epochs, current, other)) is not None:
+        return picked
     key = "engine.reason.compiled" if compiled else "engine.reason.numpy"
     return ("compiled" if compiled else "numpy"), Message(
         key, {"parameters": network.parameter_count, "samples": count})
+
+
+def fused_epoch_seconds(network: Network, samples: int) -> float:
+    """The cost model's time of an epoch on the fused numba engine."""
+    chunks = -(-samples // CHUNK)
+    return (FUSED_EPOCH_PER_CHUNK * chunks * len(network.layers)
+            + FUSED_EPOCH_PER_ELEMENT * samples * network.parameter_count)
+
+
+def _fused_pays(network: Network, samples: int, epochs: int | None, current: float,
+                other: str) -> tuple[str, Message] | None:
+    """The fused numba engine and why, where the epochs × what it saves an epoch over ``other``
+    (``current`` seconds an epoch) outweigh its start; else None."""
+    if epochs is None or not numba_installed():
+        return None
+    if unsupported(network) is not None:
+        return None
+    saving = current - fused_epoch_seconds(network, samples)
+    cached = fused_cached()
+    start = FUSED_START_SECONDS if cached else FUSED_COMPILE_SECONDS
+    if epochs * saving <= start:
+        return None
+    return "numba", Message("engine.reason.fused.cached" if cached else "engine.reason.fused.compile", {
+        "epochs": f"{epochs:,}", "saving": f"{saving * 1e6:.2g}", "start": f"{start:.1f}", "other": other,
+        "engine": "numba"})

@@ -122,6 +122,21 @@ class Engine(ABC):
         return self.network.with_values(self.parameters())
 
 
+def logged_mask(start: int, count: int, logged: Container[int]) -> tuple[list[int], Any]:
+    """The logged epochs among ``start`` … ``start + count − 1``, and a numpy bool array marking them
+    epoch by epoch (for engines whose whole chunk of epochs runs in one compiled call)."""
+    import numpy as np
+
+    stop_at = start + count
+    if isinstance(logged, range | set | frozenset):
+        epochs = sorted(e for e in logged if start <= e < stop_at)  # the logged ones, not every epoch
+    else:
+        epochs = [e for e in range(start, stop_at) if e in logged]
+    mask = np.zeros(count, dtype=np.bool_)
+    mask[np.asarray(epochs, dtype=np.int64) - start] = True
+    return epochs, mask
+
+
 def batch_bounds(samples: int, batch_size: int) -> list[tuple[int, int]]:
     """(start, stop) of each batch of an epoch, in order; the last may be smaller."""
     return [(lo, min(lo + batch_size, samples)) for lo in range(0, samples, batch_size)]

@@ -30,7 +30,7 @@ import sympy as sp
 
 from backprop_cli import losses
 from backprop_cli.derivation import Derivation
-from backprop_cli.engines.base import EngineSettings, Logged
+from backprop_cli.engines.base import EngineSettings, Logged, logged_mask
 from backprop_cli.engines.codegen import SCALAR, ScalarPrinter, check_source, emit
 from backprop_cli.engines.compiled import CompiledEngine, _data_nodes, _Lines
 from backprop_cli.errors import BackpropError
@@ -208,13 +208,7 @@ class NumbaEngine(CompiledEngine):
     def run(self, start: int, count: int, logged: Container[int], stop: list[bool]) -> tuple[int, Logged]:
         import numpy as np
 
-        stop_at = start + count
-        if isinstance(logged, range | set | frozenset):
-            epochs = sorted(e for e in logged if start <= e < stop_at)  # the logged ones, not every epoch
-        else:
-            epochs = [e for e in range(start, stop_at) if e in logged]
-        mask = np.zeros(count, dtype=np.bool_)
-        mask[np.asarray(epochs, dtype=np.int64) - start] = True
+        epochs, mask = logged_mask(start, count, logged)
         history = np.empty(len(epochs))
         with np.errstate(all="ignore"):
             recorded = self._native["train"](self.state_array, start, count, mask, history, *self.columns)

@@ -281,6 +281,10 @@ MESSAGES.update({
     "engine.reason.shuffle": "shuffled batches",
     "engine.reason.numba": ("{epochs} epochs × {saving} µs saved an epoch over {other} outweigh {engine}'s"
                             " compilation (about {compile} s)"),
+    "engine.reason.fused.cached": ("{epochs} epochs × {saving} µs saved an epoch over {other} outweigh the"
+                                   " fused {engine} engine's start (about {start} s, its machine code cached)"),
+    "engine.reason.fused.compile": ("{epochs} epochs × {saving} µs saved an epoch over {other} outweigh"
+                                    " compiling the fused {engine} engine once for this machine (about {start} s)"),
     "engine.reason.compiled": "{parameters} parameters × {samples}: small enough to compile",
     "engine.reason.numpy": "{parameters} parameters × {samples}: matrix operations pay",
     "train.run.epochs": "{epochs} epochs",

@@ -274,6 +274,10 @@ MESSAGES.update({
     "engine.reason.shuffle": "섞은 배치",
     "engine.reason.numba": ("{epochs} 에포크 × 에포크마다 {other}보다 {saving} µs 절약이"
                             " {engine} 컴파일 시간(약 {compile}초)보다 큼"),
+    "engine.reason.fused.cached": ("{epochs} 에포크 × 에포크마다 {other}보다 {saving} µs 절약이"
+                                   " 융합 {engine} 엔진의 시작 시간(약 {start}초, 기계어 캐시됨)보다 큼"),
+    "engine.reason.fused.compile": ("{epochs} 에포크 × 에포크마다 {other}보다 {saving} µs 절약이"
+                                    " 이 컴퓨터에서 융합 {engine} 엔진을 한 번 컴파일하는 시간(약 {start}초)보다 큼"),
     "engine.reason.compiled": "매개변수 {parameters}개 × {samples}: 컴파일하기에 충분히 작음",
     "engine.reason.numpy": "매개변수 {parameters}개 × {samples}: 행렬 연산이 유리함",
     "train.run.epochs": "{epochs} 에폭",
