@@ -37,6 +37,19 @@ def check_device(torch: Any, device: str) -> None:
                             " is false); use --device cpu")
 
 
+def class_indices(torch: Any, network: Network, loss: Any, Y: Any) -> Any:
+    """The targets as ``nn.CrossEntropyLoss`` takes them fastest: where every row (every position's
+    row) is one-hot, the class indices (samples × positions, ``long``), which give the same loss and
+    gradient, (ŷ − y)/N, without the product and sum over the classes that probability targets
+    cost; otherwise ``Y`` as it is."""
+    if not loss.fused or Y.numel() == 0:
+        return Y
+    rows = network.per_position(Y)
+    if not bool(((rows == 0) | (rows == 1)).all()) or not bool((rows.sum(dim=1) == 1).all()):
+        return Y
+    return rows.argmax(dim=1).reshape(Y.shape[0], -1)
+
+
 class TorchEngine(Engine):
     """PyTorch modules and torch.optim; see the module's docstring."""
 
@@ -55,7 +68,8 @@ class TorchEngine(Engine):
         self.model.train()
         self.tensors = parameter_tensors(self.model, network.layers)
         self.X = torch.tensor(xs, dtype=dtype, device=settings.device).reshape(len(xs), -1)
-        self.Y = torch.tensor(ys, dtype=dtype, device=settings.device).reshape(len(ys), -1)
+        self.Y = class_indices(torch, network, self.loss,
+                               torch.tensor(ys, dtype=dtype, device=settings.device).reshape(len(ys), -1))
         params = self.trainable = [tensor for _, tensor in self.tensors if tensor.requires_grad]
         opt = network.optimizer
         self.optimizer = opt.rule.torch_optimizer(torch, params, network.lr, opt)
@@ -107,8 +121,9 @@ class TorchEngine(Engine):
 
     def _loss(self, output: Any, target: Any) -> Any:
         try:
-            rows = self.network.per_position
-            return self.loss.torch_loss(self.torch, rows(output), rows(output), rows(target))
+            rows = self.network.per_position(output)
+            target = target.reshape(-1) if target.dtype == self.torch.long else self.network.per_position(target)
+            return self.loss.torch_loss(self.torch, rows, rows, target)
         except RuntimeError as error:
             if bool(self.torch.isnan(output).any()):
                 # nan is outside [0, 1] too, but its cause is upstream: a function undefined there.
