@@ -1,7 +1,7 @@
 """Speed of a one-block transformer, each side against its baseline, timed in one run.
 
     python benchmarks/attention.py                 # prints a Markdown table
-    python benchmarks/attention.py --repeat 5 --epochs 10
+    python benchmarks/attention.py --repeat 9 --epochs 50 --threads 1
 
 1. The page: ``backprop step`` of a one-block transformer over 4 tokens (an embedding of 5 words
    in d = 4, sinusoidal positions, x + attention(LN(x)) with 2 causal heads, x + FFN(LN(x)), a
@@ -14,9 +14,17 @@
    nn.CrossEntropyLoss on the (N·T, V) logits, torch.optim.SGD; goal: at most 1.1× its time), and
    the ``numpy`` engine against the ``torch`` engine (no goal).
 
-The sides alternate ``--repeat`` times and the median is kept. Both loops read every epoch's loss;
-the final weights of each pair are compared, so that both did the same work. Training times are of
-the loop alone (``TrainResult.seconds``; the loop for PyTorch).
+The sides alternate ``--repeat`` times, each repetition in a rotated order (so that neither side
+always runs first, after the other's cache misses), and the median is kept. Both loops read every
+epoch's loss; the final weights of each pair are compared, so that both did the same work. Training
+times are of the loop alone (``TrainResult.seconds``; the loop for PyTorch), ``--epochs`` long each
+(50 by default: about a second, far above the timer's and the scheduler's granularity).
+
+torch runs on ``--threads`` threads (1 by default, for both sides). At this size a kernel is tens of
+microseconds of work, and on a machine whose cores are busy with other processes torch's default
+of one OpenMP thread per core makes each kernel wait for a descheduled thread: an epoch went from
+about 13 ms to 100–400 ms, by whichever side met the other load, which is where ratios between
+0.46× and 1.34× came from. The load average before and after is printed with the table.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -35,7 +44,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from pairs import machine, page_medians, training_medians  # noqa: E402
+from pairs import BACKENDS, machine, ours, page_medians  # noqa: E402
 
 from backprop_cli.io import parse_spec  # noqa: E402
 from backprop_cli.tokens import token_tables  # noqa: E402
@@ -102,12 +111,33 @@ def pytorch_loop(network: Any, x: Any, y: Any, epochs: int) -> tuple[float, list
     return seconds, [p.detach().numpy() for p in params]
 
 
+def training_medians(network: Any, x: Any, y: Any, ids: Any, epochs: int, repeat: int) -> dict[str, float]:
+    """Median seconds per epoch of the PyTorch loop and of each engine, run in turns ``repeat`` times,
+    each turn in a rotated order; the final weights of each engine must equal the loop's (to 1e-9)."""
+    sides = ("pytorch", *BACKENDS)
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    weights: dict[str, list[Any]] = {}
+    for turn in range(repeat):
+        for name in sides[turn % len(sides):] + sides[:turn % len(sides)]:
+            seconds, weights[name] = (pytorch_loop(network, x, ids[:, 1:], epochs) if name == "pytorch"
+                                      else ours(network, x, y, epochs, name))
+            times[name].append(seconds)
+    for backend in BACKENDS:
+        for mine, theirs in zip(weights[backend], weights["pytorch"], strict=True):
+            assert np.allclose(np.asarray(mine).reshape(theirs.shape), theirs, rtol=1e-9, atol=1e-12), backend
+    return {name: statistics.median(values) / epochs for name, values in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--samples", type=int, default=2_000)
+    parser.add_argument("--threads", type=int, default=1, help="torch's threads, both sides (0: torch's default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()
 
     with tempfile.TemporaryDirectory() as folder:
         spec_path = Path(folder) / "transformer.json"
@@ -120,10 +150,13 @@ def main() -> None:
     x = tuple(tuple(float(v) for v in row[:-1]) for row in ids)
     y = tuple(tuple(float(v == k) for v in row[1:] for k in range(WORDS)) for row in ids)
     per = {name: seconds * 1000 for name, seconds in
-           training_medians(network, x, y, args.epochs, args.repeat,
-                            lambda n, _x, _y, e: pytorch_loop(n, _x, ids[:, 1:], e)).items()}
+           training_medians(network, x, y, ids, args.epochs, args.repeat).items()}
+    load_after = os.getloadavg()
 
     print(machine(args.repeat))
+    print(f"torch threads: {torch.get_num_threads()}; {args.epochs} epochs a run; load average (1, 5, 15 min)"
+          f" {', '.join(f'{v:.2f}' for v in load_before)} before, {', '.join(f'{v:.2f}' for v in load_after)}"
+          " after.\n")
     print("| case | time | against | ratio | goal |")
     print("|---|---:|---|---:|---|")
     seed = median["seed"]

@@ -72,6 +72,9 @@ def reference_activation(name):
 
 
 PROBABILITIES = ((1.0, 0.0), (0.0, 1.0), (0.0, 1.0), (0.3, 0.7))
+# one-hot rows, which the torch engine gives CrossEntropyLoss as class indices (the reference keeps
+# them as probabilities)
+ONE_HOT = ((1.0, 0.0), (0.0, 1.0), (0.0, 1.0), (1.0, 0.0))
 CASES = {
     "bce sgd": (_network("tanh", "sigmoid", "bce", lr=0.5), XOR[1]),
     "bce momentum": (_network("tanh", "sigmoid", "bce", "momentum", lr=0.1), XOR[1]),
@@ -81,6 +84,7 @@ CASES = {
     "half_sse formula": (_network(SOFTSIGN, SOFTSIGN, "half_sse", "adam", lr=0.05), XOR[1]),
     "cross_entropy softmax": (_network("tanh", "softmax", "cross_entropy", "adam", lr=0.05, widths=(2, 4, 2)),
                               PROBABILITIES),
+    "cross_entropy one-hot": (_network("tanh", "softmax", "cross_entropy", lr=0.5, widths=(2, 4, 2)), ONE_HOT),
     "mse softmax": (_network("sigmoid", "softmax", "mse", lr=0.5, widths=(2, 4, 2)), PROBABILITIES),
     "frozen bias": (_network("sigmoid", "sigmoid", "bce", "adam", lr=0.05, freeze=True), XOR[1]),
     "no bias": (_network("sigmoid", "sigmoid", "bce", lr=0.5, bias=False), XOR[1]),
@@ -231,3 +235,18 @@ def test_the_lines_the_compiled_engine_runs_compute_the_printed_values(case):
     assert checked
     for step in checked:
         assert evaluate(step.numeric, derivation.values) == pytest.approx(step.value, rel=1e-12, abs=1e-300), step
+
+
+def test_one_hot_targets_reach_cross_entropy_as_class_indices_and_others_as_probabilities():
+    from backprop_cli import losses
+    from backprop_cli.engines.torch_engine import class_indices
+
+    network = _network("tanh", "softmax", "cross_entropy", lr=0.5, widths=(2, 4, 2))
+    loss = losses.of(network)
+    one_hot = class_indices(torch, network, loss, torch.tensor(ONE_HOT, dtype=torch.float64))
+    assert one_hot.dtype == torch.long and one_hot.reshape(-1).tolist() == [0, 1, 1, 0]
+    soft = torch.tensor(PROBABILITIES, dtype=torch.float64)
+    assert class_indices(torch, network, loss, soft) is soft
+    mse = _network("sigmoid", "softmax", "mse", lr=0.5, widths=(2, 4, 2))
+    targets = torch.tensor(ONE_HOT, dtype=torch.float64)
+    assert class_indices(torch, mse, losses.of(mse), targets) is targets

@@ -37,6 +37,19 @@ def check_device(torch: Any, device: str) -> None:
                             " is false); use --device cpu")
 
 
+def class_indices(torch: Any, network: Network, loss: Any, Y: Any) -> Any:
+    """The targets as ``nn.CrossEntropyLoss`` takes them fastest: where every row (every position's
+    row) is one-hot, the class indices (samples × positions, ``long``), which give the same loss and
+    gradient, (ŷ − y)/N, without the product and sum over the classes that probability targets
+    cost; otherwise ``Y`` as it is."""
+    if not loss.fused or Y.numel() == 0:
+        return Y
+    rows = network.per_position(Y)
+    if not bool(((rows == 0) | (rows == 1)).all()) or not bool((rows.sum(dim=1) == 1).all()):
+        return Y
+    return rows.argmax(dim=1).reshape(Y.shape[0], -1)
+
+
 class TorchEngine(Engine):
     """PyTorch modules and torch.optim; see the module's docstring."""
 
@@ -55,14 +68,32 @@ class TorchEngine(Engine):
         self.model.train()
         self.tensors = parameter_tensors(self.model, network.layers)
         self.X = torch.tensor(xs, dtype=dtype, device=settings.device).reshape(len(xs), -1)
-        self.Y = torch.tensor(ys, dtype=dtype, device=settings.device).reshape(len(ys), -1)
+        self.Y = class_indices(torch, network, self.loss,
+                               torch.tensor(ys, dtype=dtype, device=settings.device).reshape(len(ys), -1))
+        # the masked dropouts told each step's rows (none in most networks: nothing to do per step)
+        self.masked = [m for m in self.model.modules() if hasattr(m, "rows") and hasattr(m, "total")]
+        # the loss's rows: one per sample and position (computed once, not per step)
+        self.classes = network.classes if network.positions != 1 else None
+        # the loss module, built once (``Loss.torch_loss`` builds it at every call)
+        assert self.loss.criterion is not None
+        self.criterion = self.loss.criterion(torch, self.loss.beta)
         params = self.trainable = [tensor for _, tensor in self.tensors if tensor.requires_grad]
         opt = network.optimizer
         self.optimizer = opt.rule.torch_optimizer(torch, params, network.lr, opt)
         self.steps = 0
 
+    def _set_rows(self, rows: Any) -> None:
+        if self.masked:
+            set_rows(self.masked, rows, self.samples)
+
+    def _rows(self, array: Any) -> Any:
+        """``network.per_position`` of outputs or one-hot targets; class indices as one vector."""
+        if array.dtype == self.torch.long:
+            return array.reshape(-1)
+        return array if self.classes is None else array.reshape(-1, self.classes)
+
     def _step(self, X: Any, Y: Any, rows: Any = None) -> Any:
-        set_rows(self.model, rows, self.samples)
+        self._set_rows(rows)
         self.optimizer.zero_grad(set_to_none=True)
         loss = self._loss(self.model(X), Y)
         loss.backward()
@@ -107,8 +138,8 @@ class TorchEngine(Engine):
 
     def _loss(self, output: Any, target: Any) -> Any:
         try:
-            rows = self.network.per_position
-            return self.loss.torch_loss(self.torch, rows(output), rows(output), rows(target))
+            rows = self._rows(output)
+            return self.criterion(rows, rows, self._rows(target))
         except RuntimeError as error:
             if bool(self.torch.isnan(output).any()):
                 # nan is outside [0, 1] too, but its cause is upstream: a function undefined there.
@@ -122,12 +153,12 @@ class TorchEngine(Engine):
 
     def evaluate(self, rows: int) -> tuple[float, tuple[Vector, ...]]:
         torch = self.torch
-        set_rows(self.model, None, self.samples)
+        self._set_rows(None)
         with torch.no_grad(), frozen_statistics(self.model):
             output = self.model(self.X)
             loss = self._loss(output, self.Y).item()
             if self.loss.fused:
-                output = torch.softmax(self.network.per_position(output), dim=1).reshape(output.shape)
+                output = torch.softmax(self._rows(output), dim=1).reshape(output.shape)
         return float(loss), to_floats(output[:rows].tolist())
 
     def parameters(self) -> dict[tuple[tuple[int, ...], str], Any]:

@@ -304,15 +304,15 @@ class Attention(Kind):
             def __init__(self) -> None:
                 super().__init__()
                 self.attn = inner
-                self.causal = torch.nn.Transformer.generate_square_subsequent_mask(
-                    layer.steps, dtype=torch.float64) if layer.causal else None
+                # built once, a buffer that follows the module's dtype and device (not in state_dict)
+                self.register_buffer("causal", torch.nn.Transformer.generate_square_subsequent_mask(
+                    layer.steps, dtype=torch.float64) if layer.causal else None, persistent=False)
 
             def forward(self, x: Any) -> Any:
-                N = x.shape[0]
-                sequence = x.reshape(N, layer.steps, d)
+                sequence = x.reshape(x.shape[0], layer.steps, d)
                 out, _ = self.attn(sequence, sequence, sequence, attn_mask=self.causal, need_weights=False,
                                    is_causal=layer.causal)
-                return out.reshape(N, -1)
+                return out.flatten(1)
 
         return SelfAttention()
 

@@ -138,8 +138,10 @@ def MaskedDropout(torch: Any, layer: Any) -> Any:  # noqa: N802 - builds an nn.M
 
 
 def set_rows(model: Any, rows: Any, total: int) -> None:
-    """Tell every masked dropout which samples the next forward pass holds."""
-    for module in model.modules():
+    """Tell every masked dropout which samples the next forward pass holds (``model`` a module, or the
+    list of its masked dropouts, found once)."""
+    modules = model if isinstance(model, list) else model.modules()
+    for module in modules:
         if hasattr(module, "rows") and hasattr(module, "total"):
             module.rows = rows
             module.total = total
