@@ -23,7 +23,7 @@ from backprop_cli.build import build_derivation
 from backprop_cli.derivation import Options
 from backprop_cli.errors import BackpropError, SpecError
 from backprop_cli.io import parse_spec
-from tests.reference import assert_step_close, magnitude, torch_activation
+from tests.reference import adam_conditioning, assert_step_close, flat, magnitude, torch_activation
 
 torch = pytest.importorskip("torch")
 T = torch.float64
@@ -232,34 +232,6 @@ def _strip(layers: list[dict[str, Any]]) -> None:
         _strip(layer.get("layers", []))
 
 
-def _flat(value: Any) -> list[float]:
-    return [v for item in value for v in _flat(item)] if isinstance(value, list) else [value]
-
-
-def _adam_conditioning(document: dict[str, Any], result: list[dict[str, Any]], expected: list[dict[str, Any]],
-                       scale: float) -> None:
-    """Adam's first update is lr·g/(|g| + ε), whose derivative in g is lr·ε/(|g| + ε)²: up to lr/ε = 10⁷
-    where g is near 0, which happens here (b_K's gradient is 0 in exact arithmetic, since softmax by
-    rows ignores a constant added to a row's scores; others on degenerate inputs). Two correct
-    float64 gradients that differ by rounding, ~1e-12 of the step's largest number, then give
-    updates that differ by that much times lr·ε/(|g| + ε)². Each new value is checked to that
-    bound (and the gradients as usual, to 1e-12), then taken as equal; the rest of the step is
-    compared as usual. Where |g| ≫ ε the bound is far below 1e-12 and nothing changes."""
-    eps, lr = 1e-8, document["lr"]
-    for mine, theirs in zip(result, expected, strict=True):
-        _adam_conditioning(document, mine.get("layers", []), theirs.get("layers", []), scale)
-        for key in [k for k in theirs if k.startswith("grad_")]:
-            name = key.removeprefix("grad_")
-            grads = _flat(theirs[key])
-            a, b = _flat(mine[f"new_{name}"]), _flat(theirs[f"new_{name}"])
-            for i, g in enumerate(grads):
-                bound = 2 * lr * eps / (abs(g) + eps) ** 2 * 1e-12 * scale
-                if bound > 1e-12 * scale:
-                    assert abs(a[i] - b[i]) <= bound, (name, i, a[i], b[i], bound)
-                    a[i] = b[i]
-            mine[f"new_{name}"], theirs[f"new_{name}"] = a, b
-
-
 def compare(document: dict[str, Any], result: dict[str, Any]) -> None:
     """The step's JSON ``result`` against ``torch_step(document)``."""
     expected = torch_step(document)
@@ -270,7 +242,7 @@ def compare(document: dict[str, Any], result: dict[str, Any]) -> None:
         # torch's as below), by torch: to 1e-12, as the rest of the step
         at_ours = torch_step(document, after=json.loads(json.dumps(result["layers"])))["loss_after"]
         assert abs(result["loss_after"] - at_ours) <= 1e-12 * scale
-        _adam_conditioning(document, result["layers"], expected["layers"], scale)
+        adam_conditioning(document["lr"], result["layers"], expected["layers"], scale)
         result["loss_after"] = expected["loss_after"]
     assert_step_close(result, expected)
 
@@ -552,7 +524,7 @@ def test_a_multihead_attention_state_dict_is_read(tmp_path):
                                (attention.in_proj_bias, model.attn.in_proj_bias),
                                (attention.out_proj_weight, model.attn.out_proj.weight),
                                (attention.out_proj_bias, model.attn.out_proj.bias), (dense.weight, model.out.weight)):
-        assert _flat(list(map(list, ours_value)) if isinstance(ours_value[0], tuple) else list(ours_value)) \
+        assert flat(list(map(list, ours_value)) if isinstance(ours_value[0], tuple) else list(ours_value)) \
             == pytest.approx(tensor.detach().double().flatten().tolist())
 
 
