@@ -418,13 +418,13 @@ class Attention(Kind):
                                                                    scale), note=note))
                         scores.append(target)
                     row_weights = [node("a", t, u, head=head) for u in seen]
-                    note = None
-                    if first and head == 0 and t == 0:
-                        note = say("kind.attention.scalar_causal" if self.causal else "kind.attention.softmax")
-                    steps += row_lines(page, path, softmax, scores, row_weights, note)
-                    for u in range(len(seen), T):  # the mask: s_t,u = −∞, so a_t,u = 0
+                    opening = first and head == 0 and t == 0
+                    steps += row_lines(page, path, softmax, scores, row_weights,
+                                       say("kind.attention.softmax") if opening else None)
+                    for u in range(len(seen), T):  # the mask: s_t,u = −∞, so a_t,u = 0 (not a node)
+                        note = say("kind.attention.scalar_causal") if opening and u == len(seen) else None
                         steps.append(page.record(page.values, node("a", t, u, head=head), (), value=0.0,
-                                                 substitute=False))
+                                                 substitute=False, note=note))
                     weights.append(row_weights)
                 for t in range(T):
                     for j in columns:
