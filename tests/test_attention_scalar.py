@@ -124,5 +124,6 @@ def test_past_its_sizes_the_scalar_form_is_refused_with_the_fix():
     document = _document(causal=False)
     document["input_shape"] = [4, 2]
     document["data"] = {"x": [[0.0] * 8], "y": [[0.0] * 8]}
-    with pytest.raises(BackpropError, match=r"up to 3 tokens of d ≤ 4; this layer has 4 tokens of d = 2\..*--form matrix"):
+    refusal = r"up to 3 tokens of d ≤ 4; this layer has 4 tokens of d = 2\. Use --form matrix"
+    with pytest.raises(BackpropError, match=refusal):
         ours(document, "scalar")

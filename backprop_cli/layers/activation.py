@@ -122,7 +122,6 @@ def scalar_activation(page: KindsScalarPage, path: Path, name: str, zs: list[Any
     """The lines a = f(z) of one sample's units (softmax and log_softmax of the whole row), with the
     local derivative a textbook writes (σ(1 − σ)); the outputs' symbols."""
     from backprop_cli import functions
-    from backprop_cli.notation import replace
 
     activation = functions.activation(name)
     outputs = [page.output(path, j, sample) for j in range(len(zs))]
