@@ -448,8 +448,7 @@ def test_attention_needs_a_sequence():
 
 
 def test_the_scalar_form_is_refused_past_its_sizes_with_the_fix():
-    document = _table(in_proj_weight=None, out_proj_weight=None) | {"input_shape": [4, 2],
-                                                                     "data": {"x": [[0.0] * 8], "y": [[0.0] * 8]}}
+    document = _table() | {"input_shape": [4, 2], "data": {"x": [[0.0] * 8], "y": [[0.0] * 8]}}
     with pytest.raises(BackpropError, match="--form matrix"):
         ours(document, "scalar")
 
