@@ -19,7 +19,7 @@ from backprop_cli.errors import BackpropError
 from backprop_cli.io import parse_spec
 from backprop_cli.render import render
 from tests.reference import assert_step_close, magnitude
-from tests.test_attention import _adam_conditioning, _numbers, _strip, compare, ours
+from tests.test_attention import _adam_conditioning, _numbers, _strip, compare, dense_table, ours
 
 pytest.importorskip("torch")
 
@@ -27,7 +27,8 @@ pytest.importorskip("torch")
 @st.composite
 def small_specs(draw: Any) -> dict[str, Any]:
     """T 2–3, d 2 (one head, or two of d_k = 1), causal or not, with or without biases; attention
-    alone, or inside a residual block (x + attn(x)); batch 1–2; SGD or Adam."""
+    alone, or inside a residual block (x + attn(x)), then a dense layer at every token or not; batch
+    1–2; SGD or Adam."""
     d, steps, batch = 2, draw(st.integers(2, 3)), draw(st.integers(1, 2))
     table: dict[str, Any] = {"kind": "attention", "num_heads": draw(st.sampled_from([1, 1, 2])),
                              "causal": draw(st.booleans()), "in_proj_weight": _numbers(draw, (3 * d, d)),
@@ -36,11 +37,15 @@ def small_specs(draw: Any) -> dict[str, Any]:
         table["in_proj_bias"], table["out_proj_bias"] = _numbers(draw, (3 * d,)), _numbers(draw, (d,))
     else:
         table["bias"] = False
-    layer = {"kind": "residual", "layers": [table]} if draw(st.booleans()) else table
+    layers = [{"kind": "residual", "layers": [table]} if draw(st.booleans()) else table]
+    outputs = d
+    if draw(st.booleans()):  # nn.Linear (and tanh) at every token after it
+        outputs = draw(st.integers(1, 2))
+        layers.append(dense_table(draw, d, outputs, draw(st.sampled_from(["identity", "tanh"]))))
     return {"loss": "mse", "lr": draw(st.sampled_from([0.1, 0.5])), "optimizer": draw(st.sampled_from(["sgd", "adam"])),
-            "input_shape": [steps, d], "layers": [layer],
+            "input_shape": [steps, d], "layers": layers,
             "data": {"x": [_numbers(draw, (steps * d,), 200) for _ in range(batch)],
-                     "y": [_numbers(draw, (steps * d,)) for _ in range(batch)]}}
+                     "y": [_numbers(draw, (steps * outputs,)) for _ in range(batch)]}}
 
 
 @settings(deadline=None, max_examples=20)
