@@ -54,6 +54,9 @@ _BASES: dict[str, tuple[str, str]] = {
     "rmean": ("μ̄", r"\bar{\mu}"),
     "rvar": ("σ̄²", r"{\bar{\sigma}^2}"),
     "M": ("M", "M"),
+    "q": ("q", "q"),  # attention's scalar page: q, k and s (the scores) of a token
+    "k": ("k", "k"),
+    "s": ("s", "s"),
     "p": ("p", "p"),
     "K": ("K", "K"),
     "U": ("U", "U"),

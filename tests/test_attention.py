@@ -419,9 +419,10 @@ def test_attention_needs_a_sequence():
         parse_spec(document)
 
 
-def test_the_scalar_form_is_refused_with_the_fix():
+def test_the_scalar_form_is_refused_past_its_sizes_with_the_fix():
+    document = _table() | {"input_shape": [4, 2], "data": {"x": [[0.0] * 8], "y": [[0.0] * 8]}}
     with pytest.raises(BackpropError, match="--form matrix"):
-        ours(_table(), "scalar")
+        ours(document, "scalar")
 
 
 def test_random_weights_follow_torchs_init():

@@ -122,23 +122,29 @@ def scalar_activation(page: KindsScalarPage, path: Path, name: str, zs: list[Any
     """The lines a = f(z) of one sample's units (softmax and log_softmax of the whole row), with the
     local derivative a textbook writes (σ(1 − σ)); the outputs' symbols."""
     from backprop_cli import functions
-    from backprop_cli.notation import replace
 
     activation = functions.activation(name)
-    out = []
+    outputs = [page.output(path, j, sample) for j in range(len(zs))]
     if isinstance(activation, functions.Softmax):
-        # ∂aⱼ/∂zᵢ in the outputs (aⱼ(1 − aⱼ), −aⱼaᵢ), as the textbook writes it, not sympy's
-        # derivative of the stable form PyTorch computes.
-        outputs = [page.output(path, j, sample) for j in range(len(zs))]
-        _, ps, _ = activation._symbols(len(zs))
-        by_output = dict(zip(ps, outputs, strict=True))
-        jacobian = activation.jacobian(len(zs))
-    for j, z in enumerate(zs):
-        a = page.output(path, j, sample)
-        if isinstance(activation, functions.Softmax):
-            local = {zi: replace(jacobian[j][i], by_output) for i, zi in enumerate(zs)}
-            steps.append(page.define(path, a, activation.apply(zs, j), numeric=activation.stable(zs, j), local=local))
-        else:
-            steps.append(page.define(path, a, activation.apply(z), local={z: activation.local_derivative(z, a)}))
-        out.append(a)
-    return out
+        steps += row_lines(page, path, activation, zs, outputs)
+        return outputs
+    for z, a in zip(zs, outputs, strict=True):
+        steps.append(page.define(path, a, activation.apply(z), local={z: activation.local_derivative(z, a)}))
+    return outputs
+
+
+def row_lines(page: KindsScalarPage, path: Path, activation: Any, zs: list[Any], outputs: list[Any],
+              note: Message | None = None) -> list[Step]:
+    """The lines aⱼ = softmax(z)ⱼ of one row, with ∂aⱼ/∂zᵢ in the outputs (aⱼ(1 − aⱼ), −aⱼaᵢ) as the
+    textbook writes it, not sympy's derivative of the stable form PyTorch computes."""
+    from backprop_cli.notation import replace
+
+    _, ps, _ = activation._symbols(len(zs))
+    by_output = dict(zip(ps, outputs, strict=True))
+    jacobian = activation.jacobian(len(zs))
+    steps = []
+    for j, a in enumerate(outputs):
+        local = {zi: replace(jacobian[j][i], by_output) for i, zi in enumerate(zs)}
+        steps.append(page.define(path, a, activation.apply(zs, j), numeric=activation.stable(zs, j), local=local,
+                                 note=note if j == 0 else None))
+    return steps

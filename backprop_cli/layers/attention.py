@@ -24,7 +24,7 @@ import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from backprop_cli.errors import SpecError
 from backprop_cli.layers.base import (
@@ -327,11 +327,125 @@ class Attention(Kind):
         return say("kind.attention.title" + ("_causal" if self.causal else ""), layer=number, steps=self.steps,
                    d=self.embed_dim, heads=self.num_heads, dk=self.head_dim)
 
-    def scalar_forward(self, page: KindsScalarPage, path: Path, inputs: list[list[Any]]) -> list[Step]:
-        from backprop_cli.errors import BackpropError
+    SCALAR_AUTO_TOKENS: ClassVar[int] = 4
+    """The most token features (T·d) for ``--form auto`` to pick the scalar page (one head)."""
+    SCALAR_TOKENS: ClassVar[int] = 3
+    SCALAR_WIDTH: ClassVar[int] = 4
+    """The largest T and d the scalar page writes element by element; past them, the matrix form."""
 
-        raise BackpropError("form: attention layers are worked in the matrix form (Q, K, V, S, A as matrices);"
-                            " use --form matrix (or auto)")
+    def scalar_auto(self) -> bool:
+        return self.num_heads == 1 and self.steps * self.embed_dim <= self.SCALAR_AUTO_TOKENS
+
+    def scalar_symbols(self, name: str, number: int, value: Any) -> Any:
+        """W_Q,jk⁽ˡ⁾, W_K,jk⁽ˡ⁾, W_V,jk⁽ˡ⁾ (in_proj_weight's rows), b_Q,j⁽ˡ⁾ …, W_O,jk⁽ˡ⁾ and b_O,j⁽ˡ⁾, as the
+        matrix form names the blocks."""
+        from backprop_cli.notation import Node
+
+        d = self.embed_dim
+
+        def letter(row: int) -> str:
+            return "O" if name.startswith("out_proj") else PROJECTIONS[row // d]
+
+        if name.endswith("weight"):
+            return tuple(tuple(Node("W", f"{letter(r)},{r % d + 1}{k + 1}", layer=number) for k in range(len(row)))
+                         for r, row in enumerate(value))
+        return tuple(Node("b", f"{letter(r)},{r % d + 1}", layer=number) for r in range(len(value)))
+
+    def scalar_forward(self, page: KindsScalarPage, path: Path, inputs: list[list[Any]]) -> list[Step]:
+        """Every element on its own line: q, k, v of each token, the scores s_t,u, the weights a_t,u
+        (softmax of row t, the masked ones 0), h_t,j = Σ_u a_t,u v_u,j and the output projection; the
+        backward is the page's chain rule (the softmax's Jacobian as the output layer's)."""
+        from backprop_cli import functions
+        from backprop_cli.errors import BackpropError
+        from backprop_cli.layers.activation import row_lines
+        from backprop_cli.locales import say
+        from backprop_cli.notation import Node, add, mul, power
+
+        T, d, dk, heads = self.steps, self.embed_dim, self.head_dim, self.num_heads
+        if T > self.SCALAR_TOKENS or d > self.SCALAR_WIDTH:
+            raise BackpropError(f"form: the scalar form of attention writes every element for up to"
+                                f" {self.SCALAR_TOKENS} tokens of d ≤ {self.SCALAR_WIDTH}; this layer has {T}"
+                                f" tokens of d = {d}. Use --form matrix (or auto)")
+        n = page.number(path)
+        W_in, W_out = page.parameter(path, "in_proj_weight"), page.parameter(path, "out_proj_weight")
+        b_in = page.parameter(path, "in_proj_bias") if self.in_proj_bias is not None else None
+        b_out = page.parameter(path, "out_proj_bias") if self.out_proj_bias is not None else None
+        root = Node("d", "k")
+        page.values[root] = float(dk)
+        scale = power(root, -sp_half())
+        softmax = functions.activation("softmax")
+        notes = {"q": say("kind.attention.query"), "k": say("kind.attention.key"), "v": say("kind.attention.value")}
+        steps: list[Step] = []
+        outputs = []
+        for sample, row in enumerate(inputs):
+            mark = page.mark(sample)
+            first = sample == 0
+
+            def node(base: str, *at: int, head: int | None = None, mark: int | None = mark) -> Node:
+                index = ",".join(str(i + 1) for i in ((head,) if heads > 1 and head is not None else ()) + at)
+                return Node(base, index, layer=n, sample=mark)
+
+            x = [row[t * d:(t + 1) * d] for t in range(T)]
+            projected: dict[str, list[list[Any]]] = {}
+            for block, base in enumerate("qkv"):
+                projected[base] = []
+                for t in range(T):
+                    line = []
+                    for j in range(d):
+                        target = node(base, t, j)
+                        r = block * d + j
+                        terms = [mul(x[t][k], W_in[r][k]) for k in range(d)]
+                        expr = add(*terms, *([b_in[r]] if b_in is not None else []))
+                        note = notes[base] if first and t == 0 and j == 0 else None
+                        steps.append(page.define(path, target, expr, note=note))
+                        line.append(target)
+                    projected[base].append(line)
+            q, k, v = projected["q"], projected["k"], projected["v"]
+            h: list[list[Any]] = [[None] * d for _ in range(T)]
+            for head in range(heads):
+                columns = range(head * dk, (head + 1) * dk)
+                weights: list[list[Any]] = []
+                for t in range(T):
+                    seen = range(t + 1) if self.causal else range(T)
+                    scores = []
+                    for u in seen:
+                        target = node("s", t, u, head=head)
+                        note = None
+                        if first and head == 0 and t == 0 and u == 0:
+                            note = say("kind.attention.scalar_scores", dk=dk) if heads == 1 else \
+                                say("kind.attention.scalar_scores_heads", dk=dk, heads=heads)
+                        steps.append(page.define(path, target, mul(add(*(mul(q[t][j], k[u][j]) for j in columns)),
+                                                                   scale), note=note))
+                        scores.append(target)
+                    row_weights = [node("a", t, u, head=head) for u in seen]
+                    opening = first and head == 0 and t == 0
+                    steps += row_lines(page, path, softmax, scores, row_weights,
+                                       say("kind.attention.softmax") if opening else None)
+                    for u in range(len(seen), T):  # the mask: s_t,u = −∞, so a_t,u = 0 (not a node)
+                        note = say("kind.attention.scalar_causal") if opening and u == len(seen) else None
+                        steps.append(page.record(page.values, node("a", t, u, head=head), (), value=0.0,
+                                                 substitute=False, note=note))
+                    weights.append(row_weights)
+                for t in range(T):
+                    for j in columns:
+                        target = node("h", t, j)
+                        note = say("kind.attention.weighted") if first and head == 0 and t == 0 and j == 0 else None
+                        steps.append(page.define(path, target, add(*(mul(a, v[u][j]) for u, a in
+                                                                      enumerate(weights[t]))), note=note))
+                        h[t][j] = target
+            out = []
+            for t in range(T):
+                for i in range(d):
+                    # o⁽ˡ⁾_t,i as the matrix form's O (a⁽ˡ⁾ would read as the attention weights); ŷ at the end
+                    target = page.output(path, t * d + i, sample) if path == page.last else node("o", t, i)
+                    terms = [mul(h[t][j], W_out[i][j]) for j in range(d)]
+                    note = say("kind.attention.output") if first and t == 0 and i == 0 else None
+                    steps.append(page.define(path, target, add(*terms, *([b_out[i]] if b_out is not None else [])),
+                                             note=note))
+                    out.append(target)
+            outputs.append(out)
+        page.outputs_of[path] = outputs
+        return steps
 
     def page_parameters(self, page: MatrixPage, path: Path) -> list[tuple[str, sp.Basic]]:
         from backprop_cli.notation import Node

@@ -664,6 +664,17 @@ MESSAGES.update({
     "kind.attention.back_stacked": "∂𝓛/∂W_Q, ∂𝓛/∂W_K, ∂𝓛/∂W_V stacked, as in_proj_weight holds them",
     "kind.attention.back_input": "X feeds Q, K and V: three paths, summed",
     "kind.attention.flat_back": "each sample's {steps} tokens of {d} side by side again",
+    "kind.attention.scalar_scores": (
+        "the scores, one by one: s_t,u = Σ_j q_t,j k_u,j / √d_k, token t's query against token u's key (d_k = {dk})"
+    ),
+    "kind.attention.scalar_scores_heads": (
+        "the scores of each of the {heads} heads (the first index): s_h,t,u = Σ_j q_t,j k_u,j / √d_k over the"
+        " head's d_k = {dk} columns j (head h: columns (h − 1)·d_k + 1 … h·d_k)"
+    ),
+    "kind.attention.scalar_causal": (
+        "the causal mask: s_t,u = −∞ for u > t, so token t sees itself and the tokens before it; softmax of"
+        " row t over u ≤ t, and a masked weight a_t,u is 0"
+    ),
     "kind.layer_norm.title_tokens": "Layer {layer} (layer norm at each of {steps} tokens, {units} features, ε = {eps})",
     "kind.layer_norm.tokens": (
         "a row per token ({steps} per sample): nn.LayerNorm on (N, T, d) normalizes each token on its own"

@@ -622,6 +622,17 @@ MESSAGES.update({
     "kind.attention.back_stacked": "in_proj_weight처럼 ∂𝓛/∂W_Q, ∂𝓛/∂W_K, ∂𝓛/∂W_V를 쌓습니다",
     "kind.attention.back_input": "X는 Q, K, V에 모두 쓰이므로 세 경로를 더합니다",
     "kind.attention.flat_back": "각 샘플의 토큰 {steps}개({d}개씩)를 다시 한 행에 나란히",
+    "kind.attention.scalar_scores": (
+        "점수를 하나씩: s_t,u = Σ_j q_t,j k_u,j / √d_k, 토큰 t의 쿼리와 토큰 u의 키의 내적 (d_k = {dk})"
+    ),
+    "kind.attention.scalar_scores_heads": (
+        "헤드 {heads}개 각각의 점수 (첫 첨자가 헤드): 헤드의 d_k = {dk}열 j에 걸친 s_h,t,u = Σ_j q_t,j k_u,j / √d_k"
+        " (헤드 h는 (h − 1)·d_k + 1 … h·d_k열)"
+    ),
+    "kind.attention.scalar_causal": (
+        "인과 마스크: u > t이면 s_t,u = −∞이므로 토큰 t는 자신과 앞선 토큰만 봅니다. 행 t의 소프트맥스는"
+        " u ≤ t에 걸치고, 가려진 가중치 a_t,u는 0입니다"
+    ),
     "kind.layer_norm.title_tokens": "{layer:번째} 계층 (토큰 {steps}개마다 층 정규화, 특성 {units}개, ε = {eps})",
     "kind.layer_norm.tokens": (
         "토큰마다 한 행 (샘플마다 {steps}개): (N, T, d)에 적용한 nn.LayerNorm은 토큰을 하나씩 정규화합니다"
