@@ -37,8 +37,19 @@ from backprop_cli.optimizers.base import slot_names
 Array = Any  # numpy.ndarray
 
 CHUNK_ROWS = 4096
-"""Samples a chunk of the dense networks' chunked pass (``NumpyEngine._chunked_gradients``): a
-chunk's activations and δ of a 16-unit layer take 512 KiB in float64, within a core's cache."""
+"""The most samples a chunk of the dense networks' chunked pass takes (``NumpyEngine._chunked_gradients``):
+a chunk's activations and δ of a 16-unit layer take 512 KiB in float64, within a core's cache."""
+CHUNK_PRODUCTS = 2**18
+"""Chunks are also kept to at most this many multiply-adds in a layer's product (samples × inputs ×
+units), under which OpenBLAS multiplies on one thread: its threads cost more than they save on
+products this small, many times more on a busy machine."""
+MIN_CHUNK_ROWS = 256
+
+
+def chunk_rows(widths: Sequence[int]) -> int:
+    """The samples of a chunk for a network of these widths (inputs, then each layer's units)."""
+    widest = max(a * b for a, b in zip(widths, widths[1:], strict=False))
+    return max(MIN_CHUNK_ROWS, min(CHUNK_ROWS, CHUNK_PRODUCTS // widest))
 
 
 class NumpyEngine(Engine):
@@ -79,9 +90,10 @@ class NumpyEngine(Engine):
         self.slots: dict[str, dict[tuple[Path, str], Array]] = {
             kind: {key: np.zeros_like(value) for key, value in self.params.items()}
             for kind in self.optimizer.rule.slots(self.optimizer)}
-        self.chunk_rows = CHUNK_ROWS
+        self.chunk_rows = chunk_rows(network.widths)
         self.chunkable = network.positions == 1 and all(type(layer) is Layer for layer in network.layers)
         self._chunk_arrays: dict[int, list[tuple[Array, Array, Array, Array]]] = {}
+        self._ones_row: Array | None = None
 
     # --- the matrix form ------------------------------------------------------------------
 
@@ -176,6 +188,7 @@ class NumpyEngine(Engine):
         weights = [self.params[((i,), "weight")] for i in range(len(layers))]
         biases = [self.params.get(((i,), "bias")) for i in range(len(layers))]
         functions_ = [numpy_activation(layer.activation) for layer in layers]
+        ones = self._ones(size)
         grads: dict[tuple[Path, str], Array] = {}
         terms = 0.0
         for lo in range(0, samples, size):
@@ -184,7 +197,7 @@ class NumpyEngine(Engine):
             inputs = [X[lo:hi]]
             for i in range(len(layers)):
                 z, a = buffers[i][0][:rows], buffers[i][1][:rows]
-                np.matmul(inputs[i], weights[i].T, out=z)
+                product(inputs[i], weights[i].T, z)
                 if biases[i] is not None:
                     z += biases[i]
                 if i == last and functions_[i].softmax:
@@ -200,13 +213,19 @@ class NumpyEngine(Engine):
             for i in range(last, -1, -1):
                 self._accumulate(grads, (i,), delta.T @ inputs[i], lo == 0)
                 if biases[i] is not None:
-                    self._accumulate(grads, (i,), delta.sum(axis=0), lo == 0, "bias")
+                    self._accumulate(grads, (i,), ones[:rows] @ delta, lo == 0, "bias")
                 if i == 0:
                     break
                 below = buffers[i - 1]
-                G = np.matmul(delta, weights[i], out=below[2][:rows])
+                G = product(delta, weights[i], below[2][:rows])
                 delta = functions_[i - 1].backward_into(below[0][:rows], below[1][:rows], G, below[3][:rows])
         return grads, (terms / divisor if with_loss else None)
+
+    def _ones(self, rows: int) -> Array:
+        """A row of ones: the column sums of δ (the biases' gradients) as one product."""
+        if self._ones_row is None or len(self._ones_row) < rows:
+            self._ones_row = np.ones(rows, dtype=self.np_dtype)
+        return self._ones_row
 
     @staticmethod
     def _accumulate(grads: dict[tuple[Path, str], Array], path: Path, value: Array, first: bool,
@@ -298,3 +317,11 @@ class NumpyEngine(Engine):
             kind: tuple(tuple(slot(table, path, name) for name in slot_names(layer))
                         for path, layer in leaves(self.network.layers))
             for kind, table in self.slots.items()})
+
+
+def product(A: Array, B: Array, out: Array) -> Array:
+    """``A @ B`` into ``out``; where the inner dimension is 1 (a layer of one unit), as the outer
+    product it is (one multiplication per entry: the same numbers, without a matrix product's setup)."""
+    if A.shape[1] == 1:
+        return np.multiply(A, B, out=out)
+    return np.matmul(A, B, out=out)
