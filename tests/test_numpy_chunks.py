@@ -81,7 +81,7 @@ def test_chunks_equal_the_whole_batch_and_a_pytorch_loop(case, batching, monkeyp
         calls.append(len(X))
         return chunked_gradients(self, X, Y, with_loss)
 
-    monkeypatch.setattr(numpy_engine, "CHUNK_ROWS", 7)  # 90 samples: 12 chunks of 7 and one of 6
+    monkeypatch.setattr(numpy_engine, "chunk_rows", lambda widths: 7)  # 90 samples: 12 chunks of 7, one of 6
     monkeypatch.setattr(NumpyEngine, "_chunked_gradients", counted)
     chunked = _trained(network, xs, ys, 40, **options)
     assert calls and max(calls) > 7
@@ -105,3 +105,11 @@ def test_float32_stays_float32_through_the_chunks(case):
     assert {p.dtype for p in engine.params.values()} == {np.dtype(np.float32)}
     reference = torch_train(network, xs, ys, 20, activation=reference_activation)
     assert np.allclose([loss for _, loss in recorded], reference["history"], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("widths", [(2, 16, 16, 1), (2, 3, 1), (784, 300, 100, 10), (1, 1)])
+def test_chunks_stay_within_the_cache_and_one_blas_thread(widths):
+    rows = numpy_engine.chunk_rows(widths)
+    widest = max(a * b for a, b in zip(widths, widths[1:], strict=False))
+    assert numpy_engine.MIN_CHUNK_ROWS <= rows <= numpy_engine.CHUNK_ROWS
+    assert rows * widest <= numpy_engine.CHUNK_PRODUCTS or rows == numpy_engine.MIN_CHUNK_ROWS
