@@ -171,8 +171,10 @@ class NumpyEngine(Engine):
         """Each layer's z, a, δ and scratch arrays for chunks of ``rows`` samples, made once."""
         if rows not in self._chunk_arrays:
             widths = self.network.widths[1:]
-            self._chunk_arrays[rows] = [tuple(np.empty((rows, width), dtype=self.np_dtype) for _ in range(4))
-                                        for width in widths]
+            def empty(width: int) -> Array:
+                return np.empty((rows, width), dtype=self.np_dtype)
+
+            self._chunk_arrays[rows] = [(empty(width), empty(width), empty(width), empty(width)) for width in widths]
         return self._chunk_arrays[rows]
 
     def _chunked_gradients(self, X: Array, Y: Array, with_loss: bool
