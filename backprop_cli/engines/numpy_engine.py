@@ -189,6 +189,9 @@ class NumpyEngine(Engine):
         buffers = self._chunk_buffers(size)
         weights = [self.params[((i,), "weight")] for i in range(len(layers))]
         biases = [self.params.get(((i,), "bias")) for i in range(len(layers))]
+        # Each bias repeated for the chunk's rows: added as an array of z's shape, not broadcast
+        # along a row of a few units (numpy's broadcast add is several times slower there).
+        tiled = [None if b is None else np.tile(b, (size, 1)) for b in biases]
         functions_ = [numpy_activation(layer.activation) for layer in layers]
         ones = self._ones(size)
         grads: dict[tuple[Path, str], Array] = {}
@@ -200,8 +203,9 @@ class NumpyEngine(Engine):
             for i in range(len(layers)):
                 z, a = buffers[i][0][:rows], buffers[i][1][:rows]
                 product(inputs[i], weights[i].T, z)
-                if biases[i] is not None:
-                    z += biases[i]
+                bias = tiled[i]
+                if bias is not None:
+                    z += bias[:rows]
                 if i == last and functions_[i].softmax:
                     a[...] = functions_[i].forward(z)
                 else:
