@@ -3,39 +3,22 @@ plain PyTorch loop (float64) and against the engine's whole-batch pass: the same
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 
 from backprop_cli.engines import numpy_engine
 from backprop_cli.engines.base import EngineSettings
 from backprop_cli.engines.numpy_engine import NumpyEngine
-from backprop_cli.model import Optimizer, random_network
 from backprop_cli.training import TrainSettings, train
-from tests.reference import assert_close, torch_activation, torch_train
+from tests.reference import assert_close, torch_train
+from tests.test_engines import SOFTSIGN, reference_activation
+from tests.test_engines import _network as dense_network
 
 torch = pytest.importorskip("torch")
 
-SOFTSIGN = "x/(1+abs(x))"
 
-
-class Softsign(torch.nn.Module):
-    def forward(self, z):
-        return z / (1 + z.abs())
-
-
-def reference_activation(name):
-    return Softsign() if name == SOFTSIGN else torch_activation(name)
-
-
-def _network(hidden, output, loss, optimizer="sgd", lr=0.5, widths=(2, 5, 4, 1), bias=True, freeze=False):
-    network = random_network(widths, activation=hidden, output_activation=output, loss=loss, lr=lr, seed=5,
-                             init="uniform", bias=bias)
-    layers = network.layers
-    if freeze:
-        layers = (replace(layers[0], freeze_bias=True), *layers[1:])
-    return replace(network, layers=layers, optimizer=Optimizer(optimizer))
+def _network(hidden, output, loss, optimizer="sgd", lr=0.5, widths=(2, 5, 4, 1), **options):
+    return dense_network(hidden, output, loss, optimizer, lr=lr, widths=widths, **options)
 
 
 CASES = {
