@@ -30,6 +30,7 @@ class NumpyActivation:
 
     def __init__(self, name: str) -> None:
         activation = functions.activation(name)
+        self.name = name
         self.row_wise = activation if isinstance(activation, functions.Softmax) else None
         self.softmax = self.row_wise is not None
         self.of_output = True
@@ -50,6 +51,41 @@ class NumpyActivation:
     def local(self, z: Array, a: Array) -> Array:
         """f′ at these units, element-wise (not for softmax, whose Jacobian is not diagonal)."""
         return self.df(a) if self.of_output else self.df(z)
+
+    def forward_into(self, z: Array, out: Array) -> Array:
+        """``forward(z)`` written into ``out`` (an array of z's shape): in place, one pass or a few
+        over arrays the caller keeps, for the built-in functions (the numpy engine's chunked pass)."""
+        if self.name == "sigmoid":  # 1/(1 + exp(−z)), as the compiled definition computes it
+            np.negative(z, out=out)
+            np.exp(out, out=out)
+            out += 1
+            np.divide(1, out, out=out)  # numpy's division runs in vector instructions, its reciprocal not
+        elif self.name == "tanh":
+            np.tanh(z, out=out)
+        elif self.name == "relu":
+            np.maximum(z, 0, out=out)
+        else:
+            out[...] = self.forward(z)
+        return out
+
+    def backward_into(self, z: Array, a: Array, G: Array, scratch: Array) -> Array:
+        """``G ⊙ f′`` into ``G``, ``scratch`` an array of G's shape the function may overwrite: the
+        built-in functions' derivatives in place, from the output where torch takes them from it
+        (σ′ = σ(1 − σ), tanh′ = 1 − tanh²)."""
+        if self.name == "sigmoid":
+            np.subtract(1, a, out=scratch)
+            scratch *= a
+            G *= scratch
+        elif self.name == "tanh":
+            np.multiply(a, a, out=scratch)
+            np.subtract(1, scratch, out=scratch)
+            G *= scratch
+        elif self.name == "relu":
+            np.greater(z, 0, out=scratch)
+            G *= scratch
+        else:
+            G *= self.local(z, a)
+        return G
 
     def backward(self, z: Array, a: Array, G: Array) -> Array:
         """∂𝓛/∂z from ∂𝓛/∂a = G: G ⊙ f′ (into G itself, which the caller hands over), or softmax's
