@@ -64,7 +64,7 @@ def test_chunks_equal_the_whole_batch_and_a_pytorch_loop(case, batching, monkeyp
         calls.append(len(X))
         return chunked_gradients(self, X, Y, with_loss)
 
-    monkeypatch.setattr(numpy_engine, "chunk_rows", lambda widths: 7)  # 90 samples: 12 chunks of 7, one of 6
+    monkeypatch.setattr(numpy_engine, "chunk_rows", lambda widths, one_thread: 7)  # 90 samples: 12 chunks of 7, one of 6
     monkeypatch.setattr(NumpyEngine, "_chunked_gradients", counted)
     chunked = _trained(network, xs, ys, 40, **options)
     assert calls and max(calls) > 7
@@ -90,9 +90,46 @@ def test_float32_stays_float32_through_the_chunks(case):
     assert np.allclose([loss for _, loss in recorded], reference["history"], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("one_thread", [True, False])
 @pytest.mark.parametrize("widths", [(2, 16, 16, 1), (2, 3, 1), (784, 300, 100, 10), (1, 1)])
-def test_chunks_stay_within_the_cache_and_one_blas_thread(widths):
-    rows = numpy_engine.chunk_rows(widths)
-    widest = max(a * b for a, b in zip(widths, widths[1:], strict=False))
+def test_chunks_stay_within_the_cache_and_one_blas_thread(widths, one_thread):
+    rows = numpy_engine.chunk_rows(widths, one_thread)
     assert numpy_engine.MIN_CHUNK_ROWS <= rows <= numpy_engine.CHUNK_ROWS
-    assert rows * widest <= numpy_engine.CHUNK_PRODUCTS or rows == numpy_engine.MIN_CHUNK_ROWS
+    assert rows * max(widths[1:]) <= numpy_engine.CHUNK_VALUES or rows == numpy_engine.MIN_CHUNK_ROWS
+    if not one_thread:  # OpenBLAS's own threshold: one thread up to 2¹⁸ multiply-adds
+        products = max((a + 1) * b for a, b in zip(widths, widths[1:], strict=False))
+        assert rows * products <= numpy_engine.CHUNK_PRODUCTS or rows == numpy_engine.MIN_CHUNK_ROWS
+
+
+def test_blas_is_held_to_one_thread_while_the_chunks_run(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    network = CASES["sigmoid bce sgd"]
+    xs, ys = _data(network)
+    engine = NumpyEngine(network, xs, ys, EngineSettings(len(xs)))
+    engine.chunk_rows = 16
+    seen = []
+    chunked_gradients = NumpyEngine._chunked_gradients
+
+    def counted(self, X, Y, with_loss):
+        seen.append({info["user_api"]: info["num_threads"] for info in threadpoolctl.threadpool_info()})
+        return chunked_gradients(self, X, Y, with_loss)
+
+    monkeypatch.setattr(NumpyEngine, "_chunked_gradients", counted)
+    before = {info["user_api"]: info["num_threads"] for info in threadpoolctl.threadpool_info()}
+    engine.run(0, 2, range(2), [False])
+    assert len(seen) == 2 and all(threads.get("blas") == 1 for threads in seen)
+    assert {info["user_api"]: info["num_threads"] for info in threadpoolctl.threadpool_info()} == before
+
+
+def test_without_threadpoolctl_the_chunks_stay_under_openblas_threads(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_threadpoolctl(name, *args, **kwargs):
+        if name == "threadpoolctl":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_threadpoolctl)
+    assert type(numpy_engine.one_blas_thread()).__name__ == "nullcontext"

@@ -20,6 +20,8 @@ order (equal to rounding); float32 stays float32 throughout.
 from __future__ import annotations
 
 from collections.abc import Container, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from importlib.util import find_spec
 from typing import Any
 
 import numpy as np
@@ -36,20 +38,37 @@ from backprop_cli.optimizers.base import slot_names
 
 Array = Any  # numpy.ndarray
 
-CHUNK_ROWS = 4096
-"""The most samples a chunk of the dense networks' chunked pass takes (``NumpyEngine._chunked_gradients``):
-a chunk's activations and δ of a 16-unit layer take 512 KiB in float64, within a core's cache."""
+CHUNK_VALUES = 3 * 2**14
+"""The most values an array of a chunk holds (samples × a layer's units): 3,072 samples of a 16-unit
+layer, 384 KiB in float64. Measured on 2-16-16-1 (docs/benchmarks.md), chunks of 3,072 to 3,584
+samples were fastest in float64 and float32 alike; a power of two rows long (2,048, 4,096) was slower
+than its neighbours, its rows falling in the same cache sets."""
+CHUNK_ROWS = 6144
+"""The most samples a chunk takes, however narrow the layers."""
 CHUNK_PRODUCTS = 2**18
-"""Chunks are also kept to at most this many multiply-adds in a layer's product (samples × inputs ×
-units), under which OpenBLAS multiplies on one thread: its threads cost more than they save on
-products this small, many times more on a busy machine."""
+"""Where threadpoolctl is missing, chunks are also kept to at most this many multiply-adds in a
+layer's product (samples × (inputs + 1) × units), under which OpenBLAS multiplies on one thread: its
+threads cost more than they save on products this small, many times more on a busy machine. With
+threadpoolctl the chunked pass holds BLAS to one thread instead (``one_blas_thread``)."""
 MIN_CHUNK_ROWS = 256
 
 
-def chunk_rows(widths: Sequence[int]) -> int:
-    """The samples of a chunk for a network of these widths (inputs, then each layer's units)."""
-    widest = max(a * b for a, b in zip(widths, widths[1:], strict=False))
-    return max(MIN_CHUNK_ROWS, min(CHUNK_ROWS, CHUNK_PRODUCTS // widest))
+def chunk_rows(widths: Sequence[int], one_thread: bool = True) -> int:
+    """The samples of a chunk for a network of these widths (inputs, then each layer's units);
+    ``one_thread``: whether BLAS is held to one thread while the chunks run."""
+    rows = CHUNK_VALUES // max(widths[1:])
+    if not one_thread:
+        rows = min(rows, CHUNK_PRODUCTS // max((a + 1) * b for a, b in zip(widths, widths[1:], strict=False)))
+    return max(MIN_CHUNK_ROWS, min(CHUNK_ROWS, rows))
+
+
+def one_blas_thread() -> AbstractContextManager[Any]:
+    """A context holding BLAS to one thread (threadpoolctl's); none where threadpoolctl is missing."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 class NumpyEngine(Engine):
@@ -90,10 +109,11 @@ class NumpyEngine(Engine):
         self.slots: dict[str, dict[tuple[Path, str], Array]] = {
             kind: {key: np.zeros_like(value) for key, value in self.params.items()}
             for kind in self.optimizer.rule.slots(self.optimizer)}
-        self.chunk_rows = chunk_rows(network.widths)
+        self.chunk_rows = chunk_rows(network.widths, find_spec("threadpoolctl") is not None)
         self.chunkable = network.positions == 1 and all(type(layer) is Layer for layer in network.layers)
         self._chunk_arrays: dict[int, list[tuple[Array, Array, Array, Array]]] = {}
         self._ones_row: Array | None = None
+        self._X_columns: Array | None = None
 
     # --- the matrix form ------------------------------------------------------------------
 
@@ -133,7 +153,9 @@ class NumpyEngine(Engine):
         terms = self._elements(rows(z), rows(yhat), rows(Y)).reshape(copies, -1)
         return terms.sum(axis=1) / self._divisor(self.samples * self.network.positions)
 
-    def _output_delta(self, z: Array, yhat: Array, Y: Array, divisor: int | None = None) -> Array:
+    def _output_delta(self, z: Array, yhat: Array, Y: Array, divisor: int | None = None,
+                      out: Array | None = None) -> Array:
+        """∂𝓛/∂z at the output layer, written into ``out`` where it is given."""
         scale = 1.0 / (self._divisor(len(Y)) if divisor is None else divisor)
         layer = self.output_activation
         assert layer is not None
@@ -141,13 +163,22 @@ class NumpyEngine(Engine):
             columns = [*yhat.T]
             if self.fused:
                 targets = [*Y.T]
-                return np.stack([broadcast(d(*columns, *targets), yhat[:, 0]) for d in self._fused], axis=1) * scale
-            grad = broadcast(self._loss_grad(yhat, Y), yhat) * scale
-            units = yhat.shape[1]
-            return np.stack([sum(grad[:, k] * broadcast(self._jacobian[k][i](*columns), yhat[:, 0])
-                                 for k in range(units)) for i in range(units)], axis=1)
-        grad = broadcast(self._loss_grad(yhat, Y), yhat) * scale
-        return grad * layer.local(z, yhat)
+                delta = np.stack([broadcast(d(*columns, *targets), yhat[:, 0]) for d in self._fused], axis=1) * scale
+            else:
+                grad = broadcast(self._loss_grad(yhat, Y), yhat) * scale
+                units = yhat.shape[1]
+                delta = np.stack([sum(grad[:, k] * broadcast(self._jacobian[k][i](*columns), yhat[:, 0])
+                                      for k in range(units)) for i in range(units)], axis=1)
+            if out is None:
+                return delta
+            out[...] = delta
+            return out
+        grad = broadcast(self._loss_grad(yhat, Y), yhat)
+        if out is None:
+            return grad * scale * layer.local(z, yhat)
+        np.multiply(grad, scale, out=out)
+        out *= layer.local(z, yhat)
+        return out
 
     def _gradients(self, X: Array, Y: Array, rows: Array | None = None
                    ) -> tuple[dict[tuple[Path, str], Array], Array | None, Array]:
@@ -168,13 +199,18 @@ class NumpyEngine(Engine):
         return run.grads, z, yhat
 
     def _chunk_buffers(self, rows: int) -> list[tuple[Array, Array, Array, Array]]:
-        """Each layer's z, a, δ and scratch arrays for chunks of ``rows`` samples, made once."""
+        """Each layer's output a (with a row of ones under it, the next layer's bias input), z, δ and
+        scratch arrays for chunks of ``rows`` samples, made once, units by samples (the module's docstring)."""
         if rows not in self._chunk_arrays:
-            widths = self.network.widths[1:]
             def empty(width: int) -> Array:
-                return np.empty((rows, width), dtype=self.np_dtype)
+                return np.empty((width, rows), dtype=self.np_dtype)
 
-            self._chunk_arrays[rows] = [(empty(width), empty(width), empty(width), empty(width)) for width in widths]
+            arrays = []
+            for width in self.network.widths[1:]:
+                a = empty(width + 1)
+                a[width] = 1
+                arrays.append((a, empty(width), empty(width), empty(width)))
+            self._chunk_arrays[rows] = arrays
         return self._chunk_arrays[rows]
 
     def _chunked_gradients(self, X: Array, Y: Array, with_loss: bool
@@ -183,49 +219,81 @@ class NumpyEngine(Engine):
         docstring), and the loss where ``with_loss``: the whole batch's, as ``_gradients`` gives them."""
         layers = self.network.layers
         last = len(layers) - 1
-        samples = len(X)
+        samples, inputs = X.shape
         divisor = self._divisor(samples)
         size = min(self.chunk_rows, samples)
+        chunks = -(-samples // size)
         buffers = self._chunk_buffers(size)
-        weights = [self.params[((i,), "weight")] for i in range(len(layers))]
-        biases = [self.params.get(((i,), "bias")) for i in range(len(layers))]
-        # Each bias repeated for the chunk's rows: added as an array of z's shape, not broadcast
-        # along a row of a few units (numpy's broadcast add is several times slower there).
-        tiled = [None if b is None else np.tile(b, (size, 1)) for b in biases]
+        # The samples as columns, with a row of ones under them: each layer's bias is a column of its
+        # weight matrix, so z = [W b] [a; 1] is one product and [∂W ∂b] = δ [a; 1]ᵀ another.
+        Xt, Yt = self._columns(X), Y.T
+        weights, joined, fold, sums = [], [], [], []
+        for i, layer in enumerate(layers):
+            W, b = self.params[((i,), "weight")], self.params.get(((i,), "bias"))
+            Wb = W if b is None else np.concatenate([W, b[:, None]], axis=1)
+            # A sigmoid takes −z, 1/(1 + exp(−z)): its weights are negated instead of z (its
+            # derivative is taken from its output; only softmax's fused loss reads the output's z).
+            fold.append(layer.activation == "sigmoid" and not (i == last and self.fused))
+            weights.append(W)
+            joined.append(-Wb if fold[i] else Wb)
+            sums.append(np.empty((chunks, *Wb.shape), dtype=self.np_dtype))
         functions_ = [numpy_activation(layer.activation) for layer in layers]
-        ones = self._ones(size)
-        grads: dict[tuple[Path, str], Array] = {}
         terms = 0.0
-        for lo in range(0, samples, size):
+        for chunk, lo in enumerate(range(0, samples, size)):
             hi = min(lo + size, samples)
             rows = hi - lo
-            inputs = [X[lo:hi]]
+            below = Xt[:, lo:hi]
+            ins = []
             for i in range(len(layers)):
-                z, a = buffers[i][0][:rows], buffers[i][1][:rows]
-                product(inputs[i], weights[i].T, z)
-                bias = tiled[i]
-                if bias is not None:
-                    z += bias[:rows]
-                if i == last and functions_[i].softmax:
-                    a[...] = functions_[i].forward(z)
+                a_ones, z = buffers[i][0][:, :rows], buffers[i][1][:, :rows]
+                units = len(z)
+                a = a_ones[:units]
+                A = below if joined[i].shape[1] == len(below) else below[:-1]  # [a; 1], or a without a bias
+                ins.append(A)
+                if fold[i]:
+                    product(joined[i], A, a)
+                    np.exp(a, out=a)
+                    a += 1
+                    np.divide(1, a, out=a)
                 else:
-                    functions_[i].forward_into(z, a)
-                inputs.append(a)
-            z, yhat, y = buffers[last][0][:rows], inputs[-1], Y[lo:hi]
+                    product(joined[i], A, z)
+                    if i == last and functions_[i].softmax:
+                        a.T[...] = functions_[i].forward(z.T)
+                    else:
+                        functions_[i].forward_into(z, a)
+                below = a_ones
+            z, yhat, y = buffers[last][1][:, :rows], buffers[last][0][:len(Yt), :rows], Yt[:, lo:hi]
             if with_loss:
-                terms += float(self._elements(z, yhat, y).sum())
-            delta = buffers[last][2][:rows]
-            delta[...] = self._output_delta(z, yhat, y, divisor)
+                terms += float(self._elements(z.T, yhat.T, y.T).sum())
+            delta = buffers[last][2][:, :rows]
+            self._output_delta(z.T, yhat.T, y.T, divisor, out=delta.T)
             for i in range(last, -1, -1):
-                self._accumulate(grads, (i,), delta.T @ inputs[i], lo == 0)
-                if biases[i] is not None:
-                    self._accumulate(grads, (i,), ones[:rows] @ delta, lo == 0, "bias")
+                np.matmul(delta, ins[i].T, out=sums[i][chunk])
                 if i == 0:
                     break
-                below = buffers[i - 1]
-                G = product(delta, weights[i], below[2][:rows])
-                delta = functions_[i - 1].backward_into(below[0][:rows], below[1][:rows], G, below[3][:rows])
+                a_ones, z, G, scratch = (array[:, :rows] for array in buffers[i - 1])
+                product(weights[i].T, delta, G)
+                delta = functions_[i - 1].backward_into(z, a_ones[:len(z)], G, scratch)
+        grads: dict[tuple[Path, str], Array] = {}
+        for i in range(len(layers)):
+            total = sums[i].sum(axis=0)
+            width = weights[i].shape[1]
+            grads[((i,), "weight")] = total[:, :width]
+            if total.shape[1] > width:
+                grads[((i,), "bias")] = total[:, width]
         return grads, (terms / divisor if with_loss else None)
+
+    def _columns(self, X: Array) -> Array:
+        """``X``'s samples as columns over a row of ones (kept for the training set's own ``X``)."""
+        if X is self.X and self._X_columns is not None:
+            return self._X_columns
+        samples, inputs = X.shape
+        Xt = np.empty((inputs + 1, samples), dtype=self.np_dtype)
+        Xt[:inputs] = X.T
+        Xt[inputs] = 1
+        if X is self.X:
+            self._X_columns = Xt
+        return Xt
 
     def _ones(self, rows: int) -> Array:
         """A row of ones: the column sums of δ (the biases' gradients) as one product."""
@@ -273,7 +341,8 @@ class NumpyEngine(Engine):
         whole = self.full_batch and order is None
         bounds = batch_bounds(self.samples, size)
         done = 0
-        with np.errstate(all="ignore"):
+        chunked = self.chunkable and min(size, self.samples) > self.chunk_rows
+        with np.errstate(all="ignore"), one_blas_thread() if chunked else nullcontext():
             for epoch in range(start, start + count):
                 self.epoch_lr = self.lr(epoch)
                 if whole and self.chunkable and self.samples > self.chunk_rows:
