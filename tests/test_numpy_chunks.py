@@ -64,7 +64,7 @@ def test_chunks_equal_the_whole_batch_and_a_pytorch_loop(case, batching, monkeyp
         calls.append(len(X))
         return chunked_gradients(self, X, Y, with_loss)
 
-    monkeypatch.setattr(numpy_engine, "chunk_rows", lambda widths, one_thread: 7)  # 90 samples: 12 chunks of 7, one of 6
+    monkeypatch.setattr(numpy_engine, "chunk_rows", lambda *_: 7)  # 90 samples: 12 chunks of 7, one of 6
     monkeypatch.setattr(NumpyEngine, "_chunked_gradients", counted)
     chunked = _trained(network, xs, ys, 40, **options)
     assert calls and max(calls) > 7
