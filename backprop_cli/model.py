@@ -196,26 +196,26 @@ def check_samples(network: Network, xs: Sequence[Vector], ys: Sequence[Vector]) 
         raise DataError(
             f"data: {len(xs)} inputs but {len(ys)} targets; give one --y for each --x"
         )
+    inputs, outputs, first = network.inputs, network.outputs, network.layers[0]
+    entry = LOSSES.get(network.loss)
+    one_hot = entry is not None and entry.one_hot
+    probabilities = entry is not None and entry.probabilities
+    several = len(xs) > 1
     for n, (x, y) in enumerate(zip(xs, ys, strict=True), start=1):
-        where = f" (sample {n})" if len(xs) > 1 else ""
-        if len(x) != network.inputs:
-            raise DataError(
-                f"x{where}: {len(x)} values but the network has {network.inputs} inputs"
-            )
-        if len(y) != network.outputs:
-            raise DataError(
-                f"y{where}: {len(y)} values but the network has {network.outputs} outputs"
-            )
+        where = f" (sample {n})" if several else ""
+        if len(x) != inputs:
+            raise DataError(f"x{where}: {len(x)} values but the network has {inputs} inputs")
+        if len(y) != outputs:
+            raise DataError(f"y{where}: {len(y)} values but the network has {outputs} outputs")
         for name, values in (("x", x), ("y", y)):
             for value in values:
                 if not math.isfinite(value):
                     raise DataError(f"{name}{where}: {value} is not a finite number")
-        network.layers[0].check_sample(x, where)
-        entry = LOSSES.get(network.loss)
-        if entry is not None and entry.one_hot and sorted(y) != [0.0] * (len(y) - 1) + [1.0]:
+        first.check_sample(x, where)
+        if one_hot and sorted(y) != [0.0] * (len(y) - 1) + [1.0]:
             raise DataError(f"y{where}: {network.loss} needs a one-hot row (or a class index) per sample,"
                             f" got {', '.join(f'{v:g}' for v in y)}")
-        if entry is not None and entry.probabilities:
+        if probabilities:
             for value in y:
                 if not 0.0 <= value <= 1.0:
                     raise DataError(
