@@ -246,8 +246,7 @@ def _load_csv(path: Path, targets: int) -> tuple[tuple[Vector, ...], tuple[Vecto
     try:
         import io as text_io
 
-        rows = [row for row in csv.reader(text_io.StringIO(text, newline=""))
-                if any(cell.strip() for cell in row)]
+        rows = [row for row in csv.reader(text_io.StringIO(text, newline="")) if any(map(str.strip, row))]
     except csv.Error as error:
         raise DataError(f"data: {path} is not a readable CSV file ({error})") from None
     if not rows:
@@ -265,21 +264,30 @@ def _load_csv(path: Path, targets: int) -> tuple[tuple[Vector, ...], tuple[Vecto
             f"data: {path} has {width} column(s); with {targets} target column(s) there must be"
             " at least one input column (--targets sets how many are targets)")
     xs, ys = [], []
+    finite = math.isfinite
     for line, row in enumerate(rows, start=1):
         if len(row) != width:
             raise DataError(f"data: {path} sample {line} has {len(row)} columns, the first has {width}")
-        values = []
-        for column, cell in enumerate(row, start=1):
-            where = f"data: {path} sample {line}, column {column}:"
-            if not _is_number(cell) or "\n" in cell or "\r" in cell:
-                raise DataError(f"{where} {shown(cell.strip())} is not a number")
-            value = float(cell)
-            if not math.isfinite(value):
-                raise DataError(f"{where} {cell.strip()} is not finite")
-            values.append(value)
+        try:
+            values = [float(cell) for cell in row]
+        except ValueError:
+            values = []
+        joined = "".join(row)
+        if len(values) != width or not all(map(finite, values)) or "\n" in joined or "\r" in joined:
+            _bad_cell(path, line, row)
         xs.append(tuple(values[:-targets]))
         ys.append(tuple(values[-targets:]))
     return tuple(xs), tuple(ys)
+
+
+def _bad_cell(path: Path, line: int, row: Sequence[str]) -> None:
+    """Raise DataError naming the first cell of this row that is not a finite number."""
+    for column, cell in enumerate(row, start=1):
+        where = f"data: {path} sample {line}, column {column}:"
+        if not _is_number(cell) or "\n" in cell or "\r" in cell:
+            raise DataError(f"{where} {shown(cell.strip())} is not a number")
+        if not math.isfinite(float(cell)):
+            raise DataError(f"{where} {cell.strip()} is not finite")
 
 
 def _is_number(cell: str) -> bool:
