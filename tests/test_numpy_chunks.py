@@ -60,9 +60,9 @@ def test_chunks_equal_the_whole_batch_and_a_pytorch_loop(case, batching, monkeyp
     calls = []
     chunked_gradients = NumpyEngine._chunked_gradients
 
-    def counted(self, X, Y, with_loss):
+    def counted(self, X, Y, with_loss, backward=True):
         calls.append(len(X))
-        return chunked_gradients(self, X, Y, with_loss)
+        return chunked_gradients(self, X, Y, with_loss, backward)
 
     monkeypatch.setattr(numpy_engine, "chunk_rows", lambda *_: 7)  # 90 samples: 12 chunks of 7, one of 6
     monkeypatch.setattr(NumpyEngine, "_chunked_gradients", counted)
@@ -133,3 +133,27 @@ def test_without_threadpoolctl_the_chunks_stay_under_openblas_threads(monkeypatc
 
     monkeypatch.setattr(builtins, "__import__", no_threadpoolctl)
     assert type(numpy_engine.one_blas_thread()).__name__ == "nullcontext"
+
+
+@pytest.mark.parametrize("case", ["sigmoid bce sgd", "softmax cross_entropy", "relu mse momentum", "no bias"])
+def test_the_loss_and_predictions_of_a_large_batch_come_from_the_chunks(case, monkeypatch):
+    network = CASES[case]
+    xs, ys = _data(network)
+    engine = NumpyEngine(network, xs, ys, EngineSettings(len(xs)))
+    engine.chunk_rows = 16
+    forward = []
+    chunked_gradients = NumpyEngine._chunked_gradients
+
+    def counted(self, X, Y, with_loss, backward=True):
+        forward.append(backward)
+        return chunked_gradients(self, X, Y, with_loss, backward)
+
+    monkeypatch.setattr(NumpyEngine, "_chunked_gradients", counted)
+    loss, predictions = engine.evaluate(5)
+    assert forward == [False]
+    engine.chunkable = False
+    whole_loss, whole_predictions = engine.evaluate(5)
+    assert loss == pytest.approx(whole_loss, rel=1e-13)
+    assert predictions == whole_predictions and len(predictions) == 5
+    reference = torch_train(network, xs, ys, 0, activation=reference_activation)
+    assert loss == pytest.approx(reference["final_loss"], rel=1e-12)

@@ -213,10 +213,11 @@ class NumpyEngine(Engine):
             self._chunk_arrays[rows] = arrays
         return self._chunk_arrays[rows]
 
-    def _chunked_gradients(self, X: Array, Y: Array, with_loss: bool
+    def _chunked_gradients(self, X: Array, Y: Array, with_loss: bool, backward: bool = True
                            ) -> tuple[dict[tuple[Path, str], Array], float | None]:
         """The gradients of a network of dense layers over ``X``, ``Y``, chunk by chunk (the module's
-        docstring), and the loss where ``with_loss``: the whole batch's, as ``_gradients`` gives them."""
+        docstring), and the loss where ``with_loss``: the whole batch's, as ``_gradients`` gives them.
+        Without ``backward``, the loss alone (no gradients)."""
         layers = self.network.layers
         last = len(layers) - 1
         samples, inputs = X.shape
@@ -265,6 +266,8 @@ class NumpyEngine(Engine):
             z, yhat, y = buffers[last][1][:, :rows], buffers[last][0][:len(Yt), :rows], Yt[:, lo:hi]
             if with_loss:
                 terms += float(self._elements(z.T, yhat.T, y.T).sum())
+            if not backward:
+                continue
             delta = buffers[last][2][:, :rows]
             self._output_delta(z.T, yhat.T, y.T, divisor, out=delta.T)
             for i in range(last, -1, -1):
@@ -275,7 +278,7 @@ class NumpyEngine(Engine):
                 product(weights[i].T, delta, G)
                 delta = functions_[i - 1].backward_into(z, a_ones[:len(z)], G, scratch)
         grads: dict[tuple[Path, str], Array] = {}
-        for i in range(len(layers)):
+        for i in range(len(layers) if backward else 0):
             total = sums[i].sum(axis=0)
             width = weights[i].shape[1]
             grads[((i,), "weight")] = total[:, :width]
@@ -374,8 +377,16 @@ class NumpyEngine(Engine):
 
     def evaluate(self, rows: int) -> tuple[float, tuple[Vector, ...]]:
         with np.errstate(all="ignore"):
-            run, yhat = self._forward(self.X)
-            loss = self._loss(self._pre_activation(run), yhat, self.Y)
+            if self.chunkable and self.samples > self.chunk_rows:
+                with one_blas_thread():
+                    loss = self._chunked_gradients(self.X, self.Y, True, backward=False)[1]
+                assert loss is not None
+                if not rows:
+                    return loss, ()
+                _, yhat = self._forward(self.X[:rows])
+            else:
+                run, yhat = self._forward(self.X)
+                loss = self._loss(self._pre_activation(run), yhat, self.Y)
         return loss, to_floats(yhat[:rows].tolist())
 
     def parameters(self) -> dict[tuple[Path, str], Any]:
