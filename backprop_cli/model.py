@@ -10,6 +10,7 @@ import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import chain
 from typing import Any
 
 from backprop_cli.errors import DataError, SpecError
@@ -200,6 +201,8 @@ def check_samples(network: Network, xs: Sequence[Vector], ys: Sequence[Vector]) 
     entry = LOSSES.get(network.loss)
     one_hot = entry is not None and entry.one_hot
     probabilities = entry is not None and entry.probabilities
+    if _all_fit(xs, ys, inputs, outputs, one_hot, probabilities) and type(first).check_sample is Kind.check_sample:
+        return  # the loop below names the first sample that does not fit
     several = len(xs) > 1
     for n, (x, y) in enumerate(zip(xs, ys, strict=True), start=1):
         where = f" (sample {n})" if several else ""
@@ -222,6 +225,20 @@ def check_samples(network: Network, xs: Sequence[Vector], ys: Sequence[Vector]) 
                         f"y{where}: {value:g} is outside [0, 1], which {network.loss} needs"
                         " (targets are probabilities)"
                     )
+
+
+def _all_fit(xs: Sequence[Vector], ys: Sequence[Vector], inputs: int, outputs: int, one_hot: bool,
+             probabilities: bool) -> bool:
+    """Whether every sample passes ``check_samples``'s checks of widths and values, each check over all
+    the samples at once (200,000 samples: a few ms)."""
+    if set(map(len, xs)) != {inputs} or set(map(len, ys)) != {outputs}:
+        return False
+    targets = list(chain.from_iterable(ys))
+    if not (all(map(math.isfinite, chain.from_iterable(xs))) and all(map(math.isfinite, targets))):
+        return False
+    if probabilities and not 0.0 <= min(targets) <= max(targets) <= 1.0:
+        return False
+    return not one_hot or set(targets) <= {0.0, 1.0} and set(map(sum, ys)) == {1.0}
 
 
 # The network of the seed page: 2-2-1, sigmoid, binary cross-entropy, SGD with lr 1.
