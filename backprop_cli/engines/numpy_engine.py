@@ -9,11 +9,14 @@ floors) are compiled from their sympy definitions in
 computed row by row with its maximum subtracted, as PyTorch does. Optimizers follow
 ``torch.optim``'s update order.
 
-A network of dense layers alone works a batch of more than ``CHUNK_ROWS`` samples chunk by chunk
-(``_chunked_gradients``): each chunk's forward and backward pass runs through arrays allocated once
-and small enough to stay in the processor's cache, the activations and their derivatives in place
-(σ′ = σ(1 − σ) from the stored σ), the weight gradients summed over the chunks and the loss's terms
-summed while the chunk's outputs are at hand. The sums are those of the whole batch in another
+A network of dense layers alone works a batch of more than a chunk's samples (``chunk_rows``) chunk
+by chunk (``_chunked_gradients``): each chunk's forward and backward pass runs through arrays
+allocated once and small enough to stay in the processor's cache, the samples as columns (units ×
+samples) over a row of ones, so that each bias is a column of its weight matrix (z = [W b][a; 1] and
+[∂W ∂b] = δ[a; 1]ᵀ, one product each); a sigmoid takes its weights negated (exp(−z) straight from the
+product), its derivative σ(1 − σ) from the stored σ, in place; each chunk's gradients go to a slot of
+their own, summed once, and the loss's terms are summed while the chunk's outputs are at hand. BLAS
+is held to one thread meanwhile (threadpoolctl). The sums are those of the whole batch in another
 order (equal to rounding); float32 stays float32 throughout.
 """
 
@@ -112,7 +115,6 @@ class NumpyEngine(Engine):
         self.chunk_rows = chunk_rows(network.widths, find_spec("threadpoolctl") is not None)
         self.chunkable = network.positions == 1 and all(type(layer) is Layer for layer in network.layers)
         self._chunk_arrays: dict[int, list[tuple[Array, Array, Array, Array]]] = {}
-        self._ones_row: Array | None = None
         self._X_columns: Array | None = None
 
     # --- the matrix form ------------------------------------------------------------------
@@ -297,20 +299,6 @@ class NumpyEngine(Engine):
         if X is self.X:
             self._X_columns = Xt
         return Xt
-
-    def _ones(self, rows: int) -> Array:
-        """A row of ones: the column sums of δ (the biases' gradients) as one product."""
-        if self._ones_row is None or len(self._ones_row) < rows:
-            self._ones_row = np.ones(rows, dtype=self.np_dtype)
-        return self._ones_row
-
-    @staticmethod
-    def _accumulate(grads: dict[tuple[Path, str], Array], path: Path, value: Array, first: bool,
-                    name: str = "weight") -> None:
-        if first:
-            grads[(path, name)] = value
-        else:
-            grads[(path, name)] += value
 
     def _keep_buffers(self, run: NumpyRun) -> None:
         """What a training forward pass updates besides parameters (batch_norm's running statistics)."""
