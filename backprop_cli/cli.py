@@ -474,7 +474,7 @@ def verify(
             network=network, layers=layers, input_shape=input_shape, activation=activation, loss=loss, lr=lr, seed=seed,
             init=init, x=x, y=y, data=data, targets=targets, tokens=tokens, token_ids=token_ids,
             vocab_text=vocab_text))
-        report = check_gradients(net, xs, ys, form=form)
+        report = check_gradients(net, xs, ys, form=form, autograd=autograd_ahead[0])
     if chosen == "json":
         import json
 
@@ -1168,6 +1168,34 @@ def _fail(message: str) -> None:
         pass
 
 
+autograd_ahead: list[Any] = [None]
+"""The autograd child that ``run`` starts for ``backprop verify`` before typer parses the options."""
+
+
 def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point.
+
+    ``backprop verify`` starts its autograd reference first (``verification.Autograd.ahead``), so
+    that torch's import runs beside the parsing, the derivation and the finite differences, and ends
+    without the interpreter's teardown (a fifth of a second with sympy loaded) once its report is
+    written: it has no file to close, and its child is ended.
+    """
+    verify = _take_verbose(sys.argv[1:])[0][:1] == ["verify"]
+    if verify:
+        from backprop_cli.verification import Autograd
+
+        autograd_ahead[0] = Autograd.ahead()
+    try:
+        code = main()
+    finally:
+        if autograd_ahead[0] is not None:
+            autograd_ahead[0].close()
+            autograd_ahead[0] = None
+    if verify:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (BrokenPipeError, ValueError):
+                pass
+        os._exit(code)
+    sys.exit(code)

@@ -273,7 +273,7 @@ class Verification:
 
 
 def check_gradients(network: Network, xs: Sequence[Vector], ys: Sequence[Vector], *,
-                    form: str = "auto", use_torch: bool = True) -> Verification:
+                    form: str = "auto", use_torch: bool = True, autograd: Autograd | None = None) -> Verification:
     """Work out the derivation and check each of its gradients against the references.
 
     Args:
@@ -282,6 +282,8 @@ def check_gradients(network: Network, xs: Sequence[Vector], ys: Sequence[Vector]
         ys: targets, one tuple per sample.
         form: the derivation's form (``auto``, ``scalar``, ``matrix``).
         use_torch: compare with PyTorch autograd when torch is installed.
+        autograd: a child started by ``Autograd.ahead()`` (the command line's), sent the network
+            here; without one, autograd starts here.
 
     Raises:
         BackpropError: when the network or samples are not valid.
@@ -292,7 +294,11 @@ def check_gradients(network: Network, xs: Sequence[Vector], ys: Sequence[Vector]
     if any(layer.truncates_gradients() for _, layer in walk(network.layers)):
         raise BackpropError("bptt: truncated BPTT's gradients are not the loss's derivative, so finite"
                             " differences cannot check them; verify the network without bptt")
-    pending = Autograd(network, xs, ys) if use_torch else None
+    pending = autograd if use_torch else None
+    if pending is not None:
+        pending.send(network, xs, ys)
+    elif use_torch:
+        pending = Autograd(network, xs, ys)
     try:
         return _checked(network, xs, ys, form, pending)
     finally:
@@ -310,33 +316,35 @@ def _checked(network: Network, xs: tuple[Vector, ...], ys: tuple[Vector, ...], f
     chosen = parameters(network)
     gradients = [p.gradient(layers) for p in chosen]
     scale = max(1.0, abs(derivation.loss), *(abs(g) for g in gradients if math.isfinite(g)))
-    reference = pending.result() if pending is not None else None
     kinks = has_kinks(network)
     floored = bce_floored(network, derivation)
     at_kink = kinks and units_at_kinks(network, layers)
     forward = "scalar" if len(chosen) * len(xs) <= SCALAR_FORWARD_LIMIT else "numpy"
     matrix_loss = _MatrixLoss(network, xs, ys) if forward == "numpy" else None
     centrals = central_losses(network, xs, ys, chosen) if forward == "numpy" and network.scalar_form else None
-    checks = []
     values = network.parameter_values()
+    numerics = []
     for index, (parameter, gradient) in enumerate(zip(chosen, gradients, strict=True)):
-        value = parameter.value_in(values)
 
         def loss_at(theta: float, parameter: Parameter = parameter) -> float:
             if matrix_loss is not None:
                 return matrix_loss(parameter, theta)
             return network_loss(parameter.set(network, theta), xs, ys)
 
+        numerics.append(finite_difference(loss_at, parameter.value_in(values), derivation.loss, gradient, scale,
+                                          kinks, None if centrals is None else centrals[index]))
+    # Autograd's numbers are asked for last: its child imports torch meanwhile.
+    reference = pending.result() if pending is not None else None
+    checks = []
+    for index, (parameter, gradient, numeric) in enumerate(zip(chosen, gradients, numerics, strict=True)):
         autograd = None
         if reference is not None:
             autograd = compare(gradient, reference[1][index], AUTOGRAD, scale, "autograd")
-        numeric = finite_difference(loss_at, value, derivation.loss, gradient, scale, kinks,
-                                    None if centrals is None else centrals[index])
         if not numeric.ok and (floored or at_kink):
             # There the gradient is PyTorch's convention, not the loss's derivative: autograd decides.
             numeric = replace(numeric, method="floor" if floored else "kink",
                               ok=autograd is not None and autograd.ok)
-        checks.append(GradientCheck(parameter, value, gradient, autograd, numeric))
+        checks.append(GradientCheck(parameter, parameter.value_in(values), gradient, autograd, numeric))
     return Verification(derivation, tuple(checks), None if reference is None else reference[0], scale, forward)
 
 
@@ -490,37 +498,76 @@ class Autograd:
     that importing torch (a second or more) runs beside the derivation and the finite differences
     instead of before them; the child sends its numbers back as JSON (floats written exactly) and
     ends. Computed here instead, when asked, where torch is imported already, where another thread
-    runs (a fork copies only this one), without ``fork``, or when the child fails."""
+    runs (a fork copies only this one), without ``fork``, or when the child fails.
 
-    def __init__(self, network: Network, xs: Sequence[Vector], ys: Sequence[Vector]) -> None:
-        import importlib.util
-        import os
-        import threading
+    ``Autograd.ahead()`` starts the child before the network is known (the command line, before it
+    parses its options): the child imports torch at once, then reads the network's spec and the
+    samples from a pipe as JSON (``autograd_request``), which ``send`` writes.
+    """
 
-        self.inputs = network, xs, ys
+    def __init__(self, network: Network | None, xs: Sequence[Vector] = (), ys: Sequence[Vector] = ()) -> None:
+        self.inputs = None if network is None else (network, xs, ys)
         self.pid: int | None = None
+        self.requests: int | None = None
         self.done: tuple[str, list[float]] | None = None
         self.computed = False
-        if ("torch" in sys.modules or not hasattr(os, "fork") or threading.active_count() > 1
-                or importlib.util.find_spec("torch") is None):
-            return
+        if network is not None and _forks():
+            self._fork(lambda: autograd_gradients(network, xs, ys))
+
+    @classmethod
+    def ahead(cls) -> Autograd:
+        """A child that imports torch now and computes once ``send`` gives it the network."""
+        import os
+
+        pending = cls(None)
+        if _forks():
+            requests, pending.requests = os.pipe()
+            pending._fork(lambda: _answer_ahead(requests), child_end=requests)
+        return pending
+
+    def _fork(self, compute: Callable[[], tuple[str, list[float]] | None], child_end: int | None = None) -> None:
+        import os
+
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: only this function, then out without running the parent's exit code
             status = 1
             try:
                 os.close(read)
-                _send(write, autograd_gradients(network, xs, ys))
+                if self.requests is not None:
+                    os.close(self.requests)  # the parent's end, so that the child sees the request end
+                _send(write, compute())
                 status = 0
             finally:
                 os._exit(status)
         os.close(write)
+        if child_end is not None:
+            os.close(child_end)
         self.pid, self.read = pid, read
+
+    def send(self, network: Network, xs: Sequence[Vector], ys: Sequence[Vector]) -> None:
+        """Give a child started ``ahead`` its network and samples, without waiting: a thread writes what
+        the pipe does not hold until the child, still importing torch, reads it. A network that its
+        spec does not give back exactly is computed here instead."""
+        import os
+        import threading
+
+        self.inputs = network, xs, ys
+        if self.requests is None:
+            return
+        fd, self.requests = self.requests, None
+        request = autograd_request(network, xs, ys)
+        if request is None:
+            os.close(fd)
+            self.close()
+            return
+        threading.Thread(target=_write_all, args=(fd, request.encode()), daemon=True).start()
 
     def result(self) -> tuple[str, list[float]] | None:
         if not self.computed:
             self.done = self._from_child() if self.pid is not None else None
             if self.done is None:
+                assert self.inputs is not None, "send() gives a child started ahead its network"
                 self.done = autograd_gradients(*self.inputs)
             self.computed = True
         return self.done
@@ -539,10 +586,13 @@ class Autograd:
         return str(version), [float(g) for g in gradients]
 
     def close(self) -> None:
-        """End a child whose result was not asked for (the derivation failed first)."""
+        """End a child whose result was not asked for (the derivation failed first, or the options)."""
         import os
         import signal
 
+        if self.requests is not None:
+            os.close(self.requests)
+            self.requests = None
         if self.pid is not None:
             os.kill(self.pid, signal.SIGKILL)
             os.waitpid(self.pid, 0)
@@ -550,16 +600,76 @@ class Autograd:
             self.pid = None
 
 
-def _send(fd: int, result: tuple[str, list[float]] | None) -> None:
+def _forks() -> bool:
+    """Whether autograd runs in a forked child (see ``Autograd``)."""
+    import importlib.util
+    import os
+    import threading
+
+    return ("torch" not in sys.modules and hasattr(os, "fork") and threading.active_count() == 1
+            and importlib.util.find_spec("torch") is not None)
+
+
+def autograd_request(network: Network, xs: Sequence[Vector], ys: Sequence[Vector]) -> str | None:
+    """What a child started ahead is sent: the network's spec (``io.spec_document``) and the samples,
+    as JSON; None where reading that spec back does not give this network exactly."""
     import json
+
+    from backprop_cli.errors import BackpropError
+    from backprop_cli.io import parse_spec, spec_document
+
+    try:
+        text = json.dumps({"spec": spec_document(network), "x": xs, "y": ys})
+        same = parse_spec(json.loads(text)["spec"]).network == network
+    except (BackpropError, TypeError, ValueError):
+        return None
+    return text if same else None
+
+
+def autograd_answer(request: str | bytes) -> tuple[str, list[float]] | None:
+    """``autograd_gradients`` of an ``autograd_request``, as the child started ahead computes it: it
+    loads the spec reader, the kinds' torch modules and the loss's criterion, not sympy (which reads
+    a formula activation or loss, where there is one)."""
+    import json
+
+    from backprop_cli.io import parse_spec
+
+    data = json.loads(request)
+    network = parse_spec(data["spec"]).network
+    return autograd_gradients(network, tuple(map(tuple, data["x"])), tuple(map(tuple, data["y"])))
+
+
+def _answer_ahead(requests: int) -> tuple[str, list[float]] | None:
+    """The child started ahead: torch first (the second or more that the parent's start-up runs
+    beside), then the request, once the parent has written it."""
     import os
 
-    if result is None:
-        return
-    data = json.dumps([result[0], result[1]]).encode()
-    while data:
-        data = data[os.write(fd, data):]
-    os.close(fd)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return None
+    with os.fdopen(requests, "rb") as stream:
+        request = stream.read()
+    return autograd_answer(request) if request else None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    import os
+
+    try:
+        while data:
+            data = data[os.write(fd, data):]
+    except OSError:
+        pass  # the child ended first: the parent then computes the gradients itself
+    finally:
+        os.close(fd)
+
+
+def _send(fd: int, result: tuple[str, list[float]] | None) -> None:
+    import json
+
+    if result is not None:
+        _write_all(fd, json.dumps([result[0], result[1]]).encode())
 
 
 def autograd_gradients(network: Network, xs: Sequence[Vector],
