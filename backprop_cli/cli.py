@@ -1169,29 +1169,24 @@ def _fail(message: str) -> None:
 
 
 autograd_ahead: list[Any] = [None]
-"""The autograd child that ``run`` starts for ``backprop verify`` before typer parses the options."""
+"""``backprop verify``'s autograd child, started by the entry point before this module loaded."""
 
 
-def run() -> None:
-    """Console-script entry point.
+def run(ahead: Any = None) -> None:
+    """Console-script entry point (``backprop_cli.__main__.run``, which starts ``backprop verify``'s
+    autograd child first and hands it here as ``ahead``).
 
-    ``backprop verify`` starts its autograd reference first (``verification.Autograd.ahead``), so
-    that torch's import runs beside the parsing, the derivation and the finite differences, and ends
-    without the interpreter's teardown (a fifth of a second with sympy loaded) once its report is
-    written: it has no file to close, and its child is ended.
+    With that child, the command ends without the interpreter's teardown (a fifth of a second with
+    sympy loaded) once its report is written: verify writes no file, and its child is ended.
     """
-    verify = _take_verbose(sys.argv[1:])[0][:1] == ["verify"]
-    if verify:
-        from backprop_cli.verification import Autograd
-
-        autograd_ahead[0] = Autograd.ahead()
+    autograd_ahead[0] = ahead
     try:
         code = main()
     finally:
-        if autograd_ahead[0] is not None:
-            autograd_ahead[0].close()
-            autograd_ahead[0] = None
-    if verify:
+        autograd_ahead[0] = None
+        if ahead is not None:
+            ahead.close()
+    if ahead is not None:
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()

@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
+from backprop_cli.autograd import Autograd, autograd_gradients, autograd_request
 from backprop_cli.io import Spec, parse_spec
 from backprop_cli.losses import NAMES
 from backprop_cli.model import SEED, SEED_X, SEED_Y, random_network
-from backprop_cli.verification import Autograd, autograd_gradients, autograd_request
 from tests.reference import flat, torch_step
 
 TORCH = importlib.util.find_spec("torch") is not None
@@ -44,7 +44,7 @@ def test_the_child_loads_torch_and_the_spec_reader_but_not_sympy():
     assert all(requests.values())
     script = (
         "import json, sys\n"
-        "from backprop_cli.verification import autograd_answer\n"
+        "from backprop_cli.autograd import autograd_answer\n"
         "out = {}\n"
         "for name, request in json.load(sys.stdin).items():\n"
         "    version, gradients = autograd_answer(request)\n"
@@ -61,6 +61,15 @@ def test_the_child_loads_torch_and_the_spec_reader_but_not_sympy():
         reference = [g for layer in expected for key in ("grad_weight", "grad_bias") if layer[key] is not None
                      for g in flat(layer[key])]
         assert gradients == pytest.approx(reference, rel=1e-12, abs=1e-14), name
+
+
+def test_the_entry_point_forks_before_loading_more_than_the_autograd_module():
+    # The child starts before typer, rich, the model or numpy load: the sooner torch's import starts.
+    code = ("import sys\nimport backprop_cli.autograd\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'rich', 'numpy', 'sympy', 'torch')"
+            " or m in ('backprop_cli.model', 'backprop_cli.cli')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_the_request_gives_back_the_network_and_samples_exactly():
@@ -85,7 +94,7 @@ def test_a_child_started_ahead_gives_the_numbers_of_this_process():
     script = (
         "import json, sys\n"
         "from backprop_cli.model import random_network\n"
-        "from backprop_cli.verification import Autograd\n"
+        "from backprop_cli.autograd import Autograd\n"
         "pending = Autograd.ahead()\n"
         "forked = pending.pid is not None\n"
         f"pending.send(random_network((2, 30, 30, 1), seed=0), {xs!r}, {ys!r})\n"
@@ -100,7 +109,7 @@ def test_a_child_started_ahead_gives_the_numbers_of_this_process():
 
 @needs_fork
 def test_a_child_ahead_whose_network_cannot_be_sent_is_ended_and_the_numbers_computed_here(monkeypatch):
-    import backprop_cli.verification as verification
+    import backprop_cli.autograd
 
     pending = Autograd(None)
     read, pending.requests = os.pipe()
@@ -112,7 +121,7 @@ def test_a_child_ahead_whose_network_cannot_be_sent_is_ended_and_the_numbers_com
     pending.read, write = os.pipe()
     os.close(write)
     child = pending.pid
-    monkeypatch.setattr(verification, "autograd_request", lambda network, xs, ys: None)
+    monkeypatch.setattr(backprop_cli.autograd, "autograd_request", lambda network, xs, ys: None)
     pending.send(SEED, SEED_X, SEED_Y)
     assert pending.pid is None and pending.requests is None
     with pytest.raises(ChildProcessError):  # ended and reaped
