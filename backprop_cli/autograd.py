@@ -70,8 +70,9 @@ class Autograd:
 
     def send(self, network: Network, xs: Sequence[Vector], ys: Sequence[Vector]) -> None:
         """Give a child started ``ahead`` its network and samples, without waiting: a thread writes what
-        the pipe does not hold until the child, still importing torch, reads it. A network that its
-        spec does not give back exactly is computed here instead."""
+        the pipe does not hold until the child, still importing torch, reads it. Computed here instead:
+        a network that its spec does not give back exactly, or where torch is imported here by now
+        (a ``.pt`` network file)."""
         import os
         import threading
 
@@ -79,7 +80,7 @@ class Autograd:
         if self.requests is None:
             return
         fd, self.requests = self.requests, None
-        request = autograd_request(network, xs, ys)
+        request = None if "torch" in sys.modules else autograd_request(network, xs, ys)
         if request is None:
             os.close(fd)
             self.close()

@@ -1,6 +1,7 @@
 """How long `backprop verify` takes on wide networks (issue: verify in linear time), whole commands.
 
     python benchmarks/verify.py            # 5 rounds; --rounds N to change
+    python benchmarks/verify.py --against /tmp/main   # also another checkout's backprop_cli, interleaved
 
 Each command runs as a fresh process (start-up, torch's import, the derivation, autograd, the
 central differences and the printed table of every parameter), the cases interleaved round by
@@ -30,18 +31,26 @@ GOALS = {"2-30-30-1 (1,051 parameters)": 2.0, "2-100-100-1 (10,501 parameters)":
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--against", metavar="DIR", help="a checkout whose backprop_cli to time alongside")
     args = parser.parse_args()
-    backprop = [str(Path(sys.executable).with_name("backprop")), "verify"]
+    if args.against:
+        backprop = [sys.executable, "-m", "backprop_cli", "verify"]
+    else:
+        backprop = [str(Path(sys.executable).with_name("backprop")), "verify"]
     commands = {name: backprop + case for name, case in CASES.items()}
+    if args.against:
+        commands.update({f"{name}, {args.against}": backprop + case for name, case in CASES.items()})
     commands["import torch (for comparison)"] = [sys.executable, "-c", "import torch"]
     times: dict[str, list[float]] = {name: [] for name in commands}
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "BACKPROP_CACHE_DIR": str(Path(tmp) / "cache")}
+        other = {**env, "PYTHONPATH": str(Path(args.against or ".").resolve())}
         subprocess.run(backprop, check=True, stdout=subprocess.DEVNULL, env=env)  # fill the cache
         for _ in range(args.rounds):
             for name, command in commands.items():
                 start = time.perf_counter()
-                done = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=env)
+                done = subprocess.run(command, stdout=subprocess.PIPE, text=True,
+                                      env=other if args.against and name.endswith(args.against) else env)
                 times[name].append(time.perf_counter() - start)
                 assert done.returncode == 0, (name, done.stdout[-500:])
     print("| command | median (s) | goal |")
