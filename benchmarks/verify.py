@@ -6,7 +6,7 @@
 Each command runs as a fresh process (start-up, torch's import, the derivation, autograd, the
 central differences and the printed table of every parameter), the cases interleaved round by
 round, medians in seconds; ``import torch`` alone is timed alongside, as it is most of a small
-case's time. The report's verdict is checked: every gradient agrees.
+case's time (the ratio to it, taken round by round, holds where the machine's load varies). The report's verdict is checked: every gradient agrees.
 """
 
 from __future__ import annotations
@@ -46,20 +46,31 @@ def main() -> None:
         env = {**os.environ, "BACKPROP_CACHE_DIR": str(Path(tmp) / "cache")}
         other = {**env, "PYTHONPATH": str(Path(args.against or ".").resolve())}
         subprocess.run(backprop, check=True, stdout=subprocess.DEVNULL, env=env)  # fill the cache
-        for _ in range(args.rounds):
-            for name, command in commands.items():
+        for round_ in range(args.rounds):
+            # Every other round in reverse order, so that no command always follows the same one.
+            for name, command in list(commands.items())[::-1 if round_ % 2 else 1]:
                 start = time.perf_counter()
                 done = subprocess.run(command, stdout=subprocess.PIPE, text=True,
                                       env=other if args.against and name.endswith(args.against) else env)
                 times[name].append(time.perf_counter() - start)
                 assert done.returncode == 0, (name, done.stdout[-500:])
-    print("| command | median (s) | goal |")
-    print("|---|---:|---|")
+    torch = times["import torch (for comparison)"]
+    print("| command | median (s) | ÷ import torch | goal |")
+    print("|---|---:|---:|---|")
     for name, values in times.items():
         median = statistics.median(values)
         goal = GOALS.get(name)
         verdict = "" if goal is None else f"< {goal:g} s {'✓' if median < goal else '✗'}"
-        print(f"| {name} | {median:.2f} | {verdict} |")
+        print(f"| {name} | {median:.2f} | {ratio(values, torch):.2f} | {verdict} |")
+    if args.against:
+        print(f"\nThis checkout ÷ {args.against}, the median of the rounds' ratios:")
+        for name in CASES:
+            print(f"- {name}: {ratio(times[name], times[f'{name}, {args.against}']):.2f}")
+
+
+def ratio(values: list[float], others: list[float]) -> float:
+    """The median over the rounds of each round's ratio: the load a round ran under cancels."""
+    return statistics.median(a / b for a, b in zip(values, others, strict=True))
 
 
 if __name__ == "__main__":
