@@ -6,7 +6,8 @@
 Each command runs as a fresh process (start-up, torch's import, the derivation, autograd, the
 central differences and the printed table of every parameter), the cases interleaved round by
 round, medians in seconds; ``import torch`` alone is timed alongside, as it is most of a small
-case's time (the ratio to it, taken round by round, holds where the machine's load varies). The report's verdict is checked: every gradient agrees.
+case's time (the ratio to it, taken round by round, holds where the machine's load varies). The
+report's verdict is checked: every gradient agrees.
 """
 
 from __future__ import annotations
@@ -44,14 +45,17 @@ def main() -> None:
     times: dict[str, list[float]] = {name: [] for name in commands}
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "BACKPROP_CACHE_DIR": str(Path(tmp) / "cache")}
+        # Each side's package first on the path, run from a folder that holds neither (``-m`` puts the
+        # working folder before PYTHONPATH).
+        here = {**env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
         other = {**env, "PYTHONPATH": str(Path(args.against or ".").resolve())}
         subprocess.run(backprop, check=True, stdout=subprocess.DEVNULL, env=env)  # fill the cache
         for round_ in range(args.rounds):
             # Every other round in reverse order, so that no command always follows the same one.
             for name, command in list(commands.items())[::-1 if round_ % 2 else 1]:
                 start = time.perf_counter()
-                done = subprocess.run(command, stdout=subprocess.PIPE, text=True,
-                                      env=other if args.against and name.endswith(args.against) else env)
+                done = subprocess.run(command, stdout=subprocess.PIPE, text=True, cwd=tmp,
+                                      env=(other if name.endswith(args.against) else here) if args.against else env)
                 times[name].append(time.perf_counter() - start)
                 assert done.returncode == 0, (name, done.stdout[-500:])
     torch = times["import torch (for comparison)"]
