@@ -474,7 +474,7 @@ def verify(
             network=network, layers=layers, input_shape=input_shape, activation=activation, loss=loss, lr=lr, seed=seed,
             init=init, x=x, y=y, data=data, targets=targets, tokens=tokens, token_ids=token_ids,
             vocab_text=vocab_text))
-        report = check_gradients(net, xs, ys, form=form)
+        report = check_gradients(net, xs, ys, form=form, autograd=autograd_ahead[0])
     if chosen == "json":
         import json
 
@@ -1168,6 +1168,29 @@ def _fail(message: str) -> None:
         pass
 
 
-def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+autograd_ahead: list[Any] = [None]
+"""``backprop verify``'s autograd child, started by the entry point before this module loaded."""
+
+
+def run(ahead: Any = None) -> None:
+    """Console-script entry point (``backprop_cli.__main__.run``, which starts ``backprop verify``'s
+    autograd child first and hands it here as ``ahead``).
+
+    With that child, the command ends without the interpreter's teardown (a fifth of a second with
+    sympy loaded) once its report is written: verify writes no file, and its child is ended.
+    """
+    autograd_ahead[0] = ahead
+    try:
+        code = main()
+    finally:
+        autograd_ahead[0] = None
+        if ahead is not None:
+            ahead.close()
+    if ahead is not None:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (BrokenPipeError, ValueError):
+                pass
+        os._exit(code)
+    sys.exit(code)

@@ -47,6 +47,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from backprop_cli import losses
+from backprop_cli.autograd import Autograd
 from backprop_cli.layers import at, numbered, walk
 from backprop_cli.model import Network, Vector
 
@@ -273,7 +274,7 @@ class Verification:
 
 
 def check_gradients(network: Network, xs: Sequence[Vector], ys: Sequence[Vector], *,
-                    form: str = "auto", use_torch: bool = True) -> Verification:
+                    form: str = "auto", use_torch: bool = True, autograd: Autograd | None = None) -> Verification:
     """Work out the derivation and check each of its gradients against the references.
 
     Args:
@@ -282,6 +283,8 @@ def check_gradients(network: Network, xs: Sequence[Vector], ys: Sequence[Vector]
         ys: targets, one tuple per sample.
         form: the derivation's form (``auto``, ``scalar``, ``matrix``).
         use_torch: compare with PyTorch autograd when torch is installed.
+        autograd: a child started by ``Autograd.ahead()`` (the command line's), sent the network
+            here; without one, autograd starts here.
 
     Raises:
         BackpropError: when the network or samples are not valid.
@@ -292,7 +295,11 @@ def check_gradients(network: Network, xs: Sequence[Vector], ys: Sequence[Vector]
     if any(layer.truncates_gradients() for _, layer in walk(network.layers)):
         raise BackpropError("bptt: truncated BPTT's gradients are not the loss's derivative, so finite"
                             " differences cannot check them; verify the network without bptt")
-    pending = Autograd(network, xs, ys) if use_torch else None
+    pending = autograd if use_torch else None
+    if pending is not None:
+        pending.send(network, xs, ys)
+    elif use_torch:
+        pending = Autograd(network, xs, ys)
     try:
         return _checked(network, xs, ys, form, pending)
     finally:
@@ -310,33 +317,35 @@ def _checked(network: Network, xs: tuple[Vector, ...], ys: tuple[Vector, ...], f
     chosen = parameters(network)
     gradients = [p.gradient(layers) for p in chosen]
     scale = max(1.0, abs(derivation.loss), *(abs(g) for g in gradients if math.isfinite(g)))
-    reference = pending.result() if pending is not None else None
     kinks = has_kinks(network)
     floored = bce_floored(network, derivation)
     at_kink = kinks and units_at_kinks(network, layers)
     forward = "scalar" if len(chosen) * len(xs) <= SCALAR_FORWARD_LIMIT else "numpy"
     matrix_loss = _MatrixLoss(network, xs, ys) if forward == "numpy" else None
     centrals = central_losses(network, xs, ys, chosen) if forward == "numpy" and network.scalar_form else None
-    checks = []
     values = network.parameter_values()
+    numerics = []
     for index, (parameter, gradient) in enumerate(zip(chosen, gradients, strict=True)):
-        value = parameter.value_in(values)
 
         def loss_at(theta: float, parameter: Parameter = parameter) -> float:
             if matrix_loss is not None:
                 return matrix_loss(parameter, theta)
             return network_loss(parameter.set(network, theta), xs, ys)
 
+        numerics.append(finite_difference(loss_at, parameter.value_in(values), derivation.loss, gradient, scale,
+                                          kinks, None if centrals is None else centrals[index]))
+    # Autograd's numbers are asked for last: its child imports torch meanwhile.
+    reference = pending.result() if pending is not None else None
+    checks = []
+    for index, (parameter, gradient, numeric) in enumerate(zip(chosen, gradients, numerics, strict=True)):
         autograd = None
         if reference is not None:
             autograd = compare(gradient, reference[1][index], AUTOGRAD, scale, "autograd")
-        numeric = finite_difference(loss_at, value, derivation.loss, gradient, scale, kinks,
-                                    None if centrals is None else centrals[index])
         if not numeric.ok and (floored or at_kink):
             # There the gradient is PyTorch's convention, not the loss's derivative: autograd decides.
             numeric = replace(numeric, method="floor" if floored else "kink",
                               ok=autograd is not None and autograd.ok)
-        checks.append(GradientCheck(parameter, value, gradient, autograd, numeric))
+        checks.append(GradientCheck(parameter, parameter.value_in(values), gradient, autograd, numeric))
     return Verification(derivation, tuple(checks), None if reference is None else reference[0], scale, forward)
 
 
@@ -483,116 +492,3 @@ def has_kinks(network: Network) -> bool:
                 sp.Piecewise, sp.Abs, sp.Max, sp.Min, sp.Heaviside, sp.sign):
             return True
     return False
-
-
-class Autograd:
-    """``autograd_gradients``, started at once: in a child process (``os.fork``) where that pays, so
-    that importing torch (a second or more) runs beside the derivation and the finite differences
-    instead of before them; the child sends its numbers back as JSON (floats written exactly) and
-    ends. Computed here instead, when asked, where torch is imported already, where another thread
-    runs (a fork copies only this one), without ``fork``, or when the child fails."""
-
-    def __init__(self, network: Network, xs: Sequence[Vector], ys: Sequence[Vector]) -> None:
-        import importlib.util
-        import os
-        import threading
-
-        self.inputs = network, xs, ys
-        self.pid: int | None = None
-        self.done: tuple[str, list[float]] | None = None
-        self.computed = False
-        if ("torch" in sys.modules or not hasattr(os, "fork") or threading.active_count() > 1
-                or importlib.util.find_spec("torch") is None):
-            return
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: only this function, then out without running the parent's exit code
-            status = 1
-            try:
-                os.close(read)
-                _send(write, autograd_gradients(network, xs, ys))
-                status = 0
-            finally:
-                os._exit(status)
-        os.close(write)
-        self.pid, self.read = pid, read
-
-    def result(self) -> tuple[str, list[float]] | None:
-        if not self.computed:
-            self.done = self._from_child() if self.pid is not None else None
-            if self.done is None:
-                self.done = autograd_gradients(*self.inputs)
-            self.computed = True
-        return self.done
-
-    def _from_child(self) -> tuple[str, list[float]] | None:
-        import json
-        import os
-
-        with os.fdopen(self.read, "rb") as stream:
-            data = stream.read()
-        _, status = os.waitpid(self.pid, 0)  # type: ignore[arg-type]
-        self.pid = None
-        if status != 0 or not data:
-            return None
-        version, gradients = json.loads(data)
-        return str(version), [float(g) for g in gradients]
-
-    def close(self) -> None:
-        """End a child whose result was not asked for (the derivation failed first)."""
-        import os
-        import signal
-
-        if self.pid is not None:
-            os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-            os.close(self.read)
-            self.pid = None
-
-
-def _send(fd: int, result: tuple[str, list[float]] | None) -> None:
-    import json
-    import os
-
-    if result is None:
-        return
-    data = json.dumps([result[0], result[1]]).encode()
-    while data:
-        data = data[os.write(fd, data):]
-    os.close(fd)
-
-
-def autograd_gradients(network: Network, xs: Sequence[Vector],
-                       ys: Sequence[Vector]) -> tuple[str, list[float]] | None:
-    """PyTorch's version and its float64 gradients in ``parameters`` order; None without torch.
-
-    The network is rebuilt from torch.nn modules (each kind's ``torch_module``: nn.Linear and the
-    activation's module, nn.BatchNorm1d, nn.LayerNorm …), a formula activation parsed straight into
-    torch operations, and differentiated by ``loss.backward()``.
-    """
-    try:
-        import torch as installed
-    except ImportError:
-        return None
-    torch: Any = installed  # typed loosely: the same code checks with and without torch installed
-    from backprop_cli.layers.torch_modules import parameter_tensors, sequential
-
-    x = torch.tensor(xs, dtype=torch.float64)
-    y = torch.tensor(ys, dtype=torch.float64)
-    loss_function = losses.of(network)
-    fused = loss_function.fused
-    model = sequential(torch, network.layers, fuse_last=fused)
-    tensors = parameter_tensors(model, network.layers)
-    for _, tensor in tensors:
-        tensor.requires_grad_(True)
-    rows = network.per_position
-    z = rows(model(x))
-    a = torch.softmax(z, dim=1) if fused else z
-    loss = loss_function.torch_loss(torch, a, z, rows(y))
-    loss.backward()
-    gradients: list[float] = []
-    for _, tensor in tensors:
-        gradients += tensor.grad.flatten().tolist()
-    return str(torch.__version__), gradients
-
-

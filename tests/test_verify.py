@@ -241,7 +241,7 @@ TORCH = importlib.util.find_spec("torch") is not None
 def test_autograd_in_a_child_process_gives_the_same_numbers():
     # In a fresh process torch is not imported yet, so autograd runs in a forked child beside the
     # derivation; its numbers must be those computed in this process.
-    from backprop_cli.verification import autograd_gradients
+    from backprop_cli.autograd import autograd_gradients
 
     network = random_network((2, 5, 3, 1), seed=2, decimals=None)
     script = (

@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sympy as sp
+if TYPE_CHECKING:
+    import sympy as sp
 
-from backprop_cli.derived import derivatives_agree, derived
-from backprop_cli.functions import YHAT, Y, tidy
-from backprop_cli.notation import add, clamp_min, mul, power, rebuild, replace
+# sympy is imported by the methods that build expressions, not here: ``backprop verify``'s autograd
+# reference reads a loss's torch criterion (``torch_loss``) in a process that never loads sympy.
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,11 +62,18 @@ class Loss:
     @cached_property
     def display(self) -> sp.Expr:
         """ℓ(ŷ, y) as written, in ``YHAT`` and ``Y``."""
+        import sympy as sp
+
+        from backprop_cli.functions import YHAT, Y
+
         with sp.evaluate(False):
             return self.builder(YHAT, Y)
 
     def display_at(self, yhat: sp.Expr, y: sp.Expr) -> sp.Expr:
         """ℓ as written, for this prediction and target."""
+        from backprop_cli.functions import YHAT, Y
+        from backprop_cli.notation import replace
+
         return replace(self.display, {YHAT: yhat, Y: y})
 
     def divisor(self, samples: int, outputs: int) -> int:
@@ -98,11 +105,19 @@ class Loss:
 
     def total(self, pairs: Sequence[tuple[sp.Expr, sp.Expr]], divisor: int) -> sp.Expr:
         """The printed right side of 𝓛 for these (prediction, target) pairs."""
+        import sympy as sp
+
+        from backprop_cli.notation import add, mul
+
         body = add(*(self.display_at(yhat, y) for yhat, y in pairs))
         return body if divisor == 1 else mul(sp.Rational(1, divisor), body)
 
 
 def _clamped(expr: sp.Basic, log_floor: float | None, denominator_floor: float | None) -> sp.Basic:
+    import sympy as sp
+
+    from backprop_cli.notation import clamp_min, mul, power, rebuild
+
     if not expr.args:
         return expr
     args = [_clamped(arg, log_floor, denominator_floor) for arg in expr.args]
@@ -118,11 +133,19 @@ def _clamped(expr: sp.Basic, log_floor: float | None, denominator_floor: float |
 
 
 def _is_reciprocal(expr: sp.Basic) -> bool:
+    import sympy as sp
+
     return isinstance(expr, sp.Pow) and bool(expr.exp.is_Number) and bool(expr.exp.is_negative)
 
 
 @cache
 def _loss_derivative(loss: Loss, divisor: int) -> sp.Expr:
+    import sympy as sp
+
+    from backprop_cli.derived import derivatives_agree, derived
+    from backprop_cli.functions import YHAT, Y, tidy
+    from backprop_cli.notation import mul
+
     points = [{YHAT: 0.3719, Y: 0.0}, {YHAT: 0.8123, Y: 1.0}, {YHAT: 0.6143, Y: 0.25}]
     return derived("loss.derivative", f"{sp.srepr(loss.display)}|{divisor}",
                    lambda: tidy(sp.together(sp.diff(loss.builder(YHAT, Y), YHAT) / divisor)),

@@ -3,11 +3,12 @@ where ŷ = y, as torch's."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import sympy as sp
+from typing import TYPE_CHECKING, Any
 
 from backprop_cli.losses.base import Loss
+
+if TYPE_CHECKING:
+    import sympy as sp
 
 
 def _criterion(torch: Any, beta: float) -> Any:
@@ -15,4 +16,10 @@ def _criterion(torch: Any, beta: float) -> Any:
     return lambda output, logits, target: l1(output, target)
 
 
-LOSS = Loss("l1", lambda yhat, y: sp.Abs(yhat - y), "mean", criterion=_criterion)
+def _element(yhat: sp.Expr, y: sp.Expr) -> sp.Expr:
+    import sympy as sp  # here, not above: verify's autograd reference reads the criterion without sympy
+
+    return sp.Abs(yhat - y)
+
+
+LOSS = Loss("l1", _element, "mean", criterion=_criterion)
