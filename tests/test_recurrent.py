@@ -20,7 +20,7 @@ from backprop_cli.build import build_derivation
 from backprop_cli.derivation import Options
 from backprop_cli.errors import BackpropError, SpecError
 from backprop_cli.io import parse_spec
-from tests.reference import assert_close, assert_step_close, torch_loss
+from tests.reference import adam_conditioning, assert_close, assert_step_close, magnitude, torch_loss
 
 torch = pytest.importorskip("torch")
 T = torch.float64
@@ -243,6 +243,9 @@ def test_the_scalar_form_equals_the_matrix_form_and_pytorch(document, dense):
     for result in (scalar, matrix):
         for layer in result["layers"]:
             layer.pop("z", None), layer.pop("a", None)
+    if document.get("optimizer") in ("adam", "adamw"):  # a gradient near 0 by cancellation (zero weights after it)
+        for result in (scalar, matrix):
+            adam_conditioning(document["lr"], result["layers"], expected["layers"], magnitude(expected))
     assert_step_close(scalar, expected)
     assert_step_close(scalar, matrix)
 
