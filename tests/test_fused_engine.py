@@ -75,6 +75,76 @@ def test_batches_across_chunks_equal_a_pytorch_loop():
         assert_close(ours, torch_train(network, xs, ys, 6, batch_size=batch), tol=1e-10)
 
 
+@pytest.fixture
+def threads_for_every_chunk(monkeypatch):
+    """The fused engine splits any batch of two chunks or more, over up to three threads, on any machine."""
+    monkeypatch.setattr(engines, "CHUNKS_A_THREAD", 1)
+    monkeypatch.setattr(engines, "cpus", lambda: 3)
+
+
+def _tanh_sigmoid_data(samples, seed=2):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-2, 2, (samples, 3))
+    Y = (X[:, :1] * X[:, 1:2] > 0).astype(float)
+    return X.tolist(), Y.tolist()
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("batch", [None, 1100])
+def test_batches_split_over_threads_equal_one_thread_and_a_pytorch_loop(batch, dtype, threads_for_every_chunk,
+                                                                        monkeypatch):
+    # 1,573 samples: chunks of 400, split 400, 400 and 773 over three threads; batches of 1,100 over two
+    # (and the last, of 473, one chunk, on this thread).
+    xs, ys = _tanh_sigmoid_data(3 * CHUNK + 37)
+    network = replace(random_network((3, 9, 7, 1), activation="tanh", output_activation="sigmoid", seed=4, lr=0.3),
+                      optimizer=Optimizer("adam"))
+    engine = FusedEngine(network, xs, ys, EngineSettings(batch_size=batch or len(xs), dtype=dtype))
+    engine.run(1, 2, set(), [False])
+    assert len(engine.parts) == (3 if batch is None else 2)  # the threads' buffers: it did split
+    threaded, _ = trained(network, xs, ys, 6, backend="numba", batch_size=batch, dtype=dtype)
+    monkeypatch.setattr(engines, "cpus", lambda: 1)
+    single, _ = trained(network, xs, ys, 6, backend="numba", batch_size=batch, dtype=dtype)
+    assert_close(threaded, single, tol=1e-12 if dtype == "float64" else 1e-5)  # the sums' order only
+    assert_close(threaded, torch_train(network, xs, ys, 6, batch_size=batch), tol=1e-10 if dtype == "float64" else 1e-4)
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.integers(2 * 8, 5 * CHUNK), st.integers(1, 5), st.sampled_from(["mse", "bce"]))
+def test_a_split_gradient_is_the_gradient_of_one_thread(samples, threads, loss):
+    xs, ys = _tanh_sigmoid_data(samples, seed=samples)
+    network = random_network((3, 5, 1), activation="tanh", output_activation="sigmoid", loss=loss, seed=1)
+    engine = FusedEngine(network, xs, ys, EngineSettings(batch_size=samples))
+    single = engine.kernels.gradients(engine.params, engine.G, *engine._layout(), engine.code, engine.loss_code,
+                                      engine.consts, engine.XT, engine.YT, 0, samples, 8, samples,
+                                      engine.A, engine.D, engine.P, engine.S)
+    expected = engine.G.copy()
+    original = engines.cpus, engines.CHUNKS_A_THREAD
+    engines.cpus, engines.CHUNKS_A_THREAD = (lambda: threads), 1
+    try:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(4) as pool:
+            total = engine._gradients(pool, 0, samples, samples)
+    finally:
+        engines.cpus, engines.CHUNKS_A_THREAD = original
+    assert math.isclose(total, single, rel_tol=1e-12)
+    np.testing.assert_allclose(engine.G, expected, rtol=1e-10, atol=1e-13)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 10**7), st.integers(1, 64))
+def test_the_threads_are_one_a_few_chunks_and_at_most_the_cpus(rows, cpus):
+    original = engines.cpus
+    engines.cpus = lambda: cpus
+    try:
+        threads = engines.fused_threads(rows)
+    finally:
+        engines.cpus = original
+    assert 1 <= threads <= min(cpus, engines.FUSED_MAX_THREADS)
+    assert threads == 1 or rows >= threads * engines.CHUNKS_A_THREAD * CHUNK
+    assert threads == min(cpus, engines.FUSED_MAX_THREADS) or rows < (threads + 1) * engines.CHUNKS_A_THREAD * CHUNK
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(st.floats(-760.0, 720.0), st.floats(-50.0, 50.0),
                           st.sampled_from([-math.inf, math.inf, math.nan, 0.0, -0.0, -707.0, 709.0, 709.5])),

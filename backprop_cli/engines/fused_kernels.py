@@ -432,6 +432,24 @@ def predict(params, sizes, acts, woff, boff, uoff, code, XT, A, P, S, out):  # p
 
 
 @numba.njit(**OPTIONS)
+def gradients(params, G, sizes, acts, woff, boff, uoff, code, loss, consts, XT, YT, start, stop, chunk, share,
+              A, D, P, S):  # pragma: no cover - machine code
+    """G = the gradient of the samples start … stop − 1's loss terms ÷ ``share`` (the batch's divisor),
+    in chunks of ``chunk`` columns from ``start``; returns those terms' sum. A thread's part of a batch
+    when the batch is split (``FusedEngine``): each part its own G and buffers."""
+    layers = len(sizes) - 1
+    units = sizes[layers]
+    G[:] = 0.0
+    total = 0.0
+    for lo in range(start, stop, chunk):
+        rows = min(chunk, stop - lo)
+        forward(params, sizes, acts, woff, boff, uoff, XT, lo, rows, A, S)
+        total += output(A, D, P, S, uoff[layers], units, code, loss, consts, YT, lo, rows, 1.0 / share, True)
+        backward(params, G, sizes, acts, woff, boff, uoff, consts, rows, A, D)
+    return total
+
+
+@numba.njit(**OPTIONS)
 def train(params, M, V, G, step, sizes, acts, woff, boff, uoff, code, loss, reduction, optimizer, consts,
           trainable, XT, YT, batch, count, logged, history, A, D, P, S):  # pragma: no cover - machine code
     """``count`` epochs of batches of ``batch`` samples in order; the loss over all the data before
@@ -449,14 +467,8 @@ def train(params, M, V, G, step, sizes, acts, woff, boff, uoff, code, loss, redu
         for start in range(0, samples, batch):
             stop = min(start + batch, samples)
             share = divisor(stop - start, units, reduction)
-            G[:] = 0.0
-            total = 0.0
-            chunk = even(stop - start, width)
-            for lo in range(start, stop, chunk):
-                rows = min(chunk, stop - lo)
-                forward(params, sizes, acts, woff, boff, uoff, XT, lo, rows, A, S)
-                total += output(A, D, P, S, uoff[layers], units, code, loss, consts, YT, lo, rows, 1.0 / share, True)
-                backward(params, G, sizes, acts, woff, boff, uoff, consts, rows, A, D)
+            total = gradients(params, G, sizes, acts, woff, boff, uoff, code, loss, consts, XT, YT, start, stop,
+                              even(stop - start, width), share, A, D, P, S)
             if whole and logged[k]:
                 history[recorded] = total / share
                 recorded += 1
@@ -466,7 +478,7 @@ def train(params, M, V, G, step, sizes, acts, woff, boff, uoff, code, loss, redu
 
 
 KERNELS = (exp_row, forward, add_products, activate, local, predictions, output, backward, update, loss_of, even,
-           divisor, predict, train)
+           divisor, predict, gradients, train)
 
 
 def keep() -> str | None:
