@@ -164,6 +164,24 @@ def test_the_vectorised_exp_is_math_exp_within_two_ulps(values):
             assert found == expected or abs(found - expected) <= 2 * math.ulp(expected), (x, found, expected)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.floats(-110.0, 95.0, width=32), st.floats(-10.0, 10.0, width=32),
+                          st.sampled_from([-math.inf, math.inf, math.nan, 0.0, -87.0, 88.0, 88.5, 88.8, -103.0])),
+                min_size=1, max_size=40))
+def test_the_float32_exp_is_exp_rounded_to_float32_within_two_ulps(values):
+    S = np.zeros((3, len(values)), dtype=np.float32)
+    S[0] = values
+    fused_kernels.exp_row32(S, 0, len(values))
+    assert S.dtype == np.float32
+    with np.errstate(over="ignore"):
+        expected = np.exp(np.asarray(values, dtype=np.float64)).astype(np.float32)
+    for x, found, exact in zip(values, S[0], expected, strict=True):
+        if math.isnan(exact):
+            assert math.isnan(found), x
+        else:
+            assert found == exact or abs(found - exact) <= 2 * np.spacing(exact), (x, found, exact)
+
+
 def test_float32_stays_float32_and_is_close_to_float64():
     network = random_network((2, 16, 16, 1), seed=0, lr=0.5)
     exact = torch_train(network, *XOR, 100)
@@ -171,7 +189,14 @@ def test_float32_stays_float32_and_is_close_to_float64():
     assert result.backend == "numba" and result.settings.dtype == "float32"
     assert_close(single, exact, tol=1e-4)
     engine = FusedEngine(network, *XOR, EngineSettings(batch_size=4, dtype="float32"))
-    assert {array.dtype for array in (engine.params, engine.M, engine.A, engine.XT)} == {np.dtype("float32")}
+    rng = np.random.default_rng(1)  # softmax and cross entropy: exp and log in float32 too
+    xs, ys = rng.uniform(-1, 1, (40, 2)).tolist(), np.eye(3)[rng.integers(0, 3, 40)].tolist()
+    softmax = random_network((2, 16, 16, 3), activation="tanh", output_activation="softmax", loss="cross_entropy",
+                             seed=0, lr=0.1)
+    single, _ = trained(softmax, xs, ys, 50, backend="numba", dtype="float32")
+    assert_close(single, torch_train(softmax, xs, ys, 50), tol=1e-4)
+    arrays = (engine.params, engine.M, engine.A, engine.XT, engine.S)
+    assert {array.dtype for array in arrays} == {np.dtype("float32")}
 
 
 def test_optimizer_state_equals_the_numpy_engines():

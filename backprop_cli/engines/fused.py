@@ -92,7 +92,7 @@ class FusedEngine(Engine):
         self.A = np.zeros((int(self.uoff[-1]), width), dtype=dtype)
         self.D = np.zeros_like(self.A)
         self.P = np.zeros((network.outputs, width), dtype=dtype)
-        self.S = np.zeros((network.outputs + 5, width))  # float64 scratch: softmax's and exp's rows
+        self.S = np.zeros((network.outputs + 5, width), dtype=dtype)  # scratch: softmax's and exp's rows
         self.parts: list[tuple[Any, ...]] = [(self.G, self.A, self.D, self.P, self.S)]
         """Each thread's G and buffers (G, A, D, P, S), this thread's first (``_gradients``)."""
         self._warm_up()
