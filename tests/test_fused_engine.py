@@ -254,6 +254,8 @@ def test_the_cache_is_kept_only_in_a_private_folder(monkeypatch, tmp_path):
 def test_auto_weighs_the_fused_engine_by_its_cost_model(monkeypatch):
     big = random_network((2, 16, 16, 1), seed=0)
     monkeypatch.setattr(engines, "fused_cached", lambda: True)
+    monkeypatch.setattr(engines, "fused_loaded", lambda: False)
+    monkeypatch.setattr(engines, "cpus", lambda: 2)
     name, reason = engines.choose(big, 200_000, False, "cpu", "float64", epochs=100)
     assert name == "numba" and "fused numba engine's start (about 0.4 s, its machine code cached)" in reason.text()
     assert reason.text().startswith("100 epochs × ") and "numba" in reason.text("ko")
@@ -268,6 +270,30 @@ def test_auto_weighs_the_fused_engine_by_its_cost_model(monkeypatch):
     assert engines.choose(softsign, 200_000, False, "cpu", "float64", epochs=10**6)[0] == "numpy"
     monkeypatch.setattr(engines, "numba_installed", lambda: False)
     assert engines.choose(big, 200_000, False, "cpu", "float64", epochs=10**6)[0] == "numpy"
+
+
+def test_auto_weighs_numpy_against_the_fused_engines_threads_for_large_batches(monkeypatch):
+    monkeypatch.setattr(engines, "fused_cached", lambda: True)
+    monkeypatch.setattr(engines, "fused_loaded", lambda: False)
+    narrow, wide = random_network((2, 16, 16, 1), seed=0), random_network((2, 64, 64, 1), seed=0)
+    monkeypatch.setattr(engines, "cpus", lambda: 1)  # one thread: numpy's chunked pass is the faster
+    for network in (narrow, wide):
+        for dtype in ("float64", "float32"):
+            name, reason = engines.choose(network, 200_000, False, "cpu", dtype, epochs=1_000)
+            assert name == "numpy" and reason.text().startswith("its chunked pass about ")
+            assert reason.text().endswith("ms on 1 thread(s)") and "스레드 1개" in reason.text("ko")
+    monkeypatch.setattr(engines, "cpus", lambda: 2)
+    assert engines.choose(narrow, 200_000, False, "cpu", "float32", epochs=1_000)[0] == "numba"
+    assert engines.choose(narrow, 200_000, False, "cpu", "float32", epochs=10)[0] == "numpy"  # start not repaid
+    assert engines.choose(wide, 200_000, False, "cpu", "float64", epochs=1_000)[0] == "numpy"
+    monkeypatch.setattr(engines, "cpus", lambda: 4)
+    assert engines.choose(wide, 200_000, False, "cpu", "float64", epochs=1_000)[0] == "numba"
+    monkeypatch.setattr(engines, "cpus", lambda: 2)
+    monkeypatch.setattr(engines, "fused_loaded", lambda: True)  # its machine code in this process already
+    name, reason = engines.choose(narrow, 200_000, False, "cpu", "float32", epochs=10)
+    assert name == "numba" and "(about 0.01 s, its machine code cached)" in reason.text()
+    assert engines.choose(SEED, 4, False, "cpu", "float64", epochs=10)[0] == "compiled"  # small: unchanged
+    assert engines.choose(SEED, 4, False, "cpu", "float64", epochs=10**6)[0] == "numba"
 
 
 def test_auto_trains_on_it_and_says_why(monkeypatch):
