@@ -63,6 +63,10 @@ FAST_LOW, FAST_HIGH = -707.0, 709.0
 """exp's range that the vector path computes (its result a normal number); math.exp outside it."""
 
 
+TAYLOR = tuple(1.0 / math.factorial(power) for power in range(13, -1, -1))
+"""1 / k! for k = 13 … 0: exp(r) by Horner's rule."""
+
+
 @numba.njit(**OPTIONS)
 def exp_row(S, e, rows):  # pragma: no cover - machine code
     """S[e, n] = exp(S[e, n]) for n < rows, S a float64 scratch array whose last two rows it uses:
@@ -70,39 +74,8 @@ def exp_row(S, e, rows):  # pragma: no cover - machine code
     or two of math.exp), times 2ᵏ added to the exponent's bits. Every step vectorises (math.exp is a
     call a value); values outside the fast range (overflow, subnormal results, nan) are computed
     again by math.exp."""
-    E, K, X = S[e], S[len(S) - 2], S[len(S) - 1]
-    outside = 0
-    for n in range(rows):
-        x = E[n]
-        X[n] = x
-        outside += 0 if FAST_LOW <= x <= FAST_HIGH else 1
-        c = FAST_LOW if x < FAST_LOW else (FAST_HIGH if x > FAST_HIGH else x)
-        shifted = c * LOG2E + SHIFTER
-        k = shifted - SHIFTER
-        r = (c - k * LN2_HI) - k * LN2_LO
-        p = 1.0 / 6227020800.0
-        p = p * r + 1.0 / 479001600.0
-        p = p * r + 1.0 / 39916800.0
-        p = p * r + 1.0 / 3628800.0
-        p = p * r + 1.0 / 362880.0
-        p = p * r + 1.0 / 40320.0
-        p = p * r + 1.0 / 5040.0
-        p = p * r + 1.0 / 720.0
-        p = p * r + 1.0 / 120.0
-        p = p * r + 1.0 / 24.0
-        p = p * r + 1.0 / 6.0
-        p = p * r + 0.5
-        p = p * r + 1.0
-        K[n] = shifted
-        E[n] = p * r + 1.0
-    bits, scale = E.view(np.int64), K.view(np.int64)
-    for n in range(rows):
-        bits[n] += (scale[n] - SHIFTER_BITS) << 52
-    if outside:
-        for n in range(rows):
-            if not FAST_LOW <= X[n] <= FAST_HIGH:
-                E[n] = math.exp(X[n])
-    return 0
+    return exp_in(S, e, rows, S.view(np.int64), 52, SHIFTER_BITS, (FAST_LOW, FAST_HIGH), (LOG2E, SHIFTER),
+                  (LN2_HI, LN2_LO), TAYLOR)
 
 
 F32 = np.float32
@@ -113,39 +86,45 @@ LN2_HI_32, LN2_LO_32 = F32(0.693359375), F32(-2.12194440e-4)
 """ln 2 in two parts (Cephes' expf): k ln 2 exact in the first for the k of a float's range."""
 FAST_LOW_32, FAST_HIGH_32 = F32(-87.0), F32(88.0)
 """exp's range that the float32 vector path computes (its result a normal float32)."""
-TAYLOR_32 = tuple(F32(1.0 / math.factorial(power)) for power in range(8))
-"""1 / k! for k ≤ 7, in float32."""
-T0, T1, T2, T3, T4, T5, T6, T7 = TAYLOR_32
+TAYLOR_32 = tuple(F32(1.0 / math.factorial(power)) for power in range(7, -1, -1))
+"""1 / k! for k = 7 … 0, in float32."""
 
 
 @numba.njit(**OPTIONS)
 def exp_row32(S, e, rows):  # pragma: no cover - machine code
-    """``exp_row`` in float32 arithmetic, for S a float32 array: its Taylor series to r⁷ (within an
-    ulp of exp rounded to float32), twice the values a vector instruction of float64's."""
+    """``exp_row`` in float32 arithmetic, for S a float32 array: Cephes' reduction and the Taylor
+    series to r⁷ (within an ulp of exp rounded to float32), twice the values a vector instruction."""
+    return exp_in(S, e, rows, S.view(np.int32), 23, SHIFTER_BITS_32, (FAST_LOW_32, FAST_HIGH_32),
+                  (LOG2E_32, SHIFTER_32), (LN2_HI_32, LN2_LO_32), TAYLOR_32)
+
+
+@numba.njit(**OPTIONS)
+def exp_in(S, e, rows, bits, mantissa, shifter_bits, fast, shift, ln2, taylor):  # pragma: no cover
+    """``exp_row`` in S's dtype: ``bits`` S viewed as integers of its width, ``mantissa`` its
+    mantissa's bits, ``fast`` the range computed here, ``shift`` (log₂ e, 1.5 × 2^mantissa),
+    ``ln2`` ln 2 in two parts, ``taylor`` the series' coefficients from the highest power."""
     E, K, X = S[e], S[len(S) - 2], S[len(S) - 1]
+    low, high = fast
     outside = 0
     for n in range(rows):
         x = E[n]
         X[n] = x
-        outside += 0 if FAST_LOW_32 <= x <= FAST_HIGH_32 else 1
-        c = FAST_LOW_32 if x < FAST_LOW_32 else (FAST_HIGH_32 if x > FAST_HIGH_32 else x)
-        shifted = c * LOG2E_32 + SHIFTER_32
-        k = shifted - SHIFTER_32
-        r = (c - k * LN2_HI_32) - k * LN2_LO_32
-        p = T7 * r + T6
-        p = p * r + T5
-        p = p * r + T4
-        p = p * r + T3
-        p = p * r + T2
-        p = p * r + T1
+        outside += 0 if low <= x <= high else 1
+        c = low if x < low else (high if x > high else x)
+        shifted = c * shift[0] + shift[1]
+        k = shifted - shift[1]
+        r = (c - k * ln2[0]) - k * ln2[1]
+        p = taylor[0]
+        for i in range(1, len(taylor)):
+            p = p * r + taylor[i]
         K[n] = shifted
-        E[n] = p * r + T0
-    bits, scale = E.view(np.int32), K.view(np.int32)
+        E[n] = p
+    power, scale = bits[e], bits[len(S) - 2]
     for n in range(rows):
-        bits[n] += (scale[n] - SHIFTER_BITS_32) << 23
+        power[n] += (scale[n] - shifter_bits) << mantissa
     if outside:
         for n in range(rows):
-            if not FAST_LOW_32 <= X[n] <= FAST_HIGH_32:
+            if not low <= X[n] <= high:
                 E[n] = math.exp(X[n])
     return 0
 
@@ -536,7 +515,7 @@ def train(params, M, V, G, step, sizes, acts, woff, boff, uoff, code, loss, redu
     return step
 
 
-KERNELS = (exp_row, exp_row32, forward, add_products, activate, local, predictions, output, backward, update,
+KERNELS = (exp_row, exp_row32, exp_in, forward, add_products, activate, local, predictions, output, backward, update,
            loss_of, even, divisor, predict, gradients, train)
 
 
