@@ -99,7 +99,10 @@ def test_batches_split_over_threads_equal_one_thread_and_a_pytorch_loop(batch, d
     network = replace(random_network((3, 9, 7, 1), activation="tanh", output_activation="sigmoid", seed=4, lr=0.3),
                       optimizer=Optimizer("adam"))
     engine = FusedEngine(network, xs, ys, EngineSettings(batch_size=batch or len(xs), dtype=dtype))
-    engine.run(1, 2, set(), [False])
+    before = engine.evaluate(0)[0]
+    done, history = engine.run(1, 3, {1, 2, 3}, [True])  # stop asked for (Ctrl-C): ends after an epoch
+    assert done == 1 and engine.steps == (1 if batch is None else 2) and [epoch for epoch, _ in history] == [1]
+    assert history[0][1] == pytest.approx(before, rel=1e-5)  # the loss before the epoch's updates
     assert len(engine.parts) == (3 if batch is None else 2)  # the threads' buffers: it did split
     threaded, _ = trained(network, xs, ys, 6, backend="numba", batch_size=batch, dtype=dtype)
     monkeypatch.setattr(engines, "cpus", lambda: 1)

@@ -132,16 +132,17 @@ class FusedEngine(Engine):
         threads = fused_threads(min(self.settings.batch_size, self.samples))
         with np.errstate(all="ignore"):
             if threads > 1:
-                self._run_threads(threads, count, mask, history)
-            else:
-                self.steps = self._train(self.params, self.M, self.V, self.G, self.steps, (self.XT, self.YT), count,
-                                         mask, history)
+                done, recorded = self._run_threads(threads, count, mask, history, stop)
+                return done, [(epoch, float(value)) for epoch, value in zip(epochs[:recorded], history, strict=False)]
+            self.steps = self._train(self.params, self.M, self.V, self.G, self.steps, (self.XT, self.YT), count,
+                                     mask, history)
         return count, [(epoch, float(value)) for epoch, value in zip(epochs, history, strict=True)]
 
-    def _run_threads(self, threads: int, count: int, mask: Any, history: Any) -> None:
+    def _run_threads(self, threads: int, count: int, mask: Any, history: Any, stop: list[bool]) -> tuple[int, int]:
         """``train``'s epochs with each batch's gradient worked out by ``threads`` threads, a part of
         the batch's columns each (``_gradients``), then the update: the same chunks as one thread's,
-        only the parts' sums added in another order."""
+        only the parts' sums added in another order. Ends after an epoch where ``stop[0]`` is true;
+        returns the epochs done and the losses recorded."""
         from concurrent.futures import ThreadPoolExecutor
 
         kernels, units = self.kernels, self.network.outputs
@@ -160,6 +161,9 @@ class FusedEngine(Engine):
                     self.steps += 1
                     kernels.update(self.params, self.G, self.M, self.V, self.trainable, self.optimizer, self.consts,
                                    self.steps)
+                if stop[0]:
+                    return k + 1, recorded
+        return count, recorded
 
     def _gradients(self, pool: Any, start: int, stop: int, share: int) -> float:
         """The gradient of samples start … stop − 1 into G, split over ``fused_threads`` threads (this
