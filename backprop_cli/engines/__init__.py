@@ -67,8 +67,9 @@ FUSED_EPOCH_PER_CHUNK, FUSED_EPOCH_PER_ELEMENT = 1e-6, 5e-10
 parameter (spiral 300 × 2-16-16-3: 36 µs an epoch; 200,000 × 2-16-16-1: 31 ms);"""
 FUSED_START_SECONDS, FUSED_COMPILE_SECONDS, FUSED_LOADED_SECONDS = 0.4, 10.0, 0.01
 """and its start: importing numba and loading its machine code from numba's cache, or, before the
-first run on a machine, compiling it (6 s on an idle core, 20 s on a busy one), or, where this
-process has run it before (its machine code loaded), its arrays and one warm-up epoch;"""
+first run on a machine, compiling it (6 s on an idle core, 20 s on a busy one), or, for a batch
+past ``LARGE_BATCH`` where this process has run it before (its machine code loaded), its arrays
+and one warm-up epoch;"""
 LARGE_BATCH = 6_144
 """Past this many samples a dense network's epoch is weighed by ``LARGE_EPOCH`` instead: the numpy
 engine runs such a batch in chunks (at most ``numpy_engine.CHUNK_ROWS`` samples), BLAS on one
@@ -286,7 +287,7 @@ def _fused_pays(network: Network, samples: int, epochs: int | None, current: flo
             "engine": "numba"})
     cached = fused_cached()
     start = FUSED_START_SECONDS if cached else FUSED_COMPILE_SECONDS
-    if fused_loaded():
+    if samples > LARGE_BATCH and fused_loaded():
         cached, start = True, FUSED_LOADED_SECONDS
     if epochs * saving <= start:
         return None
