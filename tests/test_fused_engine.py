@@ -75,6 +75,79 @@ def test_batches_across_chunks_equal_a_pytorch_loop():
         assert_close(ours, torch_train(network, xs, ys, 6, batch_size=batch), tol=1e-10)
 
 
+@pytest.fixture
+def threads_for_every_chunk(monkeypatch):
+    """The fused engine splits any batch of two chunks or more, over up to three threads, on any machine."""
+    monkeypatch.setattr(engines, "CHUNKS_A_THREAD", 1)
+    monkeypatch.setattr(engines, "cpus", lambda: 3)
+
+
+def _tanh_sigmoid_data(samples, seed=2):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-2, 2, (samples, 3))
+    Y = (X[:, :1] * X[:, 1:2] > 0).astype(float)
+    return X.tolist(), Y.tolist()
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("batch", [None, 1100])
+def test_batches_split_over_threads_equal_one_thread_and_a_pytorch_loop(batch, dtype, threads_for_every_chunk,
+                                                                        monkeypatch):
+    # 1,573 samples: chunks of 400, split 400, 400 and 773 over three threads; batches of 1,100 over two
+    # (and the last, of 473, one chunk, on this thread).
+    xs, ys = _tanh_sigmoid_data(3 * CHUNK + 37)
+    network = replace(random_network((3, 9, 7, 1), activation="tanh", output_activation="sigmoid", seed=4, lr=0.3),
+                      optimizer=Optimizer("adam"))
+    engine = FusedEngine(network, xs, ys, EngineSettings(batch_size=batch or len(xs), dtype=dtype))
+    before = engine.evaluate(0)[0]
+    done, history = engine.run(1, 3, {1, 2, 3}, [True])  # stop asked for (Ctrl-C): ends after an epoch
+    assert done == 1 and engine.steps == (1 if batch is None else 2) and [epoch for epoch, _ in history] == [1]
+    assert history[0][1] == pytest.approx(before, rel=1e-5)  # the loss before the epoch's updates
+    assert len(engine.parts) == (3 if batch is None else 2)  # the threads' buffers: it did split
+    threaded, _ = trained(network, xs, ys, 6, backend="numba", batch_size=batch, dtype=dtype)
+    monkeypatch.setattr(engines, "cpus", lambda: 1)
+    single, _ = trained(network, xs, ys, 6, backend="numba", batch_size=batch, dtype=dtype)
+    assert_close(threaded, single, tol=1e-12 if dtype == "float64" else 1e-5)  # the sums' order only
+    assert_close(threaded, torch_train(network, xs, ys, 6, batch_size=batch), tol=1e-10 if dtype == "float64" else 1e-4)
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.integers(2 * 8, 5 * CHUNK), st.integers(1, 5), st.sampled_from(["mse", "bce"]))
+def test_a_split_gradient_is_the_gradient_of_one_thread(samples, threads, loss):
+    xs, ys = _tanh_sigmoid_data(samples, seed=samples)
+    network = random_network((3, 5, 1), activation="tanh", output_activation="sigmoid", loss=loss, seed=1)
+    engine = FusedEngine(network, xs, ys, EngineSettings(batch_size=samples))
+    single = engine.kernels.gradients(engine.params, engine.G, *engine._layout(), engine.code, engine.loss_code,
+                                      engine.consts, engine.XT, engine.YT, 0, samples, 8, samples,
+                                      engine.A, engine.D, engine.P, engine.S)
+    expected = engine.G.copy()
+    original = engines.cpus, engines.CHUNKS_A_THREAD
+    engines.cpus, engines.CHUNKS_A_THREAD = (lambda: threads), 1
+    try:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(4) as pool:
+            total = engine._gradients(pool, 0, samples, samples)
+    finally:
+        engines.cpus, engines.CHUNKS_A_THREAD = original
+    assert math.isclose(total, single, rel_tol=1e-12)
+    np.testing.assert_allclose(engine.G, expected, rtol=1e-10, atol=1e-13)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 10**7), st.integers(1, 64))
+def test_the_threads_are_one_a_few_chunks_and_at_most_the_cpus(rows, cpus):
+    original = engines.cpus
+    engines.cpus = lambda: cpus
+    try:
+        threads = engines.fused_threads(rows)
+    finally:
+        engines.cpus = original
+    assert 1 <= threads <= min(cpus, engines.FUSED_MAX_THREADS)
+    assert threads == 1 or rows >= threads * engines.CHUNKS_A_THREAD * CHUNK
+    assert threads == min(cpus, engines.FUSED_MAX_THREADS) or rows < (threads + 1) * engines.CHUNKS_A_THREAD * CHUNK
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(st.floats(-760.0, 720.0), st.floats(-50.0, 50.0),
                           st.sampled_from([-math.inf, math.inf, math.nan, 0.0, -0.0, -707.0, 709.0, 709.5])),
@@ -94,6 +167,24 @@ def test_the_vectorised_exp_is_math_exp_within_two_ulps(values):
             assert found == expected or abs(found - expected) <= 2 * math.ulp(expected), (x, found, expected)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.floats(-110.0, 95.0, width=32), st.floats(-10.0, 10.0, width=32),
+                          st.sampled_from([-math.inf, math.inf, math.nan, 0.0, -87.0, 88.0, 88.5, 88.8, -103.0])),
+                min_size=1, max_size=40))
+def test_the_float32_exp_is_exp_rounded_to_float32_within_two_ulps(values):
+    S = np.zeros((3, len(values)), dtype=np.float32)
+    S[0] = values
+    fused_kernels.exp_row32(S, 0, len(values))
+    assert S.dtype == np.float32
+    with np.errstate(over="ignore"):
+        expected = np.exp(np.asarray(values, dtype=np.float64)).astype(np.float32)
+    for x, found, exact in zip(values, S[0], expected, strict=True):
+        if math.isnan(exact):
+            assert math.isnan(found), x
+        else:
+            assert found == exact or abs(found - exact) <= 2 * np.spacing(exact), (x, found, exact)
+
+
 def test_float32_stays_float32_and_is_close_to_float64():
     network = random_network((2, 16, 16, 1), seed=0, lr=0.5)
     exact = torch_train(network, *XOR, 100)
@@ -101,7 +192,14 @@ def test_float32_stays_float32_and_is_close_to_float64():
     assert result.backend == "numba" and result.settings.dtype == "float32"
     assert_close(single, exact, tol=1e-4)
     engine = FusedEngine(network, *XOR, EngineSettings(batch_size=4, dtype="float32"))
-    assert {array.dtype for array in (engine.params, engine.M, engine.A, engine.XT)} == {np.dtype("float32")}
+    rng = np.random.default_rng(1)  # softmax and cross entropy: exp and log in float32 too
+    xs, ys = rng.uniform(-1, 1, (40, 2)).tolist(), np.eye(3)[rng.integers(0, 3, 40)].tolist()
+    softmax = random_network((2, 16, 16, 3), activation="tanh", output_activation="softmax", loss="cross_entropy",
+                             seed=0, lr=0.1)
+    single, _ = trained(softmax, xs, ys, 50, backend="numba", dtype="float32")
+    assert_close(single, torch_train(softmax, xs, ys, 50), tol=1e-4)
+    arrays = (engine.params, engine.M, engine.A, engine.XT, engine.S)
+    assert {array.dtype for array in arrays} == {np.dtype("float32")}
 
 
 def test_optimizer_state_equals_the_numpy_engines():
@@ -159,6 +257,8 @@ def test_the_cache_is_kept_only_in_a_private_folder(monkeypatch, tmp_path):
 def test_auto_weighs_the_fused_engine_by_its_cost_model(monkeypatch):
     big = random_network((2, 16, 16, 1), seed=0)
     monkeypatch.setattr(engines, "fused_cached", lambda: True)
+    monkeypatch.setattr(engines, "fused_loaded", lambda: False)
+    monkeypatch.setattr(engines, "cpus", lambda: 2)
     name, reason = engines.choose(big, 200_000, False, "cpu", "float64", epochs=100)
     assert name == "numba" and "fused numba engine's start (about 0.4 s, its machine code cached)" in reason.text()
     assert reason.text().startswith("100 epochs × ") and "numba" in reason.text("ko")
@@ -173,6 +273,30 @@ def test_auto_weighs_the_fused_engine_by_its_cost_model(monkeypatch):
     assert engines.choose(softsign, 200_000, False, "cpu", "float64", epochs=10**6)[0] == "numpy"
     monkeypatch.setattr(engines, "numba_installed", lambda: False)
     assert engines.choose(big, 200_000, False, "cpu", "float64", epochs=10**6)[0] == "numpy"
+
+
+def test_auto_weighs_numpy_against_the_fused_engines_threads_for_large_batches(monkeypatch):
+    monkeypatch.setattr(engines, "fused_cached", lambda: True)
+    monkeypatch.setattr(engines, "fused_loaded", lambda: False)
+    narrow, wide = random_network((2, 16, 16, 1), seed=0), random_network((2, 64, 64, 1), seed=0)
+    monkeypatch.setattr(engines, "cpus", lambda: 1)  # one thread: numpy's chunked pass is the faster
+    for network in (narrow, wide):
+        for dtype in ("float64", "float32"):
+            name, reason = engines.choose(network, 200_000, False, "cpu", dtype, epochs=1_000)
+            assert name == "numpy" and reason.text().startswith("its chunked pass about ")
+            assert reason.text().endswith("ms on 1 thread(s)") and "스레드 1개" in reason.text("ko")
+    monkeypatch.setattr(engines, "cpus", lambda: 2)
+    assert engines.choose(narrow, 200_000, False, "cpu", "float32", epochs=1_000)[0] == "numba"
+    assert engines.choose(narrow, 200_000, False, "cpu", "float32", epochs=10)[0] == "numpy"  # start not repaid
+    assert engines.choose(wide, 200_000, False, "cpu", "float64", epochs=1_000)[0] == "numpy"
+    monkeypatch.setattr(engines, "cpus", lambda: 4)
+    assert engines.choose(wide, 200_000, False, "cpu", "float64", epochs=1_000)[0] == "numba"
+    monkeypatch.setattr(engines, "cpus", lambda: 2)
+    monkeypatch.setattr(engines, "fused_loaded", lambda: True)  # its machine code in this process already
+    name, reason = engines.choose(narrow, 200_000, False, "cpu", "float32", epochs=10)
+    assert name == "numba" and "(about 0.01 s, its machine code cached)" in reason.text()
+    assert engines.choose(SEED, 4, False, "cpu", "float64", epochs=10)[0] == "compiled"  # small: unchanged
+    assert engines.choose(SEED, 4, False, "cpu", "float64", epochs=10**6)[0] == "numba"
 
 
 def test_auto_trains_on_it_and_says_why(monkeypatch):

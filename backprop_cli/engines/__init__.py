@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,9 +65,27 @@ is not counted on);"""
 FUSED_EPOCH_PER_CHUNK, FUSED_EPOCH_PER_ELEMENT = 1e-6, 5e-10
 """on the fused numba engine, a fixed cost a chunk of samples and layer, plus a cost per sample ×
 parameter (spiral 300 × 2-16-16-3: 36 µs an epoch; 200,000 × 2-16-16-1: 31 ms);"""
-FUSED_START_SECONDS, FUSED_COMPILE_SECONDS = 0.4, 10.0
+FUSED_START_SECONDS, FUSED_COMPILE_SECONDS, FUSED_LOADED_SECONDS = 0.4, 10.0, 0.01
 """and its start: importing numba and loading its machine code from numba's cache, or, before the
-first run on a machine, compiling it (6 s on an idle core, 20 s on a busy one)."""
+first run on a machine, compiling it (6 s on an idle core, 20 s on a busy one), or, for a batch
+past ``LARGE_BATCH`` where this process has run it before (its machine code loaded), its arrays
+and one warm-up epoch;"""
+LARGE_BATCH = 6_144
+"""Past this many samples a dense network's epoch is weighed by ``LARGE_EPOCH`` instead: the numpy
+engine runs such a batch in chunks (at most ``numpy_engine.CHUNK_ROWS`` samples), BLAS on one
+thread, and the fused engine splits it over threads (``fused_threads``)."""
+LARGE_EPOCH = {
+    ("numpy", "float64"): (1.0e-10, 4.0e-9), ("numpy", "float32"): (6.7e-11, 1.6e-9),
+    ("numba", "float64"): (3.4e-10, 1.8e-9), ("numba", "float32"): (1.2e-10, 1.4e-9),
+}
+"""(engine, dtype) → seconds an epoch per sample × parameter, and per sample × unit (the layers'
+widths), on one thread: fitted to 2-16-16-1, 2-64-64-1 and 10-32-1 at 50,000 to 500,000 samples
+(docs/benchmarks.md, "Large batches on every core"). numpy's matrix products gain on wide layers
+(2-64-64-1: 0.6× the fused engine's time on one thread), the fused engine on the elementwise work a
+unit (its exp in vector instructions, nothing stored twice)."""
+FUSED_THREAD_EFFICIENCY = 0.85
+"""The fused engine on n threads: its one-thread time ÷ (n × this), the threads' wait for the
+slowest part and the partial gradients' sum."""
 
 
 # What the fused numba engine (fused.py) trains, by fused_kernels' codes.
@@ -81,6 +100,26 @@ CHUNK = 512
 """Samples a chunk at most: the columns of the activation and δ buffers (a 16-unit layer's chunk is
 64 KB in float64, so a few layers' stay in the core's cache between the forward and the backward
 pass; measured: 512 a little faster than 256 on spiral, the same on 200,000 samples)."""
+
+CHUNKS_A_THREAD = 8
+"""The fused engine splits a batch over threads only where each thread gets at least this many
+chunks (4,096 samples): below it, handing the parts out and adding the gradients up costs more
+than the threads save."""
+FUSED_MAX_THREADS = 8
+"""The most threads the fused engine splits a batch over."""
+
+
+def cpus() -> int:
+    """The CPUs this process may run on (its affinity where the system says, else every CPU)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def fused_threads(rows: int) -> int:
+    """The threads the fused engine splits a batch of ``rows`` samples over: one for every
+    ``CHUNKS_A_THREAD`` chunks, at most the CPUs this process may use and ``FUSED_MAX_THREADS``."""
+    return max(1, min(cpus(), FUSED_MAX_THREADS, rows // (CHUNKS_A_THREAD * CHUNK)))
 
 
 def unsupported(network: Network, settings: EngineSettings | None = None) -> str | None:
@@ -127,6 +166,11 @@ def fused_cached() -> bool:
     return any(any(place.glob("fused_kernels.train-*.nbi")) for place in places)
 
 
+def fused_loaded() -> bool:
+    """Whether this process has loaded the fused engine's machine code already (it has run it)."""
+    return "backprop_cli.engines.fused_kernels" in sys.modules
+
+
 def check_size(name: str, network: Network, dtype: str = "float64") -> None:
     """Refuse an engine for a network beyond its size, naming the one to use instead."""
     if name == "numba" and runs_fused(network, dtype):
@@ -168,8 +212,7 @@ def choose(network: Network, samples: int, shuffle: bool, device: str, dtype: st
     if device != "cpu":
         return "torch", Message("engine.reason.option", {"option": f"--device {device}"})
     if dtype != "float64" and scheduled is None and not shuffle:
-        numpy = NUMPY_EPOCH_PER_LAYER * len(network.layers) + NUMPY_EPOCH_PER_ELEMENT * size
-        picked = _fused_pays(network, samples, epochs, numpy, "numpy")
+        picked = _fused_pays(network, samples, epochs, numpy_epoch_seconds(network, samples, dtype), "numpy", dtype)
         if picked is not None:
             return picked
     if dtype != "float64":
@@ -183,8 +226,7 @@ def choose(network: Network, samples: int, shuffle: bool, device: str, dtype: st
         return "numpy", Message("engine.reason.kinds", {"kinds": ", ".join(kinds)})
     count = Message("samples.one") if samples == 1 else Message("samples", {"count": samples})
     compiled = size <= COMPILED_LIMIT and network.parameter_count <= COMPILED_MAX_PARAMETERS
-    current = (COMPILED_EPOCH_PER_ELEMENT * size if compiled else
-               NUMPY_EPOCH_PER_LAYER * len(network.layers) + NUMPY_EPOCH_PER_ELEMENT * size)
+    current = COMPILED_EPOCH_PER_ELEMENT * size if compiled else numpy_epoch_seconds(network, samples)
     other = "compiled" if compiled else "numpy"
     if epochs is not None and network.parameter_count <= NUMBA_MAX_PARAMETERS and numba_installed():
         saving = current - NUMBA_EPOCH_PER_ELEMENT * size
@@ -200,26 +242,55 @@ def choose(network: Network, samples: int, shuffle: bool, device: str, dtype: st
         key, {"parameters": network.parameter_count, "samples": count})
 
 
-def fused_epoch_seconds(network: Network, samples: int) -> float:
-    """The cost model's time of an epoch on the fused numba engine."""
+def _large(network: Network, samples: int, engine: str, dtype: str) -> float | None:
+    """``LARGE_EPOCH``'s time of an epoch for a dense network past ``LARGE_BATCH`` samples, else None."""
+    if samples <= LARGE_BATCH or unsupported(network) is not None:
+        return None
+    per_parameter, per_unit = LARGE_EPOCH[engine, "float32" if dtype == "float32" else "float64"]
+    units = sum(len(layer.weight) for layer in network.dense_layers)
+    return samples * (per_parameter * network.parameter_count + per_unit * units)
+
+
+def numpy_epoch_seconds(network: Network, samples: int, dtype: str = "float64") -> float:
+    """The cost model's time of an epoch on the numpy engine."""
+    large = _large(network, samples, "numpy", dtype)
+    if large is not None:
+        return large
+    return NUMPY_EPOCH_PER_LAYER * len(network.layers) + NUMPY_EPOCH_PER_ELEMENT * samples * network.parameter_count
+
+
+def fused_epoch_seconds(network: Network, samples: int, dtype: str = "float64") -> float:
+    """The cost model's time of an epoch on the fused numba engine (on ``fused_threads`` threads)."""
+    large = _large(network, samples, "numba", dtype)
+    if large is not None:
+        threads = fused_threads(samples)
+        return large if threads == 1 else large / (threads * FUSED_THREAD_EFFICIENCY)
     chunks = -(-samples // CHUNK)
     return (FUSED_EPOCH_PER_CHUNK * chunks * len(network.layers)
             + FUSED_EPOCH_PER_ELEMENT * samples * network.parameter_count)
 
 
 def _fused_pays(network: Network, samples: int, epochs: int | None, current: float,
-                other: str) -> tuple[str, Message] | None:
+                other: str, dtype: str = "float64") -> tuple[str, Message] | None:
     """The fused numba engine and why, where the epochs × what it saves an epoch over ``other``
-    (``current`` seconds an epoch) outweigh its start; else None."""
+    (``current`` seconds an epoch) outweigh its start; else None, or, for a large batch that numpy
+    runs faster, numpy and why."""
     if epochs is None or not numba_installed():
         return None
     if unsupported(network) is not None:
         return None
-    saving = current - fused_epoch_seconds(network, samples)
+    fused = fused_epoch_seconds(network, samples, dtype)
+    saving = current - fused
+    if saving <= 0 and other == "numpy" and samples > LARGE_BATCH:
+        return "numpy", Message("engine.reason.numpy.large", {
+            "numpy": f"{current * 1e3:.3g}", "fused": f"{fused * 1e3:.3g}", "threads": fused_threads(samples),
+            "engine": "numba"})
     cached = fused_cached()
     start = FUSED_START_SECONDS if cached else FUSED_COMPILE_SECONDS
+    if samples > LARGE_BATCH and fused_loaded():
+        cached, start = True, FUSED_LOADED_SECONDS
     if epochs * saving <= start:
         return None
     return "numba", Message("engine.reason.fused.cached" if cached else "engine.reason.fused.compile", {
-        "epochs": f"{epochs:,}", "saving": f"{saving * 1e6:.2g}", "start": f"{start:.1f}", "other": other,
+        "epochs": f"{epochs:,}", "saving": f"{saving * 1e6:.2g}", "start": f"{start:.2g}", "other": other,
         "engine": "numba"})

@@ -20,8 +20,8 @@ from collections.abc import Container, Sequence
 from typing import Any
 
 from backprop_cli import losses
-from backprop_cli.engines import ACTIVATIONS, CHUNK, LOSSES, OPTIMIZERS, REDUCTIONS, unsupported
-from backprop_cli.engines.base import Engine, EngineSettings, Logged, logged_mask, to_floats
+from backprop_cli.engines import ACTIVATIONS, CHUNK, LOSSES, OPTIMIZERS, REDUCTIONS, fused_threads, unsupported
+from backprop_cli.engines.base import Engine, EngineSettings, Logged, batch_bounds, logged_mask, to_floats
 from backprop_cli.errors import BackpropError
 from backprop_cli.model import Network, OptimizerSlots, Vector
 
@@ -92,7 +92,9 @@ class FusedEngine(Engine):
         self.A = np.zeros((int(self.uoff[-1]), width), dtype=dtype)
         self.D = np.zeros_like(self.A)
         self.P = np.zeros((network.outputs, width), dtype=dtype)
-        self.S = np.zeros((network.outputs + 5, width))  # float64 scratch: softmax's and exp's rows
+        self.S = np.zeros((network.outputs + 5, width), dtype=dtype)  # scratch: softmax's and exp's rows
+        self.parts: list[tuple[Any, ...]] = [(self.G, self.A, self.D, self.P, self.S)]
+        """Each thread's G and buffers (G, A, D, P, S), this thread's first (``_gradients``)."""
         self._warm_up()
 
     def _layout(self) -> tuple[Any, ...]:
@@ -109,6 +111,8 @@ class FusedEngine(Engine):
             self._train(*copies, 0, one, 1, np.ones(1, dtype=np.bool_), np.zeros(1))
             self.kernels.loss_of(copies[0], *self._layout(), self.code, self.loss_code, self.reduction,
                                  self.consts, *one, self.A, self.D, self.P, self.S)
+            self.kernels.gradients(copies[0], copies[3], *self._layout(), self.code, self.loss_code, self.consts,
+                                   *one, 0, 1, 8, 1, self.A, self.D, self.P, self.S)
             self.kernels.predict(copies[0], *self._layout(), self.code, one[0], self.A, self.P, self.S,
                                  np.zeros((1, self.network.outputs), dtype=self.np_dtype))
 
@@ -125,18 +129,75 @@ class FusedEngine(Engine):
 
         epochs, mask = logged_mask(start, count, logged)
         history = np.zeros(len(epochs))
+        threads = fused_threads(min(self.settings.batch_size, self.samples))
         with np.errstate(all="ignore"):
+            if threads > 1:
+                done, recorded = self._run_threads(threads, count, mask, history, stop)
+                return done, [(epoch, float(value)) for epoch, value in zip(epochs[:recorded], history, strict=False)]
             self.steps = self._train(self.params, self.M, self.V, self.G, self.steps, (self.XT, self.YT), count,
                                      mask, history)
         return count, [(epoch, float(value)) for epoch, value in zip(epochs, history, strict=True)]
+
+    def _run_threads(self, threads: int, count: int, mask: Any, history: Any, stop: list[bool]) -> tuple[int, int]:
+        """``train``'s epochs with each batch's gradient worked out by ``threads`` threads, a part of
+        the batch's columns each (``_gradients``), then the update: the same chunks as one thread's,
+        only the parts' sums added in another order. Ends after an epoch where ``stop[0]`` is true;
+        returns the epochs done and the losses recorded."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        kernels, units = self.kernels, self.network.outputs
+        recorded = 0
+        with ThreadPoolExecutor(threads - 1, thread_name_prefix="backprop-fused") as pool:
+            for k in range(count):
+                if mask[k] and not self.full_batch:
+                    history[recorded] = self._loss()
+                    recorded += 1
+                for lo, hi in batch_bounds(self.samples, self.settings.batch_size):
+                    share = kernels.divisor(hi - lo, units, self.reduction)
+                    total = self._gradients(pool, lo, hi, share)
+                    if self.full_batch and mask[k]:
+                        history[recorded] = total / share
+                        recorded += 1
+                    self.steps += 1
+                    kernels.update(self.params, self.G, self.M, self.V, self.trainable, self.optimizer, self.consts,
+                                   self.steps)
+                if stop[0]:
+                    return k + 1, recorded
+        return count, recorded
+
+    def _gradients(self, pool: Any, start: int, stop: int, share: int) -> float:
+        """The gradient of samples start … stop − 1 into G, split over ``fused_threads`` threads (this
+        one and the pool's), each a run of whole chunks with its own G and buffers; the loss terms' sum."""
+        import numpy as np
+
+        kernels = self.kernels
+        chunk = int(kernels.even(stop - start, self.A.shape[1]))
+        chunks = -(-(stop - start) // chunk)
+        threads = min(fused_threads(stop - start), chunks)
+        while len(self.parts) < threads:
+            self.parts.append(tuple(np.zeros_like(array) for array in (self.G, self.A, self.D, self.P, self.S)))
+        cuts = [min(stop, start + chunk * (chunks * t // threads)) for t in range(threads + 1)]
+        common = (*self._layout(), self.code, self.loss_code, self.consts, self.XT, self.YT)
+        futures = [pool.submit(kernels.gradients, self.params, G, *common, cuts[t], cuts[t + 1], chunk, share,
+                               A, D, P, S)
+                   for t, (G, A, D, P, S) in enumerate(self.parts[1:threads], start=1)]
+        total = float(kernels.gradients(self.params, self.G, *common, cuts[0], cuts[1], chunk, share, self.A,
+                                        self.D, self.P, self.S))
+        for future, part in zip(futures, self.parts[1:threads], strict=True):
+            total += future.result()
+            np.add(self.G, part[0], out=self.G)
+        return total
+
+    def _loss(self) -> float:
+        """The loss over every sample."""
+        return float(self.kernels.loss_of(self.params, *self._layout(), self.code, self.loss_code, self.reduction,
+                                          self.consts, self.XT, self.YT, self.A, self.D, self.P, self.S))
 
     def evaluate(self, rows: int) -> tuple[float, tuple[Vector, ...]]:
         import numpy as np
 
         with np.errstate(all="ignore"):
-            loss = float(self.kernels.loss_of(self.params, *self._layout(), self.code, self.loss_code,
-                                              self.reduction, self.consts, self.XT, self.YT, self.A, self.D,
-                                              self.P, self.S))
+            loss = self._loss()
             out = np.zeros((min(rows, self.samples), self.network.outputs), dtype=self.np_dtype)
             self.kernels.predict(self.params, *self._layout(), self.code, self.XT, self.A, self.P, self.S, out)
         return loss, to_floats(out.tolist())

@@ -18,7 +18,8 @@ else can write it; ``BACKPROP_CACHE_DIR=off`` compiles in memory every run.
 
 Only ``backward``'s gradient sums may be reordered (``fastmath`` reassociation, so that they
 vectorise); nothing assumes finite numbers, and inf and nan propagate as in numpy and PyTorch
-(``error_model="numpy"``). ``exp_row`` is exp over a row in vector instructions.
+(``error_model="numpy"``). ``exp_row`` is exp over a row in vector instructions (``exp_row32`` in
+float32 arithmetic, for float32 arrays: twice the values an instruction).
 """
 
 # mypy: disable-error-code="no-untyped-def"
@@ -29,6 +30,7 @@ from typing import Any
 
 import numba
 import numpy as np
+from numba.extending import overload
 
 IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX = range(6)
 """Activation codes."""
@@ -61,6 +63,10 @@ FAST_LOW, FAST_HIGH = -707.0, 709.0
 """exp's range that the vector path computes (its result a normal number); math.exp outside it."""
 
 
+TAYLOR = tuple(1.0 / math.factorial(power) for power in range(13, -1, -1))
+"""1 / k! for k = 13 … 0: exp(r) by Horner's rule."""
+
+
 @numba.njit(**OPTIONS)
 def exp_row(S, e, rows):  # pragma: no cover - machine code
     """S[e, n] = exp(S[e, n]) for n < rows, S a float64 scratch array whose last two rows it uses:
@@ -68,45 +74,77 @@ def exp_row(S, e, rows):  # pragma: no cover - machine code
     or two of math.exp), times 2ᵏ added to the exponent's bits. Every step vectorises (math.exp is a
     call a value); values outside the fast range (overflow, subnormal results, nan) are computed
     again by math.exp."""
+    return exp_in(S, e, rows, S.view(np.int64), 52, SHIFTER_BITS, (FAST_LOW, FAST_HIGH), (LOG2E, SHIFTER),
+                  (LN2_HI, LN2_LO), TAYLOR)
+
+
+F32 = np.float32
+LOG2E_32, SHIFTER_32 = F32(LOG2E), F32(12582912.0)
+"""float32's: log₂ e, and 1.5 × 2²³ (x + SHIFTER_32 rounds x to an integer in the low bits)."""
+SHIFTER_BITS_32 = 0x4B400000
+LN2_HI_32, LN2_LO_32 = F32(0.693359375), F32(-2.12194440e-4)
+"""ln 2 in two parts (Cephes' expf): k ln 2 exact in the first for the k of a float's range."""
+FAST_LOW_32, FAST_HIGH_32 = F32(-87.0), F32(88.0)
+"""exp's range that the float32 vector path computes (its result a normal float32)."""
+TAYLOR_32 = tuple(F32(1.0 / math.factorial(power)) for power in range(7, -1, -1))
+"""1 / k! for k = 7 … 0, in float32."""
+
+
+@numba.njit(**OPTIONS)
+def exp_row32(S, e, rows):  # pragma: no cover - machine code
+    """``exp_row`` in float32 arithmetic, for S a float32 array: Cephes' reduction and the Taylor
+    series to r⁷ (within an ulp of exp rounded to float32), twice the values a vector instruction."""
+    return exp_in(S, e, rows, S.view(np.int32), 23, SHIFTER_BITS_32, (FAST_LOW_32, FAST_HIGH_32),
+                  (LOG2E_32, SHIFTER_32), (LN2_HI_32, LN2_LO_32), TAYLOR_32)
+
+
+@numba.njit(**OPTIONS)
+def exp_in(S, e, rows, bits, mantissa, shifter_bits, fast, shift, ln2, taylor):  # pragma: no cover
+    """``exp_row`` in S's dtype: ``bits`` S viewed as integers of its width, ``mantissa`` its
+    mantissa's bits, ``fast`` the range computed here, ``shift`` (log₂ e, 1.5 × 2^mantissa),
+    ``ln2`` ln 2 in two parts, ``taylor`` the series' coefficients from the highest power."""
     E, K, X = S[e], S[len(S) - 2], S[len(S) - 1]
+    low, high = fast
     outside = 0
     for n in range(rows):
         x = E[n]
         X[n] = x
-        outside += 0 if FAST_LOW <= x <= FAST_HIGH else 1
-        c = FAST_LOW if x < FAST_LOW else (FAST_HIGH if x > FAST_HIGH else x)
-        shifted = c * LOG2E + SHIFTER
-        k = shifted - SHIFTER
-        r = (c - k * LN2_HI) - k * LN2_LO
-        p = 1.0 / 6227020800.0
-        p = p * r + 1.0 / 479001600.0
-        p = p * r + 1.0 / 39916800.0
-        p = p * r + 1.0 / 3628800.0
-        p = p * r + 1.0 / 362880.0
-        p = p * r + 1.0 / 40320.0
-        p = p * r + 1.0 / 5040.0
-        p = p * r + 1.0 / 720.0
-        p = p * r + 1.0 / 120.0
-        p = p * r + 1.0 / 24.0
-        p = p * r + 1.0 / 6.0
-        p = p * r + 0.5
-        p = p * r + 1.0
+        outside += 0 if low <= x <= high else 1
+        c = low if x < low else (high if x > high else x)
+        shifted = c * shift[0] + shift[1]
+        k = shifted - shift[1]
+        r = (c - k * ln2[0]) - k * ln2[1]
+        p = taylor[0]
+        for i in range(1, len(taylor)):
+            p = p * r + taylor[i]
         K[n] = shifted
-        E[n] = p * r + 1.0
-    bits, scale = E.view(np.int64), K.view(np.int64)
+        E[n] = p
+    power, scale = bits[e], bits[len(S) - 2]
     for n in range(rows):
-        bits[n] += (scale[n] - SHIFTER_BITS) << 52
+        power[n] += (scale[n] - shifter_bits) << mantissa
     if outside:
         for n in range(rows):
-            if not FAST_LOW <= X[n] <= FAST_HIGH:
+            if not low <= X[n] <= high:
                 E[n] = math.exp(X[n])
     return 0
+
+
+def exp_rows(S: Any, e: int, rows: int) -> Any:  # pragma: no cover - replaced in machine code by _exp_rows
+    """exp over S[e, :rows] in S's dtype: ``exp_row`` for float64, ``exp_row32`` for float32."""
+    return (exp_row32 if S.dtype == np.float32 else exp_row)(S, e, rows)
+
+
+@overload(exp_rows, jit_options={"error_model": "numpy", "nogil": True})
+def _exp_rows(S, e, rows):
+    if S.dtype == numba.types.float32:
+        return lambda S, e, rows: exp_row32(S, e, rows)
+    return lambda S, e, rows: exp_row(S, e, rows)
 
 
 @numba.njit(**OPTIONS)
 def forward(params, sizes, acts, woff, boff, uoff, XT, lo, rows, A, S):  # pragma: no cover - machine code
     """Every layer on columns lo … lo + rows − 1: A holds the activations (the inputs first); the
-    output layer's rows hold its pre-activation z. S is float64 scratch (``exp_row``)."""
+    output layer's rows hold its pre-activation z. S is scratch of A's dtype (``exp_rows``)."""
     layers = len(sizes) - 1
     for i in range(sizes[0]):
         for n in range(rows):
@@ -155,7 +193,7 @@ def activate(out, rows, code, S):  # pragma: no cover - machine code
         E = S[0]
         for n in range(rows):
             E[n] = -out[n]
-        exp_row(S, 0, rows)
+        exp_rows(S, 0, rows)
         for n in range(rows):
             out[n] = 1.0 / (1.0 + E[n])
     elif code == TANH:
@@ -209,7 +247,7 @@ def predictions(A, P, S, here, units, code, rows):  # pragma: no cover - machine
         E, z = S[j], A[here + j]
         for n in range(rows):
             E[n] = z[n] - top[n]
-        exp_row(S, j, rows)
+        exp_rows(S, j, rows)
     for n in range(rows):
         total[n] = 0.0
     for j in range(units):
@@ -432,6 +470,24 @@ def predict(params, sizes, acts, woff, boff, uoff, code, XT, A, P, S, out):  # p
 
 
 @numba.njit(**OPTIONS)
+def gradients(params, G, sizes, acts, woff, boff, uoff, code, loss, consts, XT, YT, start, stop, chunk, share,
+              A, D, P, S):  # pragma: no cover - machine code
+    """G = the gradient of the samples start … stop − 1's loss terms ÷ ``share`` (the batch's divisor),
+    in chunks of ``chunk`` columns from ``start``; returns those terms' sum. A thread's part of a batch
+    when the batch is split (``FusedEngine``): each part its own G and buffers."""
+    layers = len(sizes) - 1
+    units = sizes[layers]
+    G[:] = 0.0
+    total = 0.0
+    for lo in range(start, stop, chunk):
+        rows = min(chunk, stop - lo)
+        forward(params, sizes, acts, woff, boff, uoff, XT, lo, rows, A, S)
+        total += output(A, D, P, S, uoff[layers], units, code, loss, consts, YT, lo, rows, 1.0 / share, True)
+        backward(params, G, sizes, acts, woff, boff, uoff, consts, rows, A, D)
+    return total
+
+
+@numba.njit(**OPTIONS)
 def train(params, M, V, G, step, sizes, acts, woff, boff, uoff, code, loss, reduction, optimizer, consts,
           trainable, XT, YT, batch, count, logged, history, A, D, P, S):  # pragma: no cover - machine code
     """``count`` epochs of batches of ``batch`` samples in order; the loss over all the data before
@@ -449,14 +505,8 @@ def train(params, M, V, G, step, sizes, acts, woff, boff, uoff, code, loss, redu
         for start in range(0, samples, batch):
             stop = min(start + batch, samples)
             share = divisor(stop - start, units, reduction)
-            G[:] = 0.0
-            total = 0.0
-            chunk = even(stop - start, width)
-            for lo in range(start, stop, chunk):
-                rows = min(chunk, stop - lo)
-                forward(params, sizes, acts, woff, boff, uoff, XT, lo, rows, A, S)
-                total += output(A, D, P, S, uoff[layers], units, code, loss, consts, YT, lo, rows, 1.0 / share, True)
-                backward(params, G, sizes, acts, woff, boff, uoff, consts, rows, A, D)
+            total = gradients(params, G, sizes, acts, woff, boff, uoff, code, loss, consts, XT, YT, start, stop,
+                              even(stop - start, width), share, A, D, P, S)
             if whole and logged[k]:
                 history[recorded] = total / share
                 recorded += 1
@@ -465,8 +515,8 @@ def train(params, M, V, G, step, sizes, acts, woff, boff, uoff, code, loss, redu
     return step
 
 
-KERNELS = (exp_row, forward, add_products, activate, local, predictions, output, backward, update, loss_of, even,
-           divisor, predict, train)
+KERNELS = (exp_row, exp_row32, exp_in, forward, add_products, activate, local, predictions, output, backward, update,
+           loss_of, even, divisor, predict, gradients, train)
 
 
 def keep() -> str | None:
