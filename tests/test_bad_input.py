@@ -266,6 +266,11 @@ CASES: list[tuple[str, list[str | Case], str]] = [
     ("train: save exists", ["train", "--save", text("net.toml", SEED_SPEC)], "net.toml exists; use --force"),
     ("train: save folder missing", ["train", "--save", "missing/net.toml"], "the folder missing does not exist"),
     ("train: save suffix", ["train", "--save", "net.yaml"], "save: net.yaml should end in .toml or .json"),
+    ("train: schedule overflows", ["train", "--schedule", "exponential:gamma=1e300", "--epochs", "3",
+                                   "--output", "report.md"],
+     "schedule: the learning rate of epoch 3 overflows float64"),
+    ("train: schedule key twice", ["train", "--schedule", "step:step_size=2,step_size=3", "--epochs", "3"],
+     "schedule: step_size is given twice"),
 ]
 
 
