@@ -138,6 +138,8 @@ CASES: list[tuple[str, list[str | Case], str]] = [
     ("init: exists", ["init", text("there.toml", SEED_SPEC)], "exists; use --force to overwrite it"),
     ("output: missing folder", ["step", "--output", "missing/out.md"], "the folder missing does not exist"),
     ("output: a folder", ["step", "--output", ".", "--format", "json"], "is a directory"),
+    ("token ids not a number", ["step", "--token-ids", "nan", "1"], "token-ids: nan is not a token id"),
+    ("token ids infinite", ["step", "--token-ids", "0", "inf"], "token-ids: inf is not a token id"),
     # --- spec files
     ("bad TOML", ["step", "--network", text("n.toml", "[[layers]\n")], "is not valid TOML"),
     ("misspelt top key", ["step", "--network", spec('loss = "bce"', 'los = "bce"')],
