@@ -120,10 +120,13 @@ class Evaluator:
             return self._mul(expr)
         if isinstance(expr, sp.Pow):
             base, exponent = self(expr.base), self(expr.exp)
-            if exponent == -1:
-                return self._divide(1.0, base)
-            if exponent == 0.5:
-                return self._sqrt(base)
+            # Only a constant exponent picks 1/b or √b: a symbolic one (2**x) is an array in the
+            # matrix form.
+            if isinstance(expr.exp, sp.Number):
+                if exponent == -1:
+                    return self._divide(1.0, base)
+                if exponent == 0.5:
+                    return self._sqrt(base)
             return self._power(base, exponent)
         if isinstance(expr, sp.log):
             value = self._log(self(expr.args[0]))

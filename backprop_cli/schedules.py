@@ -43,6 +43,16 @@ class Schedule:
 
     def lr(self, base: float, epoch: int) -> float:
         """The learning rate of the epoch after ``epoch`` epochs (0: the first epoch's)."""
+        try:
+            lr = self._lr(base, epoch)
+        except OverflowError:
+            lr = math.inf
+        if not math.isfinite(lr):
+            raise BackpropError(f"schedule: the learning rate of epoch {epoch + 1} overflows float64"
+                                f" ({self.describe()}); use a smaller gamma or fewer epochs")
+        return lr
+
+    def _lr(self, base: float, epoch: int) -> float:
         a = dict(self.arguments)
         if self.name == "step":
             return base * a["gamma"] ** (epoch // int(a["step_size"]))
@@ -97,6 +107,8 @@ def parse_schedule(text: str | None) -> Schedule | None:
         if key not in defaults:
             raise BackpropError(f"schedule: {torch_name} has no argument {key!r}; its arguments are"
                                 f" {', '.join(defaults)}")
+        if key in given:
+            raise BackpropError(f"schedule: {key} is given twice; write it once")
         try:
             number = float(value)
         except ValueError:

@@ -10,6 +10,7 @@ is trained on next tokens with ``nn.CrossEntropyLoss`` over every position.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -113,7 +114,7 @@ def from_options(tokens: str | None, token_ids: Sequence[float] | None,
         assert token_ids is not None
         ids = []
         for value in token_ids:
-            if value != int(value) or value < 0:
+            if not math.isfinite(value) or value != int(value) or value < 0:
                 raise DataError(f"token-ids: {value:g} is not a token id; give whole numbers from 0, e.g."
                                 " --token-ids 0 2 1")
             ids.append(int(value))

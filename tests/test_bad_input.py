@@ -138,6 +138,8 @@ CASES: list[tuple[str, list[str | Case], str]] = [
     ("init: exists", ["init", text("there.toml", SEED_SPEC)], "exists; use --force to overwrite it"),
     ("output: missing folder", ["step", "--output", "missing/out.md"], "the folder missing does not exist"),
     ("output: a folder", ["step", "--output", ".", "--format", "json"], "is a directory"),
+    ("token ids not a number", ["step", "--token-ids", "nan", "1"], "token-ids: nan is not a token id"),
+    ("token ids infinite", ["step", "--token-ids", "0", "inf"], "token-ids: inf is not a token id"),
     # --- spec files
     ("bad TOML", ["step", "--network", text("n.toml", "[[layers]\n")], "is not valid TOML"),
     ("misspelt top key", ["step", "--network", spec('loss = "bce"', 'los = "bce"')],
@@ -266,6 +268,11 @@ CASES: list[tuple[str, list[str | Case], str]] = [
     ("train: save exists", ["train", "--save", text("net.toml", SEED_SPEC)], "net.toml exists; use --force"),
     ("train: save folder missing", ["train", "--save", "missing/net.toml"], "the folder missing does not exist"),
     ("train: save suffix", ["train", "--save", "net.yaml"], "save: net.yaml should end in .toml or .json"),
+    ("train: schedule overflows", ["train", "--schedule", "exponential:gamma=1e300", "--epochs", "3",
+                                   "--output", "report.md"],
+     "schedule: the learning rate of epoch 3 overflows float64"),
+    ("train: schedule key twice", ["train", "--schedule", "step:step_size=2,step_size=3", "--epochs", "3"],
+     "schedule: step_size is given twice"),
 ]
 
 

@@ -340,3 +340,17 @@ def test_a_softmax_at_every_step_of_a_recurrent_layer_is_worked_in_the_matrix_fo
     with pytest.raises(BackpropError, match="softmax at every position .* use --form matrix"):
         ours(document, "scalar")
     assert ours(document, "auto") == ours(document, "matrix")
+
+
+def test_one_hot_rows_do_not_build_a_vocabulary_square():
+    """X_t compares the ids with 0 … V−1 (N × V a step), never V × V (72 TB for these 3,000,000 words)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from backprop_cli.layers.embedding import Embedding
+
+    ids = np.array([[0, 2_999_999]])  # N × T
+    hot = Embedding.one_hot(SimpleNamespace(vocabulary=3_000_000), ids)  # type: ignore[arg-type]
+    assert hot.shape == (2, 1, 3_000_000)
+    assert hot.sum() == 2 and hot[0, 0, 0] == hot[1, 0, 2_999_999] == 1

@@ -449,3 +449,23 @@ def test_formula_in_torch_operations_is_the_same_function():
         assert torch.allclose(ours, factory(text)(z), rtol=1e-15, atol=1e-300)
     assert math.isclose(float(formula_function("max(x, 0) + pi", torch_operations(torch))(torch.tensor(-1.0))),
                         math.pi)
+
+
+@pytest.mark.parametrize("form", ["scalar", "matrix"])
+@pytest.mark.parametrize("text", ["2**x", "x**x"])
+def test_a_variable_exponent_equals_pytorch_in_both_forms(text, form):
+    """An exponent that holds x is an array in the matrix form: evaluated as a power, not compared with -1."""
+    torch = pytest.importorskip("torch")
+
+    class Power(torch.nn.Module):
+        def forward(self, z):
+            return 2 ** z if text == "2**x" else z ** z
+
+    def factory(name):
+        return Power() if name == text else torch_activation(name)
+
+    network = Network((Layer(((0.3, 0.7), (0.5, 0.2)), (0.1, 0.2), text),
+                       Layer(((0.6, -0.3),), (0.2,), "sigmoid")), loss="mse", lr=0.1)
+    xs, ys = ((0.7, 1.2), (0.3, 0.4)), ((0.4,), (1.0,))
+    ours = build_derivation(network, xs, ys, Options(form=form)).to_dict()
+    assert_close(ours, torch_step(network, xs, ys, activation=factory))

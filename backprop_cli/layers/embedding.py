@@ -218,7 +218,8 @@ class Embedding(Kind):
         """X_t for every t: (T, N, V), a 1 at each sample's token."""
         import numpy as np
 
-        return np.eye(self.vocabulary)[ids.T]
+        # Compared with the ids, not rows of np.eye(V): that is V × V, 80 GB for a vocabulary of 100,000.
+        return (ids.T[..., None] == np.arange(self.vocabulary)).astype(float)
 
     def matrix_forward(self, page: MatrixPage, path: Path, inputs: sp.Basic) -> list[MatrixStep]:
         from backprop_cli.locales import say
