@@ -54,6 +54,11 @@ layer's product (samples × (inputs + 1) × units), under which OpenBLAS multipl
 threads cost more than they save on products this small, many times more on a busy machine. With
 threadpoolctl the chunked pass holds BLAS to one thread instead (``one_blas_thread``)."""
 MIN_CHUNK_ROWS = 256
+FUSED_FORMULA_CLASSES = 16
+"""Up to this many classes, softmax with cross-entropy's ∂𝓛/∂z is compiled from sympy's derivative of
+the two as one function (``functions.Softmax.fused_delta``), as the page derives it; past it, whose
+derivation grows with the square of the classes (a vocabulary of 1,000 tokens: minutes), from its closed
+form p·Σₖyₖ − y, which is what that derivative is (and what torch's CrossEntropyLoss computes)."""
 
 
 def chunk_rows(widths: Sequence[int], one_thread: bool = True) -> int:
@@ -102,7 +107,9 @@ class NumpyEngine(Engine):
             row_wise = self.output_activation.row_wise
             units = network.classes
             _, ps, ys_ = row_wise._symbols(units)
-            if self.fused:
+            if self.fused and units > FUSED_FORMULA_CLASSES:
+                self._fused = None  # its closed form, p·Σy − y (``_output_delta``)
+            elif self.fused:
                 self._fused = [array_function(d, *ps, *ys_) for d in row_wise.fused_delta(self.loss, units, 1)]
             else:
                 self._jacobian = [[array_function(entry, *ps) for entry in row] for row in row_wise.jacobian(units)]
@@ -163,9 +170,12 @@ class NumpyEngine(Engine):
         assert layer is not None
         if layer.softmax:
             columns = [*yhat.T]
-            if self.fused:
+            formula = self._fused if self.fused else None
+            if self.fused and formula is None:
+                delta = (yhat * Y.sum(axis=1, keepdims=True) - Y) * scale
+            elif formula is not None:
                 targets = [*Y.T]
-                delta = np.stack([broadcast(d(*columns, *targets), yhat[:, 0]) for d in self._fused], axis=1) * scale
+                delta = np.stack([broadcast(d(*columns, *targets), yhat[:, 0]) for d in formula], axis=1) * scale
             else:
                 grad = broadcast(self._loss_grad(yhat, Y), yhat) * scale
                 units = yhat.shape[1]
