@@ -23,7 +23,7 @@ from backprop_cli.layers.batch_norm import BatchNorm
 from backprop_cli.layers.dense import Layer
 from backprop_cli.model import Network, Optimizer
 from backprop_cli.training import TrainSettings, train
-from backprop_cli.verification import check_gradients
+from backprop_cli.verification import check_gradients, units_at_kinks
 from tests.reference import assert_close, assert_step_close, magnitude
 from tests.reference_kinds import torch_kinds_step, torch_kinds_train
 from tests.strategies import kind_networks
@@ -169,6 +169,12 @@ def test_verify_agrees_on_networks_of_kinds(case):
     except BackpropError:
         return
     autograd = [check.autograd for check in verification.checks]
+    if units_at_kinks(network, verification.derivation.to_dict()["layers"]):
+        # A unit exactly at relu's kink here may sit a rounding error past it in torch's order of
+        # operations (a batch norm of a constant: 0 here, 1e-17 there, then × 1/√ε), where torch's
+        # convention takes the other side's derivative: verify reports such a row, and the test
+        # cannot ask both to agree. Every other example must.
+        return
     assert all(a is not None and a.ok for a in autograd), [c.to_dict() for c in verification.failures]
 
 
