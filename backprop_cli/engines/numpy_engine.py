@@ -240,17 +240,17 @@ class NumpyEngine(Engine):
         # The samples as columns, with a row of ones under them: each layer's bias is a column of its
         # weight matrix, so z = [W b] [a; 1] is one product and [∂W ∂b] = δ [a; 1]ᵀ another.
         Xt, Yt = self._columns(X), Y.T
+        functions_ = [numpy_activation(layer.activation) for layer in layers]
         weights, joined, fold, sums = [], [], [], []
-        for i, layer in enumerate(layers):
+        for i in range(len(layers)):
             W, b = self.params[((i,), "weight")], self.params.get(((i,), "bias"))
             Wb = W if b is None else np.concatenate([W, b[:, None]], axis=1)
-            # A sigmoid takes −z, 1/(1 + exp(−z)): its weights are negated instead of z (its
-            # derivative is taken from its output; only softmax's fused loss reads the output's z).
-            fold.append(layer.activation == "sigmoid" and not (i == last and self.fused))
+            # An activation that reads −z (the sigmoid's 1/(1 + exp(−z))) has its weights negated
+            # instead of z; only softmax's fused loss reads the output layer's z itself.
+            fold.append(functions_[i].of_negated and not (i == last and self.fused))
             weights.append(W)
             joined.append(-Wb if fold[i] else Wb)
             sums.append(np.empty((chunks, *Wb.shape), dtype=self.np_dtype))
-        functions_ = [numpy_activation(layer.activation) for layer in layers]
         terms = 0.0
         for chunk, lo in enumerate(range(0, samples, size)):
             hi = min(lo + size, samples)
@@ -265,9 +265,7 @@ class NumpyEngine(Engine):
                 ins.append(A)
                 if fold[i]:
                     product(joined[i], A, a)
-                    np.exp(a, out=a)
-                    a += 1
-                    np.divide(1, a, out=a)
+                    functions_[i].negated_into(a)
                 else:
                     product(joined[i], A, z)
                     if i == last and functions_[i].softmax:

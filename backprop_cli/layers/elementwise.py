@@ -34,6 +34,9 @@ class NumpyActivation:
         self.row_wise = activation if isinstance(activation, functions.Softmax) else None
         self.softmax = self.row_wise is not None
         self.of_output = True
+        self.of_negated = name == "sigmoid"
+        """Whether ``negated_into`` computes it from −z (the numpy engine's chunked pass negates the
+        weights instead of z)."""
         if isinstance(activation, functions.Activation):
             self.f = array_function(activation.expr, functions.X)
             in_output = activation.derivative_of_output
@@ -67,6 +70,14 @@ class NumpyActivation:
         else:
             out[...] = self.forward(z)
         return out
+
+    def negated_into(self, a: Array) -> Array:
+        """f(z) in place of −z in ``a``, for a function with ``of_negated``: the sigmoid's
+        1/(1 + exp(−z)), three passes (numpy's division is vectorised, its reciprocal not)."""
+        np.exp(a, out=a)
+        a += 1
+        np.divide(1, a, out=a)
+        return a
 
     def backward_into(self, z: Array, a: Array, G: Array, scratch: Array) -> Array:
         """``G ⊙ f′`` into ``G``, ``scratch`` an array of G's shape the function may overwrite: the
