@@ -334,7 +334,9 @@ def jax_fori(case: Case) -> tuple[float, float]:
 # --- PyTorch -----------------------------------------------------------------------------------
 
 
-def _torch_loop(case: Case, compiled: bool) -> tuple[float, float]:
+def _torch_loop(case: Case, compiled: bool, device: str = "cpu", read_each: bool = True) -> tuple[float, float]:
+    """The PyTorch loop; ``read_each``: ``loss.item()`` every epoch, else the losses kept on the device
+    and read once at the end."""
     import torch
 
     dtype = torch.float32 if case.dtype == "float32" else torch.float64
@@ -349,8 +351,8 @@ def _torch_loop(case: Case, compiled: bool) -> tuple[float, float]:
             modules.append(torch.nn.Sigmoid() if case.hidden == "sigmoid" else torch.nn.ReLU())
         elif case.output == "sigmoid":
             modules.append(torch.nn.Sigmoid())
-    model = torch.nn.Sequential(*modules)
-    X, Y = torch.tensor(case.X, dtype=dtype), torch.tensor(case.Y, dtype=dtype)
+    model = torch.nn.Sequential(*modules).to(device)
+    X, Y = torch.tensor(case.X, dtype=dtype, device=device), torch.tensor(case.Y, dtype=dtype, device=device)
     criterion = torch.nn.BCELoss() if case.output == "sigmoid" else torch.nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(model.parameters(), lr=case.lr)
 
@@ -363,13 +365,18 @@ def _torch_loop(case: Case, compiled: bool) -> tuple[float, float]:
         forward().backward()
         model.load_state_dict(saved)
         optimizer.zero_grad()
+    if device != "cpu":
+        torch.cuda.synchronize()
     start = time.perf_counter()
+    losses = []
     for _ in range(case.epochs):
         optimizer.zero_grad()
         loss = forward()
         loss.backward()
         optimizer.step()
-        loss.item()
+        losses.append(loss.item() if read_each else loss.detach())
+    if not read_each:
+        torch.stack(losses).tolist()
     seconds = time.perf_counter() - start
     with torch.no_grad():
         return seconds, float(objective())
@@ -450,6 +457,26 @@ def end_to_end(case: Case, rounds: int) -> list[tuple[str, float]]:
     return [(name, statistics.median(values)) for name, values in times.items()]
 
 
+def print_table(case: Case, titles: dict[str, str], times: dict[str, list[float]], finals: dict[str, float],
+                failed: dict[str, str], reference: float | None, base: str, base_title: str) -> None:
+    """A case's Markdown table: each implementation's median loop time, its ratio to ``base``'s, its
+    final loss and whether that equals ``reference`` (relative 1e-9 in float64, 1e-4 in float32)."""
+    tol = 1e-4 if case.dtype == "float32" else 1e-9
+    base_time = statistics.median(times[base]) if times.get(base) else None
+    print(f"| implementation | loop (s) | µs an epoch | ÷ {base_title} | final loss | same loss |")
+    print("|---|---:|---:|---:|---:|---|")
+    for name, title in titles.items():
+        if name in failed:
+            print(f"| {title} | — | — | — | — | {failed[name]} |")
+            continue
+        median = statistics.median(times[name])
+        same = reference is not None and math.isclose(finals[name], reference, rel_tol=tol)
+        ratio = f"{median / base_time:.2f}" if base_time else ""
+        print(f"| {title} | {median:.4f} | {median / case.epochs * 1e6:.3g} | {ratio} |"
+              f" {finals[name]:.10g} | {'✓' if same else '✗ differs'} |")
+    print(flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -483,23 +510,9 @@ def main() -> None:
                     continue
                 times[name].append(seconds)
                 finals[name] = loss
-        reference = finals.get("numpy", finals.get("auto"))
-        tol = 1e-4 if case.dtype == "float32" else 1e-9
-        base = statistics.median(times["auto"]) if times.get("auto") else None
         print(f"### {case.title} (load average {os.getloadavg()[0]:.1f})\n")
-        print("| implementation | loop (s) | µs an epoch | ÷ backprop auto | final loss | same loss |")
-        print("|---|---:|---:|---:|---:|---|")
-        for name in names:
-            title = IMPLEMENTATIONS[name][0]
-            if name in failed:
-                print(f"| {title} | — | — | — | — | {failed[name]} |")
-                continue
-            median = statistics.median(times[name])
-            same = reference is not None and math.isclose(finals[name], reference, rel_tol=tol)
-            ratio = f"{median / base:.2f}" if base else ""
-            print(f"| {title} | {median:.4f} | {median / case.epochs * 1e6:.3g} | {ratio} |"
-                  f" {finals[name]:.10g} | {'✓' if same else '✗ differs'} |")
-        print()
+        print_table(case, {name: IMPLEMENTATIONS[name][0] for name in names}, times, finals, failed,
+                    reference=finals.get("numpy", finals.get("auto")), base="auto", base_title="backprop auto")
         if case_name.startswith("large"):
             floor, bandwidth = bandwidth_floor(case)
             ratios = ", ".join(f"{IMPLEMENTATIONS[name][0]} {statistics.median(times[name]) / case.epochs / floor:.1f}×"

@@ -250,3 +250,36 @@ def test_one_hot_targets_reach_cross_entropy_as_class_indices_and_others_as_prob
     mse = _network("sigmoid", "softmax", "mse", lr=0.5, widths=(2, 4, 2))
     targets = torch.tensor(ONE_HOT, dtype=torch.float64)
     assert class_indices(torch, mse, losses.of(mse), targets) is targets
+
+
+def guarded(engine):
+    """The torch engine with the bounds check it keeps on CUDA (``--device cuda``), here on the CPU."""
+    import torch
+
+    from backprop_cli.engines.torch_engine import inside_function
+
+    engine.bounds = (torch.zeros((), dtype=torch.float64), torch.ones((), dtype=torch.float64))
+    engine.inside = inside_function(torch)
+    return engine
+
+
+def test_the_cuda_bounds_check_changes_no_number_and_says_a_prediction_outside_0_1():
+    pytest.importorskip("torch")
+    from backprop_cli.engines.torch_engine import TorchEngine
+
+    xs, ys = DATASETS["xor"]
+    network = random_network((2, 4, 1), seed=2, lr=0.5)
+    plain = TorchEngine(network, xs, ys, EngineSettings(batch_size=4))
+    checked = guarded(TorchEngine(network, xs, ys, EngineSettings(batch_size=4)))
+    assert checked.run(1, 30, range(1, 31), [False]) == plain.run(1, 30, range(1, 31), [False])
+    assert checked.parameters() == plain.parameters()
+    assert checked.evaluate(4) == plain.evaluate(4)
+
+    nan = guarded(TorchEngine(random_network((2, 2, 1), activation="sqrt(x)", output_activation="sigmoid"),
+                              xs, ys, EngineSettings(batch_size=4)))
+    with pytest.raises(BackpropError, match="output became nan"):
+        nan.run(1, 3, range(1, 4), [False])
+    outside = guarded(TorchEngine(random_network((2, 2, 1), activation="sigmoid", output_activation="identity",
+                                                 seed=5), xs, ys, EngineSettings(batch_size=4)))
+    with pytest.raises(BackpropError, match="bce: PyTorch refuses the predictions"):
+        outside.evaluate(0)

@@ -4,10 +4,20 @@ It is the PyTorch loop a user would write (``nn.Sequential`` of ``nn.Linear`` an
 modules, the loss module, ``zero_grad``/``backward``/``step``), on ``--device cpu`` or ``cuda`` in
 ``--dtype float64`` or ``float32``. A formula activation runs as its sympy definition printed for
 torch, so autograd differentiates the same function the derivation shows.
+
+On CUDA two things differ from that loop, neither in the numbers:
+
+- The recorded losses stay on the device until the end of each ``run`` and are read in one
+  transfer, so the GPU is never idle waiting for a ``loss.item()``.
+- Full-batch SGD, after ``GRAPH_AFTER`` eager epochs, captures one step (forward, loss, backward,
+  ``optimizer.step()``) as a CUDA graph and replays it each epoch: the same kernels on the same
+  tensors, launched in one call instead of one Python dispatch each (PyTorch's "whole network
+  capture"). Where capture fails, the loop stays eager.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Container, Sequence
 from typing import Any
 
@@ -18,6 +28,16 @@ from backprop_cli.layers import leaves
 from backprop_cli.layers.torch_modules import buffer_tensors, frozen_statistics, parameter_tensors, sequential, set_rows
 from backprop_cli.model import Network, OptimizerSlots, Vector
 from backprop_cli.optimizers.base import slot_names
+
+GRAPH_AFTER = 32
+"""Eager full-batch epochs on CUDA before the step is captured as a CUDA graph (short runs never
+pay for the capture; the eager epochs before it also warm up cuBLAS and the caching allocator)."""
+
+WARM_UP = 3
+"""Eager epochs on a side stream just before the capture."""
+
+RECURRENT_MODULES = ("RNN", "LSTM", "GRU")
+"""torch.nn modules kept out of CUDA graphs (cuDNN's recurrent kernels hold state of their own)."""
 
 
 def import_torch() -> Any:
@@ -35,6 +55,23 @@ def check_device(torch: Any, device: str) -> None:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise BackpropError("device: CUDA is not available on this machine (torch.cuda.is_available()"
                             " is false); use --device cpu")
+
+
+def inside_function(torch: Any) -> Any:
+    """An autograd function: the predictions moved into [0, 1] (nan to ½), so that BCELoss's kernel
+    never asserts, with the identity as its derivative. It changes nothing where every prediction
+    is inside; where one is not, training stops with an error at the next read of the losses."""
+
+    class Inside(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, output: Any) -> Any:
+            return output.clamp(0, 1).nan_to_num_(0.5)
+
+        @staticmethod
+        def backward(ctx: Any, grad: Any) -> Any:
+            return grad
+
+    return Inside
 
 
 def class_indices(torch: Any, network: Network, loss: Any, Y: Any) -> Any:
@@ -81,6 +118,22 @@ class TorchEngine(Engine):
         opt = network.optimizer
         self.optimizer = opt.rule.torch_optimizer(torch, params, network.lr, opt)
         self.steps = 0
+        cuda = settings.device.startswith("cuda")
+        # On CUDA, BCELoss checks that predictions lie in [0, 1] with a device-side assert, which ends
+        # the process's CUDA context. There the smallest and largest prediction are kept on the device
+        # instead, read with the losses, and one outside [0, 1] (or nan) said in one line.
+        self.bounds: Any = None
+        if cuda and self.loss.needs_probabilities:
+            self.bounds = (torch.zeros((), dtype=dtype, device=settings.device),
+                           torch.ones((), dtype=dtype, device=settings.device))
+            self.inside = inside_function(torch)
+        # SGD's update runs as captured; Adam's and RMSprop's need capturable=True, and a schedule
+        # changes the learning rate, which a graph holds fixed.
+        self.graphable = (cuda and not self.masked and settings.schedule is None and settings.clip is None
+                          and type(self.optimizer) is torch.optim.SGD
+                          and not any(type(m).__name__ in RECURRENT_MODULES for m in self.model.modules()))
+        self.graph: Any = None
+        self.graph_loss: Any = None
 
     def _set_rows(self, rows: Any) -> None:
         if self.masked:
@@ -105,9 +158,80 @@ class TorchEngine(Engine):
         self.steps += 1
         return loss
 
+    def _whole_step(self, keep: bool) -> Any:
+        """One full-batch epoch's step: replayed from the CUDA graph once there is one. Its loss, where
+        ``keep``, as a tensor of its own (the graph's is overwritten by the next replay)."""
+        torch = self.torch
+        if self.graph is not None:
+            self.graph.replay()
+            self.steps += 1
+            return self.graph_loss.clone() if keep else None
+        if not self.graphable or self.steps < GRAPH_AFTER - WARM_UP:
+            return self._step(self.X, self.Y).detach()
+        # The last eager epochs run on a side stream, as PyTorch's capture asks.
+        side, current = torch.cuda.Stream(), torch.cuda.current_stream()
+        side.wait_stream(current)
+        with torch.cuda.stream(side):
+            loss = self._step(self.X, self.Y).detach()
+        current.wait_stream(side)
+        if self.steps >= GRAPH_AFTER:
+            self._capture()
+        return loss
+
+    def _capture(self) -> None:
+        """Record one step (nothing runs while it is recorded) as a CUDA graph; the loop stays eager
+        where PyTorch cannot capture it. ``torch.cuda.graph`` without its ``gc.collect()``, which
+        walks every Python object (a second for millions of samples held as tuples)."""
+        torch = self.torch
+        self.graphable = False
+        graph = torch.cuda.CUDAGraph()
+        self.optimizer.zero_grad(set_to_none=True)  # the gradients are the graph's own, written by each replay
+        torch.cuda.synchronize()
+        side, current = torch.cuda.Stream(), torch.cuda.current_stream()
+        try:
+            with torch.cuda.stream(side):
+                graph.capture_begin()
+                try:
+                    loss = self._loss(self.model(self.X), self.Y)
+                    loss.backward()
+                    self.optimizer.step()
+                finally:
+                    graph.capture_end()
+        except RuntimeError:
+            torch.cuda.synchronize()
+            return
+        current.wait_stream(side)
+        self.graph, self.graph_loss = graph, loss
+
+    def _read(self, pending: list[tuple[int, Any]]) -> Logged:
+        """Losses kept on the device, read in one transfer (with the predictions' bounds, where kept);
+        a prediction BCELoss refuses, said."""
+        torch = self.torch
+        losses = [loss.reshape(1) for _, loss in pending]
+        if self.bounds is not None:
+            losses += [bound.reshape(1) for bound in self.bounds]
+        values = torch.cat(losses).tolist() if losses else []
+        if self.bounds is not None:
+            self._check_bounds(values[-2], values[-1])
+        return [(epoch, float(value)) for (epoch, _), value in zip(pending, values, strict=False)]
+
+    def _check_bounds(self, low: float, high: float) -> None:
+        if math.isnan(low) or math.isnan(high):
+            raise self._nan_error()
+        if low < 0 or high > 1:
+            raise BackpropError(f"{self.network.loss}: PyTorch refuses the predictions: all elements of input"
+                                " should be between 0 and 1; use sigmoid on the output layer")
+
+    def _nan_error(self) -> BackpropError:
+        return BackpropError(
+            "train: the network's output became nan (a function is undefined there, such as"
+            " sqrt or log of a negative number, or training diverged); try a smaller --lr or"
+            " another activation")
+
     def run(self, start: int, count: int, logged: Container[int], stop: list[bool]) -> tuple[int, Logged]:
         torch = self.torch
         recorded: Logged = []
+        pending: list[tuple[int, Any]] = []  # (epoch, loss on the device), read at the end
         order = self.settings.order
         whole = self.full_batch and order is None
         bounds = batch_bounds(self.samples, self.settings.batch_size)
@@ -117,9 +241,9 @@ class TorchEngine(Engine):
                 for group in self.optimizer.param_groups:
                     group["lr"] = self.lr(epoch)
             if whole:
-                loss = self._step(self.X, self.Y)
+                loss = self._whole_step(keep=epoch in logged)
                 if epoch in logged:
-                    recorded.append((epoch, loss.item()))  # the value before this epoch's update
+                    pending.append((epoch, loss))  # the value before this epoch's update
             else:
                 if epoch in logged:
                     recorded.append((epoch, self.evaluate(0)[0]))
@@ -134,19 +258,28 @@ class TorchEngine(Engine):
             done += 1
             if stop[0]:
                 break
-        return done, recorded
+        return done, recorded + self._read(pending)
+
+    def _inside(self, output: Any) -> Any:
+        """``output`` as BCELoss accepts it on CUDA, its bounds kept (see ``bounds``): three kernels
+        and no synchronisation."""
+        torch = self.torch
+        low, high = self.bounds
+        least, most = torch.aminmax(output.detach())  # nan, where there is one
+        torch.minimum(low, least, out=low)
+        torch.maximum(high, most, out=high)
+        return self.inside.apply(output)
 
     def _loss(self, output: Any, target: Any) -> Any:
+        if self.bounds is not None:
+            output = self._inside(output)
         try:
             rows = self._rows(output)
             return self.criterion(rows, rows, self._rows(target))
         except RuntimeError as error:
             if bool(self.torch.isnan(output).any()):
                 # nan is outside [0, 1] too, but its cause is upstream: a function undefined there.
-                raise BackpropError(
-                    "train: the network's output became nan (a function is undefined there, such as"
-                    " sqrt or log of a negative number, or training diverged); try a smaller --lr or"
-                    " another activation") from None
+                raise self._nan_error() from None
             # BCELoss refuses predictions outside [0, 1] (a formula output that leaves it mid-training).
             raise BackpropError(f"{self.network.loss}: PyTorch refuses the predictions:"
                                 f" {str(error).splitlines()[0]}; use sigmoid on the output layer") from None
@@ -156,7 +289,8 @@ class TorchEngine(Engine):
         self._set_rows(None)
         with torch.no_grad(), frozen_statistics(self.model):
             output = self.model(self.X)
-            loss = self._loss(output, self.Y).item()
+            loss = self._loss(output, self.Y)
+            loss = self._read([(0, loss)])[0][1] if self.bounds is not None else loss.item()
             if self.loss.fused:
                 output = torch.softmax(self._rows(output), dim=1).reshape(output.shape)
         return float(loss), to_floats(output[:rows].tolist())
