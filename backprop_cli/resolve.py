@@ -251,6 +251,7 @@ def _override(network: Network, options: NetworkOptions, activations: list[str])
     settings = {key: getattr(options, key) for key in SETTINGS if getattr(options, key) is not None}
     if options.optimizer is not None or settings:
         name = options.optimizer or optimizer.name
+        _check_settings_read(name, settings)
         # The same optimizer keeps the file's settings; another one starts from its own defaults.
         kept = _optimizer_settings(optimizer) if name == optimizer.name else {}
         optimizer = Optimizer(name, **{**kept, **settings})
@@ -261,6 +262,22 @@ def _override(network: Network, options: NetworkOptions, activations: list[str])
     if not math.isfinite(lr) or lr <= 0:
         raise SpecError(f"lr: the learning rate must be a positive number, got {lr:g}")
     return replace(network, layers=layers, loss=loss, lr=lr, optimizer=optimizer)  # keeps the loss's beta
+
+
+def _check_settings_read(name: str, settings: dict[str, Any]) -> None:
+    """Refuse a command-line setting the optimizer does not read (``--optimizer sgd --momentum 0.5``
+    would otherwise train plain SGD)."""
+    from backprop_cli.optimizers import RULES, rule
+
+    read = rule(name).settings
+    for key in settings:
+        if key not in read:
+            option = "--" + key.replace("_", "-")
+            takers = [other for other in RULES if key in rule(other).settings]
+            example = f"--optimizer {takers[0]} {option}" + ("" if key == "centered" else f" {settings[key]:g}")
+            raise SpecError(f"{key.replace('_', '-')}: --optimizer {name} takes no {option} (it reads"
+                            f" {', '.join('--' + r.replace('_', '-') for r in read)}); {option} is a setting of"
+                            f" {', '.join(takers)}, e.g. {example}")
 
 
 def _optimizer_settings(optimizer: Optimizer) -> dict[str, Any]:

@@ -273,6 +273,13 @@ CASES: list[tuple[str, list[str | Case], str]] = [
      "schedule: the learning rate of epoch 3 overflows float64"),
     ("train: schedule key twice", ["train", "--schedule", "step:step_size=2,step_size=3", "--epochs", "3"],
      "schedule: step_size is given twice"),
+    ("train: sgd with --momentum", ["train", "--momentum", "0.5", "--save", "net.toml"],
+     "momentum: --optimizer sgd takes no --momentum (it reads --weight-decay); --momentum is a setting of"
+     " momentum, rmsprop, e.g. --optimizer momentum --momentum 0.5"),
+    ("step: adam with --centered", ["step", "--optimizer", "adam", "--centered", "--output", "page.md"],
+     "--centered is a setting of rmsprop, e.g. --optimizer rmsprop --centered"),
+    ("exercise: momentum with --beta1", ["exercise", "--optimizer", "momentum", "--beta1", "0.8"],
+     "beta1: --optimizer momentum takes no --beta1"),
 ]
 
 
