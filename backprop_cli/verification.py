@@ -35,7 +35,10 @@ Tolerances (``|g − reference| ≤ rtol·|reference| + atol·s`` with the scale
   ``kink``. Autograd still checks PyTorch's exact choice. Where a unit sits exactly at its kink,
   PyTorch's choice can differ even from a derivative the loss does have (two samples at the kink,
   one on each side); such a row is marked ``kink`` and autograd alone decides (without torch it
-  fails: it cannot be checked).
+  fails: it cannot be checked). Where the derivation's gradient is a subgradient and autograd's
+  differs but lies between the left and right derivatives too, the two took different sides of the
+  kink (two equal values in a max pool, which PyTorch's rounding of its convolution tells apart):
+  both are accepted, and the row is marked ``tie``.
 """
 
 from __future__ import annotations
@@ -175,7 +178,8 @@ class Comparison:
         abs_error: ``|gradient − reference|``.
         rel_error: ``abs_error / |reference|`` (0 when both are 0, inf when only the reference is).
         ok: within the tolerance.
-        method: ``autograd``, ``central``, ``one-sided``, ``kink`` or ``floor``.
+        method: ``autograd`` (``tie`` where autograd's value differs but is a subgradient too),
+            ``central``, ``one-sided``, ``kink`` or ``floor``.
         sides: the left and right derivatives, for ``one-sided`` and ``kink``.
     """
 
@@ -345,6 +349,11 @@ def _checked(network: Network, xs: tuple[Vector, ...], ys: tuple[Vector, ...], f
             # There the gradient is PyTorch's convention, not the loss's derivative: autograd decides.
             numeric = replace(numeric, method="floor" if floored else "kink",
                               ok=autograd is not None and autograd.ok)
+        elif autograd is not None and not autograd.ok and numeric.ok and subgradient(autograd.reference, numeric,
+                                                                                     scale):
+            # Both between the loss's left and right derivatives: each took a side of a point without
+            # a derivative, such as two equal values in a max pool that PyTorch's rounding tells apart.
+            autograd = replace(autograd, ok=True, method="tie")
         checks.append(GradientCheck(parameter, parameter.value_in(values), gradient, autograd, numeric))
     return Verification(derivation, tuple(checks), None if reference is None else reference[0], scale, forward)
 
@@ -429,6 +438,15 @@ def finite_difference(loss_at: Callable[[float], float], theta: float, loss: flo
     nearest = min(max(gradient, low), high)
     method = "one-sided" if ONE_SIDED.allows(left, right, scale) else "kink"
     return compare(gradient, nearest, ONE_SIDED, scale, method, (left, right))
+
+
+def subgradient(value: float, numeric: Comparison, scale: float) -> bool:
+    """Whether ``value`` lies between the left and right derivatives that ``numeric`` found at a kink
+    (within the one-sided differences' tolerance)."""
+    if numeric.method != "kink" or numeric.sides is None:
+        return False
+    low, high = min(numeric.sides), max(numeric.sides)
+    return ONE_SIDED.allows(value, min(max(value, low), high), scale)
 
 
 def bce_floored(network: Network, derivation: Derivation) -> bool:

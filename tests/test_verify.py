@@ -283,3 +283,33 @@ def test_a_child_whose_result_is_not_asked_for_is_ended():
     assert pending.pid is None
     with pytest.raises(ChildProcessError):  # ended and reaped: no zombie left
         os.waitpid(child, os.WNOHANG)
+
+
+def test_a_subgradient_is_one_between_the_left_and_right_derivatives():
+    from backprop_cli.verification import Comparison, subgradient
+
+    kink = Comparison(0.13, 0.0, 0.0, True, "kink", (-0.0864, 0.1321))
+    assert subgradient(-0.0864, kink, 1.0) and subgradient(0.0, kink, 1.0) and subgradient(0.1321, kink, 1.0)
+    assert not subgradient(-0.2, kink, 1.0) and not subgradient(0.14, kink, 1.0)
+    assert not subgradient(0.0, Comparison(0.13, 0.0, 0.0, True, "central"), 1.0)  # no kink: no sides
+
+
+def test_a_max_pool_tie_that_torch_rounds_the_other_way_is_accepted_and_said(capsys):
+    """docs/examples/lenet.toml pools two equal convolution outputs (0.4 and 0.4 in the derivation's
+    arithmetic); PyTorch's convolution rounds one to 0.4000000000000001 and takes the other side of
+    the tie. Both gradients are subgradients of the loss there: accepted, marked ``tie``."""
+    pytest.importorskip("torch")
+    code = main(["verify", "--network", "docs/examples/lenet.toml", "--format", "json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["ok"]
+    ties = [p for p in data["parameters"] if p["autograd"]["method"] == "tie"]
+    for row in ties:
+        low, high = sorted((row["finite_difference"]["left"], row["finite_difference"]["right"]))
+        assert low - 1e-6 <= row["autograd"]["value"] <= high + 1e-6
+        assert low - 1e-6 <= row["gradient"] <= high + 1e-6
+        assert row["finite_difference"]["method"] == "kink"
+    others = [p for p in data["parameters"] if p["autograd"]["method"] != "tie"]
+    assert all(p["autograd"]["abs_error"] < 1e-12 for p in others)
+    code = main(["verify", "--network", "docs/examples/lenet.toml"])
+    out = capsys.readouterr().out
+    assert ("tie: PyTorch's gradient differs" in out) == bool(ties)

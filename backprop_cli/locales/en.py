@@ -258,6 +258,12 @@ MESSAGES.update({
     "verify.scale": "Agree: |Δ| ≤ tolerance, with s = max(1, |𝓛|, largest |∂𝓛/∂θ|) = {scale}.",
     "verify.mark.kink": "kink",
     "verify.mark.floor": "floor",
+    "verify.mark.tie": "tie",
+    "verify.tie": (
+        "tie: PyTorch's gradient differs, but it too lies between the left and right derivatives:"
+        " the two took different sides of a point without a derivative, such as two equal values in a"
+        " max pool that PyTorch's rounding tells apart. Both are subgradients; accepted."
+    ),
     "verify.kink": (
         "kink: a unit sits where its activation has no derivative (relu at 0, abs, max, min). The"
         " gradient there is PyTorch's convention: accepted when it lies between the left and right"

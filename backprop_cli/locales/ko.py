@@ -251,6 +251,12 @@ MESSAGES.update({
     "verify.scale": "일치: |Δ| ≤ 허용 오차, s = max(1, |𝓛|, 가장 큰 |∂𝓛/∂θ|) = {scale}.",
     "verify.mark.kink": "꺾인 점",
     "verify.mark.floor": "하한",
+    "verify.mark.tie": "동률",
+    "verify.tie": (
+        "동률: PyTorch의 기울기가 다르지만 그것도 왼쪽 미분과 오른쪽 미분 사이에 있습니다. 두 계산이"
+        " 미분 불가능한 점의 서로 다른 쪽을 택했습니다 (예: 최대 풀링에서 같은 두 값을 PyTorch의"
+        " 반올림이 구별함). 둘 다 하방 기울기이므로 인정합니다."
+    ),
     "verify.kink": (
         "꺾인 점: 어떤 유닛이 활성화 함수가 미분 가능하지 않은 점에 있습니다 (0에서의 relu, abs, max, min)."
         " 그곳의 기울기는 PyTorch의 관례이며, 오차의 왼쪽 미분과 오른쪽 미분 사이에 있으면(하방 기울기)"

@@ -54,7 +54,9 @@ class VerificationPrinter(PagePrinter):
             for comparison in (*comparisons, check.finite_difference):
                 cells += self.errors(comparison)
             mark = "✓" if check.ok else "✗"
-            if check.finite_difference.method in ("kink", "floor"):
+            if check.autograd is not None and check.autograd.method == "tie":
+                mark += " " + self.say("verify.mark.tie")
+            elif check.finite_difference.method in ("kink", "floor"):
                 mark += " " + self.say(f"verify.mark.{check.finite_difference.method}")
             cells.append(Text(mark, style="green" if check.ok else "bold red"))
             rows.append((cells, "" if check.ok else "red"))
@@ -80,6 +82,8 @@ class VerificationPrinter(PagePrinter):
         for method in ("kink", "floor"):
             if any(check.finite_difference.method == method for check in report.checks):
                 lines.append(self.say(f"verify.{method}"))
+        if any(check.autograd is not None and check.autograd.method == "tie" for check in report.checks):
+            lines.append(self.say("verify.tie"))
         return [Text(line, style="dim") for line in lines]
 
     def verdict(self, report: Verification) -> Text:
@@ -92,7 +96,8 @@ class VerificationPrinter(PagePrinter):
         one = ".one" if count == 1 else ""
         if report.torch_version is None:
             return Text(self.say("verify.ok.fd" + one, count=count, fd=fd), style="bold green")
-        autograd = error_text(max(check.autograd.abs_error for check in report.checks if check.autograd))
+        autograd = error_text(max((check.autograd.abs_error for check in report.checks
+                                   if check.autograd and check.autograd.method != "tie"), default=0.0))
         return Text(self.say("verify.ok.both" + one, count=count, autograd=autograd, fd=fd), style="bold green")
 
 
