@@ -1,6 +1,7 @@
-"""Softmax with cross-entropy over many classes: the numpy engine's ∂𝓛/∂z by its closed form p·Σy − y past
-``FUSED_FORMULA_CLASSES`` (sympy's derivative of the two as one function grows with the square of the
-classes), against a plain PyTorch loop in float64 and against the derived form on the same network."""
+"""Softmax over many classes: the numpy engine's ∂𝓛/∂z by its closed forms past ``FUSED_FORMULA_CLASSES``
+(p·Σy − y with cross-entropy, p ⊙ (g − Σgp) with another loss; sympy's derivatives grow with the square
+of the classes), against a plain PyTorch loop in float64 and against the derived forms on the same
+network."""
 
 from __future__ import annotations
 
@@ -45,6 +46,25 @@ def test_a_wide_softmax_trains_as_pytorch_does(soft, optimizer):
 def test_the_closed_form_equals_the_derived_one(soft, monkeypatch):
     network = _network("sigmoid", "softmax", "cross_entropy", "sgd", lr=0.5, widths=(3, 4, 5))
     xs, ys = _data(5, 9, soft)
+    derived = _trained(network, xs, ys)
+    monkeypatch.setattr(numpy_engine, "FUSED_FORMULA_CLASSES", 0)
+    closed = _trained(network, xs, ys)
+    assert_close(closed, derived, tol=1e-13)
+    assert_close(closed, torch_train(network, xs, ys, 5), tol=1e-11)
+
+
+@pytest.mark.parametrize("loss", ["mse", "l1"])
+def test_a_wide_softmax_with_another_loss_trains_as_pytorch_does(loss):
+    classes = 3 * numpy_engine.FUSED_FORMULA_CLASSES
+    network = _network("sigmoid", "softmax", loss, "sgd", lr=0.5, widths=(3, 5, classes))
+    xs, ys = _data(classes, 12, False)
+    assert_close(_trained(network, xs, ys), torch_train(network, xs, ys, 5), tol=1e-10)
+
+
+@pytest.mark.parametrize("loss", ["mse", "smooth_l1"])
+def test_the_closed_jacobian_equals_the_derived_one(loss, monkeypatch):
+    network = _network("tanh", "softmax", loss, "momentum", lr=0.5, widths=(3, 4, 5))
+    xs, ys = _data(5, 9, True)
     derived = _trained(network, xs, ys)
     monkeypatch.setattr(numpy_engine, "FUSED_FORMULA_CLASSES", 0)
     closed = _trained(network, xs, ys)

@@ -58,7 +58,10 @@ FUSED_FORMULA_CLASSES = 16
 """Up to this many classes, softmax with cross-entropy's ∂𝓛/∂z is compiled from sympy's derivative of
 the two as one function (``functions.Softmax.fused_delta``), as the page derives it; past it, whose
 derivation grows with the square of the classes (a vocabulary of 1,000 tokens: minutes), from its closed
-form p·Σₖyₖ − y, which is what that derivative is (and what torch's CrossEntropyLoss computes)."""
+form p·Σₖyₖ − y, which is what that derivative is (and what torch's CrossEntropyLoss computes). The
+same for softmax with another loss: up to it, the Jacobian's entries are compiled from sympy's; past
+it, the Jacobian is applied in its closed form, p ⊙ (g − Σₖgₖpₖ) (``Softmax.array_backward``, as
+torch's softmax backward computes it)."""
 
 
 def chunk_rows(widths: Sequence[int], one_thread: bool = True) -> int:
@@ -107,8 +110,10 @@ class NumpyEngine(Engine):
             row_wise = self.output_activation.row_wise
             units = network.classes
             _, ps, ys_ = row_wise._symbols(units)
-            if self.fused and units > FUSED_FORMULA_CLASSES:
-                self._fused = None  # its closed form, p·Σy − y (``_output_delta``)
+            if units > FUSED_FORMULA_CLASSES:
+                # The closed forms (``_output_delta``): p·Σy − y fused, else the Jacobian applied row by
+                # row; the formulas' units² entries would take minutes to compile for many classes.
+                self._fused, self._jacobian = None, None
             elif self.fused:
                 self._fused = [array_function(d, *ps, *ys_) for d in row_wise.fused_delta(self.loss, units, 1)]
             else:
@@ -176,6 +181,9 @@ class NumpyEngine(Engine):
             elif formula is not None:
                 targets = [*Y.T]
                 delta = np.stack([broadcast(d(*columns, *targets), yhat[:, 0]) for d in formula], axis=1) * scale
+            elif self._jacobian is None:
+                assert layer.row_wise is not None
+                delta = layer.row_wise.array_backward(yhat, broadcast(self._loss_grad(yhat, Y), yhat) * scale)
             else:
                 grad = broadcast(self._loss_grad(yhat, Y), yhat) * scale
                 units = yhat.shape[1]
