@@ -87,6 +87,32 @@ def test_networks_of_kinds_equal_the_page(case) -> None:
     assert_close(run(script(page)), ours, 1e-9, abs_tol=1e-9 * magnitude(ours))
 
 
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_recurrent_networks_equal_the_page(data) -> None:
+    """RNN, LSTM and GRU layers (tanh or relu, with and without biases, h0 and c0, truncated BPTT,
+    the last state or every step's, alone or under a dense layer) as the script's Sequence module."""
+    from backprop_cli.io import parse_spec
+    from tests.test_recurrent import recurrent_specs
+
+    document = data.draw(recurrent_specs(dense=data.draw(st.booleans())))
+    spec = parse_spec(json.loads(json.dumps({k: v for k, v in document.items() if not k.startswith("_")})))
+    page = build_derivation(spec.network, spec.xs, spec.ys, Options(form="matrix"))
+    ours = page.to_dict()
+    assert_close(run(script(page)), ours, 1e-10, abs_tol=1e-10 * magnitude(ours))
+
+
+@pytest.mark.parametrize("example", ["rnn", "lstm"])
+def test_the_recurrent_examples_script_runs_with_python(example, tmp_path: Path, capsys) -> None:
+    spec, path = f"docs/examples/{example}.toml", tmp_path / "step.py"
+    assert main(["step", "--network", spec, "-o", str(path)]) == 0
+    printed = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True).stdout
+    capsys.readouterr()
+    assert main(["step", "--network", spec, "--format", "json"]) == 0
+    assert_close(json.loads(printed), json.loads(capsys.readouterr().out), 1e-12)
+    assert "class Sequence(nn.Module):" in path.read_text()
+
+
 @pytest.mark.parametrize("loss, activation, y", [
     ("l1", "identity", (0.3,)), ("smooth_l1", "identity", (0.3,)), ("nll", "log_softmax", (0.0, 1.0)),
     ("half_sse", "tanh", (0.5,)), ("cross_entropy", "softmax", (1.0, 0.0))])

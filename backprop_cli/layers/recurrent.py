@@ -359,6 +359,7 @@ class Recurrent(Kind):
             def __init__(self) -> None:
                 super().__init__()
                 self.rnn = inner
+                self.spec = layer  # read by the PyTorch script (render/pytorch.py)
 
             def forward(self, x: Any) -> Any:
                 N = x.shape[0]

@@ -6,8 +6,10 @@ the step's numbers as JSON in the layout of ``backprop step --format json``, so 
 compared. It is generated from the torch modules the layer kinds build (``Kind.torch_module``):
 each module is written as its ``torch.nn`` class called with the arguments its ``extra_repr``
 gives, and every parameter and buffer is loaded from a ``state_dict`` of numbers written with
-``repr``. No text of the user's reaches the script: a formula activation or loss, or a kind whose
-module is not a ``torch.nn`` class (dropout with its mask, residual), is refused.
+``repr``. A recurrent layer is its ``nn.RNN``, ``nn.LSTM`` or ``nn.GRU`` inside the script's
+``Sequence`` module, which runs it on flat rows as the page does (its initial states, truncated BPTT,
+the last state or every step's). No text of the user's reaches the script: a formula activation or
+loss, or a kind whose module is not a ``torch.nn`` class (dropout with its mask, residual), is refused.
 """
 
 from __future__ import annotations
@@ -30,14 +32,58 @@ LOSSES = {
 logits: nn.CrossEntropyLoss applies the softmax itself) and the targets ``y``."""
 
 
+SEQUENCE = '''
+class Sequence(nn.Module):
+    """A recurrent module (batch_first) on flat rows, as backprop-cli's page works it: N × T·F in;
+    out h_T (output="last", N × H) or every h_t (output="all", N × T·H). h0 (and an LSTM's c0): one
+    row per sample, one row for all, or None for zeros. bptt: truncated backpropagation through
+    time, the state's gradient stopped every bptt steps (None: the whole sequence)."""
+
+    def __init__(self, rnn, steps, features, output="last", bptt=None, h0=None, c0=None):
+        super().__init__()
+        self.rnn, self.steps, self.features, self.output, self.bptt = rnn, steps, features, output, bptt
+        self.initial = [h0, c0] if isinstance(rnn, nn.LSTM) else [h0]
+
+    def forward(self, x):
+        n = x.shape[0]
+        sequence = x.reshape(n, self.steps, self.features)
+        states = []
+        for value in self.initial:
+            if value is None:
+                states.append(torch.zeros(1, n, self.rnn.hidden_size))
+            else:
+                rows = torch.tensor(value)
+                states.append((rows if len(rows) > 1 else rows.expand(n, -1)).unsqueeze(0))
+        state = tuple(states) if isinstance(self.rnn, nn.LSTM) else states[0]
+        size = self.bptt or self.steps
+        outs = []
+        for start in range(0, self.steps, size):
+            if start:  # truncated BPTT: the state goes on, its gradient stops here
+                state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+            out, state = self.rnn(sequence[:, start:start + size], state)
+            outs.append(out)
+        out = torch.cat(outs, dim=1)
+        return out[:, -1] if self.output == "last" else out.reshape(n, -1)
+'''
+"""The script's module for a recurrent layer (``layers.recurrent``'s own ``Sequence``, written out)."""
+
+
 def _refuse(what: str) -> BackpropError:
     return BackpropError(f"PyTorch code: {what}; the script is written for networks of torch.nn modules"
-                         " (dense, activation, batch_norm and layer_norm layers with named activations)")
+                         " (dense, activation, convolution, pooling, normalization and recurrent layers with named"
+                         " activations)")
 
 
 def _module_code(module: Any, indent: str) -> str:
     """``module`` as the Python expression that builds it."""
     cls = type(module)
+    spec = getattr(module, "spec", None)
+    if cls.__name__ == "Sequence" and spec is not None:  # a recurrent layer: numbers and its own names only
+        states = ", ".join(f"{key}={'None' if value is None else _tensor([list(r) for r in value])}"
+                           for key, value in (("h0", spec.h0), ("c0", spec.c0)))
+        return (f"Sequence({_module_code(module.rnn, indent)}, steps={int(spec.steps)},"
+                f" features={int(spec.features)}, output={str(spec.output)!r},"
+                f" bptt={None if spec.bptt is None else int(spec.bptt)}, {states})")
     if not cls.__module__.startswith("torch.nn.modules"):
         raise _refuse(f"a layer runs as {cls.__name__}, which is not a torch.nn module")
     if cls.__name__ == "Sequential":
@@ -45,8 +91,10 @@ def _module_code(module: Any, indent: str) -> str:
         children = "".join(f"\n{inner}{_module_code(child, inner)}," for child in module)
         return f"nn.Sequential({children}\n{indent})"
     arguments = module.extra_repr()
-    if cls.__name__ in ("Linear", "BatchNorm1d", "LayerNorm"):
+    if cls.__name__ in ("Linear", "BatchNorm1d", "LayerNorm", "RNN", "LSTM", "GRU"):
         arguments = ", ".join(part for part in arguments.split(", ") if not part.startswith("dtype="))
+    if cls.__name__ == "RNN" and module.nonlinearity != "tanh":  # not in nn.RNN's extra_repr
+        arguments += f", nonlinearity={'relu' if module.nonlinearity == 'relu' else 'tanh'!r}"
     return f"nn.{cls.__name__}({arguments})"
 
 
@@ -86,8 +134,10 @@ def script(derivation: Any) -> str:
         buffers = {name: f"{index}.{name}" for name in layer.torch_buffers(module)}
         entry: dict[str, Any] = {"kind": layer.kind, "path": str(index), "parameters": parameters,
                                  "buffers": buffers}
-        if layer.kind == "dense":
-            entry["z"] = f"{index}.0" if isinstance(module, torch.nn.Sequential) else str(index)
+        if layer.kind == "dense":  # z: its nn.Linear's output (on every position of a sequence, flattened)
+            linear = ([i for i, child in enumerate(module) if isinstance(child, torch.nn.Linear)]
+                      if isinstance(module, torch.nn.Sequential) else [])
+            entry["z"] = f"{index}.{linear[0]}" if linear else str(index)
             entry["softmax"] = fused and index == last
         layers.append(entry)
     frozen = sorted(names[id(tensor)] for index, layer in enumerate(network.layers)
@@ -122,7 +172,8 @@ def script(derivation: Any) -> str:
         "",
         "torch.set_default_dtype(torch.float64)",
         "",
-        f"model = {_module_code(model, '')}",
+        *([SEQUENCE, ""] if "Sequence(" in (code := _module_code(model, "")) else []),
+        f"model = {code}",
         "model.load_state_dict({",
         state_lines.rstrip("\n"),
         "})",
@@ -136,7 +187,7 @@ def script(derivation: Any) -> str:
         "",
         "kept = {}",
         "hooks = [module.register_forward_hook(lambda m, args, out, name=name: kept.__setitem__(name, out.detach()))",
-        "         for name, module in model.named_modules() if name]",
+        "         for name, module in model.named_modules() if name and not isinstance(module, nn.RNNBase)]",
         "before = {name: value.detach().clone() for name, value in model.state_dict().items()}",
         "",
         "output = model(x)  # 1. the forward pass",
@@ -166,7 +217,8 @@ def script(derivation: Any) -> str:
         "    entry = {'kind': layer['kind']}",
         "    if layer['kind'] == 'dense':",
         "        z = kept[layer['z']]",
-        "        a = torch.softmax(z, dim=1) if layer['softmax'] else out",
+        "        a = (torch.softmax(z, dim=-1) if layer['softmax'] else out).flatten(1)",
+        "        z = z.flatten(1)",
         "        p = layer['parameters']",
         "        entry.update(weight=rows(before[p['weight']]),",
         "                     bias=rows(before[p['bias']]) if p['bias'] else None, z=rows(z), a=rows(a),",
