@@ -85,8 +85,9 @@ TokenIdsOpt = Annotated[list[str] | None, typer.Option(
 VocabTextOpt = Annotated[str | None, typer.Option(
     "--vocab-text", metavar="TEXT", rich_help_panel=DATA,
     help="The vocabulary: the sorted distinct words of TEXT (default: of --tokens).")]
-TargetsOpt = Annotated[int, typer.Option("--targets", metavar="K", rich_help_panel=DATA,
-                                         help="How many trailing columns of a .csv are targets.")]
+TargetsOpt = Annotated[int | None, typer.Option("--targets", metavar="K", rich_help_panel=DATA,
+                                                help="How many trailing columns of a .csv (or a .npy array) are"
+                                                     " targets (default 1).")]
 OptimizerOpt = Annotated[str | None, typer.Option(
     "--optimizer", metavar="sgd|momentum|adam|adamw|rmsprop", rich_help_panel=OPTIMIZER,
     help="sgd; momentum (SGD with momentum); adam; adamw (decoupled weight decay); rmsprop."
@@ -182,6 +183,16 @@ def _widths(values: list[str] | None, name: str = "layers", example: str = "2 3 
     return [int(w) for w in widths]
 
 
+def _patience(patience: int | None, early_stop: float | None) -> int:
+    """--patience's epochs (10 when not given); given without --early-stop, an error: it would do nothing."""
+    if patience is None:
+        return 10
+    if early_stop is None:
+        raise BackpropError(f"patience: --patience counts epochs for --early-stop; add --early-stop DELTA"
+                            f" (e.g. --early-stop 1e-4 --patience {patience}) or leave --patience out")
+    return patience
+
+
 def network_options(**given: Any) -> Any:
     """NetworkOptions from the command's parsed options."""
     from backprop_cli.resolve import NetworkOptions
@@ -206,7 +217,7 @@ def network_options(**given: Any) -> Any:
         x=_numbers(given.get("x"), "x"),
         y=_numbers(given.get("y"), "y"),
         data=given.get("data"),
-        targets=given.get("targets", 1),
+        targets=given.get("targets"),
         tokens=given.get("tokens"),
         token_ids=None if given.get("token_ids") is None else [v for row in _numbers(given["token_ids"], "token-ids")
                                                                or () for v in row],
@@ -296,7 +307,7 @@ def step(
     x: XOpt = None,
     y: YOpt = None,
     data: DataOpt = None,
-    targets: TargetsOpt = 1,
+    targets: TargetsOpt = None,
     tokens: TokensOpt = None,
     token_ids: TokenIdsOpt = None,
     vocab_text: VocabTextOpt = None,
@@ -440,7 +451,7 @@ def verify(
     x: XOpt = None,
     y: YOpt = None,
     data: DataOpt = None,
-    targets: TargetsOpt = 1,
+    targets: TargetsOpt = None,
     tokens: TokensOpt = None,
     token_ids: TokenIdsOpt = None,
     vocab_text: VocabTextOpt = None,
@@ -516,7 +527,7 @@ def check(
     x: XOpt = None,
     y: YOpt = None,
     data: DataOpt = None,
-    targets: TargetsOpt = 1,
+    targets: TargetsOpt = None,
     fmt: Annotated[str | None, typer.Option(
         "--format", "-f", metavar="rich|markdown|latex|html|json", rich_help_panel=OUTPUT,
         help="Output format (default: rich; else from --output's extension).")] = None,
@@ -617,7 +628,7 @@ def exercise(
     x: XOpt = None,
     y: YOpt = None,
     data: DataOpt = None,
-    targets: TargetsOpt = 1,
+    targets: TargetsOpt = None,
     ask: Annotated[str | None, typer.Option(
         "--ask", metavar="forward,loss,backward,update",
         help="The sections to ask, comma-separated (default: all four).")] = None,
@@ -794,7 +805,7 @@ def train(
     x: XOpt = None,
     y: YOpt = None,
     data: DataOpt = None,
-    targets: TargetsOpt = 1,
+    targets: TargetsOpt = None,
     tokens: TokensOpt = None,
     token_ids: TokenIdsOpt = None,
     vocab_text: VocabTextOpt = None,
@@ -840,9 +851,9 @@ def train(
         "--early-stop", metavar="DELTA", rich_help_panel=TRAINING,
         help="Stop when the loss (the validation loss with --validation) has not fallen by more than"
              " DELTA for --patience epochs in a row.")] = None,
-    patience: Annotated[int, typer.Option(
+    patience: Annotated[int | None, typer.Option(
         "--patience", metavar="N", rich_help_panel=TRAINING,
-        help="Epochs without improvement before --early-stop stops.")] = 10,
+        help="Epochs without improvement before --early-stop stops (default 10).")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", metavar="FILE.png|svg", rich_help_panel=OUTPUT,
                                               help="Draw the loss curve into an image (needs matplotlib).")] = None,
     save: Annotated[Path | None, typer.Option(
@@ -915,7 +926,7 @@ def train(
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed, backend=backend,
                              device=device, dtype=dtype, log_every=log_every, show_steps=_epoch_list(show_steps),
                              schedule=parse_schedule(schedule), clip=parse_clip(clip_norm, clip_value),
-                             validation=validation, early_stop=early_stop, patience=patience)
+                             validation=validation, early_stop=early_stop, patience=_patience(patience, early_stop))
     from backprop_cli.render.train_terminal import ProgressBar
 
     live = chosen == "rich" and output is None and sys.stdout.isatty() and sys.stderr.isatty()

@@ -58,7 +58,8 @@ class NetworkOptions:
         x: inputs, one sequence per sample.
         y: targets, one sequence per sample.
         data: xor, and, or, or a .csv/.npz/.npy file.
-        targets: how many trailing columns of a data file are targets.
+        targets: how many trailing columns of a data file are targets (None: 1; given for any other
+            source of samples, an error).
         tokens: words, one sample of next-token prediction (``tokens.py``).
         token_ids: the same as ids.
         vocab_text: the text whose sorted distinct words are the vocabulary (else the tokens').
@@ -83,7 +84,7 @@ class NetworkOptions:
     x: Sequence[Sequence[float]] | None = None
     y: Sequence[Sequence[float]] | None = None
     data: str | None = None
-    targets: int = 1
+    targets: int | None = None
     tokens: str | None = None
     token_ids: Sequence[float] | None = None
     vocab_text: str | None = None
@@ -293,6 +294,11 @@ def _outputs(options: NetworkOptions) -> int:
 def _samples(options: NetworkOptions, network: Network, file_xs: tuple[Vector, ...] | None,
              file_ys: tuple[Vector, ...] | None) -> tuple[tuple[Vector, ...], tuple[Vector, ...]]:
     given_x, given_y = options.x, options.y
+    data = (options.data or "").lower()
+    if options.targets is not None and not data.endswith((".csv", ".npy")):
+        source = f"--data {options.data} holds" if options.data else "these samples hold"
+        raise DataError(f"targets: --targets K splits the columns of a .csv or .npy file given with --data;"
+                        f" {source} the targets apart from the inputs, so leave --targets out")
     if given_x or given_y:
         if options.data is not None:
             raise DataError("data: give either --data or --x/--y, not both")
@@ -310,7 +316,7 @@ def _samples(options: NetworkOptions, network: Network, file_xs: tuple[Vector, .
             return samples
         from backprop_cli.io import load_data
 
-        return load_data(options.data, options.targets)
+        return load_data(options.data, 1 if options.targets is None else options.targets)
     if file_xs is not None and file_ys is not None:
         return file_xs, file_ys
     if network.inputs == SEED.inputs and network.outputs == SEED.outputs:

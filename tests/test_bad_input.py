@@ -280,6 +280,13 @@ CASES: list[tuple[str, list[str | Case], str]] = [
      "--centered is a setting of rmsprop, e.g. --optimizer rmsprop --centered"),
     ("exercise: momentum with --beta1", ["exercise", "--optimizer", "momentum", "--beta1", "0.8"],
      "beta1: --optimizer momentum takes no --beta1"),
+    ("train: --patience without --early-stop", ["train", "--patience", "5", "--save", "net.toml"],
+     "patience: --patience counts epochs for --early-stop; add --early-stop DELTA"),
+    ("train: --targets with a built-in data set", ["train", "--data", "xor", "--targets", "2", "--save", "n.toml"],
+     "targets: --targets K splits the columns of a .csv or .npy file given with --data; --data xor holds the"
+     " targets apart from the inputs, so leave --targets out"),
+    ("step: --targets with --x and --y", ["step", "--x", "1", "1", "--y", "0", "--targets", "1"],
+     "these samples hold the targets apart"),
 ]
 
 
