@@ -271,11 +271,11 @@ def _check_settings_read(name: str, settings: dict[str, Any]) -> None:
     from backprop_cli.optimizers import RULES, rule
 
     read = rule(name).settings
-    for key in settings:
-        if key not in read:
+    for key, value in settings.items():
+        if key not in read and value is not False:  # centered=False asks for nothing
             option = "--" + key.replace("_", "-")
             takers = [other for other in RULES if key in rule(other).settings]
-            example = f"--optimizer {takers[0]} {option}" + ("" if key == "centered" else f" {settings[key]:g}")
+            example = f"--optimizer {takers[0]} {option}" + ("" if value is True else f" {value:g}")
             raise SpecError(f"{key.replace('_', '-')}: --optimizer {name} takes no {option} (it reads"
                             f" {', '.join('--' + r.replace('_', '-') for r in read)}); {option} is a setting of"
                             f" {', '.join(takers)}, e.g. {example}")

@@ -35,10 +35,10 @@ Tolerances (``|g − reference| ≤ rtol·|reference| + atol·s`` with the scale
   ``kink``. Autograd still checks PyTorch's exact choice. Where a unit sits exactly at its kink,
   PyTorch's choice can differ even from a derivative the loss does have (two samples at the kink,
   one on each side); such a row is marked ``kink`` and autograd alone decides (without torch it
-  fails: it cannot be checked). Where the derivation's gradient is a subgradient and autograd's
-  differs but lies between the left and right derivatives too, the two took different sides of the
-  kink (two equal values in a max pool, which PyTorch's rounding of its convolution tells apart):
-  both are accepted, and the row is marked ``tie``.
+  fails: it cannot be checked). In a network with a max pool, where no unit sits at its
+  activation's kink, the derivation's gradient is one side's derivative and autograd's the other's,
+  the two took different sides of a tie in the pool (two equal values, which PyTorch's rounding of
+  its convolution tells apart): both are accepted, and the row is marked ``tie``.
 """
 
 from __future__ import annotations
@@ -324,6 +324,7 @@ def _checked(network: Network, xs: tuple[Vector, ...], ys: tuple[Vector, ...], f
     kinks = has_kinks(network)
     floored = bce_floored(network, derivation)
     at_kink = kinks and units_at_kinks(network, layers)
+    ties = any(getattr(layer, "largest", False) for _, layer in walk(network.layers))  # a max pool
     forward = "scalar" if len(chosen) * len(xs) <= SCALAR_FORWARD_LIMIT else "numpy"
     matrix_loss = _MatrixLoss(network, xs, ys) if forward == "numpy" else None
     centrals = central_losses(network, xs, ys, chosen) if forward == "numpy" and network.scalar_form else None
@@ -349,10 +350,10 @@ def _checked(network: Network, xs: tuple[Vector, ...], ys: tuple[Vector, ...], f
             # There the gradient is PyTorch's convention, not the loss's derivative: autograd decides.
             numeric = replace(numeric, method="floor" if floored else "kink",
                               ok=autograd is not None and autograd.ok)
-        elif autograd is not None and not autograd.ok and numeric.ok and subgradient(autograd.reference, numeric,
-                                                                                     scale):
-            # Both between the loss's left and right derivatives: each took a side of a point without
-            # a derivative, such as two equal values in a max pool that PyTorch's rounding tells apart.
+        elif (ties and not at_kink and autograd is not None and not autograd.ok
+              and opposite_sides(gradient, autograd.reference, numeric, scale)):
+            # A max pool's tie that PyTorch's rounding breaks the other way: each value is one side's
+            # derivative of the loss (module docstring).
             autograd = replace(autograd, ok=True, method="tie")
         checks.append(GradientCheck(parameter, parameter.value_in(values), gradient, autograd, numeric))
     return Verification(derivation, tuple(checks), None if reference is None else reference[0], scale, forward)
@@ -440,13 +441,17 @@ def finite_difference(loss_at: Callable[[float], float], theta: float, loss: flo
     return compare(gradient, nearest, ONE_SIDED, scale, method, (left, right))
 
 
-def subgradient(value: float, numeric: Comparison, scale: float) -> bool:
-    """Whether ``value`` lies between the left and right derivatives that ``numeric`` found at a kink
-    (within the one-sided differences' tolerance)."""
-    if numeric.method != "kink" or numeric.sides is None:
+def opposite_sides(gradient: float, reference: float, numeric: Comparison, scale: float) -> bool:
+    """Whether, at a kink that ``numeric`` found, ``gradient`` is one side's derivative of the loss and
+    ``reference`` the other's (each within the one-sided differences' tolerance)."""
+    if numeric.method != "kink" or numeric.sides is None or not numeric.ok:
         return False
-    low, high = min(numeric.sides), max(numeric.sides)
-    return ONE_SIDED.allows(value, min(max(value, low), high), scale)
+    left, right = numeric.sides
+
+    def near(value: float, side: float) -> bool:
+        return ONE_SIDED.allows(value, side, scale)
+
+    return (near(gradient, left) and near(reference, right)) or (near(gradient, right) and near(reference, left))
 
 
 def bce_floored(network: Network, derivation: Derivation) -> bool:

@@ -470,10 +470,10 @@ def print_table(case: Case, titles: dict[str, str], times: dict[str, list[float]
             print(f"| {title} | — | — | — | — | {failed[name]} |")
             continue
         median = statistics.median(times[name])
-        same = reference is not None and math.isclose(finals[name], reference, rel_tol=tol)
+        same = "—" if reference is None else "✓" if math.isclose(finals[name], reference, rel_tol=tol) else "✗ differs"
         ratio = f"{median / base_time:.2f}" if base_time else ""
         print(f"| {title} | {median:.4f} | {median / case.epochs * 1e6:.3g} | {ratio} |"
-              f" {finals[name]:.10g} | {'✓' if same else '✗ differs'} |")
+              f" {finals[name]:.10g} | {same} |")
     print(flush=True)
 
 

@@ -129,7 +129,9 @@ class TorchEngine(Engine):
             self.inside = inside_function(torch)
         # SGD's update runs as captured; Adam's and RMSprop's need capturable=True, and a schedule
         # changes the learning rate, which a graph holds fixed.
-        self.graphable = (cuda and not self.masked and settings.schedule is None and settings.clip is None
+        # Streams and the capture act on the current device: another one (cuda:1) stays eager.
+        self.graphable = (cuda and torch.device(settings.device).index in (None, torch.cuda.current_device())
+                          and not self.masked and settings.schedule is None and settings.clip is None
                           and type(self.optimizer) is torch.optim.SGD
                           and not any(type(m).__name__ in RECURRENT_MODULES for m in self.model.modules()))
         self.graph: Any = None

@@ -260,10 +260,11 @@ MESSAGES.update({
     "verify.mark.floor": "floor",
     "verify.mark.tie": "tie",
     "verify.tie": (
-        "tie: PyTorch's gradient differs, but it too lies between the left and right derivatives:"
-        " the two took different sides of a point without a derivative, such as two equal values in a"
-        " max pool that PyTorch's rounding tells apart. Both are subgradients; accepted."
+        "tie: two equal values in a max pool, which PyTorch's rounding tells apart. The derivation's"
+        " gradient is the loss's derivative on one side of the tie and PyTorch's on the other (the"
+        " one-sided differences confirm both); accepted."
     ),
+    "verify.ok.ties": "Autograd's |Δ| leaves out the {ties} rows marked tie.",
     "verify.kink": (
         "kink: a unit sits where its activation has no derivative (relu at 0, abs, max, min). The"
         " gradient there is PyTorch's convention: accepted when it lies between the left and right"

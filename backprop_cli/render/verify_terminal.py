@@ -13,7 +13,7 @@ from rich.text import Text
 
 from backprop_cli.locales import Message
 from backprop_cli.render.base import PagePrinter
-from backprop_cli.verification import AUTOGRAD, CENTRAL, CENTRAL_STEP, Comparison, Verification
+from backprop_cli.verification import AUTOGRAD, CENTRAL, CENTRAL_STEP, Comparison, GradientCheck, Verification
 
 
 def error_text(value: float) -> str:
@@ -54,7 +54,7 @@ class VerificationPrinter(PagePrinter):
             for comparison in (*comparisons, check.finite_difference):
                 cells += self.errors(comparison)
             mark = "✓" if check.ok else "✗"
-            if check.autograd is not None and check.autograd.method == "tie":
+            if _tie(check):
                 mark += " " + self.say("verify.mark.tie")
             elif check.finite_difference.method in ("kink", "floor"):
                 mark += " " + self.say(f"verify.mark.{check.finite_difference.method}")
@@ -80,9 +80,9 @@ class VerificationPrinter(PagePrinter):
             lines.append(self.say("verify.fd_numpy"))
         lines.append(self.say("verify.scale", scale=f"{report.scale:.4g}"))
         for method in ("kink", "floor"):
-            if any(check.finite_difference.method == method for check in report.checks):
+            if any(check.finite_difference.method == method and not _tie(check) for check in report.checks):
                 lines.append(self.say(f"verify.{method}"))
-        if any(check.autograd is not None and check.autograd.method == "tie" for check in report.checks):
+        if any(_tie(check) for check in report.checks):
             lines.append(self.say("verify.tie"))
         return [Text(line, style="dim") for line in lines]
 
@@ -97,8 +97,16 @@ class VerificationPrinter(PagePrinter):
         if report.torch_version is None:
             return Text(self.say("verify.ok.fd" + one, count=count, fd=fd), style="bold green")
         autograd = error_text(max((check.autograd.abs_error for check in report.checks
-                                   if check.autograd and check.autograd.method != "tie"), default=0.0))
-        return Text(self.say("verify.ok.both" + one, count=count, autograd=autograd, fd=fd), style="bold green")
+                                   if check.autograd and not _tie(check)), default=0.0))
+        ties = sum(_tie(check) for check in report.checks)
+        text = self.say("verify.ok.both" + one, count=count, autograd=autograd, fd=fd)
+        if ties:
+            text += " " + self.say("verify.ok.ties", ties=ties)
+        return Text(text, style="bold green")
+
+
+def _tie(check: GradientCheck) -> bool:
+    return check.autograd is not None and check.autograd.method == "tie"
 
 
 class GradientTable:
