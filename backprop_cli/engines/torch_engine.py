@@ -128,8 +128,8 @@ class TorchEngine(Engine):
                            torch.ones((), dtype=dtype, device=settings.device))
             self.inside = inside_function(torch)
         # SGD's update runs as captured; Adam's and RMSprop's need capturable=True, and a schedule
-        # changes the learning rate, which a graph holds fixed.
-        # Streams and the capture act on the current device: another one (cuda:1) stays eager.
+        # changes the learning rate, which a graph holds fixed. Streams and the capture act on the
+        # current device: another one (cuda:1) stays eager.
         self.graphable = (cuda and torch.device(settings.device).index in (None, torch.cuda.current_device())
                           and not self.masked and settings.schedule is None and settings.clip is None
                           and type(self.optimizer) is torch.optim.SGD
@@ -183,7 +183,7 @@ class TorchEngine(Engine):
     def _capture(self) -> None:
         """Record one step (nothing runs while it is recorded) as a CUDA graph; the loop stays eager
         where PyTorch cannot capture it. ``torch.cuda.graph`` without its ``gc.collect()``, which
-        walks every Python object (a second for millions of samples held as tuples)."""
+        walks every Python object (a large data set's samples, held as tuples, among them)."""
         torch = self.torch
         self.graphable = False
         graph = torch.cuda.CUDAGraph()
