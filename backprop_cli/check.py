@@ -418,6 +418,9 @@ def json_names(document: Mapping[str, Any], network: Any, source: str) -> Iterat
     layers = document.get("layers") or []
     if not isinstance(layers, list):
         raise BackpropError(f"{source}: layers should be a list, one entry per layer")
+    if network is not None and not network.scalar_form:
+        raise BackpropError(f"{source}: a step's JSON is read for networks of dense layers; for this network"
+                            " write 'name = value' lines (the answer template of backprop exercise)")
     dense = network.dense_layers if network is not None else ()
     if len(layers) > len(dense):
         raise BackpropError(f"{source}: {len(layers)} layers given, the network has {len(dense)}")

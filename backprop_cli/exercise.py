@@ -154,29 +154,25 @@ def exercises(network: Network, xs: Sequence[Vector], ys: Sequence[Vector], *, v
     Raises:
         BackpropError: when the network is too large for a sheet, or no workable numbers are found.
     """
-    from backprop_cli.build import build_derivation
-
     if not 1 <= variants <= 500:
         raise BackpropError(f"variants: {variants} is out of range; give 1 to 500")
     if decimals not in (1, 2):
         raise BackpropError(f"decimals: {decimals}; weights are drawn with 1 or 2 decimals")
-    if not network.scalar_form:
-        raise BackpropError("exercise: a sheet asks the scalar page, a line per unit; this network's"
-                            " layers are worked in the matrix form only (use dense layers)")
     if network.parameter_count * len(xs) > 200:
         raise BackpropError(f"exercise: {network.parameter_count} parameters × {len(xs)} samples"
                             " is more than a sheet worked by hand should ask (at most 200)")
+    options = Options(precision=precision, rounding="exact", form="scalar", lang=lang)
+    _scalar_page(network, xs, ys, options)  # a network without a scalar page is refused before any draw
     rng = random.Random(f"backprop-cli exercise {seed}")
     seen: set[Any] = set()
     out: list[Exercise] = []
-    options = Options(precision=precision, rounding="exact", form="scalar", lang=lang)
     for number in range(1, variants + 1):
         for _ in range(TRIES):
             net, new_xs, new_ys = draw(network, xs, ys, rng, decimals, keep_samples)
             key = (tuple(sorted(net.parameter_values().items())), new_xs, new_ys)
             if key in seen:
                 continue
-            derivation = build_derivation(net, new_xs, new_ys, options)
+            derivation = _scalar_page(net, new_xs, new_ys, options)
             if workable(derivation):
                 seen.add(key)
                 out.append(Exercise(number, net, new_xs, new_ys, derivation, ask))
@@ -185,6 +181,23 @@ def exercises(network: Network, xs: Sequence[Vector], ys: Sequence[Vector], *, v
             raise BackpropError(f"exercise: no workable numbers found for variant {number} in {TRIES}"
                                 " draws; try --decimals 2, fewer layers, or another --seed")
     return out
+
+
+def _scalar_page(network: Network, xs: Sequence[Vector], ys: Sequence[Vector], options: Options) -> Derivation:
+    """The scalar page of a draw; a network without one (an embedding, a sequence's positions) is
+    refused in the exercise's words."""
+    from backprop_cli.build import build_derivation
+
+    try:
+        return build_derivation(network, xs, ys, options)
+    except BackpropError as error:
+        text = str(error)
+        if not text.startswith("form: "):
+            raise
+        reason = text.removeprefix("form: ").split("; use --form")[0]
+        raise BackpropError(f"exercise: a sheet asks the scalar page, a line per unit, and {reason}; a sheet"
+                            " takes dense, convolution, pooling, normalization, residual and recurrent"
+                            " layers") from None
 
 
 EXTENSIONS = {"markdown": "md", "latex": "tex", "html": "html"}

@@ -120,6 +120,25 @@ def test_filled_template_passes_check_and_a_slip_is_named(tmp_path: Path, capsys
     assert [(r["name"], r["mistake"]) for r in wrong] == [("delta1", "missing_activation_derivative")]
 
 
+@pytest.mark.parametrize("example", ["rnn", "lenet"])
+def test_a_network_of_kinds_makes_a_sheet_that_check_reads(example: str, tmp_path: Path, capsys) -> None:
+    """A recurrent and a convolutional network: the sheet asks their scalar pages' lines, the filled
+    template passes check, and a wrong loss is caught."""
+    folder = tmp_path / example
+    assert main(["exercise", "--network", f"docs/examples/{example}.toml", "-o", str(folder), "--seed", "2"]) == 0
+    net, xs, ys = resolve(NetworkOptions(network=str(folder / "network.toml")))
+    (exercise,) = exercises(net, xs, ys, variants=1, seed=2)
+    assert lines_asked(exercise, SECTIONS) == (folder / "answers.txt").read_text().count(" = ?")
+    answers = folder / "filled.txt"
+    answers.write_text(filled((folder / "answers.txt").read_text(), exercise))
+    assert main(["check", str(answers), "--network", str(folder / "network.toml")]) == 0
+    loss = parse_answers(answers.read_text())["L"]
+    answers.write_text(answers.read_text().replace(f"L = {loss.text}\n", f"L = {2 * loss.value + 1:.4f}\n"))
+    capsys.readouterr()
+    assert main(["check", str(answers), "--network", str(folder / "network.toml"), "-f", "json"]) == 1
+    assert [r["name"] for r in json.loads(capsys.readouterr().out) if not r["ok"]] == ["L"]
+
+
 def test_ask_leaves_other_sections_out(capsys) -> None:
     assert main(["exercise", "--ask", "loss,forward", "--seed", "3"]) == 0
     sheet = capsys.readouterr().out
@@ -190,6 +209,8 @@ def test_given_samples_are_kept(capsys) -> None:
     (["--format", "rich"], "unknown format"),
     (["--show", "everything"], "unknown part"),
     (["--layers", "2", "40", "40", "1"], "more than a sheet"),
+    (["--network", str(Path("docs/examples/transformer.toml").resolve())],
+     "exercise: a sheet asks the scalar page, a line per unit, and embedding layers are worked in the matrix form"),
 ])
 def test_bad_options(tmp_path: Path, monkeypatch, capsys, args, message) -> None:
     monkeypatch.chdir(tmp_path)
@@ -301,3 +322,14 @@ def test_marked_page_korean(tmp_path: Path, capsys) -> None:
     assert main(["check", str(path), "--lang", "ko", "--brief"]) == 1
     out = capsys.readouterr().out
     assert "처음으로 틀린 줄" in out and "활성화 함수의 도함수를 빠뜨린" in out and "expected" not in out
+
+
+def test_a_step_json_for_a_network_of_kinds_is_refused_in_one_line(tmp_path: Path, capsys) -> None:
+    spec = "docs/examples/rnn.toml"
+    assert main(["step", "--network", spec, "--format", "json"]) == 0
+    answers = tmp_path / "step.json"
+    answers.write_text(capsys.readouterr().out)
+    assert main(["check", str(answers), "--network", spec]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: {answers}: a step's JSON is read for networks of dense layers; for this network write"
+                   " 'name = value' lines (the answer template of backprop exercise)\n")
