@@ -73,11 +73,7 @@ def test_dense_networks_equal_the_page(case, optimizer, decay) -> None:
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 @given(kind_networks())
 def test_networks_of_kinds_equal_the_page(case) -> None:
-    network, xs, ys = case
-    if any(layer.kind in ("dropout", "residual") for layer in network.layers):
-        with pytest.raises(BackpropError, match="PyTorch code"):
-            script(build_derivation(network, xs, ys, Options(form="matrix")))
-        return
+    network, xs, ys = case  # dropout with its mask and residual blocks among them (the script's own modules)
     try:
         page = build_derivation(network, xs, ys, Options(form="matrix"))
     except BackpropError:
@@ -102,15 +98,19 @@ def test_recurrent_networks_equal_the_page(data) -> None:
     assert_close(run(script(page)), ours, 1e-10, abs_tol=1e-10 * magnitude(ours))
 
 
-@pytest.mark.parametrize("example", ["rnn", "lstm"])
-def test_the_recurrent_examples_script_runs_with_python(example, tmp_path: Path, capsys) -> None:
+# Not lenet.toml: its max pool ties in the page's arithmetic, and PyTorch's rounding breaks the tie
+# the other way (docs/trust.md), so its update differs from the page's.
+@pytest.mark.parametrize("example", ["rnn", "lstm", "batch_norm"])
+def test_the_examples_script_runs_with_python(example, tmp_path: Path, capsys) -> None:
     spec, path = f"docs/examples/{example}.toml", tmp_path / "step.py"
     assert main(["step", "--network", spec, "-o", str(path)]) == 0
     printed = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True).stdout
     capsys.readouterr()
     assert main(["step", "--network", spec, "--format", "json"]) == 0
     assert_close(json.loads(printed), json.loads(capsys.readouterr().out), 1e-12)
-    assert "class Sequence(nn.Module):" in path.read_text()
+    text = path.read_text()
+    assert ("class Sequence(nn.Module):" in text) == (example in ("rnn", "lstm"))
+    assert ("class Residual(nn.Module):" in text) == ("class Masked(nn.Module):" in text) == (example == "batch_norm")
 
 
 @pytest.mark.parametrize("loss, activation, y", [

@@ -123,6 +123,7 @@ def MaskedDropout(torch: Any, layer: Any) -> Any:  # noqa: N802 - builds an nn.M
             self.p = layer.p
             self.rows: Any = None
             self.total: int | None = None
+            self.spec = layer  # read by the PyTorch script (render/pytorch.py)
 
         def forward(self, x: Any) -> Any:
             mask = torch.tensor(layer.masks(x.shape[0] if self.rows is None else self.total, x.shape[1]),

@@ -6,10 +6,12 @@ the step's numbers as JSON in the layout of ``backprop step --format json``, so 
 compared. It is generated from the torch modules the layer kinds build (``Kind.torch_module``):
 each module is written as its ``torch.nn`` class called with the arguments its ``extra_repr``
 gives, and every parameter and buffer is loaded from a ``state_dict`` of numbers written with
-``repr``. A recurrent layer is its ``nn.RNN``, ``nn.LSTM`` or ``nn.GRU`` inside the script's
-``Sequence`` module, which runs it on flat rows as the page does (its initial states, truncated BPTT,
-the last state or every step's). No text of the user's reaches the script: a formula activation or
-loss, or a kind whose module is not a ``torch.nn`` class (dropout with its mask, residual), is refused.
+``repr``. Three kinds run as small modules the script defines and prints: a recurrent layer as its
+``nn.RNN``, ``nn.LSTM`` or ``nn.GRU`` inside ``Sequence``, which runs it on flat rows as the page does
+(its initial states, truncated BPTT, the last state or every step's); a residual block as
+``Residual`` (x + block(x)); dropout as ``Masked``, with the page's mask. No text of the user's
+reaches the script: a formula activation or loss, or a kind whose module is none of these
+(attention, embedding, positional), is refused.
 """
 
 from __future__ import annotations
@@ -67,28 +69,64 @@ class Sequence(nn.Module):
 '''
 """The script's module for a recurrent layer (``layers.recurrent``'s own ``Sequence``, written out)."""
 
+RESIDUAL = '''
+class Residual(nn.Module):
+    """x + block(x): a residual block, its layers an nn.Sequential."""
+
+    def __init__(self, block):
+        super().__init__()
+        self.block = block
+
+    def forward(self, x):
+        return x + self.block(x)
+'''
+"""The script's module for a residual block (``torch_modules.residual_module``, written out)."""
+
+MASKED = '''
+class Masked(nn.Module):
+    """nn.Dropout in training mode with the page's mask: x * mask / (1 - p), the mask's rows the
+    samples'."""
+
+    def __init__(self, p, mask):
+        super().__init__()
+        self.p = p
+        self.register_buffer("mask", torch.tensor(mask), persistent=False)
+
+    def forward(self, x):
+        return x * self.mask / (1.0 - self.p)
+'''
+"""The script's module for a dropout layer with its mask (``torch_modules.MaskedDropout``)."""
+
+CLASSES = (("Sequence(", SEQUENCE), ("Residual(", RESIDUAL), ("Masked(", MASKED))
+"""Each class the script defines, with the text that shows it is used."""
+
 
 def _refuse(what: str) -> BackpropError:
     return BackpropError(f"PyTorch code: {what}; the script is written for networks of torch.nn modules"
-                         " (dense, activation, convolution, pooling, normalization and recurrent layers with named"
-                         " activations)")
+                         " (dense, activation, convolution, pooling, normalization, dropout, residual and"
+                         " recurrent layers with named activations)")
 
 
-def _module_code(module: Any, indent: str) -> str:
-    """``module`` as the Python expression that builds it."""
+def _module_code(module: Any, indent: str, masks: dict[int, Any]) -> str:
+    """``module`` as the Python expression that builds it (``masks``: each masked dropout's mask, by
+    the module's id)."""
     cls = type(module)
+    if id(module) in masks:  # a dropout layer: its p and mask, numbers
+        return f"Masked({float(module.p)!r}, {_tensor([list(r) for r in masks[id(module)]])})"
+    if cls.__name__ == "Residual" and isinstance(getattr(module, "block", None), _torch().nn.Sequential):
+        return f"Residual({_module_code(module.block, indent, masks)})"
     spec = getattr(module, "spec", None)
     if cls.__name__ == "Sequence" and spec is not None:  # a recurrent layer: numbers and its own names only
         states = ", ".join(f"{key}={'None' if value is None else _tensor([list(r) for r in value])}"
                            for key, value in (("h0", spec.h0), ("c0", spec.c0)))
-        return (f"Sequence({_module_code(module.rnn, indent)}, steps={int(spec.steps)},"
+        return (f"Sequence({_module_code(module.rnn, indent, masks)}, steps={int(spec.steps)},"
                 f" features={int(spec.features)}, output={str(spec.output)!r},"
                 f" bptt={None if spec.bptt is None else int(spec.bptt)}, {states})")
     if not cls.__module__.startswith("torch.nn.modules"):
         raise _refuse(f"a layer runs as {cls.__name__}, which is not a torch.nn module")
     if cls.__name__ == "Sequential":
         inner = indent + "    "
-        children = "".join(f"\n{inner}{_module_code(child, inner)}," for child in module)
+        children = "".join(f"\n{inner}{_module_code(child, inner, masks)}," for child in module)
         return f"nn.Sequential({children}\n{indent})"
     arguments = module.extra_repr()
     if cls.__name__ in ("Linear", "BatchNorm1d", "LayerNorm", "RNN", "LSTM", "GRU"):
@@ -96,6 +134,61 @@ def _module_code(module: Any, indent: str) -> str:
     if cls.__name__ == "RNN" and module.nonlinearity != "tanh":  # not in nn.RNN's extra_repr
         arguments += f", nonlinearity={'relu' if module.nonlinearity == 'relu' else 'tanh'!r}"
     return f"nn.{cls.__name__}({arguments})"
+
+
+def _torch() -> Any:
+    import torch
+
+    return torch
+
+
+def _masks(torch: Any, model: Any, xs: Any) -> dict[int, Any]:
+    """Each masked dropout's mask for this step, by the module's id: a forward pass of a copy (whose
+    running statistics may move) finds the width each one is handed."""
+    import copy
+
+    def masked(module: Any) -> bool:
+        return hasattr(module, "rows") and hasattr(module, "total") and hasattr(module, "spec")
+
+    originals = {name: m for name, m in model.named_modules() if masked(m)}
+    if not originals:
+        return {}
+    probe = copy.deepcopy(model)
+    widths: dict[str, int] = {}
+    for name, module in probe.named_modules():
+        if name in originals:
+            module.register_forward_pre_hook(lambda m, args, name=name: widths.__setitem__(name, args[0].shape[1]))
+    with torch.no_grad():
+        probe(torch.tensor(xs, dtype=torch.float64).reshape(len(xs), -1))
+    return {id(m): m.spec.masks(len(xs), widths[name]) for name, m in originals.items() if name in widths}
+
+
+def _entries(torch: Any, layers: Any, modules: Any, prefix: str, names: dict[int, str],
+             softmax_last: bool) -> list[dict[str, Any]]:
+    """What the script reports of each layer: its kind, its module's path, its parameters' and
+    buffers' state_dict keys, a dense layer's z; a residual block's layers within it."""
+    out = []
+    last = len(layers) - 1
+    for index, layer in enumerate(layers):
+        module, path = modules[index], f"{prefix}{index}"
+        entry: dict[str, Any] = {"kind": layer.kind, "path": path}
+        children = layer.children()
+        if children:
+            entry["layers"] = _entries(torch, children, module.block, f"{path}.block.", names, False)
+            out.append(entry)
+            continue
+        present = layer.torch_parameters(module)
+        entry["parameters"] = {name: names[id(present[name])] if name in present else None
+                               for name in (*layer.parameter_names,
+                                            *(n for n in present if n not in layer.parameter_names))}
+        entry["buffers"] = {name: f"{path}.{name}" for name in layer.torch_buffers(module)}
+        if layer.kind == "dense":  # z: its nn.Linear's output (on every position of a sequence, flattened)
+            linear = ([i for i, child in enumerate(module) if isinstance(child, torch.nn.Linear)]
+                      if isinstance(module, torch.nn.Sequential) else [])
+            entry["z"] = f"{path}.{linear[0]}" if linear else path
+            entry["softmax"] = softmax_last and index == last
+        out.append(entry)
+    return out
 
 
 def _tensor(values: Any) -> str:
@@ -113,35 +206,20 @@ def script(derivation: Any) -> str:
     import torch
 
     from backprop_cli import losses
-    from backprop_cli.layers.torch_modules import sequential
+    from backprop_cli.layers import at
+    from backprop_cli.layers.torch_modules import parameter_tensors, sequential
 
     network = derivation.network
     if network.loss not in LOSSES:
         raise _refuse("the loss is a formula")
     loss = losses.of(network)
-    if any(layer.children() for layer in network.layers):
-        raise _refuse("a residual layer is not one torch.nn module")
     fused = bool(loss.fused)
     model = sequential(torch, network.layers, fuse_last=fused)
     names = {id(p): name for name, p in model.named_parameters()}
-    layers = []
-    last = len(network.layers) - 1
-    for index, layer in enumerate(network.layers):
-        module = model[index]
-        present = layer.torch_parameters(module)
-        parameters = {name: names[id(present[name])] if name in present else None
-                      for name in (*layer.parameter_names, *(n for n in present if n not in layer.parameter_names))}
-        buffers = {name: f"{index}.{name}" for name in layer.torch_buffers(module)}
-        entry: dict[str, Any] = {"kind": layer.kind, "path": str(index), "parameters": parameters,
-                                 "buffers": buffers}
-        if layer.kind == "dense":  # z: its nn.Linear's output (on every position of a sequence, flattened)
-            linear = ([i for i, child in enumerate(module) if isinstance(child, torch.nn.Linear)]
-                      if isinstance(module, torch.nn.Sequential) else [])
-            entry["z"] = f"{index}.{linear[0]}" if linear else str(index)
-            entry["softmax"] = fused and index == last
-        layers.append(entry)
-    frozen = sorted(names[id(tensor)] for index, layer in enumerate(network.layers)
-                    for name, tensor in layer.torch_parameters(model[index]).items() if layer.frozen(name))
+    layers = _entries(torch, network.layers, model, "", names, fused)
+    frozen = sorted(names[id(tensor)] for (path, name), tensor in parameter_tensors(model, network.layers)
+                    if at(network.layers, path).frozen(name))
+    code = _module_code(model, "", _masks(torch, model, derivation.xs))
     state = model.state_dict()
     criterion, call = LOSSES[network.loss]
     optimizer = network.optimizer
@@ -172,7 +250,7 @@ def script(derivation: Any) -> str:
         "",
         "torch.set_default_dtype(torch.float64)",
         "",
-        *([SEQUENCE, ""] if "Sequence(" in (code := _module_code(model, "")) else []),
+        *(line for marker, text in CLASSES if marker in code for line in (text, "")),
         f"model = {code}",
         "model.load_state_dict({",
         state_lines.rstrip("\n"),
@@ -211,8 +289,7 @@ def script(derivation: Any) -> str:
         "    return tensor.tolist()",
         "",
         "",
-        "results = []",
-        "for layer in LAYERS:",
+        "def entry_of(layer):",
         "    out = kept[layer['path']]",
         "    entry = {'kind': layer['kind']}",
         "    if layer['kind'] == 'dense':",
@@ -226,17 +303,25 @@ def script(derivation: Any) -> str:
         "                     grad_bias=rows(grads[p['bias']]) if p['bias'] else None,",
         "                     new_weight=rows(after[p['weight']]),",
         "                     new_bias=rows(after[p['bias']]) if p['bias'] else None, output=rows(a))",
-        "        out = a",
-        "    else:",
-        "        entry['output'] = rows(out)",
-        "        for name, key in layer['parameters'].items():",
-        "            if key is None:  # the module has no such parameter (elementwise_affine=False …)",
-        "                entry.update({name: None, 'grad_' + name: None, 'new_' + name: None})",
-        "            else:",
-        "                entry.update({name: rows(before[key]), 'grad_' + name: rows(grads[key]),",
-        "                              'new_' + name: rows(after[key])})",
-        "        for name, key in layer['buffers'].items():",
-        "            entry['new_' + name] = rows(after[key])",
+        "        return entry, a",
+        "    entry['output'] = rows(out)",
+        "    if 'layers' in layer:  # a residual block: x + its layers' output",
+        "        entry['layers'] = [entry_of(inner)[0] for inner in layer['layers']]",
+        "        return entry, out",
+        "    for name, key in layer['parameters'].items():",
+        "        if key is None:  # the module has no such parameter (elementwise_affine=False …)",
+        "            entry.update({name: None, 'grad_' + name: None, 'new_' + name: None})",
+        "        else:",
+        "            entry.update({name: rows(before[key]), 'grad_' + name: rows(grads[key]),",
+        "                          'new_' + name: rows(after[key])})",
+        "    for name, key in layer['buffers'].items():",
+        "        entry['new_' + name] = rows(after[key])",
+        "    return entry, out",
+        "",
+        "",
+        "results = []",
+        "for layer in LAYERS:",
+        "    entry, out = entry_of(layer)",
         "    results.append(entry)",
         "",
         "print(json.dumps({'loss': loss.item(), 'loss_after': loss_after.item(), 'output': rows(out),",
