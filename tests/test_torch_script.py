@@ -98,9 +98,27 @@ def test_recurrent_networks_equal_the_page(data) -> None:
     assert_close(run(script(page)), ours, 1e-10, abs_tol=1e-10 * magnitude(ours))
 
 
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_attention_and_token_networks_equal_the_page(data) -> None:
+    """Attention alone, pre- and post-norm blocks (tests/test_attention.py's specs), and an embedding
+    before them with cross-entropy at every position: Tokens and SelfAttention (Positions: the transformer example)."""
+    from backprop_cli.io import parse_spec
+    from backprop_cli.resolve import class_targets
+    from tests.test_attention import block_specs, token_block_specs
+
+    # SGD: Adam's first update divides a gradient by its own size, and near a zero gradient that
+    # turns rounding into an absolute error of order lr (tests/test_attention.py's adam_conditioning).
+    document = {**data.draw(st.one_of(block_specs(), token_block_specs())), "optimizer": "sgd"}
+    spec = parse_spec(json.loads(json.dumps(document)))
+    page = build_derivation(spec.network, spec.xs, class_targets(spec.network, spec.ys), Options(form="matrix"))
+    ours = page.to_dict()
+    assert_close(run(script(page)), ours, 1e-10, abs_tol=1e-10 * magnitude(ours))
+
+
 # Not lenet.toml: its max pool ties in the page's arithmetic, and PyTorch's rounding breaks the tie
 # the other way (docs/trust.md), so its update differs from the page's.
-@pytest.mark.parametrize("example", ["rnn", "lstm", "batch_norm"])
+@pytest.mark.parametrize("example", ["rnn", "lstm", "batch_norm", "transformer"])
 def test_the_examples_script_runs_with_python(example, tmp_path: Path, capsys) -> None:
     spec, path = f"docs/examples/{example}.toml", tmp_path / "step.py"
     assert main(["step", "--network", spec, "-o", str(path)]) == 0
@@ -109,8 +127,10 @@ def test_the_examples_script_runs_with_python(example, tmp_path: Path, capsys) -
     assert main(["step", "--network", spec, "--format", "json"]) == 0
     assert_close(json.loads(printed), json.loads(capsys.readouterr().out), 1e-12)
     text = path.read_text()
-    assert ("class Sequence(nn.Module):" in text) == (example in ("rnn", "lstm"))
-    assert ("class Residual(nn.Module):" in text) == ("class Masked(nn.Module):" in text) == (example == "batch_norm")
+    defined = {name for name in ("Sequence", "Residual", "Masked", "Tokens", "Positions", "SelfAttention")
+               if f"class {name}(nn.Module):" in text}
+    assert defined == {"rnn": {"Sequence"}, "lstm": {"Sequence"}, "batch_norm": {"Residual", "Masked"},
+                       "transformer": {"Tokens", "Positions", "Residual", "SelfAttention"}}[example]
 
 
 @pytest.mark.parametrize("loss, activation, y", [

@@ -304,6 +304,7 @@ class Attention(Kind):
             def __init__(self) -> None:
                 super().__init__()
                 self.attn = inner
+                self.spec = layer  # read by the PyTorch script (render/pytorch.py)
                 # built once, a buffer that follows the module's dtype and device (not in state_dict)
                 self.register_buffer("causal", torch.nn.Transformer.generate_square_subsequent_mask(
                     layer.steps, dtype=torch.float64) if layer.causal else None, persistent=False)

@@ -179,6 +179,7 @@ class Embedding(Kind):
         inner = torch.nn.Embedding(self.vocabulary, self.dim, dtype=torch.float64)
         with torch.no_grad():
             inner.weight.copy_(torch.tensor(self.weight, dtype=torch.float64))
+        layer = self
         base: Any = torch.nn.Module
 
         class Tokens(base):
@@ -188,6 +189,7 @@ class Embedding(Kind):
                 super().__init__()
                 self.embedding = inner
                 self.ids: tuple[Any, int, Any] | None = None
+                self.spec = layer  # read by the PyTorch script (render/pytorch.py)
 
             def forward(self, x: Any) -> Any:
                 # the ids of the last input, kept while it is the same tensor unchanged (a full-batch

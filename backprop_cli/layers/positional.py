@@ -174,6 +174,7 @@ class Positional(Kind):
 
             def __init__(self) -> None:
                 super().__init__()
+                self.spec = layer  # read by the PyTorch script (render/pytorch.py)
                 if layer.weight is not None:
                     self.embedding = torch.nn.Embedding(layer.steps, layer.dim, dtype=torch.float64)
                     with torch.no_grad():

@@ -6,12 +6,13 @@ the step's numbers as JSON in the layout of ``backprop step --format json``, so 
 compared. It is generated from the torch modules the layer kinds build (``Kind.torch_module``):
 each module is written as its ``torch.nn`` class called with the arguments its ``extra_repr``
 gives, and every parameter and buffer is loaded from a ``state_dict`` of numbers written with
-``repr``. Three kinds run as small modules the script defines and prints: a recurrent layer as its
-``nn.RNN``, ``nn.LSTM`` or ``nn.GRU`` inside ``Sequence``, which runs it on flat rows as the page does
-(its initial states, truncated BPTT, the last state or every step's); a residual block as
-``Residual`` (x + block(x)); dropout as ``Masked``, with the page's mask. No text of the user's
-reaches the script: a formula activation or loss, or a kind whose module is none of these
-(attention, embedding, positional), is refused.
+``repr``. The kinds that work on flat rows run as small modules the script defines and prints
+around their ``torch.nn`` module: ``Sequence`` (``nn.RNN``, ``nn.LSTM`` or ``nn.GRU`` with the page's
+initial states and truncated BPTT, the last state or every step's), ``Residual`` (x + block(x)),
+``Masked`` (dropout with the page's mask), ``Tokens`` (``nn.Embedding`` of the token ids),
+``Positions`` (x + the learned or sinusoidal table) and ``SelfAttention`` (``nn.MultiheadAttention``
+with the causal mask). No text of the user's reaches the script: a formula activation or loss is
+refused.
 """
 
 from __future__ import annotations
@@ -97,14 +98,65 @@ class Masked(nn.Module):
 '''
 """The script's module for a dropout layer with its mask (``torch_modules.MaskedDropout``)."""
 
-CLASSES = (("Sequence(", SEQUENCE), ("Residual(", RESIDUAL), ("Masked(", MASKED))
+TOKENS = '''
+class Tokens(nn.Module):
+    """nn.Embedding on flat rows of token ids (N × T in, N × T·d out)."""
+
+    def __init__(self, embedding):
+        super().__init__()
+        self.embedding = embedding
+
+    def forward(self, x):
+        return self.embedding(x.long()).reshape(x.shape[0], -1)
+'''
+"""The script's module for an embedding layer (``layers.embedding``'s ``Tokens``)."""
+
+POSITIONS = '''
+class Positions(nn.Module):
+    """x + P on flat rows (N × T·d): P learned (an nn.Embedding(T, d) of the positions 0 … T − 1) or
+    fixed (the sinusoidal table, a buffer loaded with the state_dict)."""
+
+    def __init__(self, steps, dim, embedding=None):
+        super().__init__()
+        self.steps, self.dim = steps, dim
+        if embedding is not None:
+            self.embedding = embedding
+        else:
+            self.register_buffer("encoding", torch.zeros(steps, dim))
+
+    def forward(self, x):
+        table = self.embedding(torch.arange(self.steps)) if hasattr(self, "embedding") else self.encoding
+        return (x.reshape(x.shape[0], self.steps, self.dim) + table).reshape(x.shape[0], -1)
+'''
+"""The script's module for a positional layer (``layers.positional``'s ``Positions``)."""
+
+SELF_ATTENTION = '''
+class SelfAttention(nn.Module):
+    """nn.MultiheadAttention (batch_first) as self-attention on flat rows (N × T·d in and out), with
+    the causal mask where asked."""
+
+    def __init__(self, attn, steps, causal):
+        super().__init__()
+        self.attn, self.steps, self.causal = attn, steps, causal
+        mask = nn.Transformer.generate_square_subsequent_mask(steps, dtype=torch.get_default_dtype())
+        self.register_buffer("mask", mask if causal else None, persistent=False)
+
+    def forward(self, x):
+        sequence = x.reshape(x.shape[0], self.steps, self.attn.embed_dim)
+        out, _ = self.attn(sequence, sequence, sequence, attn_mask=self.mask, need_weights=False,
+                           is_causal=self.causal)
+        return out.flatten(1)
+'''
+"""The script's module for an attention layer (``layers.attention``'s ``SelfAttention``)."""
+
+CLASSES = (("Sequence(", SEQUENCE), ("Residual(", RESIDUAL), ("Masked(", MASKED), ("Tokens(", TOKENS),
+           ("Positions(", POSITIONS), ("SelfAttention(", SELF_ATTENTION))
 """Each class the script defines, with the text that shows it is used."""
 
 
 def _refuse(what: str) -> BackpropError:
-    return BackpropError(f"PyTorch code: {what}; the script is written for networks of torch.nn modules"
-                         " (dense, activation, convolution, pooling, normalization, dropout, residual and"
-                         " recurrent layers with named activations)")
+    return BackpropError(f"PyTorch code: {what}; the script is written with torch.nn modules, and needs"
+                         " named activations and losses")
 
 
 def _module_code(module: Any, indent: str, masks: dict[int, Any]) -> str:
@@ -116,6 +168,16 @@ def _module_code(module: Any, indent: str, masks: dict[int, Any]) -> str:
     if cls.__name__ == "Residual" and isinstance(getattr(module, "block", None), _torch().nn.Sequential):
         return f"Residual({_module_code(module.block, indent, masks)})"
     spec = getattr(module, "spec", None)
+    if cls.__name__ == "Tokens" and spec is not None:
+        return f"Tokens({_module_code(module.embedding, indent, masks)})"
+    if cls.__name__ == "Positions" and spec is not None:
+        learned = f", {_module_code(module.embedding, indent, masks)}" if hasattr(module, "embedding") else ""
+        return f"Positions({int(spec.steps)}, {int(spec.dim)}{learned})"
+    if cls.__name__ == "SelfAttention" and spec is not None:
+        return f"SelfAttention({_module_code(module.attn, indent, masks)}, {int(spec.steps)}, {bool(spec.causal)})"
+    if cls.__name__ == "MultiheadAttention":  # its extra_repr is empty
+        return (f"nn.MultiheadAttention({int(module.embed_dim)}, {int(module.num_heads)},"
+                f" bias={module.in_proj_bias is not None}, batch_first=True)")
     if cls.__name__ == "Sequence" and spec is not None:  # a recurrent layer: numbers and its own names only
         states = ", ".join(f"{key}={'None' if value is None else _tensor([list(r) for r in value])}"
                            for key, value in (("h0", spec.h0), ("c0", spec.c0)))
@@ -129,7 +191,7 @@ def _module_code(module: Any, indent: str, masks: dict[int, Any]) -> str:
         children = "".join(f"\n{inner}{_module_code(child, inner, masks)}," for child in module)
         return f"nn.Sequential({children}\n{indent})"
     arguments = module.extra_repr()
-    if cls.__name__ in ("Linear", "BatchNorm1d", "LayerNorm", "RNN", "LSTM", "GRU"):
+    if cls.__name__ in ("Linear", "BatchNorm1d", "LayerNorm", "RNN", "LSTM", "GRU", "Embedding"):
         arguments = ", ".join(part for part in arguments.split(", ") if not part.startswith("dtype="))
     if cls.__name__ == "RNN" and module.nonlinearity != "tanh":  # not in nn.RNN's extra_repr
         arguments += f", nonlinearity={'relu' if module.nonlinearity == 'relu' else 'tanh'!r}"
@@ -222,6 +284,9 @@ def script(derivation: Any) -> str:
     code = _module_code(model, "", _masks(torch, model, derivation.xs))
     state = model.state_dict()
     criterion, call = LOSSES[network.loss]
+    if network.positions != 1 and network.loss in ("cross_entropy", "nll"):  # a class at every position
+        rows = f".reshape(-1, {int(network.classes)})"
+        call = call.replace("criterion(output, y", f"criterion(output{rows}, y{rows}")
     optimizer = network.optimizer
     settings = optimizer.settings()
     make = {
@@ -264,8 +329,16 @@ def script(derivation: Any) -> str:
         f"y = torch.tensor({_tensor([list(r) for r in derivation.ys])})",
         "",
         "kept = {}",
-        "hooks = [module.register_forward_hook(lambda m, args, out, name=name: kept.__setitem__(name, out.detach()))",
-        "         for name, module in model.named_modules() if name and not isinstance(module, nn.RNNBase)]",
+        "",
+        "",
+        "def keep(name):",
+        "    def hook(module, args, out):",
+        "        if isinstance(out, torch.Tensor):  # (nn.RNN's and nn.MultiheadAttention's are tuples)",
+        "            kept[name] = out.detach()",
+        "    return hook",
+        "",
+        "",
+        "hooks = [module.register_forward_hook(keep(name)) for name, module in model.named_modules() if name]",
         "before = {name: value.detach().clone() for name, value in model.state_dict().items()}",
         "",
         "output = model(x)  # 1. the forward pass",
