@@ -165,7 +165,7 @@ def _module_code(module: Any, indent: str, masks: dict[int, Any]) -> str:
     cls = type(module)
     if id(module) in masks:  # a dropout layer: its p and mask, numbers
         return f"Masked({float(module.p)!r}, {_tensor([list(r) for r in masks[id(module)]])})"
-    if cls.__name__ == "Residual" and isinstance(getattr(module, "block", None), _torch().nn.Sequential):
+    if cls.__name__ == "Residual" and hasattr(module, "block"):
         return f"Residual({_module_code(module.block, indent, masks)})"
     spec = getattr(module, "spec", None)
     if cls.__name__ == "Tokens" and spec is not None:
@@ -196,12 +196,6 @@ def _module_code(module: Any, indent: str, masks: dict[int, Any]) -> str:
     if cls.__name__ == "RNN" and module.nonlinearity != "tanh":  # not in nn.RNN's extra_repr
         arguments += f", nonlinearity={'relu' if module.nonlinearity == 'relu' else 'tanh'!r}"
     return f"nn.{cls.__name__}({arguments})"
-
-
-def _torch() -> Any:
-    import torch
-
-    return torch
 
 
 def _masks(torch: Any, model: Any, xs: Any) -> dict[int, Any]:
