@@ -439,6 +439,8 @@ def train(network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
                     break
         except KeyboardInterrupt:
             pass  # from ``progress``, between chunks: the epochs done are whole
+        finally:
+            engine.close()
     final_loss, predictions = engine.evaluate(PREDICTION_ROWS)
     final_validation = loss_on(engine, held_xs, held_ys) if held_xs else None
     return TrainResult(

@@ -1,13 +1,16 @@
-"""The fused numba engine on 1 … n threads against the numpy engine, on large full batches, in one run.
+"""The fused numba engine on 1 … n threads against the numpy engine on 1 … n processes, on large full
+batches, in one run.
 
     python benchmarks/threads.py                                   # the shapes of docs/benchmarks.md
     python benchmarks/threads.py --threads 1 2 4 --cases 2-16-16-1:200000:float32 --rounds 5
 
 Each case is a dense sigmoid/bce network (its widths), a number of samples and a dtype. The engines
-are built once each (the fused engine's threads set through ``engines.cpus``), then trained a few
+are built once each (the fused engine's threads and the numpy engine's processes set through
+``engines.cpus``; the numpy engine forks its helper processes in its first epochs), then trained a few
 full-batch epochs at a time, the engines interleaved round by round; it prints the median wall time
-an epoch and the median CPU time an epoch (every thread of the process counted), and what
-``--backend auto``'s cost model (``engines.LARGE_EPOCH``) expects on one thread. On a machine whose
+an epoch and the median CPU time an epoch (every thread of the process counted; the numpy engine's
+helper processes not), and what ``--backend auto``'s cost model (``engines.LARGE_EPOCH``) expects on
+one thread. On a machine whose
 cores other processes hold, the wall times of several threads say little; the CPU times say what
 splitting a batch adds to its work.
 """
@@ -53,8 +56,9 @@ def main() -> None:
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start; ms an epoch,"
           f" medians of {args.rounds} rounds of {args.epochs} epochs (wall / CPU)\n")
     names = [f"numba, {count} thread{'s' if count > 1 else ''}" for count in args.threads]
-    print("| case | " + " | ".join([*names, "numpy"]) + " | model: numba, numpy (one thread) |")
-    print("|---|" + "---:|" * (len(names) + 2))
+    names += [f"numpy, {count} process{'es' if count > 1 else ''}" for count in args.threads]
+    print("| case | " + " | ".join(names) + " | model: numba, numpy (one thread) |")
+    print("|---|" + "---:|" * (len(names) + 1))
     real = engines.cpus
     for case in args.cases:
         shape, samples, dtype = case.split(":")
@@ -69,7 +73,11 @@ def main() -> None:
             for count in args.threads:
                 engines.cpus = lambda count=count: count
                 made.append((count, FusedEngine(network, X.tolist(), Y.tolist(), settings)))
-            made.append((1, NumpyEngine(network, X.tolist(), Y.tolist(), settings)))
+            for count in args.threads:
+                made.append((count, NumpyEngine(network, X.tolist(), Y.tolist(), settings)))
+            for count, engine in made:  # a warm-up: the numpy engine forks its helpers here
+                engines.cpus = lambda count=count: count
+                engine.run(1, args.epochs, set(), [False])
             times: list[list[tuple[float, float]]] = [[] for _ in made]
             for _ in range(args.rounds):
                 for index, (count, engine) in enumerate(made):
@@ -77,6 +85,8 @@ def main() -> None:
                     times[index].append(timed(engine, args.epochs))
         finally:
             engines.cpus = real
+            for _, engine in made:
+                engine.close()
         cells = [" / ".join(f"{statistics.median(row[k] for row in rows) * 1e3:.3g}" for k in (0, 1))
                  for rows in times]
         model = [engines._large(network, int(samples), name, dtype) or 0.0 for name in ("numba", "numpy")]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 from dataclasses import replace
 
 import pytest
@@ -259,14 +260,14 @@ def test_auto_weighs_the_fused_engine_by_its_cost_model(monkeypatch):
     monkeypatch.setattr(engines, "fused_cached", lambda: True)
     monkeypatch.setattr(engines, "fused_loaded", lambda: False)
     monkeypatch.setattr(engines, "cpus", lambda: 2)
-    name, reason = engines.choose(big, 200_000, False, "cpu", "float64", epochs=100)
+    name, reason = engines.choose(big, 5_000, False, "cpu", "float64", epochs=100)
     assert name == "numba" and "fused numba engine's start (about 0.4 s, its machine code cached)" in reason.text()
     assert reason.text().startswith("100 epochs × ") and "numba" in reason.text("ko")
-    assert engines.choose(big, 200_000, False, "cpu", "float32", epochs=100)[0] == "numba"
+    assert engines.choose(big, 5_000, False, "cpu", "float32", epochs=100)[0] == "numba"
     assert engines.choose(big, 50, False, "cpu", "float64", epochs=1)[0] == "numpy"  # the start is not repaid
     assert engines.choose(big, 200_000, False, "cpu", "float64")[0] == "numpy"  # epochs unknown: not weighed
     monkeypatch.setattr(engines, "fused_cached", lambda: False)
-    name, reason = engines.choose(big, 200_000, False, "cpu", "float64", epochs=10_000)
+    name, reason = engines.choose(big, 5_000, False, "cpu", "float64", epochs=10_000)
     assert name == "numba" and "compiling the fused numba engine once for this machine" in reason.text()
     assert engines.choose(big, 2_000, False, "cpu", "float64", epochs=10)[0] == "numpy"
     softsign = replace(big, layers=(replace(big.layers[0], activation="x/(1+abs(x))"), *big.layers[1:]))
@@ -284,7 +285,18 @@ def test_auto_weighs_numpy_against_the_fused_engines_threads_for_large_batches(m
         for dtype in ("float64", "float32"):
             name, reason = engines.choose(network, 200_000, False, "cpu", dtype, epochs=1_000)
             assert name == "numpy" and reason.text().startswith("its chunked pass about ")
+            assert "ms an epoch on 1 process(es)" in reason.text()
             assert reason.text().endswith("ms on 1 thread(s)") and "스레드 1개" in reason.text("ko")
+    # Split over processes (Linux), the chunked pass stays ahead of the fused engine's threads.
+    monkeypatch.setattr(sys, "platform", "linux")
+    for cpus in (2, 4):
+        monkeypatch.setattr(engines, "cpus", lambda cpus=cpus: cpus)
+        for network in (narrow, wide):
+            name, reason = engines.choose(network, 200_000, False, "cpu", "float32", epochs=1_000)
+            assert name == "numpy" and f"on {cpus} process(es)" in reason.text()
+            assert f"프로세스 {cpus}개" in reason.text("ko")
+    # Where the numpy engine cannot fork, the fused engine's threads take the lead where they repay its start.
+    monkeypatch.setattr(sys, "platform", "darwin")
     monkeypatch.setattr(engines, "cpus", lambda: 2)
     assert engines.choose(narrow, 200_000, False, "cpu", "float32", epochs=1_000)[0] == "numba"
     assert engines.choose(narrow, 200_000, False, "cpu", "float32", epochs=10)[0] == "numpy"  # start not repaid
@@ -295,6 +307,7 @@ def test_auto_weighs_numpy_against_the_fused_engines_threads_for_large_batches(m
     monkeypatch.setattr(engines, "fused_loaded", lambda: True)  # its machine code in this process already
     name, reason = engines.choose(narrow, 200_000, False, "cpu", "float32", epochs=10)
     assert name == "numba" and "(about 0.01 s, its machine code cached)" in reason.text()
+    monkeypatch.setattr(sys, "platform", "linux")
     assert engines.choose(SEED, 4, False, "cpu", "float64", epochs=10)[0] == "compiled"  # small: unchanged
     assert engines.choose(SEED, 4, False, "cpu", "float64", epochs=10**6)[0] == "numba"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from backprop_cli import engines
 from backprop_cli.engines import numpy_engine
 from backprop_cli.engines.base import EngineSettings
 from backprop_cli.engines.numpy_engine import NumpyEngine
@@ -93,12 +94,12 @@ def test_float32_stays_float32_through_the_chunks(case):
 @pytest.mark.parametrize("one_thread", [True, False])
 @pytest.mark.parametrize("widths", [(2, 16, 16, 1), (2, 3, 1), (784, 300, 100, 10), (1, 1)])
 def test_chunks_stay_within_the_cache_and_one_blas_thread(widths, one_thread):
-    rows = numpy_engine.chunk_rows(widths, one_thread)
-    assert numpy_engine.MIN_CHUNK_ROWS <= rows <= numpy_engine.CHUNK_ROWS
-    assert rows * max(widths[1:]) <= numpy_engine.CHUNK_VALUES or rows == numpy_engine.MIN_CHUNK_ROWS
+    rows = engines.chunk_rows(widths, one_thread)
+    assert engines.MIN_CHUNK_ROWS <= rows <= engines.CHUNK_ROWS
+    assert rows * max(widths[1:]) <= engines.CHUNK_VALUES or rows == engines.MIN_CHUNK_ROWS
     if not one_thread:  # OpenBLAS's own threshold: one thread up to 2¹⁸ multiply-adds
         products = max((a + 1) * b for a, b in zip(widths, widths[1:], strict=False))
-        assert rows * products <= numpy_engine.CHUNK_PRODUCTS or rows == numpy_engine.MIN_CHUNK_ROWS
+        assert rows * products <= engines.CHUNK_PRODUCTS or rows == engines.MIN_CHUNK_ROWS
 
 
 def test_blas_is_held_to_one_thread_while_the_chunks_run(monkeypatch):

@@ -15,6 +15,7 @@ import importlib
 import importlib.util
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,7 +73,7 @@ past ``LARGE_BATCH`` where this process has run it before (its machine code load
 and one warm-up epoch;"""
 LARGE_BATCH = 6_144
 """Past this many samples a dense network's epoch is weighed by ``LARGE_EPOCH`` instead: the numpy
-engine runs such a batch in chunks (at most ``numpy_engine.CHUNK_ROWS`` samples), BLAS on one
+engine runs such a batch in chunks (at most ``CHUNK_ROWS`` samples), BLAS on one
 thread, and the fused engine splits it over threads (``fused_threads``)."""
 LARGE_EPOCH = {
     ("numpy", "float64"): (1.0e-10, 4.0e-9), ("numpy", "float32"): (6.7e-11, 1.6e-9),
@@ -83,6 +84,9 @@ widths), on one thread: fitted to 2-16-16-1, 2-64-64-1 and 10-32-1 at 50,000 to 
 (docs/benchmarks.md, "Large batches on every core"). numpy's matrix products gain on wide layers
 (2-64-64-1: 0.6× the fused engine's time on one thread), the fused engine on the elementwise work a
 unit (its exp in vector instructions, nothing stored twice)."""
+PROCESS_EFFICIENCY = 0.8
+"""The numpy engine on n processes: its one-process time ÷ (n × this) (measured on 2 cores: two
+processes 0.62× one's time, docs/benchmarks.md)."""
 FUSED_THREAD_EFFICIENCY = 0.85
 """The fused engine on n threads: its one-thread time ÷ (n × this), the threads' wait for the
 slowest part and the partial gradients' sum."""
@@ -107,6 +111,45 @@ chunks (4,096 samples): below it, handing the parts out and adding the gradients
 than the threads save."""
 FUSED_MAX_THREADS = 8
 """The most threads the fused engine splits a batch over."""
+
+
+CHUNK_VALUES = 3 * 2**14
+"""The most values an array of a chunk holds (samples × a layer's units): 3,072 samples of a 16-unit
+layer, 384 KiB in float64. Measured on 2-16-16-1 (docs/benchmarks.md), chunks of 3,072 to 3,584
+samples were fastest in float64 and float32 alike; a power of two rows long (2,048, 4,096) was slower
+than its neighbours, its rows falling in the same cache sets."""
+CHUNK_ROWS = 6144
+"""The most samples a chunk takes, however narrow the layers."""
+CHUNK_PRODUCTS = 2**18
+"""Where threadpoolctl is missing, chunks are also kept to at most this many multiply-adds in a
+layer's product (samples × (inputs + 1) × units), under which OpenBLAS multiplies on one thread: its
+threads cost more than they save on products this small, many times more on a busy machine. With
+threadpoolctl the chunked pass holds BLAS to one thread instead (``one_blas_thread``)."""
+MIN_CHUNK_ROWS = 256
+CHUNKS_A_PROCESS = 4
+"""The numpy engine splits a full batch's chunked pass over processes only where each gets at least
+this many chunks (``numpy_processes.py``)."""
+
+
+def chunk_rows(widths: Sequence[int], one_thread: bool = True) -> int:
+    """The samples of a chunk for a network of these widths (inputs, then each layer's units);
+    ``one_thread``: whether BLAS is held to one thread while the chunks run."""
+    rows = CHUNK_VALUES // max(widths[1:])
+    if not one_thread:
+        rows = min(rows, CHUNK_PRODUCTS // max((a + 1) * b for a, b in zip(widths, widths[1:], strict=False)))
+    return max(MIN_CHUNK_ROWS, min(CHUNK_ROWS, rows))
+
+
+def can_fork() -> bool:
+    """Whether the numpy engine forks helper processes here: on Linux, where a fork copies the engine
+    as it is (macOS's system libraries are not safe to use after a fork, and Windows has none)."""
+    return sys.platform.startswith("linux") and hasattr(os, "fork")
+
+
+def processes_for(chunks: int) -> int:
+    """The processes the numpy engine splits a pass of ``chunks`` chunks over: one for every
+    ``CHUNKS_A_PROCESS`` chunks, at most the CPUs this process may use and ``FUSED_MAX_THREADS``."""
+    return max(1, min(cpus(), FUSED_MAX_THREADS, chunks // CHUNKS_A_PROCESS))
 
 
 def cpus() -> int:
@@ -251,12 +294,22 @@ def _large(network: Network, samples: int, engine: str, dtype: str) -> float | N
     return samples * (per_parameter * network.parameter_count + per_unit * units)
 
 
-def numpy_epoch_seconds(network: Network, samples: int, dtype: str = "float64") -> float:
-    """The cost model's time of an epoch on the numpy engine."""
+def numpy_epoch_seconds(network: Network, samples: int, dtype: str = "float64", one_process: bool = False) -> float:
+    """The cost model's time of an epoch on the numpy engine: a large batch's on ``numpy_process_count``
+    processes (its helpers' forks not counted), or on one with ``one_process``."""
     large = _large(network, samples, "numpy", dtype)
     if large is not None:
-        return large
+        processes = 1 if one_process else numpy_process_count(network, samples)
+        return large if processes == 1 else large / (processes * PROCESS_EFFICIENCY)
     return NUMPY_EPOCH_PER_LAYER * len(network.layers) + NUMPY_EPOCH_PER_ELEMENT * samples * network.parameter_count
+
+
+def numpy_process_count(network: Network, samples: int) -> int:
+    """The processes the numpy engine splits a full batch of ``samples`` over, past ``LARGE_BATCH``
+    (``numpy_processes.py``): one for every few of its chunks, where the system can fork."""
+    if not can_fork():
+        return 1
+    return processes_for(-(-samples // chunk_rows(network.widths)))
 
 
 def fused_epoch_seconds(network: Network, samples: int, dtype: str = "float64") -> float:
@@ -283,7 +336,8 @@ def _fused_pays(network: Network, samples: int, epochs: int | None, current: flo
     saving = current - fused
     if saving <= 0 and other == "numpy" and samples > LARGE_BATCH:
         return "numpy", Message("engine.reason.numpy.large", {
-            "numpy": f"{current * 1e3:.3g}", "fused": f"{fused * 1e3:.3g}", "threads": fused_threads(samples),
+            "numpy": f"{current * 1e3:.3g}", "processes": numpy_process_count(network, samples),
+            "fused": f"{fused * 1e3:.3g}", "threads": fused_threads(samples),
             "engine": "numba"})
     cached = fused_cached()
     start = FUSED_START_SECONDS if cached else FUSED_COMPILE_SECONDS

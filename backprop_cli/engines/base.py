@@ -121,6 +121,10 @@ class Engine(ABC):
         """The network with the current parameters."""
         return self.network.with_values(self.parameters())
 
+    def close(self) -> None:  # noqa: B027 (most engines hold nothing to let go of)
+        """Let go of what the engine holds beyond its arrays (the numpy engine's helper processes);
+        it still evaluates and reports its parameters after it."""
+
 
 def logged_mask(start: int, count: int, logged: Container[int]) -> tuple[list[int], Any]:
     """The logged epochs among ``start`` … ``start + count − 1``, and a numpy bool array marking them

@@ -17,21 +17,26 @@ samples) over a row of ones, so that each bias is a column of its weight matrix 
 product), its derivative σ(1 − σ) from the stored σ, in place; each chunk's gradients go to a slot of
 their own, summed once, and the loss's terms are summed while the chunk's outputs are at hand. BLAS
 is held to one thread meanwhile (threadpoolctl). The sums are those of the whole batch in another
-order (equal to rounding); float32 stays float32 throughout.
+order (equal to rounding); float32 stays float32 throughout. Over the whole training batch, on
+Linux, forked helper processes work runs of the chunks beside the engine (``numpy_processes``), to
+the same numbers bit for bit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
-from contextlib import AbstractContextManager, nullcontext
+import weakref
+from collections.abc import Container, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from importlib.util import find_spec
 from typing import Any
 
 import numpy as np
 
 from backprop_cli import functions, losses
+from backprop_cli.engines import chunk_rows, numpy_epoch_seconds
 from backprop_cli.engines.base import Engine, EngineSettings, Logged, batch_bounds, to_floats
 from backprop_cli.engines.codegen import array_function
+from backprop_cli.engines.numpy_processes import Helpers, helpers_for, one_blas_thread
 from backprop_cli.layers import leaves
 from backprop_cli.layers.base import NumpyRun, Path
 from backprop_cli.layers.dense import Layer
@@ -41,19 +46,6 @@ from backprop_cli.optimizers.base import slot_names
 
 Array = Any  # numpy.ndarray
 
-CHUNK_VALUES = 3 * 2**14
-"""The most values an array of a chunk holds (samples × a layer's units): 3,072 samples of a 16-unit
-layer, 384 KiB in float64. Measured on 2-16-16-1 (docs/benchmarks.md), chunks of 3,072 to 3,584
-samples were fastest in float64 and float32 alike; a power of two rows long (2,048, 4,096) was slower
-than its neighbours, its rows falling in the same cache sets."""
-CHUNK_ROWS = 6144
-"""The most samples a chunk takes, however narrow the layers."""
-CHUNK_PRODUCTS = 2**18
-"""Where threadpoolctl is missing, chunks are also kept to at most this many multiply-adds in a
-layer's product (samples × (inputs + 1) × units), under which OpenBLAS multiplies on one thread: its
-threads cost more than they save on products this small, many times more on a busy machine. With
-threadpoolctl the chunked pass holds BLAS to one thread instead (``one_blas_thread``)."""
-MIN_CHUNK_ROWS = 256
 FUSED_FORMULA_CLASSES = 16
 """Up to this many classes, softmax with cross-entropy's ∂𝓛/∂z is compiled from sympy's derivative of
 the two as one function (``functions.Softmax.fused_delta``), as the page derives it; past it, whose
@@ -62,24 +54,6 @@ form p·Σₖyₖ − y, which is what that derivative is (and what torch's Cros
 same for softmax with another loss: up to it, the Jacobian's entries are compiled from sympy's; past
 it, the Jacobian is applied in its closed form, p ⊙ (g − Σₖgₖpₖ) (``Softmax.array_backward``, as
 torch's softmax backward computes it)."""
-
-
-def chunk_rows(widths: Sequence[int], one_thread: bool = True) -> int:
-    """The samples of a chunk for a network of these widths (inputs, then each layer's units);
-    ``one_thread``: whether BLAS is held to one thread while the chunks run."""
-    rows = CHUNK_VALUES // max(widths[1:])
-    if not one_thread:
-        rows = min(rows, CHUNK_PRODUCTS // max((a + 1) * b for a, b in zip(widths, widths[1:], strict=False)))
-    return max(MIN_CHUNK_ROWS, min(CHUNK_ROWS, rows))
-
-
-def one_blas_thread() -> AbstractContextManager[Any]:
-    """A context holding BLAS to one thread (threadpoolctl's); none where threadpoolctl is missing."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return nullcontext()
-    return threadpool_limits(1, user_api="blas")
 
 
 class NumpyEngine(Engine):
@@ -127,6 +101,7 @@ class NumpyEngine(Engine):
         self.chunk_rows = chunk_rows(network.widths, find_spec("threadpoolctl") is not None)
         self.chunkable = network.positions == 1 and all(type(layer) is Layer for layer in network.layers)
         self._chunk_arrays: dict[int, list[tuple[Array, Array, Array, Array]]] = {}
+        self._open_helpers: Helpers | None = None
         self._X_columns: Array | None = None
 
     # --- the matrix form ------------------------------------------------------------------
@@ -237,72 +212,54 @@ class NumpyEngine(Engine):
                            ) -> tuple[dict[tuple[Path, str], Array], float | None]:
         """The gradients of a network of dense layers over ``X``, ``Y``, chunk by chunk (the module's
         docstring), and the loss where ``with_loss``: the whole batch's, as ``_gradients`` gives them.
-        Without ``backward``, the loss alone (no gradients)."""
-        layers = self.network.layers
-        last = len(layers) - 1
-        samples, inputs = X.shape
-        divisor = self._divisor(samples)
-        size = min(self.chunk_rows, samples)
-        chunks = -(-samples // size)
-        buffers = self._chunk_buffers(size)
-        # The samples as columns, with a row of ones under them: each layer's bias is a column of its
-        # weight matrix, so z = [W b] [a; 1] is one product and [∂W ∂b] = δ [a; 1]ᵀ another.
-        Xt, Yt = self._columns(X), Y.T
-        functions_ = [numpy_activation(layer.activation) for layer in layers]
-        weights, joined, fold, sums = [], [], [], []
-        for i in range(len(layers)):
-            W, b = self.params[((i,), "weight")], self.params.get(((i,), "bias"))
-            Wb = W if b is None else np.concatenate([W, b[:, None]], axis=1)
-            # An activation that reads −z (the sigmoid's 1/(1 + exp(−z))) has its weights negated
-            # instead of z; only softmax's fused loss reads the output layer's z itself.
-            fold.append(functions_[i].of_negated and not (i == last and self.fused))
-            weights.append(W)
-            joined.append(-Wb if fold[i] else Wb)
-            sums.append(np.empty((chunks, *Wb.shape), dtype=self.np_dtype))
-        terms = 0.0
-        for chunk, lo in enumerate(range(0, samples, size)):
-            hi = min(lo + size, samples)
-            rows = hi - lo
-            below = Xt[:, lo:hi]
-            ins = []
-            for i in range(len(layers)):
-                a_ones, z = buffers[i][0][:, :rows], buffers[i][1][:, :rows]
-                units = len(z)
-                a = a_ones[:units]
-                A = below if joined[i].shape[1] == len(below) else below[:-1]  # [a; 1], or a without a bias
-                ins.append(A)
-                if fold[i]:
-                    product(joined[i], A, a)
-                    functions_[i].negated_into(a)
-                else:
-                    product(joined[i], A, z)
-                    if i == last and functions_[i].softmax:
-                        a.T[...] = functions_[i].forward(z.T)
-                    else:
-                        functions_[i].forward_into(z, a)
-                below = a_ones
-            z, yhat, y = buffers[last][1][:, :rows], buffers[last][0][:len(Yt), :rows], Yt[:, lo:hi]
-            if with_loss:
-                terms += float(self._elements(z.T, yhat.T, y.T).sum())
-            if not backward:
-                continue
-            delta = buffers[last][2][:, :rows]
-            self._output_delta(z.T, yhat.T, y.T, divisor, out=delta.T)
-            for i in range(last, -1, -1):
-                np.matmul(delta, ins[i].T, out=sums[i][chunk])
-                if i == 0:
-                    break
-                a_ones, z, G, scratch = (array[:, :rows] for array in buffers[i - 1])
-                product(weights[i].T, delta, G)
-                delta = functions_[i - 1].backward_into(z, a_ones[:len(z)], G, scratch)
+        Without ``backward``, the loss alone (no gradients). Over the whole training batch, while
+        helper processes are open (``_helpers``), each works a run of the chunks: the numbers are the
+        same (each chunk's gradient has its slot, and the slots and the chunks' loss terms are summed
+        in the chunks' order)."""
+        helpers = self._open_helpers if X is self.X else None
+        if helpers is not None:
+            pass_ = self._chunk_pass(with_loss, backward, helpers)
+            pass_.work(helpers.start(self.params, with_loss, backward), pass_.size)
+            helpers.finish(pass_)
+        else:
+            pass_ = _ChunkedPass(self, self._columns(X), Y, with_loss, backward)
+            pass_.work(range(pass_.chunks), pass_.size)
         grads: dict[tuple[Path, str], Array] = {}
-        for i in range(len(layers) if backward else 0):
-            total = sums[i].sum(axis=0)
-            width = weights[i].shape[1]
+        for i in range(len(self.network.layers) if backward else 0):
+            total = pass_.sums[i].sum(axis=0)
+            width = pass_.weights[i].shape[1]
             grads[((i,), "weight")] = total[:, :width]
             if total.shape[1] > width:
                 grads[((i,), "bias")] = total[:, width]
-        return grads, (terms / divisor if with_loss else None)
+        return grads, (sum(pass_.terms.tolist()) / self._divisor(len(X)) if with_loss else None)
+
+    def _chunk_pass(self, with_loss: bool, backward: bool, helpers: Helpers) -> _ChunkedPass:
+        """A chunked pass over the whole training batch into ``helpers``' shared slots and terms."""
+        return _ChunkedPass(self, self._columns(self.X), self.Y, with_loss, backward, helpers.slots, helpers.terms)
+
+    @contextmanager
+    def _chunked(self, epochs: int) -> Iterator[None]:
+        """BLAS held to one thread while the context is open, where the chunked pass runs; and, for
+        ``epochs`` epochs over the whole batch, helper processes where they repay their forks
+        (``numpy_processes``), forked once and kept until ``close`` (BLAS on one thread till then)."""
+        if not (self.chunkable and min(self.settings.batch_size, self.samples) > self.chunk_rows):
+            yield
+            return
+        if self._open_helpers is None and self.full_batch and self.settings.order is None:
+            chunks = -(-self.samples // self.chunk_rows)
+            seconds = numpy_epoch_seconds(self.network, self.samples, self.settings.dtype, one_process=True)
+            count = helpers_for(chunks, epochs, seconds)
+            if count:
+                self._open_helpers = Helpers(self, count, self.chunk_rows, chunks)
+                weakref.finalize(self, self._open_helpers.close)
+        with nullcontext() if self._open_helpers is not None else one_blas_thread():
+            yield
+
+    def close(self) -> None:
+        """End the helper processes, if any were forked."""
+        if self._open_helpers is not None:
+            self._open_helpers.close()
+            self._open_helpers = None
 
     def _columns(self, X: Array) -> Array:
         """``X``'s samples as columns over a row of ones (kept for the training set's own ``X``)."""
@@ -348,8 +305,7 @@ class NumpyEngine(Engine):
         whole = self.full_batch and order is None
         bounds = batch_bounds(self.samples, size)
         done = 0
-        chunked = self.chunkable and min(size, self.samples) > self.chunk_rows
-        with np.errstate(all="ignore"), one_blas_thread() if chunked else nullcontext():
+        with np.errstate(all="ignore"), self._chunked(count):
             for epoch in range(start, start + count):
                 self.epoch_lr = self.lr(epoch)
                 if whole and self.chunkable and self.samples > self.chunk_rows:
@@ -407,6 +363,91 @@ class NumpyEngine(Engine):
             kind: tuple(tuple(slot(table, path, name) for name in slot_names(layer))
                         for path, layer in leaves(self.network.layers))
             for kind, table in self.slots.items()})
+
+
+class _ChunkedPass:
+    """One chunked pass's weights (each bias a column of its weight matrix, a sigmoid's negated),
+    the slots of the chunks' gradients, and the forward and backward pass of one chunk
+    (``NumpyEngine._chunked_gradients``)."""
+
+    def __init__(self, engine: NumpyEngine, Xt: Array, Y: Array, with_loss: bool, backward: bool,
+                 sums: list[Array] | None = None, terms: Array | None = None) -> None:
+        self.engine, self.Xt, self.Yt = engine, Xt, Y.T
+        self.with_loss, self.backward = with_loss, backward
+        samples = Xt.shape[1]
+        self.size = min(engine.chunk_rows, samples)
+        self.chunks = -(-samples // self.size)
+        self.terms = np.zeros(self.chunks) if terms is None else terms
+        layers = engine.network.layers
+        self.last = last = len(layers) - 1
+        self.divisor = engine._divisor(Xt.shape[1])
+        self.functions = [numpy_activation(layer.activation) for layer in layers]
+        self.weights: list[Array] = []
+        self.transposed: list[Array] = []
+        self.joined: list[Array] = []
+        self.fold: list[bool] = []
+        self.sums: list[Array] = []
+        for i in range(len(layers)):
+            W, b = engine.params[((i,), "weight")], engine.params.get(((i,), "bias"))
+            Wb = W if b is None else np.concatenate([W, b[:, None]], axis=1)
+            # An activation that reads −z (the sigmoid's 1/(1 + exp(−z))) has its weights negated
+            # instead of z; only softmax's fused loss reads the output layer's z itself.
+            self.fold.append(self.functions[i].of_negated and not (i == last and engine.fused))
+            self.weights.append(W)
+            # Wᵀ for δ below = Wᵀδ, copied into rows of its own: BLAS multiplies a contiguous Wᵀ
+            # 1.2× faster than the transposed view of W (docs/benchmarks.md).
+            self.transposed.append(np.ascontiguousarray(W.T))
+            self.joined.append(-Wb if self.fold[i] else Wb)
+            if sums is None:
+                self.sums.append(np.empty((self.chunks if backward else 0, *Wb.shape), dtype=engine.np_dtype))
+        if sums is not None:
+            self.sums = sums
+
+    def work(self, chunks: range, size: int) -> None:
+        """Chunks ``chunks`` of ``size`` samples (the last may be shorter): their gradients into
+        their slots, their loss terms into ``terms``."""
+        buffers = self.engine._chunk_buffers(size)
+        samples = self.Xt.shape[1]
+        for chunk in chunks:
+            lo = chunk * size
+            self.terms[chunk] = self.chunk(chunk, lo, min(lo + size, samples), buffers)
+
+    def chunk(self, chunk: int, lo: int, hi: int, buffers: list[tuple[Array, Array, Array, Array]]) -> float:
+        """Samples lo … hi − 1 through ``buffers``: their gradient into slot ``chunk`` of ``sums``
+        (with ``backward``), and the sum of their loss terms (with ``with_loss``, else 0)."""
+        engine, functions_, last = self.engine, self.functions, self.last
+        rows = hi - lo
+        below = self.Xt[:, lo:hi]
+        ins = []
+        for i in range(last + 1):
+            a_ones, z = buffers[i][0][:, :rows], buffers[i][1][:, :rows]
+            a = a_ones[:len(z)]
+            A = below if self.joined[i].shape[1] == len(below) else below[:-1]  # [a; 1], or a without a bias
+            ins.append(A)
+            if self.fold[i]:
+                product(self.joined[i], A, a)
+                functions_[i].negated_into(a)
+            else:
+                product(self.joined[i], A, z)
+                if i == last and functions_[i].softmax:
+                    a.T[...] = functions_[i].forward(z.T)
+                else:
+                    functions_[i].forward_into(z, a)
+            below = a_ones
+        z, yhat, y = buffers[last][1][:, :rows], buffers[last][0][:len(self.Yt), :rows], self.Yt[:, lo:hi]
+        terms = float(engine._elements(z.T, yhat.T, y.T).sum()) if self.with_loss else 0.0
+        if not self.backward:
+            return terms
+        delta = buffers[last][2][:, :rows]
+        engine._output_delta(z.T, yhat.T, y.T, self.divisor, out=delta.T)
+        for i in range(last, -1, -1):
+            np.matmul(delta, ins[i].T, out=self.sums[i][chunk])
+            if i == 0:
+                break
+            a_ones, z, G, scratch = (array[:, :rows] for array in buffers[i - 1])
+            product(self.transposed[i], delta, G)
+            delta = functions_[i - 1].backward_into(z, a_ones[:len(z)], G, scratch)
+        return terms
 
 
 def product(A: Array, B: Array, out: Array) -> Array:

@@ -294,8 +294,8 @@ MESSAGES.update({
                                     " compiling the fused {engine} engine once for this machine (about {start} s)"),
     "engine.reason.compiled": "{parameters} parameters × {samples}: small enough to compile",
     "engine.reason.numpy": "{parameters} parameters × {samples}: matrix operations pay",
-    "engine.reason.numpy.large": ("its chunked pass about {numpy} ms an epoch, the fused {engine} engine's"
-                                  " about {fused} ms on {threads} thread(s)"),
+    "engine.reason.numpy.large": ("its chunked pass about {numpy} ms an epoch on {processes} process(es),"
+                                  " the fused {engine} engine's about {fused} ms on {threads} thread(s)"),
     "train.run.epochs": "{epochs} epochs",
     "train.curve.log10": "log₁₀ loss",
     "train.progress.rate": "{rate} epochs/s",

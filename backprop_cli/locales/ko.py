@@ -286,8 +286,8 @@ MESSAGES.update({
                                     " 이 컴퓨터에서 융합 {engine} 엔진을 한 번 컴파일하는 시간(약 {start}초)보다 큼"),
     "engine.reason.compiled": "매개변수 {parameters}개 × {samples}: 컴파일하기에 충분히 작음",
     "engine.reason.numpy": "매개변수 {parameters}개 × {samples}: 행렬 연산이 유리함",
-    "engine.reason.numpy.large": ("청크 단위 계산이 에포크마다 약 {numpy} ms, 융합 {engine} 엔진은"
-                                  " 스레드 {threads}개로 약 {fused} ms"),
+    "engine.reason.numpy.large": ("청크 단위 계산이 프로세스 {processes}개로 에포크마다 약 {numpy} ms,"
+                                  " 융합 {engine} 엔진은 스레드 {threads}개로 약 {fused} ms"),
     "train.run.epochs": "{epochs} 에폭",
     "train.curve.log10": "log₁₀ 오차",
     "train.progress.rate": "초당 {rate} 에폭",
