@@ -334,7 +334,8 @@ def create_engine(network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
     engines.check_size(name, network, settings.dtype)
     batch = min(settings.batch_size or len(xs), len(xs))
     order = EpochOrder(len(xs), settings.seed or 0) if settings.shuffle else None
-    engine_settings = EngineSettings(batch, order, settings.dtype, settings.device, settings.schedule, settings.clip)
+    engine_settings = EngineSettings(batch, order, settings.dtype, settings.device, settings.schedule, settings.clip,
+                                     settings.epochs)
     engine = engines.load(name, network, settings.dtype)(network, xs, ys, engine_settings)
     return engine, reason
 

@@ -178,3 +178,17 @@ def test_any_dense_network_splits_to_the_same_numbers(widths, hidden, head, samp
     assert split[:3] == alone[:3] or (np.isnan(split[1]) and np.isnan(alone[1]))
     for key, value in alone[3].items():
         assert np.array_equal(split[3][key], value, equal_nan=True)
+
+
+def test_the_whole_trainings_epochs_repay_the_forks(monkeypatch):
+    monkeypatch.setattr(engines, "CHUNKS_A_PROCESS", 1)
+    network = CASES["sigmoid bce sgd"]
+    xs, ys = _data(network, samples=150)
+    short = _engine(network, xs, ys, 2, monkeypatch)
+    short.run(1, 1, range(2), [False])  # one epoch of 150 samples: not worth a fork
+    assert short._open_helpers is None
+    long = _engine(network, xs, ys, 2, monkeypatch, epochs=10**7)  # a training of many: worth it at once
+    long.run(1, 1, range(2), [False])
+    assert long._open_helpers is not None
+    long.close()
+    assert long._open_helpers is None

@@ -34,6 +34,8 @@ class EngineSettings:
         device: ``cpu`` or ``cuda`` (torch only).
         schedule: the learning rate epoch by epoch (``schedules.Schedule``), or None for a constant one.
         clip: gradient clipping before every update (``schedules.Clip``), or None.
+        epochs: the epochs the whole training will run, where known: what an engine's start is
+            weighed against (the numpy engine's helper processes), however the epochs come in runs.
     """
 
     batch_size: int
@@ -42,6 +44,7 @@ class EngineSettings:
     device: str = "cpu"
     schedule: Schedule | None = None
     clip: Clip | None = None
+    epochs: int | None = None
 
 
 class Engine(ABC):

@@ -240,15 +240,16 @@ class NumpyEngine(Engine):
     @contextmanager
     def _chunked(self, epochs: int) -> Iterator[None]:
         """BLAS held to one thread while the context is open, where the chunked pass runs; and, for
-        ``epochs`` epochs over the whole batch, helper processes where they repay their forks
-        (``numpy_processes``), forked once and kept until ``close`` (BLAS on one thread till then)."""
+        ``epochs`` epochs over the whole batch (or the whole training's, ``EngineSettings.epochs``,
+        where more), helper processes where they repay their forks (``numpy_processes``), forked
+        once and kept until ``close`` (BLAS on one thread till then)."""
         if not (self.chunkable and min(self.settings.batch_size, self.samples) > self.chunk_rows):
             yield
             return
         if self._open_helpers is None and self.full_batch and self.settings.order is None:
             chunks = -(-self.samples // self.chunk_rows)
             seconds = numpy_epoch_seconds(self.network, self.samples, self.settings.dtype, one_process=True)
-            count = helpers_for(chunks, epochs, seconds)
+            count = helpers_for(chunks, max(epochs, self.settings.epochs or 0), seconds)
             if count:
                 self._open_helpers = Helpers(self, count, self.chunk_rows, chunks)
                 weakref.finalize(self, self._open_helpers.close)
