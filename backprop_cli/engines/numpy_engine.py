@@ -213,7 +213,7 @@ class NumpyEngine(Engine):
         """The gradients of a network of dense layers over ``X``, ``Y``, chunk by chunk (the module's
         docstring), and the loss where ``with_loss``: the whole batch's, as ``_gradients`` gives them.
         Without ``backward``, the loss alone (no gradients). Over the whole training batch, while
-        helper processes are open (``_helpers``), each works a run of the chunks: the numbers are the
+        helper processes are open (``_chunked``), each works a run of the chunks: the numbers are the
         same (each chunk's gradient has its slot, and the slots and the chunks' loss terms are summed
         in the chunks' order)."""
         helpers = self._open_helpers if X is self.X else None
@@ -396,7 +396,8 @@ class _ChunkedPass:
             self.fold.append(self.functions[i].of_negated and not (i == last and engine.fused))
             self.weights.append(W)
             # Wᵀ for δ below = Wᵀδ, copied into rows of its own: BLAS multiplies a contiguous Wᵀ
-            # 1.2× faster than the transposed view of W (docs/benchmarks.md).
+            # 1.2–1.3× faster than the transposed view of W (docs/benchmarks.md, "The numpy engine
+            # on every core").
             self.transposed.append(np.ascontiguousarray(W.T))
             self.joined.append(-Wb if self.fold[i] else Wb)
             if sums is None:
