@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,8 +18,37 @@ from backprop_cli import engines
 from backprop_cli.engines import numpy_processes
 from backprop_cli.engines.base import EngineSettings
 from backprop_cli.engines.numpy_engine import NumpyEngine
+from backprop_cli.model import Optimizer, random_network
 from backprop_cli.training import TrainSettings, train
-from tests.test_numpy_chunks import CASES, _data
+
+
+def _network(hidden, output, loss, optimizer="sgd", lr=0.5, widths=(2, 5, 4, 1), **options):
+    network = random_network(widths, activation=hidden, output_activation=output, loss=loss, lr=lr, seed=3,
+                             **options)
+    return replace(network, optimizer=Optimizer(optimizer))
+
+
+CASES = {  # the chunk tests' networks (tests/test_numpy_chunks.py), without torch
+    "sigmoid bce sgd": _network("sigmoid", "sigmoid", "bce"),
+    "tanh bce adam": _network("tanh", "sigmoid", "bce", "adam", lr=0.05),
+    "relu mse momentum": _network("relu", "identity", "mse", "momentum", lr=0.05),
+    "formula half_sse": _network("x/(1+abs(x))", "x/(1+abs(x))", "half_sse", lr=0.05),
+    "softmax cross_entropy": _network("relu", "softmax", "cross_entropy", "adam", lr=0.05, widths=(2, 6, 3)),
+    "softmax mse": _network("sigmoid", "softmax", "mse", widths=(2, 6, 3)),
+    "no bias": _network("tanh", "sigmoid", "bce", bias=False),
+}
+_adam = _network("sigmoid", "sigmoid", "bce", "adam", lr=0.05)
+CASES["frozen bias"] = replace(_adam, layers=(replace(_adam.layers[0], freeze_bias=True), *_adam.layers[1:]))
+
+
+def _data(network, samples):
+    rng = np.random.default_rng(samples)
+    X = rng.uniform(-1.0, 1.0, (samples, network.inputs))
+    if network.outputs == 1:
+        Y = (X[:, :1] * X[:, 1:2] > 0).astype(float)
+    else:
+        Y = np.eye(network.outputs)[rng.integers(0, network.outputs, samples)]
+    return X.tolist(), Y.tolist()
 
 pytestmark = pytest.mark.skipif(not numpy_processes.can_fork(), reason="helpers are forked on Linux only")
 
@@ -146,8 +176,6 @@ def test_helpers_where_they_repay_their_forks(monkeypatch):
 
 
 def test_the_cost_model_counts_the_processes(monkeypatch):
-    from backprop_cli.model import random_network
-
     network = random_network((2, 16, 16, 1), seed=0)
     one = engines.numpy_epoch_seconds(network, 200_000, one_process=True)
     monkeypatch.setattr(engines, "cpus", lambda: 2)
@@ -165,8 +193,6 @@ def test_the_cost_model_counts_the_processes(monkeypatch):
        samples=st.integers(40, 120), cpus=st.integers(2, 4), bias=st.booleans())
 def test_any_dense_network_splits_to_the_same_numbers(widths, hidden, head, samples, cpus, bias, forking,
                                                       monkeypatch):
-    from backprop_cli.model import random_network
-
     output, loss, outputs = head
     network = random_network((2, *widths, outputs), activation=hidden, output_activation=output, loss=loss,
                              lr=0.1, seed=samples, bias=bias)
