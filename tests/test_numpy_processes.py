@@ -218,3 +218,24 @@ def test_the_whole_trainings_epochs_repay_the_forks(monkeypatch):
     assert long._open_helpers is not None
     long.close()
     assert long._open_helpers is None
+
+
+def test_a_refused_fork_leaves_the_engine_alone(forking, monkeypatch):
+    network = CASES["sigmoid bce sgd"]
+    xs, ys = _data(network, samples=150)
+    alone = _trained(_engine(network, xs, ys, 1, monkeypatch))
+    forks = []
+    real_fork = os.fork
+
+    def second_refused():
+        if forks:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        forks.append(real_fork())
+        return forks[-1]
+
+    monkeypatch.setattr(os, "fork", second_refused)
+    engine = _engine(network, xs, ys, 3, monkeypatch)
+    split = _trained(engine)
+    assert engine._open_helpers is None and not forking  # no helpers: the first one forked has ended
+    assert forks and not _alive(forks[0])
+    assert split[:3] == alone[:3]

@@ -251,8 +251,12 @@ class NumpyEngine(Engine):
             seconds = numpy_epoch_seconds(self.network, self.samples, self.settings.dtype, one_process=True)
             count = helpers_for(chunks, max(epochs, self.settings.epochs or 0), seconds)
             if count:
-                self._open_helpers = Helpers(self, count, self.chunk_rows, chunks)
-                weakref.finalize(self, self._open_helpers.close)
+                try:
+                    self._open_helpers = Helpers(self, count, self.chunk_rows, chunks)
+                except OSError:
+                    pass  # the system refused a fork or the shared memory: one process, the same numbers
+                else:
+                    weakref.finalize(self, self._open_helpers.close)
         with nullcontext() if self._open_helpers is not None else one_blas_thread():
             yield
 

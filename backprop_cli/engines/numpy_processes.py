@@ -85,8 +85,12 @@ class Helpers:
             # Python 3.12+ warns of a fork in a process with threads (BLAS's idle ones here); the
             # helper runs numpy and this module alone, and BLAS reinitialises itself after a fork.
             warnings.simplefilter("ignore", DeprecationWarning)
-            for part in range(1, count + 1):
-                self._fork(engine, part)
+            try:
+                for part in range(1, count + 1):
+                    self._fork(engine, part)
+            except OSError:  # no fork (a limit on processes, memory): the ones made end, the engine goes on alone
+                self.close()
+                raise
 
     def _fork(self, engine: NumpyEngine, part: int) -> None:
         """Fork the helper for run ``part`` of the chunks (the engine is kept by the helper alone: the
