@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -239,3 +240,17 @@ def test_a_refused_fork_leaves_the_engine_alone(forking, monkeypatch):
     assert engine._open_helpers is None and not forking  # no helpers: the first one forked has ended
     assert forks and not _alive(forks[0])
     assert split[:3] == alone[:3]
+
+
+def test_two_engines_helpers_end_each_with_its_engine(forking, monkeypatch):
+    network = CASES["sigmoid bce sgd"]
+    xs, ys = _data(network, samples=150)
+    first, second = (_engine(network, xs, ys, 2, monkeypatch) for _ in range(2))
+    first.run(1, 2, range(3), [False])
+    second.run(1, 2, range(3), [False])  # forked while the first engine's helper is open
+    (pid, _, _), = forking[0]._children
+    began = time.monotonic()
+    first.close()  # its helper sees the end of its commands at once: no copy of the pipe is left open
+    assert time.monotonic() - began < 1.0 and not _alive(pid)
+    assert second.run(3, 2, range(5), [False])[0] == 2
+    second.close()

@@ -23,6 +23,7 @@ import mmap
 import os
 import signal
 import warnings
+import weakref
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from typing import Any
 
@@ -37,6 +38,9 @@ FORK_SECONDS = 0.01
 """What a helper's fork, its first touches of shared memory and its end cost, counted against the
 time the run's epochs save (measured: 1.6 ms a fork of a process with numpy loaded)."""
 OK = b"\x00"
+_OPEN: weakref.WeakSet[Helpers] = weakref.WeakSet()
+"""The helpers open in this process: a helper forked later closes their pipes, so that each helper
+sees the end of its commands when its own engine closes them."""
 
 
 def helpers_for(chunks: int, epochs: int, epoch_seconds: float) -> int:
@@ -81,6 +85,7 @@ class Helpers:
         # waiting for work, on the cores the engine and its helpers compute on.
         self._limit = ExitStack()
         self._limit.enter_context(one_blas_thread())
+        _OPEN.add(self)
         with warnings.catch_warnings():
             # Python 3.12+ warns of a fork in a process with threads (BLAS's idle ones here); the
             # helper runs numpy and this module alone, and BLAS reinitialises itself after a fork.
@@ -103,9 +108,11 @@ class Helpers:
             try:
                 os.close(command_write)
                 os.close(answer_read)
-                for _, write, read in self._children:
-                    os.close(write)
-                    os.close(read)
+                for helpers in _OPEN:  # this engine's other helpers' pipes, and any other engine's
+                    for _, write, read in helpers._children:
+                        if write >= 0:
+                            os.close(write)
+                            os.close(read)
                 code = self._serve(engine, part, command_read, answer_write)
             finally:
                 os._exit(code)
@@ -162,6 +169,7 @@ class Helpers:
             self._drop(index)
         self._children = []
         self._limit.close()
+        _OPEN.discard(self)
 
 
 def one_blas_thread() -> AbstractContextManager[Any]:
