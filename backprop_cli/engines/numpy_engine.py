@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Container, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from importlib.util import find_spec
 from typing import Any
 
@@ -257,8 +257,13 @@ class NumpyEngine(Engine):
                     pass  # the system refused a fork or the shared memory: one process, the same numbers
                 else:
                     weakref.finalize(self, self._open_helpers.close)
-        with nullcontext() if self._open_helpers is not None else one_blas_thread():
+        with self._one_blas_thread():
             yield
+
+    def _one_blas_thread(self) -> AbstractContextManager[Any]:
+        """BLAS held to one thread; nothing to do while helpers are open, which hold it so already
+        (setting it again after their forks would start OpenBLAS's threads anew)."""
+        return nullcontext() if self._open_helpers is not None else one_blas_thread()
 
     def close(self) -> None:
         """End the helper processes, if any were forked."""
@@ -343,7 +348,7 @@ class NumpyEngine(Engine):
     def evaluate(self, rows: int) -> tuple[float, tuple[Vector, ...]]:
         with np.errstate(all="ignore"):
             if self.chunkable and self.samples > self.chunk_rows:
-                with one_blas_thread():
+                with self._one_blas_thread():
                     loss = self._chunked_gradients(self.X, self.Y, True, backward=False)[1]
                 assert loss is not None
                 if not rows:
