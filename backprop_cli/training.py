@@ -330,7 +330,7 @@ def create_engine(network: Network, xs: Sequence[Vector], ys: Sequence[Vector],
         scheduled = ("--schedule" if settings.schedule is not None else
                      f"--clip-{settings.clip.kind}" if settings.clip is not None else None)
         name, reason = engines.choose(network, len(xs), settings.shuffle, settings.device, settings.dtype,
-                                      scheduled, settings.epochs)
+                                      scheduled, settings.epochs, settings.batch_size)
     engines.check_size(name, network, settings.dtype)
     batch = min(settings.batch_size or len(xs), len(xs))
     order = EpochOrder(len(xs), settings.seed or 0) if settings.shuffle else None

@@ -51,13 +51,13 @@ def _data(network, samples):
         Y = np.eye(network.outputs)[rng.integers(0, network.outputs, samples)]
     return X.tolist(), Y.tolist()
 
-pytestmark = pytest.mark.skipif(not numpy_processes.can_fork(), reason="helpers are forked on Linux only")
+pytestmark = pytest.mark.skipif(not engines.can_fork(), reason="helpers are forked on Linux only")
 
 
 @pytest.fixture
 def forking(monkeypatch):
     """Helpers for small batches: chunks of 16 samples, one helper per chunk, forks counted free."""
-    monkeypatch.setattr(numpy_processes, "FORK_SECONDS", 0.0)
+    monkeypatch.setattr(engines, "FORK_SECONDS", 0.0)
     monkeypatch.setattr(engines, "CHUNKS_A_PROCESS", 1)
     forked: list[numpy_processes.Helpers] = []
     init = numpy_processes.Helpers.__init__
@@ -163,26 +163,38 @@ def test_helpers_only_for_a_full_batch_in_order(forking, monkeypatch):
 
 def test_helpers_where_they_repay_their_forks(monkeypatch):
     monkeypatch.setattr(engines, "cpus", lambda: 2)
-    assert numpy_processes.processes_for(66) == 2 and numpy_processes.processes_for(7) == 1
-    fork = numpy_processes.FORK_SECONDS
-    assert numpy_processes.helpers_for(66, 10, 0.03) == 1  # 200,000 samples of 2-16-16-1: 10 epochs repay it
-    assert numpy_processes.helpers_for(66, 1, fork / 10) == 0  # an epoch too short to repay a fork
-    assert numpy_processes.helpers_for(7, 1000, 1.0) == 0  # too few chunks to split
+    assert engines.processes_for(66) == 2 and engines.processes_for(7) == 1
+    fork = engines.FORK_SECONDS
+    assert engines.helpers_for(66, 10, 0.03) == 1  # 200,000 samples of 2-16-16-1: 10 epochs repay it
+    assert engines.helpers_for(66, 1, fork / 10) == 0  # an epoch too short to repay a fork
+    assert engines.helpers_for(7, 1000, 1.0) == 0  # too few chunks to split
     monkeypatch.setattr(engines, "cpus", lambda: 1)
-    assert numpy_processes.helpers_for(66, 1000, 1.0) == 0
+    assert engines.helpers_for(66, 1000, 1.0) == 0
     monkeypatch.setattr(engines, "cpus", lambda: 4)
-    assert numpy_processes.helpers_for(66, 1000, 1.0) == 3
+    assert engines.helpers_for(66, 1000, 1.0) == 3
     monkeypatch.setattr(sys, "platform", "darwin")  # no fork where the system's libraries forbid it
-    assert not numpy_processes.can_fork() and numpy_processes.helpers_for(66, 1000, 1.0) == 0
+    assert not engines.can_fork() and engines.helpers_for(66, 1000, 1.0) == 0
 
 
-def test_the_cost_model_counts_the_processes(monkeypatch):
+def test_the_cost_model_counts_the_processes_the_engine_would_fork(monkeypatch):
     network = random_network((2, 16, 16, 1), seed=0)
     one = engines.numpy_epoch_seconds(network, 200_000, one_process=True)
     monkeypatch.setattr(engines, "cpus", lambda: 2)
-    assert engines.numpy_process_count(network, 200_000) == 2
-    assert engines.numpy_epoch_seconds(network, 200_000) == pytest.approx(one / (2 * engines.PROCESS_EFFICIENCY))
-    assert engines.numpy_epoch_seconds(network, 2_000) == engines.numpy_epoch_seconds(network, 2_000, one_process=True)
+    split = pytest.approx(one / (2 * engines.PROCESS_EFFICIENCY))
+    assert engines.numpy_epoch(network, 200_000, epochs=100) == (split, 2)
+    assert engines.numpy_epoch(network, 200_000, epochs=None)[1] == 2
+    assert engines.numpy_epoch(network, 200_000, epochs=1, dtype="float32")[1] == 1  # one epoch: not worth a fork
+    assert engines.numpy_epoch(network, 200_000, full_batch=False, epochs=100) == (one, 1)  # batches: one process
+    assert engines.numpy_epoch(network, 2_000, epochs=100)[1] == 1
+    monkeypatch.setattr(engines, "fused_cached", lambda: True)
+    monkeypatch.setattr(engines, "fused_loaded", lambda: False)
+    monkeypatch.setattr(engines, "numba_installed", lambda: True)
+    for dtype in ("float64", "float32"):  # full batch: numpy on two processes, ahead of the fused engine's threads
+        name, reason = engines.choose(network, 200_000, False, "cpu", dtype, epochs=20_000)
+        assert name == "numpy" and "on 2 process(es)" in reason.text()
+    # batches of 50,000 run on one process, where the fused engine's two threads are the faster
+    assert engines.choose(network, 200_000, False, "cpu", "float32", epochs=20_000, batch_size=50_000)[0] == "numba"
+    assert engines.choose(network, 200_000, True, "cpu", "float32", epochs=20_000)[0] != "numba"  # shuffled: numpy
     monkeypatch.setattr(engines, "cpus", lambda: 1)
     assert engines.numpy_epoch_seconds(network, 200_000) == one
 

@@ -84,9 +84,12 @@ widths), on one thread: fitted to 2-16-16-1, 2-64-64-1 and 10-32-1 at 50,000 to 
 (docs/benchmarks.md, "Large batches on every core"). numpy's matrix products gain on wide layers
 (2-64-64-1: 0.6× the fused engine's time on one thread), the fused engine on the elementwise work a
 unit (its exp in vector instructions, nothing stored twice)."""
-PROCESS_EFFICIENCY = 0.8
+FORK_SECONDS = 0.01
+"""What a helper's fork, its first touches of shared memory and its end cost, counted against the
+time the run's epochs save (measured: 1.6 ms a fork of a process with numpy loaded)."""
+PROCESS_EFFICIENCY = 0.85
 """The numpy engine on n processes: its one-process time ÷ (n × this) (measured on 2 cores: two
-processes 0.62× one's time, docs/benchmarks.md)."""
+processes 0.49–0.88× one's time over eight shapes, 0.55 the median, ``benchmarks/threads.py``)."""
 FUSED_THREAD_EFFICIENCY = 0.85
 """The fused engine on n threads: its one-thread time ÷ (n × this), the threads' wait for the
 slowest part and the partial gradients' sum."""
@@ -243,7 +246,8 @@ def load(name: str, network: Network | None = None, dtype: str = "float64") -> t
 
 
 def choose(network: Network, samples: int, shuffle: bool, device: str, dtype: str,
-           scheduled: str | None = None, epochs: int | None = None) -> tuple[str, Message]:
+           scheduled: str | None = None, epochs: int | None = None, batch_size: int | None = None
+           ) -> tuple[str, Message]:
     """The engine ``--backend auto`` runs, and why, in a few words (a Message, for any language).
 
     ``scheduled`` names an option the compiled engine does not run (``--schedule``, ``--clip-norm``).
@@ -252,10 +256,12 @@ def choose(network: Network, samples: int, shuffle: bool, device: str, dtype: st
     engine's compilation for its network, or the fused engine's start, cached once per machine).
     """
     size = samples * network.parameter_count
+    full_batch = not shuffle and (batch_size is None or batch_size >= samples)  # what the numpy engine splits
     if device != "cpu":
         return "torch", Message("engine.reason.option", {"option": f"--device {device}"})
     if dtype != "float64" and scheduled is None and not shuffle:
-        picked = _fused_pays(network, samples, epochs, numpy_epoch_seconds(network, samples, dtype), "numpy", dtype)
+        current, processes = numpy_epoch(network, samples, dtype, full_batch, epochs)
+        picked = _fused_pays(network, samples, epochs, current, "numpy", dtype, processes)
         if picked is not None:
             return picked
     if dtype != "float64":
@@ -269,7 +275,8 @@ def choose(network: Network, samples: int, shuffle: bool, device: str, dtype: st
         return "numpy", Message("engine.reason.kinds", {"kinds": ", ".join(kinds)})
     count = Message("samples.one") if samples == 1 else Message("samples", {"count": samples})
     compiled = size <= COMPILED_LIMIT and network.parameter_count <= COMPILED_MAX_PARAMETERS
-    current = COMPILED_EPOCH_PER_ELEMENT * size if compiled else numpy_epoch_seconds(network, samples)
+    current, processes = ((COMPILED_EPOCH_PER_ELEMENT * size, 1) if compiled else
+                          numpy_epoch(network, samples, full_batch=full_batch, epochs=epochs))
     other = "compiled" if compiled else "numpy"
     if epochs is not None and network.parameter_count <= NUMBA_MAX_PARAMETERS and numba_installed():
         saving = current - NUMBA_EPOCH_PER_ELEMENT * size
@@ -278,7 +285,7 @@ def choose(network: Network, samples: int, shuffle: bool, device: str, dtype: st
             return "numba", Message("engine.reason.numba", {
                 "epochs": f"{epochs:,}", "saving": f"{saving * 1e6:.2g}", "compile": f"{compile_seconds:.1f}",
                 "other": other, "engine": "numba"})
-    elif (picked := _fused_pays(network, samples, epochs, current, other)) is not None:
+    elif (picked := _fused_pays(network, samples, epochs, current, other, processes=processes)) is not None:
         return picked
     key = "engine.reason.compiled" if compiled else "engine.reason.numpy"
     return ("compiled" if compiled else "numpy"), Message(
@@ -294,22 +301,39 @@ def _large(network: Network, samples: int, engine: str, dtype: str) -> float | N
     return samples * (per_parameter * network.parameter_count + per_unit * units)
 
 
-def numpy_epoch_seconds(network: Network, samples: int, dtype: str = "float64", one_process: bool = False) -> float:
-    """The cost model's time of an epoch on the numpy engine: a large batch's on ``numpy_process_count``
-    processes (its helpers' forks not counted), or on one with ``one_process``."""
+def numpy_epoch(network: Network, samples: int, dtype: str = "float64", full_batch: bool = True,
+                epochs: int | None = None) -> tuple[float, int]:
+    """The cost model's time of an epoch on the numpy engine, and the processes it runs on: a large
+    full batch on the helpers it would fork for ``epochs`` epochs (any number where None) besides
+    itself (``helpers_for``; the forks themselves not counted), else one."""
     large = _large(network, samples, "numpy", dtype)
-    if large is not None:
-        processes = 1 if one_process else numpy_process_count(network, samples)
-        return large if processes == 1 else large / (processes * PROCESS_EFFICIENCY)
-    return NUMPY_EPOCH_PER_LAYER * len(network.layers) + NUMPY_EPOCH_PER_ELEMENT * samples * network.parameter_count
+    if large is None:
+        per_element = NUMPY_EPOCH_PER_ELEMENT * samples * network.parameter_count
+        return NUMPY_EPOCH_PER_LAYER * len(network.layers) + per_element, 1
+    if not full_batch:
+        return large, 1
+    chunks = -(-samples // chunk_rows(network.widths, importlib.util.find_spec("threadpoolctl") is not None))
+    processes = 1 + helpers_for(chunks, epochs, large)
+    return (large if processes == 1 else large / (processes * PROCESS_EFFICIENCY)), processes
 
 
-def numpy_process_count(network: Network, samples: int) -> int:
-    """The processes the numpy engine splits a full batch of ``samples`` over, past ``LARGE_BATCH``
-    (``numpy_processes.py``): one for every few of its chunks, where the system can fork."""
-    if not can_fork():
-        return 1
-    return processes_for(-(-samples // chunk_rows(network.widths)))
+def numpy_epoch_seconds(network: Network, samples: int, dtype: str = "float64", one_process: bool = False) -> float:
+    """``numpy_epoch``'s time: on the processes of a full batch, or on one with ``one_process``."""
+    return numpy_epoch(network, samples, dtype, full_batch=not one_process)[0]
+
+
+def helpers_for(chunks: int, epochs: int | None, epoch_seconds: float) -> int:
+    """The helper processes the numpy engine forks for ``epochs`` epochs (any number where None) of
+    ``epoch_seconds`` each on one process over ``chunks`` chunks: one per process past its own
+    (``processes_for``), none where the forks would cost more than the epochs save, or where this
+    system cannot fork safely."""
+    processes = processes_for(chunks)
+    if processes == 1 or not can_fork():
+        return 0
+    if epochs is None:
+        return processes - 1
+    saving = epochs * epoch_seconds * (1 - 1 / (processes * PROCESS_EFFICIENCY))
+    return processes - 1 if saving > FORK_SECONDS * (processes - 1) else 0
 
 
 def fused_epoch_seconds(network: Network, samples: int, dtype: str = "float64") -> float:
@@ -324,10 +348,10 @@ def fused_epoch_seconds(network: Network, samples: int, dtype: str = "float64") 
 
 
 def _fused_pays(network: Network, samples: int, epochs: int | None, current: float,
-                other: str, dtype: str = "float64") -> tuple[str, Message] | None:
+                other: str, dtype: str = "float64", processes: int = 1) -> tuple[str, Message] | None:
     """The fused numba engine and why, where the epochs × what it saves an epoch over ``other``
-    (``current`` seconds an epoch) outweigh its start; else None, or, for a large batch that numpy
-    runs faster, numpy and why."""
+    (``current`` seconds an epoch, on ``processes`` processes for numpy) outweigh its start; else
+    None, or, for a large batch that numpy runs faster, numpy and why."""
     if epochs is None or not numba_installed():
         return None
     if unsupported(network) is not None:
@@ -336,7 +360,7 @@ def _fused_pays(network: Network, samples: int, epochs: int | None, current: flo
     saving = current - fused
     if saving <= 0 and other == "numpy" and samples > LARGE_BATCH:
         return "numpy", Message("engine.reason.numpy.large", {
-            "numpy": f"{current * 1e3:.3g}", "processes": numpy_process_count(network, samples),
+            "numpy": f"{current * 1e3:.3g}", "processes": processes,
             "fused": f"{fused * 1e3:.3g}", "threads": fused_threads(samples),
             "engine": "numba"})
     cached = fused_cached()

@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 
 from backprop_cli import functions, losses
-from backprop_cli.engines import chunk_rows, numpy_epoch_seconds
+from backprop_cli.engines import chunk_rows, helpers_for, numpy_epoch_seconds
 from backprop_cli.engines.base import Engine, EngineSettings, Logged, batch_bounds, to_floats
 from backprop_cli.engines.codegen import array_function
-from backprop_cli.engines.numpy_processes import Helpers, helpers_for, one_blas_thread
+from backprop_cli.engines.numpy_processes import Helpers, one_blas_thread
 from backprop_cli.layers import leaves
 from backprop_cli.layers.base import NumpyRun, Path
 from backprop_cli.layers.dense import Layer
@@ -219,8 +219,12 @@ class NumpyEngine(Engine):
         helpers = self._open_helpers if X is self.X else None
         if helpers is not None:
             pass_ = self._chunk_pass(with_loss, backward, helpers)
-            pass_.work(helpers.start(self.params, with_loss, backward), pass_.size)
-            helpers.finish(pass_)
+            try:
+                pass_.work(helpers.start(self.params, with_loss, backward), pass_.size)
+                helpers.finish(pass_)
+            except BaseException:  # Ctrl-C mid-pass: the helpers' answers would be read by the next pass
+                self.close()
+                raise
         else:
             pass_ = _ChunkedPass(self, self._columns(X), Y, with_loss, backward)
             pass_.work(range(pass_.chunks), pass_.size)

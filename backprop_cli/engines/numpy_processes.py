@@ -4,7 +4,7 @@ numpy's element-wise functions and BLAS's small products each take a few microse
 Python threads hand the interpreter's lock to each other at every call: on two cores, two threads
 ran the chunked pass of 200,000 × 2-16-16-1 in 0.85× one thread's time, two processes in 0.62×
 (docs/benchmarks.md). So the engine forks helper processes (``Helpers``), on Linux, at its first
-run of epochs that repays the forks over a batch with chunks enough (``helpers_for``), and keeps them
+run of epochs that repays the forks over a batch with chunks enough (``engines.helpers_for``), and keeps them
 until it closes; BLAS stays on one thread meanwhile.
 
 Each helper is a copy of the engine made by ``os.fork``: it holds the training set already, and reads
@@ -29,29 +29,15 @@ from typing import Any
 
 import numpy as np
 
-from backprop_cli.engines import PROCESS_EFFICIENCY, can_fork, processes_for
-
 Array = Any  # numpy.ndarray
 NumpyEngine = Any  # numpy_engine.NumpyEngine (which imports this module)
 
-FORK_SECONDS = 0.01
-"""What a helper's fork, its first touches of shared memory and its end cost, counted against the
-time the run's epochs save (measured: 1.6 ms a fork of a process with numpy loaded)."""
 OK = b"\x00"
 _OPEN: weakref.WeakSet[Helpers] = weakref.WeakSet()
 """The helpers open in this process: a helper forked later closes their pipes, so that each helper
-sees the end of its commands when its own engine closes them."""
-
-
-def helpers_for(chunks: int, epochs: int, epoch_seconds: float) -> int:
-    """The helper processes worth forking for ``epochs`` epochs of ``epoch_seconds`` each (the cost
-    model's time on one process) over ``chunks`` chunks: none where the forks would cost more than
-    the epochs save, or where this system cannot fork safely."""
-    processes = processes_for(chunks)
-    if processes == 1 or not can_fork():
-        return 0
-    saving = epochs * epoch_seconds * (1 - 1 / (processes * PROCESS_EFFICIENCY))
-    return processes - 1 if saving > FORK_SECONDS * (processes - 1) else 0
+sees the end of its commands when its own engine closes them; and BLAS is held to one thread from
+the first one's forks until the last one closes (``_BLAS``)."""
+_BLAS = ExitStack()
 
 
 class Helpers:
@@ -80,11 +66,11 @@ class Helpers:
         self.cuts = [chunks * part // (count + 1) for part in range(count + 2)]
         self._children: list[tuple[int, int, int]] = []  # pid, command pipe (write), answer pipe (read)
         engine._columns(engine.X)  # made before the forks, so that every copy shares it
-        # BLAS on one thread from before the forks until ``close``: a fork ends OpenBLAS's idle
-        # threads, and setting its threads again starts new ones, which spin for about 0.1 s
-        # waiting for work, on the cores the engine and its helpers compute on.
-        self._limit = ExitStack()
-        self._limit.enter_context(one_blas_thread())
+        # BLAS on one thread from before the forks until the last helpers close (``_OPEN``): a fork
+        # ends OpenBLAS's idle threads, and setting its threads again starts new ones, which spin
+        # for about 0.1 s waiting for work, on the cores the engine and its helpers compute on.
+        if not _OPEN:
+            _BLAS.enter_context(one_blas_thread())
         _OPEN.add(self)
         with warnings.catch_warnings():
             # Python 3.12+ warns of a fork in a process with threads (BLAS's idle ones here); the
@@ -93,7 +79,7 @@ class Helpers:
             try:
                 for part in range(1, count + 1):
                     self._fork(engine, part)
-            except OSError:  # no fork (a limit on processes, memory): the ones made end, the engine goes on alone
+            except BaseException:  # no fork (a limit on processes, memory), or Ctrl-C: the ones made end
                 self.close()
                 raise
 
@@ -168,8 +154,10 @@ class Helpers:
         for index in range(len(self._children)):
             self._drop(index)
         self._children = []
-        self._limit.close()
-        _OPEN.discard(self)
+        if self in _OPEN:
+            _OPEN.discard(self)
+            if not _OPEN:
+                _BLAS.close()
 
 
 def one_blas_thread() -> AbstractContextManager[Any]:
