@@ -89,7 +89,7 @@ FORK_SECONDS = 0.01
 time the run's epochs save (measured: 1.6 ms a fork of a process with numpy loaded)."""
 PROCESS_EFFICIENCY = 0.85
 """The numpy engine on n processes: its one-process time ÷ (n × this) (measured on 2 cores: two
-processes 0.49–0.88× one's time over eight shapes, 0.55 the median, ``benchmarks/threads.py``)."""
+processes 0.52–0.83× one's time over eight shapes, 0.58 the median, ``benchmarks/threads.py``)."""
 FUSED_THREAD_EFFICIENCY = 0.85
 """The fused engine on n threads: its one-thread time ÷ (n × this), the threads' wait for the
 slowest part and the partial gradients' sum."""
