@@ -220,14 +220,14 @@ class NumpyEngine(Engine):
         if helpers is not None:
             pass_ = self._chunk_pass(with_loss, backward, helpers)
             try:
-                pass_.work(helpers.start(self.params, with_loss, backward), pass_.size)
+                pass_.work(helpers.start(self.params, with_loss, backward))
                 helpers.finish(pass_)
             except BaseException:  # Ctrl-C mid-pass: the helpers' answers would be read by the next pass
                 self.close()
                 raise
         else:
             pass_ = _ChunkedPass(self, self._columns(X), Y, with_loss, backward)
-            pass_.work(range(pass_.chunks), pass_.size)
+            pass_.work(range(pass_.chunks))
         grads: dict[tuple[Path, str], Array] = {}
         for i in range(len(self.network.layers) if backward else 0):
             total = pass_.sums[i].sum(axis=0)
@@ -256,7 +256,7 @@ class NumpyEngine(Engine):
             count = helpers_for(chunks, max(epochs, self.settings.epochs or 0), seconds)
             if count:
                 try:
-                    self._open_helpers = Helpers(self, count, self.chunk_rows, chunks)
+                    self._open_helpers = Helpers(self, count, chunks)
                 except OSError:
                     pass  # the system refused a fork or the shared memory: one process, the same numbers
                 else:
@@ -400,7 +400,6 @@ class _ChunkedPass:
         self.transposed: list[Array] = []
         self.joined: list[Array] = []
         self.fold: list[bool] = []
-        self.sums: list[Array] = []
         for i in range(len(layers)):
             W, b = engine.params[((i,), "weight")], engine.params.get(((i,), "bias"))
             Wb = W if b is None else np.concatenate([W, b[:, None]], axis=1)
@@ -413,14 +412,14 @@ class _ChunkedPass:
             # on every core").
             self.transposed.append(np.ascontiguousarray(W.T))
             self.joined.append(-Wb if self.fold[i] else Wb)
-            if sums is None:
-                self.sums.append(np.empty((self.chunks if backward else 0, *Wb.shape), dtype=engine.np_dtype))
-        if sums is not None:
-            self.sums = sums
+        slots = self.chunks if backward else 0
+        self.sums = sums if sums is not None else [
+            np.empty((slots, *Wb.shape), dtype=engine.np_dtype) for Wb in self.joined]
 
-    def work(self, chunks: range, size: int) -> None:
-        """Chunks ``chunks`` of ``size`` samples (the last may be shorter): their gradients into
+    def work(self, chunks: range) -> None:
+        """Chunks ``chunks`` (of ``size`` samples, the last may be shorter): their gradients into
         their slots, their loss terms into ``terms``."""
+        size = self.size
         buffers = self.engine._chunk_buffers(size)
         samples = self.Xt.shape[1]
         for chunk in chunks:

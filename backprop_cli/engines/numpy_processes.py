@@ -44,8 +44,7 @@ class Helpers:
     """``count`` forked copies of ``engine`` that work the later runs of the chunks of each chunked
     pass over its whole batch (the module's docstring); close with ``close``."""
 
-    def __init__(self, engine: NumpyEngine, count: int, size: int, chunks: int) -> None:
-        self.size, self.chunks = size, chunks
+    def __init__(self, engine: NumpyEngine, count: int, chunks: int) -> None:
         dtype = engine.np_dtype
         layers = range(len(engine.network.layers))
         shapes = [value.shape for value in engine.params.values()]
@@ -117,7 +116,7 @@ class Helpers:
                     return 0
                 for key, value in self.params.items():
                     engine.params[key][...] = value
-                engine._chunk_pass(bool(command[0]), bool(command[1]), self).work(chunks, self.size)
+                engine._chunk_pass(bool(command[0]), bool(command[1]), self).work(chunks)
                 os.write(answers, OK)
 
     def start(self, params: dict[Any, Array], with_loss: bool, backward: bool) -> range:
@@ -137,7 +136,7 @@ class Helpers:
             answer = _read(read) if write >= 0 else b""
             if answer != OK:
                 self._drop(index)
-                pass_.work(range(self.cuts[index + 1], self.cuts[index + 2]), self.size)
+                pass_.work(range(self.cuts[index + 1], self.cuts[index + 2]))
 
     def _drop(self, index: int) -> None:
         """A helper that failed: ended, its pipes closed, its chunks the engine's from now on."""
